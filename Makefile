@@ -1,0 +1,33 @@
+# The README's commands: `make run` starts the whole system, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+EVALUATORS ?= 1
+
+.PHONY: install run test bench proto clean
+
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+run: $(INSTALLED)
+	EVALUATORS=$(EVALUATORS) $(BIN)/python -m civicflow.launcher
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest
+
+bench: $(INSTALLED)
+	$(BIN)/python -m bench
+
+# Regenerates the committed stubs in civicflow/v1 from protos/.
+proto: $(INSTALLED)
+	$(BIN)/python -m civicflow.protogen
+
+clean:
+	rm -rf $(VENV) .civicflow .pytest_cache

@@ -1,0 +1,1 @@
+"""Code shared by the Civicflow services: generated stubs, process runtime, database plumbing."""

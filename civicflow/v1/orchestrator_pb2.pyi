@@ -1,0 +1,233 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from civicflow.v1 import audit_pb2 as _audit_pb2
+from civicflow.v1 import evaluator_pb2 as _evaluator_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RunStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RUN_STATUS_UNSPECIFIED: _ClassVar[RunStatus]
+    RUN_STATUS_RUNNING: _ClassVar[RunStatus]
+    RUN_STATUS_COMPLETED: _ClassVar[RunStatus]
+    RUN_STATUS_FAILED: _ClassVar[RunStatus]
+
+class AppealOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    APPEAL_OUTCOME_UNSPECIFIED: _ClassVar[AppealOutcome]
+    APPEAL_OUTCOME_DECISION_CHANGED: _ClassVar[AppealOutcome]
+    APPEAL_OUTCOME_DECISION_UPHELD: _ClassVar[AppealOutcome]
+    APPEAL_OUTCOME_RUN_FAILED: _ClassVar[AppealOutcome]
+RUN_STATUS_UNSPECIFIED: RunStatus
+RUN_STATUS_RUNNING: RunStatus
+RUN_STATUS_COMPLETED: RunStatus
+RUN_STATUS_FAILED: RunStatus
+APPEAL_OUTCOME_UNSPECIFIED: AppealOutcome
+APPEAL_OUTCOME_DECISION_CHANGED: AppealOutcome
+APPEAL_OUTCOME_DECISION_UPHELD: AppealOutcome
+APPEAL_OUTCOME_RUN_FAILED: AppealOutcome
+
+class WorkflowInstance(_message.Message):
+    __slots__ = ("instance_id", "template_id", "template_version", "status", "inputs_json", "outputs_json", "error", "created_at", "completed_at", "appealed_instance_id")
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_JSON_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_JSON_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
+    APPEALED_INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    instance_id: str
+    template_id: str
+    template_version: str
+    status: RunStatus
+    inputs_json: str
+    outputs_json: str
+    error: str
+    created_at: _timestamp_pb2.Timestamp
+    completed_at: _timestamp_pb2.Timestamp
+    appealed_instance_id: str
+    def __init__(self, instance_id: _Optional[str] = ..., template_id: _Optional[str] = ..., template_version: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., inputs_json: _Optional[str] = ..., outputs_json: _Optional[str] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., appealed_instance_id: _Optional[str] = ...) -> None: ...
+
+class TemplateSummary(_message.Message):
+    __slots__ = ("template_id", "version", "description", "input_schema_json", "step_names")
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    INPUT_SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
+    STEP_NAMES_FIELD_NUMBER: _ClassVar[int]
+    template_id: str
+    version: str
+    description: str
+    input_schema_json: str
+    step_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, template_id: _Optional[str] = ..., version: _Optional[str] = ..., description: _Optional[str] = ..., input_schema_json: _Optional[str] = ..., step_names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListTemplatesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListTemplatesResponse(_message.Message):
+    __slots__ = ("templates",)
+    TEMPLATES_FIELD_NUMBER: _ClassVar[int]
+    templates: _containers.RepeatedCompositeFieldContainer[TemplateSummary]
+    def __init__(self, templates: _Optional[_Iterable[_Union[TemplateSummary, _Mapping]]] = ...) -> None: ...
+
+class ExecuteWorkflowRequest(_message.Message):
+    __slots__ = ("template_id", "inputs_json")
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_JSON_FIELD_NUMBER: _ClassVar[int]
+    template_id: str
+    inputs_json: str
+    def __init__(self, template_id: _Optional[str] = ..., inputs_json: _Optional[str] = ...) -> None: ...
+
+class ExecuteWorkflowResponse(_message.Message):
+    __slots__ = ("instance",)
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    instance: WorkflowInstance
+    def __init__(self, instance: _Optional[_Union[WorkflowInstance, _Mapping]] = ...) -> None: ...
+
+class GetWorkflowRequest(_message.Message):
+    __slots__ = ("instance_id",)
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    instance_id: str
+    def __init__(self, instance_id: _Optional[str] = ...) -> None: ...
+
+class GetWorkflowResponse(_message.Message):
+    __slots__ = ("instance",)
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    instance: WorkflowInstance
+    def __init__(self, instance: _Optional[_Union[WorkflowInstance, _Mapping]] = ...) -> None: ...
+
+class GetAuditTrailRequest(_message.Message):
+    __slots__ = ("instance_id",)
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    instance_id: str
+    def __init__(self, instance_id: _Optional[str] = ...) -> None: ...
+
+class GetAuditTrailResponse(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[_audit_pb2.AuditEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[_audit_pb2.AuditEntry, _Mapping]]] = ...) -> None: ...
+
+class SubmitAppealRequest(_message.Message):
+    __slots__ = ("original_instance_id", "evidence_json")
+    ORIGINAL_INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_JSON_FIELD_NUMBER: _ClassVar[int]
+    original_instance_id: str
+    evidence_json: str
+    def __init__(self, original_instance_id: _Optional[str] = ..., evidence_json: _Optional[str] = ...) -> None: ...
+
+class SubmitAppealResponse(_message.Message):
+    __slots__ = ("appeal_id", "original_instance_id", "new_instance_id", "original_decision", "new_decision", "outcome", "new_instance")
+    APPEAL_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    NEW_INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_DECISION_FIELD_NUMBER: _ClassVar[int]
+    NEW_DECISION_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    NEW_INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    appeal_id: str
+    original_instance_id: str
+    new_instance_id: str
+    original_decision: _evaluator_pb2.Decision
+    new_decision: _evaluator_pb2.Decision
+    outcome: AppealOutcome
+    new_instance: WorkflowInstance
+    def __init__(self, appeal_id: _Optional[str] = ..., original_instance_id: _Optional[str] = ..., new_instance_id: _Optional[str] = ..., original_decision: _Optional[_Union[_evaluator_pb2.Decision, str]] = ..., new_decision: _Optional[_Union[_evaluator_pb2.Decision, str]] = ..., outcome: _Optional[_Union[AppealOutcome, str]] = ..., new_instance: _Optional[_Union[WorkflowInstance, _Mapping]] = ...) -> None: ...
+
+class DecisionCounts(_message.Message):
+    __slots__ = ("eligible", "not_eligible", "needs_review")
+    ELIGIBLE_FIELD_NUMBER: _ClassVar[int]
+    NOT_ELIGIBLE_FIELD_NUMBER: _ClassVar[int]
+    NEEDS_REVIEW_FIELD_NUMBER: _ClassVar[int]
+    eligible: int
+    not_eligible: int
+    needs_review: int
+    def __init__(self, eligible: _Optional[int] = ..., not_eligible: _Optional[int] = ..., needs_review: _Optional[int] = ...) -> None: ...
+
+class DecisionTransition(_message.Message):
+    __slots__ = ("from_decision", "to_decision", "count")
+    FROM_DECISION_FIELD_NUMBER: _ClassVar[int]
+    TO_DECISION_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    from_decision: _evaluator_pb2.Decision
+    to_decision: _evaluator_pb2.Decision
+    count: int
+    def __init__(self, from_decision: _Optional[_Union[_evaluator_pb2.Decision, str]] = ..., to_decision: _Optional[_Union[_evaluator_pb2.Decision, str]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class ImpactReport(_message.Message):
+    __slots__ = ("instance_id", "scheme_name", "total", "proposed", "baseline", "transitions", "current_rules", "proposed_rules", "results_digest")
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    SCHEME_NAME_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    PROPOSED_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    TRANSITIONS_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_RULES_FIELD_NUMBER: _ClassVar[int]
+    PROPOSED_RULES_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    instance_id: str
+    scheme_name: str
+    total: int
+    proposed: DecisionCounts
+    baseline: DecisionCounts
+    transitions: _containers.RepeatedCompositeFieldContainer[DecisionTransition]
+    current_rules: _evaluator_pb2.EligibilityRules
+    proposed_rules: _evaluator_pb2.EligibilityRules
+    results_digest: str
+    def __init__(self, instance_id: _Optional[str] = ..., scheme_name: _Optional[str] = ..., total: _Optional[int] = ..., proposed: _Optional[_Union[DecisionCounts, _Mapping]] = ..., baseline: _Optional[_Union[DecisionCounts, _Mapping]] = ..., transitions: _Optional[_Iterable[_Union[DecisionTransition, _Mapping]]] = ..., current_rules: _Optional[_Union[_evaluator_pb2.EligibilityRules, _Mapping]] = ..., proposed_rules: _Optional[_Union[_evaluator_pb2.EligibilityRules, _Mapping]] = ..., results_digest: _Optional[str] = ...) -> None: ...
+
+class GetImpactReportRequest(_message.Message):
+    __slots__ = ("instance_id",)
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    instance_id: str
+    def __init__(self, instance_id: _Optional[str] = ...) -> None: ...
+
+class GetImpactReportResponse(_message.Message):
+    __slots__ = ("report",)
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    report: ImpactReport
+    def __init__(self, report: _Optional[_Union[ImpactReport, _Mapping]] = ...) -> None: ...
+
+class CitizenResult(_message.Message):
+    __slots__ = ("position", "citizen_id", "decision", "baseline_decision")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_DECISION_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    citizen_id: str
+    decision: _evaluator_pb2.Decision
+    baseline_decision: _evaluator_pb2.Decision
+    def __init__(self, position: _Optional[int] = ..., citizen_id: _Optional[str] = ..., decision: _Optional[_Union[_evaluator_pb2.Decision, str]] = ..., baseline_decision: _Optional[_Union[_evaluator_pb2.Decision, str]] = ...) -> None: ...
+
+class ListImpactResultsRequest(_message.Message):
+    __slots__ = ("instance_id", "offset", "limit")
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    instance_id: str
+    offset: int
+    limit: int
+    def __init__(self, instance_id: _Optional[str] = ..., offset: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListImpactResultsResponse(_message.Message):
+    __slots__ = ("results", "total", "next_offset")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    NEXT_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[CitizenResult]
+    total: int
+    next_offset: int
+    def __init__(self, results: _Optional[_Iterable[_Union[CitizenResult, _Mapping]]] = ..., total: _Optional[int] = ..., next_offset: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,15 @@
+"""Gateway settings."""
+
+from __future__ import annotations
+
+from civicflow.settings import ServiceSettings
+
+
+class GatewaySettings(ServiceSettings):
+    gateway_port: int = 8000
+    orchestrator_target: str = "localhost:50051"
+    # Probed by /healthz only: the gateway sends no other call to these.
+    evaluator_target: str = "localhost:50052"
+    audit_target: str = "localhost:50053"
+    # Deadline of one call to the orchestrator; a million-citizen run takes a while.
+    request_timeout_seconds: float = 600.0
