@@ -1,19 +1,24 @@
-"""Fixtures shared by every test: a real PostgreSQL database, fresh for each test session."""
+"""Fixtures shared by every test: a real PostgreSQL database and the real services on loopback ports."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from civicflow.embedded_postgres import embedded_database_url, start_embedded_postgres
+from civicflow.grpc_server import RunningServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +48,97 @@ def database_url(postgres_server_url: str) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+class BackgroundLoop:
+    """An asyncio loop on its own thread: the gRPC servers under test live there while tests call them synchronously."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="grpc-servers", daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
+
+
+@pytest.fixture(scope="session")
+def background_loop() -> Iterator[BackgroundLoop]:
+    loop = BackgroundLoop()
+    yield loop
+    loop.close()
+
+
+def _serve(background_loop: BackgroundLoop, start: Coroutine[Any, Any, RunningServer]) -> Iterator[str]:
+    running = background_loop.run(start)
+    try:
+        yield f"127.0.0.1:{running.port}"
+    finally:
+        background_loop.run(running.stop(grace=1.0))
+
+
+@pytest.fixture(scope="session")
+def evaluator_target(background_loop: BackgroundLoop) -> Iterator[str]:
+    """Address of a real evaluator server on a free loopback port."""
+    from evaluator.config import EvaluatorSettings
+    from evaluator.server import start
+
+    yield from _serve(background_loop, start(EvaluatorSettings(host="127.0.0.1", evaluator_port=0)))
+
+
+@pytest.fixture(scope="session")
+def audit_target(background_loop: BackgroundLoop, database_url: str) -> Iterator[str]:
+    """Address of a real audit service on a free loopback port, migrated into the session's database."""
+    from audit_service.config import AuditSettings
+    from audit_service.server import start
+
+    settings = AuditSettings(host="127.0.0.1", audit_port=0, database_url=database_url)
+    yield from _serve(background_loop, start(settings))
+
+
+@pytest.fixture(scope="session")
+def orchestrator_settings(database_url: str, evaluator_target: str, audit_target: str) -> Any:
+    from orchestrator.config import OrchestratorSettings
+
+    return OrchestratorSettings(
+        host="127.0.0.1",
+        orchestrator_port=0,
+        database_url=database_url,
+        evaluator_target=evaluator_target,
+        audit_target=audit_target,
+    )
+
+
+@pytest.fixture(scope="session")
+def orchestrator_target(background_loop: BackgroundLoop, orchestrator_settings: Any) -> Iterator[str]:
+    """Address of a real orchestrator wired to the real evaluator and audit service."""
+    from orchestrator.server import start
+
+    yield from _serve(background_loop, start(orchestrator_settings))
+
+
+@pytest.fixture(scope="session")
+def gateway_settings(orchestrator_target: str, evaluator_target: str, audit_target: str) -> Any:
+    from gateway.config import GatewaySettings
+
+    return GatewaySettings(
+        orchestrator_target=orchestrator_target,
+        evaluator_target=evaluator_target,
+        audit_target=audit_target,
+    )
+
+
+@pytest.fixture(scope="session")
+def gateway_client(gateway_settings: Any) -> Iterator[Any]:
+    """The real FastAPI app, talking gRPC to the real services."""
+    from fastapi.testclient import TestClient
+
+    from gateway.app import create_app
+
+    with TestClient(create_app(gateway_settings)) as client:
+        yield client
