@@ -1,0 +1,1 @@
+"""Interprets workflow templates, runs their steps and answers for their results."""

@@ -1,0 +1,85 @@
+"""Appeals: re-decide a completed decision with corrected evidence, as a new run linked to the original."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.errors import InvalidRequestError, NotAppealableError
+from orchestrator.runner import WorkflowRunner
+from orchestrator.store import COMPLETED, AppealRecord, InstanceRecord, InstanceStore
+from orchestrator.template_registry import TemplateRegistry
+
+EVIDENCE_INPUT = "evidence"
+
+
+@dataclass(frozen=True)
+class AppealResult:
+    appeal: AppealRecord
+    new_instance: InstanceRecord
+
+
+class AppealDesk:
+    def __init__(self, *, templates: TemplateRegistry, store: InstanceStore, runner: WorkflowRunner) -> None:
+        self._templates = templates
+        self._store = store
+        self._runner = runner
+
+    async def submit(self, original_instance_id: uuid.UUID, evidence: Any) -> AppealResult:
+        """Runs the original template's appeal template on the original inputs with the evidence merged in.
+
+        Evidence accumulates along a chain of appeals: an appeal of an appeal keeps
+        the earlier corrections and lets the new evidence override them. The
+        original instance is only read, never written.
+        """
+        if not isinstance(evidence, dict):
+            raise InvalidRequestError("evidence must be a JSON object")
+        original = await asyncio.to_thread(self._store.get, original_instance_id)
+        original_decision = self._decision_of(original)
+        appeal_template = self._templates.get(self._appeal_template_id(original))
+        inputs = {key: value for key, value in original.inputs.items() if key != EVIDENCE_INPUT}
+        inputs[EVIDENCE_INPUT] = {**original.inputs.get(EVIDENCE_INPUT, {}), **evidence}
+        new_instance = await self._runner.run(
+            appeal_template,
+            appeal_template.prepare_inputs(inputs),
+            appealed_instance_id=original.instance_id,
+        )
+        new_decision = self._decision_of(new_instance) if new_instance.status == COMPLETED else None
+        if new_decision is None:
+            outcome = "run_failed"
+        elif new_decision == original_decision:
+            outcome = "decision_upheld"
+        else:
+            outcome = "decision_changed"
+        appeal = AppealRecord(
+            appeal_id=uuid.uuid4(),
+            original_instance_id=original.instance_id,
+            new_instance_id=new_instance.instance_id,
+            evidence=evidence,
+            original_decision=original_decision,
+            new_decision=new_decision,
+            outcome=outcome,
+        )
+        await asyncio.to_thread(self._store.record_appeal, appeal)
+        return AppealResult(appeal=appeal, new_instance=new_instance)
+
+    def _appeal_template_id(self, instance: InstanceRecord) -> str:
+        template = self._templates.get(instance.template_id)
+        if template.model.appeal_template is None:
+            raise NotAppealableError(f"instance {instance.instance_id} is a {instance.template_id} run, which cannot be appealed")
+        return template.model.appeal_template
+
+    def _decision_of(self, instance: InstanceRecord) -> str:
+        if instance.status != COMPLETED:
+            raise NotAppealableError(
+                f"instance {instance.instance_id} is {instance.status}; only a completed decision can be appealed"
+            )
+        path = self._templates.get(instance.template_id).model.decision_output
+        value: Any = instance.outputs
+        for part in (path or "").split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if path is None or not isinstance(value, str):
+            raise NotAppealableError(f"instance {instance.instance_id} ({instance.template_id}) made no decision to appeal")
+        return value

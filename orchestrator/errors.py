@@ -1,0 +1,77 @@
+"""Orchestrator errors, and the one table that turns them into gRPC status codes.
+
+    OrchestratorError
+    ├── InvalidRequestError        INVALID_ARGUMENT  (malformed ids, JSON, paging)
+    │   └── InputValidationError   INVALID_ARGUMENT  (inputs that break the template's schema)
+    ├── TemplateNotFoundError      NOT_FOUND
+    ├── InstanceNotFoundError      NOT_FOUND
+    ├── NotAppealableError         FAILED_PRECONDITION
+    ├── ReportNotAvailableError    FAILED_PRECONDITION
+    └── DependencyUnavailableError UNAVAILABLE (audit service or database out of reach)
+
+A step that fails is not an error of the request: the run ends `failed` and the
+answer says so. StepFailedError carries the reason from the task to the runner.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class OrchestratorError(Exception):
+    """Base of the errors a request can end with."""
+
+
+class InvalidRequestError(OrchestratorError):
+    pass
+
+
+class InputValidationError(InvalidRequestError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class TemplateNotFoundError(OrchestratorError):
+    pass
+
+
+class InstanceNotFoundError(OrchestratorError):
+    pass
+
+
+class NotAppealableError(OrchestratorError):
+    pass
+
+
+class ReportNotAvailableError(OrchestratorError):
+    pass
+
+
+class DependencyUnavailableError(OrchestratorError):
+    pass
+
+
+class StepFailedError(Exception):
+    """A step could not produce its output; the message is recorded in the audit trail."""
+
+
+class TemplateError(Exception):
+    """A template file that cannot be loaded; names the file and the problem."""
+
+
+STATUS_CODES: dict[type[OrchestratorError], grpc.StatusCode] = {
+    InvalidRequestError: grpc.StatusCode.INVALID_ARGUMENT,
+    TemplateNotFoundError: grpc.StatusCode.NOT_FOUND,
+    InstanceNotFoundError: grpc.StatusCode.NOT_FOUND,
+    NotAppealableError: grpc.StatusCode.FAILED_PRECONDITION,
+    ReportNotAvailableError: grpc.StatusCode.FAILED_PRECONDITION,
+    DependencyUnavailableError: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def status_code_for(error: OrchestratorError) -> grpc.StatusCode:
+    for cls in type(error).__mro__:
+        if cls in STATUS_CODES:
+            return STATUS_CODES[cls]
+    return grpc.StatusCode.INTERNAL

@@ -1,0 +1,117 @@
+"""Builds the API's protobuf messages from the orchestrator's records."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from civicflow.v1 import evaluator_pb2, orchestrator_pb2
+from orchestrator.appeals import AppealResult
+from orchestrator.decisions import DECISION_VALUES
+from orchestrator.results_store import ResultRow
+from orchestrator.store import InstanceRecord
+from orchestrator.template_registry import LoadedTemplate
+
+_RUN_STATUS = {
+    "running": orchestrator_pb2.RUN_STATUS_RUNNING,
+    "completed": orchestrator_pb2.RUN_STATUS_COMPLETED,
+    "failed": orchestrator_pb2.RUN_STATUS_FAILED,
+}
+_APPEAL_OUTCOME = {
+    "decision_changed": orchestrator_pb2.APPEAL_OUTCOME_DECISION_CHANGED,
+    "decision_upheld": orchestrator_pb2.APPEAL_OUTCOME_DECISION_UPHELD,
+    "run_failed": orchestrator_pb2.APPEAL_OUTCOME_RUN_FAILED,
+}
+
+
+def instance_message(instance: InstanceRecord) -> orchestrator_pb2.WorkflowInstance:
+    message = orchestrator_pb2.WorkflowInstance(
+        instance_id=str(instance.instance_id),
+        template_id=instance.template_id,
+        template_version=instance.template_version,
+        status=_RUN_STATUS[instance.status],
+        inputs_json=json.dumps(instance.inputs),
+        outputs_json=json.dumps(instance.outputs),
+        error=instance.error or "",
+        created_at=_timestamp(instance.created_at),
+        appealed_instance_id=str(instance.appealed_instance_id or ""),
+    )
+    if instance.completed_at is not None:
+        message.completed_at.CopyFrom(_timestamp(instance.completed_at))
+    return message
+
+
+def template_message(template: LoadedTemplate) -> orchestrator_pb2.TemplateSummary:
+    return orchestrator_pb2.TemplateSummary(
+        template_id=template.template_id,
+        version=template.model.version,
+        description=template.model.description,
+        input_schema_json=json.dumps(template.model.input_schema),
+        step_names=[step.spec.name for step in template.steps],
+    )
+
+
+def appeal_message(result: AppealResult) -> orchestrator_pb2.SubmitAppealResponse:
+    appeal = result.appeal
+    return orchestrator_pb2.SubmitAppealResponse(
+        appeal_id=str(appeal.appeal_id),
+        original_instance_id=str(appeal.original_instance_id),
+        new_instance_id=str(appeal.new_instance_id),
+        original_decision=DECISION_VALUES[appeal.original_decision],
+        new_decision=DECISION_VALUES.get(appeal.new_decision or "", evaluator_pb2.DECISION_UNSPECIFIED),
+        outcome=_APPEAL_OUTCOME[appeal.outcome],
+        new_instance=instance_message(result.new_instance),
+    )
+
+
+def report_message(report: Mapping[str, Any]) -> orchestrator_pb2.ImpactReport:
+    """The typed form of the `impact_report` document a completed impact analysis stored as output."""
+    return orchestrator_pb2.ImpactReport(
+        instance_id=report["instance_id"],
+        scheme_name=report["scheme_name"],
+        total=report["total"],
+        proposed=_counts(report),
+        baseline=_counts(report["baseline"]),
+        transitions=[
+            orchestrator_pb2.DecisionTransition(
+                from_decision=DECISION_VALUES[item["from"]],
+                to_decision=DECISION_VALUES[item["to"]],
+                count=item["count"],
+            )
+            for item in report["transitions"]
+        ],
+        current_rules=_rules(report["scheme_name"], report["current_rules"]),
+        proposed_rules=_rules(report["scheme_name"], report["proposed_rules"]),
+        results_digest=report["results_digest"],
+    )
+
+
+def result_message(row: ResultRow) -> orchestrator_pb2.CitizenResult:
+    return orchestrator_pb2.CitizenResult(
+        position=row.position,
+        citizen_id=row.citizen_id,
+        decision=row.decision,
+        baseline_decision=row.baseline_decision,
+    )
+
+
+def _counts(counts: Mapping[str, Any]) -> orchestrator_pb2.DecisionCounts:
+    return orchestrator_pb2.DecisionCounts(
+        eligible=counts["eligible"], not_eligible=counts["not_eligible"], needs_review=counts["needs_review"]
+    )
+
+
+def _rules(scheme_name: str, rules: Mapping[str, Any]) -> evaluator_pb2.EligibilityRules:
+    return evaluator_pb2.EligibilityRules(
+        scheme_name=scheme_name, min_age=rules["min_age"], max_age=rules["max_age"], max_income=rules["max_income"]
+    )
+
+
+def _timestamp(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp

@@ -1,0 +1,67 @@
+"""The orchestrator's tables, all in the `orchestrator` schema. Migrations create them; see migrations/."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, MetaData, SmallInteger, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import DateTime, Uuid
+
+SCHEMA = "orchestrator"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(schema=SCHEMA)
+
+
+class WorkflowInstanceRow(Base):
+    """One run of one template. Once it is completed or failed, PostgreSQL refuses any change."""
+
+    __tablename__ = "workflow_instances"
+
+    instance_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    template_id: Mapped[str] = mapped_column(Text)
+    template_version: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    outputs: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    appealed_instance_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey(f"{SCHEMA}.workflow_instances.instance_id")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AppealRow(Base):
+    """An appeal: the instance appealed, the run that re-decided it, and the outcome. Never changed."""
+
+    __tablename__ = "appeals"
+
+    appeal_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    original_instance_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey(WorkflowInstanceRow.instance_id))
+    new_instance_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey(WorkflowInstanceRow.instance_id), unique=True)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    original_decision: Mapped[str] = mapped_column(Text)
+    new_decision: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ImpactResultRow(Base):
+    """One citizen's decisions in one impact analysis. Written with COPY, never changed."""
+
+    __tablename__ = "impact_results"
+
+    instance_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey(WorkflowInstanceRow.instance_id), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    citizen_id: Mapped[str] = mapped_column(Text)
+    # civicflow.v1.Decision values: 1 ELIGIBLE, 2 NOT_ELIGIBLE, 3 NEEDS_REVIEW.
+    decision: Mapped[int] = mapped_column(SmallInteger)
+    baseline_decision: Mapped[int] = mapped_column(SmallInteger)

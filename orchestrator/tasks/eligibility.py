@@ -1,0 +1,108 @@
+"""Tasks of a single eligibility decision: fetch the citizen and the rules, evaluate, decide."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import grpc
+
+from civicflow.v1 import evaluator_pb2
+from orchestrator.citizens import Citizen, mock_citizen
+from orchestrator.decisions import DECISION_NAMES
+from orchestrator.errors import StepFailedError
+from orchestrator.schemes import SchemeRules
+from orchestrator.tasks.base import NoConfig, Task, TaskContext
+
+_CATEGORY_VALUES = {
+    "general": evaluator_pb2.CATEGORY_GENERAL,
+    "sc": evaluator_pb2.CATEGORY_SC,
+    "st": evaluator_pb2.CATEGORY_ST,
+    "obc": evaluator_pb2.CATEGORY_OBC,
+}
+
+
+async def fetch_citizen(inputs: Mapping[str, Any], _config: NoConfig, _context: TaskContext) -> dict[str, Any]:
+    """The registry's record of the citizen; corrected evidence, when given, overrides its fields."""
+    citizen = mock_citizen(inputs["citizen_id"]).to_json()
+    evidence = inputs.get("evidence") or {}
+    output: dict[str, Any] = {"citizen": {**citizen, **evidence}}
+    if evidence:
+        output["registry_record"] = citizen
+    return output
+
+
+async def fetch_scheme_rules(inputs: Mapping[str, Any], _config: NoConfig, context: TaskContext) -> dict[str, Any]:
+    return {"rules": context.schemes.rules_for(inputs["scheme_name"]).to_json()}
+
+
+async def evaluate_rules(inputs: Mapping[str, Any], _config: NoConfig, context: TaskContext) -> dict[str, Any]:
+    citizen = Citizen(**inputs["citizen"])
+    rules = SchemeRules(**inputs["rules"])
+    request = evaluator_pb2.EvaluateRequest(
+        citizen=evaluator_pb2.CitizenProfile(
+            citizen_id=citizen.citizen_id,
+            name=citizen.name,
+            age=citizen.age,
+            income=citizen.income,
+            category=_CATEGORY_VALUES[citizen.category],
+        ),
+        rules=evaluator_pb2.EligibilityRules(
+            scheme_name=rules.scheme_name, min_age=rules.min_age, max_age=rules.max_age, max_income=rules.max_income
+        ),
+    )
+    try:
+        reply = await context.evaluator.Evaluate(request, timeout=context.call_timeout)
+    except grpc.aio.AioRpcError as error:
+        raise StepFailedError(f"evaluator failed: {error.code().name}: {error.details()}") from error
+    return {
+        "evaluation": {
+            "decision": DECISION_NAMES[reply.decision],
+            "reasons": [
+                {"criterion": reason.criterion, "passed": reason.passed, "detail": reason.detail}
+                for reason in reply.reasons
+            ],
+        }
+    }
+
+
+async def make_decision(inputs: Mapping[str, Any], _config: NoConfig, _context: TaskContext) -> dict[str, Any]:
+    """The decision of record: the evaluation's verdict, for whom, under which rules, and why."""
+    evaluation = inputs["evaluation"]
+    return {
+        "decision": {
+            "decision": evaluation["decision"],
+            "citizen_id": inputs["citizen"]["citizen_id"],
+            "scheme_name": inputs["rules"]["scheme_name"],
+            "reasons": evaluation["reasons"],
+        }
+    }
+
+
+TASKS = (
+    Task(
+        task_type="fetch_citizen",
+        run=fetch_citizen,
+        required_inputs=frozenset({"citizen_id"}),
+        optional_inputs=frozenset({"evidence"}),
+        outputs=frozenset({"citizen", "registry_record"}),
+    ),
+    Task(
+        task_type="fetch_scheme_rules",
+        run=fetch_scheme_rules,
+        required_inputs=frozenset({"scheme_name"}),
+        outputs=frozenset({"rules"}),
+    ),
+    Task(
+        task_type="evaluate_rules",
+        run=evaluate_rules,
+        required_inputs=frozenset({"citizen", "rules"}),
+        outputs=frozenset({"evaluation"}),
+    ),
+    Task(
+        task_type="make_decision",
+        run=make_decision,
+        required_inputs=frozenset({"citizen", "rules", "evaluation"}),
+        outputs=frozenset({"decision"}),
+    ),
+)

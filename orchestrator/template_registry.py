@@ -1,0 +1,159 @@
+"""Loads every template file of a directory, checks it against the task types, and serves it by id."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel, ValidationError
+
+from orchestrator.errors import InputValidationError, TemplateError, TemplateNotFoundError
+from orchestrator.tasks.base import Task, TaskRegistry
+from orchestrator.template_model import INPUTS_PREFIX, StepSpec, WorkflowTemplate
+
+
+@dataclass(frozen=True)
+class CompiledStep:
+    index: int
+    spec: StepSpec
+    task: Task
+    config: BaseModel
+
+
+@dataclass(frozen=True)
+class LoadedTemplate:
+    """A template checked against the task types, ready to run."""
+
+    source: Path
+    model: WorkflowTemplate
+    steps: tuple[CompiledStep, ...]
+    validator: Draft202012Validator
+
+    @property
+    def template_id(self) -> str:
+        return self.model.template_id
+
+    def prepare_inputs(self, raw: Any) -> dict[str, Any]:
+        """The run's inputs with schema defaults filled in; every schema violation is reported at once."""
+        if not isinstance(raw, dict):
+            raise InputValidationError(["inputs: must be a JSON object"])
+        defaults = {
+            name: prop["default"]
+            for name, prop in self.model.input_schema.get("properties", {}).items()
+            if isinstance(prop, dict) and "default" in prop
+        }
+        inputs = {**defaults, **raw}
+        problems = [
+            f"inputs{''.join(f'.{part}' for part in error.absolute_path)}: {error.message}"
+            for error in sorted(self.validator.iter_errors(inputs), key=lambda e: list(map(str, e.absolute_path)))
+        ]
+        if problems:
+            raise InputValidationError(problems)
+        return inputs
+
+
+class TemplateRegistry:
+    def __init__(self, templates: dict[str, LoadedTemplate]) -> None:
+        self._templates = templates
+
+    @classmethod
+    def load_directory(cls, directory: Path, tasks: TaskRegistry) -> TemplateRegistry:
+        """Loads every *.json file; refuses the whole directory if any file is wrong, naming each problem."""
+        problems: list[str] = []
+        templates: dict[str, LoadedTemplate] = {}
+        paths = sorted(directory.glob("*.json"))
+        if not paths:
+            raise TemplateError(f"{directory}: no template files (*.json)")
+        for path in paths:
+            try:
+                template = _load_file(path, tasks)
+            except TemplateError as error:
+                problems.append(str(error))
+                continue
+            if (other := templates.get(template.template_id)) is not None:
+                problems.append(f"{path}: template_id '{template.template_id}' is already defined in {other.source}")
+                continue
+            templates[template.template_id] = template
+        for template in templates.values():
+            appeal = template.model.appeal_template
+            if appeal is not None and appeal not in templates:
+                problems.append(f"{template.source}: appeal_template: no template '{appeal}'")
+        if problems:
+            raise TemplateError("invalid templates:\n  " + "\n  ".join(problems))
+        return cls(templates)
+
+    def get(self, template_id: str) -> LoadedTemplate:
+        try:
+            return self._templates[template_id]
+        except KeyError:
+            raise TemplateNotFoundError(f"no template '{template_id}'") from None
+
+    def __iter__(self) -> Iterator[LoadedTemplate]:
+        return iter(sorted(self._templates.values(), key=lambda t: t.template_id))
+
+
+def _load_file(path: Path, tasks: TaskRegistry) -> LoadedTemplate:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise TemplateError(f"{path}: not readable JSON: {error}") from error
+    try:
+        model = WorkflowTemplate.model_validate(document)
+    except ValidationError as error:
+        raise TemplateError(f"{path}: {_describe(error)}") from error
+    steps = tuple(_compile_step(path, index, spec, tasks) for index, spec in enumerate(model.steps))
+    _check_data_flow(path, model)
+    return LoadedTemplate(source=path, model=model, steps=steps, validator=Draft202012Validator(model.input_schema))
+
+
+def _compile_step(path: Path, index: int, spec: StepSpec, tasks: TaskRegistry) -> CompiledStep:
+    where = f"{path}: steps[{index}] ('{spec.name}')"
+    task = tasks.get(spec.task_type)
+    if task is None:
+        raise TemplateError(f"{where}: unknown task_type '{spec.task_type}' (known: {', '.join(tasks.names())})")
+    given = set(spec.input_mapping)
+    if missing := task.required_inputs - given:
+        raise TemplateError(f"{where}: input_mapping lacks {sorted(missing)}")
+    if unknown := given - task.required_inputs - task.optional_inputs:
+        raise TemplateError(f"{where}: input_mapping names inputs the task does not take: {sorted(unknown)}")
+    if unknown := set(spec.output_mapping) - task.outputs:
+        raise TemplateError(f"{where}: output_mapping names outputs the task does not produce: {sorted(unknown)}")
+    try:
+        config = task.config_model.model_validate(spec.config)
+    except ValidationError as error:
+        raise TemplateError(f"{where}: config: {_describe(error)}") from error
+    return CompiledStep(index=index, spec=spec, task=task, config=config)
+
+
+def _check_data_flow(path: Path, model: WorkflowTemplate) -> None:
+    """Every reference must name a declared input or the output of an earlier step."""
+    declared_inputs = set(model.input_schema.get("properties", {}))
+    produced: set[str] = set()
+    for index, step in enumerate(model.steps):
+        for name, source in step.input_mapping.items():
+            if source.startswith(INPUTS_PREFIX):
+                if source.removeprefix(INPUTS_PREFIX) not in declared_inputs:
+                    raise TemplateError(
+                        f"{path}: steps[{index}].input_mapping.{name}: '{source}' is not in input_schema.properties"
+                    )
+            elif source not in produced:
+                raise TemplateError(
+                    f"{path}: steps[{index}].input_mapping.{name}: '{source}' is not produced by an earlier step"
+                )
+        for key in step.output_mapping.values():
+            if key in produced:
+                raise TemplateError(f"{path}: steps[{index}].output_mapping: '{key}' is already produced")
+            produced.add(key)
+    if model.decision_output is not None and model.decision_output.split(".")[0] not in produced:
+        raise TemplateError(f"{path}: decision_output: '{model.decision_output}' is not produced by any step")
+
+
+def _describe(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or '(top level)'}: {problem['msg']}"
+        for problem in error.errors()
+    )
