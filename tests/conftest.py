@@ -10,6 +10,9 @@ from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+# Imported first on purpose: CPython 3.11.7 can fail to compile hypothesis when its pytest
+# plugin imports it late, at the terminal summary ("AST constructor recursion depth mismatch").
+import hypothesis  # noqa: F401
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url

@@ -1,0 +1,1 @@
+"""Owner of the append-only audit trail: appends entries and lists an instance's entries in order."""

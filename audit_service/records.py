@@ -1,0 +1,138 @@
+"""Audit records as the service knows them, checked and converted at the gRPC boundary."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from audit_service.errors import InvalidRequestError
+from civicflow.v1 import audit_pb2
+
+STATUS_NAMES: dict[int, str] = {
+    audit_pb2.STEP_STATUS_SUCCESS: "success",
+    audit_pb2.STEP_STATUS_FAILED: "failed",
+}
+STATUS_VALUES: dict[str, int] = {name: value for value, name in STATUS_NAMES.items()}
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """What a writer records about one attempt of one step; the JSON is kept exactly as sent."""
+
+    instance_id: uuid.UUID
+    step_name: str
+    step_index: int
+    attempt: int
+    status: str
+    started_at: datetime
+    completed_at: datetime
+    input_json: str
+    output_json: str
+    error: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """A record as stored: its gap-free place in the global log and when the database stored it."""
+
+    seq: int
+    record: AuditRecord
+    recorded_at: datetime
+
+
+def parse_instance_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidRequestError(f"instance_id {value!r} is not a UUID") from None
+
+
+def records_from_proto(messages: list[audit_pb2.AuditRecord]) -> list[AuditRecord]:
+    """Checks every record; the first problem is named by record index and field."""
+    if not messages:
+        raise InvalidRequestError("at least one record is required")
+    return [_record_from_proto(message, index) for index, message in enumerate(messages)]
+
+
+def entry_to_proto(entry: StoredEntry) -> audit_pb2.AuditEntry:
+    record = entry.record
+    return audit_pb2.AuditEntry(
+        seq=entry.seq,
+        record=audit_pb2.AuditRecord(
+            instance_id=str(record.instance_id),
+            step_name=record.step_name,
+            step_index=record.step_index,
+            attempt=record.attempt,
+            status=STATUS_VALUES[record.status],  # type: ignore[arg-type]
+            started_at=_timestamp(record.started_at),
+            completed_at=_timestamp(record.completed_at),
+            input_json=record.input_json,
+            output_json=record.output_json,
+            error=record.error,
+            actor=record.actor,
+        ),
+        recorded_at=_timestamp(entry.recorded_at),
+    )
+
+
+def _record_from_proto(message: audit_pb2.AuditRecord, index: int) -> AuditRecord:
+    def invalid(field: str, problem: str) -> InvalidRequestError:
+        return InvalidRequestError(f"records[{index}].{field}: {problem}")
+
+    try:
+        instance_id = uuid.UUID(message.instance_id)
+    except ValueError:
+        raise invalid("instance_id", f"{message.instance_id!r} is not a UUID") from None
+    if not message.step_name.strip():
+        raise invalid("step_name", "must not be empty")
+    if message.step_index < 0:
+        raise invalid("step_index", f"must be >= 0, got {message.step_index}")
+    if message.attempt < 1:
+        raise invalid("attempt", f"must be >= 1, got {message.attempt}")
+    if message.status not in STATUS_NAMES:
+        raise invalid("status", "must be STEP_STATUS_SUCCESS or STEP_STATUS_FAILED")
+    for field in ("started_at", "completed_at"):
+        if not message.HasField(field):
+            raise invalid(field, "must be set")
+    started_at = message.started_at.ToDatetime(tzinfo=timezone.utc)
+    completed_at = message.completed_at.ToDatetime(tzinfo=timezone.utc)
+    if completed_at < started_at:
+        raise invalid("completed_at", "is before started_at")
+    for field in ("input_json", "output_json"):
+        try:
+            json.loads(getattr(message, field), parse_constant=_reject_constant)
+        except ValueError as error:
+            raise invalid(field, f"is not valid JSON ({error})") from None
+    for field in ("step_name", "input_json", "output_json", "error", "actor"):
+        # PostgreSQL text cannot hold NUL; refusing it here keeps it a client error, not a server one.
+        if "\x00" in getattr(message, field):
+            raise invalid(field, "must not contain NUL characters")
+    return AuditRecord(
+        instance_id=instance_id,
+        step_name=message.step_name,
+        step_index=message.step_index,
+        attempt=message.attempt,
+        status=STATUS_NAMES[message.status],
+        started_at=started_at,
+        completed_at=completed_at,
+        input_json=message.input_json,
+        output_json=message.output_json,
+        error=message.error,
+        actor=message.actor,
+    )
+
+
+def _reject_constant(name: str) -> None:
+    # NaN and Infinity are Python's extensions, not JSON: a hash of them would not be reproducible elsewhere.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _timestamp(moment: datetime) -> Timestamp:
+    timestamp = Timestamp()
+    timestamp.FromDatetime(moment)
+    return timestamp

@@ -1,0 +1,1 @@
+"""Stateless eligibility evaluator: one citizen at a time, or batches over a stream."""

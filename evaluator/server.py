@@ -1,0 +1,27 @@
+"""Builds and starts the evaluator's gRPC server."""
+
+from __future__ import annotations
+
+import grpc
+
+from civicflow.grpc_server import RunningServer, start_grpc_server
+from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
+from evaluator.config import EvaluatorSettings
+from evaluator.servicer import EvaluatorServicer
+
+SERVICE_NAME = evaluator_pb2.DESCRIPTOR.services_by_name["EvaluatorService"].full_name
+
+
+async def start(settings: EvaluatorSettings) -> RunningServer:
+    """Serves on settings.host:settings.evaluator_port (0 picks a free port); SERVING once started."""
+    servicer = EvaluatorServicer()
+
+    def register(server: grpc.aio.Server) -> None:
+        evaluator_pb2_grpc.add_EvaluatorServiceServicer_to_server(servicer, server)
+
+    return await start_grpc_server(
+        service_names=[SERVICE_NAME],
+        register=register,
+        host=settings.host,
+        port=settings.evaluator_port,
+    )

@@ -1,0 +1,52 @@
+"""Builds the FastAPI application; nothing is created at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gateway.config import GatewaySettings
+from gateway.deps import Upstreams
+from gateway.errors import install_error_handlers
+from gateway.routes import health, reports, templates, workflows
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "0.1.0"
+
+DESCRIPTION = """\
+Runs template-driven benefit-decision workflows and answers for their results.
+
+* **eligibility_check**: decides one citizen under one scheme.
+* **impact_analysis**: re-evaluates a population under proposed rules and reports what changes.
+* **appeal_processing**: re-runs a decision with corrected evidence, never modifying the original.
+
+Every step of every run is written to an append-only audit trail. Errors always answer
+`{"error": {"status", "code", "message", "details"}}`.
+"""
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        upstreams = Upstreams.open(settings)
+        app.state.upstreams = upstreams
+        log.info("gateway ready", extra={"orchestrator_target": settings.orchestrator_target})
+        try:
+            yield
+        finally:
+            await upstreams.close()
+            log.info("gateway channels closed")
+
+    app = FastAPI(title="Civicflow", version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    # Reports first, so that "report" is never taken for an instance id.
+    app.include_router(reports.router)
+    app.include_router(workflows.router)
+    app.include_router(templates.router)
+    app.include_router(health.router)
+    return app

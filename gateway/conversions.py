@@ -1,0 +1,167 @@
+"""Translates orchestrator protobuf replies into the REST contract's JSON models."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from civicflow.v1 import audit_pb2, evaluator_pb2, orchestrator_pb2
+from gateway import schemas
+
+DECISION_NAMES: dict[int, schemas.DecisionName] = {
+    evaluator_pb2.DECISION_ELIGIBLE: "ELIGIBLE",
+    evaluator_pb2.DECISION_NOT_ELIGIBLE: "NOT_ELIGIBLE",
+    evaluator_pb2.DECISION_NEEDS_REVIEW: "NEEDS_REVIEW",
+}
+RUN_STATUS_NAMES: dict[int, schemas.RunStatusName] = {
+    orchestrator_pb2.RUN_STATUS_RUNNING: "running",
+    orchestrator_pb2.RUN_STATUS_COMPLETED: "completed",
+    orchestrator_pb2.RUN_STATUS_FAILED: "failed",
+}
+STEP_STATUS_NAMES: dict[int, schemas.StepStatusName] = {
+    audit_pb2.STEP_STATUS_SUCCESS: "success",
+    audit_pb2.STEP_STATUS_FAILED: "failed",
+}
+APPEAL_OUTCOME_NAMES: dict[int, schemas.AppealOutcomeName] = {
+    orchestrator_pb2.APPEAL_OUTCOME_DECISION_CHANGED: "decision_changed",
+    orchestrator_pb2.APPEAL_OUTCOME_DECISION_UPHELD: "decision_upheld",
+    orchestrator_pb2.APPEAL_OUTCOME_RUN_FAILED: "run_failed",
+}
+
+
+def execute_result(instance: orchestrator_pb2.WorkflowInstance) -> schemas.ExecuteWorkflowResult:
+    return schemas.ExecuteWorkflowResult(
+        instance_id=instance.instance_id,
+        template_id=instance.template_id,
+        status=RUN_STATUS_NAMES[instance.status],
+        outputs=_parse_json(instance.outputs_json, default={}),
+        error=instance.error or None,
+    )
+
+
+def workflow_instance(instance: orchestrator_pb2.WorkflowInstance) -> schemas.WorkflowInstance:
+    return schemas.WorkflowInstance(
+        instance_id=instance.instance_id,
+        template_id=instance.template_id,
+        template_version=instance.template_version,
+        status=RUN_STATUS_NAMES[instance.status],
+        inputs=_parse_json(instance.inputs_json, default={}),
+        outputs=_parse_json(instance.outputs_json, default={}),
+        error=instance.error or None,
+        created_at=_timestamp(instance, "created_at"),
+        completed_at=_timestamp(instance, "completed_at"),
+        appealed_instance_id=instance.appealed_instance_id or None,
+    )
+
+
+def audit_entry(entry: audit_pb2.AuditEntry) -> schemas.AuditEntry:
+    record = entry.record
+    return schemas.AuditEntry(
+        seq=entry.seq,
+        instance_id=record.instance_id,
+        step_name=record.step_name,
+        step_index=record.step_index,
+        attempt=record.attempt,
+        status=STEP_STATUS_NAMES[record.status],
+        started_at=_timestamp(record, "started_at"),
+        completed_at=_timestamp(record, "completed_at"),
+        input=_parse_json(record.input_json, default=None),
+        output=_parse_json(record.output_json, default=None),
+        error=record.error or None,
+        actor=record.actor,
+        recorded_at=_timestamp(entry, "recorded_at"),
+    )
+
+
+def appeal_result(reply: orchestrator_pb2.SubmitAppealResponse) -> schemas.AppealResult:
+    return schemas.AppealResult(
+        appeal_id=reply.appeal_id,
+        original_instance_id=reply.original_instance_id,
+        new_instance_id=reply.new_instance_id,
+        original_decision=DECISION_NAMES.get(reply.original_decision),
+        new_decision=DECISION_NAMES.get(reply.new_decision),
+        outcome=APPEAL_OUTCOME_NAMES[reply.outcome],
+        status=RUN_STATUS_NAMES[reply.new_instance.status],
+        error=reply.new_instance.error or None,
+    )
+
+
+def impact_report(report: orchestrator_pb2.ImpactReport) -> schemas.ImpactReport:
+    """The same document the orchestrator stores as `outputs.impact_report` of the instance."""
+    return schemas.ImpactReport(
+        instance_id=report.instance_id,
+        scheme_name=report.scheme_name,
+        total=report.total,
+        eligible=report.proposed.eligible,
+        not_eligible=report.proposed.not_eligible,
+        needs_review=report.proposed.needs_review,
+        baseline=_counts(report.baseline),
+        transitions=[
+            schemas.DecisionTransition(
+                from_decision=DECISION_NAMES[transition.from_decision],
+                to_decision=DECISION_NAMES[transition.to_decision],
+                count=transition.count,
+            )
+            for transition in report.transitions
+        ],
+        current_rules=_rules(report.current_rules),
+        proposed_rules=_rules(report.proposed_rules),
+        results_digest=report.results_digest,
+    )
+
+
+def impact_results_page(
+    reply: orchestrator_pb2.ListImpactResultsResponse, *, offset: int, limit: int
+) -> schemas.ImpactResultsPage:
+    return schemas.ImpactResultsPage(
+        total=reply.total,
+        offset=offset,
+        limit=limit,
+        next_offset=reply.next_offset,
+        results=[
+            schemas.CitizenResult(
+                position=result.position,
+                citizen_id=result.citizen_id,
+                decision=DECISION_NAMES[result.decision],
+                baseline_decision=DECISION_NAMES[result.baseline_decision],
+            )
+            for result in reply.results
+        ],
+    )
+
+
+def template_summary(template: orchestrator_pb2.TemplateSummary) -> schemas.TemplateSummary:
+    return schemas.TemplateSummary(
+        template_id=template.template_id,
+        version=template.version,
+        description=template.description,
+        input_schema=_parse_json(template.input_schema_json, default={}),
+        steps=list(template.step_names),
+    )
+
+
+def _counts(counts: orchestrator_pb2.DecisionCounts) -> schemas.DecisionCounts:
+    return schemas.DecisionCounts(
+        eligible=counts.eligible, not_eligible=counts.not_eligible, needs_review=counts.needs_review
+    )
+
+
+def _rules(rules: evaluator_pb2.EligibilityRules) -> schemas.EligibilityRules:
+    # proto carries a double; the orchestrator's stored report writes an integral ceiling as an int.
+    max_income: int | float = int(rules.max_income) if rules.max_income.is_integer() else rules.max_income
+    return schemas.EligibilityRules(min_age=rules.min_age, max_age=rules.max_age, max_income=max_income)
+
+
+def _parse_json(text: str, *, default: Any) -> Any:
+    return json.loads(text) if text else default
+
+
+def _timestamp(message: Message, field: str) -> datetime | None:
+    if not message.HasField(field):
+        return None
+    timestamp: Timestamp = getattr(message, field)
+    return timestamp.ToDatetime(tzinfo=UTC)

@@ -1,0 +1,63 @@
+"""Request dependencies: the settings and the gRPC channels opened once in the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import grpc
+from fastapi import Depends, Request
+
+from civicflow.grpc_server import insecure_channel
+from civicflow.v1 import orchestrator_pb2_grpc
+from gateway.config import GatewaySettings
+
+
+@dataclass(frozen=True)
+class Upstreams:
+    """The channel every request uses, plus the two /healthz only probes."""
+
+    orchestrator: grpc.aio.Channel
+    evaluator: grpc.aio.Channel
+    audit: grpc.aio.Channel
+
+    @classmethod
+    def open(cls, settings: GatewaySettings) -> Upstreams:
+        return cls(
+            orchestrator=insecure_channel(settings.orchestrator_target),
+            evaluator=insecure_channel(settings.evaluator_target),
+            audit=insecure_channel(settings.audit_target),
+        )
+
+    async def close(self) -> None:
+        for channel in (self.orchestrator, self.evaluator, self.audit):
+            await channel.close()
+
+
+def get_settings(request: Request) -> GatewaySettings:
+    settings: GatewaySettings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
+
+
+def get_upstreams(request: Request) -> Upstreams:
+    upstreams: Upstreams = request.app.state.upstreams
+    return upstreams
+
+
+UpstreamsDep = Annotated[Upstreams, Depends(get_upstreams)]
+
+
+def get_orchestrator(upstreams: UpstreamsDep) -> orchestrator_pb2_grpc.OrchestratorServiceStub:
+    return orchestrator_pb2_grpc.OrchestratorServiceStub(upstreams.orchestrator)
+
+
+def get_timeout(settings: SettingsDep) -> float:
+    return settings.request_timeout_seconds
+
+
+OrchestratorDep = Annotated[orchestrator_pb2_grpc.OrchestratorServiceStub, Depends(get_orchestrator)]
+# Deadline of every orchestrator call, so a stuck run answers 504 instead of hanging the client.
+TimeoutDep = Annotated[float, Depends(get_timeout)]

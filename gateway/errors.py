@@ -1,0 +1,101 @@
+"""Maps gRPC status codes to HTTP (google/rpc/code.proto) and renders every error in one JSON shape.
+
+Shape: {"error": {"status": <http>, "code": <gRPC code name | VALIDATION_ERROR | HTTP reason>,
+"message": <text>, "details": [{"field", "problem"}]}}.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+import grpc
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from gateway.schemas import ErrorBody, ErrorProblem, ErrorResponse
+
+log = logging.getLogger(__name__)
+
+# Nginx's 499 "client closed request", as code.proto suggests for CANCELLED.
+CLIENT_CLOSED_REQUEST = 499
+
+HTTP_STATUS_BY_GRPC_CODE: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.OK: HTTPStatus.OK,
+    grpc.StatusCode.CANCELLED: CLIENT_CLOSED_REQUEST,
+    grpc.StatusCode.UNKNOWN: HTTPStatus.INTERNAL_SERVER_ERROR,
+    # code.proto says 400 for INVALID_ARGUMENT and OUT_OF_RANGE; the REST contract pins 422, the
+    # status FastAPI itself gives a malformed body, so one kind of mistake gets one status.
+    grpc.StatusCode.INVALID_ARGUMENT: HTTPStatus.UNPROCESSABLE_ENTITY,
+    grpc.StatusCode.DEADLINE_EXCEEDED: HTTPStatus.GATEWAY_TIMEOUT,
+    grpc.StatusCode.NOT_FOUND: HTTPStatus.NOT_FOUND,
+    grpc.StatusCode.ALREADY_EXISTS: HTTPStatus.CONFLICT,
+    grpc.StatusCode.PERMISSION_DENIED: HTTPStatus.FORBIDDEN,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: HTTPStatus.TOO_MANY_REQUESTS,
+    grpc.StatusCode.FAILED_PRECONDITION: HTTPStatus.CONFLICT,
+    grpc.StatusCode.ABORTED: HTTPStatus.CONFLICT,
+    grpc.StatusCode.OUT_OF_RANGE: HTTPStatus.UNPROCESSABLE_ENTITY,
+    grpc.StatusCode.UNIMPLEMENTED: HTTPStatus.NOT_IMPLEMENTED,
+    grpc.StatusCode.INTERNAL: HTTPStatus.INTERNAL_SERVER_ERROR,
+    grpc.StatusCode.UNAVAILABLE: HTTPStatus.SERVICE_UNAVAILABLE,
+    grpc.StatusCode.DATA_LOSS: HTTPStatus.INTERNAL_SERVER_ERROR,
+    grpc.StatusCode.UNAUTHENTICATED: HTTPStatus.UNAUTHORIZED,
+}
+
+
+def http_status_for(code: grpc.StatusCode) -> int:
+    return int(HTTP_STATUS_BY_GRPC_CODE.get(code, HTTPStatus.INTERNAL_SERVER_ERROR))
+
+
+def error_response(
+    status: int, *, code: str, message: str, details: list[ErrorProblem] | None = None
+) -> JSONResponse:
+    body = ErrorResponse(error=ErrorBody(status=status, code=code, message=message, details=details or []))
+    return JSONResponse(status_code=status, content=body.model_dump(mode="json"))
+
+
+async def handle_rpc_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, grpc.aio.AioRpcError)
+    code = exc.code()
+    status = http_status_for(code)
+    log.log(
+        logging.ERROR if status >= 500 else logging.INFO,
+        "orchestrator call failed",
+        extra={"path": request.url.path, "grpc_code": code.name, "http_status": status, "grpc_details": exc.details()},
+    )
+    return error_response(status, code=code.name, message=exc.details() or code.name.replace("_", " ").lower())
+
+
+async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        ErrorProblem(field=".".join(str(part) for part in error["loc"]), problem=error["msg"])
+        for error in exc.errors()
+    ]
+    message = "invalid request"
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        message = f"invalid request: {first.field}: {first.problem}{more}"
+    return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, code="VALIDATION_ERROR", message=message, details=problems)
+
+
+async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Unknown paths and wrong methods answer in the same shape as every other error."""
+    assert isinstance(exc, HTTPException)
+    try:
+        code = HTTPStatus(exc.status_code).name
+    except ValueError:
+        code = f"HTTP_{exc.status_code}"
+    response = error_response(exc.status_code, code=code, message=str(exc.detail))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(grpc.aio.AioRpcError, handle_rpc_error)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(HTTPException, handle_http_error)

@@ -1,0 +1,19 @@
+"""Lists the workflow templates the orchestrator has loaded."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from civicflow.v1 import orchestrator_pb2
+from gateway import conversions, schemas
+from gateway.deps import OrchestratorDep, TimeoutDep
+from gateway.routes import error_responses
+
+router = APIRouter(tags=["templates"], responses=error_responses(503, 504))
+
+
+@router.get("/templates")
+async def list_templates(orchestrator: OrchestratorDep, timeout: TimeoutDep) -> list[schemas.TemplateSummary]:
+    """Every template: its id, version, description, input JSON Schema and step names."""
+    reply = await orchestrator.ListTemplates(orchestrator_pb2.ListTemplatesRequest(), timeout=timeout)
+    return [conversions.template_summary(template) for template in reply.templates]

@@ -1,0 +1,166 @@
+"""Pydantic models of the REST contract: request bodies are validated here, responses documented at /docs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DecisionName = Literal["ELIGIBLE", "NOT_ELIGIBLE", "NEEDS_REVIEW"]
+RunStatusName = Literal["running", "completed", "failed"]
+StepStatusName = Literal["success", "failed"]
+AppealOutcomeName = Literal["decision_changed", "decision_upheld", "run_failed"]
+
+
+class RequestBody(BaseModel):
+    # A misspelt field is a client's mistake to report, not something to drop silently.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExecuteWorkflowBody(RequestBody):
+    template_id: str = Field(description="Which template to run; see GET /templates.", examples=["eligibility_check"])
+    inputs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Inputs validated against the template's input_schema.",
+        examples=[{"citizen_id": "CIT-000042", "scheme_name": "scheme_alpha"}],
+    )
+
+
+class AppealBody(RequestBody):
+    original_instance_id: uuid.UUID = Field(
+        description="A completed eligibility_check or appeal_processing instance."
+    )
+    new_data: dict[str, Any] = Field(
+        description="Corrected evidence overriding the mock data: any of age (0..130), income (>= 0), "
+        "category (general, sc, st, obc).",
+        examples=[{"age": 30, "income": 90000}],
+    )
+
+
+class ExecuteWorkflowResult(BaseModel):
+    instance_id: str
+    template_id: str
+    status: RunStatusName = Field(description="How the run ended: completed or failed.")
+    outputs: dict[str, Any]
+    error: str | None = Field(description="Why the run failed; null when it completed.")
+
+
+class WorkflowInstance(BaseModel):
+    instance_id: str
+    template_id: str
+    template_version: str
+    status: RunStatusName
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    error: str | None
+    created_at: datetime | None
+    completed_at: datetime | None = Field(description="Null while the run is still running.")
+    appealed_instance_id: str | None = Field(description="The instance this one appeals, if it is an appeal.")
+
+
+class AuditEntry(BaseModel):
+    seq: int = Field(description="Position in the global append-only log.")
+    instance_id: str
+    step_name: str
+    step_index: int
+    attempt: int
+    status: StepStatusName
+    started_at: datetime | None
+    completed_at: datetime | None
+    input: Any = Field(description="What the step consumed.")
+    output: Any = Field(description="What the step produced.")
+    error: str | None
+    actor: str
+    recorded_at: datetime | None
+
+
+class AppealResult(BaseModel):
+    appeal_id: str
+    original_instance_id: str
+    new_instance_id: str
+    original_decision: DecisionName | None
+    new_decision: DecisionName | None = Field(description="Null when the appeal's run failed.")
+    outcome: AppealOutcomeName
+    status: RunStatusName = Field(description="Status of the new instance.")
+    error: str | None = Field(description="Error of the new instance, if its run failed.")
+
+
+class DecisionCounts(BaseModel):
+    eligible: int
+    not_eligible: int
+    needs_review: int
+
+
+class DecisionTransition(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_decision: DecisionName = Field(alias="from")
+    to_decision: DecisionName = Field(alias="to")
+    count: int
+
+
+class EligibilityRules(BaseModel):
+    min_age: int
+    max_age: int
+    # An integral ceiling stays an int so that the report equals the one the orchestrator stored.
+    max_income: int | float
+
+
+class ImpactReport(BaseModel):
+    instance_id: str
+    scheme_name: str
+    total: int
+    eligible: int = Field(description="Under the proposed rules, as are not_eligible and needs_review.")
+    not_eligible: int
+    needs_review: int
+    baseline: DecisionCounts = Field(description="Counts under the scheme's current rules.")
+    transitions: list[DecisionTransition] = Field(description="Every (from, to) pair, unchanged ones included.")
+    current_rules: EligibilityRules
+    proposed_rules: EligibilityRules
+    results_digest: str = Field(description="SHA-256 (hex) over the per-citizen results.")
+
+
+class CitizenResult(BaseModel):
+    position: int = Field(description="Position in the analysed population, from 1.")
+    citizen_id: str
+    decision: DecisionName = Field(description="Under the proposed rules.")
+    baseline_decision: DecisionName = Field(description="Under the current rules.")
+
+
+class ImpactResultsPage(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    next_offset: int = Field(description="Offset of the next page; equal to total on the last page.")
+    results: list[CitizenResult]
+
+
+class TemplateSummary(BaseModel):
+    template_id: str
+    version: str
+    description: str
+    input_schema: dict[str, Any] = Field(description="JSON Schema the inputs must satisfy.")
+    steps: list[str]
+
+
+class HealthReport(BaseModel):
+    status: Literal["ok", "degraded"]
+    services: dict[str, str] = Field(examples=[{"gateway": "SERVING", "orchestrator": "SERVING"}])
+
+
+class ErrorProblem(BaseModel):
+    field: str
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    status: int = Field(description="The HTTP status, repeated.")
+    code: str = Field(description="The gRPC status name, or VALIDATION_ERROR.")
+    message: str
+    details: list[ErrorProblem] = Field(default_factory=list)
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody

@@ -1,0 +1,154 @@
+"""Appeals through REST: a new linked instance decides with the evidence; the original never changes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from tests.e2e.rest_api import RestApi
+
+SCHEME = "scheme_alpha"  # ages 18..60, income up to 250000
+
+
+@pytest.fixture(scope="module")
+def too_old(api: RestApi) -> dict[str, Any]:
+    """A completed eligibility_check of a citizen whom only the age rule of scheme_alpha excludes."""
+    for position in range(1, 200):
+        run = api.check_eligibility(f"CIT-{position:07d}", SCHEME)
+        citizen = run["outputs"]["citizen"]
+        if citizen["age"] > 60 and citizen["income"] < 200000:
+            assert run["outputs"]["decision"]["decision"] == "NOT_ELIGIBLE"
+            return run
+    raise AssertionError("no citizen over 60 with a modest income among the first 200")
+
+
+@contextmanager
+def _unchanged(api: RestApi, instance_id: str) -> Iterator[None]:
+    """Asserts that the instance and its audit trail read byte for byte the same after the block."""
+    instance = api.client.get(f"/workflows/{instance_id}").content
+    audit = api.client.get(f"/workflows/{instance_id}/audit").content
+    yield
+    assert api.client.get(f"/workflows/{instance_id}").content == instance
+    assert api.client.get(f"/workflows/{instance_id}/audit").content == audit
+
+
+def _applied_citizen(api: RestApi, instance_id: str) -> dict[str, Any]:
+    """The citizen as the appeal's fetch_citizen step recorded it, evidence applied."""
+    fetch = next(entry for entry in api.audit(instance_id) if entry["step_name"] == "fetch_citizen")
+    assert fetch["status"] == "success"
+    return dict(fetch["output"]["citizen"])
+
+
+def test_appeal_with_evidence_that_changes_the_decision(api: RestApi, too_old: dict[str, Any]) -> None:
+    evidence = {"age": 30, "income": 60000}
+
+    with _unchanged(api, too_old["instance_id"]):
+        appeal = api.appeal(too_old["instance_id"], evidence)
+
+    assert appeal["original_instance_id"] == too_old["instance_id"]
+    assert (appeal["original_decision"], appeal["new_decision"]) == ("NOT_ELIGIBLE", "ELIGIBLE")
+    assert appeal["outcome"] == "decision_changed"
+    assert (appeal["status"], appeal["error"]) == ("completed", None)
+    uuid.UUID(appeal["appeal_id"])
+    new = api.instance(appeal["new_instance_id"])
+    assert new["template_id"] == "appeal_processing"
+    assert new["appealed_instance_id"] == too_old["instance_id"]
+    assert new["outputs"]["decision"]["decision"] == "ELIGIBLE"
+    applied = _applied_citizen(api, appeal["new_instance_id"])
+    assert (applied["age"], applied["income"]) == (30, 60000)
+    assert applied["citizen_id"] == too_old["outputs"]["citizen"]["citizen_id"]
+
+
+def test_appeal_with_evidence_that_keeps_the_decision(api: RestApi, too_old: dict[str, Any]) -> None:
+    category = "st" if too_old["outputs"]["citizen"]["category"] != "st" else "sc"
+
+    with _unchanged(api, too_old["instance_id"]):
+        appeal = api.appeal(too_old["instance_id"], {"category": category})
+
+    assert (appeal["original_decision"], appeal["new_decision"]) == ("NOT_ELIGIBLE", "NOT_ELIGIBLE")
+    assert appeal["outcome"] == "decision_upheld"
+    assert appeal["status"] == "completed"
+    assert _applied_citizen(api, appeal["new_instance_id"])["category"] == category
+
+
+def test_an_appeal_can_itself_be_appealed(api: RestApi, too_old: dict[str, Any]) -> None:
+    first = api.appeal(too_old["instance_id"], {"age": 30, "income": 60000})
+
+    with _unchanged(api, first["new_instance_id"]):
+        second = api.appeal(first["new_instance_id"], {"age": 30, "income": 240000})
+
+    assert second["original_instance_id"] == first["new_instance_id"]
+    assert (second["original_decision"], second["new_decision"]) == ("ELIGIBLE", "NEEDS_REVIEW")
+    assert second["outcome"] == "decision_changed"
+    assert api.instance(second["new_instance_id"])["appealed_instance_id"] == first["new_instance_id"]
+
+
+def test_appeal_of_an_unknown_instance_is_404(api: RestApi) -> None:
+    response = api.client.post("/workflows/appeal", json={"original_instance_id": str(uuid.uuid4()), "new_data": {}})
+
+    assert api.error(response, 404)["code"] == "NOT_FOUND"
+
+
+def test_appeal_of_an_impact_analysis_is_409(api: RestApi) -> None:
+    analysis = api.execute("impact_analysis", {"scheme_name": SCHEME, "population_size": 10})
+
+    response = api.client.post(
+        "/workflows/appeal", json={"original_instance_id": analysis["instance_id"], "new_data": {"age": 30}}
+    )
+
+    assert api.error(response, 409)["code"] == "FAILED_PRECONDITION"
+
+
+def test_appeal_of_a_failed_run_is_409(api: RestApi) -> None:
+    failed = api.execute("eligibility_check", {"citizen_id": "CIT-0000001", "scheme_name": "scheme_unknown"})
+    assert failed["status"] == "failed"
+
+    response = api.client.post(
+        "/workflows/appeal", json={"original_instance_id": failed["instance_id"], "new_data": {"age": 30}}
+    )
+
+    assert api.error(response, 409)["code"] == "FAILED_PRECONDITION"
+
+
+@pytest.mark.parametrize(
+    ("evidence", "field"),
+    [
+        ({"height": 180}, "height"),
+        ({"age": "thirty"}, "age"),
+        ({"age": 131}, "age"),
+        ({"income": -1}, "income"),
+        ({"category": "x"}, "category"),
+    ],
+    ids=["unknown-field", "wrong-type", "age-131", "negative-income", "unknown-category"],
+)
+def test_invalid_evidence_is_422_naming_the_field_and_creates_nothing(
+    api: RestApi,
+    count_instances: Callable[[], int],
+    too_old: dict[str, Any],
+    evidence: dict[str, Any],
+    field: str,
+) -> None:
+    before = count_instances()
+
+    with _unchanged(api, too_old["instance_id"]):
+        response = api.client.post(
+            "/workflows/appeal", json={"original_instance_id": too_old["instance_id"], "new_data": evidence}
+        )
+
+    error = api.error(response, 422)
+    assert error["code"] == "INVALID_ARGUMENT"
+    assert field in error["message"]
+    assert count_instances() == before
+
+
+def test_appeal_body_with_an_unknown_field_is_422(api: RestApi, too_old: dict[str, Any]) -> None:
+    body = {"original_instance_id": too_old["instance_id"], "new_data": {"age": 30}, "reason": "typo"}
+
+    error = api.error(api.client.post("/workflows/appeal", json=body), 422)
+
+    assert error["code"] == "VALIDATION_ERROR"
+    assert error["details"][0]["field"] == "body.reason"

@@ -1,0 +1,78 @@
+"""Requests the orchestrator refuses create nothing; a run that fails at a step is reported as failed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.e2e.rest_api import RestApi
+
+
+def test_unknown_template_is_404_and_creates_no_instance(api: RestApi, count_instances: Callable[[], int]) -> None:
+    before = count_instances()
+
+    response = api.client.post("/workflows/execute", json={"template_id": "no_such_template", "inputs": {}})
+
+    error = api.error(response, 404)
+    assert error["code"] == "NOT_FOUND"
+    assert "no_such_template" in error["message"]
+    assert count_instances() == before
+
+
+@pytest.mark.parametrize(
+    ("template_id", "inputs", "field"),
+    [
+        ("eligibility_check", {"citizen_id": "CIT-0000001"}, "scheme_name"),
+        ("eligibility_check", {"citizen_id": "CIT-0000001", "scheme_name": "scheme_alpha", "colour": "red"}, "colour"),
+        ("eligibility_check", {"citizen_id": 42, "scheme_name": "scheme_alpha"}, "citizen_id"),
+        ("impact_analysis", {"scheme_name": "scheme_alpha", "population_size": 0}, "population_size"),
+        ("impact_analysis", {"scheme_name": "scheme_alpha", "population_size": 1_000_001}, "population_size"),
+        ("impact_analysis", {"scheme_name": "scheme_alpha", "population_size": "500"}, "population_size"),
+        ("impact_analysis", {"population_size": 10}, "scheme_name"),
+    ],
+    ids=["missing-field", "extra-field", "wrong-type", "population-0", "population-too-big", "population-string",
+         "impact-missing-scheme"],
+)
+def test_inputs_breaking_the_schema_are_422_naming_the_field_and_create_no_instance(
+    api: RestApi, count_instances: Callable[[], int], template_id: str, inputs: dict[str, Any], field: str
+) -> None:
+    before = count_instances()
+
+    response = api.client.post("/workflows/execute", json={"template_id": template_id, "inputs": inputs})
+
+    error = api.error(response, 422)
+    assert error["code"] == "INVALID_ARGUMENT"
+    assert field in error["message"]
+    assert count_instances() == before
+
+
+def test_body_with_an_unknown_field_is_422_before_reaching_the_orchestrator(
+    api: RestApi, count_instances: Callable[[], int]
+) -> None:
+    before = count_instances()
+    body = {"template_id": "eligibility_check", "inputs": {"citizen_id": "CIT-1", "scheme_name": "x"}, "priority": 1}
+
+    error = api.error(api.client.post("/workflows/execute", json=body), 422)
+
+    assert error["code"] == "VALIDATION_ERROR"
+    assert error["details"] == [{"field": "body.priority", "problem": "Extra inputs are not permitted"}]
+    assert count_instances() == before
+
+
+def test_unknown_scheme_fails_the_run_at_fetch_scheme_rules(api: RestApi) -> None:
+    run = api.execute("eligibility_check", {"citizen_id": "CIT-0000001", "scheme_name": "scheme_zeta"})
+
+    assert run["status"] == "failed"
+    assert "scheme_zeta" in run["error"]
+    assert api.instance(run["instance_id"])["status"] == "failed"
+    entries = api.audit(run["instance_id"])
+    assert [(entry["step_name"], entry["status"]) for entry in entries] == [
+        ("fetch_citizen", "success"),
+        ("fetch_scheme_rules", "failed"),
+    ]
+    failed = entries[-1]
+    assert "scheme_zeta" in failed["error"]
+    assert failed["error"] in run["error"]
+    assert failed["input"] == {"scheme_name": "scheme_zeta"}

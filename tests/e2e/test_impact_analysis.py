@@ -1,0 +1,133 @@
+"""impact_analysis through REST: consistent counts, a report equal to the stored one, pages covering everyone."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from tests.e2e.eligibility_oracle import DECISIONS, SCHEME_RULES, expected_decision
+from tests.e2e.rest_api import RestApi
+
+POPULATION = 500
+PROPOSED = {"min_age": 21, "max_income": 200000}
+INPUTS = {"scheme_name": "scheme_alpha", "population_size": POPULATION, "proposed_rules": PROPOSED}
+PAGE = 200
+
+
+@pytest.fixture(scope="module")
+def analysis(api: RestApi) -> dict[str, Any]:
+    run = api.execute("impact_analysis", INPUTS)
+    assert run["status"] == "completed", run
+    return run
+
+
+@pytest.fixture(scope="module")
+def results(api: RestApi, analysis: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every per-citizen result, read page by page."""
+    collected: list[dict[str, Any]] = []
+    offset = 0
+    while offset < POPULATION:
+        response = api.client.get(f"/workflows/report/{analysis['instance_id']}/results?offset={offset}&limit={PAGE}")
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert (page["total"], page["offset"], page["limit"]) == (POPULATION, offset, PAGE)
+        assert page["next_offset"] == min(offset + PAGE, POPULATION)
+        collected.extend(page["results"])
+        offset = page["next_offset"]
+    return collected
+
+
+def _report(analysis: dict[str, Any]) -> dict[str, Any]:
+    return dict(analysis["outputs"]["impact_report"])
+
+
+def test_totals_equal_the_sum_of_decisions_under_both_rule_sets(analysis: dict[str, Any]) -> None:
+    report = _report(analysis)
+
+    assert report["total"] == POPULATION
+    assert report["eligible"] + report["not_eligible"] + report["needs_review"] == POPULATION
+    baseline = report["baseline"]
+    assert baseline["eligible"] + baseline["not_eligible"] + baseline["needs_review"] == POPULATION
+
+
+def test_transitions_cover_every_pair_and_sum_to_the_counts(analysis: dict[str, Any]) -> None:
+    report = _report(analysis)
+    transitions = {(t["from"], t["to"]): t["count"] for t in report["transitions"]}
+
+    assert len(report["transitions"]) == 9
+    assert set(transitions) == {(a, b) for a in DECISIONS for b in DECISIONS}
+    assert sum(transitions.values()) == report["total"]
+    keys = {"ELIGIBLE": "eligible", "NOT_ELIGIBLE": "not_eligible", "NEEDS_REVIEW": "needs_review"}
+    for decision, key in keys.items():
+        assert sum(transitions[(decision, to)] for to in DECISIONS) == report["baseline"][key]
+        assert sum(transitions[(source, decision)] for source in DECISIONS) == report[key]
+
+
+def test_report_names_the_current_and_the_proposed_rules(analysis: dict[str, Any]) -> None:
+    report = _report(analysis)
+
+    assert report["instance_id"] == analysis["instance_id"]
+    assert report["scheme_name"] == "scheme_alpha"
+    assert report["current_rules"] == SCHEME_RULES["scheme_alpha"]
+    assert report["proposed_rules"] == {**SCHEME_RULES["scheme_alpha"], **PROPOSED}
+    assert len(report["results_digest"]) == 64
+
+
+def test_get_report_equals_the_stored_outputs_report_exactly(api: RestApi, analysis: dict[str, Any]) -> None:
+    response = api.client.get(f"/workflows/report/{analysis['instance_id']}")
+
+    assert response.status_code == 200, response.text
+    # Serialised, so that 250000 and 250000.0 would differ.
+    assert json.dumps(response.json(), sort_keys=True) == json.dumps(_report(analysis), sort_keys=True)
+    stored = api.instance(analysis["instance_id"])["outputs"]["impact_report"]
+    assert json.dumps(stored, sort_keys=True) == json.dumps(response.json(), sort_keys=True)
+
+
+def test_result_pages_cover_every_citizen_exactly_once_in_order(results: list[dict[str, Any]]) -> None:
+    assert [result["position"] for result in results] == list(range(1, POPULATION + 1))
+    assert len({result["citizen_id"] for result in results}) == POPULATION
+
+
+def test_results_add_up_to_the_report(analysis: dict[str, Any], results: list[dict[str, Any]]) -> None:
+    report = _report(analysis)
+
+    pairs = Counter((result["baseline_decision"], result["decision"]) for result in results)
+
+    assert {(t["from"], t["to"]): t["count"] for t in report["transitions"]} == {
+        (a, b): pairs[(a, b)] for a in DECISIONS for b in DECISIONS
+    }
+
+
+def test_sampled_decisions_equal_what_eligibility_check_decides(api: RestApi, results: list[dict[str, Any]]) -> None:
+    proposed_rules = {**SCHEME_RULES["scheme_alpha"], **PROPOSED}
+
+    for result in results[:: POPULATION // 20]:
+        check = api.check_eligibility(result["citizen_id"], "scheme_alpha")
+
+        assert result["baseline_decision"] == check["outputs"]["decision"]["decision"], result
+        assert result["decision"] == expected_decision(check["outputs"]["citizen"], proposed_rules), result
+
+
+def test_the_same_analysis_gives_the_same_results_again(
+    api: RestApi, analysis: dict[str, Any], results: list[dict[str, Any]]
+) -> None:
+    again = api.execute("impact_analysis", INPUTS)
+
+    # The digest covers the instance id too, so it differs between runs; everything else must not.
+    per_run = {"instance_id", "results_digest"}
+    first, second = _report(analysis), _report(again)
+    assert {k: v for k, v in second.items() if k not in per_run} == {k: v for k, v in first.items() if k not in per_run}
+    page = api.client.get(f"/workflows/report/{again['instance_id']}/results?limit={POPULATION}").json()
+    assert page["results"] == results
+
+
+def test_population_size_defaults_to_500(api: RestApi) -> None:
+    run = api.execute("impact_analysis", {"scheme_name": "scheme_gamma"})
+
+    assert run["status"] == "completed", run
+    report = _report(run)
+    assert report["total"] == 500
+    assert report["proposed_rules"] == report["current_rules"] == SCHEME_RULES["scheme_gamma"]

@@ -1,0 +1,132 @@
+"""An impact analysis over the real services: exact totals, stored rows, digest, and all-or-nothing results."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+import sqlalchemy as sa
+
+from civicflow.v1 import evaluator_pb2, orchestrator_pb2, orchestrator_pb2_grpc
+from orchestrator.citizens import mock_citizen, population_citizen_id
+
+POPULATION = 20_000
+CURRENT = {"min_age": 21, "max_age": 55, "max_income": 180_000}  # scheme_beta
+PROPOSED = {"min_age": 25, "max_age": 55, "max_income": 150_000}
+
+
+def reference_decision(age: int, income: float, rules: dict[str, Any]) -> str:
+    """The pinned rule, written out independently of the evaluator's code."""
+    if not rules["min_age"] <= age <= rules["max_age"]:
+        return "NOT_ELIGIBLE"
+    if income > rules["max_income"]:
+        return "NOT_ELIGIBLE"
+    if income >= 0.9 * rules["max_income"]:
+        return "NEEDS_REVIEW"
+    return "ELIGIBLE"
+
+
+def _stub(target: str) -> orchestrator_pb2_grpc.OrchestratorServiceStub:
+    return orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(target))
+
+
+def _run(stub: orchestrator_pb2_grpc.OrchestratorServiceStub, size: int) -> orchestrator_pb2.WorkflowInstance:
+    inputs = {"scheme_name": "scheme_beta", "population_size": size, "proposed_rules": PROPOSED}
+    return stub.ExecuteWorkflow(
+        orchestrator_pb2.ExecuteWorkflowRequest(template_id="impact_analysis", inputs_json=json.dumps(inputs))
+    ).instance
+
+
+@pytest.fixture(scope="module")
+def analysis(orchestrator_target: str) -> dict[str, Any]:
+    instance = _run(_stub(orchestrator_target), POPULATION)
+    assert instance.status == orchestrator_pb2.RUN_STATUS_COMPLETED, instance.error
+    return {"instance_id": instance.instance_id, **json.loads(instance.outputs_json)["impact_report"]}
+
+
+def test_totals_equal_a_direct_evaluation_of_the_same_population(analysis: dict[str, Any]) -> None:
+    pairs: Counter[tuple[str, str]] = Counter()
+    for position in range(1, POPULATION + 1):
+        citizen = mock_citizen(population_citizen_id(position))
+        pairs[(reference_decision(citizen.age, citizen.income, CURRENT),
+               reference_decision(citizen.age, citizen.income, PROPOSED))] += 1
+    proposed = Counter({decision: 0 for decision in ("ELIGIBLE", "NOT_ELIGIBLE", "NEEDS_REVIEW")})
+    baseline = Counter(proposed)
+    for (before, after), count in pairs.items():
+        baseline[before] += count
+        proposed[after] += count
+    assert analysis["total"] == POPULATION
+    assert {k: analysis[k.lower()] for k in proposed} == dict(proposed)
+    assert {k: analysis["baseline"][k.lower()] for k in baseline} == dict(baseline)
+    assert {(t["from"], t["to"]): t["count"] for t in analysis["transitions"]} == {
+        (a, b): pairs[(a, b)] for a in proposed for b in proposed
+    }
+
+
+def test_every_citizen_is_stored_once_and_the_digest_covers_the_rows(
+    analysis: dict[str, Any], database_url: str
+) -> None:
+    engine = sa.create_engine(database_url)
+    try:
+        connection = engine.raw_connection()
+        export = io.BytesIO()
+        with connection.cursor() as cursor:
+            cursor.copy_expert(
+                "COPY (SELECT instance_id, position, citizen_id, decision, baseline_decision"
+                " FROM orchestrator.impact_results WHERE instance_id = '%s' ORDER BY position) TO STDOUT"
+                % analysis["instance_id"],
+                export,
+            )
+        connection.close()
+    finally:
+        engine.dispose()
+    lines = export.getvalue().splitlines()
+    assert [int(line.split(b"\t")[1]) for line in lines] == list(range(1, POPULATION + 1))
+    assert hashlib.sha256(export.getvalue()).hexdigest() == analysis["results_digest"]
+
+
+def test_results_page_by_keyset_from_any_offset(orchestrator_target: str, analysis: dict[str, Any]) -> None:
+    page = _stub(orchestrator_target).ListImpactResults(
+        orchestrator_pb2.ListImpactResultsRequest(instance_id=analysis["instance_id"], offset=19_990, limit=50)
+    )
+    assert [r.position for r in page.results] == list(range(19_991, 20_001))
+    assert page.total == POPULATION and page.next_offset == POPULATION
+    citizen = mock_citizen(page.results[0].citizen_id)
+    expected = reference_decision(citizen.age, citizen.income, PROPOSED)
+    assert evaluator_pb2.Decision.Name(page.results[0].decision) == f"DECISION_{expected}"
+
+
+@pytest.fixture(scope="module")
+def orchestrator_without_evaluator(background_loop: Any, orchestrator_settings: Any) -> Iterator[str]:
+    """A real orchestrator whose evaluator address has nothing listening."""
+    from orchestrator.server import start
+
+    settings = orchestrator_settings.model_copy(update={"evaluator_target": "127.0.0.1:1"})
+    running = background_loop.run(start(settings))
+    yield f"127.0.0.1:{running.port}"
+    background_loop.run(running.stop(grace=1.0))
+
+
+def test_unreachable_evaluator_fails_the_run_and_leaves_no_rows(
+    orchestrator_without_evaluator: str, database_url: str
+) -> None:
+    stub = _stub(orchestrator_without_evaluator)
+    instance = _run(stub, 3_000)
+    assert instance.status == orchestrator_pb2.RUN_STATUS_FAILED
+    assert "step 'evaluate_population' failed: evaluator stream failed: UNAVAILABLE" in instance.error
+    trail = stub.GetAuditTrail(orchestrator_pb2.GetAuditTrailRequest(instance_id=instance.instance_id)).entries
+    assert [(e.record.step_name, e.record.status) for e in trail][-1] == ("evaluate_population", 2)
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT count(*) FROM orchestrator.impact_results WHERE instance_id = :id"),
+            {"id": instance.instance_id},
+        ).scalar_one()
+    engine.dispose()
+    assert rows == 0

@@ -1,0 +1,147 @@
+"""The gateway's gRPC-to-HTTP table and its one error shape, against the real app with nothing behind it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.config import GatewaySettings
+from gateway.errors import HTTP_STATUS_BY_GRPC_CODE, http_status_for
+
+# Nothing listens on port 1, so every call fails with UNAVAILABLE at once.
+UNREACHABLE = "127.0.0.1:1"
+
+EXPECTED_HTTP_STATUS = {
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.INVALID_ARGUMENT: 422,
+    grpc.StatusCode.FAILED_PRECONDITION: 409,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 422,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.DATA_LOSS: 500,
+}
+
+
+@pytest.mark.parametrize(("code", "status"), EXPECTED_HTTP_STATUS.items(), ids=lambda value: str(value))
+def test_grpc_code_maps_to_the_http_status_of_code_proto(code: grpc.StatusCode, status: int) -> None:
+    assert http_status_for(code) == status
+
+
+def test_every_grpc_error_code_has_an_entry_in_the_table() -> None:
+    errors = {code for code in grpc.StatusCode if code is not grpc.StatusCode.OK}
+    assert errors <= HTTP_STATUS_BY_GRPC_CODE.keys()
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    settings = GatewaySettings(
+        orchestrator_target=UNREACHABLE,
+        evaluator_target=UNREACHABLE,
+        audit_target=UNREACHABLE,
+        request_timeout_seconds=5.0,
+    )
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def _error(body: Any, *, status: int, code: str) -> dict[str, Any]:
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert set(error) == {"status", "code", "message", "details"}
+    assert error["status"] == status
+    assert error["code"] == code
+    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["details"], list)
+    return dict(error)
+
+
+def test_unreachable_orchestrator_answers_503_in_the_error_shape(client: TestClient) -> None:
+    response = client.post("/workflows/execute", json={"template_id": "eligibility_check", "inputs": {}})
+
+    assert response.status_code == 503
+    _error(response.json(), status=503, code="UNAVAILABLE")
+
+
+def test_unreachable_orchestrator_gives_503_on_reads_too(client: TestClient) -> None:
+    for path in ("/templates", f"/workflows/{uuid.uuid4()}", f"/workflows/report/{uuid.uuid4()}/results"):
+        response = client.get(path)
+        assert response.status_code == 503, path
+        _error(response.json(), status=503, code="UNAVAILABLE")
+
+
+def test_healthz_is_503_degraded_when_the_services_are_unreachable(client: TestClient) -> None:
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "degraded",
+        "services": {
+            "gateway": "SERVING",
+            "orchestrator": "NOT_SERVING",
+            "evaluator": "NOT_SERVING",
+            "audit_service": "NOT_SERVING",
+        },
+    }
+
+
+def test_extra_body_field_is_a_422_naming_the_field(client: TestClient) -> None:
+    response = client.post("/workflows/execute", json={"template_id": "eligibility_check", "inputs": {}, "x": 1})
+
+    assert response.status_code == 422
+    error = _error(response.json(), status=422, code="VALIDATION_ERROR")
+    assert [detail["field"] for detail in error["details"]] == ["body.x"]
+    assert "body.x" in error["message"]
+
+
+def test_appeal_without_a_uuid_original_is_a_422(client: TestClient) -> None:
+    response = client.post("/workflows/appeal", json={"original_instance_id": "abc", "new_data": {}})
+
+    error = _error(response.json(), status=422, code="VALIDATION_ERROR")
+    assert [detail["field"] for detail in error["details"]] == ["body.original_instance_id"]
+
+
+def test_non_uuid_instance_id_is_a_422_before_any_call(client: TestClient) -> None:
+    response = client.get("/workflows/not-a-uuid")
+
+    error = _error(response.json(), status=422, code="VALIDATION_ERROR")
+    assert error["details"][0]["field"] == "path.instance_id"
+
+
+@pytest.mark.parametrize("query", ["offset=-1", "limit=0", "limit=1001", "limit=ten"])
+def test_results_paging_out_of_range_is_a_422(client: TestClient, query: str) -> None:
+    response = client.get(f"/workflows/report/{uuid.uuid4()}/results?{query}")
+
+    error = _error(response.json(), status=422, code="VALIDATION_ERROR")
+    assert error["details"][0]["field"].startswith("query.")
+
+
+def test_unknown_path_answers_in_the_same_error_shape(client: TestClient) -> None:
+    response = client.get("/no/such/path")
+
+    _error(response.json(), status=404, code="NOT_FOUND")
+
+
+def test_docs_and_openapi_describe_the_api(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+
+    assert spec["info"]["title"] == "Civicflow"
+    assert spec["info"]["description"]
+    assert {"/workflows/execute", "/workflows/appeal", "/workflows/{instance_id}", "/templates", "/healthz"} <= set(
+        spec["paths"]
+    )
