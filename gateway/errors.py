@@ -95,7 +95,16 @@ async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+async def handle_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """A defect of ours still answers in the error shape, never as a bare text 500."""
+    log.exception("unhandled error", extra={"path": request.url.path})
+    return error_response(
+        HTTPStatus.INTERNAL_SERVER_ERROR, code="INTERNAL", message="internal error; the gateway log has the details"
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, handle_unexpected_error)
     app.add_exception_handler(grpc.aio.AioRpcError, handle_rpc_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(HTTPException, handle_http_error)

@@ -78,11 +78,11 @@ class _OrderedSink:
 
     def __init__(self, instance_id: uuid.UUID, writer: ResultWriter, flush_bytes: int) -> None:
         self.tally = Tally()
-        self._instance = str(instance_id)
+        self._row_prefix = f"{instance_id}\t"
         self._writer = writer
         self._flush_bytes = flush_bytes
         self._digest = hashlib.sha256()
-        self._pending: dict[int, bytes] = {}
+        self._pending: dict[int, str] = {}
         self._next_index = 0
         self._buffer: list[bytes] = []
         self._buffered = 0
@@ -90,20 +90,22 @@ class _OrderedSink:
 
     async def accept(self, batch: Batch, baseline: np.ndarray, proposed: np.ndarray) -> None:
         self.tally.add(baseline, proposed)
-        lines = "".join(
-            f"{self._instance}\t{position}\t{population_citizen_id(position)}\t{new}\t{old}\n"
+        rows = "".join(
+            f"{position}\t{population_citizen_id(position)}\t{new}\t{old}\n"
             for position, new, old in zip(
                 range(batch.first_position, batch.first_position + len(batch.ages)),
                 proposed.tolist(),
                 baseline.tolist(),
                 strict=True,
             )
-        ).encode()
-        self._pending[batch.index] = lines
+        )
+        self._pending[batch.index] = rows
         async with self._lock:  # one COPY at a time on the writer's single connection
             while self._next_index in self._pending:
-                chunk = self._pending.pop(self._next_index)
-                self._digest.update(chunk)
+                rows = self._pending.pop(self._next_index)
+                # The digest leaves the instance id out, so equal analyses have equal digests.
+                self._digest.update(rows.encode())
+                chunk = (self._row_prefix + rows[:-1].replace("\n", "\n" + self._row_prefix) + "\n").encode()
                 self._buffer.append(chunk)
                 self._buffered += len(chunk)
                 self._next_index += 1

@@ -78,7 +78,7 @@ def test_every_citizen_is_stored_once_and_the_digest_covers_the_rows(
         export = io.BytesIO()
         with connection.cursor() as cursor:
             cursor.copy_expert(
-                "COPY (SELECT instance_id, position, citizen_id, decision, baseline_decision"
+                "COPY (SELECT position, citizen_id, decision, baseline_decision"
                 " FROM orchestrator.impact_results WHERE instance_id = '%s' ORDER BY position) TO STDOUT"
                 % analysis["instance_id"],
                 export,
@@ -87,7 +87,7 @@ def test_every_citizen_is_stored_once_and_the_digest_covers_the_rows(
     finally:
         engine.dispose()
     lines = export.getvalue().splitlines()
-    assert [int(line.split(b"\t")[1]) for line in lines] == list(range(1, POPULATION + 1))
+    assert [int(line.split(b"\t")[0]) for line in lines] == list(range(1, POPULATION + 1))
     assert hashlib.sha256(export.getvalue()).hexdigest() == analysis["results_digest"]
 
 
