@@ -7,9 +7,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from audit_service.errors import InvalidRequestError
+from civicflow.timestamps import to_timestamp
 from civicflow.v1 import audit_pb2
 
 STATUS_NAMES: dict[int, str] = {
@@ -69,14 +68,14 @@ def entry_to_proto(entry: StoredEntry) -> audit_pb2.AuditEntry:
             step_index=record.step_index,
             attempt=record.attempt,
             status=STATUS_VALUES[record.status],  # type: ignore[arg-type]
-            started_at=_timestamp(record.started_at),
-            completed_at=_timestamp(record.completed_at),
+            started_at=to_timestamp(record.started_at),
+            completed_at=to_timestamp(record.completed_at),
             input_json=record.input_json,
             output_json=record.output_json,
             error=record.error,
             actor=record.actor,
         ),
-        recorded_at=_timestamp(entry.recorded_at),
+        recorded_at=to_timestamp(entry.recorded_at),
     )
 
 
@@ -130,9 +129,3 @@ def _record_from_proto(message: audit_pb2.AuditRecord, index: int) -> AuditRecor
 def _reject_constant(name: str) -> None:
     # NaN and Infinity are Python's extensions, not JSON: a hash of them would not be reproducible elsewhere.
     raise ValueError(f"{name} is not a JSON value")
-
-
-def _timestamp(moment: datetime) -> Timestamp:
-    timestamp = Timestamp()
-    timestamp.FromDatetime(moment)
-    return timestamp

@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from civicflow.canonical_json import canonical_json
+from civicflow.timestamps import to_timestamp
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 from orchestrator.errors import DependencyUnavailableError
 
@@ -66,16 +66,10 @@ def _to_proto(record: StepRecord) -> audit_pb2.AuditRecord:
         step_index=record.step_index,
         attempt=record.attempt,
         status=audit_pb2.STEP_STATUS_SUCCESS if record.succeeded else audit_pb2.STEP_STATUS_FAILED,
-        started_at=_timestamp(record.started_at),
-        completed_at=_timestamp(record.completed_at),
+        started_at=to_timestamp(record.started_at),
+        completed_at=to_timestamp(record.completed_at),
         input_json=canonical_json(record.input),
         output_json=canonical_json(record.output),
         error=record.error,
         actor=record.actor,
     )
-
-
-def _timestamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp

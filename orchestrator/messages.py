@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
+from civicflow.timestamps import to_timestamp
 from civicflow.v1 import evaluator_pb2, orchestrator_pb2
 from orchestrator.appeals import AppealResult
 from orchestrator.decisions import DECISION_VALUES
@@ -37,11 +35,11 @@ def instance_message(instance: InstanceRecord) -> orchestrator_pb2.WorkflowInsta
         inputs_json=json.dumps(instance.inputs),
         outputs_json=json.dumps(instance.outputs),
         error=instance.error or "",
-        created_at=_timestamp(instance.created_at),
+        created_at=to_timestamp(instance.created_at),
         appealed_instance_id=str(instance.appealed_instance_id or ""),
     )
     if instance.completed_at is not None:
-        message.completed_at.CopyFrom(_timestamp(instance.completed_at))
+        message.completed_at.CopyFrom(to_timestamp(instance.completed_at))
     return message
 
 
@@ -109,9 +107,3 @@ def _rules(scheme_name: str, rules: Mapping[str, Any]) -> evaluator_pb2.Eligibil
     return evaluator_pb2.EligibilityRules(
         scheme_name=scheme_name, min_age=rules["min_age"], max_age=rules["max_age"], max_income=rules["max_income"]
     )
-
-
-def _timestamp(moment: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
