@@ -11,7 +11,7 @@ from civicflow.logs import configure_logging
 
 
 def main() -> None:
-    settings = AuditSettings()  # type: ignore[call-arg]  # database_url comes from DATABASE_URL
+    settings = AuditSettings()  # database_url comes from DATABASE_URL
     configure_logging("audit_service", settings.log_level)
     asyncio.run(serve_until_terminated(lambda: start(settings), grace=settings.shutdown_grace_seconds))
 

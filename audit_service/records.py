@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from audit_service.errors import InvalidRequestError
 from civicflow.timestamps import to_timestamp
@@ -98,8 +98,8 @@ def _record_from_proto(message: audit_pb2.AuditRecord, index: int) -> AuditRecor
     for field in ("started_at", "completed_at"):
         if not message.HasField(field):
             raise invalid(field, "must be set")
-    started_at = message.started_at.ToDatetime(tzinfo=timezone.utc)
-    completed_at = message.completed_at.ToDatetime(tzinfo=timezone.utc)
+    started_at = message.started_at.ToDatetime(tzinfo=UTC)
+    completed_at = message.completed_at.ToDatetime(tzinfo=UTC)
     if completed_at < started_at:
         raise invalid("completed_at", "is before started_at")
     for field in ("input_json", "output_json"):

@@ -8,6 +8,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -46,7 +47,7 @@ class AuditTrailRow(Base):
     recorded_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.clock_timestamp())
 
 
-_TABLE = AuditTrailRow.__table__
+_TABLE = cast(sa.Table, AuditTrailRow.__table__)
 _RECORD_COLUMNS = (
     "instance_id",
     "step_name",

@@ -16,10 +16,10 @@ def start_embedded_postgres(data_dir: Path) -> Any:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers) and falls back to /tmp.
         warnings.simplefilter("ignore")
-        import pgserver
+        from pgserver import get_server  # type: ignore[attr-defined]  # re-exported without __all__
 
         data_dir.mkdir(parents=True, exist_ok=True)
-        return pgserver.get_server(data_dir, cleanup_mode="stop")
+        return get_server(data_dir, cleanup_mode="stop")
 
 
 def embedded_database_url(server: Any, database: str = "postgres") -> str:

@@ -126,7 +126,7 @@ async def check_health(channel: grpc.aio.Channel, *, timeout: float = 1.0, servi
         reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
     except grpc.aio.AioRpcError:
         return False
-    return reply.status == health_pb2.HealthCheckResponse.SERVING
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
 def insecure_channel(target: str) -> grpc.aio.Channel:

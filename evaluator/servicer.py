@@ -71,7 +71,7 @@ def _evaluate_batch(request: evaluator_pb2.EvaluateStreamRequest) -> evaluator_p
         batch_id=request.batch_id,
         columns=[
             evaluator_pb2.DecisionColumn(
-                decisions=decide_batch(ages, incomes, rules).tolist(),  # type: ignore[arg-type]
+                decisions=decide_batch(ages, incomes, rules).tolist(),
             )
             for rules in rule_sets
         ],

@@ -11,7 +11,7 @@ from orchestrator.server import start
 
 
 def main() -> None:
-    settings = OrchestratorSettings()  # type: ignore[call-arg]  # DATABASE_URL comes from the environment
+    settings = OrchestratorSettings()  # database_url comes from DATABASE_URL
     configure_logging("orchestrator", settings.log_level)
     asyncio.run(serve_until_terminated(lambda: start(settings), grace=settings.shutdown_grace_seconds))
 

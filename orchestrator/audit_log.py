@@ -40,7 +40,7 @@ class AuditLog:
     async def append(self, record: StepRecord) -> audit_pb2.AuditEntry:
         request = audit_pb2.AppendEntriesRequest(records=[_to_proto(record)])
         try:
-            reply = await self._stub.AppendEntries(request, timeout=self._timeout)
+            reply: audit_pb2.AppendEntriesResponse = await self._stub.AppendEntries(request, timeout=self._timeout)
         except grpc.aio.AioRpcError as error:
             raise DependencyUnavailableError(
                 f"audit service did not record step '{record.step_name}': {error.code().name}: {error.details()}"

@@ -9,7 +9,7 @@ from typing import Any
 from civicflow.timestamps import to_timestamp
 from civicflow.v1 import evaluator_pb2, orchestrator_pb2
 from orchestrator.appeals import AppealResult
-from orchestrator.decisions import DECISION_VALUES
+from orchestrator.decisions import DECISION_VALUES, as_decision
 from orchestrator.results_store import ResultRow
 from orchestrator.store import InstanceRecord
 from orchestrator.template_registry import LoadedTemplate
@@ -92,8 +92,8 @@ def result_message(row: ResultRow) -> orchestrator_pb2.CitizenResult:
     return orchestrator_pb2.CitizenResult(
         position=row.position,
         citizen_id=row.citizen_id,
-        decision=row.decision,
-        baseline_decision=row.baseline_decision,
+        decision=as_decision(row.decision),
+        baseline_decision=as_decision(row.baseline_decision),
     )
 
 

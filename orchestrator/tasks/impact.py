@@ -13,10 +13,11 @@ from orchestrator.decisions import DECISION_NAMES
 from orchestrator.errors import StepFailedError
 from orchestrator.population import evaluate_population
 from orchestrator.schemes import SchemeRules
-from orchestrator.tables import ImpactResultRow
+from orchestrator.tables import SCHEMA, ImpactResultRow
 from orchestrator.tasks.base import NoConfig, Task, TaskContext
 
 MOCK_REGISTRY = "civicflow.mock-citizen.v1"
+RESULTS_TABLE = f"{SCHEMA}.{ImpactResultRow.__tablename__}"
 
 
 class PopulationConfig(BaseModel):
@@ -92,7 +93,7 @@ async def evaluate_population_task(
                 {"from": DECISION_NAMES[a], "to": DECISION_NAMES[b], "count": count}
                 for a, b, count in tally.transitions()
             ],
-            "results_table": ImpactResultRow.__table__.fullname,
+            "results_table": RESULTS_TABLE,
             "results_digest": outcome.results_digest,
             "batches": outcome.batches,
         }

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -51,7 +51,7 @@ def timestamp(moment: datetime) -> Timestamp:
 
 
 def record(instance: str, step_index: int = 0, /, **overrides: Any) -> audit_pb2.AuditRecord:
-    started = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc) + timedelta(seconds=step_index)
+    started = datetime(2025, 3, 1, 12, 0, tzinfo=UTC) + timedelta(seconds=step_index)
     fields: dict[str, Any] = {
         "instance_id": instance,
         "step_name": f"step_{step_index}",

@@ -79,8 +79,8 @@ def test_every_citizen_is_stored_once_and_the_digest_covers_the_rows(
         with connection.cursor() as cursor:
             cursor.copy_expert(
                 "COPY (SELECT position, citizen_id, decision, baseline_decision"
-                " FROM orchestrator.impact_results WHERE instance_id = '%s' ORDER BY position) TO STDOUT"
-                % analysis["instance_id"],
+                f" FROM orchestrator.impact_results WHERE instance_id = '{analysis['instance_id']}'"
+                " ORDER BY position) TO STDOUT",
                 export,
             )
         connection.close()
