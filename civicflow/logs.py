@@ -7,6 +7,9 @@ import sys
 
 from pythonjsonlogger.json import JsonFormatter
 
+# Attributes some libraries attach to records that only make sense on a colour terminal.
+_DROPPED_FIELDS = ("color_message",)
+
 
 def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
@@ -16,6 +19,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             style="{",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
             static_fields={"service": service},
+            reserved_attrs=[*JsonFormatter().reserved_attrs, *_DROPPED_FIELDS],
         )
     )
     root = logging.getLogger()
