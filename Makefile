@@ -20,6 +20,8 @@ run: $(INSTALLED)
 	EVALUATORS=$(EVALUATORS) $(BIN)/python -m civicflow.launcher
 
 test: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: $(INSTALLED)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
+from contextlib import contextmanager
 
 import uvicorn
 
@@ -11,18 +13,32 @@ from gateway.app import create_app
 from gateway.config import GatewaySettings
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that a graceful stop on SIGTERM ends the process with status 0.
+
+    After draining, uvicorn re-raises the signal it caught so that the process dies of it;
+    like the other services, the gateway exits 0 when it stopped as asked.
+    """
+
+    @contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
+
+
 def main() -> None:
     settings = GatewaySettings()
     configure_logging("gateway", settings.log_level)
-    # uvicorn drains in-flight requests on SIGTERM within the grace period, then runs the lifespan's shutdown.
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.gateway_port,
         log_config=None,
-        # uvicorn types this as whole seconds; rounding up never cuts the grace short.
+        # uvicorn takes whole seconds; rounding up never cuts the grace short.
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
     )
+    _Server(config).run()
 
 
 if __name__ == "__main__":

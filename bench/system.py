@@ -1,0 +1,110 @@
+"""The system under measurement, started with the launcher's own code on free ports, run around a workload."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+from honcho.printer import Printer
+
+from civicflow.launch_settings import LauncherSettings, on_free_ports
+from civicflow.local_database import embedded_database
+from civicflow.process_plan import plan_processes
+from civicflow.settings import REPO_ROOT
+from civicflow.supervisor import RunOutcome, Supervisor
+
+T = TypeVar("T")
+STARTUP_SECONDS = 90.0
+# Service logs go here rather than to the terminal, where the figures are printed.
+LOG_FILE = REPO_ROOT / ".civicflow" / "bench.log"
+
+
+class BenchSystemError(RuntimeError):
+    """The system did not become healthy."""
+
+
+@dataclass(frozen=True)
+class RunningSystem:
+    gateway_url: str
+    # Pid of every service process, by process name: the processes whose memory is reported.
+    pids: dict[str, int]
+    evaluators: int
+    database: str
+
+
+def run_with_system(workload: Callable[[RunningSystem], T], *, progress: Callable[[str], None]) -> tuple[T, RunOutcome]:
+    """Starts the services (and a fresh embedded PostgreSQL unless DATABASE_URL is set), runs `workload`, stops all.
+
+    The supervisor must own the main thread (it handles the signals), so the workload runs
+    on a second thread started once every process is spawned. Returns the workload's result
+    and how the services stopped: the figures stand even if a service did not stop cleanly.
+    """
+    settings = on_free_ports(LauncherSettings())
+    with ExitStack() as stack:
+        if settings.database_url is None:
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="civicflow-bench-"))) / "pgdata"
+            progress(f"starting a fresh embedded PostgreSQL in {data_dir}")
+            database_url, database = stack.enter_context(embedded_database(data_dir)), "embedded PostgreSQL"
+        else:
+            database_url, database = settings.database_url, "DATABASE_URL"
+        plan = plan_processes(settings, database_url=database_url)
+        LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
+        log = stack.enter_context(LOG_FILE.open("w"))
+        supervisor = Supervisor(
+            plan, printer=Printer(log, colour=False), shutdown_grace_seconds=settings.shutdown_grace_seconds
+        )
+        stopped = threading.Event()
+        results: list[T] = []
+        errors: list[BaseException] = []
+
+        def run_workload() -> None:
+            try:
+                system = RunningSystem(
+                    gateway_url=f"http://127.0.0.1:{settings.gateway_port}",
+                    pids={process.name: supervisor.pids[process.name] for process in plan},
+                    evaluators=settings.evaluators,
+                    database=database,
+                )
+                progress(f"starting {len(plan)} processes (logs in {LOG_FILE})")
+                _wait_until_healthy(system.gateway_url, stopped)
+                results.append(workload(system))
+            except BaseException as error:  # handed to the main thread, which raises it
+                errors.append(error)
+            finally:
+                supervisor.stop()
+
+        worker = threading.Thread(target=run_workload, name="bench-workload")
+        outcome = supervisor.run(on_started=worker.start)
+        stopped.set()
+        if worker.ident is not None:  # started
+            worker.join()
+    if errors:
+        raise errors[0]
+    return results[0], outcome
+
+
+def _wait_until_healthy(gateway_url: str, stopped: threading.Event) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    with httpx.Client(base_url=gateway_url, timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if stopped.is_set():
+                raise BenchSystemError(f"a service exited during startup; see {LOG_FILE}")
+            try:
+                if client.get("/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+    raise BenchSystemError(f"/healthz did not answer 200 within {STARTUP_SECONDS:.0f} s; see {LOG_FILE}")
+
+
+def stderr_progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)

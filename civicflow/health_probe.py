@@ -1,0 +1,34 @@
+"""`python -m civicflow.health_probe HOST:PORT`: exits 0 when that gRPC server reports SERVING (container healthchecks)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+
+def is_serving(target: str, *, timeout: float, service: str = "") -> bool:
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        except grpc.RpcError:
+            return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m civicflow.health_probe", description=__doc__)
+    parser.add_argument("target", help="host:port of a gRPC server with grpc.health.v1")
+    parser.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for the answer")
+    parser.add_argument("--service", default="", help="service name to check; empty means the whole server")
+    arguments = parser.parse_args(argv)
+    serving = is_serving(arguments.target, timeout=arguments.timeout, service=arguments.service)
+    print("SERVING" if serving else "NOT SERVING")
+    return 0 if serving else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Settings of the local launcher (`make run`) and of the benchmark that starts the system the same way."""
+
+from __future__ import annotations
+
+import socket
+from contextlib import ExitStack
+from pathlib import Path
+
+from pydantic import Field
+
+from civicflow.settings import REPO_ROOT, ServiceSettings
+
+
+class LauncherSettings(ServiceSettings):
+    """Read from the environment like every service's settings: EVALUATORS, GATEWAY_PORT, ...
+
+    The port fields use the services' own variable names, so `GATEWAY_PORT=9000 make run`
+    moves the gateway. The launcher passes every value on to its children explicitly.
+    """
+
+    # Locally the services need to be reachable from this machine only; HOST=0.0.0.0 widens it.
+    host: str = "127.0.0.1"
+    # Unset: an embedded PostgreSQL whose data lives under civicflow_data_dir.
+    database_url: str | None = None
+    civicflow_data_dir: Path = REPO_ROOT / ".civicflow" / "pgdata"
+    evaluators: int = Field(default=1, ge=1, le=32)
+    orchestrator_port: int = 50051
+    evaluator_port: int = 50052
+    # Evaluator i (i >= 1) listens on evaluator_replica_port_base + i: 50061, 50062, ...
+    evaluator_replica_port_base: int = 50060
+    audit_port: int = 50053
+    gateway_port: int = 8000
+    templates_dir: Path = REPO_ROOT / "templates"
+    schemes_file: Path = REPO_ROOT / "schemes" / "schemes.json"
+
+
+def on_free_ports(settings: LauncherSettings) -> LauncherSettings:
+    """The same settings with every process moved to a currently free loopback port."""
+    ports = {name.lower(): int(port) for name, port in free_port_environment(settings.evaluators).items()}
+    return settings.model_copy(update=ports)
+
+
+def free_port_environment(evaluators: int = 1) -> dict[str, str]:
+    """Port variables that move every process of the launcher onto currently free loopback ports.
+
+    Used by the benchmark and the launcher's tests, which must not collide with a `make run`
+    already running on the default ports. A port could in principle be taken between this
+    call and the bind; that race is accepted for tests and benchmarks.
+    """
+    names = ("ORCHESTRATOR_PORT", "EVALUATOR_PORT", "AUDIT_PORT", "GATEWAY_PORT")
+    ports = _free_ports(len(names) + (1 if evaluators > 1 else 0))
+    environment = {name: str(port) for name, port in zip(names, ports, strict=False)}
+    if evaluators > 1:
+        # Replica i listens on base + i: replica 1 lands on a port known to be free, the
+        # replicas after it on the ports that follow, which are free in practice.
+        environment["EVALUATOR_REPLICA_PORT_BASE"] = str(ports[-1] - 1)
+    return environment
+
+
+def _free_ports(count: int) -> list[int]:
+    # All sockets stay open until every port is chosen, so no port is handed out twice.
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]

@@ -1,0 +1,61 @@
+"""`make run`: an embedded PostgreSQL unless DATABASE_URL is set, then every service as its own process."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import ExitStack
+
+from honcho.printer import Printer
+
+from civicflow.launch_settings import LauncherSettings
+from civicflow.local_database import embedded_database
+from civicflow.logs import configure_logging
+from civicflow.process_plan import ProcessSpec, plan_processes
+from civicflow.supervisor import RunOutcome, Supervisor
+
+log = logging.getLogger("civicflow.launcher")
+
+
+def run(settings: LauncherSettings) -> RunOutcome:
+    """Runs the whole system until SIGINT or SIGTERM, then stops the services and the embedded database."""
+    with ExitStack() as stack:
+        database_url = settings.database_url or stack.enter_context(embedded_database(settings.civicflow_data_dir))
+        plan = plan_processes(settings, database_url=database_url)
+        supervisor = Supervisor(
+            plan, printer=Printer(sys.stdout), shutdown_grace_seconds=settings.shutdown_grace_seconds
+        )
+
+        def announce_banner() -> None:
+            for line in banner(settings, plan):
+                supervisor.announce(line)
+
+        outcome = supervisor.run(on_started=announce_banner)
+    log.info("stopped", extra={"clean": outcome.clean, "returncodes": outcome.returncodes})
+    return outcome
+
+
+def banner(settings: LauncherSettings, plan: list[ProcessSpec]) -> list[str]:
+    database = (
+        "embedded PostgreSQL in " + str(settings.civicflow_data_dir)
+        if settings.database_url is None
+        else "DATABASE_URL"
+    )
+    return [
+        f"Civicflow: REST API and interactive docs at http://localhost:{settings.gateway_port}/docs",
+        f"gRPC orchestrator at localhost:{settings.orchestrator_port}; database: {database}",
+        "processes: " + ", ".join(f"{process.name} :{process.port}" for process in plan),
+        "Ctrl-C stops everything.",
+    ]
+
+
+def main() -> int:
+    settings = LauncherSettings()
+    configure_logging("launcher", settings.log_level)
+    # pgserver logs every pg_ctl command line and its output at INFO: noise on a developer's terminal.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    return run(settings).exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Which processes the launcher starts and the exact environment of each: a pure function of its settings."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from civicflow.launch_settings import LauncherSettings
+
+LOOPBACK = "127.0.0.1"
+
+
+class ProcessPlanError(ValueError):
+    """The settings describe processes that cannot run together (two of them on one port)."""
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One process to run: its name in the logs, its command line and the settings it is given."""
+
+    name: str
+    module: str
+    port: int
+    argv: tuple[str, ...]
+    # Only the variables the service reads; the launcher adds the inherited environment (PATH, ...).
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+def evaluator_ports(settings: LauncherSettings) -> list[int]:
+    """Evaluator 0 on EVALUATOR_PORT, evaluator i >= 1 on EVALUATOR_REPLICA_PORT_BASE + i."""
+    return [
+        settings.evaluator_port if index == 0 else settings.evaluator_replica_port_base + index
+        for index in range(settings.evaluators)
+    ]
+
+
+def evaluator_target(ports: list[int]) -> str:
+    """One address, or gRPC's ipv4: list of every replica, which the round_robin channel spreads calls over."""
+    if len(ports) == 1:
+        return f"{LOOPBACK}:{ports[0]}"
+    return "ipv4:" + ",".join(f"{LOOPBACK}:{port}" for port in ports)
+
+
+def plan_processes(settings: LauncherSettings, *, database_url: str, python: str = sys.executable) -> list[ProcessSpec]:
+    """The audit service, the evaluators, the orchestrator and the gateway, wired to each other on loopback."""
+    common = {
+        "HOST": settings.host,
+        "LOG_LEVEL": settings.log_level,
+        "SHUTDOWN_GRACE_SECONDS": str(settings.shutdown_grace_seconds),
+        # Children write into a pipe; unbuffered output keeps their lines in step with what happens.
+        "PYTHONUNBUFFERED": "1",
+    }
+    evaluators = evaluator_ports(settings)
+    targets = {
+        "EVALUATOR_TARGET": evaluator_target(evaluators),
+        "AUDIT_TARGET": f"{LOOPBACK}:{settings.audit_port}",
+    }
+
+    def spec(name: str, module: str, port: int, env: dict[str, str]) -> ProcessSpec:
+        return ProcessSpec(name=name, module=module, port=port, argv=(python, "-m", module), env={**common, **env})
+
+    plan = [
+        spec(
+            "audit_service",
+            "audit_service",
+            settings.audit_port,
+            {"AUDIT_PORT": str(settings.audit_port), "DATABASE_URL": database_url},
+        ),
+        *(
+            spec(
+                "evaluator" if len(evaluators) == 1 else f"evaluator.{index}",
+                "evaluator",
+                port,
+                {"EVALUATOR_PORT": str(port)},
+            )
+            for index, port in enumerate(evaluators)
+        ),
+        spec(
+            "orchestrator",
+            "orchestrator",
+            settings.orchestrator_port,
+            {
+                "ORCHESTRATOR_PORT": str(settings.orchestrator_port),
+                "DATABASE_URL": database_url,
+                "TEMPLATES_DIR": str(settings.templates_dir),
+                "SCHEMES_FILE": str(settings.schemes_file),
+                **targets,
+            },
+        ),
+        spec(
+            "gateway",
+            "gateway",
+            settings.gateway_port,
+            {
+                "GATEWAY_PORT": str(settings.gateway_port),
+                "ORCHESTRATOR_TARGET": f"{LOOPBACK}:{settings.orchestrator_port}",
+                **targets,
+            },
+        ),
+    ]
+    _refuse_shared_ports(plan)
+    return plan
+
+
+def _refuse_shared_ports(plan: list[ProcessSpec]) -> None:
+    owners: dict[int, str] = {}
+    for process in plan:
+        if process.port in owners:
+            raise ProcessPlanError(
+                f"{process.name} and {owners[process.port]} would both listen on port {process.port}"
+            )
+        owners[process.port] = process.name

@@ -1,0 +1,140 @@
+"""The launcher's process plan: which processes run, on which ports, wired to each other how."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic_settings import BaseSettings
+
+from audit_service.config import AuditSettings
+from civicflow.launch_settings import LauncherSettings, free_port_environment, on_free_ports
+from civicflow.process_plan import ProcessPlanError, ProcessSpec, plan_processes
+from evaluator.config import EvaluatorSettings
+from gateway.config import GatewaySettings
+from orchestrator.config import OrchestratorSettings
+
+DATABASE_URL = "postgresql://civicflow@localhost/civicflow"
+SERVICE_SETTINGS: dict[str, type[BaseSettings]] = {
+    "audit_service": AuditSettings,
+    "evaluator": EvaluatorSettings,
+    "orchestrator": OrchestratorSettings,
+    "gateway": GatewaySettings,
+}
+
+
+@pytest.fixture(autouse=True)
+def no_launcher_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come from each test, never from the environment of whoever runs the tests."""
+    for name in LauncherSettings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def settings(**overrides: object) -> LauncherSettings:
+    return LauncherSettings(**overrides)  # type: ignore[arg-type]
+
+
+def by_name(plan: list[ProcessSpec]) -> dict[str, ProcessSpec]:
+    return {process.name: process for process in plan}
+
+
+def test_one_evaluator_gives_the_four_services_on_their_default_ports() -> None:
+    plan = by_name(plan_processes(settings(), database_url=DATABASE_URL, python="python"))
+
+    assert {name: process.port for name, process in plan.items()} == {
+        "audit_service": 50053,
+        "evaluator": 50052,
+        "orchestrator": 50051,
+        "gateway": 8000,
+    }
+    assert plan["orchestrator"].env["EVALUATOR_TARGET"] == "127.0.0.1:50052"
+    assert plan["orchestrator"].env["AUDIT_TARGET"] == "127.0.0.1:50053"
+    assert plan["gateway"].env["ORCHESTRATOR_TARGET"] == "127.0.0.1:50051"
+
+
+def test_the_launcher_defaults_are_the_services_defaults() -> None:
+    plan = by_name(plan_processes(settings(), database_url=DATABASE_URL))
+    for name, settings_class in SERVICE_SETTINGS.items():
+        port_field = f"{name.removesuffix('_service')}_port"
+        assert plan[name].port == settings_class.model_fields[port_field].default
+
+
+def test_two_evaluators_listen_on_distinct_ports_and_the_orchestrator_round_robins_over_both() -> None:
+    plan = plan_processes(settings(evaluators=2), database_url=DATABASE_URL)
+    evaluators = [process for process in plan if process.module == "evaluator"]
+
+    assert [(process.name, process.port) for process in evaluators] == [("evaluator.0", 50052), ("evaluator.1", 50061)]
+    assert [process.env["EVALUATOR_PORT"] for process in evaluators] == ["50052", "50061"]
+    target = "ipv4:127.0.0.1:50052,127.0.0.1:50061"
+    assert by_name(plan)["orchestrator"].env["EVALUATOR_TARGET"] == target
+    assert by_name(plan)["gateway"].env["EVALUATOR_TARGET"] == target
+
+
+def test_each_process_runs_its_package_with_the_given_python() -> None:
+    plan = plan_processes(settings(evaluators=3), database_url=DATABASE_URL, python="/opt/python")
+    assert [process.argv for process in plan] == [
+        ("/opt/python", "-m", "audit_service"),
+        ("/opt/python", "-m", "evaluator"),
+        ("/opt/python", "-m", "evaluator"),
+        ("/opt/python", "-m", "evaluator"),
+        ("/opt/python", "-m", "orchestrator"),
+        ("/opt/python", "-m", "gateway"),
+    ]
+
+
+def test_every_variable_given_to_a_service_is_one_of_its_settings() -> None:
+    for process in plan_processes(settings(evaluators=2), database_url=DATABASE_URL):
+        fields = {name.upper() for name in SERVICE_SETTINGS[process.module].model_fields}
+        assert set(process.env) - {"PYTHONUNBUFFERED"} <= fields, process.name
+
+
+def test_services_with_tables_get_the_database_and_the_others_do_not() -> None:
+    plan = by_name(plan_processes(settings(), database_url=DATABASE_URL))
+    assert plan["audit_service"].env["DATABASE_URL"] == DATABASE_URL
+    assert plan["orchestrator"].env["DATABASE_URL"] == DATABASE_URL
+    assert "DATABASE_URL" not in plan["evaluator"].env
+    assert "DATABASE_URL" not in plan["gateway"].env
+
+
+def test_the_shared_settings_reach_every_process() -> None:
+    plan = plan_processes(
+        settings(host="0.0.0.0", log_level="DEBUG", shutdown_grace_seconds=3), database_url=DATABASE_URL
+    )
+    for process in plan:
+        assert (process.env["HOST"], process.env["LOG_LEVEL"], process.env["SHUTDOWN_GRACE_SECONDS"]) == (
+            "0.0.0.0",
+            "DEBUG",
+            "3.0",
+        )
+
+
+def test_the_orchestrator_is_given_the_templates_and_schemes_it_should_load(tmp_path: Path) -> None:
+    chosen = settings(templates_dir=tmp_path / "templates", schemes_file=tmp_path / "schemes.json")
+    orchestrator = by_name(plan_processes(chosen, database_url=DATABASE_URL))["orchestrator"]
+    assert orchestrator.env["TEMPLATES_DIR"] == str(tmp_path / "templates")
+    assert orchestrator.env["SCHEMES_FILE"] == str(tmp_path / "schemes.json")
+
+
+def test_two_processes_on_one_port_are_refused() -> None:
+    with pytest.raises(ProcessPlanError, match="port 50051"):
+        plan_processes(settings(evaluators=2, evaluator_replica_port_base=50050), database_url=DATABASE_URL)
+
+
+def test_on_free_ports_moves_every_port_and_the_replicas_follow() -> None:
+    moved = on_free_ports(settings(evaluators=2))
+    ports = [process.port for process in plan_processes(moved, database_url=DATABASE_URL)]
+
+    assert len(set(ports)) == len(ports) == 5
+    assert not {50051, 50052, 50053, 50061, 8000} & set(ports)
+
+
+def test_free_port_environment_names_the_variables_the_launcher_reads() -> None:
+    environment = free_port_environment(evaluators=2)
+    assert set(environment) == {
+        "ORCHESTRATOR_PORT",
+        "EVALUATOR_PORT",
+        "EVALUATOR_REPLICA_PORT_BASE",
+        "AUDIT_PORT",
+        "GATEWAY_PORT",
+    }
+    assert {name.lower() for name in environment} <= set(LauncherSettings.model_fields)
