@@ -85,8 +85,6 @@ class InstanceStore:
         )
         with self._session() as session, session.begin():
             session.add(row)
-            session.flush()
-            session.refresh(row)  # answer with what PostgreSQL stored (jsonb orders keys its own way)
         return InstanceRecord.from_row(row)
 
     def finish(self, instance_id: uuid.UUID, *, outputs: dict[str, Any] | None, error: str | None) -> InstanceRecord:
@@ -99,8 +97,6 @@ class InstanceStore:
             row.outputs = outputs
             row.error = error
             row.completed_at = datetime.now(UTC)
-            session.flush()
-            session.refresh(row)
         return InstanceRecord.from_row(row)
 
     def get(self, instance_id: uuid.UUID) -> InstanceRecord:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, MetaData, SmallInteger, Text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import DateTime, Uuid
 
@@ -19,7 +19,10 @@ class Base(DeclarativeBase):
 
 
 class WorkflowInstanceRow(Base):
-    """One run of one template. Once it is completed or failed, PostgreSQL refuses any change."""
+    """One run of one template. Once it is completed or failed, PostgreSQL refuses any change.
+
+    Documents are `json`, not `jsonb`: PostgreSQL keeps their text exactly as written.
+    """
 
     __tablename__ = "workflow_instances"
 
@@ -27,8 +30,8 @@ class WorkflowInstanceRow(Base):
     template_id: Mapped[str] = mapped_column(Text)
     template_version: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text)
-    inputs: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    outputs: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    outputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     appealed_instance_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey(f"{SCHEMA}.workflow_instances.instance_id")
@@ -45,7 +48,7 @@ class AppealRow(Base):
     appeal_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     original_instance_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey(WorkflowInstanceRow.instance_id))
     new_instance_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey(WorkflowInstanceRow.instance_id), unique=True)
-    evidence: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
     original_decision: Mapped[str] = mapped_column(Text)
     new_decision: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(Text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON
 
 revision = "0001"
 down_revision = None
@@ -26,8 +26,8 @@ def upgrade() -> None:
         sa.Column("template_id", sa.Text, nullable=False),
         sa.Column("template_version", sa.Text, nullable=False),
         sa.Column("status", sa.Text, nullable=False),
-        sa.Column("inputs", JSONB, nullable=False),
-        sa.Column("outputs", JSONB),
+        sa.Column("inputs", JSON, nullable=False),
+        sa.Column("outputs", JSON),
         sa.Column("error", sa.Text),
         sa.Column("appealed_instance_id", sa.Uuid, sa.ForeignKey(f"{SCHEMA}.workflow_instances.instance_id")),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -53,7 +53,7 @@ def upgrade() -> None:
             nullable=False,
             unique=True,
         ),
-        sa.Column("evidence", JSONB, nullable=False),
+        sa.Column("evidence", JSON, nullable=False),
         sa.Column("original_decision", sa.Text, nullable=False),
         sa.Column("new_decision", sa.Text),
         sa.Column("outcome", sa.Text, nullable=False),
@@ -90,7 +90,7 @@ def upgrade() -> None:
                     OLD.instance_id, OLD.status USING ERRCODE = 'restrict_violation';
             END IF;
             IF NEW.instance_id <> OLD.instance_id OR NEW.template_id <> OLD.template_id
-               OR NEW.template_version <> OLD.template_version OR NEW.inputs <> OLD.inputs
+               OR NEW.template_version <> OLD.template_version OR NEW.inputs::text <> OLD.inputs::text
                OR NEW.created_at <> OLD.created_at
                OR NEW.appealed_instance_id IS DISTINCT FROM OLD.appealed_instance_id THEN
                 RAISE EXCEPTION 'workflow instance %: only status, outputs, error and completed_at may change',
