@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 
 from bench.system import LOG_FILE, RunningSystem, run_with_system, stderr_progress
 from bench.workloads import CheckTiming, ImpactTiming, peak_rss_mib, time_eligibility_checks, time_impact_analysis
@@ -54,7 +54,7 @@ def _populations(text: str) -> list[int]:
 
 
 def measure(system: RunningSystem, arguments: argparse.Namespace) -> BenchResults:
-    with httpx.Client(base_url=system.gateway_url, timeout=REQUEST_TIMEOUT_SECONDS) as client:
+    with httpx2.Client(base_url=system.gateway_url, timeout=REQUEST_TIMEOUT_SECONDS) as client:
         impact = []
         for population in arguments.populations:
             stderr_progress(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import httpx
+import httpx2
 from honcho.printer import Printer
 
 from civicflow.launch_settings import LauncherSettings, on_free_ports
@@ -93,14 +93,14 @@ def run_with_system(workload: Callable[[RunningSystem], T], *, progress: Callabl
 
 def _wait_until_healthy(gateway_url: str, stopped: threading.Event) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
-    with httpx.Client(base_url=gateway_url, timeout=2.0) as client:
+    with httpx2.Client(base_url=gateway_url, timeout=2.0) as client:
         while time.monotonic() < deadline:
             if stopped.is_set():
                 raise BenchSystemError(f"a service exited during startup; see {LOG_FILE}")
             try:
                 if client.get("/healthz").status_code == 200:
                     return
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             time.sleep(0.2)
     raise BenchSystemError(f"/healthz did not answer 200 within {STARTUP_SECONDS:.0f} s; see {LOG_FILE}")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 
 IMPACT_SCHEME = "scheme_alpha"
 IMPACT_PROPOSED_RULES = {"max_income": 200000}
@@ -42,7 +42,7 @@ class CheckTiming:
         return ordered[max(math.ceil(percent / 100 * len(ordered)) - 1, 0)] * 1000
 
 
-def execute(client: httpx.Client, template_id: str, inputs: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+def execute(client: httpx2.Client, template_id: str, inputs: dict[str, Any]) -> tuple[float, dict[str, Any]]:
     """Runs one workflow through POST /workflows/execute; returns its wall time and its answer."""
     started = time.perf_counter()
     response = client.post("/workflows/execute", json={"template_id": template_id, "inputs": inputs})
@@ -57,7 +57,7 @@ def execute(client: httpx.Client, template_id: str, inputs: dict[str, Any]) -> t
     return elapsed, body
 
 
-def time_impact_analysis(client: httpx.Client, *, population: int, warmup_runs: int, runs: int) -> ImpactTiming:
+def time_impact_analysis(client: httpx2.Client, *, population: int, warmup_runs: int, runs: int) -> ImpactTiming:
     inputs = {"scheme_name": IMPACT_SCHEME, "population_size": population, "proposed_rules": IMPACT_PROPOSED_RULES}
     seconds: list[float] = []
     for run in range(warmup_runs + runs):
@@ -70,7 +70,7 @@ def time_impact_analysis(client: httpx.Client, *, population: int, warmup_runs: 
     return ImpactTiming(population=population, warmup_runs=warmup_runs, seconds=tuple(seconds))
 
 
-def time_eligibility_checks(client: httpx.Client, *, count: int) -> CheckTiming:
+def time_eligibility_checks(client: httpx2.Client, *, count: int) -> CheckTiming:
     """`count` eligibility checks one after another, each for a different citizen."""
     latencies: list[float] = []
     started = time.perf_counter()

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from civicflow.launch_settings import free_port_environment
@@ -68,14 +68,14 @@ def launcher(database_url: str, tmp_path: Path) -> Iterator[RunningLauncher]:
 
 def wait_until_healthy(launcher: RunningLauncher) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
-    with httpx.Client(base_url=launcher.gateway_url, timeout=2.0) as client:
+    with httpx2.Client(base_url=launcher.gateway_url, timeout=2.0) as client:
         while time.monotonic() < deadline:
             if launcher.process.poll() is not None:
                 pytest.fail(f"the launcher exited with {launcher.process.returncode}:\n{launcher.output()}")
             try:
                 if client.get("/healthz").status_code == 200:
                     return
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             time.sleep(0.25)
     pytest.fail(f"/healthz did not answer 200 within {STARTUP_SECONDS} s:\n{launcher.output()}")
@@ -87,7 +87,7 @@ def test_launcher_serves_a_workflow_then_stops_every_process_cleanly_on_sigint(l
     services = {pid: line for pid, line in processes.items() if any(f"-m {name}" in line for name in SERVICES)}
     assert sorted(line.rsplit(" ", 1)[-1] for line in services.values()) == sorted([*SERVICES, "evaluator"])
 
-    response = httpx.post(
+    response = httpx2.post(
         f"{launcher.gateway_url}/workflows/execute",
         json={"template_id": "eligibility_check", "inputs": {"citizen_id": "CIT-1001", "scheme_name": "scheme_alpha"}},
         timeout=30.0,
