@@ -1,0 +1,49 @@
+"""A step that cannot be audited stops its run: the instance ends failed and the caller hears UNAVAILABLE."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+import sqlalchemy as sa
+
+from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+
+
+@pytest.fixture(scope="module")
+def orchestrator_without_audit(background_loop: Any, orchestrator_settings: Any) -> Iterator[str]:
+    """A real orchestrator whose audit service address has nothing listening."""
+    from orchestrator.server import start
+
+    settings = orchestrator_settings.model_copy(
+        update={"audit_target": "127.0.0.1:1", "downstream_timeout_seconds": 2.0}
+    )
+    running = background_loop.run(start(settings))
+    yield f"127.0.0.1:{running.port}"
+    background_loop.run(running.stop(grace=1.0))
+
+
+def test_unauditable_run_is_failed_and_answered_unavailable(orchestrator_without_audit: str, database_url: str) -> None:
+    stub = orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(orchestrator_without_audit))
+    inputs = {"citizen_id": "CIT-unaudited-1", "scheme_name": "scheme_alpha"}
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.ExecuteWorkflow(
+            orchestrator_pb2.ExecuteWorkflowRequest(template_id="eligibility_check", inputs_json=json.dumps(inputs))
+        )
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "audit service did not record step 'fetch_citizen'" in refused.value.details()
+
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text(
+                "SELECT status, error FROM orchestrator.workflow_instances"
+                " WHERE inputs->>'citizen_id' = 'CIT-unaudited-1'"
+            )
+        ).all()
+    engine.dispose()
+    assert len(rows) == 1
+    assert rows[0].status == "failed" and "audit service did not record" in rows[0].error
