@@ -13,6 +13,8 @@ import grpc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from starlette.exceptions import HTTPException
 
 from gateway.schemas import ErrorBody, ErrorProblem, ErrorResponse
@@ -65,7 +67,23 @@ async def handle_rpc_error(request: Request, exc: Exception) -> JSONResponse:
         "orchestrator call failed",
         extra={"path": request.url.path, "grpc_code": code.name, "http_status": status, "grpc_details": exc.details()},
     )
-    return error_response(status, code=code.name, message=exc.details() or code.name.replace("_", " ").lower())
+    message = exc.details() or code.name.replace("_", " ").lower()
+    return error_response(status, code=code.name, message=message, details=field_problems(exc))
+
+
+def field_problems(exc: grpc.aio.AioRpcError) -> list[ErrorProblem]:
+    """The field violations of a google.rpc.BadRequest the server attached to its status, if any."""
+    try:
+        status = rpc_status.from_call(exc)
+    except ValueError:  # details that contradict the call's own code or message are ignored, not trusted
+        return []
+    problems: list[ErrorProblem] = []
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            detail.Unpack(bad_request)
+            problems += [ErrorProblem(field=v.field, problem=v.description) for v in bad_request.field_violations]
+    return problems
 
 
 async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:

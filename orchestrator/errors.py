@@ -15,7 +15,12 @@ answer says so. StepFailedError carries the reason from the task to the runner.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 
 class OrchestratorError(Exception):
@@ -26,9 +31,20 @@ class InvalidRequestError(OrchestratorError):
     pass
 
 
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str  # dotted path, such as "inputs.population_size"
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.problem}"
+
+
 class InputValidationError(InvalidRequestError):
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
+    """Carries every problem, so that clients can show each next to its field (google.rpc.BadRequest)."""
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__("; ".join(map(str, problems)))
         self.problems = problems
 
 
@@ -75,3 +91,19 @@ def status_code_for(error: OrchestratorError) -> grpc.StatusCode:
         if cls in STATUS_CODES:
             return STATUS_CODES[cls]
     return grpc.StatusCode.INTERNAL
+
+
+def status_details(error: OrchestratorError) -> tuple[tuple[str, str | bytes], ...]:
+    """Trailing metadata carrying a google.rpc.Status with the error's details, where it has any."""
+    if not isinstance(error, InputValidationError):
+        return ()
+    violations = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=problem.field, description=problem.problem)
+            for problem in error.problems
+        ]
+    )
+    detail = any_pb2.Any()
+    detail.Pack(violations)
+    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(error), details=[detail])
+    return tuple(rpc_status.to_status(status).trailing_metadata)

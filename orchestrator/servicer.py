@@ -15,7 +15,13 @@ from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator import messages
 from orchestrator.appeals import AppealDesk
 from orchestrator.audit_log import AuditLog
-from orchestrator.errors import InvalidRequestError, OrchestratorError, ReportNotAvailableError, status_code_for
+from orchestrator.errors import (
+    InvalidRequestError,
+    OrchestratorError,
+    ReportNotAvailableError,
+    status_code_for,
+    status_details,
+)
 from orchestrator.results_store import ImpactResultStore
 from orchestrator.runner import WorkflowRunner
 from orchestrator.store import COMPLETED, InstanceRecord, InstanceStore
@@ -38,7 +44,7 @@ def _maps_errors(
         try:
             return await handler(self, request, context)
         except OrchestratorError as error:
-            await context.abort(status_code_for(error), str(error))
+            await context.abort(status_code_for(error), str(error), trailing_metadata=status_details(error))
             raise AssertionError("abort() raises") from error
 
     return wrapper

@@ -11,7 +11,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.errors import InputValidationError, TemplateError, TemplateNotFoundError
+from orchestrator.errors import FieldProblem, InputValidationError, TemplateError, TemplateNotFoundError
 from orchestrator.tasks.base import Task, TaskRegistry
 from orchestrator.template_model import INPUTS_PREFIX, StepSpec, WorkflowTemplate
 
@@ -40,7 +40,7 @@ class LoadedTemplate:
     def prepare_inputs(self, raw: Any) -> dict[str, Any]:
         """The run's inputs with schema defaults filled in; every schema violation is reported at once."""
         if not isinstance(raw, dict):
-            raise InputValidationError(["inputs: must be a JSON object"])
+            raise InputValidationError([FieldProblem("inputs", "must be a JSON object")])
         defaults = {
             name: prop["default"]
             for name, prop in self.model.input_schema.get("properties", {}).items()
@@ -48,7 +48,7 @@ class LoadedTemplate:
         }
         inputs = {**defaults, **raw}
         problems = [
-            f"inputs{''.join(f'.{part}' for part in error.absolute_path)}: {error.message}"
+            FieldProblem("inputs" + "".join(f".{part}" for part in error.absolute_path), error.message)
             for error in sorted(self.validator.iter_errors(inputs), key=lambda e: list(map(str, e.absolute_path)))
         ]
         if problems:

@@ -45,7 +45,22 @@ def test_inputs_breaking_the_schema_are_422_naming_the_field_and_create_no_insta
     error = api.error(response, 422)
     assert error["code"] == "INVALID_ARGUMENT"
     assert field in error["message"]
+    assert len(error["details"]) == 1
+    assert error["details"][0]["field"] in {f"inputs.{field}", "inputs"}
+    assert field in error["details"][0]["field"] + error["details"][0]["problem"]
     assert count_instances() == before
+
+
+def test_every_input_problem_is_listed_with_its_field(api: RestApi) -> None:
+    inputs = {"scheme_name": 7, "population_size": 0, "proposed_rules": {"max_age": "old"}}
+
+    error = api.error(api.client.post("/workflows/execute", json={"template_id": "impact_analysis", "inputs": inputs}), 422)
+
+    assert {problem["field"] for problem in error["details"]} == {
+        "inputs.scheme_name",
+        "inputs.population_size",
+        "inputs.proposed_rules.max_age",
+    }
 
 
 def test_body_with_an_unknown_field_is_422_before_reaching_the_orchestrator(

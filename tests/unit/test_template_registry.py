@@ -113,4 +113,4 @@ def test_inputs_get_defaults_and_every_problem_is_reported() -> None:
     with pytest.raises(InputValidationError) as refused:
         template.prepare_inputs({"scheme_name": 7, "population_size": 1_000_001, "extra": True})
     assert len(refused.value.problems) == 3
-    assert any(p.startswith("inputs.population_size:") for p in refused.value.problems)
+    assert "inputs.population_size" in {p.field for p in refused.value.problems}
