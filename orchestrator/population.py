@@ -1,9 +1,11 @@
 """Evaluates a whole mock population through concurrent EvaluateStream calls, in bounded memory.
 
 Citizens are generated lazily in batches; each of `streams` bidirectional streams
-keeps at most `window` batches in flight, so neither side buffers more than
-streams x window batches. Decisions are tallied as they arrive and handed, in
-population order, to a COPY writer and to the results digest.
+keeps at most `window` batches in flight. Decisions are tallied as they arrive and
+handed, in population order, to a COPY writer and to the results digest. A batch
+holds a permit from the moment it is generated until it is written, and there are
+streams x window permits: however unevenly the streams answer, no more batches than
+that exist at once, in flight or waiting for an earlier one to be written.
 """
 
 from __future__ import annotations
@@ -76,8 +78,9 @@ def generate_batches(size: int, batch_size: int) -> Iterator[Batch]:
 class _OrderedSink:
     """Receives batches in any order; tallies them at once and writes/digests them in population order."""
 
-    def __init__(self, instance_id: uuid.UUID, writer: ResultWriter, flush_bytes: int) -> None:
+    def __init__(self, instance_id: uuid.UUID, writer: ResultWriter, *, flush_bytes: int, capacity: int) -> None:
         self.tally = Tally()
+        self._unwritten = asyncio.Semaphore(capacity)
         self._row_prefix = f"{instance_id}\t"
         self._writer = writer
         self._flush_bytes = flush_bytes
@@ -109,8 +112,16 @@ class _OrderedSink:
                 self._buffer.append(chunk)
                 self._buffered += len(chunk)
                 self._next_index += 1
+                self._unwritten.release()
             if self._buffered >= self._flush_bytes:
                 await self._flush()
+
+    async def reserve(self) -> None:
+        """Waits until one more batch may be generated without exceeding the sink's capacity."""
+        await self._unwritten.acquire()
+
+    def unreserve(self) -> None:
+        self._unwritten.release()
 
     async def finish(self, expected_batches: int) -> str:
         if self._pending or self._next_index != expected_batches:
@@ -149,7 +160,7 @@ async def evaluate_population(
         for r in rule_sets
     ]
     batches = generate_batches(size, batch_size)
-    sink = _OrderedSink(instance_id, writer, flush_bytes)
+    sink = _OrderedSink(instance_id, writer, flush_bytes=flush_bytes, capacity=streams * window)
     expected = -(-size // batch_size)
     try:
         async with asyncio.TaskGroup() as group:
@@ -180,9 +191,14 @@ async def _run_stream(
     slots = asyncio.Semaphore(window)
 
     async def send() -> None:
-        # Streams share one iterator; next() runs without awaiting, so each batch goes to exactly one stream.
-        for batch in batches:
+        while True:
             await slots.acquire()
+            await sink.reserve()
+            # Streams share one iterator; next() runs without awaiting, so each batch goes to exactly one stream.
+            batch = next(batches, None)
+            if batch is None:
+                sink.unreserve()
+                break
             in_flight[batch.index] = batch
             await call.write(
                 evaluator_pb2.EvaluateStreamRequest(
