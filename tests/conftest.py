@@ -53,6 +53,14 @@ def database_url(postgres_server_url: str) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def owner(database_url: str) -> Iterator[sa.Engine]:
+    """The session database's owner, a superuser: it may do anything the database itself does not forbid."""
+    engine = sa.create_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
 class BackgroundLoop:
     """An asyncio loop on its own thread: the gRPC servers under test live there while tests call them synchronously."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,18 +17,11 @@ def api(gateway_client: Any) -> RestApi:
 
 
 @pytest.fixture(scope="session")
-def count_instances(database_url: str, gateway_client: Any) -> Iterator[Callable[[], int]]:
+def count_instances(owner: sa.Engine, gateway_client: Any) -> Callable[[], int]:
     """How many workflow instances the orchestrator has stored: proves a refused request created none."""
-    engine = sa.create_engine(database_url)
-    with engine.connect() as connection:
-        schema = connection.execute(
-            sa.text("SELECT table_schema FROM information_schema.tables WHERE table_name = 'workflow_instances'")
-        ).scalar_one()
-    table = f'"{schema}".workflow_instances'
 
     def count() -> int:
-        with engine.connect() as connection:
-            return int(connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+        with owner.connect() as connection:
+            return int(connection.execute(sa.text("SELECT count(*) FROM orchestrator.workflow_instances")).scalar_one())
 
-    yield count
-    engine.dispose()
+    return count

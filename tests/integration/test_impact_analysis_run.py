@@ -70,12 +70,11 @@ def test_totals_equal_a_direct_evaluation_of_the_same_population(analysis: dict[
 
 
 def test_every_citizen_is_stored_once_and_the_digest_covers_the_rows(
-    analysis: dict[str, Any], database_url: str
+    analysis: dict[str, Any], owner: sa.Engine
 ) -> None:
-    engine = sa.create_engine(database_url)
+    connection = owner.raw_connection()
+    export = io.BytesIO()
     try:
-        connection = engine.raw_connection()
-        export = io.BytesIO()
         with connection.cursor() as cursor:
             cursor.copy_expert(
                 "COPY (SELECT position, citizen_id, decision, baseline_decision"
@@ -83,9 +82,8 @@ def test_every_citizen_is_stored_once_and_the_digest_covers_the_rows(
                 " ORDER BY position) TO STDOUT",
                 export,
             )
-        connection.close()
     finally:
-        engine.dispose()
+        connection.close()
     lines = export.getvalue().splitlines()
     assert [int(line.split(b"\t")[0]) for line in lines] == list(range(1, POPULATION + 1))
     assert hashlib.sha256(export.getvalue()).hexdigest() == analysis["results_digest"]
@@ -114,7 +112,7 @@ def orchestrator_without_evaluator(background_loop: Any, orchestrator_settings: 
 
 
 def test_unreachable_evaluator_fails_the_run_and_leaves_no_rows(
-    orchestrator_without_evaluator: str, database_url: str
+    orchestrator_without_evaluator: str, owner: sa.Engine
 ) -> None:
     stub = _stub(orchestrator_without_evaluator)
     instance = _run(stub, 3_000)
@@ -122,11 +120,9 @@ def test_unreachable_evaluator_fails_the_run_and_leaves_no_rows(
     assert "step 'evaluate_population' failed: evaluator stream failed: UNAVAILABLE" in instance.error
     trail = stub.GetAuditTrail(orchestrator_pb2.GetAuditTrailRequest(instance_id=instance.instance_id)).entries
     assert [(e.record.step_name, e.record.status) for e in trail][-1] == ("evaluate_population", 2)
-    engine = sa.create_engine(database_url)
-    with engine.connect() as connection:
+    with owner.connect() as connection:
         rows = connection.execute(
             sa.text("SELECT count(*) FROM orchestrator.impact_results WHERE instance_id = :id"),
             {"id": instance.instance_id},
         ).scalar_one()
-    engine.dispose()
     assert rows == 0

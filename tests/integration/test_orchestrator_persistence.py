@@ -17,12 +17,6 @@ def orchestrator(orchestrator_target: str) -> orchestrator_pb2_grpc.Orchestrator
     return orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(orchestrator_target))
 
 
-@pytest.fixture(scope="module")
-def owner(database_url: str) -> sa.Engine:
-    """The tables' owner (a superuser here): the triggers must stop even this role."""
-    engine = sa.create_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 def _execute(stub: orchestrator_pb2_grpc.OrchestratorServiceStub, template_id: str, inputs: dict) -> str:

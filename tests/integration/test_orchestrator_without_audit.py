@@ -26,7 +26,7 @@ def orchestrator_without_audit(background_loop: Any, orchestrator_settings: Any)
     background_loop.run(running.stop(grace=1.0))
 
 
-def test_unauditable_run_is_failed_and_answered_unavailable(orchestrator_without_audit: str, database_url: str) -> None:
+def test_unauditable_run_is_failed_and_answered_unavailable(orchestrator_without_audit: str, owner: sa.Engine) -> None:
     stub = orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(orchestrator_without_audit))
     inputs = {"citizen_id": "CIT-unaudited-1", "scheme_name": "scheme_alpha"}
     with pytest.raises(grpc.RpcError) as refused:
@@ -36,14 +36,12 @@ def test_unauditable_run_is_failed_and_answered_unavailable(orchestrator_without
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "audit service did not record step 'fetch_citizen'" in refused.value.details()
 
-    engine = sa.create_engine(database_url)
-    with engine.connect() as connection:
+    with owner.connect() as connection:
         rows = connection.execute(
             sa.text(
                 "SELECT status, error FROM orchestrator.workflow_instances"
                 " WHERE inputs->>'citizen_id' = 'CIT-unaudited-1'"
             )
         ).all()
-    engine.dispose()
     assert len(rows) == 1
     assert rows[0].status == "failed" and "audit service did not record" in rows[0].error
