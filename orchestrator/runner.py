@@ -58,17 +58,17 @@ class WorkflowRunner:
         log.info("run started", extra={"instance_id": str(instance_id), "template_id": template.template_id})
         task_context = self._task_context(instance_id)
         context: dict[str, Any] = {"inputs": inputs}
-        outputs: dict[str, Any] = {}
         try:
             for step in template.steps:
                 error = await self._run_step(step, context, task_context)
                 if error is not None:
                     return await self._finish(instance_id, outputs=None, error=f"step '{step.spec.name}' failed: {error}")
-                outputs.update({key: context[key] for key in step.spec.output_mapping.values() if key in context})
         except DependencyUnavailableError as error:
             # The step could not be audited: the run must not go on, and says why.
             await self._finish(instance_id, outputs=None, error=str(error))
             raise
+        # The run's outputs are everything its steps produced.
+        outputs = {key: value for key, value in context.items() if key != "inputs"}
         return await self._finish(instance_id, outputs=outputs, error=None)
 
     async def _run_step(self, step: CompiledStep, context: dict[str, Any], task_context: TaskContext) -> str | None:
@@ -81,7 +81,7 @@ class WorkflowRunner:
         try:
             step_input = _resolve_inputs(spec.input_mapping, context)
             result = await step.task.run(step_input, step.config, task_context)
-        except StepFailedError as failure:
+        except (StepFailedError, DependencyUnavailableError) as failure:
             error = str(failure)
         except Exception as failure:  # a defect in a task must fail its run, audited, not crash the server
             log.exception("step raised", extra={"instance_id": str(task_context.instance_id), "step": spec.name})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
 from civicflow.database import create_engine, is_reachable, run_migrations
@@ -41,7 +42,7 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
     instances = InstanceStore(engine)
     results = ImpactResultStore(engine)
 
-    def task_context(instance_id):  # type: ignore[no-untyped-def]
+    def task_context(instance_id: uuid.UUID) -> TaskContext:
         return TaskContext(
             instance_id=instance_id,
             evaluator=evaluator,
