@@ -11,6 +11,7 @@
 
 A step that fails is not an error of the request: the run ends `failed` and the
 answer says so. StepFailedError carries the reason from the task to the runner.
+ConfigurationError (TemplateError, SchemeFileError) stops the orchestrator at start.
 """
 
 from __future__ import annotations
@@ -72,8 +73,16 @@ class StepFailedError(Exception):
     """A step could not produce its output; the message is recorded in the audit trail."""
 
 
-class TemplateError(Exception):
+class ConfigurationError(Exception):
+    """A file the orchestrator needs at start is wrong; it refuses to start rather than guess."""
+
+
+class TemplateError(ConfigurationError):
     """A template file that cannot be loaded; names the file and the problem."""
+
+
+class SchemeFileError(ConfigurationError):
+    """The scheme catalogue cannot be loaded; names the file and the problem."""
 
 
 STATUS_CODES: dict[type[OrchestratorError], grpc.StatusCode] = {

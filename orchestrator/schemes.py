@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from orchestrator.errors import StepFailedError
+from orchestrator.errors import SchemeFileError, StepFailedError
 
 
 class SchemeRules(BaseModel):
@@ -53,7 +53,7 @@ class SchemeCatalog:
             document = json.loads(path.read_text())
             schemes = {name: SchemeRules(scheme_name=name, **rules) for name, rules in document.items()}
         except (OSError, ValueError, TypeError, ValidationError) as error:
-            raise ValueError(f"{path}: cannot load schemes: {error}") from error
+            raise SchemeFileError(f"{path}: cannot load schemes: {error}") from error
         return cls(schemes=schemes)
 
     def rules_for(self, scheme_name: str) -> SchemeRules:

@@ -67,18 +67,21 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
         )
         return all(checks)
 
-    running = await start_grpc_server(
-        service_names=[SERVICE_NAME],
-        register=lambda server: orchestrator_pb2_grpc.add_OrchestratorServiceServicer_to_server(servicer, server),
-        host=settings.host,
-        port=settings.orchestrator_port,
-        readiness=ready,
-    )
-
     async def close() -> None:
         await evaluator_channel.close()
         await audit_channel.close()
         await asyncio.to_thread(engine.dispose)
 
+    try:
+        running = await start_grpc_server(
+            service_names=[SERVICE_NAME],
+            register=lambda server: orchestrator_pb2_grpc.add_OrchestratorServiceServicer_to_server(servicer, server),
+            host=settings.host,
+            port=settings.orchestrator_port,
+            readiness=ready,
+        )
+    except BaseException:  # a port already taken, say: leave no channel or pool behind
+        await close()
+        raise
     running.cleanups.append(close)
     return running
