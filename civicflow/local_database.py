@@ -28,10 +28,15 @@ def embedded_database(data_dir: Path, *, name: str = DATABASE_NAME) -> Iterator[
     try:
         server_url = embedded_database_url(server)
         ensure_database(server_url, name)
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        yield database_url_on(server_url, name)
     finally:
         log.info("stopping embedded PostgreSQL", extra={"data_dir": str(data_dir)})
         server.cleanup()
+
+
+def database_url_on(server_url: str, name: str) -> str:
+    """The URL of database `name` on the server behind `server_url`, credentials kept."""
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 def ensure_database(server_url: str, name: str) -> None:

@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 import hypothesis  # noqa: F401
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from civicflow.embedded_postgres import embedded_database_url, start_embedded_postgres
 from civicflow.grpc_server import RunningServer
+from civicflow.local_database import database_url_on, ensure_database
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -42,11 +42,10 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 def database_url(postgres_server_url: str) -> Iterator[str]:
     """A database created for this session and dropped after it."""
     name = f"civicflow_test_{uuid.uuid4().hex[:12]}"
+    ensure_database(postgres_server_url, name)
     admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
-        yield make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
+        yield database_url_on(postgres_server_url, name)
     finally:
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
