@@ -7,6 +7,8 @@ from typing import Any
 from jsonschema import Draft202012Validator, SchemaError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from orchestrator.step_policy import NO_RETRY, RetryPolicy
+
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
 # A step reads run inputs as "inputs.<name>" and earlier outputs by their context key.
 INPUTS_PREFIX = "inputs."
@@ -22,6 +24,18 @@ class StepSpec(BaseModel):
     input_mapping: dict[str, str] = Field(default_factory=dict)
     # Task output name -> the context key it is stored under for later steps and the run's outputs.
     output_mapping: dict[str, str]
+    # Failure policy: attempts and backoff, a time limit per attempt, and (for steps that
+    # fan out over items) how many items may fail for good without failing the step.
+    retry: RetryPolicy = NO_RETRY
+    timeout_seconds: float | None = Field(default=None, gt=0, le=86_400)
+    tolerated_failures: int | float = Field(default=0, ge=0)
+
+    @field_validator("tolerated_failures")
+    @classmethod
+    def _fraction_at_most_one(cls, value: int | float) -> int | float:
+        if isinstance(value, float) and value > 1:
+            raise ValueError("a fraction of items must be between 0 and 1; use an integer for a count")
+        return value
 
     @field_validator("output_mapping")
     @classmethod

@@ -84,16 +84,18 @@ class EvaluateResponse(_message.Message):
     def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., reasons: _Optional[_Iterable[_Union[CriterionResult, _Mapping]]] = ...) -> None: ...
 
 class EvaluateStreamRequest(_message.Message):
-    __slots__ = ("batch_id", "rule_sets", "ages", "incomes")
+    __slots__ = ("batch_id", "rule_sets", "ages", "incomes", "first_position")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     RULE_SETS_FIELD_NUMBER: _ClassVar[int]
     AGES_FIELD_NUMBER: _ClassVar[int]
     INCOMES_FIELD_NUMBER: _ClassVar[int]
+    FIRST_POSITION_FIELD_NUMBER: _ClassVar[int]
     batch_id: int
     rule_sets: _containers.RepeatedCompositeFieldContainer[EligibilityRules]
     ages: _containers.RepeatedScalarFieldContainer[int]
     incomes: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, batch_id: _Optional[int] = ..., rule_sets: _Optional[_Iterable[_Union[EligibilityRules, _Mapping]]] = ..., ages: _Optional[_Iterable[int]] = ..., incomes: _Optional[_Iterable[float]] = ...) -> None: ...
+    first_position: int
+    def __init__(self, batch_id: _Optional[int] = ..., rule_sets: _Optional[_Iterable[_Union[EligibilityRules, _Mapping]]] = ..., ages: _Optional[_Iterable[int]] = ..., incomes: _Optional[_Iterable[float]] = ..., first_position: _Optional[int] = ...) -> None: ...
 
 class DecisionColumn(_message.Message):
     __slots__ = ("decisions",)
@@ -102,9 +104,19 @@ class DecisionColumn(_message.Message):
     def __init__(self, decisions: _Optional[_Iterable[_Union[Decision, str]]] = ...) -> None: ...
 
 class EvaluateStreamResponse(_message.Message):
-    __slots__ = ("batch_id", "columns")
+    __slots__ = ("batch_id", "columns", "errors")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
     batch_id: int
     columns: _containers.RepeatedCompositeFieldContainer[DecisionColumn]
-    def __init__(self, batch_id: _Optional[int] = ..., columns: _Optional[_Iterable[_Union[DecisionColumn, _Mapping]]] = ...) -> None: ...
+    errors: _containers.RepeatedCompositeFieldContainer[ItemError]
+    def __init__(self, batch_id: _Optional[int] = ..., columns: _Optional[_Iterable[_Union[DecisionColumn, _Mapping]]] = ..., errors: _Optional[_Iterable[_Union[ItemError, _Mapping]]] = ...) -> None: ...
+
+class ItemError(_message.Message):
+    __slots__ = ("index", "error")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    error: str
+    def __init__(self, index: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...

@@ -19,6 +19,12 @@ class RunStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RUN_STATUS_COMPLETED: _ClassVar[RunStatus]
     RUN_STATUS_FAILED: _ClassVar[RunStatus]
 
+class ExecutionMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EXECUTION_MODE_UNSPECIFIED: _ClassVar[ExecutionMode]
+    EXECUTION_MODE_SYNC: _ClassVar[ExecutionMode]
+    EXECUTION_MODE_ASYNC: _ClassVar[ExecutionMode]
+
 class AppealOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     APPEAL_OUTCOME_UNSPECIFIED: _ClassVar[AppealOutcome]
@@ -29,13 +35,16 @@ RUN_STATUS_UNSPECIFIED: RunStatus
 RUN_STATUS_RUNNING: RunStatus
 RUN_STATUS_COMPLETED: RunStatus
 RUN_STATUS_FAILED: RunStatus
+EXECUTION_MODE_UNSPECIFIED: ExecutionMode
+EXECUTION_MODE_SYNC: ExecutionMode
+EXECUTION_MODE_ASYNC: ExecutionMode
 APPEAL_OUTCOME_UNSPECIFIED: AppealOutcome
 APPEAL_OUTCOME_DECISION_CHANGED: AppealOutcome
 APPEAL_OUTCOME_DECISION_UPHELD: AppealOutcome
 APPEAL_OUTCOME_RUN_FAILED: AppealOutcome
 
 class WorkflowInstance(_message.Message):
-    __slots__ = ("instance_id", "template_id", "template_version", "status", "inputs_json", "outputs_json", "error", "created_at", "completed_at", "appealed_instance_id")
+    __slots__ = ("instance_id", "template_id", "template_version", "status", "inputs_json", "outputs_json", "error", "created_at", "completed_at", "appealed_instance_id", "progress")
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +55,7 @@ class WorkflowInstance(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
     APPEALED_INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
     instance_id: str
     template_id: str
     template_version: str
@@ -56,7 +66,20 @@ class WorkflowInstance(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     completed_at: _timestamp_pb2.Timestamp
     appealed_instance_id: str
-    def __init__(self, instance_id: _Optional[str] = ..., template_id: _Optional[str] = ..., template_version: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., inputs_json: _Optional[str] = ..., outputs_json: _Optional[str] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., appealed_instance_id: _Optional[str] = ...) -> None: ...
+    progress: RunProgress
+    def __init__(self, instance_id: _Optional[str] = ..., template_id: _Optional[str] = ..., template_version: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., inputs_json: _Optional[str] = ..., outputs_json: _Optional[str] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., appealed_instance_id: _Optional[str] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ...) -> None: ...
+
+class RunProgress(_message.Message):
+    __slots__ = ("steps_completed", "steps_total", "items_done", "items_total")
+    STEPS_COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    STEPS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_DONE_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    steps_completed: int
+    steps_total: int
+    items_done: int
+    items_total: int
+    def __init__(self, steps_completed: _Optional[int] = ..., steps_total: _Optional[int] = ..., items_done: _Optional[int] = ..., items_total: _Optional[int] = ...) -> None: ...
 
 class TemplateSummary(_message.Message):
     __slots__ = ("template_id", "version", "description", "input_schema_json", "step_names")
@@ -83,12 +106,18 @@ class ListTemplatesResponse(_message.Message):
     def __init__(self, templates: _Optional[_Iterable[_Union[TemplateSummary, _Mapping]]] = ...) -> None: ...
 
 class ExecuteWorkflowRequest(_message.Message):
-    __slots__ = ("template_id", "inputs_json")
+    __slots__ = ("template_id", "inputs_json", "mode", "idempotency_key", "actor")
     TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
     INPUTS_JSON_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     template_id: str
     inputs_json: str
-    def __init__(self, template_id: _Optional[str] = ..., inputs_json: _Optional[str] = ...) -> None: ...
+    mode: ExecutionMode
+    idempotency_key: str
+    actor: str
+    def __init__(self, template_id: _Optional[str] = ..., inputs_json: _Optional[str] = ..., mode: _Optional[_Union[ExecutionMode, str]] = ..., idempotency_key: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class ExecuteWorkflowResponse(_message.Message):
     __slots__ = ("instance",)
@@ -108,6 +137,18 @@ class GetWorkflowResponse(_message.Message):
     instance: WorkflowInstance
     def __init__(self, instance: _Optional[_Union[WorkflowInstance, _Mapping]] = ...) -> None: ...
 
+class WatchWorkflowRequest(_message.Message):
+    __slots__ = ("instance_id",)
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    instance_id: str
+    def __init__(self, instance_id: _Optional[str] = ...) -> None: ...
+
+class WatchWorkflowResponse(_message.Message):
+    __slots__ = ("instance",)
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    instance: WorkflowInstance
+    def __init__(self, instance: _Optional[_Union[WorkflowInstance, _Mapping]] = ...) -> None: ...
+
 class GetAuditTrailRequest(_message.Message):
     __slots__ = ("instance_id",)
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -121,12 +162,16 @@ class GetAuditTrailResponse(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[_audit_pb2.AuditEntry, _Mapping]]] = ...) -> None: ...
 
 class SubmitAppealRequest(_message.Message):
-    __slots__ = ("original_instance_id", "evidence_json")
+    __slots__ = ("original_instance_id", "evidence_json", "idempotency_key", "actor")
     ORIGINAL_INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     EVIDENCE_JSON_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     original_instance_id: str
     evidence_json: str
-    def __init__(self, original_instance_id: _Optional[str] = ..., evidence_json: _Optional[str] = ...) -> None: ...
+    idempotency_key: str
+    actor: str
+    def __init__(self, original_instance_id: _Optional[str] = ..., evidence_json: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class SubmitAppealResponse(_message.Message):
     __slots__ = ("appeal_id", "original_instance_id", "new_instance_id", "original_decision", "new_decision", "outcome", "new_instance")
@@ -167,7 +212,7 @@ class DecisionTransition(_message.Message):
     def __init__(self, from_decision: _Optional[_Union[_evaluator_pb2.Decision, str]] = ..., to_decision: _Optional[_Union[_evaluator_pb2.Decision, str]] = ..., count: _Optional[int] = ...) -> None: ...
 
 class ImpactReport(_message.Message):
-    __slots__ = ("instance_id", "scheme_name", "total", "proposed", "baseline", "transitions", "current_rules", "proposed_rules", "results_digest")
+    __slots__ = ("instance_id", "scheme_name", "total", "proposed", "baseline", "transitions", "current_rules", "proposed_rules", "results_digest", "failed", "failures")
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     SCHEME_NAME_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
@@ -177,6 +222,8 @@ class ImpactReport(_message.Message):
     CURRENT_RULES_FIELD_NUMBER: _ClassVar[int]
     PROPOSED_RULES_FIELD_NUMBER: _ClassVar[int]
     RESULTS_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
     instance_id: str
     scheme_name: str
     total: int
@@ -186,7 +233,19 @@ class ImpactReport(_message.Message):
     current_rules: _evaluator_pb2.EligibilityRules
     proposed_rules: _evaluator_pb2.EligibilityRules
     results_digest: str
-    def __init__(self, instance_id: _Optional[str] = ..., scheme_name: _Optional[str] = ..., total: _Optional[int] = ..., proposed: _Optional[_Union[DecisionCounts, _Mapping]] = ..., baseline: _Optional[_Union[DecisionCounts, _Mapping]] = ..., transitions: _Optional[_Iterable[_Union[DecisionTransition, _Mapping]]] = ..., current_rules: _Optional[_Union[_evaluator_pb2.EligibilityRules, _Mapping]] = ..., proposed_rules: _Optional[_Union[_evaluator_pb2.EligibilityRules, _Mapping]] = ..., results_digest: _Optional[str] = ...) -> None: ...
+    failed: int
+    failures: _containers.RepeatedCompositeFieldContainer[ItemFailure]
+    def __init__(self, instance_id: _Optional[str] = ..., scheme_name: _Optional[str] = ..., total: _Optional[int] = ..., proposed: _Optional[_Union[DecisionCounts, _Mapping]] = ..., baseline: _Optional[_Union[DecisionCounts, _Mapping]] = ..., transitions: _Optional[_Iterable[_Union[DecisionTransition, _Mapping]]] = ..., current_rules: _Optional[_Union[_evaluator_pb2.EligibilityRules, _Mapping]] = ..., proposed_rules: _Optional[_Union[_evaluator_pb2.EligibilityRules, _Mapping]] = ..., results_digest: _Optional[str] = ..., failed: _Optional[int] = ..., failures: _Optional[_Iterable[_Union[ItemFailure, _Mapping]]] = ...) -> None: ...
+
+class ItemFailure(_message.Message):
+    __slots__ = ("position", "citizen_id", "error")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    citizen_id: str
+    error: str
+    def __init__(self, position: _Optional[int] = ..., citizen_id: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
 
 class GetImpactReportRequest(_message.Message):
     __slots__ = ("instance_id",)

@@ -52,6 +52,11 @@ class OrchestratorServiceStub:
                 request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.GetWorkflowRequest.SerializeToString,
                 response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.GetWorkflowResponse.FromString,
                 _registered_method=True)
+        self.WatchWorkflow = channel.unary_stream(
+                '/civicflow.v1.OrchestratorService/WatchWorkflow',
+                request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.WatchWorkflowRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.WatchWorkflowResponse.FromString,
+                _registered_method=True)
         self.GetAuditTrail = channel.unary_unary(
                 '/civicflow.v1.OrchestratorService/GetAuditTrail',
                 request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.GetAuditTrailRequest.SerializeToString,
@@ -87,7 +92,7 @@ class OrchestratorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ExecuteWorkflow(self, request, context):
-        """Runs a workflow to its end and returns the finished instance.
+        """Runs a workflow: to its end (sync, the default), or starts it and answers at once (async).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -95,6 +100,13 @@ class OrchestratorServiceServicer:
 
     def GetWorkflow(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchWorkflow(self, request, context):
+        """The instance now and after every change of status or progress; the stream ends when the run ends.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -142,6 +154,11 @@ def add_OrchestratorServiceServicer_to_server(servicer, server):
                     servicer.GetWorkflow,
                     request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.GetWorkflowRequest.FromString,
                     response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.GetWorkflowResponse.SerializeToString,
+            ),
+            'WatchWorkflow': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchWorkflow,
+                    request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.WatchWorkflowRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.WatchWorkflowResponse.SerializeToString,
             ),
             'GetAuditTrail': grpc.unary_unary_rpc_method_handler(
                     servicer.GetAuditTrail,
@@ -248,6 +265,33 @@ class OrchestratorService:
             '/civicflow.v1.OrchestratorService/GetWorkflow',
             civicflow_dot_v1_dot_orchestrator__pb2.GetWorkflowRequest.SerializeToString,
             civicflow_dot_v1_dot_orchestrator__pb2.GetWorkflowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/civicflow.v1.OrchestratorService/WatchWorkflow',
+            civicflow_dot_v1_dot_orchestrator__pb2.WatchWorkflowRequest.SerializeToString,
+            civicflow_dot_v1_dot_orchestrator__pb2.WatchWorkflowResponse.FromString,
             options,
             channel_credentials,
             insecure,

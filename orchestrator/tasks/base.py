@@ -12,10 +12,18 @@ from pydantic import BaseModel, ConfigDict
 from civicflow.v1 import evaluator_pb2_grpc
 from orchestrator.results_store import ImpactResultStore
 from orchestrator.schemes import SchemeCatalog
+from orchestrator.step_policy import FAIL_FAST, NO_RETRY, FailureTolerance, RetryPolicy
 
 
 class NoConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+ItemProgress = Callable[[int, int], None]
+
+
+def _ignore_progress(_done: int, _total: int) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,12 @@ class TaskContext:
     schemes: SchemeCatalog
     results: ImpactResultStore
     call_timeout: float
+    # The running step's policy, for tasks that fan out over items and retry or tolerate them one by one.
+    retry: RetryPolicy = NO_RETRY
+    tolerated_failures: FailureTolerance = FAIL_FAST
+    attempt: int = 1
+    # Called from the event loop as items complete: (items done, items in all); must return at once.
+    report_items: ItemProgress = _ignore_progress
 
 
 TaskFunction = Callable[[Mapping[str, Any], Any, TaskContext], Awaitable[dict[str, Any]]]
@@ -42,6 +56,8 @@ class Task:
     outputs: frozenset[str]
     optional_inputs: frozenset[str] = frozenset()
     config_model: type[BaseModel] = NoConfig
+    # Only a task that fans out over items may declare tolerated_failures in a template.
+    fans_out: bool = False
 
 
 class TaskRegistry:

@@ -146,6 +146,7 @@ TASKS = (
         required_inputs=frozenset({"population", "rules", "proposed_rules"}),
         outputs=frozenset({"evaluation"}),
         config_model=PopulationConfig,
+        fans_out=True,
     ),
     Task(
         task_type="build_impact_report",
