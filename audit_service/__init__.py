@@ -1,1 +1,1 @@
-"""Owner of the append-only audit trail: appends entries and lists an instance's entries in order."""
+"""Owner of the tamper-evident audit log: appends entries as leaves of a Merkle tree, signs checkpoints, proves."""

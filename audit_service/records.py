@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+from audit_service.canonical_entry import (
+    EntryEncodingError,
+    canonical_bytes_spliced,
+    canonicalise,
+    entry_leaf_hash,
+    rfc3339,
+)
 from audit_service.errors import InvalidRequestError
+from audit_service.merkle import leaf_hash
 from civicflow.timestamps import to_timestamp
 from civicflow.v1 import audit_pb2
 
@@ -16,6 +26,7 @@ STATUS_NAMES: dict[int, str] = {
     audit_pb2.STEP_STATUS_FAILED: "failed",
 }
 STATUS_VALUES: dict[str, int] = {name: value for value, name in STATUS_NAMES.items()}
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
 
 
 @dataclass(frozen=True)
@@ -33,15 +44,61 @@ class AuditRecord:
     output_json: str
     error: str
     actor: str
+    # Not part of the leaf hash: it only lets a writer retry an append without duplicating it.
+    idempotency_key: str | None = None
+    # RFC 8785 bytes of input and output, when the record was checked on the way in: hashing reuses them.
+    canonical_input: bytes | None = dataclasses.field(default=None, compare=False, repr=False)
+    canonical_output: bytes | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class StoredEntry:
-    """A record as stored: its gap-free place in the global log and when the database stored it."""
+    """A record as stored: its leaf index in the global log (from 0), when it was stored, and its leaf hash."""
 
     seq: int
     record: AuditRecord
     recorded_at: datetime
+    leaf_hash: bytes
+
+
+def entry_document(seq: int, record: AuditRecord, recorded_at: datetime) -> dict[str, Any]:
+    """The fields the leaf hash covers (audit_service.canonical_entry), as the API shows them."""
+    return {
+        "seq": seq,
+        "instance_id": str(record.instance_id),
+        "step_name": record.step_name,
+        "step_index": record.step_index,
+        "attempt": record.attempt,
+        "status": record.status,
+        "started_at": rfc3339(record.started_at),
+        "completed_at": rfc3339(record.completed_at),
+        "recorded_at": rfc3339(recorded_at),
+        "input": json.loads(record.input_json),
+        "output": json.loads(record.output_json),
+        "error": record.error,
+        "actor": record.actor,
+    }
+
+
+def hash_entry(seq: int, record: AuditRecord, recorded_at: datetime) -> bytes:
+    if record.canonical_input is None or record.canonical_output is None:
+        return entry_leaf_hash(entry_document(seq, record, recorded_at))
+    # The appending path: the JSON values were canonicalised when the record was checked.
+    scalars = {
+        "seq": seq,
+        "instance_id": str(record.instance_id),
+        "step_name": record.step_name,
+        "step_index": record.step_index,
+        "attempt": record.attempt,
+        "status": record.status,
+        "started_at": rfc3339(record.started_at),
+        "completed_at": rfc3339(record.completed_at),
+        "recorded_at": rfc3339(recorded_at),
+        "error": record.error,
+        "actor": record.actor,
+    }
+    encoded = {"input": record.canonical_input, "output": record.canonical_output}
+    return leaf_hash(canonical_bytes_spliced(scalars, encoded))
 
 
 def parse_instance_id(value: str) -> uuid.UUID:
@@ -76,6 +133,7 @@ def entry_to_proto(entry: StoredEntry) -> audit_pb2.AuditEntry:
             actor=record.actor,
         ),
         recorded_at=to_timestamp(entry.recorded_at),
+        leaf_hash=entry.leaf_hash,
     )
 
 
@@ -102,12 +160,19 @@ def _record_from_proto(message: audit_pb2.AuditRecord, index: int) -> AuditRecor
     completed_at = message.completed_at.ToDatetime(tzinfo=UTC)
     if completed_at < started_at:
         raise invalid("completed_at", "is before started_at")
+    canonical: dict[str, bytes] = {}
     for field in ("input_json", "output_json"):
         try:
-            json.loads(getattr(message, field), parse_constant=_reject_constant)
+            value = json.loads(getattr(message, field), parse_constant=_reject_constant)
         except ValueError as error:
             raise invalid(field, f"is not valid JSON ({error})") from None
-    for field in ("step_name", "input_json", "output_json", "error", "actor"):
+        try:
+            canonical[field] = canonicalise(value)
+        except EntryEncodingError as error:
+            raise invalid(field, f"cannot be hashed as RFC 8785 JSON ({error})") from None
+    if len(message.idempotency_key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise invalid("idempotency_key", f"must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
+    for field in ("step_name", "input_json", "output_json", "error", "actor", "idempotency_key"):
         # PostgreSQL text cannot hold NUL; refusing it here keeps it a client error, not a server one.
         if "\x00" in getattr(message, field):
             raise invalid(field, "must not contain NUL characters")
@@ -123,6 +188,9 @@ def _record_from_proto(message: audit_pb2.AuditRecord, index: int) -> AuditRecor
         output_json=message.output_json,
         error=message.error,
         actor=message.actor,
+        idempotency_key=message.idempotency_key or None,
+        canonical_input=canonical["input_json"],
+        canonical_output=canonical["output_json"],
     )
 
 

@@ -1,14 +1,20 @@
-"""Migrates the audit schema, then serves the audit trail with a role that may only INSERT and SELECT."""
+"""Migrates the audit schema, then serves the log with a role that may only append, read and move the head."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
 
 from audit_service.config import AuditSettings
+from audit_service.group_commit import GroupCommitWriter
+from audit_service.integrity import LogVerifier
+from audit_service.notary import Notary
+from audit_service.proofs import Prover
 from audit_service.servicer import AuditServicer
+from audit_service.signing import load_signing_key
 from audit_service.store import AuditStore
 from civicflow.database import create_engine, is_reachable, run_migrations
 from civicflow.grpc_server import RunningServer, start_grpc_server
@@ -21,7 +27,11 @@ WRITER_ROLE = "civicflow_audit_writer"
 
 
 async def start(settings: AuditSettings) -> RunningServer:
-    """Serves on settings.host:settings.audit_port (0 picks a free port); SERVING while the database answers."""
+    """Serves on settings.host:settings.audit_port (0 picks a free port); SERVING while the database answers.
+
+    Raises SigningKeyError before touching the database when the signing key cannot be loaded.
+    """
+    key = load_signing_key(settings.audit_signing_key_path, create_if_missing=settings.audit_signing_key_create)
     await asyncio.to_thread(_migrate, settings.database_url)
     # The owner's engine is gone by now: serving connections can append and read, never change or remove.
     writer = create_engine(
@@ -30,7 +40,17 @@ async def start(settings: AuditSettings) -> RunningServer:
         role=WRITER_ROLE,
         pool_size=settings.database_pool_size,
     )
-    servicer = AuditServicer(AuditStore(writer))
+    store = AuditStore(writer)
+    appender = GroupCommitWriter(store, max_batch_records=settings.audit_max_batch_records)
+    appender.start()
+    notary = Notary(store, key, min_interval=timedelta(seconds=settings.audit_checkpoint_interval_seconds))
+    servicer = AuditServicer(
+        store=store,
+        appender=appender,
+        notary=notary,
+        prover=Prover(store),
+        verifier=LogVerifier(store, key.public),
+    )
 
     def register(server: grpc.aio.Server) -> None:
         audit_pb2_grpc.add_AuditServiceServicer_to_server(servicer, server)
@@ -38,7 +58,8 @@ async def start(settings: AuditSettings) -> RunningServer:
     async def database_reachable() -> bool:
         return await asyncio.to_thread(is_reachable, writer)
 
-    async def dispose_writer() -> None:
+    async def release() -> None:
+        await appender.stop()
         await asyncio.to_thread(writer.dispose)
 
     try:
@@ -50,9 +71,9 @@ async def start(settings: AuditSettings) -> RunningServer:
             readiness=database_reachable,
         )
     except BaseException:
-        await dispose_writer()
+        await release()
         raise
-    running.cleanups.append(dispose_writer)
+    running.cleanups.append(release)
     return running
 
 

@@ -1,114 +1,162 @@
-"""The audit trail in PostgreSQL: gap-free appends and per-instance listing, nothing else."""
+"""The audit log in PostgreSQL: gap-free appends that extend the Merkle tree in the same transaction, and reads."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
-from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from audit_service.errors import AuditStoreUnavailableError
-from audit_service.records import AuditRecord, StoredEntry
+from audit_service.merkle import Frontier
+from audit_service.records import AuditRecord, StoredEntry, hash_entry
+from audit_service.tables import AUDIT_TRAIL, RECORD_COLUMNS, entry_from_row
 
 log = logging.getLogger(__name__)
 
-# Serialises every append of the cluster's audit trail, whichever replica makes it.
-APPEND_LOCK_KEY = zlib.crc32(b"civicflow.audit.append")
-
-
-class Base(DeclarativeBase):
-    metadata = sa.MetaData(schema="audit")
-
-
-class AuditTrailRow(Base):
-    """One row of audit.audit_trail; the table itself is created by the migrations, not from this model."""
-
-    __tablename__ = "audit_trail"
-
-    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
-    instance_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
-    step_name: Mapped[str] = mapped_column(sa.Text)
-    step_index: Mapped[int] = mapped_column(sa.Integer)
-    attempt: Mapped[int] = mapped_column(sa.Integer)
-    status: Mapped[str] = mapped_column(sa.Text)
-    started_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
-    completed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
-    input_json: Mapped[str] = mapped_column(sa.Text)
-    output_json: Mapped[str] = mapped_column(sa.Text)
-    error: Mapped[str] = mapped_column(sa.Text)
-    actor: Mapped[str] = mapped_column(sa.Text)
-    recorded_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.clock_timestamp())
-
-
-_TABLE = cast(sa.Table, AuditTrailRow.__table__)
-_RECORD_COLUMNS = (
-    "instance_id",
-    "step_name",
-    "step_index",
-    "attempt",
-    "status",
-    "started_at",
-    "completed_at",
-    "input_json",
-    "output_json",
-    "error",
-    "actor",
+# One round trip takes the append lock and reads the head: FOR UPDATE on the single head row
+# serialises every append of the cluster, whichever replica makes it, and in READ COMMITTED a
+# waiter re-reads the row its predecessor committed, so seqs stay gap-free and unique.
+_LOCK_HEAD = sa.text("SELECT tree_size, frontier, clock_timestamp() AS now FROM audit.log_head FOR UPDATE")
+# A separate statement, after the lock: its snapshot sees every key committed before it.
+_FIND_KEYS = sa.text("SELECT * FROM audit.audit_trail WHERE idempotency_key = ANY(:keys)")
+# Entries, completed tree nodes and the new head in one statement: a batch costs three round trips.
+_ENTRY_COLUMNS = {
+    "seq": "bigint",
+    "instance_id": "uuid",
+    "step_name": "text",
+    "step_index": "integer",
+    "attempt": "integer",
+    "status": "text",
+    "started_at": "timestamptz",
+    "completed_at": "timestamptz",
+    "input_json": "text",
+    "output_json": "text",
+    "error": "text",
+    "actor": "text",
+    "idempotency_key": "text",
+    "leaf_hash": "bytea",
+}
+_WRITE = sa.text(
+    f"""
+    WITH entries AS (
+        INSERT INTO audit.audit_trail ({", ".join(_ENTRY_COLUMNS)}, recorded_at)
+        SELECT *, CAST(:recorded_at AS timestamptz)
+        FROM unnest({", ".join(f"CAST(:{name} AS {type_}[])" for name, type_ in _ENTRY_COLUMNS.items())})
+    ), nodes AS (
+        INSERT INTO audit.merkle_nodes (level, index, hash)
+        SELECT * FROM unnest(CAST(:levels AS smallint[]), CAST(:indexes AS bigint[]), CAST(:hashes AS bytea[]))
+    )
+    UPDATE audit.log_head SET tree_size = :tree_size, root_hash = :root_hash, frontier = CAST(:frontier AS bytea[])
+    """
 )
 
 
 class AuditStore:
-    """Blocking calls on a pooled engine whose role may only INSERT and SELECT; run them off the event loop."""
+    """Blocking calls on a pooled engine whose role may only append and read; run them off the event loop."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
     def append(self, records: Sequence[AuditRecord]) -> list[StoredEntry]:
         """Stores `records` atomically with consecutive seqs, in the order given."""
-        with self._transaction() as connection:
-            # The lock makes read-max-then-insert safe across connections and replicas; it is released at
-            # commit, so the next append's max(seq) sees these rows and seqs stay gap-free and unique.
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK_KEY)))
-            last = connection.execute(sa.select(sa.func.coalesce(sa.func.max(_TABLE.c.seq), 0))).scalar_one()
-            rows = [
-                {"seq": last + offset, **{name: getattr(record, name) for name in _RECORD_COLUMNS}}
-                for offset, record in enumerate(records, start=1)
-            ]
-            inserted = connection.execute(
-                sa.insert(_TABLE).returning(_TABLE.c.seq, _TABLE.c.recorded_at, sort_by_parameter_order=True),
-                rows,
-            ).all()
-        return [
-            StoredEntry(seq=row.seq, record=record, recorded_at=row.recorded_at)
-            for row, record in zip(inserted, records, strict=True)
-        ]
+        return self.append_batches([records])[0]
+
+    def append_batches(self, batches: Sequence[Sequence[AuditRecord]]) -> list[list[StoredEntry]]:
+        """Stores several callers' records in one transaction, batch after batch; one answer per batch.
+
+        A record whose idempotency key is already stored (or earlier in these batches) is not
+        stored again: its answer is the entry stored first.
+        """
+        with self.transaction() as connection:
+            head = connection.execute(_LOCK_HEAD).one()
+            known = self._entries_with_keys(connection, batches)
+            frontier = Frontier(head.tree_size, [bytes(hash_) for hash_ in head.frontier])
+            columns: dict[str, list[object]] = {name: [] for name in _ENTRY_COLUMNS}
+            nodes: dict[str, list[object]] = {"levels": [], "indexes": [], "hashes": []}
+            answers: list[list[StoredEntry]] = []
+            for records in batches:
+                entries = []
+                for record in records:
+                    key = record.idempotency_key
+                    if key is not None and key in known:
+                        entries.append(known[key])
+                        continue
+                    seq = frontier.tree_size
+                    leaf = hash_entry(seq, record, head.now)
+                    for node, hash_ in frontier.append(leaf):
+                        nodes["levels"].append(node.level)
+                        nodes["indexes"].append(node.index)
+                        nodes["hashes"].append(hash_)
+                    entry = StoredEntry(seq=seq, record=record, recorded_at=head.now, leaf_hash=leaf)
+                    for name, value in _column_values(entry).items():
+                        columns[name].append(value)
+                    if key is not None:
+                        known[key] = entry
+                    entries.append(entry)
+                answers.append(entries)
+            if frontier.tree_size > head.tree_size:
+                connection.execute(
+                    _WRITE,
+                    columns
+                    | nodes
+                    | {
+                        "recorded_at": head.now,
+                        "tree_size": frontier.tree_size,
+                        "root_hash": frontier.root(),
+                        "frontier": frontier.hashes,
+                    },
+                )
+        return answers
 
     def list_for_instance(self, instance_id: uuid.UUID) -> list[StoredEntry]:
         """Every entry of one instance, in the order it was appended; empty for an unknown instance."""
-        query = sa.select(_TABLE).where(_TABLE.c.instance_id == instance_id).order_by(_TABLE.c.seq)
-        with self._transaction() as connection:
-            rows = connection.execute(query).all()
-        return [
-            StoredEntry(
-                seq=row.seq,
-                record=AuditRecord(**{name: getattr(row, name) for name in _RECORD_COLUMNS}),
-                recorded_at=row.recorded_at,
-            )
-            for row in rows
-        ]
+        query = sa.select(AUDIT_TRAIL).where(AUDIT_TRAIL.c.instance_id == instance_id).order_by(AUDIT_TRAIL.c.seq)
+        with self.transaction() as connection:
+            return [entry_from_row(row) for row in connection.execute(query)]
+
+    def get_entry(self, seq: int) -> StoredEntry | None:
+        with self.transaction() as connection:
+            row = connection.execute(sa.select(AUDIT_TRAIL).where(AUDIT_TRAIL.c.seq == seq)).one_or_none()
+        return None if row is None else entry_from_row(row)
 
     @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
+    def transaction(self) -> Iterator[Connection]:
+        """A transaction whose connection failures surface as AuditStoreUnavailableError."""
         try:
             with self._engine.begin() as connection:
                 yield connection
-        except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as error:
-            log.warning("audit database unavailable", extra={"error": str(error)})
-            message = f"the audit database is unavailable ({type(error).__name__})"
-            raise AuditStoreUnavailableError(message) from error
+        except _UNAVAILABLE as error:
+            raise _unavailable(error) from error
+
+    @staticmethod
+    def _entries_with_keys(
+        connection: Connection, batches: Sequence[Sequence[AuditRecord]]
+    ) -> dict[str, StoredEntry]:
+        keys = sorted({record.idempotency_key for records in batches for record in records if record.idempotency_key})
+        if not keys:
+            return {}
+        return {row.idempotency_key: entry_from_row(row) for row in connection.execute(_FIND_KEYS, {"keys": keys})}
+
+
+_UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
+
+
+def _unavailable(error: Exception) -> AuditStoreUnavailableError:
+    log.warning("audit database unavailable", extra={"error": str(error)})
+    return AuditStoreUnavailableError(f"the audit database is unavailable ({type(error).__name__})")
+
+
+def _column_values(entry: StoredEntry) -> dict[str, object]:
+    record = entry.record
+    values: dict[str, object] = {name: getattr(record, name) for name in RECORD_COLUMNS}
+    # psycopg2 adapts neither UUIDs nor memoryviews inside arrays; the casts in _WRITE restore the types.
+    values["instance_id"] = str(record.instance_id)
+    return values | {"seq": entry.seq, "leaf_hash": entry.leaf_hash}

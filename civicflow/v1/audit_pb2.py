@@ -25,27 +25,61 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63ivicflow/v1/audit.proto\x12\x0c\x63ivicflow.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x02\n\x0b\x41uditRecord\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\x11\n\tstep_name\x18\x02 \x01(\t\x12\x12\n\nstep_index\x18\x03 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12(\n\x06status\x18\x05 \x01(\x0e\x32\x18.civicflow.v1.StepStatus\x12.\n\nstarted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ninput_json\x18\x08 \x01(\t\x12\x13\n\x0boutput_json\x18\t \x01(\t\x12\r\n\x05\x65rror\x18\n \x01(\t\x12\r\n\x05\x61\x63tor\x18\x0b \x01(\t\"u\n\nAuditEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12)\n\x06record\x18\x02 \x01(\x0b\x32\x19.civicflow.v1.AuditRecord\x12/\n\x0brecorded_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"B\n\x14\x41ppendEntriesRequest\x12*\n\x07records\x18\x01 \x03(\x0b\x32\x19.civicflow.v1.AuditRecord\"B\n\x15\x41ppendEntriesResponse\x12)\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x18.civicflow.v1.AuditEntry\")\n\x12ListEntriesRequest\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\"@\n\x13ListEntriesResponse\x12)\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x18.civicflow.v1.AuditEntry*Z\n\nStepStatus\x12\x1b\n\x17STEP_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13STEP_STATUS_SUCCESS\x10\x01\x12\x16\n\x12STEP_STATUS_FAILED\x10\x02\x32\xbc\x01\n\x0c\x41uditService\x12X\n\rAppendEntries\x12\".civicflow.v1.AppendEntriesRequest\x1a#.civicflow.v1.AppendEntriesResponse\x12R\n\x0bListEntries\x12 .civicflow.v1.ListEntriesRequest\x1a!.civicflow.v1.ListEntriesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63ivicflow/v1/audit.proto\x12\x0c\x63ivicflow.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc6\x02\n\x0b\x41uditRecord\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12\x11\n\tstep_name\x18\x02 \x01(\t\x12\x12\n\nstep_index\x18\x03 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12(\n\x06status\x18\x05 \x01(\x0e\x32\x18.civicflow.v1.StepStatus\x12.\n\nstarted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ninput_json\x18\x08 \x01(\t\x12\x13\n\x0boutput_json\x18\t \x01(\t\x12\r\n\x05\x65rror\x18\n \x01(\t\x12\r\n\x05\x61\x63tor\x18\x0b \x01(\t\x12\x17\n\x0fidempotency_key\x18\x0c \x01(\t\"\x88\x01\n\nAuditEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12)\n\x06record\x18\x02 \x01(\x0b\x32\x19.civicflow.v1.AuditRecord\x12/\n\x0brecorded_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tleaf_hash\x18\x04 \x01(\x0c\"h\n\nCheckpoint\x12\x11\n\ttree_size\x18\x01 \x01(\x03\x12\x11\n\troot_hash\x18\x02 \x01(\x0c\x12\x11\n\ttimestamp\x18\x03 \x01(\t\x12\x11\n\tsignature\x18\x04 \x01(\x0c\x12\x0e\n\x06key_id\x18\x05 \x01(\t\"B\n\x14\x41ppendEntriesRequest\x12*\n\x07records\x18\x01 \x03(\x0b\x32\x19.civicflow.v1.AuditRecord\"B\n\x15\x41ppendEntriesResponse\x12)\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x18.civicflow.v1.AuditEntry\")\n\x12ListEntriesRequest\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\"@\n\x13ListEntriesResponse\x12)\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x18.civicflow.v1.AuditEntry\"\x1e\n\x0fGetEntryRequest\x12\x0b\n\x03seq\x18\x01 \x01(\x03\"S\n\x10GetEntryResponse\x12\'\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x18.civicflow.v1.AuditEntry\x12\x16\n\x0e\x63\x61nonical_json\x18\x02 \x01(\t\"\x16\n\x14GetCheckpointRequest\"E\n\x15GetCheckpointResponse\x12,\n\ncheckpoint\x18\x01 \x01(\x0b\x32\x18.civicflow.v1.Checkpoint\"7\n\x16ListCheckpointsRequest\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\r\n\x05limit\x18\x02 \x01(\x05\"W\n\x17ListCheckpointsResponse\x12-\n\x0b\x63heckpoints\x18\x01 \x03(\x0b\x32\x18.civicflow.v1.Checkpoint\x12\r\n\x05total\x18\x02 \x01(\x03\"\x15\n\x13GetPublicKeyRequest\"e\n\x14GetPublicKeyResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x11\n\talgorithm\x18\x02 \x01(\t\x12\x16\n\x0epublic_key_pem\x18\x03 \x01(\t\x12\x12\n\npublic_key\x18\x04 \x01(\x0c\":\n\x18GetInclusionProofRequest\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\x11\n\ttree_size\x18\x02 \x01(\x03\"i\n\x19GetInclusionProofResponse\x12\x12\n\nleaf_index\x18\x01 \x01(\x03\x12\x11\n\ttree_size\x18\x02 \x01(\x03\x12\x11\n\tleaf_hash\x18\x03 \x01(\x0c\x12\x12\n\naudit_path\x18\x04 \x03(\x0c\";\n\x1aGetConsistencyProofRequest\x12\r\n\x05\x66irst\x18\x01 \x01(\x03\x12\x0e\n\x06second\x18\x02 \x01(\x03\"K\n\x1bGetConsistencyProofResponse\x12\r\n\x05\x66irst\x18\x01 \x01(\x03\x12\x0e\n\x06second\x18\x02 \x01(\x03\x12\r\n\x05proof\x18\x03 \x03(\x0c\"\x12\n\x10VerifyLogRequest\"_\n\nLogProblem\x12\x10\n\x03seq\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\'\n\x04kind\x18\x02 \x01(\x0e\x32\x19.civicflow.v1.ProblemKind\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\tB\x06\n\x04_seq\"\xb0\x01\n\x11VerifyLogResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x17\n\x0f\x65ntries_checked\x18\x02 \x01(\x03\x12*\n\x08problems\x18\x03 \x03(\x0b\x32\x18.civicflow.v1.LogProblem\x12\x1b\n\x13\x63heckpoints_checked\x18\x04 \x01(\x03\x12\x11\n\ttree_size\x18\x05 \x01(\x03\x12\x1a\n\x12problems_truncated\x18\x06 \x01(\x08*Z\n\nStepStatus\x12\x1b\n\x17STEP_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13STEP_STATUS_SUCCESS\x10\x01\x12\x16\n\x12STEP_STATUS_FAILED\x10\x02*\xdd\x01\n\x0bProblemKind\x12\x1c\n\x18PROBLEM_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14PROBLEM_KIND_CHANGED\x10\x01\x12\x18\n\x14PROBLEM_KIND_MISSING\x10\x02\x12\x1d\n\x19PROBLEM_KIND_OUT_OF_ORDER\x10\x03\x12\x17\n\x13PROBLEM_KIND_FORGED\x10\x04\x12\x1e\n\x1aPROBLEM_KIND_TREE_MISMATCH\x10\x05\x12$\n PROBLEM_KIND_CHECKPOINT_MISMATCH\x10\x06\x32\xb8\x06\n\x0c\x41uditService\x12X\n\rAppendEntries\x12\".civicflow.v1.AppendEntriesRequest\x1a#.civicflow.v1.AppendEntriesResponse\x12R\n\x0bListEntries\x12 .civicflow.v1.ListEntriesRequest\x1a!.civicflow.v1.ListEntriesResponse\x12I\n\x08GetEntry\x12\x1d.civicflow.v1.GetEntryRequest\x1a\x1e.civicflow.v1.GetEntryResponse\x12X\n\rGetCheckpoint\x12\".civicflow.v1.GetCheckpointRequest\x1a#.civicflow.v1.GetCheckpointResponse\x12^\n\x0fListCheckpoints\x12$.civicflow.v1.ListCheckpointsRequest\x1a%.civicflow.v1.ListCheckpointsResponse\x12U\n\x0cGetPublicKey\x12!.civicflow.v1.GetPublicKeyRequest\x1a\".civicflow.v1.GetPublicKeyResponse\x12\x64\n\x11GetInclusionProof\x12&.civicflow.v1.GetInclusionProofRequest\x1a\'.civicflow.v1.GetInclusionProofResponse\x12j\n\x13GetConsistencyProof\x12(.civicflow.v1.GetConsistencyProofRequest\x1a).civicflow.v1.GetConsistencyProofResponse\x12L\n\tVerifyLog\x12\x1e.civicflow.v1.VerifyLogRequest\x1a\x1f.civicflow.v1.VerifyLogResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'civicflow.v1.audit_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STEPSTATUS']._serialized_start=743
-  _globals['_STEPSTATUS']._serialized_end=833
+  _globals['_STEPSTATUS']._serialized_start=1979
+  _globals['_STEPSTATUS']._serialized_end=2069
+  _globals['_PROBLEMKIND']._serialized_start=2072
+  _globals['_PROBLEMKIND']._serialized_end=2293
   _globals['_AUDITRECORD']._serialized_start=76
-  _globals['_AUDITRECORD']._serialized_end=377
-  _globals['_AUDITENTRY']._serialized_start=379
-  _globals['_AUDITENTRY']._serialized_end=496
-  _globals['_APPENDENTRIESREQUEST']._serialized_start=498
-  _globals['_APPENDENTRIESREQUEST']._serialized_end=564
-  _globals['_APPENDENTRIESRESPONSE']._serialized_start=566
-  _globals['_APPENDENTRIESRESPONSE']._serialized_end=632
-  _globals['_LISTENTRIESREQUEST']._serialized_start=634
-  _globals['_LISTENTRIESREQUEST']._serialized_end=675
-  _globals['_LISTENTRIESRESPONSE']._serialized_start=677
-  _globals['_LISTENTRIESRESPONSE']._serialized_end=741
-  _globals['_AUDITSERVICE']._serialized_start=836
-  _globals['_AUDITSERVICE']._serialized_end=1024
+  _globals['_AUDITRECORD']._serialized_end=402
+  _globals['_AUDITENTRY']._serialized_start=405
+  _globals['_AUDITENTRY']._serialized_end=541
+  _globals['_CHECKPOINT']._serialized_start=543
+  _globals['_CHECKPOINT']._serialized_end=647
+  _globals['_APPENDENTRIESREQUEST']._serialized_start=649
+  _globals['_APPENDENTRIESREQUEST']._serialized_end=715
+  _globals['_APPENDENTRIESRESPONSE']._serialized_start=717
+  _globals['_APPENDENTRIESRESPONSE']._serialized_end=783
+  _globals['_LISTENTRIESREQUEST']._serialized_start=785
+  _globals['_LISTENTRIESREQUEST']._serialized_end=826
+  _globals['_LISTENTRIESRESPONSE']._serialized_start=828
+  _globals['_LISTENTRIESRESPONSE']._serialized_end=892
+  _globals['_GETENTRYREQUEST']._serialized_start=894
+  _globals['_GETENTRYREQUEST']._serialized_end=924
+  _globals['_GETENTRYRESPONSE']._serialized_start=926
+  _globals['_GETENTRYRESPONSE']._serialized_end=1009
+  _globals['_GETCHECKPOINTREQUEST']._serialized_start=1011
+  _globals['_GETCHECKPOINTREQUEST']._serialized_end=1033
+  _globals['_GETCHECKPOINTRESPONSE']._serialized_start=1035
+  _globals['_GETCHECKPOINTRESPONSE']._serialized_end=1104
+  _globals['_LISTCHECKPOINTSREQUEST']._serialized_start=1106
+  _globals['_LISTCHECKPOINTSREQUEST']._serialized_end=1161
+  _globals['_LISTCHECKPOINTSRESPONSE']._serialized_start=1163
+  _globals['_LISTCHECKPOINTSRESPONSE']._serialized_end=1250
+  _globals['_GETPUBLICKEYREQUEST']._serialized_start=1252
+  _globals['_GETPUBLICKEYREQUEST']._serialized_end=1273
+  _globals['_GETPUBLICKEYRESPONSE']._serialized_start=1275
+  _globals['_GETPUBLICKEYRESPONSE']._serialized_end=1376
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=1378
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=1436
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_start=1438
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_end=1543
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=1545
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=1604
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_start=1606
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_end=1681
+  _globals['_VERIFYLOGREQUEST']._serialized_start=1683
+  _globals['_VERIFYLOGREQUEST']._serialized_end=1701
+  _globals['_LOGPROBLEM']._serialized_start=1703
+  _globals['_LOGPROBLEM']._serialized_end=1798
+  _globals['_VERIFYLOGRESPONSE']._serialized_start=1801
+  _globals['_VERIFYLOGRESPONSE']._serialized_end=1977
+  _globals['_AUDITSERVICE']._serialized_start=2296
+  _globals['_AUDITSERVICE']._serialized_end=3120
 # @@protoc_insertion_point(module_scope)

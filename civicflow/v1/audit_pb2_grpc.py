@@ -26,7 +26,9 @@ if _version_not_supported:
 
 
 class AuditServiceStub:
-    """Owner of the append-only audit trail. Entries are never changed or removed.
+    """Owner of the append-only, tamper-evident audit log. Entries are never changed or removed;
+    they are the leaves of an RFC 9162 Merkle tree whose heads the service signs (Ed25519).
+    Hashes and signatures are raw bytes here; the REST gateway shows them as lowercase hex.
     """
 
     def __init__(self, channel):
@@ -45,10 +47,47 @@ class AuditServiceStub:
                 request_serializer=civicflow_dot_v1_dot_audit__pb2.ListEntriesRequest.SerializeToString,
                 response_deserializer=civicflow_dot_v1_dot_audit__pb2.ListEntriesResponse.FromString,
                 _registered_method=True)
+        self.GetEntry = channel.unary_unary(
+                '/civicflow.v1.AuditService/GetEntry',
+                request_serializer=civicflow_dot_v1_dot_audit__pb2.GetEntryRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_audit__pb2.GetEntryResponse.FromString,
+                _registered_method=True)
+        self.GetCheckpoint = channel.unary_unary(
+                '/civicflow.v1.AuditService/GetCheckpoint',
+                request_serializer=civicflow_dot_v1_dot_audit__pb2.GetCheckpointRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_audit__pb2.GetCheckpointResponse.FromString,
+                _registered_method=True)
+        self.ListCheckpoints = channel.unary_unary(
+                '/civicflow.v1.AuditService/ListCheckpoints',
+                request_serializer=civicflow_dot_v1_dot_audit__pb2.ListCheckpointsRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_audit__pb2.ListCheckpointsResponse.FromString,
+                _registered_method=True)
+        self.GetPublicKey = channel.unary_unary(
+                '/civicflow.v1.AuditService/GetPublicKey',
+                request_serializer=civicflow_dot_v1_dot_audit__pb2.GetPublicKeyRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_audit__pb2.GetPublicKeyResponse.FromString,
+                _registered_method=True)
+        self.GetInclusionProof = channel.unary_unary(
+                '/civicflow.v1.AuditService/GetInclusionProof',
+                request_serializer=civicflow_dot_v1_dot_audit__pb2.GetInclusionProofRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_audit__pb2.GetInclusionProofResponse.FromString,
+                _registered_method=True)
+        self.GetConsistencyProof = channel.unary_unary(
+                '/civicflow.v1.AuditService/GetConsistencyProof',
+                request_serializer=civicflow_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_audit__pb2.GetConsistencyProofResponse.FromString,
+                _registered_method=True)
+        self.VerifyLog = channel.unary_unary(
+                '/civicflow.v1.AuditService/VerifyLog',
+                request_serializer=civicflow_dot_v1_dot_audit__pb2.VerifyLogRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_audit__pb2.VerifyLogResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
-    """Owner of the append-only audit trail. Entries are never changed or removed.
+    """Owner of the append-only, tamper-evident audit log. Entries are never changed or removed;
+    they are the leaves of an RFC 9162 Merkle tree whose heads the service signs (Ed25519).
+    Hashes and signatures are raw bytes here; the REST gateway shows them as lowercase hex.
     """
 
     def AppendEntries(self, request, context):
@@ -60,6 +99,55 @@ class AuditServiceServicer:
 
     def ListEntries(self, request, context):
         """Lists one workflow instance's entries in the order they were appended.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEntry(self, request, context):
+        """One entry by its seq, with the exact canonical JSON its leaf hash covers. NOT_FOUND if absent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCheckpoint(self, request, context):
+        """The latest signed checkpoint; signs a new one first when the log grew and the latest is over a second old.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCheckpoints(self, request, context):
+        """Every stored checkpoint, smallest tree first, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPublicKey(self, request, context):
+        """The Ed25519 key checkpoints are verified with.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInclusionProof(self, request, context):
+        """RFC 9162 inclusion proof of one entry in the tree of a given size.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConsistencyProof(self, request, context):
+        """RFC 9162 consistency proof: the tree of size `second` extends the tree of size `first` unchanged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyLog(self, request, context):
+        """Recomputes every hash of the stored log and checks it against the stored tree and checkpoints.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -78,6 +166,41 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     request_deserializer=civicflow_dot_v1_dot_audit__pb2.ListEntriesRequest.FromString,
                     response_serializer=civicflow_dot_v1_dot_audit__pb2.ListEntriesResponse.SerializeToString,
             ),
+            'GetEntry': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEntry,
+                    request_deserializer=civicflow_dot_v1_dot_audit__pb2.GetEntryRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_audit__pb2.GetEntryResponse.SerializeToString,
+            ),
+            'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckpoint,
+                    request_deserializer=civicflow_dot_v1_dot_audit__pb2.GetCheckpointRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_audit__pb2.GetCheckpointResponse.SerializeToString,
+            ),
+            'ListCheckpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCheckpoints,
+                    request_deserializer=civicflow_dot_v1_dot_audit__pb2.ListCheckpointsRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_audit__pb2.ListCheckpointsResponse.SerializeToString,
+            ),
+            'GetPublicKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPublicKey,
+                    request_deserializer=civicflow_dot_v1_dot_audit__pb2.GetPublicKeyRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_audit__pb2.GetPublicKeyResponse.SerializeToString,
+            ),
+            'GetInclusionProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInclusionProof,
+                    request_deserializer=civicflow_dot_v1_dot_audit__pb2.GetInclusionProofRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_audit__pb2.GetInclusionProofResponse.SerializeToString,
+            ),
+            'GetConsistencyProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsistencyProof,
+                    request_deserializer=civicflow_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_audit__pb2.GetConsistencyProofResponse.SerializeToString,
+            ),
+            'VerifyLog': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyLog,
+                    request_deserializer=civicflow_dot_v1_dot_audit__pb2.VerifyLogRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_audit__pb2.VerifyLogResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'civicflow.v1.AuditService', rpc_method_handlers)
@@ -87,7 +210,9 @@ def add_AuditServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AuditService:
-    """Owner of the append-only audit trail. Entries are never changed or removed.
+    """Owner of the append-only, tamper-evident audit log. Entries are never changed or removed;
+    they are the leaves of an RFC 9162 Merkle tree whose heads the service signs (Ed25519).
+    Hashes and signatures are raw bytes here; the REST gateway shows them as lowercase hex.
     """
 
     @staticmethod
@@ -134,6 +259,195 @@ class AuditService:
             '/civicflow.v1.AuditService/ListEntries',
             civicflow_dot_v1_dot_audit__pb2.ListEntriesRequest.SerializeToString,
             civicflow_dot_v1_dot_audit__pb2.ListEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEntry(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.AuditService/GetEntry',
+            civicflow_dot_v1_dot_audit__pb2.GetEntryRequest.SerializeToString,
+            civicflow_dot_v1_dot_audit__pb2.GetEntryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.AuditService/GetCheckpoint',
+            civicflow_dot_v1_dot_audit__pb2.GetCheckpointRequest.SerializeToString,
+            civicflow_dot_v1_dot_audit__pb2.GetCheckpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCheckpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.AuditService/ListCheckpoints',
+            civicflow_dot_v1_dot_audit__pb2.ListCheckpointsRequest.SerializeToString,
+            civicflow_dot_v1_dot_audit__pb2.ListCheckpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPublicKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.AuditService/GetPublicKey',
+            civicflow_dot_v1_dot_audit__pb2.GetPublicKeyRequest.SerializeToString,
+            civicflow_dot_v1_dot_audit__pb2.GetPublicKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInclusionProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.AuditService/GetInclusionProof',
+            civicflow_dot_v1_dot_audit__pb2.GetInclusionProofRequest.SerializeToString,
+            civicflow_dot_v1_dot_audit__pb2.GetInclusionProofResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsistencyProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.AuditService/GetConsistencyProof',
+            civicflow_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.SerializeToString,
+            civicflow_dot_v1_dot_audit__pb2.GetConsistencyProofResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.AuditService/VerifyLog',
+            civicflow_dot_v1_dot_audit__pb2.VerifyLogRequest.SerializeToString,
+            civicflow_dot_v1_dot_audit__pb2.VerifyLogResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -150,7 +150,10 @@ def test_concurrent_appends_form_a_gap_free_duplicate_free_sequence(
         low, high, count = connection.execute(
             sa.text("SELECT min(seq), max(seq), count(*) FROM audit.audit_trail")
         ).one()
-    assert (low, high) == (1, count)
+    # seq is the leaf index: the log starts at 0 and has no gap.
+    assert (low, high) == (0, count - 1)
+    report = stub.VerifyLog(audit_pb2.VerifyLogRequest(), timeout=60)
+    assert (report.ok, list(report.problems), report.entries_checked) == (True, [], count)
 
 
 @pytest.mark.parametrize(
@@ -268,13 +271,15 @@ class TestAppendOnlyInPostgres:
         assert "permission denied" in str(raised.value)
 
 
-def test_a_database_outage_is_unavailable_and_not_ready(background_loop: Any, postgres_server_url: str) -> None:
+def test_a_database_outage_is_unavailable_and_not_ready(
+    background_loop: Any, postgres_server_url: str, audit_settings: AuditSettings
+) -> None:
     name = f"civicflow_outage_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
-    running = background_loop.run(start(AuditSettings(host="127.0.0.1", audit_port=0, database_url=url)))
+    running = background_loop.run(start(audit_settings.model_copy(update={"database_url": url})))
     try:
         with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
             stub = audit_pb2_grpc.AuditServiceStub(channel)

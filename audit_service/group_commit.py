@@ -1,0 +1,110 @@
+"""Group commit: concurrent AppendEntries calls share one transaction, in the order they arrived.
+
+Appends are serialised by the log's advisory lock anyway, so one transaction per call would
+make every caller wait for every earlier commit in turn. Instead a single writer task per
+process drains the queue, commits everything waiting as one transaction (one lock, one head
+update, one fsync), then answers each caller with its own entries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from audit_service.errors import AuditStoreUnavailableError
+from audit_service.records import AuditRecord, StoredEntry
+from audit_service.store import AuditStore
+
+log = logging.getLogger(__name__)
+
+Answer = list[StoredEntry] | BaseException
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    records: Sequence[AuditRecord]
+    answer: asyncio.Future[list[StoredEntry]]
+
+
+class GroupCommitWriter:
+    """Appends on behalf of many concurrent callers; `start()` it on the loop that serves them."""
+
+    def __init__(self, store: AuditStore, *, max_batch_records: int = 2000) -> None:
+        self._store = store
+        self._max_batch_records = max_batch_records
+        self._queue: deque[_Waiting] = deque()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._write_forever(), name="audit-group-commit")
+        self._task.add_done_callback(_log_unexpected_end)
+
+    async def append(self, records: Sequence[AuditRecord]) -> list[StoredEntry]:
+        """The stored entries of `records`, consecutive and in order, once their transaction committed."""
+        if self._task is None or self._task.done() or self._stopping:
+            raise AuditStoreUnavailableError("the audit writer is not running")
+        waiting = _Waiting(records, asyncio.get_running_loop().create_future())
+        self._queue.append(waiting)
+        self._wakeup.set()
+        return await waiting.answer
+
+    async def stop(self) -> None:
+        """Refuses new appends and returns once everything already queued is committed and answered.
+
+        Called after the gRPC server stopped, so nobody is left waiting on an unwritten entry.
+        """
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+
+    async def _write_forever(self) -> None:
+        while self._queue or not self._stopping:
+            if not self._queue:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                continue
+            batch = self._take_batch()
+            if not batch:
+                continue
+            answers = await asyncio.to_thread(self._commit, [waiting.records for waiting in batch])
+            for waiting, answer in zip(batch, answers, strict=True):
+                if waiting.answer.done():  # the caller went away; its entries stand
+                    continue
+                if isinstance(answer, BaseException):
+                    waiting.answer.set_exception(answer)
+                else:
+                    waiting.answer.set_result(answer)
+
+    def _take_batch(self) -> list[_Waiting]:
+        batch: list[_Waiting] = []
+        records = 0
+        while self._queue and (not batch or records + len(self._queue[0].records) <= self._max_batch_records):
+            waiting = self._queue.popleft()
+            if waiting.answer.cancelled():
+                continue  # cancelled before anything was written: nothing to store
+            batch.append(waiting)
+            records += len(waiting.records)
+        return batch
+
+    def _commit(self, batches: list[Sequence[AuditRecord]]) -> list[Answer]:
+        try:
+            return list(self._store.append_batches(batches))
+        except AuditStoreUnavailableError as error:
+            return [error] * len(batches)
+        except Exception as error:
+            if len(batches) == 1:
+                return [error]
+            # One caller's records broke the shared transaction: retry each alone, so only it fails.
+            log.warning("group commit failed; retrying its appends one by one", extra={"error": repr(error)})
+            return [answer for records in batches for answer in self._commit([records])]
+
+
+def _log_unexpected_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the audit writer stopped; appends answer UNAVAILABLE", exc_info=task.exception())
