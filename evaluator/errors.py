@@ -3,7 +3,8 @@
     EvaluatorError
     ├── InvalidRulesError     INVALID_ARGUMENT  (rules that contradict themselves or are out of range)
     ├── InvalidCitizenError   INVALID_ARGUMENT  (a missing citizen, an age or income out of range)
-    └── InvalidBatchError     INVALID_ARGUMENT  (a stream batch whose columns do not line up)
+    ├── InvalidBatchError     INVALID_ARGUMENT  (a stream batch whose columns do not line up)
+    └── InjectedFaultError    INTERNAL          (a fault hook failed this citizen on purpose)
 """
 
 from __future__ import annotations
@@ -27,10 +28,15 @@ class InvalidBatchError(EvaluatorError):
     pass
 
 
+class InjectedFaultError(EvaluatorError):
+    pass
+
+
 STATUS_CODES: dict[type[EvaluatorError], grpc.StatusCode] = {
     InvalidRulesError: grpc.StatusCode.INVALID_ARGUMENT,
     InvalidCitizenError: grpc.StatusCode.INVALID_ARGUMENT,
     InvalidBatchError: grpc.StatusCode.INVALID_ARGUMENT,
+    InjectedFaultError: grpc.StatusCode.INTERNAL,
 }
 
 

@@ -90,15 +90,17 @@ def check_citizen(age: int, income: float) -> None:
         raise InvalidCitizenError(f"citizen income must be a finite number >= 0, got {income}")
 
 
-def check_batch(ages: npt.NDArray[np.integer], incomes: npt.NDArray[np.float64]) -> None:
-    """Refuses a batch whose columns differ in length or hold an impossible age or income."""
+def check_columns(ages: npt.NDArray[np.integer], incomes: npt.NDArray[np.float64]) -> None:
+    """Refuses a batch whose columns differ in length: no citizen of it can be read."""
     if ages.shape != incomes.shape:
         raise InvalidBatchError(f"a batch needs one income per age, got {ages.size} ages and {incomes.size} incomes")
+
+
+def impossible_citizens(ages: npt.NDArray[np.integer], incomes: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Which citizens of a batch have an age or income no real citizen can have (check_citizen says why)."""
     low, high = AGE_LIMITS
-    if ages.size and (ages.min() < low or ages.max() > high):
-        raise InvalidBatchError(f"every age must lie in [{low}, {high}]")
-    if not np.all(np.isfinite(incomes) & (incomes >= 0)):
-        raise InvalidBatchError("every income must be a finite number >= 0")
+    with np.errstate(invalid="ignore"):  # NaN compares False, which is what is wanted
+        return (ages < low) | (ages > high) | ~np.isfinite(incomes) | (incomes < 0)
 
 
 def decide(age: int, income: float, rules: Rules) -> Verdict:

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+
 import grpc
 
 from civicflow.grpc_server import RunningServer, start_grpc_server
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from evaluator.config import EvaluatorSettings
+from evaluator.faults import FaultPlan
 from evaluator.servicer import EvaluatorServicer
+
+log = logging.getLogger(__name__)
 
 SERVICE_NAME = evaluator_pb2.DESCRIPTOR.services_by_name["EvaluatorService"].full_name
 
 
 async def start(settings: EvaluatorSettings) -> RunningServer:
     """Serves on settings.host:settings.evaluator_port (0 picks a free port); SERVING once started."""
-    servicer = EvaluatorServicer()
+    faults = FaultPlan.from_settings(settings)
+    if faults.enabled:
+        log.warning("fault hooks enabled: chosen citizens will fail or stall on purpose", extra=faults.describe())
+    servicer = EvaluatorServicer(faults)
 
     def register(server: grpc.aio.Server) -> None:
         evaluator_pb2_grpc.add_EvaluatorServiceServicer_to_server(servicer, server)

@@ -1,60 +1,54 @@
-"""Evaluates a whole mock population through concurrent EvaluateStream calls, in bounded memory.
+"""Evaluates a whole mock population over concurrent EvaluateStream calls, in bounded memory, tolerating item failures.
 
-Citizens are generated lazily in batches; each of `streams` bidirectional streams
-keeps at most `window` batches in flight. Decisions are tallied as they arrive and
-handed, in population order, to a COPY writer and to the results digest. A batch
-holds a permit from the moment it is generated until it is written, and there are
-streams x window permits: however unevenly the streams answer, no more batches than
-that exist at once, in flight or waiting for an earlier one to be written.
+Batches are generated lazily and sent as jobs over a StreamPool (failover between
+replicas); answers are checked and folded into per-batch decision columns. A citizen the
+evaluator could not evaluate (an ItemError) is retried per the step's retry policy, in a
+job of its own after the policy's backoff, when the policy names its kind, `failed`;
+otherwise, or once its attempts are spent, it is a failure of its own. A batch whose
+every citizen is decided or failed goes to the OrderedSink, which writes it. As soon as
+the failures exceed what the step tolerates, the step fails, naming the first of them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
+import itertools
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-import grpc
 import numpy as np
 
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
-from orchestrator.citizens import mock_citizen, population_citizen_id
-from orchestrator.decisions import DECISION_ORDER
+from orchestrator.batches import Batch, Job, batch_count, generate_batches
+from orchestrator.citizens import population_citizen_id
 from orchestrator.errors import StepFailedError
-from orchestrator.results_store import ResultWriter
+from orchestrator.ordered_sink import CompletedBatch, OrderedSink, Tally
+from orchestrator.results_store import FailureRow, ResultWriter
 from orchestrator.schemes import SchemeRules
+from orchestrator.step_policy import ErrorKind, FailureTolerance, RetryPolicy
+from orchestrator.stream_pool import JobSource, StreamPool, StreamShape
 
-# Decisions are 1..3; a (baseline, proposed) pair indexes a 4x4 matrix, row 0 unused.
-_MATRIX_SIDE = 4
+# The evaluator's ItemError is a refusal to decide that citizen; a policy retries it only if it names `failed`.
+ITEM_ERROR_KIND = ErrorKind.FAILED
+# Failures listed in the outcome (and the report); `failed` counts them all.
+FAILURE_LIST_LIMIT = 1000
+# Citizens a step failure names, of those that failed.
+_NAMED_IN_ERROR = 5
+
+ItemProgress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
-class Batch:
-    index: int
-    first_position: int
-    ages: list[int]
-    incomes: list[float]
+class FanOutShape:
+    """How the fan-out is cut; none of it changes the results, only how fast they come."""
 
-
-@dataclass
-class Tally:
-    """Transition counts: matrix[baseline][proposed]."""
-
-    matrix: np.ndarray = field(default_factory=lambda: np.zeros((_MATRIX_SIDE, _MATRIX_SIDE), dtype=np.int64))
-
-    def add(self, baseline: np.ndarray, proposed: np.ndarray) -> None:
-        pairs = baseline.astype(np.int64) * _MATRIX_SIDE + proposed
-        self.matrix += np.bincount(pairs, minlength=_MATRIX_SIDE**2).reshape(_MATRIX_SIDE, _MATRIX_SIDE)
-
-    def counts(self, *, proposed: bool) -> dict[int, int]:
-        totals = self.matrix.sum(axis=0 if proposed else 1)
-        return {decision: int(totals[decision]) for decision in DECISION_ORDER}
-
-    def transitions(self) -> list[tuple[int, int, int]]:
-        return [(a, b, int(self.matrix[a][b])) for a in DECISION_ORDER for b in DECISION_ORDER]
+    batch_size: int
+    streams: int
+    window: int
+    flush_bytes: int
+    batch_timeout: float
+    max_stream_restarts: int
 
 
 @dataclass(frozen=True)
@@ -62,81 +56,162 @@ class PopulationOutcome:
     tally: Tally
     results_digest: str
     batches: int
+    failed: int
+    failures: list[FailureRow]
 
 
-def generate_batches(size: int, batch_size: int) -> Iterator[Batch]:
-    for index, start in enumerate(range(1, size + 1, batch_size)):
-        citizens = [mock_citizen(population_citizen_id(p)) for p in range(start, min(start + batch_size, size + 1))]
-        yield Batch(
-            index=index,
-            first_position=start,
-            ages=[c.age for c in citizens],
-            incomes=[c.income for c in citizens],
-        )
+class _OpenBatch:
+    """A batch sent and not yet complete: decisions so far, and how many citizens are still undecided."""
+
+    def __init__(self, batch: Batch) -> None:
+        self.batch = batch
+        self.proposed = np.zeros(batch.size, dtype=np.int8)
+        self.baseline = np.zeros(batch.size, dtype=np.int8)
+        self.undecided = batch.size
+        self.failures: dict[int, str] = {}
 
 
-class _OrderedSink:
-    """Receives batches in any order; tallies them at once and writes/digests them in population order."""
+class _FanOut:
+    def __init__(
+        self,
+        *,
+        size: int,
+        rule_count: int,
+        sink: OrderedSink,
+        retry: RetryPolicy,
+        tolerance: FailureTolerance,
+        report_items: ItemProgress,
+    ) -> None:
+        self._size = size
+        self._rule_count = rule_count
+        self._sink = sink
+        self._retry = retry
+        self._allowed_failures = tolerance.allowed(size)
+        self._tolerance = tolerance
+        self._report_items = report_items
+        self._job_ids = itertools.count()
+        self._open: dict[int, _OpenBatch] = {}
+        self._outstanding: dict[int, Job] = {}
+        self._expected_batches = 0
+        self._completed_batches = 0
+        self._done_items = 0
+        self._failed = 0
+        self._first_failed: list[tuple[int, str]] = []
+        self._retry_timers: set[asyncio.Task[None]] = set()
+        self.source: JobSource | None = None
 
-    def __init__(self, instance_id: uuid.UUID, writer: ResultWriter, *, flush_bytes: int, capacity: int) -> None:
-        self.tally = Tally()
-        self._unwritten = asyncio.Semaphore(capacity)
-        self._row_prefix = f"{instance_id}\t"
-        self._writer = writer
-        self._flush_bytes = flush_bytes
-        self._digest = hashlib.sha256()
-        self._pending: dict[int, str] = {}
-        self._next_index = 0
-        self._buffer: list[bytes] = []
-        self._buffered = 0
-        self._lock = asyncio.Lock()
+    def admit(self, batch: Batch) -> Job | None:
+        """A batch's first job, if the sink has room for one more batch."""
+        if not self._sink.has_room():
+            return None
+        self._sink.admit()
+        self._open[batch.index] = _OpenBatch(batch)
+        return self._job(batch, 0, batch.size, attempt=1)
 
-    async def accept(self, batch: Batch, baseline: np.ndarray, proposed: np.ndarray) -> None:
-        self.tally.add(baseline, proposed)
-        rows = "".join(
-            f"{position}\t{population_citizen_id(position)}\t{new}\t{old}\n"
-            for position, new, old in zip(
-                range(batch.first_position, batch.first_position + len(batch.ages)),
-                proposed.tolist(),
-                baseline.tolist(),
-                strict=True,
-            )
-        )
-        self._pending[batch.index] = rows
-        async with self._lock:  # one COPY at a time on the writer's single connection
-            while self._next_index in self._pending:
-                rows = self._pending.pop(self._next_index)
-                # The digest leaves the instance id out, so equal analyses have equal digests.
-                self._digest.update(rows.encode())
-                chunk = (self._row_prefix + rows[:-1].replace("\n", "\n" + self._row_prefix) + "\n").encode()
-                self._buffer.append(chunk)
-                self._buffered += len(chunk)
-                self._next_index += 1
-                self._unwritten.release()
-            if self._buffered >= self._flush_bytes:
-                await self._flush()
+    def deliver(self, job: Job, response: evaluator_pb2.EvaluateStreamResponse) -> None:
+        """Folds one answer in; an answer to a job already answered changes nothing."""
+        if self._outstanding.pop(job.job_id, None) is None:
+            return
+        open_batch = self._open[job.batch.index]
+        proposed, baseline, errors, decided = self._checked(job, response)
+        section = slice(job.start, job.stop)
+        open_batch.proposed[section] = np.where(decided, proposed, 0)
+        open_batch.baseline[section] = np.where(decided, baseline, 0)
+        open_batch.undecided -= int(decided.sum())
+        if errors:
+            self._handle_item_errors(open_batch, job, errors)
+        if open_batch.undecided == 0:
+            self._complete(open_batch)
 
-    async def reserve(self) -> None:
-        """Waits until one more batch may be generated without exceeding the sink's capacity."""
-        await self._unwritten.acquire()
+    def _checked(
+        self, job: Job, response: evaluator_pb2.EvaluateStreamResponse
+    ) -> tuple[np.ndarray, np.ndarray, dict[int, str], np.ndarray]:
+        """Proposed, baseline, item errors and the mask of decided citizens, from an answer that must fit its job."""
+        if len(response.columns) != self._rule_count:
+            raise _protocol_error(job, f"{len(response.columns)} decision columns for {self._rule_count} rule sets")
+        baseline, proposed = (np.array(column.decisions, dtype=np.int8) for column in response.columns)
+        if len(baseline) != job.size or len(proposed) != job.size:
+            raise _protocol_error(job, f"{len(baseline)} decisions for {job.size} citizens")
+        errors = {item.index: item.error for item in response.errors}
+        if any(index >= job.size for index in errors):
+            raise _protocol_error(job, "an item error for a citizen it was not sent")
+        decided = np.ones(job.size, dtype=np.bool_)
+        decided[list(errors)] = False
+        for column in (baseline, proposed):
+            if np.any((column[decided] < 1) | (column[decided] > 3)):
+                raise _protocol_error(job, "a decision that is not ELIGIBLE, NOT_ELIGIBLE or NEEDS_REVIEW")
+        return proposed, baseline, errors, decided
 
-    def unreserve(self) -> None:
-        self._unwritten.release()
-
-    async def finish(self, expected_batches: int) -> str:
-        if self._pending or self._next_index != expected_batches:
+    def _handle_item_errors(self, open_batch: _OpenBatch, job: Job, errors: dict[int, str]) -> None:
+        offsets = sorted(job.start + index for index in errors)
+        if self._retry.allows_another(attempt=job.attempt, kind=ITEM_ERROR_KIND):
+            retries = [self._job(job.batch, start, stop, attempt=job.attempt + 1) for start, stop in _runs(offsets)]
+            self._after(self._retry.backoff_after(job.attempt), retries)
+            return
+        for offset in offsets:
+            error = errors[offset - job.start]
+            open_batch.failures[offset] = error
+            open_batch.undecided -= 1
+            self._failed += 1
+            self._first_failed.append((job.batch.first_position + offset, error))
+        # All of one answer's failures are counted before judging, so the error names them all.
+        self._first_failed = sorted(self._first_failed)[:_NAMED_IN_ERROR]
+        if self._failed > self._allowed_failures:
+            named = "; ".join(f"{population_citizen_id(p)}: {e}" for p, e in self._first_failed)
+            unnamed = self._failed - len(self._first_failed)
+            more = f" and {unnamed} more" if unnamed else ""
             raise StepFailedError(
-                f"population evaluation incomplete: {self._next_index} of {expected_batches} batches received"
+                f"{self._failed} citizens failed evaluation, more than the {self._allowed_failures} of {self._size}"
+                f" tolerated ({_describe(self._tolerance)}); the step stopped there, the rest unevaluated."
+                f" Failed: {named}{more}",
+                kind=ITEM_ERROR_KIND,
             )
-        async with self._lock:
-            await self._flush()
-        return self._digest.hexdigest()
 
-    async def _flush(self) -> None:
-        if self._buffer:
-            data = b"".join(self._buffer)
-            self._buffer, self._buffered = [], 0
-            await asyncio.to_thread(self._writer.write, data)
+    def _complete(self, open_batch: _OpenBatch) -> None:
+        batch = open_batch.batch
+        del self._open[batch.index]
+        self._sink.accept(
+            CompletedBatch(
+                index=batch.index,
+                first_position=batch.first_position,
+                proposed=open_batch.proposed,
+                baseline=open_batch.baseline,
+                failures=sorted(open_batch.failures.items()),
+            )
+        )
+        self._completed_batches += 1
+        self._done_items += batch.size
+        self._report_items(self._done_items, self._size)
+        if self._completed_batches == self._expected_batches:
+            self._jobs().finish()
+
+    def _job(self, batch: Batch, start: int, stop: int, *, attempt: int) -> Job:
+        job = Job(job_id=next(self._job_ids), batch=batch, start=start, stop=stop, attempt=attempt)
+        self._outstanding[job.job_id] = job
+        return job
+
+    def _after(self, delay: float, jobs: list[Job]) -> None:
+        async def send_later() -> None:
+            await asyncio.sleep(delay)
+            for job in jobs:
+                self._jobs().add(job)
+
+        timer = asyncio.create_task(send_later())
+        self._retry_timers.add(timer)
+        timer.add_done_callback(self._retry_timers.discard)
+
+    def _jobs(self) -> JobSource:
+        assert self.source is not None
+        return self.source
+
+    async def run(self, pool: StreamPool, expected_batches: int) -> None:
+        self._expected_batches = expected_batches
+        try:
+            async with asyncio.TaskGroup() as group:
+                await pool.run(group)
+        finally:
+            for timer in list(self._retry_timers):
+                timer.cancel()
 
 
 async def evaluate_population(
@@ -146,83 +221,89 @@ async def evaluate_population(
     size: int,
     rule_sets: Sequence[SchemeRules],
     writer: ResultWriter,
-    batch_size: int,
-    streams: int,
-    window: int,
-    flush_bytes: int,
-    call_timeout: float,
+    shape: FanOutShape,
+    retry: RetryPolicy,
+    tolerance: FailureTolerance,
+    report_items: ItemProgress,
 ) -> PopulationOutcome:
-    """Decides every citizen under rule_sets[0] (baseline) and rule_sets[1] (proposed)."""
+    """Decides every citizen under rule_sets[0] (baseline) and rule_sets[1] (proposed); writes them with `writer`."""
     rules = [
         evaluator_pb2.EligibilityRules(
             scheme_name=r.scheme_name, min_age=r.min_age, max_age=r.max_age, max_income=r.max_income
         )
         for r in rule_sets
     ]
-    batches = generate_batches(size, batch_size)
-    sink = _OrderedSink(instance_id, writer, flush_bytes=flush_bytes, capacity=streams * window)
-    expected = -(-size // batch_size)
+    expected = batch_count(size, shape.batch_size)
+    source: JobSource | None = None
+    sink = OrderedSink(
+        instance_id,
+        writer,
+        capacity=shape.streams * shape.window * 2,
+        flush_bytes=shape.flush_bytes,
+        failure_limit=FAILURE_LIST_LIMIT,
+        on_room=lambda: source.wake() if source is not None else None,
+    )
+    fan_out = _FanOut(
+        size=size, rule_count=len(rules), sink=sink, retry=retry, tolerance=tolerance, report_items=report_items
+    )
+    source = fan_out.source = JobSource(generate_batches(size, shape.batch_size), fan_out.admit)
+    pool = StreamPool(
+        stub,
+        rules,
+        source,
+        fan_out.deliver,
+        StreamShape(
+            streams=min(shape.streams, expected),
+            window=shape.window,
+            batch_timeout=shape.batch_timeout,
+            max_restarts=shape.max_stream_restarts,
+        ),
+    )
     try:
         async with asyncio.TaskGroup() as group:
-            for _ in range(min(streams, expected)):
-                group.create_task(_run_stream(stub, batches, rules, sink, window=window, timeout=call_timeout))
-    except* grpc.aio.AioRpcError as errors:
-        first = errors.exceptions[0]
-        assert isinstance(first, grpc.aio.AioRpcError)
-        raise StepFailedError(f"evaluator stream failed: {first.code().name}: {first.details()}") from None
-    except* StepFailedError as errors:
-        raise errors.exceptions[0] from None
-    digest = await sink.finish(expected)
-    return PopulationOutcome(tally=sink.tally, results_digest=digest, batches=expected)
+            writer_task = group.create_task(sink.run_writer())
+            await fan_out.run(pool, expected)
+            sink.close()
+            await writer_task
+    except BaseExceptionGroup as errors:
+        raise _first_error(errors) from None
+    if sink.written_batches != expected:
+        raise StepFailedError(f"population evaluation incomplete: {sink.written_batches} of {expected} batches written")
+    outcome = sink.outcome()
+    return PopulationOutcome(
+        tally=outcome.tally,
+        results_digest=outcome.results_digest,
+        batches=expected,
+        failed=outcome.failed,
+        failures=outcome.failures,
+    )
 
 
-async def _run_stream(
-    stub: evaluator_pb2_grpc.EvaluatorServiceStub,
-    batches: Iterator[Batch],
-    rules: list[evaluator_pb2.EligibilityRules],
-    sink: _OrderedSink,
-    *,
-    window: int,
-    timeout: float,
-) -> None:
-    """One bidirectional stream: sends batches from the shared iterator while reading decisions back."""
-    call = stub.EvaluateStream(timeout=timeout)
-    in_flight: dict[int, Batch] = {}
-    slots = asyncio.Semaphore(window)
+def _runs(offsets: list[int]) -> list[tuple[int, int]]:
+    """Ascending offsets as [start, stop) runs of consecutive ones: a request names citizens from its first one."""
+    runs: list[tuple[int, int]] = []
+    for offset in offsets:
+        if runs and runs[-1][1] == offset:
+            runs[-1] = (runs[-1][0], offset + 1)
+        else:
+            runs.append((offset, offset + 1))
+    return runs
 
-    async def send() -> None:
-        while True:
-            await slots.acquire()
-            await sink.reserve()
-            # Streams share one iterator; next() runs without awaiting, so each batch goes to exactly one stream.
-            batch = next(batches, None)
-            if batch is None:
-                sink.unreserve()
-                break
-            in_flight[batch.index] = batch
-            await call.write(
-                evaluator_pb2.EvaluateStreamRequest(
-                    batch_id=batch.index, rule_sets=rules, ages=batch.ages, incomes=batch.incomes
-                )
-            )
-        await call.done_writing()
 
-    sender = asyncio.create_task(send())
-    try:
-        async for response in call:
-            batch = in_flight.pop(response.batch_id, None)
-            if batch is None or len(response.columns) != len(rules):
-                raise StepFailedError(f"evaluator answered batch {response.batch_id} unexpectedly")
-            baseline, proposed = (np.fromiter(c.decisions, dtype=np.int8) for c in response.columns)
-            if len(baseline) != len(batch.ages):
-                raise StepFailedError(f"evaluator answered {len(baseline)} decisions for a batch of {len(batch.ages)}")
-            await sink.accept(batch, baseline, proposed)
-            slots.release()
-        await sender
-    finally:
-        if not sender.done():
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
-                await sender
-    if in_flight:
-        raise StepFailedError(f"evaluator stream ended with {len(in_flight)} batches unanswered")
+def _first_error(errors: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error that stopped the fan-out, out of the groups its task groups wrap it in."""
+    first = errors.exceptions[0]
+    return _first_error(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _protocol_error(job: Job, problem: str) -> StepFailedError:
+    return StepFailedError(
+        f"evaluator answered the batch from position {job.batch.first_position + job.start} with {problem}",
+        kind=ErrorKind.INTERNAL,
+    )
+
+
+def _describe(tolerance: FailureTolerance) -> str:
+    if tolerance.count is not None:
+        return f"tolerated_failures {tolerance.count}"
+    return f"tolerated_failures {tolerance.fraction:g} of the population"

@@ -8,16 +8,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from orchestrator.batches import batch_count
 from orchestrator.citizens import population_citizen_id
 from orchestrator.decisions import DECISION_NAMES
 from orchestrator.errors import StepFailedError
-from orchestrator.population import evaluate_population
+from orchestrator.ordered_sink import Tally
+from orchestrator.population import FAILURE_LIST_LIMIT, FanOutShape, PopulationOutcome, evaluate_population
+from orchestrator.results_store import FailureRow, ResultWriter
 from orchestrator.schemes import SchemeRules
-from orchestrator.tables import SCHEMA, ImpactResultRow
+from orchestrator.tables import SCHEMA, ImpactFailureRow, ImpactResultRow
 from orchestrator.tasks.base import NoConfig, Task, TaskContext
 
-MOCK_REGISTRY = "civicflow.mock-citizen.v1"
+MOCK_REGISTRY = "civicflow.mock-citizen.v2"
 RESULTS_TABLE = f"{SCHEMA}.{ImpactResultRow.__tablename__}"
+FAILURES_TABLE = f"{SCHEMA}.{ImpactFailureRow.__tablename__}"
 
 
 class PopulationConfig(BaseModel):
@@ -32,7 +36,12 @@ class PopulationConfig(BaseModel):
     # Batches in flight per stream before the sender waits for answers (flow control).
     window: int = Field(default=4, ge=1, le=64)
     # Results are sent to PostgreSQL with COPY in chunks of about this many bytes.
-    flush_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    flush_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # A batch unanswered this long means its replica stalled: its stream is replaced and the
+    # batch sent again. Unset: the orchestrator's downstream_timeout_seconds.
+    batch_timeout_seconds: float | None = Field(default=None, gt=0)
+    # Broken or stalled streams replaced in one run before the step fails.
+    max_stream_restarts: int = Field(default=8, ge=0, le=1000)
 
 
 async def load_beneficiaries(inputs: Mapping[str, Any], _config: NoConfig, _context: TaskContext) -> dict[str, Any]:
@@ -61,43 +70,82 @@ async def apply_proposed_rules(inputs: Mapping[str, Any], _config: NoConfig, _co
 async def evaluate_population_task(
     inputs: Mapping[str, Any], config: PopulationConfig, context: TaskContext
 ) -> dict[str, Any]:
-    population = inputs["population"]
-    baseline = SchemeRules(**inputs["rules"])
-    proposed = SchemeRules(**inputs["proposed_rules"])
-    writer = await asyncio.to_thread(context.results.open_writer)
+    """Evaluates and stores every citizen, or, if an earlier attempt already committed them, sums up its rows."""
+    size = int(inputs["population"]["size"])
+    writer = await asyncio.to_thread(context.results.open_writer, context.instance_id)
     try:
-        outcome = await evaluate_population(
-            stub=context.evaluator,
-            instance_id=context.instance_id,
-            size=population["size"],
-            rule_sets=(baseline, proposed),
-            writer=writer,
-            batch_size=config.batch_size,
-            streams=config.streams,
-            window=config.window,
-            flush_bytes=config.flush_bytes,
-            call_timeout=context.call_timeout,
-        )
-        await asyncio.to_thread(writer.commit)
+        first_attempt = await asyncio.to_thread(writer.claim)
+        if first_attempt:
+            outcome = await _evaluate(inputs, config, context, writer)
     except BaseException:
         await asyncio.to_thread(writer.abort)
         raise
+    if first_attempt:
+        await asyncio.to_thread(writer.commit)
+    else:
+        await asyncio.to_thread(writer.abort)
+        outcome = await _stored_outcome(context, size=size, batches=batch_count(size, config.batch_size))
+        context.report_items(size, size)
     tally = outcome.tally
     # What an auditor needs to re-check the results, not the results themselves.
     return {
         "evaluation": {
-            "total": population["size"],
+            "total": size,
             "baseline": _named_counts(tally.counts(proposed=False)),
             "proposed": _named_counts(tally.counts(proposed=True)),
             "transitions": [
                 {"from": DECISION_NAMES[a], "to": DECISION_NAMES[b], "count": count}
                 for a, b, count in tally.transitions()
             ],
+            # Failed citizens are in no count above and have no results row: they are listed here.
+            "failed": outcome.failed,
+            "failures": [_failure_json(failure) for failure in outcome.failures],
             "results_table": RESULTS_TABLE,
+            "failures_table": FAILURES_TABLE,
             "results_digest": outcome.results_digest,
             "batches": outcome.batches,
         }
     }
+
+
+async def _evaluate(
+    inputs: Mapping[str, Any], config: PopulationConfig, context: TaskContext, writer: ResultWriter
+) -> PopulationOutcome:
+    return await evaluate_population(
+        stub=context.evaluator,
+        instance_id=context.instance_id,
+        size=int(inputs["population"]["size"]),
+        rule_sets=(SchemeRules(**inputs["rules"]), SchemeRules(**inputs["proposed_rules"])),
+        writer=writer,
+        shape=FanOutShape(
+            batch_size=config.batch_size,
+            streams=config.streams,
+            window=config.window,
+            flush_bytes=config.flush_bytes,
+            batch_timeout=config.batch_timeout_seconds or context.call_timeout,
+            max_stream_restarts=config.max_stream_restarts,
+        ),
+        retry=context.retry,
+        tolerance=context.tolerated_failures,
+        report_items=context.report_items,
+    )
+
+
+async def _stored_outcome(context: TaskContext, *, size: int, batches: int) -> PopulationOutcome:
+    """The outcome of the attempt that committed this instance's rows, rebuilt from them."""
+    stored = await asyncio.to_thread(
+        context.results.stored_outcome, context.instance_id, failure_limit=FAILURE_LIST_LIMIT
+    )
+    tally = Tally()
+    for baseline, proposed, count in stored.transitions:
+        tally.add_count(baseline, proposed, count)
+    return PopulationOutcome(
+        tally=tally,
+        results_digest=stored.results_digest,
+        batches=batches,
+        failed=stored.failed,
+        failures=stored.failures,
+    )
 
 
 async def build_impact_report(inputs: Mapping[str, Any], _config: NoConfig, context: TaskContext) -> dict[str, Any]:
@@ -114,8 +162,14 @@ async def build_impact_report(inputs: Mapping[str, Any], _config: NoConfig, cont
             "current_rules": _criteria(current),
             "proposed_rules": _criteria(proposed),
             "results_digest": evaluation["results_digest"],
+            "failed": evaluation["failed"],
+            "failures": evaluation["failures"],
         }
     }
+
+
+def _failure_json(failure: FailureRow) -> dict[str, Any]:
+    return {"position": failure.position, "citizen_id": failure.citizen_id, "error": failure.error}
 
 
 def _named_counts(counts: Mapping[int, int]) -> dict[str, int]:

@@ -1,11 +1,10 @@
-"""An impact analysis over the real services: exact totals, stored rows, digest, and all-or-nothing results."""
+"""A 100,000-citizen impact analysis over the real services: exact totals, stored rows, digest, all-or-nothing."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import json
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,9 +13,10 @@ import pytest
 import sqlalchemy as sa
 
 from civicflow.v1 import evaluator_pb2, orchestrator_pb2, orchestrator_pb2_grpc
-from orchestrator.citizens import mock_citizen, population_citizen_id
+from orchestrator.citizens import mock_citizen
+from tests.integration.fanout_support import reference_transitions
 
-POPULATION = 20_000
+POPULATION = 100_000
 CURRENT = {"min_age": 21, "max_age": 55, "max_income": 180_000}  # scheme_beta
 PROPOSED = {"min_age": 25, "max_age": 55, "max_income": 150_000}
 
@@ -51,22 +51,14 @@ def analysis(orchestrator_target: str) -> dict[str, Any]:
 
 
 def test_totals_equal_a_direct_evaluation_of_the_same_population(analysis: dict[str, Any]) -> None:
-    pairs: Counter[tuple[str, str]] = Counter()
-    for position in range(1, POPULATION + 1):
-        citizen = mock_citizen(population_citizen_id(position))
-        pairs[(reference_decision(citizen.age, citizen.income, CURRENT),
-               reference_decision(citizen.age, citizen.income, PROPOSED))] += 1
-    proposed = Counter({decision: 0 for decision in ("ELIGIBLE", "NOT_ELIGIBLE", "NEEDS_REVIEW")})
-    baseline = Counter(proposed)
-    for (before, after), count in pairs.items():
-        baseline[before] += count
-        proposed[after] += count
-    assert analysis["total"] == POPULATION
-    assert {k: analysis[k.lower()] for k in proposed} == dict(proposed)
-    assert {k: analysis["baseline"][k.lower()] for k in baseline} == dict(baseline)
-    assert {(t["from"], t["to"]): t["count"] for t in analysis["transitions"]} == {
-        (a, b): pairs[(a, b)] for a in proposed for b in proposed
+    pairs = reference_transitions(POPULATION, CURRENT, PROPOSED)
+    decisions = ("ELIGIBLE", "NOT_ELIGIBLE", "NEEDS_REVIEW")
+    assert analysis["total"] == POPULATION and analysis["failed"] == 0
+    assert {d: analysis[d.lower()] for d in decisions} == {d: sum(pairs[(a, d)] for a in decisions) for d in decisions}
+    assert {d: analysis["baseline"][d.lower()] for d in decisions} == {
+        d: sum(pairs[(d, b)] for b in decisions) for d in decisions
     }
+    assert {(t["from"], t["to"]): t["count"] for t in analysis["transitions"]} == pairs
 
 
 def test_every_citizen_is_stored_once_and_the_digest_covers_the_rows(
@@ -91,9 +83,9 @@ def test_every_citizen_is_stored_once_and_the_digest_covers_the_rows(
 
 def test_results_page_by_keyset_from_any_offset(orchestrator_target: str, analysis: dict[str, Any]) -> None:
     page = _stub(orchestrator_target).ListImpactResults(
-        orchestrator_pb2.ListImpactResultsRequest(instance_id=analysis["instance_id"], offset=19_990, limit=50)
+        orchestrator_pb2.ListImpactResultsRequest(instance_id=analysis["instance_id"], offset=POPULATION - 10, limit=50)
     )
-    assert [r.position for r in page.results] == list(range(19_991, 20_001))
+    assert [r.position for r in page.results] == list(range(POPULATION - 9, POPULATION + 1))
     assert page.total == POPULATION and page.next_offset == POPULATION
     citizen = mock_citizen(page.results[0].citizen_id)
     expected = reference_decision(citizen.age, citizen.income, PROPOSED)

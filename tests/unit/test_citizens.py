@@ -1,31 +1,64 @@
-"""The mock registry is a pure function of the citizen id."""
+"""The mock registry is a pure function of the citizen id, the same one at a time and a whole batch at once."""
 
 from __future__ import annotations
 
-from orchestrator.citizens import CATEGORIES, Citizen, mock_citizen, population_citizen_id
+import numpy as np
+
+from orchestrator.citizens import (
+    CATEGORIES,
+    Citizen,
+    mock_citizen,
+    population_citizen_id,
+    population_columns,
+    population_position,
+)
 
 
 def test_citizen_data_is_pinned_to_its_id() -> None:
     # Pinned values: a change here changes every decision ever made, and must be deliberate.
+    assert mock_citizen("CIT-0000001") == Citizen(
+        citizen_id="CIT-0000001", name="Tara Gupta", age=39, income=162739, category="st"
+    )
+    assert mock_citizen("CIT-0000042") == Citizen(
+        citizen_id="CIT-0000042", name="Arjun Joshi", age=48, income=114920, category="st"
+    )
     assert mock_citizen("CIT-1") == Citizen(
-        citizen_id="CIT-1", name="Ananya Nair", age=27, income=241408, category="obc"
+        citizen_id="CIT-1", name="Tara Reddy", age=34, income=284143, category="general"
     )
 
 
 def test_same_id_gives_same_citizen_and_different_ids_differ() -> None:
     assert mock_citizen("CIT-0000042") == mock_citizen("CIT-0000042")
     assert mock_citizen("CIT-0000042") != mock_citizen("CIT-0000043")
+    # Not a population id: keyed by its own hash, not by position 1.
+    assert mock_citizen("CIT-1").age != mock_citizen("CIT-0000001").age
+
+
+def test_a_generated_batch_equals_the_citizens_looked_up_one_by_one() -> None:
+    ages, incomes = population_columns(9_990, 20)  # crosses the 5-digit boundary of the positions
+
+    singles = [mock_citizen(population_citizen_id(position)) for position in range(9_990, 10_010)]
+
+    assert ages.dtype == np.int32 and incomes.dtype == np.float64
+    assert ages.tolist() == [citizen.age for citizen in singles]
+    assert incomes.tolist() == [citizen.income for citizen in singles]
 
 
 def test_generated_values_stay_in_their_ranges_and_cover_them() -> None:
-    citizens = [mock_citizen(population_citizen_id(position)) for position in range(1, 20_001)]
-    ages = {c.age for c in citizens}
-    incomes = [c.income for c in citizens]
-    assert min(ages) == 18 and max(ages) == 80 and len(ages) == 63
-    assert 50_000 <= min(incomes) < 52_000 and 298_000 < max(incomes) <= 300_000
+    ages, incomes = population_columns(1, 20_000)
+    assert ages.min() == 18 and ages.max() == 80 and len(set(ages.tolist())) == 63
+    assert 50_000 <= incomes.min() < 52_000 and 298_000 < incomes.max() <= 300_000
+    assert np.array_equal(incomes, np.floor(incomes))
+    citizens = [mock_citizen(population_citizen_id(position)) for position in range(1, 2_001)]
     assert {c.category for c in citizens} == set(CATEGORIES)
+    assert all(isinstance(c.income, int) for c in citizens)
 
 
 def test_population_ids_are_zero_padded_positions() -> None:
     assert population_citizen_id(1) == "CIT-0000001"
     assert population_citizen_id(1_000_000) == "CIT-1000000"
+    assert population_position("CIT-0000001") == 1
+    assert population_position("CIT-12345678") == 12_345_678
+    assert [population_position(other) for other in ("CIT-1", "CIT-00000001", "CIT-0000000", "X-0000001")] == [
+        None
+    ] * 4

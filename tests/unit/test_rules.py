@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from civicflow.v1 import evaluator_pb2
 from evaluator.errors import InvalidBatchError, InvalidCitizenError, InvalidRulesError
-from evaluator.rules import Rules, check_batch, check_citizen, decide, decide_batch
+from evaluator.rules import Rules, check_citizen, check_columns, decide, decide_batch, impossible_citizens
 
 ELIGIBLE = evaluator_pb2.DECISION_ELIGIBLE
 NOT_ELIGIBLE = evaluator_pb2.DECISION_NOT_ELIGIBLE
@@ -96,13 +96,16 @@ def test_impossible_citizens_are_refused(age: int, income: float) -> None:
         check_citizen(age, income)
 
 
-@pytest.mark.parametrize(
-    ("ages", "incomes"),
-    [([30, 40], [1.0]), ([30, 151], [1.0, 2.0]), ([30], [math.nan]), ([30], [-5.0])],
-)
-def test_malformed_batches_are_refused(ages: list[int], incomes: list[float]) -> None:
-    with pytest.raises(InvalidBatchError):
-        check_batch(np.array(ages, dtype=np.int32), np.array(incomes, dtype=np.float64))
+def test_a_batch_with_an_income_missing_is_refused() -> None:
+    with pytest.raises(InvalidBatchError, match="one income per age"):
+        check_columns(np.array([30, 40], dtype=np.int32), np.array([1.0]))
+
+
+def test_impossible_citizens_of_a_batch_are_singled_out() -> None:
+    ages = np.array([30, 151, 30, 30, -1, 40], dtype=np.int32)
+    incomes = np.array([1.0, 2.0, math.nan, -5.0, 1.0, math.inf])
+
+    assert impossible_citizens(ages, incomes).tolist() == [False, True, True, True, True, True]
 
 
 @st.composite

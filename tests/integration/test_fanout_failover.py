@@ -1,0 +1,166 @@
+"""Failover of the fan-out: a replica killed mid-run, or one that stalls, costs no citizen and counts none twice."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import sqlalchemy as sa
+
+from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from tests.conftest import REPO_ROOT, BackgroundLoop
+from tests.integration.fanout_support import (
+    EvaluatorProcess,
+    reference_transitions,
+    start_evaluator_process,
+    stored_rows,
+)
+
+CURRENT = {"min_age": 21, "max_age": 55, "max_income": 180_000}  # scheme_beta
+PROPOSED = {"min_age": 25, "max_age": 55, "max_income": 150_000}
+LARGE = 400_000
+
+
+def _orchestrator(
+    background_loop: BackgroundLoop, settings: Any, **update: Any
+) -> Iterator[orchestrator_pb2_grpc.OrchestratorServiceStub]:
+    from orchestrator.server import start
+
+    running = background_loop.run(start(settings.model_copy(update=update)))
+    with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        yield orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
+    background_loop.run(running.stop(grace=1.0))
+
+
+def _execute(
+    stub: orchestrator_pb2_grpc.OrchestratorServiceStub, size: int, template_id: str = "impact_analysis"
+) -> orchestrator_pb2.WorkflowInstance:
+    inputs = {"scheme_name": "scheme_beta", "population_size": size, "proposed_rules": PROPOSED}
+    return stub.ExecuteWorkflow(
+        orchestrator_pb2.ExecuteWorkflowRequest(template_id=template_id, inputs_json=json.dumps(inputs)), timeout=120
+    ).instance
+
+
+def _stream_breaks(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Codes of the evaluator streams the orchestrator saw break and replaced."""
+    return [
+        str(getattr(record, "code", ""))
+        for record in caplog.records
+        if record.name == "orchestrator.stream_pool" and record.getMessage().startswith("evaluator stream broke")
+    ]
+
+
+def _report(instance: orchestrator_pb2.WorkflowInstance) -> dict[str, Any]:
+    assert instance.status == orchestrator_pb2.RUN_STATUS_COMPLETED, instance.error
+    return dict(json.loads(instance.outputs_json)["impact_report"])
+
+
+def _assert_equals_a_direct_evaluation(report: dict[str, Any], size: int) -> None:
+    assert report["total"] == size and report["failed"] == 0
+    assert {(t["from"], t["to"]): t["count"] for t in report["transitions"]} == reference_transitions(
+        size, CURRENT, PROPOSED
+    )
+
+
+@pytest.fixture(scope="module")
+def replicas() -> Iterator[list[EvaluatorProcess]]:
+    started = [start_evaluator_process(), start_evaluator_process()]
+    yield started
+    for replica in started:
+        replica.stop()
+
+
+@pytest.fixture(scope="module")
+def over_replicas(
+    background_loop: BackgroundLoop, orchestrator_settings: Any, replicas: list[EvaluatorProcess]
+) -> Iterator[orchestrator_pb2_grpc.OrchestratorServiceStub]:
+    target = "ipv4:" + ",".join(f"127.0.0.1:{replica.port}" for replica in replicas)
+    yield from _orchestrator(background_loop, orchestrator_settings, evaluator_target=target)
+
+
+def test_a_replica_killed_mid_run_costs_no_citizen_and_counts_none_twice(
+    over_replicas: orchestrator_pb2_grpc.OrchestratorServiceStub,
+    replicas: list[EvaluatorProcess],
+    owner: sa.Engine,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="orchestrator.stream_pool")
+    doomed, survivor = replicas
+    idle_cpu = doomed.cpu_seconds()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        run = pool.submit(_execute, over_replicas, LARGE)
+        deadline = time.monotonic() + 60
+        # Killed once it has been evaluating for a while: some of its batches answered, others in flight.
+        while doomed.cpu_seconds() < idle_cpu + 0.03 and time.monotonic() < deadline and not run.done():
+            time.sleep(0.005)
+        assert not run.done(), "the run ended before the replica could be killed; make the population larger"
+        doomed.kill()
+        instance = run.result(timeout=120)
+
+    report = _report(instance)
+    # UNAVAILABLE or INTERNAL (a reset stream), depending on where the kill caught the connection.
+    assert _stream_breaks(caplog), "no stream broke: the kill did not hit the run"
+    _assert_equals_a_direct_evaluation(report, LARGE)
+    assert stored_rows(owner, instance.instance_id) == (LARGE, 1, LARGE)
+    # Every row as an undisturbed run writes it: the digest covers them all.
+    undisturbed = _report(_execute(over_replicas, LARGE))
+    assert undisturbed["results_digest"] == report["results_digest"]
+    assert survivor.process.poll() is None
+
+
+@pytest.fixture(scope="module")
+def over_a_stalling_evaluator(
+    background_loop: BackgroundLoop, orchestrator_settings: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[orchestrator_pb2_grpc.OrchestratorServiceStub]:
+    """An evaluator that holds back the batch of CIT-0005000 for a minute, once; batches time out after 1 s."""
+    from evaluator.config import EvaluatorSettings
+    from evaluator.server import start
+
+    evaluator = background_loop.run(
+        start(
+            EvaluatorSettings(
+                host="127.0.0.1",
+                evaluator_port=0,
+                evaluator_stall_citizens=frozenset({"CIT-0005000"}),
+                evaluator_stall_seconds=60,
+                evaluator_fault_times=1,
+            )
+        )
+    )
+    templates = tmp_path_factory.mktemp("templates")
+    template = json.loads((REPO_ROOT / "templates" / "impact_analysis.json").read_text())
+    for step in template["steps"]:
+        if step["name"] == "evaluate_population":
+            step["config"] = {**step["config"], "batch_timeout_seconds": 1.0}
+    (templates / "impact_analysis.json").write_text(json.dumps(template))
+    yield from _orchestrator(
+        background_loop,
+        orchestrator_settings,
+        evaluator_target=f"127.0.0.1:{evaluator.port}",
+        templates_dir=Path(templates),
+    )
+    background_loop.run(evaluator.stop(grace=1.0))
+
+
+def test_a_batch_a_replica_sits_on_is_sent_again_and_the_run_completes(
+    over_a_stalling_evaluator: orchestrator_pb2_grpc.OrchestratorServiceStub,
+    owner: sa.Engine,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="orchestrator.stream_pool")
+    started = time.monotonic()
+    instance = _execute(over_a_stalling_evaluator, 20_000)
+    elapsed = time.monotonic() - started
+
+    _assert_equals_a_direct_evaluation(_report(instance), 20_000)
+    breaks = _stream_breaks(caplog)
+    assert breaks and set(breaks) == {"DEADLINE_EXCEEDED"}
+    assert stored_rows(owner, instance.instance_id) == (20_000, 1, 20_000)
+    assert elapsed < 30, "the run waited for the stalled batch instead of sending it again"

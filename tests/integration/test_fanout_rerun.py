@@ -1,0 +1,79 @@
+"""Re-running evaluate_population after an attempt committed its rows reuses them: same outcome, no second write."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from civicflow.grpc_server import insecure_channel
+from civicflow.v1 import evaluator_pb2_grpc
+from orchestrator.results_store import ImpactResultStore
+from orchestrator.schemes import SchemeCatalog
+from orchestrator.step_policy import FailureTolerance
+from orchestrator.tasks.base import TaskContext
+from orchestrator.tasks.impact import PopulationConfig, evaluate_population_task
+from tests.conftest import REPO_ROOT, BackgroundLoop
+from tests.integration.fanout_support import instance_for_results, migrate, stored_rows
+
+SIZE = 5_000
+FAILING = ("CIT-0000010", "CIT-0004999")
+INPUTS = {
+    "population": {"size": SIZE},
+    "rules": {"scheme_name": "scheme_alpha", "min_age": 18, "max_age": 60, "max_income": 250000},
+    "proposed_rules": {"scheme_name": "scheme_alpha", "min_age": 18, "max_age": 60, "max_income": 200000},
+}
+
+
+@pytest.fixture(scope="module")
+def evaluator_with_failures(background_loop: BackgroundLoop) -> Iterator[str]:
+    from evaluator.config import EvaluatorSettings
+    from evaluator.server import start
+
+    running = background_loop.run(
+        start(EvaluatorSettings(host="127.0.0.1", evaluator_port=0, evaluator_fail_citizens=frozenset(FAILING)))
+    )
+    yield f"127.0.0.1:{running.port}"
+    background_loop.run(running.stop(grace=1.0))
+
+
+def _attempt(background_loop: BackgroundLoop, target: str, engine: sa.Engine, instance_id: uuid.UUID) -> dict[str, Any]:
+    progress: list[tuple[int, int]] = []
+
+    async def attempt() -> dict[str, Any]:
+        channel = insecure_channel(target)
+        try:
+            context = TaskContext(
+                instance_id=instance_id,
+                evaluator=evaluator_pb2_grpc.EvaluatorServiceStub(channel),
+                schemes=SchemeCatalog.load(REPO_ROOT / "schemes" / "schemes.json"),
+                results=ImpactResultStore(engine),
+                call_timeout=10.0,
+                tolerated_failures=FailureTolerance(count=2),
+                report_items=lambda done, total: progress.append((done, total)),
+            )
+            return await evaluate_population_task(INPUTS, PopulationConfig(batch_size=700), context)
+        finally:
+            await channel.close()
+
+    output = background_loop.run(attempt())
+    assert progress[-1] == (SIZE, SIZE)
+    return output
+
+
+def test_a_second_attempt_rebuilds_the_first_ones_outcome_from_its_rows(
+    background_loop: BackgroundLoop, evaluator_with_failures: str, owner: sa.Engine
+) -> None:
+    migrate(owner)
+    instance_id = instance_for_results(owner)
+
+    first = _attempt(background_loop, evaluator_with_failures, owner, instance_id)
+    second = _attempt(background_loop, evaluator_with_failures, owner, instance_id)
+
+    assert first["evaluation"]["failed"] == 2
+    assert [f["citizen_id"] for f in first["evaluation"]["failures"]] == list(FAILING)
+    assert second == first
+    assert stored_rows(owner, instance_id) == (SIZE - 2, 1, SIZE)
