@@ -7,8 +7,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator import idempotency
 from orchestrator.errors import InvalidRequestError, NotAppealableError
-from orchestrator.runner import WorkflowRunner
+from orchestrator.replica import Replica
 from orchestrator.store import COMPLETED, AppealRecord, InstanceRecord, InstanceStore
 from orchestrator.template_registry import TemplateRegistry
 
@@ -22,17 +23,20 @@ class AppealResult:
 
 
 class AppealDesk:
-    def __init__(self, *, templates: TemplateRegistry, store: InstanceStore, runner: WorkflowRunner) -> None:
+    def __init__(self, *, templates: TemplateRegistry, store: InstanceStore, replica: Replica) -> None:
         self._templates = templates
         self._store = store
-        self._runner = runner
+        self._replica = replica
 
-    async def submit(self, original_instance_id: uuid.UUID, evidence: Any) -> AppealResult:
+    async def submit(
+        self, original_instance_id: uuid.UUID, evidence: Any, *, idempotency_key: str | None = None, actor: str = ""
+    ) -> AppealResult:
         """Runs the original template's appeal template on the original inputs with the evidence merged in.
 
         Evidence accumulates along a chain of appeals: an appeal of an appeal keeps
         the earlier corrections and lets the new evidence override them. The
-        original instance is only read, never written.
+        original instance is only read, never written. A repeated request with the
+        same idempotency key answers the appeal the first one made.
         """
         if not isinstance(evidence, dict):
             raise InvalidRequestError("evidence must be a JSON object")
@@ -41,11 +45,20 @@ class AppealDesk:
         appeal_template = self._templates.get(self._appeal_template_id(original))
         inputs = {key: value for key, value in original.inputs.items() if key != EVIDENCE_INPUT}
         inputs[EVIDENCE_INPUT] = {**original.inputs.get(EVIDENCE_INPUT, {}), **evidence}
-        new_instance = await self._runner.run(
+        request_hash = None
+        if idempotency_key is not None:
+            request_hash = idempotency.fingerprint(
+                "appeal", original_instance_id=str(original_instance_id), evidence=evidence
+            )
+        started = await self._replica.submit(
             appeal_template,
             appeal_template.prepare_inputs(inputs),
             appealed_instance_id=original.instance_id,
+            actor=actor,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
         )
+        new_instance = await self._replica.wait(started.instance_id)
         new_decision = self._decision_of(new_instance) if new_instance.status == COMPLETED else None
         if new_decision is None:
             outcome = "run_failed"
@@ -62,8 +75,9 @@ class AppealDesk:
             new_decision=new_decision,
             outcome=outcome,
         )
-        await asyncio.to_thread(self._store.record_appeal, appeal)
-        return AppealResult(appeal=appeal, new_instance=new_instance)
+        # Recorded once per run: a repeated request gets the appeal (and appeal_id) stored first.
+        stored = await asyncio.to_thread(self._store.record_appeal, appeal)
+        return AppealResult(appeal=stored, new_instance=new_instance)
 
     def _appeal_template_id(self, instance: InstanceRecord) -> str:
         template = self._templates.get(instance.template_id)

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from pathlib import Path
 
+from pydantic import Field, model_validator
+
 from civicflow.settings import REPO_ROOT, ServiceSettings
+
+
+def _default_replica_id() -> str:
+    # Unique per process: a restarted process is a new replica, and waits for its predecessor's leases.
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class OrchestratorSettings(ServiceSettings):
@@ -18,3 +28,29 @@ class OrchestratorSettings(ServiceSettings):
     schemes_file: Path = REPO_ROOT / "schemes" / "schemes.json"
     # Deadline of one call to the evaluator or the audit service.
     downstream_timeout_seconds: float = 30.0
+
+    # Durable runs. This process's name as the owner of runs. Set it (REPLICA_ID, a StatefulSet pod
+    # name, say) only if no two live processes share it: a process started with a configured id takes
+    # that id's runs back at once instead of waiting for their leases to run out.
+    replica_id: str = Field(default_factory=_default_replica_id, min_length=1, max_length=200)
+    # How long a run stays this replica's without a renewal; after that any replica may take it over.
+    run_lease_seconds: float = Field(default=10.0, gt=0)
+    # How often this replica renews the leases of the runs it drives.
+    lease_heartbeat_seconds: float = Field(default=3.0, gt=0)
+    # How often this replica looks for runs whose lease expired (their replica died) to resume them.
+    resume_scan_seconds: float = Field(default=2.0, gt=0)
+    # Runs claimed per scan, oldest first.
+    resume_batch: int = Field(default=50, ge=1)
+    # How often a watcher of a run driven by another replica reads it from the database.
+    watch_poll_seconds: float = Field(default=0.25, gt=0)
+    # How often item progress inside a step is written to the database (watchers here see every change).
+    progress_flush_seconds: float = Field(default=0.5, gt=0)
+    # How long a completed step may wait to be journalled and audited together with the steps after it
+    # (see recorder.py). A crash within it costs re-running those steps, never a wrong record.
+    record_linger_seconds: float = Field(default=0.2, ge=0)
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> OrchestratorSettings:
+        if self.lease_heartbeat_seconds >= self.run_lease_seconds:
+            raise ValueError("lease_heartbeat_seconds must be shorter than run_lease_seconds")
+        return self

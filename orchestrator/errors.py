@@ -7,10 +7,14 @@
     ├── InstanceNotFoundError      NOT_FOUND
     ├── NotAppealableError         FAILED_PRECONDITION
     ├── ReportNotAvailableError    FAILED_PRECONDITION
+    ├── IdempotencyConflictError   ALREADY_EXISTS (a key reused for a different request)
     └── DependencyUnavailableError UNAVAILABLE (audit service or database out of reach)
+        ├── AuditUnavailableError  UNAVAILABLE (a step could not be audited: its run fails)
+        └── RunHandedOverError     UNAVAILABLE (this replica stopped driving the run; another resumes it)
 
 A step that fails is not an error of the request: the run ends `failed` and the
 answer says so. StepFailedError carries the reason from the task to the runner.
+LeaseLostError tells a replica that another one now owns a run it was driving.
 ConfigurationError (TemplateError, SchemeFileError) stops the orchestrator at start.
 """
 
@@ -22,6 +26,8 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
+
+from orchestrator.step_policy import ErrorKind
 
 
 class OrchestratorError(Exception):
@@ -65,12 +71,36 @@ class ReportNotAvailableError(OrchestratorError):
     pass
 
 
+class IdempotencyConflictError(OrchestratorError):
+    pass
+
+
 class DependencyUnavailableError(OrchestratorError):
     pass
 
 
+class AuditUnavailableError(DependencyUnavailableError):
+    pass
+
+
+class RunHandedOverError(DependencyUnavailableError):
+    """The run goes on, but not here: this replica is shutting down or lost the run's lease."""
+
+
 class StepFailedError(Exception):
-    """A step could not produce its output; the message is recorded in the audit trail."""
+    """A step could not produce its output; the message is recorded in the audit trail.
+
+    `kind` says why, when the task knows (an evaluator out of reach is `unavailable`, worth a retry);
+    without it the runner looks at the error's cause, and otherwise counts it as `failed`.
+    """
+
+    def __init__(self, message: str, *, kind: ErrorKind | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class LeaseLostError(Exception):
+    """Another replica owns the run now (this one's lease expired): stop driving it, write nothing more."""
 
 
 class ConfigurationError(Exception):
@@ -91,6 +121,7 @@ STATUS_CODES: dict[type[OrchestratorError], grpc.StatusCode] = {
     InstanceNotFoundError: grpc.StatusCode.NOT_FOUND,
     NotAppealableError: grpc.StatusCode.FAILED_PRECONDITION,
     ReportNotAvailableError: grpc.StatusCode.FAILED_PRECONDITION,
+    IdempotencyConflictError: grpc.StatusCode.ALREADY_EXISTS,
     DependencyUnavailableError: grpc.StatusCode.UNAVAILABLE,
 }
 

@@ -37,6 +37,12 @@ def instance_message(instance: InstanceRecord) -> orchestrator_pb2.WorkflowInsta
         error=instance.error or "",
         created_at=to_timestamp(instance.created_at),
         appealed_instance_id=str(instance.appealed_instance_id or ""),
+        progress=orchestrator_pb2.RunProgress(
+            steps_completed=instance.progress.steps_completed,
+            steps_total=instance.progress.steps_total,
+            items_done=instance.progress.items_done,
+            items_total=instance.progress.items_total,
+        ),
     )
     if instance.completed_at is not None:
         message.completed_at.CopyFrom(to_timestamp(instance.completed_at))
@@ -85,6 +91,12 @@ def report_message(report: Mapping[str, Any]) -> orchestrator_pb2.ImpactReport:
         current_rules=_rules(report["scheme_name"], report["current_rules"]),
         proposed_rules=_rules(report["scheme_name"], report["proposed_rules"]),
         results_digest=report["results_digest"],
+        # Reports stored before failures were tolerated have neither field: nobody failed in them.
+        failed=report.get("failed", 0),
+        failures=[
+            orchestrator_pb2.ItemFailure(position=item["position"], citizen_id=item["citizen_id"], error=item["error"])
+            for item in report.get("failures", [])
+        ],
     )
 
 

@@ -1,119 +1,202 @@
-"""Runs a template's steps in order, auditing every step, and records how the run ended."""
+"""Runs a template's steps in order under each step's policy (timeout, retries), recording every attempt."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from orchestrator.audit_log import AuditLog, StepRecord
-from orchestrator.errors import DependencyUnavailableError, StepFailedError
-from orchestrator.store import InstanceRecord, InstanceStore
+from orchestrator.errors import AuditUnavailableError, RunHandedOverError, StepFailedError
+from orchestrator.failures import classify, run_failure
+from orchestrator.progress import RunBoard
+from orchestrator.recorder import RunRecorder
+from orchestrator.step_attempts import ERROR_KIND_OUTPUT, StepAttempt
+from orchestrator.step_policy import ErrorKind
+from orchestrator.store import InstanceRecord
 from orchestrator.tasks.base import TaskContext
 from orchestrator.template_model import INPUTS_PREFIX
-from orchestrator.template_registry import CompiledStep, LoadedTemplate, TemplateRegistry
+from orchestrator.template_registry import CompiledStep, LoadedTemplate
 
 log = logging.getLogger(__name__)
 
 ContextFactory = Callable[[uuid.UUID], TaskContext]
 
 
+@dataclass
+class RunState:
+    """Where a run stands: what its steps produced so far, and the step to run next."""
+
+    instance: InstanceRecord
+    template: LoadedTemplate
+    # "inputs" and the context key of every output an earlier step produced.
+    context: dict[str, Any]
+    next_step: int = 0
+    # Attempts of next_step already made, by this run before a crash: numbering continues after them.
+    prior_attempts: int = 0
+    # The last of those attempts, if it failed: a resumed run may have no attempt left.
+    prior_failure: StepAttempt | None = None
+
+    @classmethod
+    def new(cls, instance: InstanceRecord, template: LoadedTemplate) -> RunState:
+        return cls(instance=instance, template=template, context={"inputs": instance.inputs})
+
+    def outputs(self) -> dict[str, Any]:
+        """The run's outputs: everything its steps produced."""
+        return {key: value for key, value in self.context.items() if key != "inputs"}
+
+
 class WorkflowRunner:
-    def __init__(
-        self,
-        *,
-        templates: TemplateRegistry,
-        store: InstanceStore,
-        audit: AuditLog,
-        task_context: ContextFactory,
-    ) -> None:
-        self._templates = templates
-        self._store = store
-        self._audit = audit
+    def __init__(self, *, board: RunBoard, task_context: ContextFactory, stopping: asyncio.Event) -> None:
+        self._board = board
         self._task_context = task_context
+        # Set when the replica shuts down: runs stop at the next step boundary and are handed over.
+        self._stopping = stopping
 
-    async def execute(self, template_id: str, raw_inputs: Any) -> InstanceRecord:
-        """Validates the inputs (nothing is created when they are wrong), then runs the template to its end."""
-        template = self._templates.get(template_id)
-        return await self.run(template, template.prepare_inputs(raw_inputs))
-
-    async def run(
-        self,
-        template: LoadedTemplate,
-        inputs: dict[str, Any],
-        *,
-        appealed_instance_id: uuid.UUID | None = None,
-    ) -> InstanceRecord:
-        instance = await asyncio.to_thread(
-            self._store.create,
-            template_id=template.template_id,
-            template_version=template.model.version,
-            inputs=inputs,
-            appealed_instance_id=appealed_instance_id,
-        )
-        instance_id = instance.instance_id
-        log.info("run started", extra={"instance_id": str(instance_id), "template_id": template.template_id})
-        task_context = self._task_context(instance_id)
-        context: dict[str, Any] = {"inputs": inputs}
+    async def drive(self, state: RunState, recorder: RunRecorder) -> InstanceRecord:
+        """Runs the remaining steps and finishes the run; RunHandedOverError if the replica stops first."""
         try:
-            for step in template.steps:
-                error = await self._run_step(step, context, task_context)
-                if error is not None:
-                    return await self._finish(instance_id, outputs=None, error=f"step '{step.spec.name}' failed: {error}")
-        except DependencyUnavailableError as error:
-            # The step could not be audited: the run must not go on, and says why.
-            await self._finish(instance_id, outputs=None, error=str(error))
+            return await self._steps(state, recorder)
+        except AuditUnavailableError as error:
+            # A step that cannot be audited must not count: the run stops, failed, and says why.
+            await self._finish(recorder, last=None, outputs=None, error=str(error), audited=False)
             raise
-        # The run's outputs are everything its steps produced.
-        outputs = {key: value for key, value in context.items() if key != "inputs"}
-        return await self._finish(instance_id, outputs=outputs, error=None)
+        finally:
+            recorder.close()
 
-    async def _run_step(self, step: CompiledStep, context: dict[str, Any], task_context: TaskContext) -> str | None:
-        """Runs one step and audits it; returns the error that failed it, or None."""
+    async def _steps(self, state: RunState, recorder: RunRecorder) -> InstanceRecord:
+        steps = state.template.steps
+        if (failure := state.prior_failure) is not None:
+            step = steps[state.next_step]
+            assert failure.error_kind is not None
+            if not step.spec.retry.allows_another(attempt=failure.attempt, kind=failure.error_kind):
+                error = run_failure(
+                    step.spec.name,
+                    attempts=failure.attempt,
+                    kind=failure.error_kind,
+                    error=failure.error,
+                    policy=step.spec.retry,
+                )
+                return await self._finish(recorder, last=None, outputs=None, error=error)
+        task_context = self._task_context(state.instance.instance_id)
+        for step in steps[state.next_step :]:
+            number = state.prior_attempts + 1 if step.index == state.next_step else 1
+            while True:
+                await self._hand_over_if_stopping(state, recorder)
+                attempt = await self._attempt(step, number, state, recorder, task_context)
+                if attempt.succeeded:
+                    step.store_outputs(attempt.output, state.context)
+                    progress = dataclasses.replace(recorder.progress, steps_completed=step.index + 1)
+                    if step.index == len(steps) - 1:
+                        recorder.progress = progress
+                        return await self._finish(recorder, last=attempt, outputs=state.outputs(), error=None)
+                    recorder.record(attempt, progress)
+                    self._board.update_progress(state.instance.instance_id, progress)
+                    break
+                policy = step.spec.retry
+                assert attempt.error_kind is not None
+                if not policy.allows_another(attempt=number, kind=attempt.error_kind):
+                    error = run_failure(
+                        step.spec.name, attempts=number, kind=attempt.error_kind, error=attempt.error, policy=policy
+                    )
+                    return await self._finish(recorder, last=attempt, outputs=None, error=error)
+                recorder.record(attempt, recorder.progress)
+                await self._back_off(policy.backoff_after(number))
+                number += 1
+        # Every step had succeeded before this replica took the run over: only the finish was missing.
+        return await self._finish(recorder, last=None, outputs=state.outputs(), error=None)
+
+    async def _attempt(
+        self, step: CompiledStep, number: int, state: RunState, recorder: RunRecorder, base: TaskContext
+    ) -> StepAttempt:
         spec = step.spec
+        instance_id = state.instance.instance_id
+
+        def report_items(done: int, total: int) -> None:
+            progress = dataclasses.replace(recorder.progress, items_done=done, items_total=total)
+            recorder.note_items(progress)
+            self._board.update_progress(instance_id, progress)
+
+        context = dataclasses.replace(
+            base,
+            retry=spec.retry,
+            tolerated_failures=step.tolerance,
+            attempt=number,
+            report_items=report_items,
+            call_timeout=min(base.call_timeout, spec.timeout_seconds or base.call_timeout),
+        )
         started_at = datetime.now(UTC)
         step_input: dict[str, Any] = {}
-        result: dict[str, Any] = {}
-        error: str | None = None
         try:
-            step_input = _resolve_inputs(spec.input_mapping, context)
-            result = await step.task.run(step_input, step.config, task_context)
-        except (StepFailedError, DependencyUnavailableError) as failure:
-            error = str(failure)
-        except Exception as failure:  # a defect in a task must fail its run, audited, not crash the server
-            log.exception("step raised", extra={"instance_id": str(task_context.instance_id), "step": spec.name})
-            error = f"internal error: {type(failure).__name__}: {failure}"
-        await self._audit.append(
-            StepRecord(
-                instance_id=task_context.instance_id,
-                step_name=spec.name,
+            step_input = _resolve_inputs(spec.input_mapping, state.context)
+            async with asyncio.timeout(spec.timeout_seconds):
+                result = await step.task.run(step_input, step.config, context)
+        except Exception as failure:
+            kind, error = classify(failure, timeout_seconds=spec.timeout_seconds)
+            if kind is ErrorKind.INTERNAL:
+                log.error(
+                    "step raised", exc_info=failure, extra={"instance_id": str(instance_id), "step": spec.name}
+                )
+            log.info(
+                "step attempt failed",
+                extra={"instance_id": str(instance_id), "step": spec.name, "attempt": number, "error": error},
+            )
+            return StepAttempt(
                 step_index=step.index,
-                attempt=1,
-                succeeded=error is None,
+                step_name=spec.name,
+                attempt=number,
                 started_at=started_at,
                 completed_at=datetime.now(UTC),
                 input=step_input,
-                output=result,
-                error=error or "",
+                output={ERROR_KIND_OUTPUT: kind.value},
+                error_kind=kind,
+                error=error,
             )
+        return StepAttempt(
+            step_index=step.index,
+            step_name=spec.name,
+            attempt=number,
+            started_at=started_at,
+            completed_at=datetime.now(UTC),
+            input=step_input,
+            output=result,
         )
-        if error is None:
-            for output_name, key in spec.output_mapping.items():
-                if output_name in result:
-                    context[key] = result[output_name]
-        log.info(
-            "step finished",
-            extra={"instance_id": str(task_context.instance_id), "step": spec.name, "error": error},
-        )
-        return error
 
-    async def _finish(self, instance_id: uuid.UUID, *, outputs: dict[str, Any] | None, error: str | None) -> InstanceRecord:
-        instance = await asyncio.to_thread(self._store.finish, instance_id, outputs=outputs, error=error)
-        log.info("run finished", extra={"instance_id": str(instance_id), "status": instance.status, "error": error})
+    async def _finish(
+        self,
+        recorder: RunRecorder,
+        *,
+        last: StepAttempt | None,
+        outputs: dict[str, Any] | None,
+        error: str | None,
+        audited: bool = True,
+    ) -> InstanceRecord:
+        instance = await recorder.finish(last=last, outputs=outputs, error=error, audited=audited)
+        self._board.publish(instance)
+        log.info(
+            "run finished",
+            extra={"instance_id": str(instance.instance_id), "status": instance.status, "error": error},
+        )
         return instance
+
+    async def _hand_over_if_stopping(self, state: RunState, recorder: RunRecorder) -> None:
+        if self._stopping.is_set():
+            await recorder.flush()  # what is done stays done: the next replica continues after it
+            raise RunHandedOverError(
+                f"the orchestrator replica is shutting down; run {state.instance.instance_id} will be resumed by"
+                " another replica"
+            )
+
+    async def _back_off(self, seconds: float) -> None:
+        """Waits before the next attempt, but not past the start of a shutdown."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass
 
 
 def _resolve_inputs(mapping: Mapping[str, str], context: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,10 +12,12 @@ from civicflow.v1 import audit_pb2_grpc, evaluator_pb2_grpc, orchestrator_pb2, o
 from orchestrator.appeals import AppealDesk
 from orchestrator.audit_log import AuditLog
 from orchestrator.config import OrchestratorSettings
+from orchestrator.leases import LeaseStore
+from orchestrator.replica import Replica
 from orchestrator.results_store import ImpactResultStore
-from orchestrator.runner import WorkflowRunner
 from orchestrator.schemes import SchemeCatalog
 from orchestrator.servicer import OrchestratorServicer
+from orchestrator.step_journal import StepJournal
 from orchestrator.store import InstanceStore
 from orchestrator.tables import SCHEMA
 from orchestrator.tasks import default_task_registry
@@ -51,12 +53,19 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
             call_timeout=settings.downstream_timeout_seconds,
         )
 
-    runner = WorkflowRunner(templates=templates, store=instances, audit=audit, task_context=task_context)
+    replica = Replica(
+        settings=settings,
+        templates=templates,
+        store=instances,
+        journal=StepJournal(engine),
+        leases=LeaseStore(engine),
+        audit=audit,
+        task_context=task_context,
+    )
     servicer = OrchestratorServicer(
         templates=templates,
-        runner=runner,
-        appeals=AppealDesk(templates=templates, store=instances, runner=runner),
-        instances=instances,
+        replica=replica,
+        appeals=AppealDesk(templates=templates, store=instances, replica=replica),
         results=results,
         audit=audit,
     )
@@ -73,6 +82,8 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
         await asyncio.to_thread(engine.dispose)
 
     try:
+        # Before any request can start a run: the first claim takes back what this replica id left.
+        await replica.start()
         running = await start_grpc_server(
             service_names=[SERVICE_NAME],
             register=lambda server: orchestrator_pb2_grpc.add_OrchestratorServiceServicer_to_server(servicer, server),
@@ -80,8 +91,10 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
             port=settings.orchestrator_port,
             readiness=ready,
         )
-    except BaseException:  # a port already taken, say: leave no channel or pool behind
+    except BaseException:  # a port already taken, say: leave no run, channel or pool behind
+        await replica.stop(grace=0)
         await close()
         raise
+    running.on_stop.append(replica.stop)
     running.cleanups.append(close)
     return running

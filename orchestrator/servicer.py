@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import wraps
 from typing import Any, TypeVar
 
 import grpc
 
 from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
-from orchestrator import messages
+from orchestrator import idempotency, messages
 from orchestrator.appeals import AppealDesk
 from orchestrator.audit_log import AuditLog
 from orchestrator.errors import (
@@ -22,9 +22,9 @@ from orchestrator.errors import (
     status_code_for,
     status_details,
 )
+from orchestrator.replica import Replica
 from orchestrator.results_store import ImpactResultStore
-from orchestrator.runner import WorkflowRunner
-from orchestrator.store import COMPLETED, InstanceRecord, InstanceStore
+from orchestrator.store import COMPLETED, InstanceRecord
 from orchestrator.template_registry import TemplateRegistry
 
 DEFAULT_PAGE_SIZE = 100
@@ -50,21 +50,35 @@ def _maps_errors(
     return wrapper
 
 
+def _maps_stream_errors(
+    handler: Callable[[Any, Any, grpc.aio.ServicerContext], AsyncIterator[Reply]],
+) -> Callable[[Any, Any, grpc.aio.ServicerContext], AsyncIterator[Reply]]:
+    """_maps_errors for server-streaming RPCs."""
+
+    @wraps(handler)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Reply]:
+        try:
+            async for reply in handler(self, request, context):
+                yield reply
+        except OrchestratorError as error:
+            await context.abort(status_code_for(error), str(error), trailing_metadata=status_details(error))
+
+    return wrapper
+
+
 class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     def __init__(
         self,
         *,
         templates: TemplateRegistry,
-        runner: WorkflowRunner,
+        replica: Replica,
         appeals: AppealDesk,
-        instances: InstanceStore,
         results: ImpactResultStore,
         audit: AuditLog,
     ) -> None:
         self._templates = templates
-        self._runner = runner
+        self._replica = replica
         self._appeals = appeals
-        self._instances = instances
         self._results = results
         self._audit = audit
 
@@ -81,15 +95,28 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         self, request: orchestrator_pb2.ExecuteWorkflowRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.ExecuteWorkflowResponse:
         inputs = _parse_json("inputs_json", request.inputs_json or "{}")
-        instance = await self._runner.execute(request.template_id, inputs)
+        instance = await self._replica.execute(
+            request.template_id,
+            inputs,
+            wait=request.mode != orchestrator_pb2.EXECUTION_MODE_ASYNC,
+            idempotency_key=idempotency.checked_key(request.idempotency_key),
+            actor=request.actor,
+        )
         return orchestrator_pb2.ExecuteWorkflowResponse(instance=messages.instance_message(instance))
 
     @_maps_errors
     async def GetWorkflow(
         self, request: orchestrator_pb2.GetWorkflowRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.GetWorkflowResponse:
-        instance = await self._instance(request.instance_id)
+        instance = await self._replica.current(_parse_uuid("instance_id", request.instance_id))
         return orchestrator_pb2.GetWorkflowResponse(instance=messages.instance_message(instance))
+
+    @_maps_stream_errors
+    async def WatchWorkflow(
+        self, request: orchestrator_pb2.WatchWorkflowRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[orchestrator_pb2.WatchWorkflowResponse]:
+        async for instance in self._replica.watch(_parse_uuid("instance_id", request.instance_id)):
+            yield orchestrator_pb2.WatchWorkflowResponse(instance=messages.instance_message(instance))
 
     @_maps_errors
     async def GetAuditTrail(
@@ -104,7 +131,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     ) -> orchestrator_pb2.SubmitAppealResponse:
         original_id = _parse_uuid("original_instance_id", request.original_instance_id)
         evidence = _parse_json("evidence_json", request.evidence_json)
-        return messages.appeal_message(await self._appeals.submit(original_id, evidence))
+        key = idempotency.checked_key(request.idempotency_key)
+        result = await self._appeals.submit(original_id, evidence, idempotency_key=key, actor=request.actor)
+        return messages.appeal_message(result)
 
     @_maps_errors
     async def GetImpactReport(
@@ -126,11 +155,12 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         return orchestrator_pb2.ListImpactResultsResponse(
             results=[messages.result_message(row) for row in rows],
             total=total,
-            next_offset=min(request.offset + len(rows), total) if rows else total,
+            # Offsets are positions (keyset): a failed citizen leaves a gap, so the next page starts after the last row.
+            next_offset=rows[-1].position if len(rows) == limit and rows[-1].position < total else total,
         )
 
     async def _instance(self, raw_id: str) -> InstanceRecord:
-        return await asyncio.to_thread(self._instances.get, _parse_uuid("instance_id", raw_id))
+        return await self._replica.current(_parse_uuid("instance_id", raw_id))
 
 
 def _report_of(instance: InstanceRecord) -> dict[str, Any]:

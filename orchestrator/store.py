@@ -1,22 +1,102 @@
-"""Workflow instances and appeals in PostgreSQL. Methods block: call them through asyncio.to_thread."""
+"""Workflow instances and appeals in PostgreSQL. Methods block: call them through asyncio.to_thread.
+
+A run's life in the table: created `running` with its lease already taken (one INSERT), its
+steps journalled by step_journal.py, finished with its last steps in one statement that also
+gives up the lease. Statements are plain SQL on purpose: each is one round trip.
+"""
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
-from orchestrator.errors import DependencyUnavailableError, InstanceNotFoundError
-from orchestrator.tables import AppealRow, WorkflowInstanceRow
+from orchestrator.errors import DependencyUnavailableError, InstanceNotFoundError, LeaseLostError
+from orchestrator.step_attempts import StepAttempt
 
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
+
+INSTANCE_COLUMNS = (
+    "instance_id, template_id, template_version, status, inputs, outputs, error, appealed_instance_id,"
+    " created_at, completed_at, actor, request_hash, steps_completed, steps_total, items_done, items_total"
+)
+# Inserts attempts given as a JSON array of StepAttempt.journal_row() objects, for the instance
+# the preceding CTE `owned` returned: nothing is journalled for a run this replica no longer owns.
+JOURNAL_ATTEMPTS = """
+    INSERT INTO orchestrator.workflow_steps (instance_id, step_index, attempt, step_name, succeeded,
+                                             error_kind, error, input, output, started_at, completed_at)
+    SELECT owned.instance_id, a.step_index, a.attempt, a.step_name, a.succeeded, a.error_kind, a.error,
+           a.input, a.output, a.started_at, a.completed_at
+      FROM owned, json_to_recordset(CAST(:attempts AS json)) AS a(
+           step_index int, attempt int, step_name text, succeeded boolean, error_kind text, error text,
+           input json, output json, started_at timestamptz, completed_at timestamptz)
+"""
+
+_CREATE = sa.text(
+    f"""
+    INSERT INTO orchestrator.workflow_instances (instance_id, template_id, template_version, status, inputs,
+        appealed_instance_id, created_at, actor, idempotency_key, request_hash, steps_total, owner, lease_expires_at)
+    VALUES (:instance_id, :template_id, :template_version, 'running', CAST(:inputs AS json), :appealed_instance_id,
+        now(), :actor, :idempotency_key, :request_hash, :steps_total, :owner,
+        now() + make_interval(secs => :lease_seconds))
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING {INSTANCE_COLUMNS}
+    """
+)
+_BY_ID = sa.text(f"SELECT {INSTANCE_COLUMNS} FROM orchestrator.workflow_instances WHERE instance_id = :instance_id")
+_BY_KEY = sa.text(f"SELECT {INSTANCE_COLUMNS} FROM orchestrator.workflow_instances WHERE idempotency_key = :key")
+_FINISH = sa.text(
+    f"""
+    WITH owned AS (
+        UPDATE orchestrator.workflow_instances
+           SET status = :status, outputs = CAST(:outputs AS json), error = :error, completed_at = now(),
+               steps_completed = :steps_completed, items_done = :items_done, items_total = :items_total,
+               owner = NULL, lease_expires_at = NULL
+         WHERE instance_id = :instance_id AND owner = :owner AND status = 'running'
+     RETURNING {INSTANCE_COLUMNS}
+    ), journalled AS ({JOURNAL_ATTEMPTS})
+    SELECT * FROM owned
+    """
+)
+# One round trip that inserts the appeal unless this run's appeal is already recorded, and
+# answers the stored row either way (a repeated request gets the appeal it made the first time).
+_RECORD_APPEAL = sa.text(
+    """
+    WITH inserted AS (
+        INSERT INTO orchestrator.appeals (appeal_id, original_instance_id, new_instance_id, evidence,
+                                          original_decision, new_decision, outcome, created_at)
+        VALUES (:appeal_id, :original_instance_id, :new_instance_id, CAST(:evidence AS json),
+                :original_decision, :new_decision, :outcome, now())
+        ON CONFLICT (new_instance_id) DO NOTHING
+        RETURNING appeal_id, original_instance_id, new_instance_id, evidence, original_decision, new_decision, outcome
+    )
+    SELECT * FROM inserted
+    UNION ALL
+    SELECT appeal_id, original_instance_id, new_instance_id, evidence, original_decision, new_decision, outcome
+      FROM orchestrator.appeals WHERE new_instance_id = :new_instance_id
+    LIMIT 1
+    """
+)
+
+_APPEAL_OF_RUN = sa.text(
+    "SELECT appeal_id, original_instance_id, new_instance_id, evidence, original_decision, new_decision, outcome"
+    " FROM orchestrator.appeals WHERE new_instance_id = :new_instance_id"
+)
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    steps_completed: int = 0
+    steps_total: int = 0
+    items_done: int = 0
+    items_total: int = 0
 
 
 @dataclass(frozen=True)
@@ -31,9 +111,17 @@ class InstanceRecord:
     appealed_instance_id: uuid.UUID | None
     created_at: datetime
     completed_at: datetime | None
+    actor: str = ""
+    progress: RunProgress = RunProgress()
+    # Fingerprint of the request that created the run with an idempotency key; None without a key.
+    request_hash: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.status == RUNNING
 
     @classmethod
-    def from_row(cls, row: WorkflowInstanceRow) -> InstanceRecord:
+    def from_row(cls, row: Any) -> InstanceRecord:
         return cls(
             instance_id=row.instance_id,
             template_id=row.template_id,
@@ -45,7 +133,24 @@ class InstanceRecord:
             appealed_instance_id=row.appealed_instance_id,
             created_at=row.created_at,
             completed_at=row.completed_at,
+            actor=row.actor,
+            progress=RunProgress(row.steps_completed, row.steps_total, row.items_done, row.items_total),
+            request_hash=row.request_hash,
         )
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """What a new run is created with; `idempotency_key` and `request_hash` come together or not at all."""
+
+    template_id: str
+    template_version: str
+    inputs: dict[str, Any]
+    steps_total: int
+    appealed_instance_id: uuid.UUID | None = None
+    actor: str = ""
+    idempotency_key: str | None = None
+    request_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,68 +168,106 @@ class InstanceStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def create(
-        self,
-        *,
-        template_id: str,
-        template_version: str,
-        inputs: dict[str, Any],
-        appealed_instance_id: uuid.UUID | None = None,
-    ) -> InstanceRecord:
-        row = WorkflowInstanceRow(
-            instance_id=uuid.uuid4(),
-            template_id=template_id,
-            template_version=template_version,
-            status=RUNNING,
-            inputs=inputs,
-            outputs=None,
-            error=None,
-            appealed_instance_id=appealed_instance_id,
-            created_at=datetime.now(UTC),
-            completed_at=None,
-        )
-        with self._session() as session, session.begin():
-            session.add(row)
-        return InstanceRecord.from_row(row)
+    def create(self, run: NewRun, *, owner: str, lease_seconds: float) -> tuple[InstanceRecord, bool]:
+        """Creates the run owned by `owner`, or finds the one created earlier with the same idempotency key.
 
-    def finish(self, instance_id: uuid.UUID, *, outputs: dict[str, Any] | None, error: str | None) -> InstanceRecord:
-        """Completes the run (no error) or fails it; the database refuses to touch it afterwards."""
-        with self._session() as session, session.begin():
-            row = session.get(WorkflowInstanceRow, instance_id, with_for_update=True)
-            if row is None:
-                raise InstanceNotFoundError(f"no workflow instance '{instance_id}'")
-            row.status = FAILED if error is not None else COMPLETED
-            row.outputs = outputs
-            row.error = error
-            row.completed_at = datetime.now(UTC)
+        Returns the instance and whether this call created it. Concurrent calls with one key are safe:
+        PostgreSQL lets exactly one INSERT through the unique key; the others wait for it and find its row.
+        """
+        params = {
+            "instance_id": uuid.uuid4(),
+            "template_id": run.template_id,
+            "template_version": run.template_version,
+            "inputs": json.dumps(run.inputs),
+            "appealed_instance_id": run.appealed_instance_id,
+            "actor": run.actor,
+            "idempotency_key": run.idempotency_key,
+            "request_hash": run.request_hash,
+            "steps_total": run.steps_total,
+            "owner": owner,
+            "lease_seconds": lease_seconds,
+        }
+        with single_statements(self._engine) as connection:
+            created = connection.execute(_CREATE, params).one_or_none()
+            if created is not None:
+                return InstanceRecord.from_row(created), True
+            return InstanceRecord.from_row(connection.execute(_BY_KEY, {"key": run.idempotency_key}).one()), False
+
+    def finish(
+        self,
+        instance_id: uuid.UUID,
+        *,
+        owner: str,
+        outputs: dict[str, Any] | None,
+        error: str | None,
+        attempts: Sequence[StepAttempt],
+        progress: RunProgress,
+    ) -> InstanceRecord:
+        """Journals the last attempts and completes the run (no error) or fails it, giving up its lease.
+
+        Raises LeaseLostError, writing nothing, if `owner` no longer owns the run. The database
+        refuses to touch the instance afterwards.
+        """
+        params = {
+            "instance_id": instance_id,
+            "owner": owner,
+            "status": FAILED if error is not None else COMPLETED,
+            "outputs": json.dumps(outputs) if outputs is not None else None,
+            "error": error,
+            "steps_completed": progress.steps_completed,
+            "items_done": progress.items_done,
+            "items_total": progress.items_total,
+            "attempts": json.dumps([attempt.journal_row() for attempt in attempts]),
+        }
+        with single_statements(self._engine) as connection:
+            row = connection.execute(_FINISH, params).one_or_none()
+        if row is None:
+            raise LeaseLostError(f"instance {instance_id} is no longer owned by {owner}")
         return InstanceRecord.from_row(row)
 
     def get(self, instance_id: uuid.UUID) -> InstanceRecord:
-        with self._session() as session:
-            row = session.get(WorkflowInstanceRow, instance_id)
-            if row is None:
-                raise InstanceNotFoundError(f"no workflow instance '{instance_id}'")
-            return InstanceRecord.from_row(row)
+        with single_statements(self._engine) as connection:
+            row = connection.execute(_BY_ID, {"instance_id": instance_id}).one_or_none()
+        if row is None:
+            raise InstanceNotFoundError(f"no workflow instance '{instance_id}'")
+        return InstanceRecord.from_row(row)
 
-    def record_appeal(self, appeal: AppealRecord) -> None:
-        with self._session() as session, session.begin():
-            session.add(
-                AppealRow(
-                    appeal_id=appeal.appeal_id,
-                    original_instance_id=appeal.original_instance_id,
-                    new_instance_id=appeal.new_instance_id,
-                    evidence=appeal.evidence,
-                    original_decision=appeal.original_decision,
-                    new_decision=appeal.new_decision,
-                    outcome=appeal.outcome,
-                    created_at=datetime.now(UTC),
-                )
-            )
+    def record_appeal(self, appeal: AppealRecord) -> AppealRecord:
+        """Records the appeal decided by `appeal.new_instance_id`, once: answers the stored appeal."""
+        params = {
+            "appeal_id": appeal.appeal_id,
+            "original_instance_id": appeal.original_instance_id,
+            "new_instance_id": appeal.new_instance_id,
+            "evidence": json.dumps(appeal.evidence),
+            "original_decision": appeal.original_decision,
+            "new_decision": appeal.new_decision,
+            "outcome": appeal.outcome,
+        }
+        with single_statements(self._engine) as connection:
+            row = connection.execute(_RECORD_APPEAL, params).one_or_none()
+        if row is None:  # a concurrent request inserted it after this statement's snapshot was taken
+            with single_statements(self._engine) as connection:
+                row = connection.execute(_APPEAL_OF_RUN, {"new_instance_id": appeal.new_instance_id}).one()
+        return AppealRecord(
+            appeal_id=row.appeal_id,
+            original_instance_id=row.original_instance_id,
+            new_instance_id=row.new_instance_id,
+            evidence=row.evidence,
+            original_decision=row.original_decision,
+            new_decision=row.new_decision,
+            outcome=row.outcome,
+        )
 
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        with database_errors(), Session(self._engine, expire_on_commit=False) as session:
-            yield session
+
+@contextmanager
+def single_statements(engine: Engine) -> Iterator[sa.Connection]:
+    """A connection on which each statement is its own transaction.
+
+    Every read and write of a run is one statement (CTEs where it has several parts), so it
+    needs no BEGIN and no COMMIT round trip: on a short run those are a good part of its time.
+    """
+    with database_errors(), engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        yield connection
 
 
 @contextmanager

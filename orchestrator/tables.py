@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, MetaData, SmallInteger, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, MetaData, SmallInteger, Text
 from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import DateTime, Uuid
@@ -38,6 +38,44 @@ class WorkflowInstanceRow(Base):
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who asked for the run; recorded on each of its audit entries.
+    actor: Mapped[str] = mapped_column(Text, default="")
+    # A client's Idempotency-Key and the fingerprint of the request it was first used with.
+    idempotency_key: Mapped[str | None] = mapped_column(Text, unique=True)
+    request_hash: Mapped[str | None] = mapped_column(Text)
+    # Progress, written in the same transaction as each step's completion.
+    steps_completed: Mapped[int] = mapped_column(Integer, default=0)
+    steps_total: Mapped[int] = mapped_column(Integer, default=0)
+    items_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    items_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The replica driving a running run, until lease_expires_at; then any replica may take it over.
+    owner: Mapped[str | None] = mapped_column(Text)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WorkflowStepRow(Base):
+    """One attempt of one step of a run, as the run's journal: a resumed run continues from these.
+
+    Holds exactly what the attempt's audit entry holds, so that the entry can be appended again
+    (with the same idempotency key) if the orchestrator died before the audit service had it.
+    """
+
+    __tablename__ = "workflow_steps"
+
+    instance_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey(WorkflowInstanceRow.instance_id), primary_key=True
+    )
+    step_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    step_name: Mapped[str] = mapped_column(Text)
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    # ErrorKind of a failed attempt (timeout, unavailable, failed, internal); null when it succeeded.
+    error_kind: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str] = mapped_column(Text)
+    input: Mapped[Any] = mapped_column(JSON)
+    output: Mapped[Any] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class AppealRow(Base):
@@ -68,3 +106,16 @@ class ImpactResultRow(Base):
     # civicflow.v1.Decision values: 1 ELIGIBLE, 2 NOT_ELIGIBLE, 3 NEEDS_REVIEW.
     decision: Mapped[int] = mapped_column(SmallInteger)
     baseline_decision: Mapped[int] = mapped_column(SmallInteger)
+
+
+class ImpactFailureRow(Base):
+    """A citizen an impact analysis could not evaluate (within its tolerance), and why. Never changed."""
+
+    __tablename__ = "impact_failures"
+
+    instance_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey(WorkflowInstanceRow.instance_id), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    citizen_id: Mapped[str] = mapped_column(Text)
+    error: Mapped[str] = mapped_column(Text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ValidationError
 
 from orchestrator.errors import FieldProblem, InputValidationError, TemplateError, TemplateNotFoundError
+from orchestrator.step_policy import FailureTolerance
 from orchestrator.tasks.base import Task, TaskRegistry
 from orchestrator.template_model import INPUTS_PREFIX, StepSpec, WorkflowTemplate
 
@@ -22,6 +23,13 @@ class CompiledStep:
     spec: StepSpec
     task: Task
     config: BaseModel
+    tolerance: FailureTolerance
+
+    def store_outputs(self, result: dict[str, Any], context: MutableMapping[str, Any]) -> None:
+        """Puts the task's mapped outputs into the run's context, under the keys the template chose."""
+        for output_name, key in self.spec.output_mapping.items():
+            if output_name in result:
+                context[key] = result[output_name]
 
 
 @dataclass(frozen=True)
@@ -126,7 +134,23 @@ def _compile_step(path: Path, index: int, spec: StepSpec, tasks: TaskRegistry) -
         config = task.config_model.model_validate(spec.config)
     except ValidationError as error:
         raise TemplateError(f"{where}: config: {_describe(error)}") from error
-    return CompiledStep(index=index, spec=spec, task=task, config=config)
+    _check_policy(where, spec, task)
+    tolerance = FailureTolerance.parse(spec.tolerated_failures)
+    return CompiledStep(index=index, spec=spec, task=task, config=config, tolerance=tolerance)
+
+
+def _check_policy(where: str, spec: StepSpec, task: Task) -> None:
+    """What pydantic cannot see: a policy that could never apply to its step."""
+    if spec.tolerated_failures and not task.fans_out:
+        raise TemplateError(
+            f"{where}: tolerated_failures: only a step whose task fans out over items may tolerate failed items;"
+            f" task '{task.task_type}' does not (remove the field or set it to 0)"
+        )
+    if spec.retry.max_attempts > 1 and not spec.retry.retryable:
+        raise TemplateError(
+            f"{where}: retry: max_attempts is {spec.retry.max_attempts} but retryable is empty, so no failure"
+            " would ever be retried (list error kinds: timeout, unavailable, failed, internal)"
+        )
 
 
 def _check_data_flow(path: Path, model: WorkflowTemplate) -> None:

@@ -49,15 +49,22 @@ def test_completed_instance_cannot_be_updated_or_deleted(orchestrator, owner: sa
 def test_running_instance_keeps_its_identity_and_inputs(owner: sa.Engine) -> None:
     instance_id = uuid.uuid4()
     with owner.begin() as connection:
+        # Leased for an hour to a replica that does not exist, so that no orchestrator of the session resumes it.
         connection.execute(
             sa.text(
                 "INSERT INTO orchestrator.workflow_instances (instance_id, template_id, template_version, status,"
-                " inputs, created_at) VALUES (:id, 'eligibility_check', '1.0.0', 'running', '{}', now())"
+                " inputs, created_at, owner, lease_expires_at) VALUES (:id, 'eligibility_check', '1.0.0', 'running',"
+                " '{}', now(), 'elsewhere', now() + interval '1 hour')"
             ),
             {"id": instance_id},
         )
     rewrite = "UPDATE orchestrator.workflow_instances SET inputs = '{\"citizen_id\": \"x\"}' WHERE instance_id = :id"
-    assert "only status, outputs, error and completed_at may change" in _refused(owner, rewrite, id=instance_id)
+    assert "only status, outputs, error, completed_at, progress and lease may change" in _refused(
+        owner, rewrite, id=instance_id
+    )
+    for column, value in (("actor", "'someone else'"), ("idempotency_key", "'k'"), ("steps_total", "99")):
+        change = f"UPDATE orchestrator.workflow_instances SET {column} = {value} WHERE instance_id = :id"
+        assert "may change" in _refused(owner, change, id=instance_id), column
 
 
 def test_appeals_are_append_only(orchestrator, owner: sa.Engine) -> None:

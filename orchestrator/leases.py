@@ -1,0 +1,84 @@
+"""Run leases in PostgreSQL: which replica drives which running run, and until when.
+
+A replica owns a run while `lease_expires_at` (database time, so replicas' clocks do not
+matter) lies ahead; it renews its leases on a heartbeat and with every step it records.
+A run whose lease expired belongs to a dead or stuck replica, and any replica may claim it.
+Blocking: call through asyncio.to_thread.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from orchestrator.store import INSTANCE_COLUMNS, InstanceRecord, single_statements
+
+# Renews the leases of the runs `owner` drives, and names those another replica has taken. A run
+# the owner holds but no longer drives (its task died with the database, say) is not renewed:
+# its lease runs out and the run is resumed, here or elsewhere.
+_RENEW = sa.text(
+    """
+    WITH renewed AS (
+        UPDATE orchestrator.workflow_instances SET lease_expires_at = now() + make_interval(secs => :lease_seconds)
+         WHERE owner = :owner AND status = 'running' AND instance_id = ANY(:driving)
+     RETURNING instance_id
+    )
+    SELECT instance_id FROM orchestrator.workflow_instances
+     WHERE instance_id = ANY(:driving) AND status = 'running' AND owner IS DISTINCT FROM :owner
+    """
+)
+# SKIP LOCKED: replicas scanning at once claim disjoint runs instead of queueing behind each other.
+_CLAIM = sa.text(
+    f"""
+    UPDATE orchestrator.workflow_instances AS run
+       SET owner = :owner, lease_expires_at = now() + make_interval(secs => :lease_seconds)
+      FROM (SELECT instance_id FROM orchestrator.workflow_instances
+             WHERE status = 'running'
+               AND (lease_expires_at IS NULL OR lease_expires_at < now() OR owner = :previous_self)
+             ORDER BY created_at
+             LIMIT :limit
+               FOR UPDATE SKIP LOCKED) AS expired
+     WHERE run.instance_id = expired.instance_id
+    RETURNING {", ".join(f"run.{column.strip()}" for column in INSTANCE_COLUMNS.split(","))}
+    """
+)
+# An expired lease, not merely none: the claim scan of every replica picks the run up at once.
+_RELEASE = sa.text(
+    """
+    UPDATE orchestrator.workflow_instances SET owner = NULL, lease_expires_at = now()
+     WHERE owner = :owner AND status = 'running' AND instance_id = ANY(:instance_ids)
+    RETURNING instance_id
+    """
+)
+
+
+class LeaseStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def renew(self, owner: str, *, driving: Collection[uuid.UUID], lease_seconds: float) -> set[uuid.UUID]:
+        """Extends `owner`'s leases of the runs it is `driving`; returns those that are now another replica's."""
+        params = {"owner": owner, "driving": list(driving), "lease_seconds": lease_seconds}
+        with single_statements(self._engine) as connection:
+            return set(connection.execute(_RENEW, params).scalars())
+
+    def claim_expired(
+        self, owner: str, *, lease_seconds: float, limit: int, previous_self: str | None = None
+    ) -> list[InstanceRecord]:
+        """Takes over running runs whose lease expired, oldest first.
+
+        `previous_self`: at start, a replica with a stable id also takes back the runs its previous
+        process left, without waiting for their leases to run out (that process is gone).
+        """
+        params = {"owner": owner, "lease_seconds": lease_seconds, "limit": limit, "previous_self": previous_self}
+        with single_statements(self._engine) as connection:
+            return [InstanceRecord.from_row(row) for row in connection.execute(_CLAIM, params)]
+
+    def release(self, owner: str, instance_ids: Collection[uuid.UUID]) -> list[uuid.UUID]:
+        """Gives up `owner`'s leases of these runs, so that another replica resumes them at its next scan."""
+        with single_statements(self._engine) as connection:
+            rows = connection.execute(_RELEASE, {"owner": owner, "instance_ids": list(instance_ids)})
+            return list(rows.scalars())

@@ -1,0 +1,70 @@
+"""The step journal in PostgreSQL: attempts recorded with the run's progress, and read back to resume a run.
+
+Blocking: call through asyncio.to_thread. Every write is one statement guarded by the run's
+owner, so a replica that lost a run's lease can no longer write anything about it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from orchestrator.errors import LeaseLostError
+from orchestrator.step_attempts import StepAttempt
+from orchestrator.store import JOURNAL_ATTEMPTS, RunProgress, single_statements
+
+# Progress and attempts in one transaction, renewing the lease on the way.
+_RECORD = sa.text(
+    f"""
+    WITH owned AS (
+        UPDATE orchestrator.workflow_instances
+           SET steps_completed = :steps_completed, items_done = :items_done, items_total = :items_total,
+               lease_expires_at = now() + make_interval(secs => :lease_seconds)
+         WHERE instance_id = :instance_id AND owner = :owner AND status = 'running'
+     RETURNING instance_id
+    ), journalled AS ({JOURNAL_ATTEMPTS})
+    SELECT count(*) FROM owned
+    """
+)
+_ATTEMPTS = sa.text(
+    "SELECT step_index, attempt, step_name, error_kind, error, input, output, started_at, completed_at"
+    " FROM orchestrator.workflow_steps WHERE instance_id = :instance_id ORDER BY step_index, attempt"
+)
+
+
+class StepJournal:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def record(
+        self,
+        instance_id: uuid.UUID,
+        *,
+        owner: str,
+        attempts: Sequence[StepAttempt],
+        progress: RunProgress,
+        lease_seconds: float,
+    ) -> None:
+        """Journals `attempts` (possibly none) and the progress they make; LeaseLostError if not `owner`'s."""
+        params = {
+            "instance_id": instance_id,
+            "owner": owner,
+            "attempts": json.dumps([attempt.journal_row() for attempt in attempts]),
+            "steps_completed": progress.steps_completed,
+            "items_done": progress.items_done,
+            "items_total": progress.items_total,
+            "lease_seconds": lease_seconds,
+        }
+        with single_statements(self._engine) as connection:
+            owned = connection.execute(_RECORD, params).scalar_one()
+        if not owned:
+            raise LeaseLostError(f"instance {instance_id} is no longer owned by {owner}")
+
+    def attempts(self, instance_id: uuid.UUID) -> list[StepAttempt]:
+        with single_statements(self._engine) as connection:
+            rows = connection.execute(_ATTEMPTS, {"instance_id": instance_id}).all()
+        return [StepAttempt.from_journal(row) for row in rows]

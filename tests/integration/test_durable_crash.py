@@ -1,0 +1,225 @@
+"""Real orchestrator processes killed mid-run: their runs complete elsewhere, equal to uninterrupted ones,
+with exactly one success entry per step in the audit trail.
+
+The processes run against a database of their own, so that no orchestrator of the test session
+takes their runs over before the process under test does.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+import sqlalchemy as sa
+
+from civicflow.local_database import database_url_on, ensure_database
+from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
+from tests.conftest import BackgroundLoop
+from tests.integration.orchestrators import OrchestratorProcess
+
+POPULATION = 50_000
+IMPACT = {"scheme_name": "scheme_beta", "population_size": POPULATION, "proposed_rules": {"min_age": 25, "max_income": 150000}}
+STEPS = {"impact_analysis": 5, "eligibility_check": 4}
+STALLED_CITIZEN = "CIT-0030000"
+
+
+@pytest.fixture(scope="module")
+def crash_database(postgres_server_url: str) -> Iterator[str]:
+    name = f"civicflow_crash_{uuid.uuid4().hex[:12]}"
+    ensure_database(postgres_server_url, name)
+    yield database_url_on(postgres_server_url, name)
+    admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def crash_audit(background_loop: BackgroundLoop, audit_settings: Any, crash_database: str) -> Iterator[str]:
+    from audit_service.server import start
+
+    running = background_loop.run(start(audit_settings.model_copy(update={"database_url": crash_database})))
+    yield f"127.0.0.1:{running.port}"
+    background_loop.run(running.stop(grace=1.0))
+
+
+@pytest.fixture(scope="module")
+def slow_evaluator(background_loop: BackgroundLoop) -> Iterator[str]:
+    """An evaluator that holds back the batch of one citizen for a second, so that an analysis is surely
+    still running when the test kills its orchestrator (uninterrupted, 50,000 citizens take a tenth of that)."""
+    from evaluator.config import EvaluatorSettings
+    from evaluator.server import start
+
+    running = background_loop.run(
+        start(
+            EvaluatorSettings(
+                host="127.0.0.1",
+                evaluator_port=0,
+                evaluator_stall_citizens=frozenset({STALLED_CITIZEN}),
+                evaluator_stall_seconds=1.0,
+            )
+        )
+    )
+    yield f"127.0.0.1:{running.port}"
+    background_loop.run(running.stop(grace=0))
+
+
+@pytest.fixture(scope="module")
+def environment(crash_database: str, crash_audit: str, slow_evaluator: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": crash_database,
+        "EVALUATOR_TARGET": slow_evaluator,
+        "AUDIT_TARGET": crash_audit,
+        "RUN_LEASE_SECONDS": "1.5",
+        "LEASE_HEARTBEAT_SECONDS": "0.3",
+        "RESUME_SCAN_SECONDS": "0.2",
+        "WATCH_POLL_SECONDS": "0.05",
+        "PROGRESS_FLUSH_SECONDS": "0.05",
+        "SHUTDOWN_GRACE_SECONDS": "20",
+    }
+
+
+@pytest.fixture
+def processes() -> Iterator[list[OrchestratorProcess]]:
+    started: list[OrchestratorProcess] = []
+    yield started
+    for process in started:
+        process.close()
+
+
+def _stub(process: OrchestratorProcess) -> orchestrator_pb2_grpc.OrchestratorServiceStub:
+    return orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(process.target))
+
+
+def _start(stub: Any, template_id: str, inputs: dict[str, Any]) -> str:
+    request = orchestrator_pb2.ExecuteWorkflowRequest(
+        template_id=template_id, inputs_json=json.dumps(inputs), mode=orchestrator_pb2.EXECUTION_MODE_ASYNC
+    )
+    return str(stub.ExecuteWorkflow(request, timeout=10).instance.instance_id)
+
+
+def _checks(stub: Any, first: int, count: int) -> list[str]:
+    """Starts `count` eligibility checks at once; answers their ids once every one has been accepted."""
+    calls = [
+        stub.ExecuteWorkflow.future(
+            orchestrator_pb2.ExecuteWorkflowRequest(
+                template_id="eligibility_check",
+                inputs_json=json.dumps({"citizen_id": f"CIT-{n:07d}", "scheme_name": "scheme_alpha"}),
+                mode=orchestrator_pb2.EXECUTION_MODE_ASYNC,
+            ),
+            timeout=10,
+        )
+        for n in range(first, first + count)
+    ]
+    return [str(call.result().instance.instance_id) for call in calls]
+
+
+def _kill_during_the_fan_out(process: OrchestratorProcess, impact_id: str) -> None:
+    """Kills the process once the impact analysis has evaluated some citizens but not all (the stalled
+    citizen's batch holds it back for a second)."""
+    for reply in _stub(process).WatchWorkflow(orchestrator_pb2.WatchWorkflowRequest(instance_id=impact_id), timeout=60):
+        progress = reply.instance.progress
+        assert reply.instance.status == orchestrator_pb2.RUN_STATUS_RUNNING, "finished before it could be killed"
+        if 0 < progress.items_done < POPULATION:
+            break
+    process.kill()
+
+
+def _finished(process: OrchestratorProcess, instance_id: str) -> orchestrator_pb2.WorkflowInstance:
+    """The run once it has ended, wherever it ran: the watch stream ends with it."""
+    replies = list(
+        _stub(process).WatchWorkflow(orchestrator_pb2.WatchWorkflowRequest(instance_id=instance_id), timeout=60)
+    )
+    return replies[-1].instance
+
+
+def _assert_one_success_per_step(audit_target: str, instances: list[orchestrator_pb2.WorkflowInstance]) -> None:
+    audit = audit_pb2_grpc.AuditServiceStub(grpc.insecure_channel(audit_target))
+    for instance in instances:
+        entries = audit.ListEntries(audit_pb2.ListEntriesRequest(instance_id=instance.instance_id)).entries
+        successes = Counter(e.record.step_index for e in entries if e.record.status == audit_pb2.STEP_STATUS_SUCCESS)
+        assert successes == Counter(range(STEPS[instance.template_id])), (instance.instance_id, successes)
+
+
+def _report(instance: orchestrator_pb2.WorkflowInstance) -> dict[str, Any]:
+    report = dict(json.loads(instance.outputs_json)["impact_report"])
+    report.pop("instance_id")
+    return report
+
+
+def _uninterrupted_report(process: OrchestratorProcess) -> dict[str, Any]:
+    request = orchestrator_pb2.ExecuteWorkflowRequest(template_id="impact_analysis", inputs_json=json.dumps(IMPACT))
+    instance = _stub(process).ExecuteWorkflow(request, timeout=60).instance
+    assert instance.status == orchestrator_pb2.RUN_STATUS_COMPLETED, instance.error
+    return _report(instance)
+
+
+def test_runs_cut_off_by_kill_9_complete_when_the_orchestrator_is_started_again(
+    environment: dict[str, str], crash_audit: str, processes: list[OrchestratorProcess]
+) -> None:
+    first = OrchestratorProcess(**environment)
+    processes.append(first)
+    early = _checks(_stub(first), 1, 20)
+    impact_id = _start(_stub(first), "impact_analysis", IMPACT)
+    late = _checks(_stub(first), 500, 20)  # running beside the analysis when it is killed
+    _kill_during_the_fan_out(first, impact_id)
+
+    again = OrchestratorProcess(**environment)
+    processes.append(again)
+    finished = [_finished(again, instance_id) for instance_id in [impact_id, *early, *late]]
+
+    assert [(i.status, i.error) for i in finished] == [(orchestrator_pb2.RUN_STATUS_COMPLETED, "")] * len(finished)
+    assert {line["instance_id"] for line in again.logged("run resumed")} >= {impact_id}
+    assert _report(finished[0]) == _uninterrupted_report(again)
+    _assert_one_success_per_step(crash_audit, finished)
+
+
+def test_the_runs_of_a_killed_replica_are_taken_over_by_the_other(
+    environment: dict[str, str], crash_audit: str, processes: list[OrchestratorProcess]
+) -> None:
+    doomed, survivor = OrchestratorProcess(**environment), OrchestratorProcess(**environment)
+    processes += [doomed, survivor]
+    checks = _checks(_stub(doomed), 1000, 10)
+    impact_id = _start(_stub(doomed), "impact_analysis", IMPACT)
+    checks += _checks(_stub(doomed), 2000, 10)
+    _kill_during_the_fan_out(doomed, impact_id)
+
+    finished = [_finished(survivor, instance_id) for instance_id in [impact_id, *checks]]
+
+    assert {i.status for i in finished} == {orchestrator_pb2.RUN_STATUS_COMPLETED}
+    assert impact_id in {line["instance_id"] for line in survivor.logged("run resumed")}
+    assert _report(finished[0]) == _uninterrupted_report(survivor)
+    _assert_one_success_per_step(crash_audit, finished)
+
+
+def test_sigterm_finishes_the_step_in_flight_and_hands_the_run_over_at_once(
+    environment: dict[str, str], crash_audit: str, processes: list[OrchestratorProcess]
+) -> None:
+    # Leases that would take a minute to run out: the other replica resumes the run only because it was released.
+    slow_leases = {**environment, "RUN_LEASE_SECONDS": "60", "LEASE_HEARTBEAT_SECONDS": "5"}
+    leaving, staying = OrchestratorProcess(**slow_leases), OrchestratorProcess(**slow_leases)
+    processes += [leaving, staying]
+    impact_id = _start(_stub(leaving), "impact_analysis", IMPACT)
+    for reply in _stub(leaving).WatchWorkflow(orchestrator_pb2.WatchWorkflowRequest(instance_id=impact_id), timeout=60):
+        if reply.instance.progress.items_done > 0:
+            break
+
+    assert leaving.terminate() == 0
+    finished = _finished(staying, impact_id)
+
+    assert finished.status == orchestrator_pb2.RUN_STATUS_COMPLETED, finished.error
+    [stopped] = leaving.logged("stopped driving runs")
+    assert stopped["handed_over"] == [impact_id]
+    assert impact_id in {line["instance_id"] for line in staying.logged("run resumed")}
+    # The step in flight finished before the hand-over: the survivor did not evaluate the population again.
+    audit = audit_pb2_grpc.AuditServiceStub(grpc.insecure_channel(crash_audit))
+    entries = audit.ListEntries(audit_pb2.ListEntriesRequest(instance_id=impact_id)).entries
+    assert [(e.record.step_name, e.record.attempt) for e in entries if e.record.step_index == 3] == [
+        ("evaluate_population", 1)
+    ]
+    _assert_one_success_per_step(crash_audit, [finished])

@@ -1,0 +1,105 @@
+"""Resuming a run: the union of its journal and its audit trail says where it stopped, and what each lacks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from civicflow.v1 import audit_pb2
+from orchestrator.recovery import plan_resume
+from orchestrator.step_attempts import StepAttempt
+from orchestrator.step_policy import ErrorKind
+from orchestrator.store import InstanceRecord, RunProgress
+from orchestrator.tasks import default_task_registry
+from orchestrator.template_registry import LoadedTemplate, TemplateRegistry
+
+SHIPPED = Path(__file__).resolve().parents[2] / "templates"
+INSTANCE_ID = uuid.UUID("00000000-0000-4000-8000-000000000042")
+MOMENT = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
+CITIZEN = {"citizen_id": "CIT-0000042", "name": "N", "age": 30, "income": 1000.0, "category": "general"}
+RULES = {"scheme_name": "scheme_alpha", "min_age": 18, "max_age": 60, "max_income": 250000}
+
+
+def _template() -> LoadedTemplate:
+    return TemplateRegistry.load_directory(SHIPPED, default_task_registry()).get("eligibility_check")
+
+
+def _instance() -> InstanceRecord:
+    return InstanceRecord(
+        instance_id=INSTANCE_ID,
+        template_id="eligibility_check",
+        template_version="1.0.0",
+        status="running",
+        inputs={"citizen_id": "CIT-0000042", "scheme_name": "scheme_alpha"},
+        outputs={},
+        error=None,
+        appealed_instance_id=None,
+        created_at=MOMENT,
+        completed_at=None,
+        progress=RunProgress(steps_completed=1, steps_total=4),
+    )
+
+
+def _attempt(step_index: int, name: str, attempt: int, output: dict, kind: ErrorKind | None = None) -> StepAttempt:
+    return StepAttempt(
+        step_index=step_index,
+        step_name=name,
+        attempt=attempt,
+        started_at=MOMENT,
+        completed_at=MOMENT,
+        input={},
+        output=output,
+        error_kind=kind,
+        error="" if kind is None else "evaluator unavailable",
+    )
+
+
+def _entry(attempt: StepAttempt) -> audit_pb2.AuditEntry:
+    return audit_pb2.AuditEntry(seq=attempt.step_index, record=attempt.audit_record(INSTANCE_ID, actor="clerk"))
+
+
+def test_the_run_continues_after_the_last_step_either_record_holds() -> None:
+    fetched = _attempt(0, "fetch_citizen", 1, {"citizen": CITIZEN})
+    rules = _attempt(1, "fetch_scheme_rules", 1, {"rules": RULES})
+
+    plan = plan_resume(_instance(), _template(), journal=[fetched], audit=[_entry(rules)])
+
+    # Step 0 is only in the journal: audited again. Step 1 is only audited: adopted, not run again.
+    assert plan.to_audit == [fetched]
+    assert plan.to_journal == [rules]
+    assert plan.state.next_step == 2
+    assert plan.state.context == {"inputs": _instance().inputs, "citizen": CITIZEN, "scheme_rules": RULES}
+    assert plan.progress == RunProgress(steps_completed=2, steps_total=4)
+
+
+def test_attempt_numbering_continues_after_the_failed_attempts_of_the_interrupted_step() -> None:
+    journal = [
+        _attempt(0, "fetch_citizen", 1, {"citizen": CITIZEN}),
+        _attempt(1, "fetch_scheme_rules", 1, {"rules": RULES}),
+        _attempt(2, "evaluate_rules", 1, {"error_kind": "unavailable"}, ErrorKind.UNAVAILABLE),
+    ]
+    second_try = _attempt(2, "evaluate_rules", 2, {"error_kind": "timeout"}, ErrorKind.TIMEOUT)
+
+    plan = plan_resume(_instance(), _template(), journal=journal, audit=[*map(_entry, journal), _entry(second_try)])
+
+    assert plan.state.next_step == 2
+    assert plan.state.prior_attempts == 2
+    assert plan.state.prior_failure is not None and plan.state.prior_failure.error_kind is ErrorKind.TIMEOUT
+    assert plan.to_audit == []
+    assert plan.to_journal == [second_try]
+
+
+def test_an_attempt_in_both_records_is_written_to_neither_again() -> None:
+    journal = [_attempt(0, "fetch_citizen", 1, {"citizen": CITIZEN})]
+    plan = plan_resume(_instance(), _template(), journal=journal, audit=[_entry(journal[0])])
+    assert plan.to_audit == [] and plan.to_journal == []
+    assert plan.state.next_step == 1 and plan.state.prior_attempts == 0 and plan.state.prior_failure is None
+
+
+def test_an_audited_attempt_reads_back_equal_to_the_journalled_one() -> None:
+    failed = _attempt(2, "evaluate_rules", 3, {"error_kind": "timeout"}, ErrorKind.TIMEOUT)
+    succeeded = _attempt(0, "fetch_citizen", 1, {"citizen": CITIZEN})
+    for attempt in (failed, succeeded):
+        assert StepAttempt.from_audit(attempt.audit_record(INSTANCE_ID, actor="")) == attempt
+    assert failed.audit_record(INSTANCE_ID, actor="").idempotency_key == f"{INSTANCE_ID}/2/3"
