@@ -8,41 +8,102 @@ import logging
 import os
 import platform
 import sys
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import httpx2
 
+from bench.audit_workloads import audit_json, audit_table, log_size_argument, measure_audit
+from bench.memory import peak_rss_mb, reset_peak_rss
+from bench.report import BenchResults, ScalingTiming, as_json, as_table
 from bench.system import LOG_FILE, RunningSystem, run_with_system, stderr_progress
-from bench.workloads import CheckTiming, ImpactTiming, peak_rss_mib, time_eligibility_checks, time_impact_analysis
+from bench.workloads import (
+    CheckTiming,
+    ImpactTiming,
+    time_concurrent_checks,
+    time_eligibility_checks,
+    time_impact_analysis,
+)
 
+T = TypeVar("T")
 # A million-citizen impact analysis takes a while; the gateway's own deadline is 600 s.
 REQUEST_TIMEOUT_SECONDS = 660.0
+DEFAULT_POPULATIONS = [500, 50_000, 1_000_000]
+# From this size on, an impact analysis gets --large-runs timed runs and no warm-up run of its own:
+# the smaller populations before it have warmed the system, and each run costs seconds.
+LARGE_POPULATION = 500_000
+# Untimed before anything else in each system started: first connections, imports, caches.
+SYSTEM_WARMUP_POPULATION = 500
+SYSTEM_WARMUP_CHECKS = 20
 
 
 @dataclass(frozen=True)
-class BenchResults:
-    environment: dict[str, Any]
+class MainPhase:
+    """What the benchmark measured with one evaluator."""
+
     impact: list[ImpactTiming]
     checks: CheckTiming
-    peak_rss_mib: dict[str, float | None]
+    concurrent_checks: CheckTiming | None
+    peak_rss_reset: bool
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description="End-to-end timings through the REST API.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="End-to-end timings through the REST API, each with the peak RSS of every service.",
+    )
     parser.add_argument(
         "--populations",
         type=_populations,
-        default=[500],
-        help="comma-separated impact_analysis population sizes, 1 to 1000000 (default: 500)",
+        default=DEFAULT_POPULATIONS,
+        help="comma-separated impact_analysis population sizes, 1 to 1000000 (default: 500,50000,1000000)",
     )
-    parser.add_argument("--warmup-runs", type=int, default=2, help="untimed impact_analysis runs per population")
-    parser.add_argument("--runs", type=int, default=9, help="timed impact_analysis runs per population")
-    parser.add_argument("--checks", type=int, default=200, help="sequential eligibility_check runs")
+    parser.add_argument("--runs", type=int, default=5, help="timed impact_analysis runs per population (default: 5)")
+    parser.add_argument(
+        "--large-runs",
+        type=int,
+        default=3,
+        help=f"at most this many timed runs of populations of {LARGE_POPULATION} or more (default: 3)",
+    )
+    parser.add_argument(
+        "--warmup-runs",
+        type=int,
+        default=1,
+        help=f"untimed runs per population below {LARGE_POPULATION} (default: 1)",
+    )
+    parser.add_argument("--checks", type=int, default=300, help="sequential eligibility_check runs (default: 300)")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients for the throughput (default: 16)")
+    parser.add_argument(
+        "--concurrent-checks",
+        type=int,
+        default=1600,
+        help="eligibility_check runs shared by the concurrent clients; 0 skips the throughput (default: 1600)",
+    )
+    parser.add_argument(
+        "--scaling-population",
+        type=int,
+        default=None,
+        help="population timed again with 2 evaluators for the speed-up (default: the largest of --populations)",
+    )
+    parser.add_argument("--no-scaling", action="store_true", help="skip the run with 2 evaluators")
+    parser.add_argument(
+        "--audit-log-size",
+        type=log_size_argument,
+        default=1_000_000,
+        help="entries of the log the audit proofs are timed on; 0 skips the audit figures (default: 1000000)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     arguments = parser.parse_args(argv)
-    if arguments.runs < 1 or arguments.checks < 1 or arguments.warmup_runs < 0:
-        parser.error("--runs and --checks must be at least 1, --warmup-runs at least 0")
+    if min(arguments.runs, arguments.large_runs, arguments.checks, arguments.clients) < 1:
+        parser.error("--runs, --large-runs, --checks and --clients must be at least 1")
+    if arguments.warmup_runs < 0 or arguments.concurrent_checks < 0:
+        parser.error("--warmup-runs and --concurrent-checks must be at least 0")
+    if arguments.scaling_population is None:
+        arguments.scaling_population = max(arguments.populations)
+    elif arguments.scaling_population not in arguments.populations:
+        parser.error("--scaling-population must be one of --populations (its one-evaluator figure is reused)")
     return arguments
 
 
@@ -53,89 +114,110 @@ def _populations(text: str) -> list[int]:
     return sizes
 
 
-def measure(system: RunningSystem, arguments: argparse.Namespace) -> BenchResults:
+def runs_for(population: int, arguments: argparse.Namespace) -> tuple[int, int]:
+    """(warm-up runs, timed runs) of one population."""
+    if population >= LARGE_POPULATION:
+        return 0, min(arguments.runs, arguments.large_runs)
+    return arguments.warmup_runs, arguments.runs
+
+
+@contextmanager
+def _client(system: RunningSystem) -> Iterator[httpx2.Client]:
     with httpx2.Client(base_url=system.gateway_url, timeout=REQUEST_TIMEOUT_SECONDS) as client:
-        impact = []
-        for population in arguments.populations:
-            stderr_progress(
-                f"impact_analysis of {population} citizens: {arguments.warmup_runs} + {arguments.runs} runs"
-            )
-            impact.append(
-                time_impact_analysis(
-                    client, population=population, warmup_runs=arguments.warmup_runs, runs=arguments.runs
-                )
-            )
+        yield client
+
+
+def _with_peak_rss(system: RunningSystem, workload: Callable[[], T]) -> tuple[T, dict[str, float | None], bool]:
+    reset = reset_peak_rss(system.pids)
+    result = workload()
+    return result, peak_rss_mb(system.pids), reset
+
+
+def _warm_up(system: RunningSystem, client: httpx2.Client) -> None:
+    stderr_progress(f"warming up: impact_analysis of {SYSTEM_WARMUP_POPULATION}, {SYSTEM_WARMUP_CHECKS} checks")
+    time_impact_analysis(client, population=SYSTEM_WARMUP_POPULATION, warmup_runs=0, runs=1)
+    # Citizen numbers far above those of the measured checks.
+    time_eligibility_checks(client, count=SYSTEM_WARMUP_CHECKS, first_citizen=9_000_001)
+
+
+def _impact(
+    system: RunningSystem, client: httpx2.Client, population: int, arguments: argparse.Namespace
+) -> ImpactTiming:
+    warmup_runs, runs = runs_for(population, arguments)
+    stderr_progress(
+        f"impact_analysis of {population} citizens, {system.evaluators} evaluator(s): {warmup_runs} + {runs} runs"
+    )
+    timing, rss, _ = _with_peak_rss(
+        system, lambda: time_impact_analysis(client, population=population, warmup_runs=warmup_runs, runs=runs)
+    )
+    return replace(timing, evaluators=system.evaluators, peak_rss_mb=rss)
+
+
+def measure_main(system: RunningSystem, arguments: argparse.Namespace) -> MainPhase:
+    with _client(system) as client:
+        _warm_up(system, client)
+        impact = [_impact(system, client, population, arguments) for population in arguments.populations]
         stderr_progress(f"{arguments.checks} sequential eligibility_check runs")
-        checks = time_eligibility_checks(client, count=arguments.checks)
-    environment = {
-        "evaluators": system.evaluators,
-        "database": system.database,
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-    }
-    return BenchResults(environment=environment, impact=impact, checks=checks, peak_rss_mib=peak_rss_mib(system.pids))
-
-
-def as_json(results: BenchResults) -> dict[str, Any]:
-    return {
-        "environment": results.environment,
-        "impact_analysis": [
-            {
-                "population": timing.population,
-                "warmup_runs": timing.warmup_runs,
-                "runs": len(timing.seconds),
-                "median_s": timing.median,
-                "min_s": min(timing.seconds),
-                "max_s": max(timing.seconds),
-            }
-            for timing in results.impact
-        ],
-        "eligibility_check": {
-            "runs": len(results.checks.latencies_seconds),
-            "total_s": results.checks.total_seconds,
-            "p50_ms": results.checks.percentile_ms(50),
-            "p99_ms": results.checks.percentile_ms(99),
-        },
-        "peak_rss_mib": results.peak_rss_mib,
-    }
-
-
-def as_table(results: BenchResults) -> str:
-    figures = as_json(results)
-    environment = results.environment
-    evaluators = f"{environment['evaluators']} evaluator{'s' if environment['evaluators'] != 1 else ''}"
-    lines = [
-        f"Civicflow benchmark: {evaluators}, {environment['database']}, Python {environment['python']}, "
-        f"{environment['cpus']} CPUs",
-        "",
-        "impact_analysis through REST (seconds per run)",
-        f"  {'population':>10}  {'runs':>4}  {'median':>8}  {'min':>8}  {'max':>8}",
-    ]
-    for row in figures["impact_analysis"]:
-        lines.append(
-            f"  {row['population']:>10}  {row['runs']:>4}  {row['median_s']:>8.3f}  {row['min_s']:>8.3f}  {row['max_s']:>8.3f}"
+        checks, rss, reset = _with_peak_rss(system, lambda: time_eligibility_checks(client, count=arguments.checks))
+        checks = replace(checks, peak_rss_mb=rss)
+    concurrent = None
+    if arguments.concurrent_checks:
+        stderr_progress(
+            f"{arguments.concurrent_checks} eligibility_check runs from {arguments.clients} clients at once"
         )
-    checks = figures["eligibility_check"]
-    lines += [
-        "",
-        f"eligibility_check through REST ({checks['runs']} sequential runs)",
-        f"  {'total s':>8}  {'p50 ms':>8}  {'p99 ms':>8}",
-        f"  {checks['total_s']:>8.3f}  {checks['p50_ms']:>8.2f}  {checks['p99_ms']:>8.2f}",
-        "",
-        "peak RSS (VmHWM, MiB)",
-    ]
-    for name, mib in figures["peak_rss_mib"].items():
-        lines.append(f"  {name:<16}{'n/a' if mib is None else f'{mib:8.1f}'}")
-    return "\n".join(lines)
+        with ExitStack() as stack:
+            clients = [stack.enter_context(_client(system)) for _ in range(arguments.clients)]
+            concurrent, rss, _ = _with_peak_rss(
+                system,
+                lambda: time_concurrent_checks(clients, count=arguments.concurrent_checks, first_citizen=1_000_001),
+            )
+        concurrent = replace(concurrent, peak_rss_mb=rss)
+    return MainPhase(impact=impact, checks=checks, concurrent_checks=concurrent, peak_rss_reset=reset)
+
+
+def measure_two_evaluators(system: RunningSystem, arguments: argparse.Namespace) -> ImpactTiming:
+    with _client(system) as client:
+        _warm_up(system, client)
+        return _impact(system, client, arguments.scaling_population, arguments)
 
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     # The supervisor's own warnings go to stderr; stdout carries only the figures.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
-    results, outcome = run_with_system(lambda system: measure(system, arguments), progress=stderr_progress)
-    print(json.dumps(as_json(results), indent=2) if arguments.json else as_table(results))
-    if not outcome.clean:
-        stderr_progress(f"the services did not stop cleanly {dict(outcome.returncodes)}; see {LOG_FILE}")
+    LOG_FILE.unlink(missing_ok=True)  # each system started appends its services' logs
+    main_phase, outcome = run_with_system(
+        lambda system: measure_main(system, arguments), progress=stderr_progress, evaluators=1
+    )
+    outcomes = [outcome]
+    scaling = None
+    if not arguments.no_scaling:
+        two, outcome = run_with_system(
+            lambda system: measure_two_evaluators(system, arguments), progress=stderr_progress, evaluators=2
+        )
+        outcomes.append(outcome)
+        one = next(timing for timing in main_phase.impact if timing.population == arguments.scaling_population)
+        scaling = ScalingTiming(one=one, two=two)
+    environment = {
+        "database": "a fresh embedded PostgreSQL" if "DATABASE_URL" not in os.environ else "DATABASE_URL",
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "peak_rss": "during each workload" if main_phase.peak_rss_reset else "since the service started",
+    }
+    results = BenchResults(
+        environment=environment,
+        impact=main_phase.impact,
+        checks=main_phase.checks,
+        concurrent_checks=main_phase.concurrent_checks,
+        scaling=scaling,
+    )
+    audit = measure_audit(log_size=arguments.audit_log_size, progress=stderr_progress) if arguments.audit_log_size else None
+    if arguments.json:
+        print(json.dumps(as_json(results) | ({"audit_log": audit_json(audit)} if audit else {}), indent=2))
+    else:
+        print(as_table(results) + (f"\n\n{audit_table(audit)}" if audit else ""))
+    unclean = [dict(outcome.returncodes) for outcome in outcomes if not outcome.clean]
+    if unclean:
+        stderr_progress(f"the services did not stop cleanly {unclean}; see {LOG_FILE}")
         return 1
     return 0

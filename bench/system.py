@@ -40,14 +40,22 @@ class RunningSystem:
     database: str
 
 
-def run_with_system(workload: Callable[[RunningSystem], T], *, progress: Callable[[str], None]) -> tuple[T, RunOutcome]:
+def run_with_system(
+    workload: Callable[[RunningSystem], T], *, progress: Callable[[str], None], evaluators: int | None = None
+) -> tuple[T, RunOutcome]:
     """Starts the services (and a fresh embedded PostgreSQL unless DATABASE_URL is set), runs `workload`, stops all.
+
+    `evaluators` replicas of the evaluator (default: EVALUATORS, as `make run`). A process
+    that dies is not restarted: it ends the benchmark rather than hide in its figures.
 
     The supervisor must own the main thread (it handles the signals), so the workload runs
     on a second thread started once every process is spawned. Returns the workload's result
     and how the services stopped: the figures stand even if a service did not stop cleanly.
     """
-    settings = on_free_ports(LauncherSettings())
+    settings = LauncherSettings()
+    if evaluators is not None:
+        settings = settings.model_copy(update={"evaluators": evaluators})
+    settings = on_free_ports(settings)
     with ExitStack() as stack:
         if settings.database_url is None:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="civicflow-bench-"))) / "pgdata"
@@ -57,7 +65,7 @@ def run_with_system(workload: Callable[[RunningSystem], T], *, progress: Callabl
             database_url, database = settings.database_url, "DATABASE_URL"
         plan = plan_processes(settings, database_url=database_url)
         LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
-        log = stack.enter_context(LOG_FILE.open("w"))
+        log = stack.enter_context(LOG_FILE.open("a"))
         supervisor = Supervisor(
             plan, printer=Printer(log, colour=False), shutdown_grace_seconds=settings.shutdown_grace_seconds
         )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import statistics
+import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
@@ -20,11 +22,20 @@ class RunFailedError(RuntimeError):
     """A workflow run did not complete: the benchmark stops rather than time a failure."""
 
 
+def percentile_ms(latencies_seconds: Sequence[float], percent: float) -> float:
+    """Nearest-rank percentile: a latency some request actually had."""
+    ordered = sorted(latencies_seconds)
+    return ordered[max(math.ceil(percent / 100 * len(ordered)) - 1, 0)] * 1000
+
+
 @dataclass(frozen=True)
 class ImpactTiming:
     population: int
     warmup_runs: int
     seconds: tuple[float, ...]
+    evaluators: int = 1
+    # Peak RSS of each service during these runs, in MB; filled in by the caller, which knows the processes.
+    peak_rss_mb: Mapping[str, float | None] = field(default_factory=dict)
 
     @property
     def median(self) -> float:
@@ -33,17 +44,23 @@ class ImpactTiming:
 
 @dataclass(frozen=True)
 class CheckTiming:
+    """Eligibility checks sent by `clients` clients at once (1: one after another)."""
+
     total_seconds: float
     latencies_seconds: tuple[float, ...]
+    clients: int = 1
+    peak_rss_mb: Mapping[str, float | None] = field(default_factory=dict)
 
     def percentile_ms(self, percent: float) -> float:
-        """Nearest-rank percentile: a latency some request actually had."""
-        ordered = sorted(self.latencies_seconds)
-        return ordered[max(math.ceil(percent / 100 * len(ordered)) - 1, 0)] * 1000
+        return percentile_ms(self.latencies_seconds, percent)
+
+    @property
+    def workflows_per_second(self) -> float:
+        return len(self.latencies_seconds) / self.total_seconds
 
 
 def execute(client: httpx2.Client, template_id: str, inputs: dict[str, Any]) -> tuple[float, dict[str, Any]]:
-    """Runs one workflow through POST /workflows/execute; returns its wall time and its answer."""
+    """Runs one workflow through POST /workflows/execute (sync mode); returns its wall time and its answer."""
     started = time.perf_counter()
     response = client.post("/workflows/execute", json={"template_id": template_id, "inputs": inputs})
     elapsed = time.perf_counter() - started
@@ -70,31 +87,42 @@ def time_impact_analysis(client: httpx2.Client, *, population: int, warmup_runs:
     return ImpactTiming(population=population, warmup_runs=warmup_runs, seconds=tuple(seconds))
 
 
-def time_eligibility_checks(client: httpx2.Client, *, count: int) -> CheckTiming:
+def check_eligibility(client: httpx2.Client, number: int) -> float:
+    elapsed, body = execute(client, "eligibility_check", {"citizen_id": f"CIT-{number}", "scheme_name": CHECK_SCHEME})
+    if not body["outputs"]["decision"]["decision"]:
+        raise RunFailedError(f"eligibility_check {body['instance_id']} completed without a decision")
+    return elapsed
+
+
+def time_eligibility_checks(client: httpx2.Client, *, count: int, first_citizen: int = 1) -> CheckTiming:
     """`count` eligibility checks one after another, each for a different citizen."""
-    latencies: list[float] = []
     started = time.perf_counter()
-    for number in range(1, count + 1):
-        elapsed, body = execute(
-            client, "eligibility_check", {"citizen_id": f"CIT-{number}", "scheme_name": CHECK_SCHEME}
-        )
-        if not body["outputs"]["decision"]["decision"]:
-            raise RunFailedError(f"eligibility_check {body['instance_id']} completed without a decision")
-        latencies.append(elapsed)
+    latencies = [check_eligibility(client, number) for number in range(first_citizen, first_citizen + count)]
     return CheckTiming(total_seconds=time.perf_counter() - started, latencies_seconds=tuple(latencies))
 
 
-def peak_rss_mib(pids: dict[str, int]) -> dict[str, float | None]:
-    """Peak resident memory (VmHWM) of each process so far; None where /proc does not tell (not Linux)."""
-    return {name: _vm_hwm_kib(pid) for name, pid in pids.items()}
+def time_concurrent_checks(clients: Sequence[httpx2.Client], *, count: int, first_citizen: int = 1) -> CheckTiming:
+    """`count` eligibility checks sent by len(clients) threads at once, each with its own client.
 
+    Each thread sends its next request as soon as its previous one is answered (a closed
+    loop), so the figure is the throughput the system sustains with that many callers.
+    """
+    numbers = iter(range(first_citizen, first_citizen + count))
+    lock = threading.Lock()
 
-def _vm_hwm_kib(pid: int) -> float | None:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return None
+    def next_number() -> int | None:
+        with lock:
+            return next(numbers, None)
+
+    def client_loop(client: httpx2.Client) -> list[float]:
+        latencies = []
+        while (number := next_number()) is not None:
+            latencies.append(check_eligibility(client, number))
+        return latencies
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(clients), thread_name_prefix="bench-client") as pool:
+        per_client = list(pool.map(client_loop, clients))
+    total = time.perf_counter() - started
+    latencies = tuple(latency for client_latencies in per_client for latency in client_latencies)
+    return CheckTiming(total_seconds=total, latencies_seconds=latencies, clients=len(clients))

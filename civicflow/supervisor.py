@@ -1,25 +1,27 @@
-"""Runs a process plan with honcho: prefixed logs, SIGINT/SIGTERM stop every process, a clean stop exits 0.
+"""Runs a process plan with honcho: prefixed logs, restarts of dead processes, SIGINT/SIGTERM stop all, exit 0 if clean.
 
 honcho's Manager starts each process in its own session, relays its output line by line
 under its name, and on SIGINT or SIGTERM sends SIGTERM to every process, then SIGKILL to
 those still running after a deadline. It stops everything as soon as one process exits.
-The supervisor adds what a launcher needs on top: the pid and exit code of each process
-(read from honcho's event queue), a stop that any thread may request, and the verdict
-of whether the run ended cleanly. Restarting a dead process would hook in at the same
-place, the event queue, where a process's `stop` message arrives.
+The supervisor adds what a launcher needs on top, all at honcho's event queue: the pid and
+exit code of each process, a stop that any thread may request, the verdict of whether the
+run ended cleanly, and, under a RestartPolicy, restarts. The `stop` message of a process
+that died unasked is kept from honcho (which would stop everything) and the process is
+started again after a backoff; honcho sees it only when the supervisor gives up on it.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import multiprocessing
 import os
 import shlex
 import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
@@ -28,6 +30,7 @@ from honcho.manager import Manager
 from honcho.printer import Message, Printer
 
 from civicflow.process_plan import ProcessSpec
+from civicflow.restart_policy import RestartPolicy, RestartTracker
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 _SIGNAL_RETURN_CODES = frozenset(entry["rc"] for entry in honcho.manager.SIGNALS.values())
 # Time beyond the services' own shutdown grace before honcho sends SIGKILL.
 _KILL_MARGIN_SECONDS = 5.0
+LAUNCHER_NAME = "launcher"
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,9 @@ class RunOutcome:
     """How a supervised run ended."""
 
     stop_requested: bool
+    # Exit status of each process's last run.
     returncodes: Mapping[str, int]
+    restarts: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
@@ -54,8 +60,14 @@ class RunOutcome:
         return 0 if self.clean else 1
 
 
+@dataclass(frozen=True)
+class _PendingRestart:
+    due: float
+    returncode: int
+
+
 class Supervisor:
-    """Runs every process of a plan until a signal, a `stop()` or the death of one of them."""
+    """Runs every process of a plan until a signal, a `stop()`, or a death that is not (or no longer) restarted."""
 
     def __init__(
         self,
@@ -64,13 +76,19 @@ class Supervisor:
         printer: Printer,
         inherited_env: Mapping[str, str] | None = None,
         shutdown_grace_seconds: float = 10.0,
+        restart_policy: RestartPolicy | None = None,
     ) -> None:
         self._plan = list(plan)
         self._printer = printer
         self._inherited_env = dict(os.environ if inherited_env is None else inherited_env)
         self._kill_wait = shutdown_grace_seconds + _KILL_MARGIN_SECONDS
+        # None: a process that dies takes the others down (the benchmark wants a crash to show).
+        self._restarts = RestartTracker(restart_policy) if restart_policy is not None else None
         self._pids: dict[str, int] = {}
+        self._started_at: dict[str, float] = {}
         self._returncodes: dict[str, int] = {}
+        self._pending: dict[str, _PendingRestart] = {}
+        self._restart_counts: dict[str, int] = {}
         self._stop = threading.Event()
         self._on_started: Callable[[], None] | None = None
         self._stopping_since: float | None = None
@@ -87,8 +105,7 @@ class Supervisor:
 
     def announce(self, text: str) -> None:
         """Writes a line under the name `launcher`, interleaved with the processes' output."""
-        message = Message(type="line", data=text, time=datetime.datetime.now(), name="launcher", colour=None)
-        self._printer.write(message)
+        self._printer.write(_line(text))
 
     def run(self, *, on_started: Callable[[], None] | None = None) -> RunOutcome:
         """Blocks until every process has exited. Must run on the main thread (it handles signals).
@@ -100,7 +117,7 @@ class Supervisor:
         manager.events = _ObservedEvents(
             manager.events,
             observe=lambda message: self._observe(message, manager),
-            before_read=lambda: self._between_reads(manager),
+            before_read=lambda: self._before_read(manager),
         )
         for process in self._plan:
             manager.add_process(
@@ -128,26 +145,72 @@ class Supervisor:
         outcome = RunOutcome(
             stop_requested=self._stop.is_set() or manager.returncode in _SIGNAL_RETURN_CODES,
             returncodes=dict(self._returncodes),
+            restarts=dict(self._restart_counts),
         )
         if not outcome.clean:
             log.error("processes did not stop cleanly", extra={"returncodes": outcome.returncodes})
         return outcome
 
-    def _observe(self, message: Message, manager: Manager) -> None:
+    def _stopping(self, manager: Manager) -> bool:
+        # honcho sets its return code on a signal or when it lets a death stop everything.
+        return self._stop.is_set() or manager.returncode is not None
+
+    def _observe(self, message: Message, manager: Manager) -> Message:
+        """Sees each message before honcho does; answers the message honcho gets instead."""
         if message.type == "start":
             self._pids[message.name] = message.data["pid"]
+            self._started_at[message.name] = time.monotonic()
+            if self._stopping(manager):
+                # Restarted just as the stop began: honcho signalled the pid it knew, the dead one.
+                _signal_group(message.data["pid"], signal.SIGKILL if self._killed else signal.SIGTERM)
         elif message.type == "stop":
             self._returncodes[message.name] = message.data["returncode"]
             # Read before honcho handles the message: no return code yet means nobody asked for a stop.
-            if not self._stop.is_set() and manager.returncode is None:
-                log.error(
-                    "process exited on its own; stopping the others",
-                    extra={"process_name": message.name, "returncode": message.data["returncode"]},
-                )
+            if not self._stopping(manager):
+                return self._on_unexpected_exit(message)
+        return message
+
+    def _on_unexpected_exit(self, message: Message) -> Message:
+        name, returncode = message.name, message.data["returncode"]
+        uptime = time.monotonic() - self._started_at.get(name, time.monotonic())
+        details = {"process_name": name, "returncode": returncode, "uptime_seconds": round(uptime, 3)}
+        if self._restarts is None:
+            log.error("process exited on its own; stopping the others", extra=details)
+            return message
+        decision = self._restarts.decide(name, returncode=returncode, uptime_seconds=uptime)
+        if not decision.restart:
+            log.error(
+                "process exited on its own; giving up on it and stopping the others",
+                extra={**details, "reason": decision.reason},
+            )
+            return message
+        log.warning(
+            "process exited on its own; restarting it",
+            extra={**details, "restart_in_seconds": decision.delay_seconds, "quick_failures": decision.quick_failures},
+        )
+        self._pending[name] = _PendingRestart(due=time.monotonic() + decision.delay_seconds, returncode=returncode)
+        # honcho must not see this stop: it would stop every process.
+        return _line(f"{name} exited (rc={returncode}); restarting it in {decision.delay_seconds:g} s")
+
+    def _before_read(self, manager: Manager) -> Message | None:
+        """Runs on the main thread before each of honcho's queue reads; a message returned is read instead."""
+        self._between_reads(manager)
+        if self._pending and self._stopping(manager):
+            # A process waiting for its restart is not started again; honcho learns it has stopped.
+            name, pending = self._pending.popitem()
+            log.warning("restart abandoned: stopping", extra={"process_name": name})
+            return Message(
+                type="stop",
+                data={"returncode": pending.returncode},
+                time=datetime.datetime.now(),
+                name=name,
+                colour=None,
+            )
+        return None
 
     def _between_reads(self, manager: Manager) -> None:
-        # Runs on the main thread between honcho's queue reads, after honcho has handled the
-        # previous message, so terminate() never races its loop and on_started follows its output.
+        # After honcho has handled the previous message, so terminate() never races its loop
+        # and on_started follows its output.
         if len(self._pids) < len(self._plan):
             return  # honcho can signal a process only once it knows its pid
         if self._on_started is not None:
@@ -155,12 +218,31 @@ class Supervisor:
             on_started()
         if self._stop.is_set():
             manager.terminate()
+        self._start_due_restarts(manager)
         self._kill_stragglers(manager)
+
+    def _start_due_restarts(self, manager: Manager) -> None:
+        if self._stopping(manager):
+            return
+        now = time.monotonic()
+        for name, pending in list(self._pending.items()):
+            if pending.due > now:
+                continue
+            del self._pending[name]
+            self._restart_counts[name] = self._restart_counts.get(name, 0) + 1
+            log.warning("restarting process", extra={"process_name": name, "restart": self._restart_counts[name]})
+            # As honcho's own start does (honcho 2.0.0, pinned): a relay process runs the
+            # command and puts its start, lines and stop on the queue; honcho keeps the old pid
+            # until the new start message replaces it.
+            entry = manager._processes[name]
+            relay = multiprocessing.Process(name=name, target=entry["obj"].run, args=(manager.events, True))
+            relay.start()
+            entry["process"] = relay
 
     def _kill_stragglers(self, manager: Manager) -> None:
         # honcho's own SIGKILL deadline starts only once some process has exited; if none
         # does after SIGTERM, this one still ends the run.
-        if manager.returncode is None and not self._stop.is_set():
+        if not self._stopping(manager):
             return
         now = time.monotonic()
         if self._stopping_since is None:
@@ -174,7 +256,13 @@ class Supervisor:
 class _ObservedEvents:
     """honcho's event queue, read through an observer: the manager's loop is left as it is."""
 
-    def __init__(self, queue: Any, *, observe: Callable[[Message], None], before_read: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        queue: Any,
+        *,
+        observe: Callable[[Message], Message],
+        before_read: Callable[[], Message | None],
+    ) -> None:
         self._queue = queue
         self._observe = observe
         self._before_read = before_read
@@ -183,10 +271,10 @@ class _ObservedEvents:
         self._queue.put(message)
 
     def get(self, timeout: float | None = None) -> Message:
-        self._before_read()
-        message = self._queue.get(timeout=timeout)
-        self._observe(message)
-        return message
+        message = self._before_read()
+        if message is None:
+            message = self._queue.get(timeout=timeout)
+        return self._observe(message)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Children started with spawn or forkserver only put messages: hand them the bare queue.
@@ -195,6 +283,18 @@ class _ObservedEvents:
 
 def _bare_queue(queue: Any) -> Any:
     return queue
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    # Each process leads its own session (honcho starts it so); a group already gone is fine.
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _line(text: str) -> Message:
+    return Message(type="line", data=text, time=datetime.datetime.now(), name=LAUNCHER_NAME, colour=None)
 
 
 def _restorable(

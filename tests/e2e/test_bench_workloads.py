@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from bench.workloads import RunFailedError, execute, time_eligibility_checks, time_impact_analysis
+from bench.workloads import (
+    RunFailedError,
+    execute,
+    time_concurrent_checks,
+    time_eligibility_checks,
+    time_impact_analysis,
+)
 
 
 def test_a_run_that_fails_is_refused_rather_than_timed(gateway_client: Any) -> None:
@@ -33,3 +39,12 @@ def test_eligibility_checks_time_every_run(gateway_client: Any) -> None:
     assert len(timing.latencies_seconds) == 5
     assert sum(timing.latencies_seconds) <= timing.total_seconds
     assert timing.percentile_ms(50) <= timing.percentile_ms(99)
+
+
+def test_concurrent_checks_share_the_runs_among_the_clients(gateway_client: Any) -> None:
+    timing = time_concurrent_checks([gateway_client] * 4, count=12, first_citizen=500)
+
+    assert timing.clients == 4
+    assert len(timing.latencies_seconds) == 12
+    assert timing.workflows_per_second == 12 / timing.total_seconds
+

@@ -1,7 +1,9 @@
-"""`python -m civicflow.launcher` (what `make run` runs): starts every service, serves a workflow, stops cleanly on Ctrl-C."""
+"""`python -m civicflow.launcher` (what `make run` runs): starts every service, serves a workflow, restarts a
+service that dies, stops cleanly on Ctrl-C."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -38,7 +40,14 @@ class RunningLauncher:
 def launcher(database_url: str, tmp_path: Path) -> Iterator[RunningLauncher]:
     """The real launcher with two evaluators, on free ports, using the session's database."""
     ports = free_port_environment(evaluators=2)
-    environment = {**os.environ, **ports, "DATABASE_URL": database_url, "EVALUATORS": "2", "LOG_LEVEL": "INFO"}
+    environment = {
+        **os.environ,
+        **ports,
+        "DATABASE_URL": database_url,
+        "EVALUATORS": "2",
+        "LOG_LEVEL": "INFO",
+        "RESTART_BACKOFF_SECONDS": "0.5",
+    }
     log = tmp_path / "launcher.log"
     with log.open("wb") as output:
         # A file, not a pipe: nobody reads a pipe while the test waits, and a full one would block the launcher.
@@ -107,3 +116,84 @@ def test_launcher_serves_a_workflow_then_stops_every_process_cleanly_on_sigint(l
     assert not survivors, f"processes outlived the launcher: {survivors}"
     stops = dict(re.findall(r"\| (\S+) stopped \(rc=(-?\d+)\)", launcher.output()))
     assert stops == dict.fromkeys(["audit_service", "evaluator.0", "evaluator.1", "orchestrator", "gateway"], "0")
+
+
+def service_pid(launcher: RunningLauncher, module: str) -> int:
+    (pid,) = [pid for pid, line in descendants(launcher.process.pid).items() if line.endswith(f"-m {module}")]
+    return pid
+
+
+def test_a_service_killed_with_sigkill_is_restarted_and_serves_again(launcher: RunningLauncher) -> None:
+    wait_until_healthy(launcher)
+    orchestrator = service_pid(launcher, "orchestrator")
+
+    os.kill(orchestrator, signal.SIGKILL)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    with httpx2.Client(base_url=launcher.gateway_url, timeout=2.0) as client:
+        # The gateway stays up; its health reports the orchestrator missing, then back.
+        while client.get("/healthz").status_code == 200:
+            assert time.monotonic() < deadline, "the gateway never noticed the orchestrator had died"
+            time.sleep(0.05)
+    wait_until_healthy(launcher)
+    restarted = service_pid(launcher, "orchestrator")
+    assert restarted != orchestrator
+
+    response = httpx2.post(
+        f"{launcher.gateway_url}/workflows/execute",
+        json={"template_id": "eligibility_check", "inputs": {"citizen_id": "CIT-1002", "scheme_name": "scheme_beta"}},
+        timeout=30.0,
+    )
+    assert response.status_code == 200 and response.json()["status"] == "completed", response.text
+
+    launcher.process.send_signal(signal.SIGTERM)
+    assert launcher.process.wait(timeout=STOP_SECONDS) == 0, launcher.output()
+    output = launcher.log.read_text(errors="replace")
+    assert f"orchestrator exited (rc={-signal.SIGKILL}); restarting it in 0.5 s" in output
+    # The launcher's own log lines are JSON without a process prefix.
+    records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    restarts = [record for record in records if record["message"] == "restarting process"]
+    assert [(record["process_name"], record["restart"]) for record in restarts] == [("orchestrator", 1)]
+    stops = dict(re.findall(r"\| (\S+) stopped \(rc=(-?\d+)\)", output))
+    assert stops == dict.fromkeys(["audit_service", "evaluator.0", "evaluator.1", "orchestrator", "gateway"], "0")
+    assert not is_alive(restarted)
+
+
+def test_a_run_interrupted_by_a_killed_orchestrator_completes_after_its_restart(launcher: RunningLauncher) -> None:
+    """What a person sees: `civicflow watch` follows the run through the restart to its end."""
+    wait_until_healthy(launcher)
+    population = 1_000_000
+    started = httpx2.post(
+        f"{launcher.gateway_url}/workflows/execute",
+        json={
+            "template_id": "impact_analysis",
+            "inputs": {"scheme_name": "scheme_alpha", "population_size": population},
+            "mode": "async",
+        },
+        timeout=30.0,
+    )
+    assert started.status_code == 202, started.text
+    instance_id = started.json()["instance_id"]
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        run = httpx2.get(f"{launcher.gateway_url}/workflows/{instance_id}", timeout=10.0).json()
+        assert run["status"] == "running", f"the run ended before it could be interrupted: {run}"
+        if run["progress"]["items_done"] > 0:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    os.kill(service_pid(launcher, "orchestrator"), signal.SIGKILL)
+    watched = subprocess.run(
+        [sys.executable, "-m", "civicflow_cli", "watch", instance_id, "--json"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "CIVICFLOW_URL": launcher.gateway_url},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+    assert watched.returncode == 0, watched.stderr + launcher.output()
+    finished = json.loads(watched.stdout)
+    assert finished["status"] == "completed"
+    assert finished["outputs"]["impact_report"]["total"] == population
+    assert "orchestrator exited (rc=-9); restarting it" in launcher.log.read_text(errors="replace")

@@ -1,21 +1,35 @@
-"""The benchmark's figures: nearest-rank percentiles, and the same numbers in the table and the JSON."""
+"""The benchmark's figures: nearest-rank percentiles, targets beside the figures, the same numbers in table and JSON."""
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 
-from bench.cli import BenchResults, as_json, as_table, parse_arguments
+from bench.cli import parse_arguments, runs_for
+from bench.report import BenchResults, ScalingTiming, as_json, as_table
 from bench.workloads import CheckTiming, ImpactTiming
 
+RSS = {"audit_service": 80.0, "evaluator": 60.0, "orchestrator": 250.5, "gateway": None}
 
-def results() -> BenchResults:
+
+def results(*, scaling: bool = True) -> BenchResults:
+    one = ImpactTiming(population=1_000_000, warmup_runs=0, seconds=(12.0, 11.0, 13.0), peak_rss_mb=RSS)
+    two = ImpactTiming(
+        population=1_000_000,
+        warmup_runs=0,
+        seconds=(8.0, 7.5, 9.0),
+        evaluators=2,
+        peak_rss_mb={"audit_service": 80.0, "evaluator.0": 61.0, "evaluator.1": 62.0, "orchestrator": 310.0},
+    )
     return BenchResults(
-        environment={"evaluators": 1, "database": "DATABASE_URL", "python": "3.12.0", "cpus": 2},
-        impact=[ImpactTiming(population=500, warmup_runs=2, seconds=(0.05, 0.04, 0.06))],
+        environment={"database": "DATABASE_URL", "python": "3.12.0", "cpus": 2, "peak_rss": "during each workload"},
+        impact=[
+            ImpactTiming(population=500, warmup_runs=2, seconds=(0.05, 0.04, 0.06), peak_rss_mb=RSS),
+            ImpactTiming(population=50_000, warmup_runs=1, seconds=(0.5, 0.55, 0.58), peak_rss_mb=RSS),
+            one,
+        ],
         checks=CheckTiming(total_seconds=1.0, latencies_seconds=tuple(n / 1000 for n in range(1, 101))),
-        peak_rss_mib={"gateway": 64.0, "evaluator": None},
+        concurrent_checks=CheckTiming(total_seconds=2.0, latencies_seconds=(0.05,) * 800, clients=16),
+        scaling=ScalingTiming(one=one, two=two) if scaling else None,
     )
 
 
@@ -26,14 +40,35 @@ def test_percentiles_are_latencies_that_were_measured() -> None:
     assert checks.percentile_ms(100) == pytest.approx(100.0)
 
 
-def test_json_and_table_carry_the_same_figures() -> None:
+def test_each_figure_is_judged_against_its_target() -> None:
     figures = as_json(results())
-    assert figures["impact_analysis"] == [
-        {"population": 500, "warmup_runs": 2, "runs": 3, "median_s": 0.05, "min_s": 0.04, "max_s": 0.06}
-    ]
+    small, medium, large = figures["impact_analysis"]
+    assert (small["median_s"], small["target_s"], small["time_met"], small["rss_met"]) == (0.05, 0.05, False, None)
+    assert (medium["time_met"], medium["target_rss_mb"], medium["rss_met"]) == (True, 200.0, False)
+    assert (large["time_met"], large["rss_met"]) == (False, True)
+    sequential, concurrent = figures["eligibility_check"]["sequential"], figures["eligibility_check"]["concurrent"]
+    assert (sequential["p50_ms"], sequential["met"]) == (pytest.approx(50.0), False)
+    assert (concurrent["workflows_per_s"], concurrent["met"]) == (400.0, True)
+    assert figures["evaluator_scaling"]["speedup"] == pytest.approx(12.0 / 8.0)
+    assert figures["evaluator_scaling"]["two_evaluators"]["rss_met"] is False
+
+
+def test_the_table_shows_the_json_figures_with_verdicts_and_memory() -> None:
     table = as_table(results())
-    assert "     500     3     0.050     0.040     0.060" in table
-    assert "n/a" in table  # a process whose memory could not be read
+    assert "         500      1     3     0.050     0.040     0.060  < 0.05 s MISSED" in table
+    assert "< 200 MB MISSED" in table and "< 300 MB met" in table
+    # Replicas share the evaluator column; a process whose memory could not be read says so.
+    assert "61/62" in table
+    assert "n/a" in table
+    assert "400.0" in table and "> 300/s met" in table
+    assert "speed-up 1.50x" in table
+
+
+def test_without_scaling_or_concurrency_those_parts_are_left_out() -> None:
+    partial = BenchResults(**{**results(scaling=False).__dict__, "concurrent_checks": None})
+    assert as_json(partial)["evaluator_scaling"] is None
+    table = as_table(partial)
+    assert "speed-up" not in table and "at once" not in table
 
 
 def test_populations_are_a_comma_separated_list_within_the_templates_range() -> None:
@@ -42,4 +77,13 @@ def test_populations_are_a_comma_separated_list_within_the_templates_range() -> 
         parse_arguments(["--populations", "0"])
     with pytest.raises(SystemExit):
         parse_arguments(["--populations", "1000001"])
-    assert isinstance(parse_arguments([]), argparse.Namespace)
+
+
+def test_large_populations_get_fewer_runs_and_the_speed_up_uses_the_largest_population() -> None:
+    arguments = parse_arguments(["--populations", "500,50000,1000000", "--runs", "9"])
+    assert runs_for(500, arguments) == (1, 9)
+    assert runs_for(1_000_000, arguments) == (0, 3)
+    assert arguments.scaling_population == 1_000_000
+    assert parse_arguments(["--populations", "500,50000", "--runs", "3"]).scaling_population == 50_000
+    with pytest.raises(SystemExit):
+        parse_arguments(["--populations", "500", "--scaling-population", "50000"])

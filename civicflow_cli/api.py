@@ -1,0 +1,147 @@
+"""The gateway's REST API as the command line uses it; every answer that is not a success becomes an ApiError.
+
+Exceptions:
+    CliError
+    ├── ApiError: the gateway answered with an error status (its JSON error shape, or whatever came)
+    └── GatewayUnreachableError: no answer at all (nothing listening, a timeout, a broken connection)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+
+EVENT_STREAM = "text/event-stream"
+
+
+class CliError(Exception):
+    """A failure to report to the person at the terminal, exit status 1."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    problem: str
+
+
+class ApiError(CliError):
+    """The gateway refused or failed a request; carries its error body {"status", "code", "message", "details"}."""
+
+    def __init__(self, status: int, code: str, message: str, details: list[Problem] | None = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or []
+
+    @classmethod
+    def from_response(cls, response: httpx2.Response) -> ApiError:
+        try:
+            error = response.json()["error"]
+            details = [Problem(field=str(item["field"]), problem=str(item["problem"])) for item in error["details"]]
+            return cls(int(error["status"]), str(error["code"]), str(error["message"]), details)
+        except (ValueError, KeyError, TypeError):
+            # Not the gateway's error shape (a proxy, another server on the port): show what came.
+            text = response.text.strip()[:300] or "(empty body)"
+            return cls(response.status_code, response.reason_phrase or "HTTP_ERROR", text)
+
+
+class GatewayUnreachableError(CliError):
+    """No HTTP answer from the gateway."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The answer to POST /workflows/execute: 202 with the new instance id, or 200 with a finished run."""
+
+    status_code: int
+    body: dict[str, Any]
+
+    @property
+    def finished(self) -> bool:
+        return self.status_code == 200
+
+
+@dataclass(frozen=True)
+class Api:
+    client: httpx2.Client
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
+        try:
+            response = self.client.request(method, path, **kwargs)
+        except httpx2.TransportError as error:
+            raise GatewayUnreachableError(self._unreachable(error)) from error
+        if response.status_code >= 400:
+            raise ApiError.from_response(response)
+        return response
+
+    def _unreachable(self, error: Exception) -> str:
+        where = str(self.client.base_url).rstrip("/")
+        reason = str(error) or type(error).__name__
+        return (
+            f"no answer from the Civicflow gateway at {where} ({reason}); "
+            "is it running (`make run`)? The address is --url or CIVICFLOW_URL."
+        )
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self._request("GET", path, params=params or None).json()
+
+    def post(self, path: str, body: dict[str, Any], *, idempotency_key: str | None = None) -> httpx2.Response:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return self._request("POST", path, json=body, headers=headers)
+
+    def templates(self) -> list[dict[str, Any]]:
+        return list(self.get("/templates"))
+
+    def instance(self, instance_id: str) -> dict[str, Any]:
+        return dict(self.get(f"/workflows/{instance_id}"))
+
+    def execute(
+        self, template_id: str, inputs: dict[str, Any], *, asynchronous: bool, idempotency_key: str | None
+    ) -> Submitted:
+        body: dict[str, Any] = {"template_id": template_id, "inputs": inputs}
+        if asynchronous:
+            body["mode"] = "async"
+        response = self.post("/workflows/execute", body, idempotency_key=idempotency_key)
+        return Submitted(status_code=response.status_code, body=dict(response.json()))
+
+    def events(self, instance_id: str) -> Iterator[dict[str, Any]] | None:
+        """The run's Server-Sent Events, each event's data parsed as JSON; None if the gateway has no such stream."""
+        path = f"/workflows/{instance_id}/events"
+        request = self.client.build_request("GET", path, headers={"Accept": EVENT_STREAM})
+        try:
+            response = self.client.send(request, stream=True)
+        except httpx2.TransportError as error:
+            raise GatewayUnreachableError(self._unreachable(error)) from error
+        if response.status_code in (404, 405) or EVENT_STREAM not in response.headers.get("content-type", ""):
+            response.read()
+            response.close()
+            # An unknown instance is 404 too: the caller's next GET says which it was.
+            return None
+        if response.status_code >= 400:
+            response.read()
+            response.close()
+            raise ApiError.from_response(response)
+        return _event_data(response)
+
+
+def _event_data(response: httpx2.Response) -> Iterator[dict[str, Any]]:
+    """Parses text/event-stream: `data:` lines up to a blank line make one event; other fields are skipped."""
+    try:
+        data: list[str] = []
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                data.append(line[5:].removeprefix(" "))
+            elif not line and data:
+                payload = json.loads("\n".join(data))
+                data = []
+                if isinstance(payload, dict):
+                    yield payload
+    except httpx2.TransportError:
+        return  # a broken stream ends the events; the caller polls for the rest
+    finally:
+        response.close()

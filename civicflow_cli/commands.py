@@ -1,0 +1,146 @@
+"""One function per command: call the API, then print a table, or the raw JSON with --json; return the exit status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console, RenderableType
+
+from civicflow_cli import render
+from civicflow_cli.api import Api, ApiError
+from civicflow_cli.follow import follow
+from civicflow_cli.inputs import UsageError, merge_assignments, read_json_object
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+COMPLETED = "completed"
+# The gateway's answer to a body field it does not know: one from before asynchronous runs.
+UNKNOWN_MODE_FIELD = "body.mode"
+
+
+@dataclass(frozen=True)
+class Output:
+    console: Console
+    # Progress, spinners and errors: kept off standard output, which carries only the answer.
+    errors: Console
+    as_json: bool
+
+    def show(self, body: Any, table: RenderableType) -> None:
+        if self.as_json:
+            self.console.file.write(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+            self.console.file.flush()
+        else:
+            self.console.print(table)
+
+
+def list_templates(api: Api, arguments: argparse.Namespace, output: Output) -> int:
+    items = api.templates()
+    output.show(items, render.templates(items))
+    return EXIT_OK
+
+
+def run_workflow(api: Api, arguments: argparse.Namespace, output: Output) -> int:
+    inputs = _inputs(api, arguments)
+    key = arguments.idempotency_key
+    if not arguments.sync:
+        try:
+            submitted = api.execute(arguments.template_id, inputs, asynchronous=True, idempotency_key=key)
+        except ApiError as error:
+            if not any(problem.field == UNKNOWN_MODE_FIELD for problem in error.details):
+                raise
+            submitted = None  # a gateway without asynchronous runs: run synchronously below
+        if submitted is not None and not submitted.finished:
+            instance_id = str(submitted.body["instance_id"])
+            if arguments.detach:
+                output.show(submitted.body, f"started {arguments.template_id} run {instance_id}")
+                return EXIT_OK
+            return _followed(api, instance_id, output, label=arguments.template_id)
+        if submitted is not None:
+            return _finished(submitted.body, output)
+        if arguments.detach:
+            raise UsageError("this gateway runs workflows synchronously only; --detach is not possible")
+    with output.errors.status(f"running {arguments.template_id}…"):
+        submitted = api.execute(arguments.template_id, inputs, asynchronous=False, idempotency_key=key)
+    return _finished(submitted.body, output)
+
+
+def _inputs(api: Api, arguments: argparse.Namespace) -> dict[str, Any]:
+    base = read_json_object(arguments.inputs_file) if arguments.inputs_file else {}
+    if not arguments.input:
+        return base
+    schemas = {item.get("template_id"): item.get("input_schema") for item in api.templates()}
+    # An unknown template gets no schema: the run request then answers 404 with the API's own words.
+    return merge_assignments(base, arguments.input, schemas.get(arguments.template_id))
+
+
+def _followed(api: Api, instance_id: str, output: Output, *, label: str) -> int:
+    try:
+        final = follow(api, instance_id, console=output.errors, label=f"{label} {instance_id[:8]}")
+    except KeyboardInterrupt:
+        output.errors.print(f"stopped following; the run goes on: civicflow watch {instance_id}")
+        raise
+    return _finished(final, output)
+
+
+def _finished(body: dict[str, Any], output: Output) -> int:
+    output.show(body, render.instance(body))
+    return EXIT_OK if body.get("status") == COMPLETED else EXIT_FAILED
+
+
+def show_instance(api: Api, arguments: argparse.Namespace, output: Output) -> int:
+    body = api.instance(arguments.instance_id)
+    output.show(body, render.instance(body))
+    return EXIT_OK
+
+
+def watch_instance(api: Api, arguments: argparse.Namespace, output: Output) -> int:
+    return _followed(api, arguments.instance_id, output, label="run")
+
+
+def show_audit(api: Api, arguments: argparse.Namespace, output: Output) -> int:
+    entries = list(api.get(f"/workflows/{arguments.instance_id}/audit"))
+    output.show(entries, render.audit_trail(entries, arguments.instance_id))
+    return EXIT_OK
+
+
+def show_report(api: Api, arguments: argparse.Namespace, output: Output) -> int:
+    body = dict(api.get(f"/workflows/report/{arguments.instance_id}"))
+    output.show(body, render.impact_report(body))
+    return EXIT_OK
+
+
+def show_results(api: Api, arguments: argparse.Namespace, output: Output) -> int:
+    path = f"/workflows/report/{arguments.instance_id}/results"
+    body = dict(api.get(path, offset=arguments.offset, limit=arguments.limit))
+    output.show(body, render.results_page(body, arguments.instance_id))
+    return EXIT_OK
+
+
+def submit_appeal(api: Api, arguments: argparse.Namespace, output: Output) -> int:
+    base = read_json_object(arguments.evidence_file) if arguments.evidence_file else {}
+    evidence = merge_assignments(base, arguments.evidence, None)
+    if not evidence:
+        raise UsageError("an appeal needs evidence: --evidence KEY=VALUE (age, income, category) or --evidence-file")
+    response = api.post(
+        "/workflows/appeal",
+        {"original_instance_id": arguments.instance_id, "new_data": evidence},
+        idempotency_key=arguments.idempotency_key,
+    )
+    body = dict(response.json())
+    output.show(body, render.appeal(body))
+    return EXIT_OK if body.get("status") == COMPLETED else EXIT_FAILED
+
+
+COMMANDS = {
+    "templates": list_templates,
+    "run": run_workflow,
+    "show": show_instance,
+    "watch": watch_instance,
+    "audit": show_audit,
+    "report": show_report,
+    "results": show_results,
+    "appeal": submit_appeal,
+}
