@@ -38,6 +38,8 @@ class RunningServer:
     readiness_task: asyncio.Task[None] | None = None
     # Run after the server has stopped, in order: close channels, dispose engines.
     cleanups: list[Cleanup] = field(default_factory=list)
+    # Run as the server stops, alongside the calls' grace period (given): work that is not a call drains too.
+    on_stop: list[Callable[[float], Awaitable[None]]] = field(default_factory=list)
 
     async def set_serving(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -51,7 +53,7 @@ class RunningServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.readiness_task
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
+        await asyncio.gather(self.server.stop(grace), *(drain(grace) for drain in self.on_stop))
         for cleanup in self.cleanups:
             await cleanup()
 

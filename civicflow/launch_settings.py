@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from civicflow.restart_policy import RestartPolicy
 from civicflow.settings import REPO_ROOT, ServiceSettings
 
 
@@ -23,6 +24,8 @@ class LauncherSettings(ServiceSettings):
     # Unset: an embedded PostgreSQL whose data lives under civicflow_data_dir.
     database_url: str | None = None
     civicflow_data_dir: Path = REPO_ROOT / ".civicflow" / "pgdata"
+    # Unset: audit-signing-key.pem beside civicflow_data_dir; the audit service creates it on first start.
+    audit_signing_key_path: Path | None = None
     evaluators: int = Field(default=1, ge=1, le=32)
     orchestrator_port: int = 50051
     evaluator_port: int = 50052
@@ -32,6 +35,22 @@ class LauncherSettings(ServiceSettings):
     gateway_port: int = 8000
     templates_dir: Path = REPO_ROOT / "templates"
     schemes_file: Path = REPO_ROOT / "schemes" / "schemes.json"
+    # A service that dies is started again (compose's `restart: unless-stopped`) after a backoff
+    # that doubles from restart_backoff_seconds; the launcher gives up on it after
+    # restart_max_quick_failures deaths in a row, each within restart_quick_failure_seconds of its start.
+    restart_services: bool = True
+    restart_backoff_seconds: float = Field(default=1.0, ge=0)
+    restart_max_quick_failures: int = Field(default=5, ge=1)
+    restart_quick_failure_seconds: float = Field(default=30.0, ge=0)
+
+    def restart_policy(self) -> RestartPolicy | None:
+        if not self.restart_services:
+            return None
+        return RestartPolicy(
+            backoff_seconds=self.restart_backoff_seconds,
+            max_quick_failures=self.restart_max_quick_failures,
+            quick_failure_seconds=self.restart_quick_failure_seconds,
+        )
 
 
 def on_free_ports(settings: LauncherSettings) -> LauncherSettings:

@@ -23,7 +23,10 @@ def run(settings: LauncherSettings) -> RunOutcome:
         database_url = settings.database_url or stack.enter_context(embedded_database(settings.civicflow_data_dir))
         plan = plan_processes(settings, database_url=database_url)
         supervisor = Supervisor(
-            plan, printer=Printer(sys.stdout), shutdown_grace_seconds=settings.shutdown_grace_seconds
+            plan,
+            printer=Printer(sys.stdout),
+            shutdown_grace_seconds=settings.shutdown_grace_seconds,
+            restart_policy=settings.restart_policy(),
         )
 
         def announce_banner() -> None:
@@ -31,7 +34,9 @@ def run(settings: LauncherSettings) -> RunOutcome:
                 supervisor.announce(line)
 
         outcome = supervisor.run(on_started=announce_banner)
-    log.info("stopped", extra={"clean": outcome.clean, "returncodes": outcome.returncodes})
+    log.info(
+        "stopped", extra={"clean": outcome.clean, "returncodes": outcome.returncodes, "restarts": outcome.restarts}
+    )
     return outcome
 
 
@@ -45,7 +50,9 @@ def banner(settings: LauncherSettings, plan: list[ProcessSpec]) -> list[str]:
         f"Civicflow: REST API and interactive docs at http://localhost:{settings.gateway_port}/docs",
         f"gRPC orchestrator at localhost:{settings.orchestrator_port}; database: {database}",
         "processes: " + ", ".join(f"{process.name} :{process.port}" for process in plan),
-        "Ctrl-C stops everything.",
+        "a service that dies is restarted; Ctrl-C stops everything."
+        if settings.restart_services
+        else "Ctrl-C stops everything.",
     ]
 
 

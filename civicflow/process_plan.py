@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from civicflow.launch_settings import LauncherSettings
 
@@ -42,6 +43,11 @@ def evaluator_target(ports: list[int]) -> str:
     return "ipv4:" + ",".join(f"{LOOPBACK}:{port}" for port in ports)
 
 
+def audit_signing_key_path(settings: LauncherSettings) -> Path:
+    """The checkpoint signing key of a local run, kept beside its database so both survive restarts."""
+    return settings.audit_signing_key_path or settings.civicflow_data_dir.parent / "audit-signing-key.pem"
+
+
 def plan_processes(settings: LauncherSettings, *, database_url: str, python: str = sys.executable) -> list[ProcessSpec]:
     """The audit service, the evaluators, the orchestrator and the gateway, wired to each other on loopback."""
     common = {
@@ -65,7 +71,12 @@ def plan_processes(settings: LauncherSettings, *, database_url: str, python: str
             "audit_service",
             "audit_service",
             settings.audit_port,
-            {"AUDIT_PORT": str(settings.audit_port), "DATABASE_URL": database_url},
+            {
+                "AUDIT_PORT": str(settings.audit_port),
+                "DATABASE_URL": database_url,
+                "AUDIT_SIGNING_KEY_PATH": str(audit_signing_key_path(settings)),
+                "AUDIT_SIGNING_KEY_CREATE": "true",
+            },
         ),
         *(
             spec(

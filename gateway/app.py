@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from gateway.config import GatewaySettings
 from gateway.deps import Upstreams
 from gateway.errors import install_error_handlers
-from gateway.routes import health, reports, templates, workflows
+from gateway.routes import audit, health, reports, templates, workflows
 
 log = logging.getLogger(__name__)
 
@@ -48,5 +48,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(workflows.router)
     app.include_router(templates.router)
+    app.include_router(audit.router)
     app.include_router(health.router)
     return app

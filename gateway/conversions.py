@@ -55,6 +55,18 @@ def workflow_instance(instance: orchestrator_pb2.WorkflowInstance) -> schemas.Wo
         created_at=_timestamp(instance, "created_at"),
         completed_at=_timestamp(instance, "completed_at"),
         appealed_instance_id=instance.appealed_instance_id or None,
+        progress=schemas.RunProgress(
+            steps_completed=instance.progress.steps_completed,
+            steps_total=instance.progress.steps_total,
+            items_done=instance.progress.items_done,
+            items_total=instance.progress.items_total,
+        ),
+    )
+
+
+def execute_accepted(instance: orchestrator_pb2.WorkflowInstance) -> schemas.ExecuteWorkflowAccepted:
+    return schemas.ExecuteWorkflowAccepted(
+        instance_id=instance.instance_id, status=RUN_STATUS_NAMES[instance.status]
     )
 
 
@@ -74,6 +86,7 @@ def audit_entry(entry: audit_pb2.AuditEntry) -> schemas.AuditEntry:
         error=record.error or None,
         actor=record.actor,
         recorded_at=_timestamp(entry, "recorded_at"),
+        leaf_hash=entry.leaf_hash.hex(),
     )
 
 
@@ -111,6 +124,11 @@ def impact_report(report: orchestrator_pb2.ImpactReport) -> schemas.ImpactReport
         current_rules=_rules(report.current_rules),
         proposed_rules=_rules(report.proposed_rules),
         results_digest=report.results_digest,
+        failed=report.failed,
+        failures=[
+            schemas.ItemFailure(position=item.position, citizen_id=item.citizen_id, error=item.error)
+            for item in report.failures
+        ],
     )
 
 

@@ -9,13 +9,13 @@ import grpc
 from fastapi import Depends, Request
 
 from civicflow.grpc_server import insecure_channel
-from civicflow.v1 import orchestrator_pb2_grpc
+from civicflow.v1 import audit_pb2_grpc, orchestrator_pb2_grpc
 from gateway.config import GatewaySettings
 
 
 @dataclass(frozen=True)
 class Upstreams:
-    """The channel every request uses, plus the two /healthz only probes."""
+    """The orchestrator's channel (workflow routes), the audit service's (/audit routes), the evaluator's (/healthz)."""
 
     orchestrator: grpc.aio.Channel
     evaluator: grpc.aio.Channel
@@ -58,6 +58,11 @@ def get_timeout(settings: SettingsDep) -> float:
     return settings.request_timeout_seconds
 
 
+def get_audit(upstreams: UpstreamsDep) -> audit_pb2_grpc.AuditServiceStub:
+    return audit_pb2_grpc.AuditServiceStub(upstreams.audit)
+
+
 OrchestratorDep = Annotated[orchestrator_pb2_grpc.OrchestratorServiceStub, Depends(get_orchestrator)]
-# Deadline of every orchestrator call, so a stuck run answers 504 instead of hanging the client.
+AuditDep = Annotated[audit_pb2_grpc.AuditServiceStub, Depends(get_audit)]
+# Deadline of every upstream call, so a stuck run answers 504 instead of hanging the client.
 TimeoutDep = Annotated[float, Depends(get_timeout)]

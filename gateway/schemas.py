@@ -26,6 +26,11 @@ class ExecuteWorkflowBody(RequestBody):
         description="Inputs validated against the template's input_schema.",
         examples=[{"citizen_id": "CIT-000042", "scheme_name": "scheme_alpha"}],
     )
+    mode: Literal["sync", "async"] = Field(
+        default="sync",
+        description="sync: answer when the run has ended (200). async: answer at once (202) while the run goes on; "
+        "follow it with GET /workflows/{id} or GET /workflows/{id}/events.",
+    )
 
 
 class AppealBody(RequestBody):
@@ -47,6 +52,18 @@ class ExecuteWorkflowResult(BaseModel):
     error: str | None = Field(description="Why the run failed; null when it completed.")
 
 
+class ExecuteWorkflowAccepted(BaseModel):
+    instance_id: str
+    status: RunStatusName = Field(description="running, unless a repeated request finds the run already ended.")
+
+
+class RunProgress(BaseModel):
+    steps_completed: int
+    steps_total: int
+    items_done: int = Field(description="Items (citizens) the step that fans out has finished; 0 before it starts.")
+    items_total: int
+
+
 class WorkflowInstance(BaseModel):
     instance_id: str
     template_id: str
@@ -58,10 +75,11 @@ class WorkflowInstance(BaseModel):
     created_at: datetime | None
     completed_at: datetime | None = Field(description="Null while the run is still running.")
     appealed_instance_id: str | None = Field(description="The instance this one appeals, if it is an appeal.")
+    progress: RunProgress
 
 
 class AuditEntry(BaseModel):
-    seq: int = Field(description="Position in the global append-only log.")
+    seq: int = Field(description="Position in the global append-only log, from 0: the entry's Merkle leaf index.")
     instance_id: str
     step_name: str
     step_index: int
@@ -74,6 +92,7 @@ class AuditEntry(BaseModel):
     error: str | None
     actor: str
     recorded_at: datetime | None
+    leaf_hash: str = Field(description="SHA-256 leaf hash (hex); GET /audit/entries/{seq}/proof proves it is in the log.")
 
 
 class AppealResult(BaseModel):
@@ -108,6 +127,12 @@ class EligibilityRules(BaseModel):
     max_income: int | float
 
 
+class ItemFailure(BaseModel):
+    position: int
+    citizen_id: str
+    error: str
+
+
 class ImpactReport(BaseModel):
     instance_id: str
     scheme_name: str
@@ -120,6 +145,8 @@ class ImpactReport(BaseModel):
     current_rules: EligibilityRules
     proposed_rules: EligibilityRules
     results_digest: str = Field(description="SHA-256 (hex) over the per-citizen results.")
+    failed: int = Field(description="Citizens whose evaluation failed for good; in no count above and no result row.")
+    failures: list[ItemFailure] = Field(description="The failed citizens in population order (the first 1,000).")
 
 
 class CitizenResult(BaseModel):

@@ -102,13 +102,26 @@ def evaluator_target(background_loop: BackgroundLoop) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def audit_target(background_loop: BackgroundLoop, database_url: str) -> Iterator[str]:
-    """Address of a real audit service on a free loopback port, migrated into the session's database."""
+def audit_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Settings of the session's audit service: a signing key made for the session, checkpoints signed on demand."""
     from audit_service.config import AuditSettings
+
+    return AuditSettings(
+        host="127.0.0.1",
+        audit_port=0,
+        database_url=database_url,
+        audit_signing_key_path=tmp_path_factory.mktemp("audit-key") / "signing-key.pem",
+        audit_signing_key_create=True,
+        audit_checkpoint_interval_seconds=0,
+    )
+
+
+@pytest.fixture(scope="session")
+def audit_target(background_loop: BackgroundLoop, audit_settings: Any) -> Iterator[str]:
+    """Address of a real audit service on a free loopback port, migrated into the session's database."""
     from audit_service.server import start
 
-    settings = AuditSettings(host="127.0.0.1", audit_port=0, database_url=database_url)
-    yield from _serve(background_loop, start(settings))
+    yield from _serve(background_loop, start(audit_settings))
 
 
 @pytest.fixture(scope="session")

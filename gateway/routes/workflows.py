@@ -1,46 +1,102 @@
-"""Runs workflows, reads instances and their audit trails, submits appeals."""
+"""Runs workflows, reads and follows instances and their audit trails, submits appeals."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
+from http import HTTPStatus
+from typing import Annotated
 
-from fastapi import APIRouter
+import grpc
+from fastapi import APIRouter, Header
+from fastapi.responses import JSONResponse, Response
+from fastapi.sse import EventSourceResponse, format_sse_event
 
 from civicflow.v1 import orchestrator_pb2
-from gateway import conversions, schemas
+from gateway import conversions, errors, schemas
 from gateway.deps import OrchestratorDep, TimeoutDep
 from gateway.routes import error_responses
 
 router = APIRouter(prefix="/workflows", tags=["workflows"], responses=error_responses(422, 503, 504))
 
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Repeating a request with the same key returns the instance the first one created and creates "
+        "nothing; the same key with a different body is refused with 409.",
+    ),
+]
+ActorHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Civicflow-Actor",
+        max_length=200,
+        description="Who the run is made for (a user or system name); recorded on each of its audit entries.",
+    ),
+]
 
-@router.post("/execute", responses=error_responses(404))
+
+@router.post(
+    "/execute",
+    response_model=schemas.ExecuteWorkflowResult,
+    responses={
+        202: {"model": schemas.ExecuteWorkflowAccepted, "description": "mode async: the run has started."},
+        **error_responses(404, 409),
+    },
+)
 async def execute_workflow(
-    body: schemas.ExecuteWorkflowBody, orchestrator: OrchestratorDep, timeout: TimeoutDep
-) -> schemas.ExecuteWorkflowResult:
-    """Runs a template to its end and answers what happened: status `completed` or `failed`.
+    body: schemas.ExecuteWorkflowBody,
+    orchestrator: OrchestratorDep,
+    timeout: TimeoutDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+    actor: ActorHeader = None,
+) -> schemas.ExecuteWorkflowResult | JSONResponse:
+    """Runs a template. `mode` sync (default): to its end, answering what happened, status `completed` or `failed`.
+    `mode` async: answers 202 `{"instance_id", "status": "running"}` at once.
 
     A run that fails at a step (an unknown scheme, say) is still a 200: the instance exists and its
     audit trail shows the failed step. Unknown template: 404. Inputs that do not match the
-    template's input schema: 422, and no instance is created.
+    template's input schema: 422, and no instance is created. An `Idempotency-Key` reused with a
+    different request: 409.
     """
-    request = orchestrator_pb2.ExecuteWorkflowRequest(template_id=body.template_id, inputs_json=json.dumps(body.inputs))
+    mode = orchestrator_pb2.EXECUTION_MODE_ASYNC if body.mode == "async" else orchestrator_pb2.EXECUTION_MODE_SYNC
+    request = orchestrator_pb2.ExecuteWorkflowRequest(
+        template_id=body.template_id,
+        inputs_json=json.dumps(body.inputs),
+        mode=mode,
+        idempotency_key=idempotency_key or "",
+        actor=actor or "",
+    )
     reply = await orchestrator.ExecuteWorkflow(request, timeout=timeout)
+    if body.mode == "async":
+        accepted = conversions.execute_accepted(reply.instance)
+        return JSONResponse(status_code=HTTPStatus.ACCEPTED, content=accepted.model_dump(mode="json"))
     return conversions.execute_result(reply.instance)
 
 
 @router.post("/appeal", responses=error_responses(404, 409))
 async def submit_appeal(
-    body: schemas.AppealBody, orchestrator: OrchestratorDep, timeout: TimeoutDep
+    body: schemas.AppealBody,
+    orchestrator: OrchestratorDep,
+    timeout: TimeoutDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+    actor: ActorHeader = None,
 ) -> schemas.AppealResult:
     """Re-runs a decision with corrected evidence as a new instance linked to the original.
 
     The original instance and its audit trail are never modified. Unknown original: 404; an
-    original that is not a completed eligibility_check or appeal_processing instance: 409.
+    original that is not a completed eligibility_check or appeal_processing instance: 409, as is
+    an `Idempotency-Key` reused with a different request.
     """
     request = orchestrator_pb2.SubmitAppealRequest(
-        original_instance_id=str(body.original_instance_id), evidence_json=json.dumps(body.new_data)
+        original_instance_id=str(body.original_instance_id),
+        evidence_json=json.dumps(body.new_data),
+        idempotency_key=idempotency_key or "",
+        actor=actor or "",
     )
     reply = await orchestrator.SubmitAppeal(request, timeout=timeout)
     return conversions.appeal_result(reply)
@@ -50,10 +106,56 @@ async def submit_appeal(
 async def get_workflow(
     instance_id: uuid.UUID, orchestrator: OrchestratorDep, timeout: TimeoutDep
 ) -> schemas.WorkflowInstance:
-    """One workflow instance: its inputs, outputs, status and timestamps."""
+    """One workflow instance: its inputs, outputs, status, progress and timestamps."""
     request = orchestrator_pb2.GetWorkflowRequest(instance_id=str(instance_id))
     reply = await orchestrator.GetWorkflow(request, timeout=timeout)
     return conversions.workflow_instance(reply.instance)
+
+
+@router.get(
+    "/{instance_id}/events",
+    response_class=Response,  # built here: the stream must not start before the 404 check
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "Server-Sent Events: one `data:` line per snapshot, the instance as GET /workflows/{id}.",
+        },
+        **error_responses(404),
+    },
+)
+async def follow_workflow(instance_id: uuid.UUID, orchestrator: OrchestratorDep) -> EventSourceResponse:
+    """The instance now and after every change of status or progress, as Server-Sent Events.
+
+    Each event's `data` is the instance as `GET /workflows/{id}` shows it; the stream closes once
+    the run has ended (the last event shows it completed or failed). Unknown instance: 404.
+    """
+    call = orchestrator.WatchWorkflow(orchestrator_pb2.WatchWorkflowRequest(instance_id=str(instance_id)))
+    try:
+        # Read before answering, so that an unknown instance is a 404 rather than an empty stream.
+        first = await call.read()
+    except grpc.aio.AioRpcError:
+        call.cancel()
+        raise
+
+    async def events() -> AsyncIterator[bytes]:
+        message = first
+        try:
+            while message is not grpc.aio.EOF:
+                assert isinstance(message, orchestrator_pb2.WatchWorkflowResponse)
+                snapshot = conversions.workflow_instance(message.instance)
+                yield format_sse_event(data_str=snapshot.model_dump_json())
+                message = await call.read()
+        except grpc.aio.AioRpcError as error:
+            # Headers are gone: the failure travels as a last event, in the one error shape.
+            status = errors.http_status_for(error.code())
+            body = schemas.ErrorResponse(
+                error=schemas.ErrorBody(status=status, code=error.code().name, message=error.details() or "")
+            )
+            yield format_sse_event(event="error", data_str=body.model_dump_json())
+        finally:
+            call.cancel()
+
+    return EventSourceResponse(events())
 
 
 @router.get("/{instance_id}/audit", responses=error_responses(404))

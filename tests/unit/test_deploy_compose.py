@@ -11,40 +11,18 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from pydantic_settings import BaseSettings
 
-from audit_service.config import AuditSettings
-from evaluator.config import EvaluatorSettings
-from gateway.config import GatewaySettings
-from orchestrator.config import OrchestratorSettings
+from tests.unit.service_settings import PORT_FIELDS, SETTINGS, default_port, settings_keys
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 SCHEMA_FILE = REPO_ROOT / "deploy" / "schemas" / "compose-spec.json"
-
-SETTINGS: dict[str, type[BaseSettings]] = {
-    "audit_service": AuditSettings,
-    "evaluator": EvaluatorSettings,
-    "orchestrator": OrchestratorSettings,
-    "gateway": GatewaySettings,
-}
-PORT_FIELDS = {
-    "audit_service": "audit_port",
-    "evaluator": "evaluator_port",
-    "orchestrator": "orchestrator_port",
-    "gateway": "gateway_port",
-}
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
     document: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
     return document
-
-
-def default_port(service: str) -> int:
-    port: int = SETTINGS[service].model_fields[PORT_FIELDS[service]].default
-    return port
 
 
 def test_compose_file_is_valid_against_the_compose_specification(compose: dict[str, Any]) -> None:
@@ -84,7 +62,7 @@ def test_each_service_is_built_from_the_deploy_dockerfile(compose: dict[str, Any
 @pytest.mark.parametrize("service", sorted(SETTINGS))
 def test_every_environment_key_is_a_field_of_the_services_settings(compose: dict[str, Any], service: str) -> None:
     environment = compose["services"][service]["environment"]
-    fields = {name.upper() for name in SETTINGS[service].model_fields}
+    fields = settings_keys(service)
     assert set(environment) <= fields, f"unknown settings for {service}: {sorted(set(environment) - fields)}"
 
 
@@ -92,7 +70,7 @@ def test_every_environment_key_is_a_field_of_the_services_settings(compose: dict
 def test_the_environment_is_accepted_by_the_services_settings(
     compose: dict[str, Any], service: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in {name.upper() for name in SETTINGS[service].model_fields}:
+    for name in settings_keys(service):
         monkeypatch.delenv(name, raising=False)
     for name, value in compose["services"][service]["environment"].items():
         monkeypatch.setenv(name, str(value))
