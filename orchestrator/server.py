@@ -36,12 +36,19 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
         settings.database_url, application_name="civicflow-orchestrator", pool_size=settings.database_pool_size
     )
     await asyncio.to_thread(run_migrations, engine, script_location=MIGRATIONS, schema=SCHEMA)
+    # A run's reads and writes are single statements: no BEGIN/COMMIT round trips on the hot path.
+    statements = create_engine(
+        settings.database_url,
+        application_name="civicflow-orchestrator",
+        pool_size=settings.database_pool_size,
+        autocommit=True,
+    )
 
     evaluator_channel = insecure_channel(settings.evaluator_target)
     audit_channel = insecure_channel(settings.audit_target)
     evaluator = evaluator_pb2_grpc.EvaluatorServiceStub(evaluator_channel)
     audit = AuditLog(audit_pb2_grpc.AuditServiceStub(audit_channel), timeout=settings.downstream_timeout_seconds)
-    instances = InstanceStore(engine)
+    instances = InstanceStore(statements)
     results = ImpactResultStore(engine)
 
     def task_context(instance_id: uuid.UUID) -> TaskContext:
@@ -57,8 +64,8 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
         settings=settings,
         templates=templates,
         store=instances,
-        journal=StepJournal(engine),
-        leases=LeaseStore(engine),
+        journal=StepJournal(statements),
+        leases=LeaseStore(statements),
         audit=audit,
         task_context=task_context,
     )
@@ -79,7 +86,7 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
     async def close() -> None:
         await evaluator_channel.close()
         await audit_channel.close()
-        await asyncio.to_thread(engine.dispose)
+        await asyncio.gather(asyncio.to_thread(engine.dispose), asyncio.to_thread(statements.dispose))
 
     try:
         # Before any request can start a run: the first claim takes back what this replica id left.

@@ -261,12 +261,14 @@ class InstanceStore:
 
 @contextmanager
 def single_statements(engine: Engine) -> Iterator[sa.Connection]:
-    """A connection on which each statement is its own transaction.
+    """A connection of an engine made with `create_engine(..., autocommit=True)`: each statement commits.
 
     Every read and write of a run is one statement (CTEs where it has several parts), so it
     needs no BEGIN and no COMMIT round trip: on a short run those are a good part of its time.
     """
-    with database_errors(), engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+    with database_errors(), engine.connect() as connection:
+        if not connection.connection.dbapi_connection.autocommit:  # type: ignore[union-attr]
+            raise RuntimeError("single_statements needs an engine created with autocommit=True")
         yield connection
 
 
