@@ -32,14 +32,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import grpc
-import sqlalchemy as sa
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from audit_service.merkle import leaf_hash, verify_consistency, verify_inclusion
 from bench.audit_log_builder import build_log
 from civicflow.embedded_postgres import embedded_database_url, start_embedded_postgres
 from civicflow.health_probe import is_serving
-from civicflow.local_database import database_url_on, ensure_database
+from civicflow.local_database import database_url_on, drop_database, ensure_database
 from civicflow.settings import REPO_ROOT
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 
@@ -345,11 +344,8 @@ def _database_factory(stack: ExitStack, server_url: str) -> Callable[[str], str]
     created: list[str] = []
 
     def drop_all() -> None:
-        admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            for name in created:
-                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        for name in created:
+            drop_database(server_url, name)
 
     stack.callback(drop_all)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,3 +52,24 @@ def ensure_database(server_url: str, name: str) -> None:
                 log.info("created database", extra={"database": name})
     finally:
         admin.dispose()
+
+
+def drop_database(server_url: str, name: str) -> None:
+    """Drops database `name` if it exists, disconnecting whoever is still on it."""
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@contextmanager
+def scratch_database(server_url: str, *, prefix: str) -> Iterator[str]:
+    """A new database named `prefix` plus a random suffix for the block's duration; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    ensure_database(server_url, name)
+    try:
+        yield database_url_on(server_url, name)
+    finally:
+        drop_database(server_url, name)

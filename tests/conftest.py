@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import uuid
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,7 +17,7 @@ import sqlalchemy as sa
 
 from civicflow.embedded_postgres import embedded_database_url, start_embedded_postgres
 from civicflow.grpc_server import RunningServer
-from civicflow.local_database import database_url_on, ensure_database
+from civicflow.local_database import scratch_database
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -41,15 +40,8 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 @pytest.fixture(scope="session")
 def database_url(postgres_server_url: str) -> Iterator[str]:
     """A database created for this session and dropped after it."""
-    name = f"civicflow_test_{uuid.uuid4().hex[:12]}"
-    ensure_database(postgres_server_url, name)
-    admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-    try:
-        yield database_url_on(postgres_server_url, name)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(postgres_server_url, prefix="civicflow_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

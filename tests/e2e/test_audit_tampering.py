@@ -26,7 +26,7 @@ from audit_service.merkle import build_tree
 from audit_service.records import AuditRecord, hash_entry
 from audit_service.server import start
 from audit_service.tables import RECORD_COLUMNS
-from civicflow.local_database import database_url_on, ensure_database
+from civicflow.local_database import scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 from gateway.app import create_app
 from gateway.config import GatewaySettings
@@ -96,33 +96,28 @@ def record(step_index: int) -> audit_pb2.AuditRecord:
 def log(
     postgres_server_url: str, background_loop: BackgroundLoop, audit_settings: Any, evaluator_target: str
 ) -> Iterator[Log]:
-    name = f"civicflow_tamper_{uuid.uuid4().hex[:12]}"
-    ensure_database(postgres_server_url, name)
-    url = database_url_on(postgres_server_url, name)
-    running = background_loop.run(start(audit_settings.model_copy(update={"database_url": url})))
-    owner = sa.create_engine(url)
-    target = f"127.0.0.1:{running.port}"
-    # Only the /audit routes are used: the orchestrator target is never called.
-    settings = GatewaySettings(
-        orchestrator_target="127.0.0.1:1", evaluator_target=evaluator_target, audit_target=target
-    )
-    try:
-        with grpc.insecure_channel(target) as channel, TestClient(create_app(settings)) as rest:
-            stub = audit_pb2_grpc.AuditServiceStub(channel)
-            appended = 0
-            for size in CHECKPOINT_SIZES:
-                records = [record(index) for index in range(appended, size)]
-                stub.AppendEntries(audit_pb2.AppendEntriesRequest(records=records), timeout=10)
-                appended = size
-                assert stub.GetCheckpoint(audit_pb2.GetCheckpointRequest(), timeout=10).checkpoint.tree_size == size
-            yield Log(stub=stub, owner=owner, rest=rest)
-    finally:
-        background_loop.run(running.stop(grace=1.0))
-        owner.dispose()
-        admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(postgres_server_url, prefix="civicflow_tamper") as url:
+        running = background_loop.run(start(audit_settings.model_copy(update={"database_url": url})))
+        owner = sa.create_engine(url)
+        target = f"127.0.0.1:{running.port}"
+        # Only the /audit routes are used: the orchestrator target is never called.
+        settings = GatewaySettings(
+            orchestrator_target="127.0.0.1:1", evaluator_target=evaluator_target, audit_target=target
+        )
+        try:
+            with grpc.insecure_channel(target) as channel, TestClient(create_app(settings)) as rest:
+                stub = audit_pb2_grpc.AuditServiceStub(channel)
+                appended = 0
+                for size in CHECKPOINT_SIZES:
+                    records = [record(index) for index in range(appended, size)]
+                    stub.AppendEntries(audit_pb2.AppendEntriesRequest(records=records), timeout=10)
+                    appended = size
+                    checkpoint = stub.GetCheckpoint(audit_pb2.GetCheckpointRequest(), timeout=10).checkpoint
+                    assert checkpoint.tree_size == size
+                yield Log(stub=stub, owner=owner, rest=rest)
+        finally:
+            background_loop.run(running.stop(grace=1.0))
+            owner.dispose()
 
 
 def verify_inclusion_offline(log: Log, seq: int, directory: Path) -> subprocess.CompletedProcess[str]:

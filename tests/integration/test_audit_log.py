@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from audit_service.server import WRITER_ROLE, start
 from audit_service.signing import PublicKey
 from audit_service.store import AuditStore
 from civicflow.database import create_engine
-from civicflow.local_database import database_url_on, ensure_database
+from civicflow.local_database import scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from tests.conftest import BackgroundLoop
 from tests.integration.test_audit_service import new_instance, record
@@ -206,20 +205,16 @@ class TestOwnLog:
     def own_log(
         self, postgres_server_url: str, background_loop: BackgroundLoop, audit_settings: Any
     ) -> Iterator[tuple[audit_pb2_grpc.AuditServiceStub, str]]:
-        name = f"civicflow_audit_{uuid.uuid4().hex[:12]}"
-        ensure_database(postgres_server_url, name)
-        url = database_url_on(postgres_server_url, name)
-        settings = audit_settings.model_copy(update={"database_url": url, "audit_checkpoint_interval_seconds": 1.0})
-        running = background_loop.run(start(settings))
-        try:
-            with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-                yield audit_pb2_grpc.AuditServiceStub(channel), url
-        finally:
-            background_loop.run(running.stop(grace=1.0))
-            admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as connection:
-                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+        with scratch_database(postgres_server_url, prefix="civicflow_audit") as url:
+            settings = audit_settings.model_copy(
+                update={"database_url": url, "audit_checkpoint_interval_seconds": 1.0}
+            )
+            running = background_loop.run(start(settings))
+            try:
+                with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+                    yield audit_pb2_grpc.AuditServiceStub(channel), url
+            finally:
+                background_loop.run(running.stop(grace=1.0))
 
     def test_an_empty_log_signs_the_empty_tree_and_verifies(
         self, own_log: tuple[audit_pb2_grpc.AuditServiceStub, str]

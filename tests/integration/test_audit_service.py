@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from audit_service.config import AuditSettings
 from audit_service.server import start
+from civicflow.local_database import drop_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 
 SUCCESS = audit_pb2.STEP_STATUS_SUCCESS
@@ -294,9 +295,8 @@ def test_a_database_outage_is_unavailable_and_not_ready(
             assert _becomes_not_serving(channel, deadline=time.monotonic() + 10)
     finally:
         background_loop.run(running.stop(grace=1.0))
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+        drop_database(postgres_server_url, name)
 
 
 def _becomes_not_serving(channel: grpc.Channel, *, deadline: float) -> bool:

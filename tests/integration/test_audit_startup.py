@@ -22,7 +22,7 @@ from audit_service.merkle import verify_inclusion
 from audit_service.server import MIGRATIONS, SCHEMA, start
 from audit_service.signing import load_signing_key
 from civicflow.launch_settings import LauncherSettings
-from civicflow.local_database import database_url_on, ensure_database
+from civicflow.local_database import scratch_database
 from civicflow.process_plan import plan_processes
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 from tests.conftest import REPO_ROOT, BackgroundLoop
@@ -30,13 +30,8 @@ from tests.conftest import REPO_ROOT, BackgroundLoop
 
 @pytest.fixture
 def fresh_database(postgres_server_url: str) -> Iterator[str]:
-    name = f"civicflow_audit_start_{uuid.uuid4().hex[:12]}"
-    ensure_database(postgres_server_url, name)
-    yield database_url_on(postgres_server_url, name)
-    admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(postgres_server_url, prefix="civicflow_audit_start") as url:
+        yield url
 
 
 def run_audit_service(environment: dict[str, str]) -> subprocess.CompletedProcess[str]:

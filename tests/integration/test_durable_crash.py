@@ -8,16 +8,14 @@ takes their runs over before the process under test does.
 from __future__ import annotations
 
 import json
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
-import sqlalchemy as sa
 
-from civicflow.local_database import database_url_on, ensure_database
+from civicflow.local_database import scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from tests.conftest import BackgroundLoop
 from tests.integration.orchestrators import OrchestratorProcess
@@ -30,13 +28,8 @@ STALLED_CITIZEN = "CIT-0030000"
 
 @pytest.fixture(scope="module")
 def crash_database(postgres_server_url: str) -> Iterator[str]:
-    name = f"civicflow_crash_{uuid.uuid4().hex[:12]}"
-    ensure_database(postgres_server_url, name)
-    yield database_url_on(postgres_server_url, name)
-    admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(postgres_server_url, prefix="civicflow_crash") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
