@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,10 @@ def evaluator_target(ports: list[int]) -> str:
 def audit_signing_key_path(settings: LauncherSettings) -> Path:
     """The checkpoint signing key of a local run, kept beside its database so both survive restarts."""
     return settings.audit_signing_key_path or settings.civicflow_data_dir.parent / "audit-signing-key.pem"
+
+
+def orchestrator_replica_id(settings: LauncherSettings) -> str:
+    return f"launcher@{socket.gethostname()}:{settings.orchestrator_port}"
 
 
 def plan_processes(settings: LauncherSettings, *, database_url: str, python: str = sys.executable) -> list[ProcessSpec]:
@@ -93,6 +98,9 @@ def plan_processes(settings: LauncherSettings, *, database_url: str, python: str
             settings.orchestrator_port,
             {
                 "ORCHESTRATOR_PORT": str(settings.orchestrator_port),
+                # Stable across restarts, unique while it lives (no two processes on a host share a
+                # port): an orchestrator the launcher restarts takes its runs back at once.
+                "REPLICA_ID": orchestrator_replica_id(settings),
                 "DATABASE_URL": database_url,
                 "TEMPLATES_DIR": str(settings.templates_dir),
                 "SCHEMES_FILE": str(settings.schemes_file),

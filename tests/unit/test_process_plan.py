@@ -138,3 +138,11 @@ def test_free_port_environment_names_the_variables_the_launcher_reads() -> None:
         "GATEWAY_PORT",
     }
     assert {name.lower() for name in environment} <= set(LauncherSettings.model_fields)
+
+
+def test_a_restarted_orchestrator_keeps_its_replica_id_so_it_takes_its_runs_back_at_once() -> None:
+    first = by_name(plan_processes(LauncherSettings(), database_url=DATABASE_URL))["orchestrator"]
+    again = by_name(plan_processes(LauncherSettings(), database_url=DATABASE_URL))["orchestrator"]
+    other_port = by_name(plan_processes(LauncherSettings(orchestrator_port=50071), database_url=DATABASE_URL))
+    assert first.env["REPLICA_ID"] == again.env["REPLICA_ID"]
+    assert other_port["orchestrator"].env["REPLICA_ID"] != first.env["REPLICA_ID"]
