@@ -20,6 +20,7 @@ from typing import Any
 import rfc8785
 
 from audit_service.merkle import leaf_hash
+from civicflow.canonical_json import canonical_json_bytes
 
 ENTRY_FIELDS = (
     "seq",
@@ -62,7 +63,7 @@ def canonical_bytes(document: Mapping[str, Any]) -> bytes:
     if missing or unknown:
         raise EntryEncodingError(f"not an audit entry: missing fields {missing}, unknown fields {unknown}")
     try:
-        return rfc8785.dumps(dict(document))
+        return canonical_json_bytes(dict(document))
     except rfc8785.CanonicalizationError as error:
         raise EntryEncodingError(f"cannot canonicalise the entry: {error}") from None
 
@@ -74,7 +75,7 @@ def entry_leaf_hash(document: Mapping[str, Any]) -> bytes:
 def canonicalise(value: Any) -> bytes:
     """RFC 8785 bytes of one JSON value; EntryEncodingError for integers beyond 2**53 or lone surrogates."""
     try:
-        return rfc8785.dumps(value)
+        return canonical_json_bytes(value)
     except rfc8785.CanonicalizationError as error:
         raise EntryEncodingError(str(error)) from None
 

@@ -36,6 +36,9 @@ _NAMED_KEY_BIT = 1 << 63
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _POPULATION_ID = re.compile(r"CIT-(\d{7,})")
 _U32 = np.uint64(0xFFFFFFFF)
+_MASK64 = (1 << 64) - 1
+_VERSION_INT = int(_VERSION)
+_GAMMA_INT = int(_GAMMA)
 
 Ages = npt.NDArray[np.int32]
 Incomes = npt.NDArray[np.float64]
@@ -77,19 +80,22 @@ def population_columns(first_position: int, count: int) -> tuple[Ages, Incomes]:
 def mock_citizen(citizen_id: str) -> Citizen:
     """The registry's record of one citizen: for a population id, exactly what population_columns gives."""
     position = population_position(citizen_id)
-    if position is not None:
+    # A position of 2**63 or more would alias a hashed key (or not fit 64 bits): hash it like any other id.
+    if position is not None and position < _NAMED_KEY_BIT:
         key = position
     else:
         digest = hashlib.sha256(_DOMAIN + b":" + citizen_id.encode("utf-8")).digest()
         key = int.from_bytes(digest[:8], "big") | _NAMED_KEY_BIT
-    ages, incomes, labels = _fields(np.array([key], dtype=np.uint64))
-    label = int(labels[0])
+    # Plain ints: NumPy costs tens of microseconds per call on a one-element array.
+    state = key ^ _VERSION_INT
+    first = _splitmix64_int((state + _GAMMA_INT) & _MASK64)
+    label = _splitmix64_int((state + 2 * _GAMMA_INT) & _MASK64)
     return Citizen(
         citizen_id=citizen_id,
         name=f"{_FIRST_NAMES[label & 0xF]} {_LAST_NAMES[(label >> 4) & 0xF]}",
-        age=int(ages[0]),
+        age=MIN_AGE + (first >> 32) % (MAX_AGE - MIN_AGE + 1),
         # Whole amounts, kept as int so that JSON shows 114920 rather than 114920.0.
-        income=int(incomes[0]),
+        income=MIN_INCOME + (first & 0xFFFFFFFF) % (MAX_INCOME - MIN_INCOME + 1),
         category=CATEGORIES[(label >> 8) % len(CATEGORIES)],
     )
 
@@ -110,3 +116,10 @@ def _splitmix64(z: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
+
+
+def _splitmix64_int(z: int) -> int:
+    """_splitmix64 on one Python int, masked to 64 bits where the array version wraps."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)

@@ -62,3 +62,29 @@ def test_population_ids_are_zero_padded_positions() -> None:
     assert [population_position(other) for other in ("CIT-1", "CIT-00000001", "CIT-0000000", "X-0000001")] == [
         None
     ] * 4
+
+
+def test_one_citizen_matches_the_vectorised_generator_for_any_key() -> None:
+    # mock_citizen computes one citizen with plain ints; the batch path uses NumPy: they must agree bit for bit.
+    from orchestrator.citizens import _fields
+
+    ids = [population_citizen_id(p) for p in (1, 2, 9_999_999, 12_345_678_901, 2**63 - 1)]
+    ids += ["CIT-1", "x", "A.b-c_9", "CIT-" + "9" * 60]
+    for citizen_id in ids:
+        citizen = mock_citizen(citizen_id)
+        position = population_position(citizen_id)
+        if position is not None and position < 2**63:
+            key = position
+        else:
+            import hashlib
+
+            digest = hashlib.sha256(b"civicflow.mock-citizen.v2:" + citizen_id.encode()).digest()
+            key = int.from_bytes(digest[:8], "big") | 2**63
+        ages, incomes, labels = _fields(np.array([key], dtype=np.uint64))
+        assert (citizen.age, citizen.income) == (int(ages[0]), int(incomes[0]))
+        assert citizen.category == CATEGORIES[(int(labels[0]) >> 8) % len(CATEGORIES)]
+
+
+def test_a_huge_population_id_gets_a_citizen_not_an_overflow() -> None:
+    citizen = mock_citizen("CIT-" + "9" * 60)
+    assert 18 <= citizen.age <= 80 and citizen.category in CATEGORIES
