@@ -16,7 +16,6 @@ import math
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from audit_service.merkle import leaf_hash, verify_consistency, verify_inclusion
 from bench.audit_log_builder import build_log
 from civicflow.embedded_postgres import embedded_database_url, start_embedded_postgres
 from civicflow.health_probe import is_serving
+from civicflow.launch_settings import free_ports
 from civicflow.local_database import database_url_on, drop_database, ensure_database
 from civicflow.settings import REPO_ROOT
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
@@ -299,7 +299,7 @@ def _audit_env(database_url: str, key: Path) -> dict[str, str]:
 @contextmanager
 def _service(argv: list[str], log: TextIO, environment: dict[str, str]) -> Iterator[int]:
     """Runs `python -m <argv>` on a free loopback port ("{port}" in argv or environment) until the block ends."""
-    port = _free_port()
+    [port] = free_ports(1)
     argv = [part.replace("{port}", str(port)) for part in argv]
     environment = {name: value.replace("{port}", str(port)) for name, value in environment.items()}
     process = subprocess.Popen(
@@ -323,13 +323,6 @@ def _service(argv: list[str], log: TextIO, environment: dict[str, str]) -> Itera
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _embedded_server(stack: ExitStack, scratch: Path, progress: Callable[[str], None]) -> str:

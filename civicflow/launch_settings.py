@@ -67,7 +67,7 @@ def free_port_environment(evaluators: int = 1) -> dict[str, str]:
     call and the bind; that race is accepted for tests and benchmarks.
     """
     names = ("ORCHESTRATOR_PORT", "EVALUATOR_PORT", "AUDIT_PORT", "GATEWAY_PORT")
-    ports = _free_ports(len(names) + (1 if evaluators > 1 else 0))
+    ports = free_ports(len(names) + (1 if evaluators > 1 else 0))
     environment = {name: str(port) for name, port in zip(names, ports, strict=False)}
     if evaluators > 1:
         # Replica i listens on base + i: replica 1 lands on a port known to be free, the
@@ -76,7 +76,8 @@ def free_port_environment(evaluators: int = 1) -> dict[str, str]:
     return environment
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
+    """`count` distinct loopback ports that are free now (tests and benchmarks start servers on them)."""
     # All sockets stay open until every port is chosen, so no port is handed out twice.
     with ExitStack() as stack:
         sockets = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import sqlalchemy as sa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from civicflow.database import run_migrations
+from civicflow.launch_settings import free_ports
 from orchestrator.citizens import population_columns
 from orchestrator.server import MIGRATIONS
 from orchestrator.tables import SCHEMA
@@ -83,12 +83,6 @@ def reference_transitions(
     return {(DECISIONS[a], DECISIONS[b]): pairs[(a, b)] for a in range(3) for b in range(3)}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass
 class EvaluatorProcess:
     process: subprocess.Popen[bytes]
@@ -114,7 +108,7 @@ class EvaluatorProcess:
 
 def start_evaluator_process(extra_env: dict[str, str] | None = None) -> EvaluatorProcess:
     """`python -m evaluator` on a free loopback port, SERVING when this returns."""
-    port = free_port()
+    [port] = free_ports(1)
     env = {**os.environ, "EVALUATOR_PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING", **(extra_env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "evaluator"],
