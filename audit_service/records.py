@@ -61,8 +61,8 @@ class StoredEntry:
     leaf_hash: bytes
 
 
-def entry_document(seq: int, record: AuditRecord, recorded_at: datetime) -> dict[str, Any]:
-    """The fields the leaf hash covers (audit_service.canonical_entry), as the API shows them."""
+def _scalar_fields(seq: int, record: AuditRecord, recorded_at: datetime) -> dict[str, Any]:
+    """Every field the leaf hash covers except the input and output documents."""
     return {
         "seq": seq,
         "instance_id": str(record.instance_id),
@@ -73,10 +73,17 @@ def entry_document(seq: int, record: AuditRecord, recorded_at: datetime) -> dict
         "started_at": rfc3339(record.started_at),
         "completed_at": rfc3339(record.completed_at),
         "recorded_at": rfc3339(recorded_at),
-        "input": json.loads(record.input_json),
-        "output": json.loads(record.output_json),
         "error": record.error,
         "actor": record.actor,
+    }
+
+
+def entry_document(seq: int, record: AuditRecord, recorded_at: datetime) -> dict[str, Any]:
+    """The fields the leaf hash covers (audit_service.canonical_entry), as the API shows them."""
+    return {
+        **_scalar_fields(seq, record, recorded_at),
+        "input": json.loads(record.input_json),
+        "output": json.loads(record.output_json),
     }
 
 
@@ -84,21 +91,8 @@ def hash_entry(seq: int, record: AuditRecord, recorded_at: datetime) -> bytes:
     if record.canonical_input is None or record.canonical_output is None:
         return entry_leaf_hash(entry_document(seq, record, recorded_at))
     # The appending path: the JSON values were canonicalised when the record was checked.
-    scalars = {
-        "seq": seq,
-        "instance_id": str(record.instance_id),
-        "step_name": record.step_name,
-        "step_index": record.step_index,
-        "attempt": record.attempt,
-        "status": record.status,
-        "started_at": rfc3339(record.started_at),
-        "completed_at": rfc3339(record.completed_at),
-        "recorded_at": rfc3339(recorded_at),
-        "error": record.error,
-        "actor": record.actor,
-    }
     encoded = {"input": record.canonical_input, "output": record.canonical_output}
-    return leaf_hash(canonical_bytes_spliced(scalars, encoded))
+    return leaf_hash(canonical_bytes_spliced(_scalar_fields(seq, record, recorded_at), encoded))
 
 
 def parse_instance_id(value: str) -> uuid.UUID:
