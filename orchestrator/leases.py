@@ -11,48 +11,42 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from orchestrator.store import INSTANCE_COLUMNS, InstanceRecord, single_statements
+from orchestrator.statements import single_statements
+from orchestrator.store import INSTANCE_COLUMNS, InstanceRecord
 
 # Renews the leases of the runs `owner` drives, and names those another replica has taken. A run
 # the owner holds but no longer drives (its task died with the database, say) is not renewed:
 # its lease runs out and the run is resumed, here or elsewhere.
-_RENEW = sa.text(
-    """
+_RENEW = """
     WITH renewed AS (
-        UPDATE orchestrator.workflow_instances SET lease_expires_at = now() + make_interval(secs => :lease_seconds)
-         WHERE owner = :owner AND status = 'running' AND instance_id = ANY(:driving)
+        UPDATE orchestrator.workflow_instances SET lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
+         WHERE owner = %(owner)s AND status = 'running' AND instance_id = ANY(%(driving)s)
      RETURNING instance_id
     )
     SELECT instance_id FROM orchestrator.workflow_instances
-     WHERE instance_id = ANY(:driving) AND status = 'running' AND owner IS DISTINCT FROM :owner
+     WHERE instance_id = ANY(%(driving)s) AND status = 'running' AND owner IS DISTINCT FROM %(owner)s
     """
-)
 # SKIP LOCKED: replicas scanning at once claim disjoint runs instead of queueing behind each other.
-_CLAIM = sa.text(
-    f"""
+_CLAIM = f"""
     UPDATE orchestrator.workflow_instances AS run
-       SET owner = :owner, lease_expires_at = now() + make_interval(secs => :lease_seconds)
+       SET owner = %(owner)s, lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
       FROM (SELECT instance_id FROM orchestrator.workflow_instances
              WHERE status = 'running'
-               AND (lease_expires_at IS NULL OR lease_expires_at < now() OR owner = :previous_self)
+               AND (lease_expires_at IS NULL OR lease_expires_at < now() OR owner = %(previous_self)s)
              ORDER BY created_at
-             LIMIT :limit
+             LIMIT %(limit)s
                FOR UPDATE SKIP LOCKED) AS expired
      WHERE run.instance_id = expired.instance_id
     RETURNING {", ".join(f"run.{column.strip()}" for column in INSTANCE_COLUMNS.split(","))}
     """
-)
 # An expired lease, not merely none: the claim scan of every replica picks the run up at once.
-_RELEASE = sa.text(
-    """
+_RELEASE = """
     UPDATE orchestrator.workflow_instances SET owner = NULL, lease_expires_at = now()
-     WHERE owner = :owner AND status = 'running' AND instance_id = ANY(:instance_ids)
+     WHERE owner = %(owner)s AND status = 'running' AND instance_id = ANY(%(instance_ids)s)
     RETURNING instance_id
     """
-)
 
 
 class LeaseStore:
@@ -62,8 +56,8 @@ class LeaseStore:
     def renew(self, owner: str, *, driving: Collection[uuid.UUID], lease_seconds: float) -> set[uuid.UUID]:
         """Extends `owner`'s leases of the runs it is `driving`; returns those that are now another replica's."""
         params = {"owner": owner, "driving": list(driving), "lease_seconds": lease_seconds}
-        with single_statements(self._engine) as connection:
-            return set(connection.execute(_RENEW, params).scalars())
+        with single_statements(self._engine) as statements:
+            return set(statements.scalars(_RENEW, params))
 
     def claim_expired(
         self, owner: str, *, lease_seconds: float, limit: int, previous_self: str | None = None
@@ -74,11 +68,10 @@ class LeaseStore:
         process left, without waiting for their leases to run out (that process is gone).
         """
         params = {"owner": owner, "lease_seconds": lease_seconds, "limit": limit, "previous_self": previous_self}
-        with single_statements(self._engine) as connection:
-            return [InstanceRecord.from_row(row) for row in connection.execute(_CLAIM, params)]
+        with single_statements(self._engine) as statements:
+            return [InstanceRecord.from_row(row) for row in statements.rows(_CLAIM, params)]
 
     def release(self, owner: str, instance_ids: Collection[uuid.UUID]) -> list[uuid.UUID]:
         """Gives up `owner`'s leases of these runs, so that another replica resumes them at its next scan."""
-        with single_statements(self._engine) as connection:
-            rows = connection.execute(_RELEASE, {"owner": owner, "instance_ids": list(instance_ids)})
-            return list(rows.scalars())
+        with single_statements(self._engine) as statements:
+            return statements.scalars(_RELEASE, {"owner": owner, "instance_ids": list(instance_ids)})

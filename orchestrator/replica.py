@@ -133,7 +133,7 @@ class Replica:
             idempotency.ensure_same_request(instance, key=idempotency_key, request_hash=request_hash)
             log.info("repeated request", extra={"instance_id": str(instance.instance_id)})
             return self._board.live(instance.instance_id) or instance
-        log.info("run started", extra={"instance_id": str(instance.instance_id), "template_id": run.template_id})
+        log.debug("run started", extra={"instance_id": str(instance.instance_id), "template_id": run.template_id})
 
         async def new_run() -> tuple[RunState, RunProgress]:
             return RunState.new(instance, template), instance.progress

@@ -6,8 +6,6 @@ import contextlib
 import hashlib
 import io
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +13,7 @@ import psycopg2
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from orchestrator.errors import DependencyUnavailableError
-from orchestrator.store import database_errors
+from orchestrator.statements import database_errors
 from orchestrator.tables import ImpactFailureRow, ImpactResultRow
 
 RESULTS_COPY = (
@@ -58,16 +55,6 @@ class StoredOutcome:
     failures: list[FailureRow]  # the first ones in population order
 
 
-@contextmanager
-def _copy_errors() -> Iterator[None]:
-    """A raw connection's lost or refused database as the orchestrator's DependencyUnavailableError."""
-    try:
-        with database_errors():
-            yield
-    except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
-        raise DependencyUnavailableError(f"database unavailable: {error}") from error
-
-
 class ResultWriter:
     """Holds one transaction open for a whole analysis, so its results appear all at once or not at all.
 
@@ -85,7 +72,7 @@ class ResultWriter:
         An attempt that committed its results and then lost its process before the run recorded
         the step leaves them behind; the next attempt must reuse them, not write them twice.
         """
-        with _copy_errors():
+        with database_errors():
             self._cursor.execute(
                 "SELECT pg_advisory_xact_lock(%s, %s)", (_WRITER_LOCK_SPACE, _lock_key(self._instance_id))
             )
@@ -99,16 +86,16 @@ class ResultWriter:
 
     def write_results(self, copy_text: bytes) -> None:
         """Appends result rows given in COPY text format: tab-separated columns, one row per line."""
-        with _copy_errors():
+        with database_errors():
             self._cursor.copy_expert(RESULTS_COPY, io.BytesIO(copy_text), size=_COPY_READ_BYTES)
 
     def write_failures(self, copy_text: bytes) -> None:
-        with _copy_errors():
+        with database_errors():
             self._cursor.copy_expert(FAILURES_COPY, io.BytesIO(copy_text), size=_COPY_READ_BYTES)
 
     def commit(self) -> None:
         try:
-            with _copy_errors():
+            with database_errors():
                 self._connection.commit()
         finally:
             self._close()
@@ -132,7 +119,7 @@ class ImpactResultStore:
         self._engine = engine
 
     def open_writer(self, instance_id: uuid.UUID) -> ResultWriter:
-        with _copy_errors():
+        with database_errors():
             return ResultWriter(self._engine.raw_connection(), instance_id)
 
     def page(self, instance_id: uuid.UUID, *, offset: int, limit: int) -> list[ResultRow]:
@@ -178,7 +165,7 @@ class ImpactResultStore:
 
     def _digest(self, instance_id: uuid.UUID) -> str:
         digest = _HashingSink()
-        with _copy_errors():
+        with database_errors():
             connection: Any = self._engine.raw_connection()
             try:
                 cursor = connection.cursor()

@@ -177,9 +177,16 @@ class WorkflowRunner:
     ) -> InstanceRecord:
         instance = await recorder.finish(last=last, outputs=outputs, error=error, audited=audited)
         self._board.publish(instance)
+        # The one line per run at INFO (its start is DEBUG): under load, logging is a visible share of a short run.
         log.info(
             "run finished",
-            extra={"instance_id": str(instance.instance_id), "status": instance.status, "error": error},
+            extra={
+                "instance_id": str(instance.instance_id),
+                "template_id": instance.template_id,
+                "status": instance.status,
+                "error": error,
+                "duration_ms": _duration_ms(instance),
+            },
         )
         return instance
 
@@ -213,3 +220,9 @@ def _resolve_inputs(mapping: Mapping[str, str], context: Mapping[str, Any]) -> d
         else:
             raise StepFailedError(f"input '{name}' needs '{source}', which no earlier step produced")
     return resolved
+
+
+def _duration_ms(instance: InstanceRecord) -> float | None:
+    if instance.completed_at is None:
+        return None
+    return round((instance.completed_at - instance.created_at).total_seconds() * 1000, 1)

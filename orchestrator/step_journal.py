@@ -10,29 +10,27 @@ import json
 import uuid
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from orchestrator.errors import LeaseLostError
+from orchestrator.statements import single_statements
 from orchestrator.step_attempts import StepAttempt
-from orchestrator.store import JOURNAL_ATTEMPTS, RunProgress, single_statements
+from orchestrator.store import JOURNAL_ATTEMPTS, RunProgress
 
 # Progress and attempts in one transaction, renewing the lease on the way.
-_RECORD = sa.text(
-    f"""
+_RECORD = f"""
     WITH owned AS (
         UPDATE orchestrator.workflow_instances
-           SET steps_completed = :steps_completed, items_done = :items_done, items_total = :items_total,
-               lease_expires_at = now() + make_interval(secs => :lease_seconds)
-         WHERE instance_id = :instance_id AND owner = :owner AND status = 'running'
+           SET steps_completed = %(steps_completed)s, items_done = %(items_done)s, items_total = %(items_total)s,
+               lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
+         WHERE instance_id = %(instance_id)s AND owner = %(owner)s AND status = 'running'
      RETURNING instance_id
     ), journalled AS ({JOURNAL_ATTEMPTS})
     SELECT count(*) FROM owned
     """
-)
-_ATTEMPTS = sa.text(
+_ATTEMPTS = (
     "SELECT step_index, attempt, step_name, error_kind, error, input, output, started_at, completed_at"
-    " FROM orchestrator.workflow_steps WHERE instance_id = :instance_id ORDER BY step_index, attempt"
+    " FROM orchestrator.workflow_steps WHERE instance_id = %(instance_id)s ORDER BY step_index, attempt"
 )
 
 
@@ -59,12 +57,12 @@ class StepJournal:
             "items_total": progress.items_total,
             "lease_seconds": lease_seconds,
         }
-        with single_statements(self._engine) as connection:
-            owned = connection.execute(_RECORD, params).scalar_one()
+        with single_statements(self._engine) as statements:
+            (owned,) = statements.scalars(_RECORD, params)
         if not owned:
             raise LeaseLostError(f"instance {instance_id} is no longer owned by {owner}")
 
     def attempts(self, instance_id: uuid.UUID) -> list[StepAttempt]:
-        with single_statements(self._engine) as connection:
-            rows = connection.execute(_ATTEMPTS, {"instance_id": instance_id}).all()
+        with single_statements(self._engine) as statements:
+            rows = statements.rows(_ATTEMPTS, {"instance_id": instance_id})
         return [StepAttempt.from_journal(row) for row in rows]

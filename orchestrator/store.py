@@ -2,23 +2,22 @@
 
 A run's life in the table: created `running` with its lease already taken (one INSERT), its
 steps journalled by step_journal.py, finished with its last steps in one statement that also
-gives up the lease. Statements are plain SQL on purpose: each is one round trip.
+gives up the lease. Statements are plain SQL on purpose: each is one round trip (statements.py).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from orchestrator.errors import DependencyUnavailableError, InstanceNotFoundError, LeaseLostError
+from orchestrator.errors import InstanceNotFoundError, LeaseLostError
+from orchestrator.statements import single_statements
 from orchestrator.step_attempts import StepAttempt
 
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
@@ -34,60 +33,57 @@ JOURNAL_ATTEMPTS = """
                                              error_kind, error, input, output, started_at, completed_at)
     SELECT owned.instance_id, a.step_index, a.attempt, a.step_name, a.succeeded, a.error_kind, a.error,
            a.input, a.output, a.started_at, a.completed_at
-      FROM owned, json_to_recordset(CAST(:attempts AS json)) AS a(
+      FROM owned, json_to_recordset(CAST(%(attempts)s AS json)) AS a(
            step_index int, attempt int, step_name text, succeeded boolean, error_kind text, error text,
            input json, output json, started_at timestamptz, completed_at timestamptz)
 """
 
-_CREATE = sa.text(
-    f"""
+_CREATE = f"""
     INSERT INTO orchestrator.workflow_instances (instance_id, template_id, template_version, status, inputs,
         appealed_instance_id, created_at, actor, idempotency_key, request_hash, steps_total, owner, lease_expires_at)
-    VALUES (:instance_id, :template_id, :template_version, 'running', CAST(:inputs AS json), :appealed_instance_id,
-        now(), :actor, :idempotency_key, :request_hash, :steps_total, :owner,
-        now() + make_interval(secs => :lease_seconds))
+    VALUES (%(instance_id)s, %(template_id)s, %(template_version)s, 'running', CAST(%(inputs)s AS json),
+        %(appealed_instance_id)s, now(), %(actor)s, %(idempotency_key)s, %(request_hash)s, %(steps_total)s, %(owner)s,
+        now() + make_interval(secs => %(lease_seconds)s))
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING {INSTANCE_COLUMNS}
     """
-)
-_BY_ID = sa.text(f"SELECT {INSTANCE_COLUMNS} FROM orchestrator.workflow_instances WHERE instance_id = :instance_id")
-_BY_KEY = sa.text(f"SELECT {INSTANCE_COLUMNS} FROM orchestrator.workflow_instances WHERE idempotency_key = :key")
-_FINISH = sa.text(
-    f"""
+
+_BY_ID = f"SELECT {INSTANCE_COLUMNS} FROM orchestrator.workflow_instances WHERE instance_id = %(instance_id)s"
+_BY_KEY = f"SELECT {INSTANCE_COLUMNS} FROM orchestrator.workflow_instances WHERE idempotency_key = %(key)s"
+_FINISH = f"""
     WITH owned AS (
         UPDATE orchestrator.workflow_instances
-           SET status = :status, outputs = CAST(:outputs AS json), error = :error, completed_at = now(),
-               steps_completed = :steps_completed, items_done = :items_done, items_total = :items_total,
+           SET status = %(status)s, outputs = CAST(%(outputs)s AS json), error = %(error)s, completed_at = now(),
+               steps_completed = %(steps_completed)s, items_done = %(items_done)s, items_total = %(items_total)s,
                owner = NULL, lease_expires_at = NULL
-         WHERE instance_id = :instance_id AND owner = :owner AND status = 'running'
+         WHERE instance_id = %(instance_id)s AND owner = %(owner)s AND status = 'running'
      RETURNING {INSTANCE_COLUMNS}
     ), journalled AS ({JOURNAL_ATTEMPTS})
     SELECT * FROM owned
     """
-)
+
 # One round trip that inserts the appeal unless this run's appeal is already recorded, and
 # answers the stored row either way (a repeated request gets the appeal it made the first time).
-_RECORD_APPEAL = sa.text(
-    """
+_RECORD_APPEAL = """
     WITH inserted AS (
         INSERT INTO orchestrator.appeals (appeal_id, original_instance_id, new_instance_id, evidence,
                                           original_decision, new_decision, outcome, created_at)
-        VALUES (:appeal_id, :original_instance_id, :new_instance_id, CAST(:evidence AS json),
-                :original_decision, :new_decision, :outcome, now())
+        VALUES (%(appeal_id)s, %(original_instance_id)s, %(new_instance_id)s, CAST(%(evidence)s AS json),
+                %(original_decision)s, %(new_decision)s, %(outcome)s, now())
         ON CONFLICT (new_instance_id) DO NOTHING
         RETURNING appeal_id, original_instance_id, new_instance_id, evidence, original_decision, new_decision, outcome
     )
     SELECT * FROM inserted
     UNION ALL
     SELECT appeal_id, original_instance_id, new_instance_id, evidence, original_decision, new_decision, outcome
-      FROM orchestrator.appeals WHERE new_instance_id = :new_instance_id
+      FROM orchestrator.appeals WHERE new_instance_id = %(new_instance_id)s
     LIMIT 1
     """
-)
 
-_APPEAL_OF_RUN = sa.text(
+
+_APPEAL_OF_RUN = (
     "SELECT appeal_id, original_instance_id, new_instance_id, evidence, original_decision, new_decision, outcome"
-    " FROM orchestrator.appeals WHERE new_instance_id = :new_instance_id"
+    " FROM orchestrator.appeals WHERE new_instance_id = %(new_instance_id)s"
 )
 
 
@@ -187,11 +183,13 @@ class InstanceStore:
             "owner": owner,
             "lease_seconds": lease_seconds,
         }
-        with single_statements(self._engine) as connection:
-            created = connection.execute(_CREATE, params).one_or_none()
+        with single_statements(self._engine) as statements:
+            created = statements.row(_CREATE, params)
             if created is not None:
                 return InstanceRecord.from_row(created), True
-            return InstanceRecord.from_row(connection.execute(_BY_KEY, {"key": run.idempotency_key}).one()), False
+            existing = statements.row(_BY_KEY, {"key": run.idempotency_key})
+        assert existing is not None, "ON CONFLICT DO NOTHING waited for the row with this key"
+        return InstanceRecord.from_row(existing), False
 
     def finish(
         self,
@@ -219,15 +217,15 @@ class InstanceStore:
             "items_total": progress.items_total,
             "attempts": json.dumps([attempt.journal_row() for attempt in attempts]),
         }
-        with single_statements(self._engine) as connection:
-            row = connection.execute(_FINISH, params).one_or_none()
+        with single_statements(self._engine) as statements:
+            row = statements.row(_FINISH, params)
         if row is None:
             raise LeaseLostError(f"instance {instance_id} is no longer owned by {owner}")
         return InstanceRecord.from_row(row)
 
     def get(self, instance_id: uuid.UUID) -> InstanceRecord:
-        with single_statements(self._engine) as connection:
-            row = connection.execute(_BY_ID, {"instance_id": instance_id}).one_or_none()
+        with single_statements(self._engine) as statements:
+            row = statements.row(_BY_ID, {"instance_id": instance_id})
         if row is None:
             raise InstanceNotFoundError(f"no workflow instance '{instance_id}'")
         return InstanceRecord.from_row(row)
@@ -243,11 +241,11 @@ class InstanceStore:
             "new_decision": appeal.new_decision,
             "outcome": appeal.outcome,
         }
-        with single_statements(self._engine) as connection:
-            row = connection.execute(_RECORD_APPEAL, params).one_or_none()
-        if row is None:  # a concurrent request inserted it after this statement's snapshot was taken
-            with single_statements(self._engine) as connection:
-                row = connection.execute(_APPEAL_OF_RUN, {"new_instance_id": appeal.new_instance_id}).one()
+        with single_statements(self._engine) as statements:
+            row = statements.row(_RECORD_APPEAL, params)
+            if row is None:  # a concurrent request inserted it after this statement's snapshot was taken
+                row = statements.row(_APPEAL_OF_RUN, {"new_instance_id": appeal.new_instance_id})
+        assert row is not None, "the appeal is stored, by this request or a concurrent one"
         return AppealRecord(
             appeal_id=row.appeal_id,
             original_instance_id=row.original_instance_id,
@@ -257,25 +255,3 @@ class InstanceStore:
             new_decision=row.new_decision,
             outcome=row.outcome,
         )
-
-
-@contextmanager
-def single_statements(engine: Engine) -> Iterator[sa.Connection]:
-    """A connection of an engine made with `create_engine(..., autocommit=True)`: each statement commits.
-
-    Every read and write of a run is one statement (CTEs where it has several parts), so it
-    needs no BEGIN and no COMMIT round trip: on a short run those are a good part of its time.
-    """
-    with database_errors(), engine.connect() as connection:
-        if not connection.connection.dbapi_connection.autocommit:  # type: ignore[union-attr]
-            raise RuntimeError("single_statements needs an engine created with autocommit=True")
-        yield connection
-
-
-@contextmanager
-def database_errors() -> Iterator[None]:
-    """Turns a lost or refused database connection into DependencyUnavailableError (UNAVAILABLE)."""
-    try:
-        yield
-    except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
-        raise DependencyUnavailableError(f"database unavailable: {error.orig}") from error
