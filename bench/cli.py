@@ -13,11 +13,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-import httpx2
-
 from bench.audit_workloads import audit_json, audit_table, log_size_argument, measure_audit
 from bench.memory import peak_rss_mb, reset_peak_rss
 from bench.report import BenchResults, ScalingTiming, as_json, as_table
+from bench.rest_client import RestClient
 from bench.system import LOG_FILE, RunningSystem, run_with_system, stderr_progress
 from bench.workloads import (
     CheckTiming,
@@ -122,8 +121,8 @@ def runs_for(population: int, arguments: argparse.Namespace) -> tuple[int, int]:
 
 
 @contextmanager
-def _client(system: RunningSystem) -> Iterator[httpx2.Client]:
-    with httpx2.Client(base_url=system.gateway_url, timeout=REQUEST_TIMEOUT_SECONDS) as client:
+def _client(system: RunningSystem) -> Iterator[RestClient]:
+    with RestClient(system.gateway_url, timeout=REQUEST_TIMEOUT_SECONDS) as client:
         yield client
 
 
@@ -133,7 +132,7 @@ def _with_peak_rss(system: RunningSystem, workload: Callable[[], T]) -> tuple[T,
     return result, peak_rss_mb(system.pids), reset
 
 
-def _warm_up(system: RunningSystem, client: httpx2.Client) -> None:
+def _warm_up(system: RunningSystem, client: RestClient) -> None:
     stderr_progress(f"warming up: impact_analysis of {SYSTEM_WARMUP_POPULATION}, {SYSTEM_WARMUP_CHECKS} checks")
     time_impact_analysis(client, population=SYSTEM_WARMUP_POPULATION, warmup_runs=0, runs=1)
     # Citizen numbers far above those of the measured checks.
@@ -141,7 +140,7 @@ def _warm_up(system: RunningSystem, client: httpx2.Client) -> None:
 
 
 def _impact(
-    system: RunningSystem, client: httpx2.Client, population: int, arguments: argparse.Namespace
+    system: RunningSystem, client: RestClient, population: int, arguments: argparse.Namespace
 ) -> ImpactTiming:
     warmup_runs, runs = runs_for(population, arguments)
     stderr_progress(

@@ -9,13 +9,27 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx2
+from typing import Any, Protocol
 
 IMPACT_SCHEME = "scheme_alpha"
 IMPACT_PROPOSED_RULES = {"max_income": 200000}
 CHECK_SCHEME = "scheme_beta"
+
+
+class JsonReply(Protocol):
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
+
+    def json(self) -> Any: ...
+
+
+class JsonPoster(Protocol):
+    """What the workloads send requests through: bench.rest_client.RestClient, or httpx2's clients in tests."""
+
+    def post(self, url: str, *, json: Any) -> JsonReply: ...
 
 
 class RunFailedError(RuntimeError):
@@ -59,7 +73,7 @@ class CheckTiming:
         return len(self.latencies_seconds) / self.total_seconds
 
 
-def execute(client: httpx2.Client, template_id: str, inputs: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+def execute(client: JsonPoster, template_id: str, inputs: dict[str, Any]) -> tuple[float, dict[str, Any]]:
     """Runs one workflow through POST /workflows/execute (sync mode); returns its wall time and its answer."""
     started = time.perf_counter()
     response = client.post("/workflows/execute", json={"template_id": template_id, "inputs": inputs})
@@ -74,7 +88,7 @@ def execute(client: httpx2.Client, template_id: str, inputs: dict[str, Any]) -> 
     return elapsed, body
 
 
-def time_impact_analysis(client: httpx2.Client, *, population: int, warmup_runs: int, runs: int) -> ImpactTiming:
+def time_impact_analysis(client: JsonPoster, *, population: int, warmup_runs: int, runs: int) -> ImpactTiming:
     inputs = {"scheme_name": IMPACT_SCHEME, "population_size": population, "proposed_rules": IMPACT_PROPOSED_RULES}
     seconds: list[float] = []
     for run in range(warmup_runs + runs):
@@ -87,21 +101,21 @@ def time_impact_analysis(client: httpx2.Client, *, population: int, warmup_runs:
     return ImpactTiming(population=population, warmup_runs=warmup_runs, seconds=tuple(seconds))
 
 
-def check_eligibility(client: httpx2.Client, number: int) -> float:
+def check_eligibility(client: JsonPoster, number: int) -> float:
     elapsed, body = execute(client, "eligibility_check", {"citizen_id": f"CIT-{number}", "scheme_name": CHECK_SCHEME})
     if not body["outputs"]["decision"]["decision"]:
         raise RunFailedError(f"eligibility_check {body['instance_id']} completed without a decision")
     return elapsed
 
 
-def time_eligibility_checks(client: httpx2.Client, *, count: int, first_citizen: int = 1) -> CheckTiming:
+def time_eligibility_checks(client: JsonPoster, *, count: int, first_citizen: int = 1) -> CheckTiming:
     """`count` eligibility checks one after another, each for a different citizen."""
     started = time.perf_counter()
     latencies = [check_eligibility(client, number) for number in range(first_citizen, first_citizen + count)]
     return CheckTiming(total_seconds=time.perf_counter() - started, latencies_seconds=tuple(latencies))
 
 
-def time_concurrent_checks(clients: Sequence[httpx2.Client], *, count: int, first_citizen: int = 1) -> CheckTiming:
+def time_concurrent_checks(clients: Sequence[JsonPoster], *, count: int, first_citizen: int = 1) -> CheckTiming:
     """`count` eligibility checks sent by len(clients) threads at once, each with its own client.
 
     Each thread sends its next request as soon as its previous one is answered (a closed
@@ -114,7 +128,7 @@ def time_concurrent_checks(clients: Sequence[httpx2.Client], *, count: int, firs
         with lock:
             return next(numbers, None)
 
-    def client_loop(client: httpx2.Client) -> list[float]:
+    def client_loop(client: JsonPoster) -> list[float]:
         latencies = []
         while (number := next_number()) is not None:
             latencies.append(check_eligibility(client, number))
