@@ -23,7 +23,7 @@ from audit_service.notary import all_checkpoints
 from audit_service.records import StoredEntry, entry_document
 from audit_service.signing import PublicKey
 from audit_service.store import AuditStore
-from audit_service.tables import AUDIT_TRAIL, LOG_HEAD, MERKLE_NODES, entry_from_row
+from audit_service.tables import AUDIT_TRAIL, LOG_HEAD, MERKLE_NODES, entry_from_mapping
 
 CHANGED = "changed"
 MISSING = "missing"
@@ -158,7 +158,7 @@ class _Run:
             sa.select(AUDIT_TRAIL).order_by(AUDIT_TRAIL.c.seq)
         )
         for rows in result.partitions():
-            entries = [entry_from_row(row) for row in rows]
+            entries = [entry_from_mapping(row._mapping) for row in rows]
             within_head = [entry.seq for entry in entries if entry.seq < head_size]
             if within_head:
                 self._prefetch_nodes(self._size, max(within_head) + 1)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -90,9 +91,8 @@ RECORD_COLUMNS = (
 )
 
 
-def entry_from_row(row: sa.Row[tuple[object, ...]]) -> StoredEntry:
-    """A StoredEntry from a row of every audit_trail column."""
-    mapping = row._mapping
+def entry_from_mapping(mapping: Mapping[Any, Any]) -> StoredEntry:
+    """A StoredEntry from every audit_trail column of a row, by name."""
     return StoredEntry(
         seq=mapping["seq"],
         record=AuditRecord(**{name: mapping[name] for name in RECORD_COLUMNS}),
