@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -178,6 +179,27 @@ def test_concurrent_appends_share_transactions_and_keep_their_arrival_order(
     assert seqs == sorted(seqs) and len(set(seqs)) == 40
     assert sum(store.batches_per_transaction) == 40
     assert len(store.batches_per_transaction) < 40, "concurrent appends were not committed together"
+
+
+def test_an_append_refused_after_taking_the_lock_rolls_back_and_releases_it(database_url: str, audit_target: str) -> None:
+    """The append sends its own BEGIN and COMMIT: a failure between them must roll back, not leave the lock held."""
+    engine = create_engine(database_url, application_name="test-append-rollback", role=WRITER_ROLE, pool_size=1)
+    store = AuditStore(engine)
+    other = sa.create_engine(database_url)
+    try:
+        before = store.append(records_from_proto([record(new_instance())]))[0].seq
+        # PostgreSQL text cannot hold NUL: psycopg2 refuses the entries once the head row is locked.
+        unstorable = dataclasses.replace(records_from_proto([record(new_instance())])[0], error="bad\x00byte")
+        with pytest.raises(ValueError, match="NUL"):
+            store.append([unstorable])
+        with other.begin() as connection:  # NOWAIT: fails at once if the refused append still holds the lock
+            connection.execute(sa.text("SELECT tree_size FROM audit.log_head FOR UPDATE NOWAIT")).scalar_one()
+        after = store.append(records_from_proto([record(new_instance())]))[0].seq
+    finally:
+        engine.dispose()
+        other.dispose()
+
+    assert after == before + 1, "the refused append must not use up a seq"
 
 
 def test_every_entry_of_a_batch_is_proved_in_the_signed_tree(stub: audit_pb2_grpc.AuditServiceStub) -> None:
