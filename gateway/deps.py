@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated
 
 import grpc
@@ -29,6 +30,15 @@ class Upstreams:
             audit=insecure_channel(settings.audit_target),
         )
 
+    # Stubs made once: a stub builds one callable per RPC of its service, a cost per request otherwise.
+    @cached_property
+    def orchestrator_stub(self) -> orchestrator_pb2_grpc.OrchestratorServiceStub:
+        return orchestrator_pb2_grpc.OrchestratorServiceStub(self.orchestrator)
+
+    @cached_property
+    def audit_stub(self) -> audit_pb2_grpc.AuditServiceStub:
+        return audit_pb2_grpc.AuditServiceStub(self.audit)
+
     async def close(self) -> None:
         for channel in (self.orchestrator, self.evaluator, self.audit):
             await channel.close()
@@ -53,7 +63,7 @@ UpstreamsDep = Annotated[Upstreams, Depends(get_upstreams)]
 
 
 async def get_orchestrator(upstreams: UpstreamsDep) -> orchestrator_pb2_grpc.OrchestratorServiceStub:
-    return orchestrator_pb2_grpc.OrchestratorServiceStub(upstreams.orchestrator)
+    return upstreams.orchestrator_stub
 
 
 async def get_timeout(settings: SettingsDep) -> float:
@@ -61,7 +71,7 @@ async def get_timeout(settings: SettingsDep) -> float:
 
 
 async def get_audit(upstreams: UpstreamsDep) -> audit_pb2_grpc.AuditServiceStub:
-    return audit_pb2_grpc.AuditServiceStub(upstreams.audit)
+    return upstreams.audit_stub
 
 
 OrchestratorDep = Annotated[orchestrator_pb2_grpc.OrchestratorServiceStub, Depends(get_orchestrator)]
