@@ -13,6 +13,9 @@ makes that a no-op if it did arrive), and a success audited but not journalled i
 instead of being run again. What must hold is only that a run is never *finished* before every
 attempt is audited: finish() waits for the audit lane, then journals the remaining attempts
 in the same statement that completes the run.
+
+A run may start before its instance row has committed (`persisted`, see Replica.submit):
+nothing is journalled or audited until it has, so no record can precede its instance.
 """
 
 from __future__ import annotations
@@ -111,6 +114,7 @@ class RunRecorder:
         lease_seconds: float,
         progress_flush_seconds: float,
         linger: float,
+        persisted: asyncio.Future[Any] | None = None,
     ) -> None:
         self._instance_id = instance_id
         self._owner = owner
@@ -121,6 +125,7 @@ class RunRecorder:
         self._lease_seconds = lease_seconds
         self._progress_flush_seconds = progress_flush_seconds
         self.progress = progress
+        self._persisted = persisted
         # The attempt that ends the run is journalled by the statement that ends it.
         self._last: StepAttempt | None = None
         self._journalled_at = time.monotonic()
@@ -141,6 +146,11 @@ class RunRecorder:
         if due and not self._journal_lane.busy:
             self._journal_lane.push()
 
+    async def persisted(self) -> None:
+        """Returns once the run's instance row has committed; raises what its INSERT raised."""
+        if self._persisted is not None:
+            await asyncio.shield(self._persisted)
+
     def raise_failure(self) -> None:
         for lane in (self._audit_lane, self._journal_lane):
             if lane.error is not None:
@@ -150,6 +160,7 @@ class RunRecorder:
         self, *, last: StepAttempt | None, outputs: dict[str, Any] | None, error: str | None, audited: bool = True
     ) -> InstanceRecord:
         """Audits every attempt (unless the audit is what failed), then ends the run with its last attempts."""
+        await self.persisted()
         if last is not None:
             self._last = last
         if audited:
@@ -172,6 +183,7 @@ class RunRecorder:
 
     async def flush(self) -> None:
         """Writes everything queued, for a run this replica hands over to another."""
+        await self.persisted()
         await self._audit_lane.drain()
         await self._journal_lane.drain()
 
@@ -180,6 +192,7 @@ class RunRecorder:
         self._audit_lane.cancel()
 
     async def _write_journal(self, attempts: list[StepAttempt]) -> None:
+        await self.persisted()
         self._journalled_at = time.monotonic()
         await asyncio.to_thread(
             self._journal.record,
@@ -191,4 +204,5 @@ class RunRecorder:
         )
 
     async def _append_audit(self, attempts: list[StepAttempt]) -> None:
+        await self.persisted()
         await self._audit.append([attempt.audit_record(self._instance_id, actor=self._actor) for attempt in attempts])

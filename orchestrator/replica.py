@@ -98,7 +98,12 @@ class Replica:
             mode = "sync" if wait else "async"
             request_hash = idempotency.fingerprint("execute", template_id=template_id, inputs=inputs, mode=mode)
         instance = await self.submit(
-            template, inputs, actor=actor, idempotency_key=idempotency_key, request_hash=request_hash
+            template,
+            inputs,
+            actor=actor,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            start_before_insert=wait and idempotency_key is None,
         )
         return await self.wait(instance.instance_id) if wait else instance
 
@@ -111,8 +116,15 @@ class Replica:
         actor: str = "",
         idempotency_key: str | None = None,
         request_hash: str | None = None,
+        start_before_insert: bool = False,
     ) -> InstanceRecord:
-        """Creates the run and starts driving it; with a key already used, answers that key's run instead."""
+        """Creates the run and starts driving it; with a key already used, answers that key's run instead.
+
+        `start_before_insert` (no idempotency key: the INSERT cannot find an earlier run) starts
+        the run while its INSERT commits, and answers before it has: only for a caller that waits
+        for the run, whose answer then comes after the instance is stored. The run's pure steps
+        (an eligibility check's all) overlap the INSERT; anything it writes waits for it.
+        """
         if self._stopping.is_set():
             raise DependencyUnavailableError("the orchestrator replica is shutting down; send the request again")
         run = NewRun(
@@ -125,6 +137,9 @@ class Replica:
             idempotency_key=idempotency_key,
             request_hash=request_hash,
         )
+        if start_before_insert:
+            assert idempotency_key is None, "a run with an idempotency key may turn out to exist already"
+            return self._start_while_inserting(template, run)
         instance, created = await asyncio.to_thread(
             self._store.create, run, owner=self._id, lease_seconds=self._settings.run_lease_seconds
         )
@@ -139,6 +154,30 @@ class Replica:
             return RunState.new(instance, template), instance.progress
 
         self._spawn(instance, new_run)
+        return instance
+
+    def _start_while_inserting(self, template: LoadedTemplate, run: NewRun) -> InstanceRecord:
+        # The stored created_at stays the database's time of the INSERT, so the first step's
+        # started_at (the orchestrator's clock) may precede it by the INSERT's own duration.
+        instance = run.unsaved_instance()
+        insert = asyncio.ensure_future(
+            asyncio.to_thread(self._store.create, run, owner=self._id, lease_seconds=self._settings.run_lease_seconds)
+        )
+
+        def stored(done: asyncio.Future[tuple[InstanceRecord, bool]]) -> None:
+            if done.cancelled() or done.exception() is not None:
+                return  # the run raises it when it first needs the row
+            live = self._board.live(instance.instance_id)
+            if live is not None:  # from here on, snapshots carry the stored row's creation time
+                self._board.publish(dataclasses.replace(live, created_at=done.result()[0].created_at))
+
+        insert.add_done_callback(stored)
+        log.debug("run started", extra={"instance_id": str(instance.instance_id), "template_id": run.template_id})
+
+        async def new_run() -> tuple[RunState, RunProgress]:
+            return RunState.new(instance, template), instance.progress
+
+        self._spawn(instance, new_run, persisted=insert)
         return instance
 
     async def wait(self, instance_id: uuid.UUID) -> InstanceRecord:
@@ -204,8 +243,10 @@ class Replica:
             },
         )
 
-    def _spawn(self, instance: InstanceRecord, prepare: Preparation) -> None:
-        task = asyncio.create_task(self._drive(instance, prepare), name=f"run {instance.instance_id}")
+    def _spawn(
+        self, instance: InstanceRecord, prepare: Preparation, *, persisted: asyncio.Future[Any] | None = None
+    ) -> None:
+        task = asyncio.create_task(self._drive(instance, prepare, persisted), name=f"run {instance.instance_id}")
         self._driving[instance.instance_id] = task
         task.add_done_callback(lambda done: self._forget(instance.instance_id, done))
 
@@ -215,7 +256,9 @@ class Replica:
         if not task.cancelled():
             task.exception()  # retrieved here: waiters, if any, got it through their shield
 
-    async def _drive(self, instance: InstanceRecord, prepare: Preparation) -> InstanceRecord | None:
+    async def _drive(
+        self, instance: InstanceRecord, prepare: Preparation, persisted: asyncio.Future[Any] | None
+    ) -> InstanceRecord | None:
         instance_id = instance.instance_id
         prepared = await prepare()
         if prepared is None:
@@ -233,6 +276,7 @@ class Replica:
             lease_seconds=self._settings.run_lease_seconds,
             progress_flush_seconds=self._settings.progress_flush_seconds,
             linger=self._settings.record_linger_seconds,
+            persisted=persisted,
         )
         try:
             return await self._runner.drive(state, recorder)

@@ -87,6 +87,8 @@ class WorkflowRunner:
             number = state.prior_attempts + 1 if step.index == state.next_step else 1
             while True:
                 await self._hand_over_if_stopping(state, recorder)
+                if not step.task.pure:
+                    await recorder.persisted()
                 attempt = await self._attempt(step, number, state, recorder, task_context)
                 if attempt.succeeded:
                     step.store_outputs(attempt.output, state.context)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -147,6 +147,25 @@ class NewRun:
     actor: str = ""
     idempotency_key: str | None = None
     request_hash: str | None = None
+    instance_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    def unsaved_instance(self) -> InstanceRecord:
+        """The instance this run will be once created: what a run started before its INSERT commits works on."""
+        return InstanceRecord(
+            instance_id=self.instance_id,
+            template_id=self.template_id,
+            template_version=self.template_version,
+            status=RUNNING,
+            inputs=self.inputs,
+            outputs={},
+            error=None,
+            appealed_instance_id=self.appealed_instance_id,
+            created_at=datetime.now(UTC),  # the stored row's (database time) replaces it once committed
+            completed_at=None,
+            actor=self.actor,
+            progress=RunProgress(steps_total=self.steps_total),
+            request_hash=self.request_hash,
+        )
 
 
 @dataclass(frozen=True)
@@ -171,7 +190,7 @@ class InstanceStore:
         PostgreSQL lets exactly one INSERT through the unique key; the others wait for it and find its row.
         """
         params = {
-            "instance_id": uuid.uuid4(),
+            "instance_id": run.instance_id,
             "template_id": run.template_id,
             "template_version": run.template_version,
             "inputs": json.dumps(run.inputs),

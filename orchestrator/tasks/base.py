@@ -58,6 +58,8 @@ class Task:
     config_model: type[BaseModel] = NoConfig
     # Only a task that fans out over items may declare tolerated_failures in a template.
     fans_out: bool = False
+    # Reads and computes only, writing nowhere: it may run before its run's instance row has committed.
+    pure: bool = False
 
 
 class TaskRegistry:

@@ -86,23 +86,27 @@ TASKS = (
         required_inputs=frozenset({"citizen_id"}),
         optional_inputs=frozenset({"evidence"}),
         outputs=frozenset({"citizen", "registry_record"}),
+        pure=True,
     ),
     Task(
         task_type="fetch_scheme_rules",
         run=fetch_scheme_rules,
         required_inputs=frozenset({"scheme_name"}),
         outputs=frozenset({"rules"}),
+        pure=True,
     ),
     Task(
         task_type="evaluate_rules",
         run=evaluate_rules,
         required_inputs=frozenset({"citizen", "rules"}),
         outputs=frozenset({"evaluation"}),
+        pure=True,
     ),
     Task(
         task_type="make_decision",
         run=make_decision,
         required_inputs=frozenset({"citizen", "rules", "evaluation"}),
         outputs=frozenset({"decision"}),
+        pure=True,
     ),
 )

@@ -268,3 +268,46 @@ def test_a_call_that_stalls_past_every_attempt_fails_the_run_saying_so(stalling_
     )
     attempts = [r for r in _audit(audit_target, run.instance_id) if r.step_name == "evaluate_rules"]
     assert [(r.attempt, r.status) for r in attempts] == [(1, audit_pb2.STEP_STATUS_FAILED), (2, audit_pb2.STEP_STATUS_FAILED)]
+
+
+def test_a_run_started_before_its_insert_records_nothing_if_the_insert_is_refused(
+    orchestrator_target: str, owner: sa.Engine
+) -> None:
+    """A sync eligibility check runs its pure steps while its instance row commits; no record may precede the row."""
+    actor = f"refused-{uuid.uuid4()}"
+    with owner.begin() as connection:
+        connection.execute(
+            sa.text(
+                "CREATE FUNCTION orchestrator.refuse_test_actor() RETURNS trigger LANGUAGE plpgsql AS $$"
+                f" BEGIN IF NEW.actor = '{actor}' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "CREATE TRIGGER refuse_test_actor BEFORE INSERT ON orchestrator.workflow_instances"
+                " FOR EACH ROW EXECUTE FUNCTION orchestrator.refuse_test_actor()"
+            )
+        )
+    try:
+        with pytest.raises(grpc.RpcError) as refused:
+            _execute(_stub(orchestrator_target), "eligibility_check", ELIGIBILITY, actor=actor)
+        allowed = _execute(_stub(orchestrator_target), "eligibility_check", ELIGIBILITY, actor="clerk-after")
+    finally:
+        with owner.begin() as connection:
+            connection.execute(sa.text("DROP TRIGGER refuse_test_actor ON orchestrator.workflow_instances"))
+            connection.execute(sa.text("DROP FUNCTION orchestrator.refuse_test_actor()"))
+
+    assert "refused by the test" in (refused.value.details() or "")
+    with owner.connect() as connection:
+        audited = connection.execute(
+            sa.text("SELECT count(*) FROM audit.audit_trail WHERE actor = :actor"), {"actor": actor}
+        ).scalar_one()
+        journalled = connection.execute(
+            sa.text(
+                "SELECT count(*) FROM orchestrator.workflow_steps s JOIN orchestrator.workflow_instances i"
+                " USING (instance_id) WHERE i.actor = :actor"
+            ),
+            {"actor": actor},
+        ).scalar_one()
+    assert (audited, journalled) == (0, 0)
+    assert allowed.status == orchestrator_pb2.RUN_STATUS_COMPLETED
