@@ -82,7 +82,7 @@ def run_with_system(
                     database=database,
                 )
                 progress(f"starting {len(plan)} processes (logs in {LOG_FILE})")
-                _wait_until_healthy(system.gateway_url, stopped)
+                wait_until_healthy(system.gateway_url, stopped)
                 results.append(workload(system))
             except BaseException as error:  # handed to the main thread, which raises it
                 errors.append(error)
@@ -99,7 +99,8 @@ def run_with_system(
     return results[0], outcome
 
 
-def _wait_until_healthy(gateway_url: str, stopped: threading.Event) -> None:
+def wait_until_healthy(gateway_url: str, stopped: threading.Event) -> None:
+    """Returns once GET /healthz answers 200; BenchSystemError if `stopped` is set or it takes too long."""
     deadline = time.monotonic() + STARTUP_SECONDS
     with httpx2.Client(base_url=gateway_url, timeout=2.0) as client:
         while time.monotonic() < deadline:

@@ -1,0 +1,158 @@
+"""Two checkouts side by side: which one runs eligibility checks faster, measured at the same moments.
+
+    python -m bench.compare --baseline ../civicflow-before
+
+starts this checkout's system and the baseline's (each `python -m civicflow.launcher` from its
+own tree) on one PostgreSQL server, a fresh embedded one unless DATABASE_URL is set, each on
+its own database and free ports. Then, round after round, each system in turn gets a burst of
+sequential checks and a burst from concurrent clients while the other idles. The development
+machine's speed drifts by more than most changes make (the same commit measured 136 and 218
+checks a second within hours), and bursts interleaved this way see the same drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.rest_client import RestClient
+from bench.system import stderr_progress, wait_until_healthy
+from bench.workloads import CheckTiming, time_concurrent_checks, time_eligibility_checks
+from civicflow.launch_settings import free_port_environment
+from civicflow.local_database import embedded_database, scratch_database
+from civicflow.settings import REPO_ROOT
+
+REQUEST_TIMEOUT_SECONDS = 60.0
+STOP_SECONDS = 60.0
+# Citizen numbers of each burst start here and grow: every check is of a new citizen.
+FIRST_CITIZEN = 2_000_001
+
+
+@dataclass
+class _System:
+    name: str
+    gateway_url: str
+    sequential: list[CheckTiming] = field(default_factory=list)
+    concurrent: list[CheckTiming] = field(default_factory=list)
+
+    def summary(self) -> str:
+        latencies = [latency for timing in self.sequential for latency in timing.latencies_seconds]
+        pooled = CheckTiming(total_seconds=1.0, latencies_seconds=tuple(latencies))
+        rates = [timing.workflows_per_second for timing in self.concurrent]
+        return (
+            f"{self.name:>8}: sequential p50 {pooled.percentile_ms(50):.2f} ms, p99 {pooled.percentile_ms(99):.2f} ms"
+            f" ({len(latencies)} checks); concurrent median {statistics.median(rates):.0f} checks/s"
+            f" (rounds {', '.join(f'{rate:.0f}' for rate in rates)})"
+        )
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--baseline", type=Path, required=True, help="another checkout of Civicflow, installed or not")
+    parser.add_argument("--rounds", type=int, default=6, help="bursts per system (default: 6)")
+    parser.add_argument("--sequential", type=int, default=60, help="sequential checks per burst (default: 60)")
+    parser.add_argument("--concurrent", type=int, default=400, help="concurrent checks per burst (default: 400)")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default: 16)")
+    arguments = parser.parse_args(argv)
+    if not (arguments.baseline / "civicflow" / "launcher.py").is_file():
+        parser.error(f"--baseline {arguments.baseline} is not a Civicflow checkout")
+    if min(arguments.rounds, arguments.sequential, arguments.concurrent, arguments.clients) < 1:
+        parser.error("--rounds, --sequential, --concurrent and --clients must be at least 1")
+    return arguments
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    trees = {"this": REPO_ROOT, "baseline": arguments.baseline.resolve()}
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="civicflow-compare-")))
+        server_url = os.environ.get("DATABASE_URL") or stack.enter_context(embedded_database(workdir / "pgdata"))
+        systems = []
+        for name, tree in trees.items():
+            database_url = stack.enter_context(scratch_database(server_url, prefix=f"compare_{name}"))
+            gateway_url = stack.enter_context(_launched(tree, database_url, workdir / name))
+            systems.append(_System(name, gateway_url))
+        for system in systems:
+            wait_until_healthy(system.gateway_url, threading.Event())
+            with RestClient(system.gateway_url, timeout=REQUEST_TIMEOUT_SECONDS) as client:
+                time_eligibility_checks(client, count=100, first_citizen=9_000_001)  # untimed warm-up
+        _measure(systems, arguments)
+    for system in systems:
+        print(system.summary())
+    return 0
+
+
+def _measure(systems: list[_System], arguments: argparse.Namespace) -> None:
+    citizen = FIRST_CITIZEN
+    for round_number in range(arguments.rounds):
+        # Who goes first alternates, so neither always follows the other's load.
+        for system in systems if round_number % 2 == 0 else systems[::-1]:
+            with RestClient(system.gateway_url, timeout=REQUEST_TIMEOUT_SECONDS) as client:
+                system.sequential.append(
+                    time_eligibility_checks(client, count=arguments.sequential, first_citizen=citizen)
+                )
+            citizen += arguments.sequential
+            with ExitStack() as clients:
+                opened = [
+                    clients.enter_context(RestClient(system.gateway_url, timeout=REQUEST_TIMEOUT_SECONDS))
+                    for _ in range(arguments.clients)
+                ]
+                system.concurrent.append(time_concurrent_checks(opened, count=arguments.concurrent, first_citizen=citizen))
+            citizen += arguments.concurrent
+        stderr_progress(
+            f"round {round_number + 1} of {arguments.rounds}: "
+            + "; ".join(
+                f"{system.name} p50 {system.sequential[-1].percentile_ms(50):.2f} ms,"
+                f" {system.concurrent[-1].workflows_per_second:.0f}/s"
+                for system in systems
+            )
+        )
+
+
+@contextmanager
+def _launched(tree: Path, database_url: str, workdir: Path) -> Iterator[str]:
+    """The launcher of `tree` running on free ports against `database_url`; yields its gateway's URL."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    ports = free_port_environment()
+    environment = {
+        **os.environ,
+        **ports,
+        "PYTHONPATH": str(tree),  # the tree's own code, whichever checkout the venv was installed from
+        "DATABASE_URL": database_url,
+        "AUDIT_SIGNING_KEY_PATH": str(workdir / "audit-signing-key.pem"),
+        "EVALUATORS": "1",
+    }
+    log_path = workdir / "services.log"
+    stderr_progress(f"starting {tree} (logs in {log_path})")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "civicflow.launcher"],
+            cwd=tree,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield f"http://127.0.0.1:{ports['GATEWAY_PORT']}"
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
