@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.rest_client import RestClient
-from bench.system import stderr_progress, wait_until_healthy
+from bench.system import BenchSystemError, stderr_progress, wait_until_healthy
 from bench.workloads import CheckTiming, time_concurrent_checks, time_eligibility_checks
 from civicflow.launch_settings import free_port_environment
 from civicflow.local_database import embedded_database, scratch_database
@@ -78,12 +78,16 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="civicflow-compare-")))
         server_url = os.environ.get("DATABASE_URL") or stack.enter_context(embedded_database(workdir / "pgdata"))
         systems = []
-        for name, tree in trees.items():
+        for (name, tree), ports in zip(trees.items(), _disjoint_port_sets(len(trees)), strict=True):
             database_url = stack.enter_context(scratch_database(server_url, prefix=f"compare_{name}"))
-            gateway_url = stack.enter_context(_launched(tree, database_url, workdir / name))
+            gateway_url = stack.enter_context(_launched(tree, database_url, ports, workdir / name))
             systems.append(_System(name, gateway_url))
         for system in systems:
-            wait_until_healthy(system.gateway_url, threading.Event())
+            try:
+                wait_until_healthy(system.gateway_url, threading.Event())
+            except BenchSystemError as error:
+                log = (workdir / system.name / "services.log").read_text(errors="replace")[-3000:]
+                raise BenchSystemError(f"{system.name} did not start: {error}\n{log}") from None
             with RestClient(system.gateway_url, timeout=REQUEST_TIMEOUT_SECONDS) as client:
                 time_eligibility_checks(client, count=100, first_citizen=9_000_001)  # untimed warm-up
         _measure(systems, arguments)
@@ -119,11 +123,22 @@ def _measure(systems: list[_System], arguments: argparse.Namespace) -> None:
         )
 
 
+def _disjoint_port_sets(count: int) -> list[dict[str, str]]:
+    """Port variables for `count` systems, no port shared: none is bound yet when the next set is chosen."""
+    sets: list[dict[str, str]] = []
+    taken: set[str] = set()
+    while len(sets) < count:
+        ports = free_port_environment()
+        if taken.isdisjoint(ports.values()):
+            sets.append(ports)
+            taken.update(ports.values())
+    return sets
+
+
 @contextmanager
-def _launched(tree: Path, database_url: str, workdir: Path) -> Iterator[str]:
-    """The launcher of `tree` running on free ports against `database_url`; yields its gateway's URL."""
+def _launched(tree: Path, database_url: str, ports: dict[str, str], workdir: Path) -> Iterator[str]:
+    """The launcher of `tree` running on `ports` against `database_url`; yields its gateway's URL."""
     workdir.mkdir(parents=True, exist_ok=True)
-    ports = free_port_environment()
     environment = {
         **os.environ,
         **ports,
