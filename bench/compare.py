@@ -78,18 +78,19 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="civicflow-compare-")))
         server_url = os.environ.get("DATABASE_URL") or stack.enter_context(embedded_database(workdir / "pgdata"))
         systems = []
-        for (name, tree), ports in zip(trees.items(), _disjoint_port_sets(len(trees)), strict=True):
+        # One after the other: the first system's ports and connections are taken before the
+        # second's ports are chosen, so the second cannot be handed a port the first is about to use.
+        for name, tree in trees.items():
             database_url = stack.enter_context(scratch_database(server_url, prefix=f"compare_{name}"))
-            gateway_url = stack.enter_context(_launched(tree, database_url, ports, workdir / name))
-            systems.append(_System(name, gateway_url))
-        for system in systems:
+            gateway_url = stack.enter_context(_launched(tree, database_url, workdir / name))
             try:
-                wait_until_healthy(system.gateway_url, threading.Event())
+                wait_until_healthy(gateway_url, threading.Event())
             except BenchSystemError as error:
-                log = (workdir / system.name / "services.log").read_text(errors="replace")[-3000:]
-                raise BenchSystemError(f"{system.name} did not start: {error}\n{log}") from None
-            with RestClient(system.gateway_url, timeout=REQUEST_TIMEOUT_SECONDS) as client:
+                log = (workdir / name / "services.log").read_text(errors="replace")[-3000:]
+                raise BenchSystemError(f"{name} did not start: {error}\n{log}") from None
+            with RestClient(gateway_url, timeout=REQUEST_TIMEOUT_SECONDS) as client:
                 time_eligibility_checks(client, count=100, first_citizen=9_000_001)  # untimed warm-up
+            systems.append(_System(name, gateway_url))
         _measure(systems, arguments)
     for system in systems:
         print(system.summary())
@@ -123,22 +124,11 @@ def _measure(systems: list[_System], arguments: argparse.Namespace) -> None:
         )
 
 
-def _disjoint_port_sets(count: int) -> list[dict[str, str]]:
-    """Port variables for `count` systems, no port shared: none is bound yet when the next set is chosen."""
-    sets: list[dict[str, str]] = []
-    taken: set[str] = set()
-    while len(sets) < count:
-        ports = free_port_environment()
-        if taken.isdisjoint(ports.values()):
-            sets.append(ports)
-            taken.update(ports.values())
-    return sets
-
-
 @contextmanager
-def _launched(tree: Path, database_url: str, ports: dict[str, str], workdir: Path) -> Iterator[str]:
-    """The launcher of `tree` running on `ports` against `database_url`; yields its gateway's URL."""
+def _launched(tree: Path, database_url: str, workdir: Path) -> Iterator[str]:
+    """The launcher of `tree` running on free ports against `database_url`; yields its gateway's URL."""
     workdir.mkdir(parents=True, exist_ok=True)
+    ports = free_port_environment()
     environment = {
         **os.environ,
         **ports,
