@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bench.rest_client import RestClient
 from bench.system import BenchSystemError, stderr_progress, wait_until_healthy
-from bench.workloads import CheckTiming, time_concurrent_checks, time_eligibility_checks
+from bench.workloads import CheckTiming, percentile_ms, time_concurrent_checks, time_eligibility_checks
 from civicflow.launch_settings import free_port_environment
 from civicflow.local_database import embedded_database, scratch_database
 from civicflow.settings import REPO_ROOT
@@ -47,10 +47,10 @@ class _System:
 
     def summary(self) -> str:
         latencies = [latency for timing in self.sequential for latency in timing.latencies_seconds]
-        pooled = CheckTiming(total_seconds=1.0, latencies_seconds=tuple(latencies))
         rates = [timing.workflows_per_second for timing in self.concurrent]
         return (
-            f"{self.name:>8}: sequential p50 {pooled.percentile_ms(50):.2f} ms, p99 {pooled.percentile_ms(99):.2f} ms"
+            f"{self.name:>8}: sequential p50 {percentile_ms(latencies, 50):.2f} ms,"
+            f" p99 {percentile_ms(latencies, 99):.2f} ms"
             f" ({len(latencies)} checks); concurrent median {statistics.median(rates):.0f} checks/s"
             f" (rounds {', '.join(f'{rate:.0f}' for rate in rates)})"
         )
@@ -151,7 +151,8 @@ def _launched(tree: Path, database_url: str, workdir: Path) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{ports['GATEWAY_PORT']}"
     finally:
-        os.killpg(process.pid, signal.SIGINT)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
         try:
             process.wait(timeout=STOP_SECONDS)
         except subprocess.TimeoutExpired:
