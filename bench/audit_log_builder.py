@@ -54,9 +54,10 @@ def build_log(database_url: str, size: int, *, progress: Callable[[str], None]) 
                     if len(leaves) == size or len(leaves) % (10 * CHUNK) == 0:
                         progress(f"audit log: {len(leaves):,} of {size:,} entries hashed and loaded")
             frontier = _copy_tree(cursor, leaves)
+            root = frontier.root() if size else EMPTY_ROOT
             cursor.execute(
                 "UPDATE audit.log_head SET tree_size = %s, root_hash = %s, frontier = %s",
-                (size, frontier.root() if size else EMPTY_ROOT, frontier.hashes),
+                (size, root, frontier.hashes),
             )
             raw.commit()
         finally:
@@ -66,7 +67,7 @@ def build_log(database_url: str, size: int, *, progress: Callable[[str], None]) 
             connection.execute(sa.text("ANALYZE audit.merkle_nodes"))
     finally:
         owner.dispose()
-    return frontier.root() if size else EMPTY_ROOT
+    return root
 
 
 def _entries(start: int, size: int) -> tuple[str, list[bytes]]:

@@ -13,13 +13,13 @@ checks a second within hours), and bursts interleaved this way see the same drif
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -82,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         # second's ports are chosen, so the second cannot be handed a port the first is about to use.
         for name, tree in trees.items():
             database_url = stack.enter_context(scratch_database(server_url, prefix=f"compare_{name}"))
-            gateway_url = stack.enter_context(_launched(tree, database_url, workdir / name))
+            gateway_url, launcher = stack.enter_context(_launched(tree, database_url, workdir / name))
             try:
-                wait_until_healthy(gateway_url, threading.Event())
+                wait_until_healthy(gateway_url, functools.partial(_has_exited, launcher))
             except BenchSystemError as error:
                 log = (workdir / name / "services.log").read_text(errors="replace")[-3000:]
                 raise BenchSystemError(f"{name} did not start: {error}\n{log}") from None
@@ -124,9 +124,15 @@ def _measure(systems: list[_System], arguments: argparse.Namespace) -> None:
         )
 
 
+def _has_exited(process: subprocess.Popen[bytes]) -> bool:
+    return process.poll() is not None
+
+
 @contextmanager
-def _launched(tree: Path, database_url: str, workdir: Path) -> Iterator[str]:
-    """The launcher of `tree` running on free ports against `database_url`; yields its gateway's URL."""
+def _launched(
+    tree: Path, database_url: str, workdir: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The launcher of `tree` running on free ports against `database_url`; yields its gateway's URL and process."""
     workdir.mkdir(parents=True, exist_ok=True)
     ports = free_port_environment()
     environment = {
@@ -149,7 +155,7 @@ def _launched(tree: Path, database_url: str, workdir: Path) -> Iterator[str]:
             start_new_session=True,
         )
     try:
-        yield f"http://127.0.0.1:{ports['GATEWAY_PORT']}"
+        yield f"http://127.0.0.1:{ports['GATEWAY_PORT']}", process
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGINT)

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from audit_service.errors import AuditError, status_code_for
 from audit_service.records import AuditRecord, StoredEntry, entry_to_proto, records_from_proto
+from audit_service.server import SERVICE_NAME
 from civicflow.database import create_engine
 from civicflow.grpc_server import RunningServer, serve_until_terminated, start_grpc_server
 from civicflow.logs import configure_logging
@@ -87,7 +88,7 @@ async def start(port: int, database_url: str) -> RunningServer:
         connection.exec_driver_sql(SCHEMA_DDL)
     servicer = PlainAuditServicer(engine)
     running = await start_grpc_server(
-        service_names=[audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name],
+        service_names=[SERVICE_NAME],
         register=lambda server: audit_pb2_grpc.add_AuditServiceServicer_to_server(servicer, server),
         host="127.0.0.1",
         port=port,

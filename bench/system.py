@@ -37,7 +37,6 @@ class RunningSystem:
     # Pid of every service process, by process name: the processes whose memory is reported.
     pids: dict[str, int]
     evaluators: int
-    database: str
 
 
 def run_with_system(
@@ -60,9 +59,9 @@ def run_with_system(
         if settings.database_url is None:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="civicflow-bench-"))) / "pgdata"
             progress(f"starting a fresh embedded PostgreSQL in {data_dir}")
-            database_url, database = stack.enter_context(embedded_database(data_dir)), "embedded PostgreSQL"
+            database_url = stack.enter_context(embedded_database(data_dir))
         else:
-            database_url, database = settings.database_url, "DATABASE_URL"
+            database_url = settings.database_url
         plan = plan_processes(settings, database_url=database_url)
         LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
         log = stack.enter_context(LOG_FILE.open("a"))
@@ -79,10 +78,9 @@ def run_with_system(
                     gateway_url=f"http://127.0.0.1:{settings.gateway_port}",
                     pids={process.name: supervisor.pids[process.name] for process in plan},
                     evaluators=settings.evaluators,
-                    database=database,
                 )
                 progress(f"starting {len(plan)} processes (logs in {LOG_FILE})")
-                wait_until_healthy(system.gateway_url, stopped)
+                wait_until_healthy(system.gateway_url, stopped.is_set)
                 results.append(workload(system))
             except BaseException as error:  # handed to the main thread, which raises it
                 errors.append(error)
@@ -99,12 +97,12 @@ def run_with_system(
     return results[0], outcome
 
 
-def wait_until_healthy(gateway_url: str, stopped: threading.Event) -> None:
-    """Returns once GET /healthz answers 200; BenchSystemError if `stopped` is set or it takes too long."""
+def wait_until_healthy(gateway_url: str, exited: Callable[[], bool]) -> None:
+    """Returns once GET /healthz answers 200; BenchSystemError once `exited()` is true, or if it takes too long."""
     deadline = time.monotonic() + STARTUP_SECONDS
     with httpx2.Client(base_url=gateway_url, timeout=2.0) as client:
         while time.monotonic() < deadline:
-            if stopped.is_set():
+            if exited():
                 raise BenchSystemError(f"a service exited during startup; see {LOG_FILE}")
             try:
                 if client.get("/healthz").status_code == 200:
