@@ -13,6 +13,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from civicflow.restart_policy import EXIT_BAD_CONFIGURATION
+
 log = logging.getLogger(__name__)
 
 Registrar = Callable[[grpc.aio.Server], None]
@@ -119,6 +121,23 @@ async def serve_until_terminated(start: Callable[[], Awaitable[RunningServer]], 
     log.info("termination requested, draining", extra={"grace_seconds": grace})
     await running.stop(grace)
     log.info("stopped")
+
+
+def run_service(
+    name: str,
+    start: Callable[[], Awaitable[RunningServer]],
+    *,
+    grace: float,
+    configuration_errors: tuple[type[Exception], ...] = (),
+) -> int:
+    """A service's `main`: serves until SIGTERM or SIGINT; exit status 2, after one log line, if it refuses its
+    configuration (a process supervisor restarts a crash, not that: civicflow.restart_policy)."""
+    try:
+        asyncio.run(serve_until_terminated(start, grace=grace))
+    except configuration_errors as error:
+        logging.getLogger(name).error("refusing to start: %s", error)
+        return EXIT_BAD_CONFIGURATION
+    return 0
 
 
 async def check_health(channel: grpc.aio.Channel, *, timeout: float = 1.0, service: str = "") -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,7 +36,7 @@ class AuditLog:
     def __init__(self, stub: audit_pb2_grpc.AuditServiceStub, *, timeout: float) -> None:
         self._stub = stub
         self._timeout = timeout
-        self._queue: list[_Request] = []
+        self._queue: deque[_Request] = deque()
         self._senders: set[asyncio.Task[None]] = set()
 
     async def append(self, records: Sequence[audit_pb2.AuditRecord]) -> list[audit_pb2.AuditEntry]:
@@ -68,7 +69,7 @@ class AuditLog:
             batch: list[_Request] = []
             size = 0
             while self._queue and (not batch or size + len(self._queue[0].records) <= MAX_RECORDS_PER_CALL):
-                request = self._queue.pop(0)
+                request = self._queue.popleft()
                 batch.append(request)
                 size += len(request.records)
             await self._send(batch)

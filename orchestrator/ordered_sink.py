@@ -86,7 +86,6 @@ class OrderedSink:
     ) -> None:
         self.tally = Tally()
         self.failed = 0
-        self.duplicates = 0
         self._instance_id = instance_id
         self._writer = writer
         self._capacity = capacity
@@ -119,7 +118,6 @@ class OrderedSink:
     def accept(self, batch: CompletedBatch) -> bool:
         """Takes a completed batch; False, changing nothing, if this batch index was already taken."""
         if batch.index < self._next_index or batch.index in self._early:
-            self.duplicates += 1
             log.warning("batch delivered twice; the second is ignored", extra={"batch": batch.index})
             return False
         written = np.ones(len(batch.proposed), dtype=np.bool_)

@@ -137,48 +137,43 @@ class Replica:
             idempotency_key=idempotency_key,
             request_hash=request_hash,
         )
+        persisted: asyncio.Future[Any] | None = None
         if start_before_insert:
             assert idempotency_key is None, "a run with an idempotency key may turn out to exist already"
-            return self._start_while_inserting(template, run)
-        instance, created = await asyncio.to_thread(
-            self._store.create, run, owner=self._id, lease_seconds=self._settings.run_lease_seconds
-        )
-        if not created:
-            assert idempotency_key is not None and request_hash is not None
-            idempotency.ensure_same_request(instance, key=idempotency_key, request_hash=request_hash)
-            log.info("repeated request", extra={"instance_id": str(instance.instance_id)})
-            return self._board.live(instance.instance_id) or instance
+            instance, persisted = run.unsaved_instance(), self._insert_alongside(run)
+        else:
+            instance, created = await self._create(run)
+            if not created:
+                assert idempotency_key is not None and request_hash is not None
+                idempotency.ensure_same_request(instance, key=idempotency_key, request_hash=request_hash)
+                log.info("repeated request", extra={"instance_id": str(instance.instance_id)})
+                return self._board.live(instance.instance_id) or instance
         log.debug("run started", extra={"instance_id": str(instance.instance_id), "template_id": run.template_id})
-
-        async def new_run() -> tuple[RunState, RunProgress]:
-            return RunState.new(instance, template), instance.progress
-
-        self._spawn(instance, new_run)
+        self._spawn(instance, functools.partial(_new_run, instance, template), persisted=persisted)
         return instance
 
-    def _start_while_inserting(self, template: LoadedTemplate, run: NewRun) -> InstanceRecord:
-        # The stored created_at stays the database's time of the INSERT, so the first step's
-        # started_at (the orchestrator's clock) may precede it by the INSERT's own duration.
-        instance = run.unsaved_instance()
-        insert = asyncio.ensure_future(
-            asyncio.to_thread(self._store.create, run, owner=self._id, lease_seconds=self._settings.run_lease_seconds)
+    async def _create(self, run: NewRun) -> tuple[InstanceRecord, bool]:
+        return await asyncio.to_thread(
+            self._store.create, run, owner=self._id, lease_seconds=self._settings.run_lease_seconds
         )
+
+    def _insert_alongside(self, run: NewRun) -> asyncio.Future[tuple[InstanceRecord, bool]]:
+        """The run's INSERT, going on while the run starts.
+
+        The stored created_at stays the database's time of the INSERT, so the first step's
+        started_at (the orchestrator's clock) may precede it by the INSERT's own duration.
+        """
+        insert = asyncio.ensure_future(self._create(run))
 
         def stored(done: asyncio.Future[tuple[InstanceRecord, bool]]) -> None:
             if done.cancelled() or done.exception() is not None:
                 return  # the run raises it when it first needs the row
-            live = self._board.live(instance.instance_id)
+            live = self._board.live(run.instance_id)
             if live is not None:  # from here on, snapshots carry the stored row's creation time
                 self._board.publish(dataclasses.replace(live, created_at=done.result()[0].created_at))
 
         insert.add_done_callback(stored)
-        log.debug("run started", extra={"instance_id": str(instance.instance_id), "template_id": run.template_id})
-
-        async def new_run() -> tuple[RunState, RunProgress]:
-            return RunState.new(instance, template), instance.progress
-
-        self._spawn(instance, new_run, persisted=insert)
-        return instance
+        return insert
 
     async def wait(self, instance_id: uuid.UUID) -> InstanceRecord:
         """The run once it has ended, wherever it is driven."""
@@ -338,3 +333,7 @@ class Replica:
 
     async def _stored(self, instance_id: uuid.UUID) -> InstanceRecord:
         return await asyncio.to_thread(self._store.get, instance_id)
+
+
+async def _new_run(instance: InstanceRecord, template: LoadedTemplate) -> tuple[RunState, RunProgress]:
+    return RunState.new(instance, template), instance.progress

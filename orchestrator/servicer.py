@@ -108,7 +108,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     async def GetWorkflow(
         self, request: orchestrator_pb2.GetWorkflowRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.GetWorkflowResponse:
-        instance = await self._replica.current(_parse_uuid("instance_id", request.instance_id))
+        instance = await self._instance(request.instance_id)
         return orchestrator_pb2.GetWorkflowResponse(instance=messages.instance_message(instance))
 
     @_maps_stream_errors

@@ -23,7 +23,7 @@ import grpc
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from orchestrator.batches import Batch, Job
 from orchestrator.errors import StepFailedError
-from orchestrator.step_policy import ErrorKind
+from orchestrator.step_policy import ErrorKind, RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,7 @@ _REFUSALS = frozenset(
         grpc.StatusCode.UNAUTHENTICATED,
     }
 )
-_RESTART_BACKOFF_SECONDS = 0.05
-_MAX_RESTART_BACKOFF_SECONDS = 1.0
+_RESTART_BACKOFF = RetryPolicy(initial_backoff_seconds=0.05, max_backoff_seconds=1.0)
 
 Deliver = Callable[[Job, evaluator_pb2.EvaluateStreamResponse], None]
 
@@ -147,9 +146,7 @@ class StreamPool:
                 extra={"stream": number, "code": code.name, "details": details, "restarts": self.restarts},
             )
             failures_in_a_row += 1
-            await asyncio.sleep(
-                min(_MAX_RESTART_BACKOFF_SECONDS, _RESTART_BACKOFF_SECONDS * 2 ** (failures_in_a_row - 1))
-            )
+            await asyncio.sleep(_RESTART_BACKOFF.backoff_after(failures_in_a_row))
 
     async def _stream(self) -> tuple[grpc.StatusCode, str] | None:
         """One stream until the work is done (None) or it breaks: (code, details), its jobs put back."""

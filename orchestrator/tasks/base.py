@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from civicflow.v1 import evaluator_pb2_grpc
+from orchestrator.population import ItemProgress
 from orchestrator.results_store import ImpactResultStore
 from orchestrator.schemes import SchemeCatalog
 from orchestrator.step_policy import FAIL_FAST, NO_RETRY, FailureTolerance, RetryPolicy
@@ -19,7 +20,6 @@ class NoConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-ItemProgress = Callable[[int, int], None]
 
 
 def _ignore_progress(_done: int, _total: int) -> None:
