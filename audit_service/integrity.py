@@ -9,6 +9,7 @@ final word; the stored hashes serve to name which entries differ.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from audit_service.canonical_entry import EntryEncodingError, entry_leaf_hash
 from audit_service.checkpoints import Checkpoint
-from audit_service.merkle import EMPTY_ROOT, NodeId, fold_right, node_hash
+from audit_service.merkle import NodeId, fold_right, node_hash
 from audit_service.notary import all_checkpoints
 from audit_service.records import StoredEntry, entry_document
 from audit_service.signing import PublicKey
@@ -103,21 +104,24 @@ class _Run:
         self._suspects: list[_Suspect] = []
         self._missing: list[int] = []
         self._abandoned = False  # the tree could not be rebuilt past a huge gap
+        # Checkpoints not yet compared with the rebuilt tree, smallest first.
+        self._pending: deque[Checkpoint] = deque()
 
     def run(self) -> IntegrityReport:
         head = self._connection.execute(sa.select(LOG_HEAD.c.tree_size, LOG_HEAD.c.root_hash)).one()
         self.report.tree_size = head.tree_size
         checkpoints = all_checkpoints(self._connection)
         self.report.checkpoints_checked = len(checkpoints)
-        pending = self._check_signatures(checkpoints)
-        pending = self._check_roots_at(0, pending)
+        self._check_signatures(checkpoints)
+        self._pending.extend(checkpoints)
+        self._check_roots_at(0)
         for chunk in self._chunks(head.tree_size):
             for seq, document, stored_leaf in chunk:
                 self.report.entries_checked += 1
                 if seq >= head.tree_size or seq < 0:
                     self._add(Problem(seq, FORGED, f"entry {seq} is outside the log head's 0..{head.tree_size - 1}"))
                     continue
-                pending = self._skip_missing_up_to(seq, pending)
+                self._skip_missing_up_to(seq)
                 if self._abandoned:
                     continue
                 leaf = _leaf_of(document)
@@ -125,32 +129,31 @@ class _Run:
                     keep = len(self._suspects) < MAX_SUSPECTS_TO_PAIR
                     self._suspects.append(_Suspect(seq, document if keep else None, stored_leaf))
                 self._push(leaf, tainted=leaf != stored_leaf)
-                pending = self._check_roots_at(self._size, pending)
-        pending = self._skip_missing_up_to(head.tree_size, pending)
+                self._check_roots_at(self._size)
+        self._skip_missing_up_to(head.tree_size)
         self._report_rows()
         if not self._abandoned:
             self._check_head(bytes(head.root_hash))
-        for checkpoint in pending:
+        for checkpoint in self._pending:
             beyond = checkpoint.tree_size > head.tree_size
             reason = f"covers more entries than the log head ({head.tree_size})" if beyond else "cannot be recomputed"
             self._add(Problem(None, CHECKPOINT_MISMATCH, f"checkpoint of size {checkpoint.tree_size} {reason}"))
         self.report.problems.sort(key=lambda problem: (problem.seq is None, problem.seq or 0))
         return self.report
 
-    def _skip_missing_up_to(self, seq: int, pending: list[Checkpoint]) -> list[Checkpoint]:
+    def _skip_missing_up_to(self, seq: int) -> None:
         """Records the seqs before `seq` that have no row, as unknown leaves of the rebuilt tree."""
         if self._abandoned or self._size >= seq:
-            return pending
+            return
         if seq - self._size > MAX_GAP:
             detail = f"no entries at seqs {self._size}..{seq - 1}, which the log head covers"
             self._add(Problem(self._size, MISSING, detail))
             self._abandoned = True
-            return pending
+            return
         while self._size < seq:
             self._missing.append(self._size)
             self._push(None, tainted=True)
-            pending = self._check_roots_at(self._size, pending)
-        return pending
+            self._check_roots_at(self._size)
 
     def _chunks(self, head_size: int) -> Iterator[list[tuple[int, dict[str, Any] | None, bytes]]]:
         """Rows in seq order, a chunk at a time, with the stored nodes completed within each chunk prefetched."""
@@ -212,12 +215,12 @@ class _Run:
             subtree.tainted = True
 
     def _root(self) -> bytes | None:
-        hashes = [subtree.hash for subtree in self._frontier]
-        if any(hash_ is None for hash_ in hashes):
+        hashes = [subtree.hash for subtree in self._frontier if subtree.hash is not None]
+        if len(hashes) < len(self._frontier):
             return None
-        return fold_right([hash_ for hash_ in hashes if hash_ is not None]) if hashes else EMPTY_ROOT
+        return fold_right(hashes)  # the empty tree's root for no subtrees
 
-    def _check_signatures(self, checkpoints: list[Checkpoint]) -> list[Checkpoint]:
+    def _check_signatures(self, checkpoints: list[Checkpoint]) -> None:
         for checkpoint in checkpoints:
             if checkpoint.key_id != self._public_key.key_id:
                 detail = f"checkpoint of size {checkpoint.tree_size} names key {checkpoint.key_id}, not this log's key"
@@ -225,12 +228,11 @@ class _Run:
             elif not checkpoint.verifies_with(self._public_key):
                 detail = f"checkpoint of size {checkpoint.tree_size}: the signature does not verify"
                 self._add(Problem(None, CHECKPOINT_MISMATCH, detail))
-        return checkpoints
 
-    def _check_roots_at(self, size: int, pending: list[Checkpoint]) -> list[Checkpoint]:
-        """Compares the rebuilt root with each checkpoint of exactly `size` entries; returns the larger ones."""
-        while pending and pending[0].tree_size == size:
-            checkpoint, pending = pending[0], pending[1:]
+    def _check_roots_at(self, size: int) -> None:
+        """Compares the rebuilt root with each pending checkpoint of exactly `size` entries."""
+        while self._pending and self._pending[0].tree_size == size:
+            checkpoint = self._pending.popleft()
             root = self._root()
             if root is None:
                 detail = (
@@ -240,7 +242,6 @@ class _Run:
             elif root != checkpoint.root_hash:
                 detail = f"checkpoint of size {size}: the recomputed root {root.hex()} differs from the signed root"
                 self._add(Problem(None, CHECKPOINT_MISMATCH, detail))
-        return pending
 
     def _check_head(self, head_root: bytes) -> None:
         if any(subtree.tainted for subtree in self._frontier):

@@ -48,7 +48,7 @@ async def list_checkpoints(
         total=reply.total,
         offset=offset,
         limit=limit,
-        next_offset=min(offset + len(reply.checkpoints), reply.total) if reply.checkpoints else reply.total,
+        next_offset=min(offset + len(reply.checkpoints), reply.total),
         checkpoints=[_checkpoint(checkpoint) for checkpoint in reply.checkpoints],
     )
 

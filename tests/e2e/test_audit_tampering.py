@@ -6,9 +6,9 @@ reaches the log the other tests share.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,14 +23,15 @@ from fastapi.testclient import TestClient
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from audit_service.merkle import build_tree
-from audit_service.records import AuditRecord, hash_entry
+from audit_service.records import hash_entry
 from audit_service.server import start
-from audit_service.tables import RECORD_COLUMNS
+from audit_service.tables import RECORD_COLUMNS, entry_from_mapping
 from civicflow.local_database import scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 from gateway.app import create_app
 from gateway.config import GatewaySettings
-from tests.conftest import REPO_ROOT, BackgroundLoop
+from tests.conftest import BackgroundLoop
+from tests.e2e.test_audit_proofs import run_verifier, save
 
 ENTRIES = 12
 CHECKPOINT_SIZES = (8, 12)
@@ -129,29 +130,18 @@ def verify_inclusion_offline(log: Log, seq: int, directory: Path) -> subprocess.
         "checkpoint": checkpoint,
         "public-key": log.get("/audit/public-key"),
     }
-    arguments = []
+    arguments: list[str | Path] = []
     for name, document in documents.items():
-        path = directory / f"{name}.json"
-        path.write_text(json.dumps(document))
-        arguments += [f"--{name}", str(path)]
-    return subprocess.run(
-        [sys.executable, "-m", "audit_service.verify", "inclusion", *arguments],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+        arguments += [f"--{name}", save(directory, f"{name}.json", document)]
+    return run_verifier("inclusion", *arguments)
 
 
 def rewrite_tree_from_rows(log: Log) -> None:
     """The thorough forger: recompute every leaf hash, tree node and the head from the rows as they now are."""
     with log.owner.connect() as connection:
         rows = connection.execute(sa.text("SELECT * FROM audit.audit_trail ORDER BY seq")).all()
-    fields = [name for name in RECORD_COLUMNS if name != "idempotency_key"]
-    leaves = [
-        hash_entry(row.seq, AuditRecord(**{name: getattr(row, name) for name in fields}), row.recorded_at)
-        for row in rows
-    ]
+    entries = [entry_from_mapping(row._mapping) for row in rows]
+    leaves = [hash_entry(entry.seq, entry.record, entry.recorded_at) for entry in entries]
     inner, frontier = build_tree(leaves)
     statements = [
         f"UPDATE audit.audit_trail SET leaf_hash = '\\x{leaf.hex()}' WHERE seq = {seq}"
@@ -199,9 +189,8 @@ def test_a_changed_output_is_named_and_its_inclusion_proof_fails_offline(log: Lo
 def test_a_change_rehashed_into_its_row_is_caught_by_the_tree_and_fails_offline(log: Log, tmp_path: Path) -> None:
     with log.owner.connect() as connection:
         row = connection.execute(sa.text("SELECT * FROM audit.audit_trail WHERE seq = 5")).one()
-    forged = AuditRecord(
-        **{name: getattr(row, name) for name in RECORD_COLUMNS if name != "output_json"},
-        output_json='{"amount": 999999, "decision": "ELIGIBLE"}',
+    forged = dataclasses.replace(
+        entry_from_mapping(row._mapping).record, output_json='{"amount": 999999, "decision": "ELIGIBLE"}'
     )
     leaf = hash_entry(5, forged, row.recorded_at)
     log.tamper(
@@ -276,9 +265,7 @@ def test_an_entry_inserted_beyond_the_log_head_is_named_forged(log: Log) -> None
 def test_a_forged_entry_in_a_deleted_entrys_place_is_caught_by_the_tree(log: Log) -> None:
     with log.owner.connect() as connection:
         row = connection.execute(sa.text("SELECT * FROM audit.audit_trail WHERE seq = 10")).one()
-    forged = AuditRecord(
-        **{name: getattr(row, name) for name in RECORD_COLUMNS if name != "actor"}, actor="mallory"
-    )
+    forged = dataclasses.replace(entry_from_mapping(row._mapping).record, actor="mallory")
     leaf = hash_entry(10, forged, row.recorded_at)
     log.tamper(f"UPDATE audit.audit_trail SET actor = 'mallory', leaf_hash = '\\x{leaf.hex()}' WHERE seq = 10")
 
@@ -290,16 +277,12 @@ def test_a_checkpoint_signed_after_a_rewrite_below_an_earlier_one_is_not_consist
 ) -> None:
     def consistency_offline(first: dict[str, Any], second: dict[str, Any]) -> subprocess.CompletedProcess[str]:
         proof = log.get("/audit/consistency", first=first["tree_size"], second=second["tree_size"])
-        paths = {}
-        for name, document in {"first": first, "second": second, "proof": proof}.items():
-            paths[name] = tmp_path / f"{name}.json"
-            paths[name].write_text(json.dumps(document))
-        key = tmp_path / "key.json"
-        key.write_text(json.dumps(log.get("/audit/public-key")))
-        return subprocess.run(
-            [sys.executable, "-m", "audit_service.verify", "consistency", "--first", str(paths["first"]),
-             "--second", str(paths["second"]), "--proof", str(paths["proof"]), "--public-key", str(key)],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        return run_verifier(
+            "consistency",
+            "--first", save(tmp_path, "first.json", first),
+            "--second", save(tmp_path, "second.json", second),
+            "--proof", save(tmp_path, "proof.json", proof),
+            "--public-key", save(tmp_path, "key.json", log.get("/audit/public-key")),
         )  # fmt: skip
 
     first, second = log.get("/audit/checkpoints")["checkpoints"]
