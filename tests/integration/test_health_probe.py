@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from civicflow.health_probe import main
-from civicflow.launch_settings import free_port_environment
+from civicflow.launch_settings import free_ports
 
 
 def test_a_serving_server_passes_the_probe(evaluator_target: str) -> None:
@@ -15,5 +15,5 @@ def test_a_named_service_of_a_serving_server_passes_the_probe(evaluator_target: 
 
 
 def test_nothing_listening_fails_the_probe() -> None:
-    nobody = free_port_environment()["GATEWAY_PORT"]
+    (nobody,) = free_ports(1)
     assert main([f"127.0.0.1:{nobody}", "--timeout", "0.5"]) == 1

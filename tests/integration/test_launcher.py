@@ -18,9 +18,9 @@ import httpx2
 import pytest
 
 from civicflow.launch_settings import free_port_environment
+from tests.conftest import REPO_ROOT
 from tests.integration.process_tree import descendants, is_alive
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 60.0
 STOP_SECONDS = 30.0
 SERVICES = ("audit_service", "evaluator", "orchestrator", "gateway")

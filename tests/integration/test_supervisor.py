@@ -9,12 +9,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
+from tests.conftest import REPO_ROOT
 from tests.integration.process_tree import descendants, is_alive
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Runs in its own interpreter: the supervisor handles signals and forks, which a test process must not.
 DRIVER = """

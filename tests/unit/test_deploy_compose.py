@@ -5,16 +5,15 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
 
+from tests.conftest import REPO_ROOT
 from tests.unit.service_settings import PORT_FIELDS, SETTINGS, default_port, settings_keys
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 SCHEMA_FILE = REPO_ROOT / "deploy" / "schemas" / "compose-spec.json"
 

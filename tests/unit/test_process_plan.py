@@ -5,22 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic_settings import BaseSettings
 
-from audit_service.config import AuditSettings
 from civicflow.launch_settings import LauncherSettings, free_port_environment, on_free_ports
 from civicflow.process_plan import ProcessPlanError, ProcessSpec, plan_processes
-from evaluator.config import EvaluatorSettings
-from gateway.config import GatewaySettings
-from orchestrator.config import OrchestratorSettings
+from tests.unit.service_settings import SETTINGS, default_port, settings_keys
 
 DATABASE_URL = "postgresql://civicflow@localhost/civicflow"
-SERVICE_SETTINGS: dict[str, type[BaseSettings]] = {
-    "audit_service": AuditSettings,
-    "evaluator": EvaluatorSettings,
-    "orchestrator": OrchestratorSettings,
-    "gateway": GatewaySettings,
-}
 
 
 @pytest.fixture(autouse=True)
@@ -54,9 +44,8 @@ def test_one_evaluator_gives_the_four_services_on_their_default_ports() -> None:
 
 def test_the_launcher_defaults_are_the_services_defaults() -> None:
     plan = by_name(plan_processes(settings(), database_url=DATABASE_URL))
-    for name, settings_class in SERVICE_SETTINGS.items():
-        port_field = f"{name.removesuffix('_service')}_port"
-        assert plan[name].port == settings_class.model_fields[port_field].default
+    for name in SETTINGS:
+        assert plan[name].port == default_port(name)
 
 
 def test_two_evaluators_listen_on_distinct_ports_and_the_orchestrator_round_robins_over_both() -> None:
@@ -84,8 +73,7 @@ def test_each_process_runs_its_package_with_the_given_python() -> None:
 
 def test_every_variable_given_to_a_service_is_one_of_its_settings() -> None:
     for process in plan_processes(settings(evaluators=2), database_url=DATABASE_URL):
-        fields = {name.upper() for name in SERVICE_SETTINGS[process.module].model_fields}
-        assert set(process.env) - {"PYTHONUNBUFFERED"} <= fields, process.name
+        assert set(process.env) - {"PYTHONUNBUFFERED"} <= settings_keys(process.module), process.name
 
 
 def test_services_with_tables_get_the_database_and_the_others_do_not() -> None:
