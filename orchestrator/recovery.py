@@ -61,7 +61,6 @@ def plan_resume(
         attempts = sorted((a for a in known.values() if a.step_index == step.index), key=lambda a: a.attempt)
         success = next((a for a in attempts if a.succeeded), None)
         if success is None:
-            state.prior_attempts = attempts[-1].attempt if attempts else 0
             state.prior_failure = attempts[-1] if attempts else None
             break
         step.store_outputs(success.output, state.context)

@@ -36,14 +36,18 @@ class RunState:
     # "inputs" and the context key of every output an earlier step produced.
     context: dict[str, Any]
     next_step: int = 0
-    # Attempts of next_step already made, by this run before a crash: numbering continues after them.
-    prior_attempts: int = 0
-    # The last of those attempts, if it failed: a resumed run may have no attempt left.
+    # The last attempt of next_step this run made before a crash (a failure: a success would have
+    # moved next_step on). Numbering continues after it, and it may have been the last one allowed.
     prior_failure: StepAttempt | None = None
 
     @classmethod
     def new(cls, instance: InstanceRecord, template: LoadedTemplate) -> RunState:
         return cls(instance=instance, template=template, context={"inputs": instance.inputs})
+
+    @property
+    def prior_attempts(self) -> int:
+        """Attempts of next_step already made."""
+        return self.prior_failure.attempt if self.prior_failure is not None else 0
 
     def outputs(self) -> dict[str, Any]:
         """The run's outputs: everything its steps produced."""
