@@ -74,17 +74,9 @@ class WorkflowRunner:
 
     async def _steps(self, state: RunState, recorder: RunRecorder) -> InstanceRecord:
         steps = state.template.steps
-        if (failure := state.prior_failure) is not None:
-            step = steps[state.next_step]
-            assert failure.error_kind is not None
-            if not step.spec.retry.allows_another(attempt=failure.attempt, kind=failure.error_kind):
-                error = run_failure(
-                    step.spec.name,
-                    attempts=failure.attempt,
-                    kind=failure.error_kind,
-                    error=failure.error,
-                    policy=step.spec.retry,
-                )
+        if state.prior_failure is not None:
+            error = _no_attempt_left(steps[state.next_step], state.prior_failure)
+            if error is not None:
                 return await self._finish(recorder, last=None, outputs=None, error=error)
         task_context = self._task_context(state.instance.instance_id)
         for step in steps[state.next_step :]:
@@ -103,15 +95,11 @@ class WorkflowRunner:
                     recorder.record(attempt, progress)
                     self._board.update_progress(state.instance.instance_id, progress)
                     break
-                policy = step.spec.retry
-                assert attempt.error_kind is not None
-                if not policy.allows_another(attempt=number, kind=attempt.error_kind):
-                    error = run_failure(
-                        step.spec.name, attempts=number, kind=attempt.error_kind, error=attempt.error, policy=policy
-                    )
+                error = _no_attempt_left(step, attempt)
+                if error is not None:
                     return await self._finish(recorder, last=attempt, outputs=None, error=error)
                 recorder.record(attempt, recorder.progress)
-                await self._back_off(policy.backoff_after(number))
+                await self._back_off(step.spec.retry.backoff_after(number))
                 number += 1
         # Every step had succeeded before this replica took the run over: only the finish was missing.
         return await self._finish(recorder, last=None, outputs=state.outputs(), error=None)
@@ -210,6 +198,17 @@ class WorkflowRunner:
             await asyncio.wait_for(self._stopping.wait(), seconds)
         except TimeoutError:
             pass
+
+
+def _no_attempt_left(step: CompiledStep, failed: StepAttempt) -> str | None:
+    """The run's error if the step's policy allows no attempt after `failed`; None if another may follow."""
+    policy = step.spec.retry
+    assert failed.error_kind is not None
+    if policy.allows_another(attempt=failed.attempt, kind=failed.error_kind):
+        return None
+    return run_failure(
+        step.spec.name, attempts=failed.attempt, kind=failed.error_kind, error=failed.error, policy=policy
+    )
 
 
 def _resolve_inputs(mapping: Mapping[str, str], context: Mapping[str, Any]) -> dict[str, Any]:
