@@ -1,4 +1,4 @@
-"""Where evaluated batches go: tallied as they complete, in any order, each exactly once; written in population order.
+"""Where evaluated batches go: each taken exactly once, in any order; tallied and written in population order.
 
 Batches complete in any order (streams answer unevenly, retried citizens come back
 late); the digest and the failures list need population order. The sink keeps completed
@@ -120,10 +120,6 @@ class OrderedSink:
         if batch.index < self._next_index or batch.index in self._early:
             log.warning("batch delivered twice; the second is ignored", extra={"batch": batch.index})
             return False
-        written = np.ones(len(batch.proposed), dtype=np.bool_)
-        for offset, _ in batch.failures:
-            written[offset] = False
-        self.tally.add(batch.baseline[written], batch.proposed[written])
         self._early[batch.index] = batch
         while self._next_index in self._early:
             self._buffer(self._early.pop(self._next_index))
@@ -168,6 +164,7 @@ class OrderedSink:
             self.failed += 1
             if len(self._failures) < self._failure_limit:
                 self._failures.append(FailureRow(position, population_citizen_id(position), error))
+        self.tally.add(batch.baseline[written], batch.proposed[written])
         rows = encode_results(self._instance_id, batch.first_position, batch.proposed, batch.baseline, written)
         # The digest leaves the instance id out, so equal analyses have equal digests.
         self._digest.update(rows.text)
