@@ -55,18 +55,6 @@ class GatewayUnreachableError(CliError):
 
 
 @dataclass(frozen=True)
-class Submitted:
-    """The answer to POST /workflows/execute: 202 with the new instance id, or 200 with a finished run."""
-
-    status_code: int
-    body: dict[str, Any]
-
-    @property
-    def finished(self) -> bool:
-        return self.status_code == 200
-
-
-@dataclass(frozen=True)
 class Api:
     client: httpx2.Client
 
@@ -102,12 +90,12 @@ class Api:
 
     def execute(
         self, template_id: str, inputs: dict[str, Any], *, asynchronous: bool, idempotency_key: str | None
-    ) -> Submitted:
+    ) -> dict[str, Any]:
+        """The finished run (synchronous), or the started run's id and status (asynchronous: 202)."""
         body: dict[str, Any] = {"template_id": template_id, "inputs": inputs}
         if asynchronous:
             body["mode"] = "async"
-        response = self.post("/workflows/execute", body, idempotency_key=idempotency_key)
-        return Submitted(status_code=response.status_code, body=dict(response.json()))
+        return dict(self.post("/workflows/execute", body, idempotency_key=idempotency_key).json())
 
     def events(self, instance_id: str) -> Iterator[dict[str, Any]] | None:
         """The run's Server-Sent Events, each event's data parsed as JSON; None if the gateway has no such stream."""

@@ -10,15 +10,13 @@ from typing import Any
 from rich.console import Console, RenderableType
 
 from civicflow_cli import render
-from civicflow_cli.api import Api, ApiError
+from civicflow_cli.api import Api
 from civicflow_cli.follow import follow
 from civicflow_cli.inputs import UsageError, merge_assignments, read_json_object
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 COMPLETED = "completed"
-# The gateway's answer to a body field it does not know: one from before asynchronous runs.
-UNKNOWN_MODE_FIELD = "body.mode"
 
 
 @dataclass(frozen=True)
@@ -45,26 +43,16 @@ def list_templates(api: Api, arguments: argparse.Namespace, output: Output) -> i
 def run_workflow(api: Api, arguments: argparse.Namespace, output: Output) -> int:
     inputs = _inputs(api, arguments)
     key = arguments.idempotency_key
-    if not arguments.sync:
-        try:
-            submitted = api.execute(arguments.template_id, inputs, asynchronous=True, idempotency_key=key)
-        except ApiError as error:
-            if not any(problem.field == UNKNOWN_MODE_FIELD for problem in error.details):
-                raise
-            submitted = None  # a gateway without asynchronous runs: run synchronously below
-        if submitted is not None and not submitted.finished:
-            instance_id = str(submitted.body["instance_id"])
-            if arguments.detach:
-                output.show(submitted.body, f"started {arguments.template_id} run {instance_id}")
-                return EXIT_OK
-            return _followed(api, instance_id, output, label=arguments.template_id)
-        if submitted is not None:
-            return _finished(submitted.body, output)
-        if arguments.detach:
-            raise UsageError("this gateway runs workflows synchronously only; --detach is not possible")
-    with output.errors.status(f"running {arguments.template_id}…"):
-        submitted = api.execute(arguments.template_id, inputs, asynchronous=False, idempotency_key=key)
-    return _finished(submitted.body, output)
+    if arguments.sync:
+        with output.errors.status(f"running {arguments.template_id}…"):
+            finished = api.execute(arguments.template_id, inputs, asynchronous=False, idempotency_key=key)
+        return _finished(finished, output)
+    started = api.execute(arguments.template_id, inputs, asynchronous=True, idempotency_key=key)
+    instance_id = str(started["instance_id"])
+    if arguments.detach:
+        output.show(started, f"started {arguments.template_id} run {instance_id}")
+        return EXIT_OK
+    return _followed(api, instance_id, output, label=arguments.template_id)
 
 
 def _inputs(api: Api, arguments: argparse.Namespace) -> dict[str, Any]:
