@@ -25,6 +25,7 @@ from bench.workloads import (
     time_eligibility_checks,
     time_impact_analysis,
 )
+from bench.yardstick import yardstick_ms
 
 T = TypeVar("T")
 # A million-citizen impact analysis takes a while; the gateway's own deadline is 600 s.
@@ -188,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     # The supervisor's own warnings go to stderr; stdout carries only the figures.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     LOG_FILE.unlink(missing_ok=True)  # each system started appends its services' logs
+    yardstick_before = yardstick_ms()
     main_phase, outcome = run_with_system(
         lambda system: measure_main(system, arguments), progress=stderr_progress, evaluators=1
     )
@@ -200,11 +202,13 @@ def main(argv: list[str] | None = None) -> int:
         outcomes.append(outcome)
         one = next(timing for timing in main_phase.impact if timing.population == arguments.scaling_population)
         scaling = ScalingTiming(one=one, two=two)
+    audit = measure_audit(log_size=arguments.audit_log_size, progress=stderr_progress) if arguments.audit_log_size else None
     environment = {
         "database": "a fresh embedded PostgreSQL" if "DATABASE_URL" not in os.environ else "DATABASE_URL",
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "peak_rss": "during each workload" if main_phase.peak_rss_reset else "since the service started",
+        "yardstick_ms": {"before": yardstick_before, "after": yardstick_ms()},
     }
     results = BenchResults(
         environment=environment,
@@ -213,7 +217,6 @@ def main(argv: list[str] | None = None) -> int:
         concurrent_checks=main_phase.concurrent_checks,
         scaling=scaling,
     )
-    audit = measure_audit(log_size=arguments.audit_log_size, progress=stderr_progress) if arguments.audit_log_size else None
     if arguments.json:
         print(json.dumps(as_json(results) | ({"audit_log": audit_json(audit)} if audit else {}), indent=2))
     else:

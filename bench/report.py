@@ -134,6 +134,13 @@ def _checks_row(label: str, row: dict[str, Any]) -> str:
     ).rstrip()
 
 
+def _yardstick_line(yardstick_ms: Mapping[str, float]) -> str:
+    return (
+        f"machine speed (bench/yardstick.py, lower is faster): {yardstick_ms['before']:.0f} ms before, "
+        f"{yardstick_ms['after']:.0f} ms after; compare runs only when these agree"
+    )
+
+
 def as_table(results: BenchResults) -> str:
     figures = as_json(results)
     environment = results.environment
@@ -141,6 +148,7 @@ def as_table(results: BenchResults) -> str:
     lines = [
         f"Civicflow benchmark: {environment['database']}, Python {environment['python']}, {environment['cpus']} CPUs; "
         f"peak RSS in MB of each service {environment['peak_rss']}",
+        _yardstick_line(environment["yardstick_ms"]),
         "",
         "impact_analysis through REST, sync mode (seconds per run)",
         f"  {'population':>10}  {'evals':>5}  {'runs':>4}  {'median':>8}  {'min':>8}  {'max':>8}  {'target':<16}  "

@@ -21,7 +21,13 @@ def results(*, scaling: bool = True) -> BenchResults:
         peak_rss_mb={"audit_service": 80.0, "evaluator.0": 61.0, "evaluator.1": 62.0, "orchestrator": 310.0},
     )
     return BenchResults(
-        environment={"database": "DATABASE_URL", "python": "3.12.0", "cpus": 2, "peak_rss": "during each workload"},
+        environment={
+            "database": "DATABASE_URL",
+            "python": "3.12.0",
+            "cpus": 2,
+            "peak_rss": "during each workload",
+            "yardstick_ms": {"before": 41.6, "after": 58.2},
+        },
         impact=[
             ImpactTiming(population=500, warmup_runs=2, seconds=(0.05, 0.04, 0.06), peak_rss_mb=RSS),
             ImpactTiming(population=50_000, warmup_runs=1, seconds=(0.5, 0.55, 0.58), peak_rss_mb=RSS),
@@ -62,6 +68,7 @@ def test_the_table_shows_the_json_figures_with_verdicts_and_memory() -> None:
     assert "n/a" in table
     assert "400.0" in table and "> 300/s met" in table
     assert "speed-up 1.50x" in table
+    assert "42 ms before, 58 ms after" in table
 
 
 def test_without_scaling_or_concurrency_those_parts_are_left_out() -> None:
