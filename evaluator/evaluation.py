@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from civicflow.citizen_ids import population_citizen_id
 from civicflow.v1 import evaluator_pb2
 from evaluator.errors import InjectedFaultError, InvalidBatchError, InvalidCitizenError
 from evaluator.faults import Fault, FaultPlan
@@ -44,7 +45,7 @@ def evaluate_batch(
     impossible = np.flatnonzero(impossible_citizens(ages, incomes)).tolist()
     errors = {index: _impossible(ages[index], incomes[index]) for index in impossible}
     for index in faults.fires_in_batch(Fault.FAIL, request.first_position, len(ages)):
-        errors.setdefault(index, _injected(f"CIT-{request.first_position + index:07d}"))
+        errors.setdefault(index, _injected(population_citizen_id(request.first_position + index)))
     failed = np.array(sorted(errors), dtype=np.int64)
     columns = []
     for rules in rule_sets:

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
+from civicflow.citizen_ids import population_citizen_id, population_position
 from evaluator.config import EvaluatorSettings
-
-# Population ids as the orchestrator numbers them (evaluator.proto, first_position): the
-# position in at least 7 digits. Other ids can only be matched in unary calls, which carry the id.
-_POPULATION_ID = re.compile(r"CIT-(\d{7,})")
 
 
 class Fault(StrEnum):
@@ -72,7 +68,7 @@ class FaultPlan:
         return [
             int(position) - first_position
             for position in positions[low:high].tolist()
-            if self.fires(fault, f"CIT-{position:07d}")
+            if self.fires(fault, population_citizen_id(position))
         ]
 
     @property
@@ -81,10 +77,10 @@ class FaultPlan:
 
 
 def _positions(citizen_ids: frozenset[str]) -> np.ndarray:
-    """Sorted positions of the population ids among `citizen_ids`."""
-    positions = []
-    for citizen_id in citizen_ids:
-        match = _POPULATION_ID.fullmatch(citizen_id)
-        if match and f"CIT-{int(match.group(1)):07d}" == citizen_id:
-            positions.append(int(match.group(1)))
-    return np.array(sorted(positions), dtype=np.int64)
+    """Sorted positions of the population ids among `citizen_ids`.
+
+    A batch names its citizens only by position (evaluator.proto, first_position), so only
+    population ids can fire in one; other ids fire only in unary calls, which carry the id.
+    """
+    positions = [population_position(citizen_id) for citizen_id in citizen_ids]
+    return np.array(sorted(position for position in positions if position is not None), dtype=np.int64)

@@ -1,7 +1,7 @@
 """Mock citizen registry: each citizen's data is a pure function of the citizen id.
 
 A citizen's fields are cut from two splitmix64 outputs of a 64-bit key. A population
-id (`CIT-` and the position in at least 7 digits) has its position as key, so a whole
+id (`CIT-0000042`, see civicflow.citizen_ids) has its position as key, so a whole
 batch of a population is generated in a handful of uint64 NumPy operations; any other
 id is keyed by SHA-256 of the id with the top bit set, so it can never alias a position.
 Nothing comes from Python's hash() (salted per process) or a shared random generator:
@@ -11,12 +11,13 @@ every process, restart and machine sees the same citizen, one at a time or in a 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from civicflow.citizen_ids import population_position
 
 CATEGORIES = ("general", "sc", "st", "obc")
 MIN_AGE, MAX_AGE = 18, 80
@@ -34,7 +35,6 @@ _DOMAIN = b"civicflow.mock-citizen.v2"
 _VERSION = np.uint64(int.from_bytes(hashlib.sha256(_DOMAIN).digest()[:8], "big"))
 _NAMED_KEY_BIT = 1 << 63
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
-_POPULATION_ID = re.compile(r"CIT-(\d{7,})")
 _U32 = np.uint64(0xFFFFFFFF)
 _MASK64 = (1 << 64) - 1
 _VERSION_INT = int(_VERSION)
@@ -54,20 +54,6 @@ class Citizen:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def population_citizen_id(position: int) -> str:
-    """The id of the citizen at `position` (from 1) of a mock population."""
-    return f"CIT-{position:07d}"
-
-
-def population_position(citizen_id: str) -> int | None:
-    """The position a population id stands for; None for any other id (`CIT-1` is not `CIT-0000001`)."""
-    match = _POPULATION_ID.fullmatch(citizen_id)
-    if match is None:
-        return None
-    position = int(match.group(1))
-    return position if position >= 1 and population_citizen_id(position) == citizen_id else None
 
 
 def population_columns(first_position: int, count: int) -> tuple[Ages, Incomes]:

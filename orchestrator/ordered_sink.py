@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from orchestrator.citizens import population_citizen_id
+from civicflow.citizen_ids import population_citizen_id
 from orchestrator.decisions import DECISION_ORDER
 from orchestrator.result_rows import Decisions, encode_failures, encode_results
 from orchestrator.results_store import FailureRow, ResultWriter
@@ -66,7 +66,9 @@ class CompletedBatch:
 
 
 @dataclass(frozen=True)
-class SinkOutcome:
+class PopulationOutcome:
+    """What evaluating a population came to, as the sink summed it up while writing the rows."""
+
     tally: Tally
     results_digest: str
     failed: int
@@ -151,8 +153,8 @@ class OrderedSink:
         self._closing = True
         self._wake_writer.set()
 
-    def outcome(self) -> SinkOutcome:
-        return SinkOutcome(
+    def outcome(self) -> PopulationOutcome:
+        return PopulationOutcome(
             tally=self.tally, results_digest=self._digest.hexdigest(), failed=self.failed, failures=self._failures
         )
 

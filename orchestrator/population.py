@@ -19,12 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from civicflow.citizen_ids import population_citizen_id
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from orchestrator.batches import Batch, Job, batch_count, generate_batches
-from orchestrator.citizens import population_citizen_id
 from orchestrator.errors import StepFailedError
-from orchestrator.ordered_sink import CompletedBatch, OrderedSink, Tally
-from orchestrator.results_store import FailureRow, ResultWriter
+from orchestrator.ordered_sink import CompletedBatch, OrderedSink, PopulationOutcome
+from orchestrator.results_store import ResultWriter
 from orchestrator.schemes import SchemeRules
 from orchestrator.step_policy import ErrorKind, FailureTolerance, RetryPolicy
 from orchestrator.stream_pool import JobSource, StreamPool, StreamShape
@@ -49,15 +49,6 @@ class FanOutShape:
     flush_bytes: int
     batch_timeout: float
     max_stream_restarts: int
-
-
-@dataclass(frozen=True)
-class PopulationOutcome:
-    tally: Tally
-    results_digest: str
-    batches: int
-    failed: int
-    failures: list[FailureRow]
 
 
 class _OpenBatch:
@@ -269,14 +260,7 @@ async def evaluate_population(
         raise _first_error(errors) from None
     if sink.written_batches != expected:
         raise StepFailedError(f"population evaluation incomplete: {sink.written_batches} of {expected} batches written")
-    outcome = sink.outcome()
-    return PopulationOutcome(
-        tally=outcome.tally,
-        results_digest=outcome.results_digest,
-        batches=expected,
-        failed=outcome.failed,
-        failures=outcome.failures,
-    )
+    return sink.outcome()
 
 
 def _runs(offsets: list[int]) -> list[tuple[int, int]]:

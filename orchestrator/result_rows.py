@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from orchestrator.citizens import population_citizen_id
+from civicflow.citizen_ids import CITIZEN_ID_MIN_DIGITS, CITIZEN_ID_PREFIX, population_citizen_id
 
 _TAB, _NEWLINE, _ZERO = ord("\t"), ord("\n"), ord("0")
-_ID_PREFIX = np.frombuffer(b"CIT-", dtype=np.uint8)
-_ID_DIGITS = len(population_citizen_id(1)) - len("CIT-")
+# The citizen id format of civicflow.citizen_ids, written with array operations (unit-tested equal).
+_ID_PREFIX = np.frombuffer(CITIZEN_ID_PREFIX.encode(), dtype=np.uint8)
 _POWERS_OF_TEN = 10 ** np.arange(19, dtype=np.int64)
 # COPY text escapes, in the order that keeps an escaped backslash from being escaped again.
 _COPY_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
@@ -69,7 +69,7 @@ def encode_failures(instance_id: uuid.UUID, failures: Iterable[tuple[int, str]])
 
 
 def _rows(positions: npt.NDArray[np.int64], digits: int, proposed: Decisions, baseline: Decisions) -> np.ndarray:
-    id_digits = max(digits, _ID_DIGITS)
+    id_digits = max(digits, CITIZEN_ID_MIN_DIGITS)
     rows = np.empty((len(positions), digits + id_digits + 10), dtype=np.uint8)
     column = 0
 

@@ -8,12 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from civicflow.citizen_ids import population_citizen_id
 from orchestrator.batches import batch_count
-from orchestrator.citizens import population_citizen_id
 from orchestrator.decisions import DECISION_NAMES
 from orchestrator.errors import StepFailedError
-from orchestrator.ordered_sink import Tally
-from orchestrator.population import FAILURE_LIST_LIMIT, FanOutShape, PopulationOutcome, evaluate_population
+from orchestrator.ordered_sink import PopulationOutcome, Tally
+from orchestrator.population import FAILURE_LIST_LIMIT, FanOutShape, evaluate_population
 from orchestrator.results_store import FailureRow, ResultWriter
 from orchestrator.schemes import SchemeRules
 from orchestrator.tables import SCHEMA, ImpactFailureRow, ImpactResultRow
@@ -84,7 +84,7 @@ async def evaluate_population_task(
         await asyncio.to_thread(writer.commit)
     else:
         await asyncio.to_thread(writer.abort)
-        outcome = await _stored_outcome(context, size=size, batches=batch_count(size, config.batch_size))
+        outcome = await _stored_outcome(context)
         context.report_items(size, size)
     tally = outcome.tally
     # What an auditor needs to re-check the results, not the results themselves.
@@ -103,7 +103,7 @@ async def evaluate_population_task(
             "results_table": RESULTS_TABLE,
             "failures_table": FAILURES_TABLE,
             "results_digest": outcome.results_digest,
-            "batches": outcome.batches,
+            "batches": batch_count(size, config.batch_size),
         }
     }
 
@@ -131,7 +131,7 @@ async def _evaluate(
     )
 
 
-async def _stored_outcome(context: TaskContext, *, size: int, batches: int) -> PopulationOutcome:
+async def _stored_outcome(context: TaskContext) -> PopulationOutcome:
     """The outcome of the attempt that committed this instance's rows, rebuilt from them."""
     stored = await asyncio.to_thread(
         context.results.stored_outcome, context.instance_id, failure_limit=FAILURE_LIST_LIMIT
@@ -140,11 +140,7 @@ async def _stored_outcome(context: TaskContext, *, size: int, batches: int) -> P
     for baseline, proposed, count in stored.transitions:
         tally.add_count(baseline, proposed, count)
     return PopulationOutcome(
-        tally=tally,
-        results_digest=stored.results_digest,
-        batches=batches,
-        failed=stored.failed,
-        failures=stored.failures,
+        tally=tally, results_digest=stored.results_digest, failed=stored.failed, failures=stored.failures
     )
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from orchestrator.ordered_sink import CompletedBatch, OrderedSink, SinkOutcome
+from orchestrator.ordered_sink import CompletedBatch, OrderedSink, PopulationOutcome
 from orchestrator.results_store import ImpactResultStore
 from tests.integration.fanout_support import instance_for_results, migrate, stored_rows
 
@@ -38,8 +38,8 @@ def _batch(index: int, failures: list[tuple[int, str]] | None = None) -> Complet
 
 def _run(
     store: ImpactResultStore, instance_id: uuid.UUID, deliveries: list[CompletedBatch]
-) -> tuple[list[bool], SinkOutcome]:
-    async def scenario() -> tuple[list[bool], SinkOutcome]:
+) -> tuple[list[bool], PopulationOutcome]:
+    async def scenario() -> tuple[list[bool], PopulationOutcome]:
         writer = await asyncio.to_thread(store.open_writer, instance_id)
         assert await asyncio.to_thread(writer.claim)
         # A tiny flush size, so that rows go out in several COPYs while batches still arrive.

@@ -8,6 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from civicflow.citizen_ids import population_citizen_id
 from orchestrator.result_rows import encode_failures, encode_results
 
 INSTANCE = uuid.UUID("12345678-1234-5678-1234-567812345678")
@@ -34,7 +35,9 @@ def test_rows_equal_the_text_format_row_by_row(batch: tuple[int, list[int], list
     )
 
     expected = [
-        f"{first + i}\tCIT-{first + i:07d}\t{proposed[i]}\t{baseline[i]}\n" for i in range(len(written)) if written[i]
+        f"{first + i}\t{population_citizen_id(first + i)}\t{proposed[i]}\t{baseline[i]}\n"
+        for i in range(len(written))
+        if written[i]
     ]
     assert rows.text == "".join(expected).encode()
     assert rows.copy == "".join(f"{INSTANCE}\t{line}" for line in expected).encode()
