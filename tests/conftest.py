@@ -6,6 +6,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -76,12 +77,16 @@ def background_loop() -> Iterator[BackgroundLoop]:
     loop.close()
 
 
-def _serve(background_loop: BackgroundLoop, start: Coroutine[Any, Any, RunningServer]) -> Iterator[str]:
+@contextmanager
+def serve_on_loopback(
+    background_loop: BackgroundLoop, start: Coroutine[Any, Any, RunningServer], *, grace: float = 1.0
+) -> Iterator[str]:
+    """Runs the server that `start` starts on the background loop; yields its address, then stops it."""
     running = background_loop.run(start)
     try:
         yield f"127.0.0.1:{running.port}"
     finally:
-        background_loop.run(running.stop(grace=1.0))
+        background_loop.run(running.stop(grace=grace))
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +95,8 @@ def evaluator_target(background_loop: BackgroundLoop) -> Iterator[str]:
     from evaluator.config import EvaluatorSettings
     from evaluator.server import start
 
-    yield from _serve(background_loop, start(EvaluatorSettings(host="127.0.0.1", evaluator_port=0)))
+    with serve_on_loopback(background_loop, start(EvaluatorSettings(host="127.0.0.1", evaluator_port=0))) as target:
+        yield target
 
 
 @pytest.fixture(scope="session")
@@ -113,7 +119,8 @@ def audit_target(background_loop: BackgroundLoop, audit_settings: Any) -> Iterat
     """Address of a real audit service on a free loopback port, migrated into the session's database."""
     from audit_service.server import start
 
-    yield from _serve(background_loop, start(audit_settings))
+    with serve_on_loopback(background_loop, start(audit_settings)) as target:
+        yield target
 
 
 @pytest.fixture(scope="session")
@@ -134,7 +141,8 @@ def orchestrator_target(background_loop: BackgroundLoop, orchestrator_settings: 
     """Address of a real orchestrator wired to the real evaluator and audit service."""
     from orchestrator.server import start
 
-    yield from _serve(background_loop, start(orchestrator_settings))
+    with serve_on_loopback(background_loop, start(orchestrator_settings)) as target:
+        yield target
 
 
 @pytest.fixture(scope="session")

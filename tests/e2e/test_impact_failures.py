@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import REPO_ROOT, BackgroundLoop
+from tests.conftest import REPO_ROOT, BackgroundLoop, serve_on_loopback
 from tests.e2e.rest_api import RestApi
 from tests.integration.fanout_support import reference_transitions
 
@@ -51,31 +51,22 @@ def _system(
     from gateway.app import create_app
     from orchestrator.server import start as start_orchestrator
 
-    evaluator = background_loop.run(
-        start_evaluator(
-            EvaluatorSettings(
-                host="127.0.0.1",
-                evaluator_port=0,
-                evaluator_fail_citizens=frozenset(f"CIT-{position:07d}" for position in FAILING),
-                evaluator_fault_times=fault_times,
+    failing = EvaluatorSettings(
+        host="127.0.0.1",
+        evaluator_port=0,
+        evaluator_fail_citizens=frozenset(f"CIT-{position:07d}" for position in FAILING),
+        evaluator_fault_times=fault_times,
+    )
+    with serve_on_loopback(background_loop, start_evaluator(failing)) as evaluator_target:
+        orchestrator = settings.model_copy(
+            update={"evaluator_target": evaluator_target, "templates_dir": _templates(tmp_path)}
+        )
+        with serve_on_loopback(background_loop, start_orchestrator(orchestrator)) as orchestrator_target:
+            gateway = gateway_settings.model_copy(
+                update={"orchestrator_target": orchestrator_target, "evaluator_target": evaluator_target}
             )
-        )
-    )
-    evaluator_target = f"127.0.0.1:{evaluator.port}"
-    orchestrator = background_loop.run(
-        start_orchestrator(
-            settings.model_copy(update={"evaluator_target": evaluator_target, "templates_dir": _templates(tmp_path)})
-        )
-    )
-    gateway = gateway_settings.model_copy(
-        update={"orchestrator_target": f"127.0.0.1:{orchestrator.port}", "evaluator_target": evaluator_target}
-    )
-    try:
-        with TestClient(create_app(gateway)) as client:
-            yield RestApi(client)
-    finally:
-        background_loop.run(orchestrator.stop(grace=1.0))
-        background_loop.run(evaluator.stop(grace=1.0))
+            with TestClient(create_app(gateway)) as client:
+                yield RestApi(client)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tests.conftest import REPO_ROOT, BackgroundLoop
+from tests.conftest import REPO_ROOT, BackgroundLoop, serve_on_loopback
 
 STARTUP_SECONDS = 60.0
 
@@ -36,11 +36,8 @@ def replica_settings(base: Any, **overrides: Any) -> Any:
 def serving(background_loop: BackgroundLoop, settings: Any) -> Iterator[str]:
     from orchestrator.server import start
 
-    running = background_loop.run(start(settings))
-    try:
-        yield f"127.0.0.1:{running.port}"
-    finally:
-        background_loop.run(running.stop(grace=1.0))
+    with serve_on_loopback(background_loop, start(settings)) as target:
+        yield target
 
 
 def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from civicflow.local_database import scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
-from tests.conftest import BackgroundLoop
+from tests.conftest import BackgroundLoop, serve_on_loopback
 from tests.integration.orchestrators import OrchestratorProcess
 
 POPULATION = 50_000
@@ -36,9 +36,9 @@ def crash_database(postgres_server_url: str) -> Iterator[str]:
 def crash_audit(background_loop: BackgroundLoop, audit_settings: Any, crash_database: str) -> Iterator[str]:
     from audit_service.server import start
 
-    running = background_loop.run(start(audit_settings.model_copy(update={"database_url": crash_database})))
-    yield f"127.0.0.1:{running.port}"
-    background_loop.run(running.stop(grace=1.0))
+    settings = audit_settings.model_copy(update={"database_url": crash_database})
+    with serve_on_loopback(background_loop, start(settings)) as target:
+        yield target
 
 
 @pytest.fixture(scope="module")
@@ -48,18 +48,14 @@ def slow_evaluator(background_loop: BackgroundLoop) -> Iterator[str]:
     from evaluator.config import EvaluatorSettings
     from evaluator.server import start
 
-    running = background_loop.run(
-        start(
-            EvaluatorSettings(
-                host="127.0.0.1",
-                evaluator_port=0,
-                evaluator_stall_citizens=frozenset({STALLED_CITIZEN}),
-                evaluator_stall_seconds=1.0,
-            )
-        )
+    settings = EvaluatorSettings(
+        host="127.0.0.1",
+        evaluator_port=0,
+        evaluator_stall_citizens=frozenset({STALLED_CITIZEN}),
+        evaluator_stall_seconds=1.0,
     )
-    yield f"127.0.0.1:{running.port}"
-    background_loop.run(running.stop(grace=0))
+    with serve_on_loopback(background_loop, start(settings), grace=0) as target:
+        yield target
 
 
 @pytest.fixture(scope="module")

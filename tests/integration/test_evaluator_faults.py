@@ -12,7 +12,7 @@ import pytest
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from evaluator.config import EvaluatorSettings
 from evaluator.rules import Rules, decide
-from tests.conftest import BackgroundLoop
+from tests.conftest import BackgroundLoop, serve_on_loopback
 
 ALPHA = Rules(scheme_name="scheme_alpha", min_age=18, max_age=60, max_income=250000.0)
 GAMMA = Rules(scheme_name="scheme_gamma", min_age=60, max_age=99, max_income=120000.0)
@@ -22,10 +22,9 @@ STALL_SECONDS = 1.0
 def _serve(background_loop: BackgroundLoop, **faults: Any) -> Iterator[evaluator_pb2_grpc.EvaluatorServiceStub]:
     from evaluator.server import start
 
-    running = background_loop.run(start(EvaluatorSettings(host="127.0.0.1", evaluator_port=0, **faults)))
-    with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+    settings = EvaluatorSettings(host="127.0.0.1", evaluator_port=0, **faults)
+    with serve_on_loopback(background_loop, start(settings)) as target, grpc.insecure_channel(target) as channel:
         yield evaluator_pb2_grpc.EvaluatorServiceStub(channel)
-    background_loop.run(running.stop(grace=1.0))
 
 
 @pytest.fixture(scope="module")

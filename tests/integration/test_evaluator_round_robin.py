@@ -10,9 +10,9 @@ from typing import Any
 import grpc
 import pytest
 
-from civicflow.grpc_server import RunningServer
 from civicflow.v1 import evaluator_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from evaluator.servicer import EvaluatorServicer
+from tests.integration.orchestrators import serving
 
 
 class CallCounter(grpc.aio.ServerInterceptor):
@@ -51,12 +51,10 @@ def replicas(background_loop: Any) -> Iterator[list[tuple[CallCounter, int]]]:
 def orchestrator_over_replicas(
     background_loop: Any, orchestrator_settings: Any, replicas: list[tuple[CallCounter, int]]
 ) -> Iterator[str]:
-    from orchestrator.server import start
-
-    target = "ipv4:" + ",".join(f"127.0.0.1:{port}" for _, port in replicas)
-    running: RunningServer = background_loop.run(start(orchestrator_settings.model_copy(update={"evaluator_target": target})))
-    yield f"127.0.0.1:{running.port}"
-    background_loop.run(running.stop(grace=1.0))
+    replicas_target = "ipv4:" + ",".join(f"127.0.0.1:{port}" for _, port in replicas)
+    settings = orchestrator_settings.model_copy(update={"evaluator_target": replicas_target})
+    with serving(background_loop, settings) as target:
+        yield target
 
 
 def test_streams_and_calls_reach_every_replica(

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
-from tests.conftest import REPO_ROOT, BackgroundLoop
+from tests.conftest import REPO_ROOT, BackgroundLoop, serve_on_loopback
 from tests.integration.fanout_support import (
     EvaluatorProcess,
     reference_transitions,
@@ -33,10 +33,11 @@ def _orchestrator(
 ) -> Iterator[orchestrator_pb2_grpc.OrchestratorServiceStub]:
     from orchestrator.server import start
 
-    running = background_loop.run(start(settings.model_copy(update=update)))
-    with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+    with (
+        serve_on_loopback(background_loop, start(settings.model_copy(update=update))) as target,
+        grpc.insecure_channel(target) as channel,
+    ):
         yield orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
-    background_loop.run(running.stop(grace=1.0))
 
 
 def _execute(
@@ -123,16 +124,12 @@ def over_a_stalling_evaluator(
     from evaluator.config import EvaluatorSettings
     from evaluator.server import start
 
-    evaluator = background_loop.run(
-        start(
-            EvaluatorSettings(
-                host="127.0.0.1",
-                evaluator_port=0,
-                evaluator_stall_citizens=frozenset({"CIT-0005000"}),
-                evaluator_stall_seconds=60,
-                evaluator_fault_times=1,
-            )
-        )
+    stalling = EvaluatorSettings(
+        host="127.0.0.1",
+        evaluator_port=0,
+        evaluator_stall_citizens=frozenset({"CIT-0005000"}),
+        evaluator_stall_seconds=60,
+        evaluator_fault_times=1,
     )
     templates = tmp_path_factory.mktemp("templates")
     template = json.loads((REPO_ROOT / "templates" / "impact_analysis.json").read_text())
@@ -140,13 +137,10 @@ def over_a_stalling_evaluator(
         if step["name"] == "evaluate_population":
             step["config"] = {**step["config"], "batch_timeout_seconds": 1.0}
     (templates / "impact_analysis.json").write_text(json.dumps(template))
-    yield from _orchestrator(
-        background_loop,
-        orchestrator_settings,
-        evaluator_target=f"127.0.0.1:{evaluator.port}",
-        templates_dir=Path(templates),
-    )
-    background_loop.run(evaluator.stop(grace=1.0))
+    with serve_on_loopback(background_loop, start(stalling)) as evaluator_target:
+        yield from _orchestrator(
+            background_loop, orchestrator_settings, evaluator_target=evaluator_target, templates_dir=Path(templates)
+        )
 
 
 def test_a_batch_a_replica_sits_on_is_sent_again_and_the_run_completes(

@@ -16,7 +16,7 @@ from orchestrator.schemes import SchemeCatalog
 from orchestrator.step_policy import FailureTolerance
 from orchestrator.tasks.base import TaskContext
 from orchestrator.tasks.impact import PopulationConfig, evaluate_population_task
-from tests.conftest import REPO_ROOT, BackgroundLoop
+from tests.conftest import REPO_ROOT, BackgroundLoop, serve_on_loopback
 from tests.integration.fanout_support import instance_for_results, migrate, stored_rows
 
 SIZE = 5_000
@@ -33,11 +33,9 @@ def evaluator_with_failures(background_loop: BackgroundLoop) -> Iterator[str]:
     from evaluator.config import EvaluatorSettings
     from evaluator.server import start
 
-    running = background_loop.run(
-        start(EvaluatorSettings(host="127.0.0.1", evaluator_port=0, evaluator_fail_citizens=frozenset(FAILING)))
-    )
-    yield f"127.0.0.1:{running.port}"
-    background_loop.run(running.stop(grace=1.0))
+    settings = EvaluatorSettings(host="127.0.0.1", evaluator_port=0, evaluator_fail_citizens=frozenset(FAILING))
+    with serve_on_loopback(background_loop, start(settings)) as target:
+        yield target
 
 
 def _attempt(background_loop: BackgroundLoop, target: str, engine: sa.Engine, instance_id: uuid.UUID) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from civicflow.v1 import evaluator_pb2, orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator.citizens import mock_citizen
 from tests.integration.fanout_support import reference_transitions
+from tests.integration.orchestrators import serving
 
 POPULATION = 100_000
 CURRENT = {"min_age": 21, "max_age": 55, "max_income": 180_000}  # scheme_beta
@@ -95,12 +96,9 @@ def test_results_page_by_keyset_from_any_offset(orchestrator_target: str, analys
 @pytest.fixture(scope="module")
 def orchestrator_without_evaluator(background_loop: Any, orchestrator_settings: Any) -> Iterator[str]:
     """A real orchestrator whose evaluator address has nothing listening."""
-    from orchestrator.server import start
-
     settings = orchestrator_settings.model_copy(update={"evaluator_target": "127.0.0.1:1"})
-    running = background_loop.run(start(settings))
-    yield f"127.0.0.1:{running.port}"
-    background_loop.run(running.stop(grace=1.0))
+    with serving(background_loop, settings) as target:
+        yield target
 
 
 def test_unreachable_evaluator_fails_the_run_and_leaves_no_rows(

@@ -11,19 +11,17 @@ import pytest
 import sqlalchemy as sa
 
 from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from tests.integration.orchestrators import serving
 
 
 @pytest.fixture(scope="module")
 def orchestrator_without_audit(background_loop: Any, orchestrator_settings: Any) -> Iterator[str]:
     """A real orchestrator whose audit service address has nothing listening."""
-    from orchestrator.server import start
-
     settings = orchestrator_settings.model_copy(
         update={"audit_target": "127.0.0.1:1", "downstream_timeout_seconds": 2.0}
     )
-    running = background_loop.run(start(settings))
-    yield f"127.0.0.1:{running.port}"
-    background_loop.run(running.stop(grace=1.0))
+    with serving(background_loop, settings) as target:
+        yield target
 
 
 def test_unauditable_run_is_failed_and_answered_unavailable(orchestrator_without_audit: str, owner: sa.Engine) -> None:
