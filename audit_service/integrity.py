@@ -36,6 +36,10 @@ CHECKPOINT_MISMATCH = "checkpoint_mismatch"
 MAX_SUSPECTS_TO_PAIR = 100
 # A gap wider than this (a head or seq set far ahead) is reported as one range and ends the tree rebuild.
 MAX_GAP = 1 << 24
+# Rows streamed per round trip; the stored nodes they complete are fetched with them.
+CHUNK_ROWS = 5000
+# Problems listed in a report; past this many it only says that there were more.
+MAX_PROBLEMS = 1000
 
 
 @dataclass(frozen=True)
@@ -76,27 +80,21 @@ class _Suspect:
 
 
 class LogVerifier:
-    def __init__(
-        self, store: AuditStore, public_key: PublicKey, *, chunk_size: int = 5000, max_problems: int = 1000
-    ) -> None:
+    def __init__(self, store: AuditStore, public_key: PublicKey) -> None:
         self._store = store
         self._public_key = public_key
-        self._chunk_size = chunk_size
-        self._max_problems = max_problems
 
     def verify(self) -> IntegrityReport:
         with self._store.engine.connect() as connection:
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
             with connection.begin():
-                return _Run(connection, self._public_key, self._chunk_size, self._max_problems).run()
+                return _Run(connection, self._public_key).run()
 
 
 class _Run:
-    def __init__(self, connection: Connection, public_key: PublicKey, chunk_size: int, max_problems: int) -> None:
+    def __init__(self, connection: Connection, public_key: PublicKey) -> None:
         self._connection = connection
         self._public_key = public_key
-        self._chunk_size = chunk_size
-        self._max_problems = max_problems
         self.report = IntegrityReport()
         self._frontier: list[_Subtree] = []
         self._size = 0  # leaves pushed into the rebuilt tree so far
@@ -157,7 +155,7 @@ class _Run:
 
     def _chunks(self, head_size: int) -> Iterator[list[tuple[int, dict[str, Any] | None, bytes]]]:
         """Rows in seq order, a chunk at a time, with the stored nodes completed within each chunk prefetched."""
-        result = self._connection.execution_options(stream_results=True, yield_per=self._chunk_size).execute(
+        result = self._connection.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(
             sa.select(AUDIT_TRAIL).order_by(AUDIT_TRAIL.c.seq)
         )
         for rows in result.partitions():
@@ -280,7 +278,7 @@ class _Run:
         return None
 
     def _add(self, problem: Problem) -> None:
-        if len(self.report.problems) < self._max_problems:
+        if len(self.report.problems) < MAX_PROBLEMS:
             self.report.problems.append(problem)
         else:
             self.report.problems_truncated = True

@@ -6,6 +6,7 @@ import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -29,7 +30,7 @@ class PublicKey:
     def raw(self) -> bytes:
         return self.key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
-    @property
+    @cached_property
     def key_id(self) -> str:
         """Lowercase hex SHA-256 of the raw 32-byte key."""
         return hashlib.sha256(self.raw).hexdigest()
@@ -60,7 +61,8 @@ class PublicKey:
 class SigningKey:
     private_key: Ed25519PrivateKey
 
-    @property
+    # Cached, with its key_id: every signed checkpoint names the key.
+    @cached_property
     def public(self) -> PublicKey:
         return PublicKey(self.private_key.public_key())
 

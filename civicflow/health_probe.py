@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from civicflow.grpc_server import check_health
 
 
 def is_serving(target: str, *, timeout: float, service: str = "") -> bool:
-    with grpc.insecure_channel(target) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        try:
-            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
-        except grpc.RpcError:
-            return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+    """check_health on a channel of its own, for callers without an event loop."""
+    return asyncio.run(_is_serving(target, timeout=timeout, service=service))
+
+
+async def _is_serving(target: str, *, timeout: float, service: str) -> bool:
+    async with grpc.aio.insecure_channel(target) as channel:
+        return await check_health(channel, timeout=timeout, service=service)
 
 
 def main(argv: list[str] | None = None) -> int:

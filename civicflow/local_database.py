@@ -42,24 +42,27 @@ def database_url_on(server_url: str, name: str) -> str:
 
 def ensure_database(server_url: str, name: str) -> None:
     """Creates database `name` on the server behind `server_url` (a superuser URL) unless it exists."""
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            exists = connection.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name})
-            if exists.scalar() is None:
-                # CREATE DATABASE takes no bind parameters; the name is ours, not user input.
-                connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-                log.info("created database", extra={"database": name})
-    finally:
-        admin.dispose()
+    with _admin_connection(server_url) as connection:
+        exists = connection.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name})
+        if exists.scalar() is None:
+            # CREATE DATABASE takes no bind parameters; the name is ours, not user input.
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            log.info("created database", extra={"database": name})
 
 
 def drop_database(server_url: str, name: str) -> None:
     """Drops database `name` if it exists, disconnecting whoever is still on it."""
+    with _admin_connection(server_url) as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def _admin_connection(server_url: str) -> Iterator[sa.Connection]:
+    """An autocommit connection to `server_url`, as CREATE and DROP DATABASE run outside a transaction."""
     admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            yield connection
     finally:
         admin.dispose()
 

@@ -2,7 +2,8 @@
 
 Exceptions:
     CliError
-    ├── ApiError: the gateway answered with an error status (its JSON error shape, or whatever came)
+    ├── ApiError: the gateway answered with an error status (its JSON error shape, or whatever came),
+    │             or its events stream ended with an `error` event (the same shape)
     └── GatewayUnreachableError: no answer at all (nothing listening, a timeout, a broken connection)
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 import httpx2
 
 EVENT_STREAM = "text/event-stream"
+ERROR_EVENT = "error"
 
 
 class CliError(Exception):
@@ -39,11 +41,16 @@ class ApiError(CliError):
         self.details = details or []
 
     @classmethod
+    def from_body(cls, body: Any) -> ApiError:
+        """The gateway's error shape; KeyError, TypeError or ValueError if `body` is not that shape."""
+        error = body["error"]
+        details = [Problem(field=str(item["field"]), problem=str(item["problem"])) for item in error["details"]]
+        return cls(int(error["status"]), str(error["code"]), str(error["message"]), details)
+
+    @classmethod
     def from_response(cls, response: httpx2.Response) -> ApiError:
         try:
-            error = response.json()["error"]
-            details = [Problem(field=str(item["field"]), problem=str(item["problem"])) for item in error["details"]]
-            return cls(int(error["status"]), str(error["code"]), str(error["message"]), details)
+            return cls.from_body(response.json())
         except (ValueError, KeyError, TypeError):
             # Not the gateway's error shape (a proxy, another server on the port): show what came.
             text = response.text.strip()[:300] or "(empty body)"
@@ -97,19 +104,18 @@ class Api:
             body["mode"] = "async"
         return dict(self.post("/workflows/execute", body, idempotency_key=idempotency_key).json())
 
-    def events(self, instance_id: str) -> Iterator[dict[str, Any]] | None:
-        """The run's Server-Sent Events, each event's data parsed as JSON; None if the gateway has no such stream."""
-        path = f"/workflows/{instance_id}/events"
-        request = self.client.build_request("GET", path, headers={"Accept": EVENT_STREAM})
+    def events(self, instance_id: str) -> Iterator[dict[str, Any]]:
+        """The run's Server-Sent Events: the instance after each change, as `instance` answers it.
+
+        The gateway reads the run before it answers, so an unknown instance is an ApiError here; a
+        failure once the stream has begun arrives as an `error` event and is raised as an ApiError
+        where it comes.
+        """
+        request = self.client.build_request("GET", f"/workflows/{instance_id}/events", headers={"Accept": EVENT_STREAM})
         try:
             response = self.client.send(request, stream=True)
         except httpx2.TransportError as error:
             raise GatewayUnreachableError(self._unreachable(error)) from error
-        if response.status_code in (404, 405) or EVENT_STREAM not in response.headers.get("content-type", ""):
-            response.read()
-            response.close()
-            # An unknown instance is 404 too: the caller's next GET says which it was.
-            return None
         if response.status_code >= 400:
             response.read()
             response.close()
@@ -118,17 +124,26 @@ class Api:
 
 
 def _event_data(response: httpx2.Response) -> Iterator[dict[str, Any]]:
-    """Parses text/event-stream: `data:` lines up to a blank line make one event; other fields are skipped."""
+    """Parses text/event-stream: `data:` lines up to a blank line make one event, named by an `event:` line.
+
+    The gateway sends each snapshot unnamed, and a failure after the stream began as `event: error`
+    with its error body: that is raised as an ApiError, never taken for a snapshot.
+    """
     try:
+        name = ""
         data: list[str] = []
         for line in response.iter_lines():
-            if line.startswith("data:"):
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
                 data.append(line[5:].removeprefix(" "))
-            elif not line and data:
-                payload = json.loads("\n".join(data))
-                data = []
-                if isinstance(payload, dict):
-                    yield payload
+            elif not line:
+                if data:
+                    body = json.loads("\n".join(data))
+                    if name == ERROR_EVENT:
+                        raise ApiError.from_body(body)
+                    yield body
+                name, data = "", []
     except httpx2.TransportError:
         return  # a broken stream ends the events; the caller polls for the rest
     finally:

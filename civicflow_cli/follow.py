@@ -1,9 +1,10 @@
 """Follows a running workflow until it ends: a live progress bar from the run's event stream, or from polling.
 
-The events (`GET /workflows/{id}/events`) are preferred: the gateway pushes each change. A
-gateway without them, or a stream that breaks, is followed by polling `GET /workflows/{id}`.
-A run that reports no `progress` gets a spinner instead of a bar. A gateway or orchestrator
-that is briefly unavailable is waited for: following a run survives a service restart.
+The events (`GET /workflows/{id}/events`) are preferred: the gateway pushes each change, and the
+last event is the finished run. A stream that breaks, or a service that is briefly unavailable
+(before the stream or in its `error` event), is followed by polling `GET /workflows/{id}`.
+A run that reports no `progress` gets a spinner instead of a bar. Following a run survives a
+service restart.
 """
 
 from __future__ import annotations
@@ -40,24 +41,20 @@ def snapshots(
     poll_interval: float = POLL_INTERVAL_SECONDS,
     outage_patience: float = OUTAGE_PATIENCE_SECONDS,
 ) -> Iterator[dict[str, Any]]:
-    """The run's state after each change, ending with its final state (from GET, so it has everything).
+    """The run's state after each change, ending with its final state (the stream's last event, or a GET).
 
     A service that is briefly away (the launcher restarting the orchestrator, say) is waited
     for up to `outage_patience` seconds: a durable run goes on after the restart.
     """
     try:
-        events = api.events(instance_id)
+        for state in api.events(instance_id):
+            yield state
+            # The terminal event is the instance as GET answers it: nothing left to ask for.
+            if state["status"] != RUNNING:
+                return
     except CliError as error:
         if not _is_outage(error):
             raise
-        events = None
-    if events is not None:
-        for event in events:
-            # An event carries the instance, or an object holding it.
-            state = event.get("instance", event)
-            yield state
-            if state.get("status") not in (None, RUNNING):
-                break
     outage_since: float | None = None
     while True:
         try:

@@ -58,17 +58,24 @@ def error_response(
     return JSONResponse(status_code=status, content=body.model_dump(mode="json"))
 
 
-async def handle_rpc_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, grpc.aio.AioRpcError)
+def rpc_error_body(exc: grpc.aio.AioRpcError, *, path: str) -> ErrorResponse:
+    """The error shape of a failed orchestrator call, logged once: an answer's body, or an events stream's last event."""
     code = exc.code()
     status = http_status_for(code)
     log.log(
         logging.ERROR if status >= 500 else logging.INFO,
         "orchestrator call failed",
-        extra={"path": request.url.path, "grpc_code": code.name, "http_status": status, "grpc_details": exc.details()},
+        extra={"path": path, "grpc_code": code.name, "http_status": status, "grpc_details": exc.details()},
     )
+    # A status without details still says what went wrong: an error message is never empty.
     message = exc.details() or code.name.replace("_", " ").lower()
-    return error_response(status, code=code.name, message=message, details=field_problems(exc))
+    return ErrorResponse(error=ErrorBody(status=status, code=code.name, message=message, details=field_problems(exc)))
+
+
+async def handle_rpc_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, grpc.aio.AioRpcError)
+    body = rpc_error_body(exc, path=request.url.path)
+    return JSONResponse(status_code=body.error.status, content=body.model_dump(mode="json"))
 
 
 def field_problems(exc: grpc.aio.AioRpcError) -> list[ErrorProblem]:

@@ -29,17 +29,18 @@ _RENEW = """
      WHERE instance_id = ANY(%(driving)s) AND status = 'running' AND owner IS DISTINCT FROM %(owner)s
     """
 # SKIP LOCKED: replicas scanning at once claim disjoint runs instead of queueing behind each other.
+# The subquery's column is named expired_id so that no returned column is ambiguous.
 _CLAIM = f"""
-    UPDATE orchestrator.workflow_instances AS run
+    UPDATE orchestrator.workflow_instances
        SET owner = %(owner)s, lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
-      FROM (SELECT instance_id FROM orchestrator.workflow_instances
+      FROM (SELECT instance_id AS expired_id FROM orchestrator.workflow_instances
              WHERE status = 'running'
                AND (lease_expires_at IS NULL OR lease_expires_at < now() OR owner = %(previous_self)s)
              ORDER BY created_at
              LIMIT %(limit)s
                FOR UPDATE SKIP LOCKED) AS expired
-     WHERE run.instance_id = expired.instance_id
-    RETURNING {", ".join(f"run.{column.strip()}" for column in INSTANCE_COLUMNS.split(","))}
+     WHERE instance_id = expired_id
+    RETURNING {INSTANCE_COLUMNS}
     """
 # An expired lease, not merely none: the claim scan of every replica picks the run up at once.
 _RELEASE = """

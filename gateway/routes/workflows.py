@@ -9,7 +9,7 @@ from http import HTTPStatus
 from typing import Annotated
 
 import grpc
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.sse import EventSourceResponse, format_sse_event
 
@@ -123,11 +123,15 @@ async def get_workflow(
         **error_responses(404),
     },
 )
-async def follow_workflow(instance_id: uuid.UUID, orchestrator: OrchestratorDep) -> EventSourceResponse:
+async def follow_workflow(
+    instance_id: uuid.UUID, request: Request, orchestrator: OrchestratorDep
+) -> EventSourceResponse:
     """The instance now and after every change of status or progress, as Server-Sent Events.
 
     Each event's `data` is the instance as `GET /workflows/{id}` shows it; the stream closes once
-    the run has ended (the last event shows it completed or failed). Unknown instance: 404.
+    the run has ended (the last event shows it completed or failed). Unknown instance: 404. A
+    failure once the stream has begun (the orchestrator handing the run over, say) is a last
+    event named `error` whose `data` is the error shape.
     """
     call = orchestrator.WatchWorkflow(orchestrator_pb2.WatchWorkflowRequest(instance_id=str(instance_id)))
     try:
@@ -147,10 +151,7 @@ async def follow_workflow(instance_id: uuid.UUID, orchestrator: OrchestratorDep)
                 message = await call.read()
         except grpc.aio.AioRpcError as error:
             # Headers are gone: the failure travels as a last event, in the one error shape.
-            status = errors.http_status_for(error.code())
-            body = schemas.ErrorResponse(
-                error=schemas.ErrorBody(status=status, code=error.code().name, message=error.details() or "")
-            )
+            body = errors.rpc_error_body(error, path=request.url.path)
             yield format_sse_event(event="error", data_str=body.model_dump_json())
         finally:
             call.cancel()

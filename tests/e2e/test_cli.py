@@ -229,6 +229,11 @@ def test_api_errors_are_printed_readably_and_exit_1(civicflow: Any, checked: dic
     missing = civicflow("show", str(uuid.uuid4()), "--json")
     assert missing.status == 1 and "error 404" in missing.err and missing.out == ""
 
+    unknown_id = str(uuid.uuid4())
+    unwatched = civicflow("watch", unknown_id, "--json")
+    assert unwatched.status == 1 and unwatched.out == ""
+    assert unwatched.err.strip().startswith("error 404 NOT_FOUND:") and unknown_id in unwatched.err
+
 
 def test_usage_errors_exit_2_and_send_nothing(civicflow: Any, count_instances: Any) -> None:
     before = count_instances()
