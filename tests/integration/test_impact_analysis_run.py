@@ -14,23 +14,13 @@ import sqlalchemy as sa
 
 from civicflow.v1 import evaluator_pb2, orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator.citizens import mock_citizen
+from tests.e2e.eligibility_oracle import SCHEME_RULES, expected_decision
 from tests.integration.fanout_support import reference_transitions
 from tests.integration.orchestrators import serving
 
 POPULATION = 100_000
-CURRENT = {"min_age": 21, "max_age": 55, "max_income": 180_000}  # scheme_beta
+CURRENT = SCHEME_RULES["scheme_beta"]
 PROPOSED = {"min_age": 25, "max_age": 55, "max_income": 150_000}
-
-
-def reference_decision(age: int, income: float, rules: dict[str, Any]) -> str:
-    """The pinned rule, written out independently of the evaluator's code."""
-    if not rules["min_age"] <= age <= rules["max_age"]:
-        return "NOT_ELIGIBLE"
-    if income > rules["max_income"]:
-        return "NOT_ELIGIBLE"
-    if income >= 0.9 * rules["max_income"]:
-        return "NEEDS_REVIEW"
-    return "ELIGIBLE"
 
 
 def _stub(target: str) -> orchestrator_pb2_grpc.OrchestratorServiceStub:
@@ -89,7 +79,7 @@ def test_results_page_by_keyset_from_any_offset(orchestrator_target: str, analys
     assert [r.position for r in page.results] == list(range(POPULATION - 9, POPULATION + 1))
     assert page.total == POPULATION and page.next_offset == POPULATION
     citizen = mock_citizen(page.results[0].citizen_id)
-    expected = reference_decision(citizen.age, citizen.income, PROPOSED)
+    expected = expected_decision({"age": citizen.age, "income": citizen.income}, PROPOSED)
     assert evaluator_pb2.Decision.Name(page.results[0].decision) == f"DECISION_{expected}"
 
 
