@@ -23,7 +23,7 @@ from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from civicflow_cli.main import main
 from gateway.app import create_app
 from gateway.config import GatewaySettings
-from tests.conftest import BackgroundLoop
+from tests.conftest import BackgroundLoop, serve_on_loopback
 
 # Nothing listens on port 1: the gateway's other upstreams are never called here.
 UNREACHABLE = "127.0.0.1:1"
@@ -89,20 +89,14 @@ class ScriptedOrchestrator(orchestrator_pb2_grpc.OrchestratorServiceServicer):
 @pytest.fixture(scope="module")
 def orchestrator_server(background_loop: BackgroundLoop) -> Iterator[tuple[ScriptedOrchestrator, str]]:
     orchestrator = ScriptedOrchestrator()
-    running = background_loop.run(
-        start_grpc_server(
-            service_names=[orchestrator_pb2.DESCRIPTOR.services_by_name["OrchestratorService"].full_name],
-            register=lambda server: orchestrator_pb2_grpc.add_OrchestratorServiceServicer_to_server(
-                orchestrator, server
-            ),
-            host="127.0.0.1",
-            port=0,
-        )
+    start = start_grpc_server(
+        service_names=[orchestrator_pb2.DESCRIPTOR.services_by_name["OrchestratorService"].full_name],
+        register=lambda server: orchestrator_pb2_grpc.add_OrchestratorServiceServicer_to_server(orchestrator, server),
+        host="127.0.0.1",
+        port=0,
     )
-    try:
-        yield orchestrator, f"127.0.0.1:{running.port}"
-    finally:
-        background_loop.run(running.stop(grace=1.0))
+    with serve_on_loopback(background_loop, start) as target:
+        yield orchestrator, target
 
 
 @pytest.fixture(scope="module")
