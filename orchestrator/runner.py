@@ -125,10 +125,12 @@ class WorkflowRunner:
         )
         started_at = datetime.now(UTC)
         step_input: dict[str, Any] = {}
+        kind: ErrorKind | None = None
+        error = ""
         try:
             step_input = _resolve_inputs(spec.input_mapping, state.context)
             async with asyncio.timeout(spec.timeout_seconds):
-                result = await step.task.run(step_input, step.config, context)
+                output = await step.task.run(step_input, step.config, context)
         except Exception as failure:
             kind, error = classify(failure, timeout_seconds=spec.timeout_seconds)
             if kind is ErrorKind.INTERNAL:
@@ -139,17 +141,7 @@ class WorkflowRunner:
                 "step attempt failed",
                 extra={"instance_id": str(instance_id), "step": spec.name, "attempt": number, "error": error},
             )
-            return StepAttempt(
-                step_index=step.index,
-                step_name=spec.name,
-                attempt=number,
-                started_at=started_at,
-                completed_at=datetime.now(UTC),
-                input=step_input,
-                output={ERROR_KIND_OUTPUT: kind.value},
-                error_kind=kind,
-                error=error,
-            )
+            output = {ERROR_KIND_OUTPUT: kind.value}
         return StepAttempt(
             step_index=step.index,
             step_name=spec.name,
@@ -157,7 +149,9 @@ class WorkflowRunner:
             started_at=started_at,
             completed_at=datetime.now(UTC),
             input=step_input,
-            output=result,
+            output=output,
+            error_kind=kind,
+            error=error,
         )
 
     async def _finish(

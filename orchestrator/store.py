@@ -62,29 +62,24 @@ _FINISH = f"""
     SELECT * FROM owned
     """
 
+# The columns of an appeal that AppealRecord holds, named as its fields.
+_APPEAL_COLUMNS = "appeal_id, original_instance_id, new_instance_id, evidence, original_decision, new_decision, outcome"
+_APPEAL_OF_RUN = f"SELECT {_APPEAL_COLUMNS} FROM orchestrator.appeals WHERE new_instance_id = %(new_instance_id)s"
 # One round trip that inserts the appeal unless this run's appeal is already recorded, and
 # answers the stored row either way (a repeated request gets the appeal it made the first time).
-_RECORD_APPEAL = """
+_RECORD_APPEAL = f"""
     WITH inserted AS (
-        INSERT INTO orchestrator.appeals (appeal_id, original_instance_id, new_instance_id, evidence,
-                                          original_decision, new_decision, outcome, created_at)
+        INSERT INTO orchestrator.appeals ({_APPEAL_COLUMNS}, created_at)
         VALUES (%(appeal_id)s, %(original_instance_id)s, %(new_instance_id)s, CAST(%(evidence)s AS json),
                 %(original_decision)s, %(new_decision)s, %(outcome)s, now())
         ON CONFLICT (new_instance_id) DO NOTHING
-        RETURNING appeal_id, original_instance_id, new_instance_id, evidence, original_decision, new_decision, outcome
+        RETURNING {_APPEAL_COLUMNS}
     )
     SELECT * FROM inserted
     UNION ALL
-    SELECT appeal_id, original_instance_id, new_instance_id, evidence, original_decision, new_decision, outcome
-      FROM orchestrator.appeals WHERE new_instance_id = %(new_instance_id)s
+    {_APPEAL_OF_RUN}
     LIMIT 1
     """
-
-
-_APPEAL_OF_RUN = (
-    "SELECT appeal_id, original_instance_id, new_instance_id, evidence, original_decision, new_decision, outcome"
-    " FROM orchestrator.appeals WHERE new_instance_id = %(new_instance_id)s"
-)
 
 
 @dataclass(frozen=True)
@@ -265,12 +260,4 @@ class InstanceStore:
             if row is None:  # a concurrent request inserted it after this statement's snapshot was taken
                 row = statements.row(_APPEAL_OF_RUN, {"new_instance_id": appeal.new_instance_id})
         assert row is not None, "the appeal is stored, by this request or a concurrent one"
-        return AppealRecord(
-            appeal_id=row.appeal_id,
-            original_instance_id=row.original_instance_id,
-            new_instance_id=row.new_instance_id,
-            evidence=row.evidence,
-            original_decision=row.original_decision,
-            new_decision=row.new_decision,
-            outcome=row.outcome,
-        )
+        return AppealRecord(**row._asdict())

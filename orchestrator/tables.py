@@ -98,9 +98,8 @@ class ImpactResultRow(Base):
 
     __tablename__ = "impact_results"
 
-    instance_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey(WorkflowInstanceRow.instance_id), primary_key=True
-    )
+    # No foreign key: a statement-level trigger checks the instances of each COPY (migration 0002).
+    instance_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     citizen_id: Mapped[str] = mapped_column(Text)
     # civicflow.v1.Decision values: 1 ELIGIBLE, 2 NOT_ELIGIBLE, 3 NEEDS_REVIEW.

@@ -20,8 +20,6 @@ class NoConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-
-
 def _ignore_progress(_done: int, _total: int) -> None:
     pass
 
