@@ -1,7 +1,7 @@
 """Group commit: concurrent AppendEntries calls share one transaction, in the order they arrived.
 
-Appends are serialised by the log's advisory lock anyway, so one transaction per call would
-make every caller wait for every earlier commit in turn. Instead a single writer task per
+Appends are serialised by the lock on the log head's row anyway, so one transaction per call
+would make every caller wait for every earlier commit in turn. Instead a single writer task per
 process drains the queue, commits everything waiting as one transaction (one lock, one head
 update, one fsync), then answers each caller with its own entries.
 """

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from audit_service.merkle import EMPTY_ROOT, Frontier, frontier_nodes, node_hash
+from audit_service.merkle import Frontier, frontier_nodes, node_hash
 from audit_service.records import AuditRecord, hash_entry
 from audit_service.server import MIGRATIONS, SCHEMA
 from civicflow.database import create_engine, run_migrations
@@ -54,7 +54,7 @@ def build_log(database_url: str, size: int, *, progress: Callable[[str], None]) 
                     if len(leaves) == size or len(leaves) % (10 * CHUNK) == 0:
                         progress(f"audit log: {len(leaves):,} of {size:,} entries hashed and loaded")
             frontier = _copy_tree(cursor, leaves)
-            root = frontier.root() if size else EMPTY_ROOT
+            root = frontier.root()  # the empty tree's root for size 0
             cursor.execute(
                 "UPDATE audit.log_head SET tree_size = %s, root_hash = %s, frontier = %s",
                 (size, root, frontier.hashes),

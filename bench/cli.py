@@ -8,8 +8,8 @@ import logging
 import os
 import platform
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -121,10 +121,8 @@ def runs_for(population: int, arguments: argparse.Namespace) -> tuple[int, int]:
     return arguments.warmup_runs, arguments.runs
 
 
-@contextmanager
-def _client(system: RunningSystem) -> Iterator[RestClient]:
-    with RestClient(system.gateway_url, timeout=REQUEST_TIMEOUT_SECONDS) as client:
-        yield client
+def _client(system: RunningSystem) -> RestClient:
+    return RestClient(system.gateway_url, timeout=REQUEST_TIMEOUT_SECONDS)
 
 
 def _with_peak_rss(system: RunningSystem, workload: Callable[[], T]) -> tuple[T, dict[str, float | None], bool]:
@@ -133,7 +131,7 @@ def _with_peak_rss(system: RunningSystem, workload: Callable[[], T]) -> tuple[T,
     return result, peak_rss_mb(system.pids), reset
 
 
-def _warm_up(system: RunningSystem, client: RestClient) -> None:
+def _warm_up(client: RestClient) -> None:
     stderr_progress(f"warming up: impact_analysis of {SYSTEM_WARMUP_POPULATION}, {SYSTEM_WARMUP_CHECKS} checks")
     time_impact_analysis(client, population=SYSTEM_WARMUP_POPULATION, warmup_runs=0, runs=1)
     # Citizen numbers far above those of the measured checks.
@@ -157,7 +155,7 @@ def measure_main(system: RunningSystem, arguments: argparse.Namespace) -> MainPh
     # The eligibility checks go first: right after the million-row analyses PostgreSQL is still
     # writing their pages out, and a check measured then measures that, not the check.
     with _client(system) as client:
-        _warm_up(system, client)
+        _warm_up(client)
         stderr_progress(f"{arguments.checks} sequential eligibility_check runs")
         checks, rss, reset = _with_peak_rss(system, lambda: time_eligibility_checks(client, count=arguments.checks))
         checks = replace(checks, peak_rss_mb=rss)
@@ -180,7 +178,7 @@ def measure_main(system: RunningSystem, arguments: argparse.Namespace) -> MainPh
 
 def measure_two_evaluators(system: RunningSystem, arguments: argparse.Namespace) -> ImpactTiming:
     with _client(system) as client:
-        _warm_up(system, client)
+        _warm_up(client)
         return _impact(system, client, arguments.scaling_population, arguments)
 
 
