@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
+import sys
 
-from civicflow.grpc_server import serve_until_terminated
+from civicflow.grpc_server import run_service
 from civicflow.logs import configure_logging
 from evaluator.config import EvaluatorSettings
 from evaluator.server import start
 
 
-def main() -> None:
+def main() -> int:
     settings = EvaluatorSettings()
     configure_logging("evaluator", settings.log_level)
-    asyncio.run(serve_until_terminated(lambda: start(settings), grace=settings.shutdown_grace_seconds))
+    return run_service("evaluator", lambda: start(settings), grace=settings.shutdown_grace_seconds)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

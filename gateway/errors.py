@@ -59,12 +59,13 @@ def error_response(
 
 
 def rpc_error_body(exc: grpc.aio.AioRpcError, *, path: str) -> ErrorResponse:
-    """The error shape of a failed orchestrator call, logged once: an answer's body, or an events stream's last event."""
+    """The error shape of a failed upstream call, logged once: an answer's body, or an events stream's last event."""
     code = exc.code()
     status = http_status_for(code)
     log.log(
         logging.ERROR if status >= 500 else logging.INFO,
-        "orchestrator call failed",
+        # The orchestrator's or, for the /audit routes, the audit service's.
+        "upstream call failed",
         extra={"path": path, "grpc_code": code.name, "http_status": status, "grpc_details": exc.details()},
     )
     # A status without details still says what went wrong: an error message is never empty.
