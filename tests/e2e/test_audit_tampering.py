@@ -30,7 +30,7 @@ from civicflow.local_database import scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 from gateway.app import create_app
 from gateway.config import GatewaySettings
-from tests.conftest import BackgroundLoop
+from tests.conftest import BackgroundLoop, serve_on_loopback
 from tests.e2e.test_audit_proofs import run_verifier, save
 
 ENTRIES = 12
@@ -97,10 +97,11 @@ def record(step_index: int) -> audit_pb2.AuditRecord:
 def log(
     postgres_server_url: str, background_loop: BackgroundLoop, audit_settings: Any, evaluator_target: str
 ) -> Iterator[Log]:
-    with scratch_database(postgres_server_url, prefix="civicflow_tamper") as url:
-        running = background_loop.run(start(audit_settings.model_copy(update={"database_url": url})))
+    with (
+        scratch_database(postgres_server_url, prefix="civicflow_tamper") as url,
+        serve_on_loopback(background_loop, start(audit_settings.model_copy(update={"database_url": url}))) as target,
+    ):
         owner = sa.create_engine(url)
-        target = f"127.0.0.1:{running.port}"
         # Only the /audit routes are used: the orchestrator target is never called.
         settings = GatewaySettings(
             orchestrator_target="127.0.0.1:1", evaluator_target=evaluator_target, audit_target=target
@@ -117,7 +118,6 @@ def log(
                     assert checkpoint.tree_size == size
                 yield Log(stub=stub, owner=owner, rest=rest)
         finally:
-            background_loop.run(running.stop(grace=1.0))
             owner.dispose()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -62,6 +63,22 @@ def stored_rows(engine: sa.Engine, instance_id: uuid.UUID | str) -> tuple[int, i
             {"id": instance_id},
         ).one()
     return int(count), int(low or 0), int(high or 0)
+
+
+def exported_results(engine: sa.Engine, instance_id: uuid.UUID | str) -> bytes:
+    """An instance's results as COPY prints them in position order: what results_digest is the SHA-256 of."""
+    connection = engine.raw_connection()
+    export = io.BytesIO()
+    try:
+        with connection.cursor() as cursor:
+            cursor.copy_expert(
+                "COPY (SELECT position, citizen_id, decision, baseline_decision FROM orchestrator.impact_results"
+                f" WHERE instance_id = '{instance_id}' ORDER BY position) TO STDOUT",
+                export,
+            )
+    finally:
+        connection.close()
+    return export.getvalue()
 
 
 def reference_decisions(ages: np.ndarray, incomes: np.ndarray, rules: dict[str, Any]) -> np.ndarray:

@@ -26,7 +26,7 @@ from audit_service.store import AuditStore
 from civicflow.database import create_engine
 from civicflow.local_database import scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
-from tests.conftest import BackgroundLoop
+from tests.conftest import BackgroundLoop, serve_on_loopback
 from tests.integration.test_audit_service import new_instance, record
 
 
@@ -228,15 +228,12 @@ class TestOwnLog:
         self, postgres_server_url: str, background_loop: BackgroundLoop, audit_settings: Any
     ) -> Iterator[tuple[audit_pb2_grpc.AuditServiceStub, str]]:
         with scratch_database(postgres_server_url, prefix="civicflow_audit") as url:
-            settings = audit_settings.model_copy(
-                update={"database_url": url, "audit_checkpoint_interval_seconds": 1.0}
-            )
-            running = background_loop.run(start(settings))
-            try:
-                with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-                    yield audit_pb2_grpc.AuditServiceStub(channel), url
-            finally:
-                background_loop.run(running.stop(grace=1.0))
+            settings = audit_settings.model_copy(update={"database_url": url, "audit_checkpoint_interval_seconds": 1.0})
+            with (
+                serve_on_loopback(background_loop, start(settings)) as target,
+                grpc.insecure_channel(target) as channel,
+            ):
+                yield audit_pb2_grpc.AuditServiceStub(channel), url
 
     def test_an_empty_log_signs_the_empty_tree_and_verifies(
         self, own_log: tuple[audit_pb2_grpc.AuditServiceStub, str]

@@ -19,8 +19,9 @@ from sqlalchemy.engine import Engine, make_url
 
 from audit_service.config import AuditSettings
 from audit_service.server import start
-from civicflow.local_database import drop_database
+from civicflow.local_database import drop_database, scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
+from tests.conftest import serve_on_loopback
 
 SUCCESS = audit_pb2.STEP_STATUS_SUCCESS
 FAILED = audit_pb2.STEP_STATUS_FAILED
@@ -275,28 +276,20 @@ class TestAppendOnlyInPostgres:
 def test_a_database_outage_is_unavailable_and_not_ready(
     background_loop: Any, postgres_server_url: str, audit_settings: AuditSettings
 ) -> None:
-    name = f"civicflow_outage_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
-    running = background_loop.run(start(audit_settings.model_copy(update={"database_url": url})))
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-            stub = audit_pb2_grpc.AuditServiceStub(channel)
-            instance = new_instance()
-            stub.AppendEntries(audit_pb2.AppendEntriesRequest(records=[record(instance)]), timeout=10)
-            with admin.connect() as connection:
-                connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    with (
+        scratch_database(postgres_server_url, prefix="civicflow_outage") as url,
+        serve_on_loopback(background_loop, start(audit_settings.model_copy(update={"database_url": url}))) as target,
+        grpc.insecure_channel(target) as channel,
+    ):
+        stub = audit_pb2_grpc.AuditServiceStub(channel)
+        instance = new_instance()
+        stub.AppendEntries(audit_pb2.AppendEntriesRequest(records=[record(instance)]), timeout=10)
+        drop_database(postgres_server_url, str(make_url(url).database))
 
-            with pytest.raises(grpc.RpcError) as raised:
-                stub.AppendEntries(audit_pb2.AppendEntriesRequest(records=[record(instance, 1)]), timeout=10)
-            assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
-            assert _becomes_not_serving(channel, deadline=time.monotonic() + 10)
-    finally:
-        background_loop.run(running.stop(grace=1.0))
-        admin.dispose()
-        drop_database(postgres_server_url, name)
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.AppendEntries(audit_pb2.AppendEntriesRequest(records=[record(instance, 1)]), timeout=10)
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert _becomes_not_serving(channel, deadline=time.monotonic() + 10)
 
 
 def _becomes_not_serving(channel: grpc.Channel, *, deadline: float) -> bool:

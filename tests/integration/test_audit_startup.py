@@ -25,7 +25,7 @@ from civicflow.launch_settings import LauncherSettings
 from civicflow.local_database import scratch_database
 from civicflow.process_plan import plan_processes
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
-from tests.conftest import REPO_ROOT, BackgroundLoop
+from tests.conftest import REPO_ROOT, BackgroundLoop, serve_on_loopback
 
 
 @pytest.fixture
@@ -104,19 +104,15 @@ def test_a_trail_written_before_the_merkle_log_is_renumbered_from_0_hashed_and_p
             )
     owner.dispose()
 
-    running = background_loop.run(start(audit_settings.model_copy(update={"database_url": fresh_database})))
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-            stub = audit_pb2_grpc.AuditServiceStub(channel)
-            entries = stub.ListEntries(audit_pb2.ListEntriesRequest(instance_id=str(instance)), timeout=10).entries
-            checkpoint = stub.GetCheckpoint(audit_pb2.GetCheckpointRequest(), timeout=10).checkpoint
-            proofs = [
-                stub.GetInclusionProof(audit_pb2.GetInclusionProofRequest(seq=entry.seq), timeout=10)
-                for entry in entries
-            ]
-            report = stub.VerifyLog(audit_pb2.VerifyLogRequest(), timeout=10)
-    finally:
-        background_loop.run(running.stop(grace=1.0))
+    settings = audit_settings.model_copy(update={"database_url": fresh_database})
+    with serve_on_loopback(background_loop, start(settings)) as target, grpc.insecure_channel(target) as channel:
+        stub = audit_pb2_grpc.AuditServiceStub(channel)
+        entries = stub.ListEntries(audit_pb2.ListEntriesRequest(instance_id=str(instance)), timeout=10).entries
+        checkpoint = stub.GetCheckpoint(audit_pb2.GetCheckpointRequest(), timeout=10).checkpoint
+        proofs = [
+            stub.GetInclusionProof(audit_pb2.GetInclusionProofRequest(seq=entry.seq), timeout=10) for entry in entries
+        ]
+        report = stub.VerifyLog(audit_pb2.VerifyLogRequest(), timeout=10)
 
     assert [(entry.seq, entry.record.step_name, entry.record.input_json) for entry in entries] == [
         (seq - 1, f"step_{seq}", f'{{"n": {seq}}}') for seq in range(1, 6)

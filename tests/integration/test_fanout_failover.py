@@ -22,6 +22,7 @@ from tests.integration.fanout_support import (
     start_evaluator_process,
     stored_rows,
 )
+from tests.integration.orchestrators import serving
 
 CURRENT = {"min_age": 21, "max_age": 55, "max_income": 180_000}  # scheme_beta
 PROPOSED = {"min_age": 25, "max_age": 55, "max_income": 150_000}
@@ -31,10 +32,8 @@ LARGE = 400_000
 def _orchestrator(
     background_loop: BackgroundLoop, settings: Any, **update: Any
 ) -> Iterator[orchestrator_pb2_grpc.OrchestratorServiceStub]:
-    from orchestrator.server import start
-
     with (
-        serve_on_loopback(background_loop, start(settings.model_copy(update=update))) as target,
+        serving(background_loop, settings.model_copy(update=update)) as target,
         grpc.insecure_channel(target) as channel,
     ):
         yield orchestrator_pb2_grpc.OrchestratorServiceStub(channel)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import uuid
 
 import numpy as np
@@ -13,7 +12,7 @@ import sqlalchemy as sa
 
 from orchestrator.ordered_sink import CompletedBatch, OrderedSink, PopulationOutcome
 from orchestrator.results_store import ImpactResultStore
-from tests.integration.fanout_support import instance_for_results, migrate, stored_rows
+from tests.integration.fanout_support import exported_results, instance_for_results, migrate, stored_rows
 
 BATCH = 50
 
@@ -61,21 +60,6 @@ def _run(
     return asyncio.run(scenario())
 
 
-def _export(owner: sa.Engine, instance_id: uuid.UUID) -> bytes:
-    connection = owner.raw_connection()
-    export = io.BytesIO()
-    try:
-        cursor = connection.cursor()
-        cursor.copy_expert(
-            "COPY (SELECT position, citizen_id, decision, baseline_decision FROM orchestrator.impact_results"
-            f" WHERE instance_id = '{instance_id}' ORDER BY position) TO STDOUT",
-            export,
-        )
-    finally:
-        connection.close()
-    return export.getvalue()
-
-
 def test_each_batch_is_written_once_in_population_order_however_it_arrives(
     store: ImpactResultStore, owner: sa.Engine
 ) -> None:
@@ -88,7 +72,7 @@ def test_each_batch_is_written_once_in_population_order_however_it_arrives(
 
     assert accepted == [True, True, False, True, False, True]
     assert stored_rows(owner, instance_id) == (4 * BATCH - 3, 1, 4 * BATCH)
-    export = _export(owner, instance_id)
+    export = exported_results(owner, instance_id)
     assert hashlib.sha256(export).hexdigest() == outcome.results_digest
     failed_positions = {BATCH + 4, BATCH + 41, 3 * BATCH + 1}
     assert [int(line.split(b"\t")[0]) for line in export.splitlines()] == [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +14,7 @@ import sqlalchemy as sa
 from civicflow.v1 import evaluator_pb2, orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator.citizens import mock_citizen
 from tests.e2e.eligibility_oracle import SCHEME_RULES, expected_decision
-from tests.integration.fanout_support import reference_transitions
+from tests.integration.fanout_support import exported_results, reference_transitions
 from tests.integration.orchestrators import serving
 
 POPULATION = 100_000
@@ -55,21 +54,9 @@ def test_totals_equal_a_direct_evaluation_of_the_same_population(analysis: dict[
 def test_every_citizen_is_stored_once_and_the_digest_covers_the_rows(
     analysis: dict[str, Any], owner: sa.Engine
 ) -> None:
-    connection = owner.raw_connection()
-    export = io.BytesIO()
-    try:
-        with connection.cursor() as cursor:
-            cursor.copy_expert(
-                "COPY (SELECT position, citizen_id, decision, baseline_decision"
-                f" FROM orchestrator.impact_results WHERE instance_id = '{analysis['instance_id']}'"
-                " ORDER BY position) TO STDOUT",
-                export,
-            )
-    finally:
-        connection.close()
-    lines = export.getvalue().splitlines()
-    assert [int(line.split(b"\t")[0]) for line in lines] == list(range(1, POPULATION + 1))
-    assert hashlib.sha256(export.getvalue()).hexdigest() == analysis["results_digest"]
+    export = exported_results(owner, analysis["instance_id"])
+    assert [int(line.split(b"\t")[0]) for line in export.splitlines()] == list(range(1, POPULATION + 1))
+    assert hashlib.sha256(export).hexdigest() == analysis["results_digest"]
 
 
 def test_results_page_by_keyset_from_any_offset(orchestrator_target: str, analysis: dict[str, Any]) -> None:

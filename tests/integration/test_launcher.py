@@ -47,6 +47,8 @@ def launcher(database_url: str, tmp_path: Path) -> Iterator[RunningLauncher]:
         "EVALUATORS": "2",
         "LOG_LEVEL": "INFO",
         "RESTART_BACKOFF_SECONDS": "0.5",
+        # Not the repository's .civicflow, which `make run` keeps its own key in.
+        "AUDIT_SIGNING_KEY_PATH": str(tmp_path / "audit-signing-key.pem"),
     }
     log = tmp_path / "launcher.log"
     with log.open("wb") as output:

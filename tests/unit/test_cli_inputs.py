@@ -10,10 +10,11 @@ import pytest
 
 from civicflow_cli.arguments import build_parser
 from civicflow_cli.inputs import UsageError, merge_assignments, read_json_object
+from tests.conftest import REPO_ROOT
 
-IMPACT_SCHEMA: dict[str, Any] = json.loads(
-    (Path(__file__).resolve().parents[2] / "templates" / "impact_analysis.json").read_text()
-)["input_schema"]
+IMPACT_SCHEMA: dict[str, Any] = json.loads((REPO_ROOT / "templates" / "impact_analysis.json").read_text())[
+    "input_schema"
+]
 CHECK_SCHEMA = {"type": "object", "properties": {"citizen_id": {"type": "string"}, "scheme_name": {"type": "string"}}}
 
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
 
+from tests.conftest import REPO_ROOT
 from tests.unit.service_settings import SETTINGS, default_port, settings_keys
 
-MANIFESTS = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
+MANIFESTS = REPO_ROOT / "deploy" / "kubernetes"
 # The oldest release whose API (native gRPC probes, autoscaling/v2) the manifests rely on.
 KUBERNETES_VERSION = "1.27.0"
 # Kubernetes names cannot hold underscores; the Python package of a service can.
