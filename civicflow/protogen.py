@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from civicflow.settings import REPO_ROOT
+
 PROTO_ROOT = REPO_ROOT / "protos"
 STUB_PACKAGE = ("civicflow", "v1")
 
@@ -34,7 +35,9 @@ def generate(out_dir: Path) -> list[Path]:
     if protoc.main(args) != 0:
         raise RuntimeError(f"protoc failed for {relative}")
     package_dir = out_dir.joinpath(*STUB_PACKAGE)
-    package_dir.joinpath("__init__.py").write_text('"""Generated gRPC stubs; run `make proto` after changing protos/."""\n')
+    package_dir.joinpath("__init__.py").write_text(
+        '"""Generated gRPC stubs; run `make proto` after changing protos/."""\n'
+    )
     return sorted(package_dir.iterdir())
 
 

@@ -77,7 +77,7 @@ def _is_outage(error: CliError) -> bool:
 
 
 class _CountColumn(ProgressColumn):
-    """"354,000/1,000,000": rich's own M-of-N column has no thousands separators."""
+    """ "354,000/1,000,000": rich's own M-of-N column has no thousands separators."""
 
     def render(self, task: Task) -> Text:
         if task.total is None:

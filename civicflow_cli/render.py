@@ -11,7 +11,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-DECISIONS = ("ELIGIBLE", "NOT_ELIGIBLE", "NEEDS_REVIEW")
+from civicflow.decisions import NAMES_IN_ORDER
+
+DECISIONS = NAMES_IN_ORDER
 STYLES = {
     "ELIGIBLE": "green",
     "NOT_ELIGIBLE": "red",

@@ -9,14 +9,10 @@ from typing import Any
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from civicflow.decisions import DECISION_NAMES
 from civicflow.v1 import audit_pb2, evaluator_pb2, orchestrator_pb2
 from gateway import schemas
 
-DECISION_NAMES: dict[int, schemas.DecisionName] = {
-    evaluator_pb2.DECISION_ELIGIBLE: "ELIGIBLE",
-    evaluator_pb2.DECISION_NOT_ELIGIBLE: "NOT_ELIGIBLE",
-    evaluator_pb2.DECISION_NEEDS_REVIEW: "NEEDS_REVIEW",
-}
 RUN_STATUS_NAMES: dict[int, schemas.RunStatusName] = {
     orchestrator_pb2.RUN_STATUS_RUNNING: "running",
     orchestrator_pb2.RUN_STATUS_COMPLETED: "completed",
@@ -65,9 +61,7 @@ def workflow_instance(instance: orchestrator_pb2.WorkflowInstance) -> schemas.Wo
 
 
 def execute_accepted(instance: orchestrator_pb2.WorkflowInstance) -> schemas.ExecuteWorkflowAccepted:
-    return schemas.ExecuteWorkflowAccepted(
-        instance_id=instance.instance_id, status=RUN_STATUS_NAMES[instance.status]
-    )
+    return schemas.ExecuteWorkflowAccepted(instance_id=instance.instance_id, status=RUN_STATUS_NAMES[instance.status])
 
 
 def audit_entry(entry: audit_pb2.AuditEntry) -> schemas.AuditEntry:

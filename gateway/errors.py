@@ -51,9 +51,7 @@ def http_status_for(code: grpc.StatusCode) -> int:
     return int(HTTP_STATUS_BY_GRPC_CODE.get(code, HTTPStatus.INTERNAL_SERVER_ERROR))
 
 
-def error_response(
-    status: int, *, code: str, message: str, details: list[ErrorProblem] | None = None
-) -> JSONResponse:
+def error_response(status: int, *, code: str, message: str, details: list[ErrorProblem] | None = None) -> JSONResponse:
     body = ErrorResponse(error=ErrorBody(status=status, code=code, message=message, details=details or []))
     return JSONResponse(status_code=status, content=body.model_dump(mode="json"))
 
@@ -97,8 +95,7 @@ def field_problems(exc: grpc.aio.AioRpcError) -> list[ErrorProblem]:
 async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [
-        ErrorProblem(field=".".join(str(part) for part in error["loc"]), problem=error["msg"])
-        for error in exc.errors()
+        ErrorProblem(field=".".join(str(part) for part in error["loc"]), problem=error["msg"]) for error in exc.errors()
     ]
     message = "invalid request"
     if problems:

@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-DecisionName = Literal["ELIGIBLE", "NOT_ELIGIBLE", "NEEDS_REVIEW"]
+from civicflow.decisions import DecisionName
+
 RunStatusName = Literal["running", "completed", "failed"]
 StepStatusName = Literal["success", "failed"]
 AppealOutcomeName = Literal["decision_changed", "decision_upheld", "run_failed"]
@@ -34,9 +35,7 @@ class ExecuteWorkflowBody(RequestBody):
 
 
 class AppealBody(RequestBody):
-    original_instance_id: uuid.UUID = Field(
-        description="A completed eligibility_check or appeal_processing instance."
-    )
+    original_instance_id: uuid.UUID = Field(description="A completed eligibility_check or appeal_processing instance.")
     new_data: dict[str, Any] = Field(
         description="Corrected evidence overriding the mock data: any of age (0..130), income (>= 0), "
         "category (general, sc, st, obc).",
@@ -92,7 +91,9 @@ class AuditEntry(BaseModel):
     error: str | None
     actor: str
     recorded_at: datetime | None
-    leaf_hash: str = Field(description="SHA-256 leaf hash (hex); GET /audit/entries/{seq}/proof proves it is in the log.")
+    leaf_hash: str = Field(
+        description="SHA-256 leaf hash (hex); GET /audit/entries/{seq}/proof proves it is in the log."
+    )
 
 
 class AppealResult(BaseModel):

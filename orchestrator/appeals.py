@@ -7,11 +7,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator import idempotency
 from orchestrator.errors import InvalidRequestError, NotAppealableError
-from orchestrator.replica import Replica
-from orchestrator.store import COMPLETED, AppealRecord, InstanceRecord, InstanceStore
-from orchestrator.template_registry import TemplateRegistry
+from orchestrator.runs import idempotency
+from orchestrator.runs.replica import Replica
+from orchestrator.storage.appeal_records import AppealRecord, AppealStore
+from orchestrator.storage.instance_records import COMPLETED, InstanceRecord
+from orchestrator.storage.instances import InstanceStore
+from orchestrator.templates.registry import TemplateRegistry
 
 EVIDENCE_INPUT = "evidence"
 
@@ -23,9 +25,12 @@ class AppealResult:
 
 
 class AppealDesk:
-    def __init__(self, *, templates: TemplateRegistry, store: InstanceStore, replica: Replica) -> None:
+    def __init__(
+        self, *, templates: TemplateRegistry, instances: InstanceStore, appeals: AppealStore, replica: Replica
+    ) -> None:
         self._templates = templates
-        self._store = store
+        self._instances = instances
+        self._appeals = appeals
         self._replica = replica
 
     async def submit(
@@ -40,7 +45,7 @@ class AppealDesk:
         """
         if not isinstance(evidence, dict):
             raise InvalidRequestError("evidence must be a JSON object")
-        original = await asyncio.to_thread(self._store.get, original_instance_id)
+        original = await asyncio.to_thread(self._instances.get, original_instance_id)
         original_decision = self._decision_of(original)
         appeal_template = self._templates.get(self._appeal_template_id(original))
         inputs = {key: value for key, value in original.inputs.items() if key != EVIDENCE_INPUT}
@@ -76,13 +81,15 @@ class AppealDesk:
             outcome=outcome,
         )
         # Recorded once per run: a repeated request gets the appeal (and appeal_id) stored first.
-        stored = await asyncio.to_thread(self._store.record_appeal, appeal)
+        stored = await asyncio.to_thread(self._appeals.record_appeal, appeal)
         return AppealResult(appeal=stored, new_instance=new_instance)
 
     def _appeal_template_id(self, instance: InstanceRecord) -> str:
         template = self._templates.get(instance.template_id)
         if template.model.appeal_template is None:
-            raise NotAppealableError(f"instance {instance.instance_id} is a {instance.template_id} run, which cannot be appealed")
+            raise NotAppealableError(
+                f"instance {instance.instance_id} is a {instance.template_id} run, which cannot be appealed"
+            )
         return template.model.appeal_template
 
     def _decision_of(self, instance: InstanceRecord) -> str:
@@ -95,5 +102,7 @@ class AppealDesk:
         for part in (path or "").split("."):
             value = value.get(part) if isinstance(value, dict) else None
         if path is None or not isinstance(value, str):
-            raise NotAppealableError(f"instance {instance.instance_id} ({instance.template_id}) made no decision to appeal")
+            raise NotAppealableError(
+                f"instance {instance.instance_id} ({instance.template_id}) made no decision to appeal"
+            )
         return value

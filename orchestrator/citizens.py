@@ -23,12 +23,40 @@ CATEGORIES = ("general", "sc", "st", "obc")
 MIN_AGE, MAX_AGE = 18, 80
 MIN_INCOME, MAX_INCOME = 50_000, 300_000
 _FIRST_NAMES = (
-    "Aarav", "Ananya", "Arjun", "Diya", "Ishaan", "Kavya", "Meera", "Nikhil",
-    "Priya", "Rahul", "Riya", "Rohan", "Saanvi", "Sanjay", "Tara", "Vikram",
+    "Aarav",
+    "Ananya",
+    "Arjun",
+    "Diya",
+    "Ishaan",
+    "Kavya",
+    "Meera",
+    "Nikhil",
+    "Priya",
+    "Rahul",
+    "Riya",
+    "Rohan",
+    "Saanvi",
+    "Sanjay",
+    "Tara",
+    "Vikram",
 )
 _LAST_NAMES = (
-    "Bose", "Chopra", "Das", "Gupta", "Iyer", "Joshi", "Kapoor", "Khan",
-    "Mehta", "Nair", "Patel", "Rao", "Reddy", "Shah", "Singh", "Verma",
+    "Bose",
+    "Chopra",
+    "Das",
+    "Gupta",
+    "Iyer",
+    "Joshi",
+    "Kapoor",
+    "Khan",
+    "Mehta",
+    "Nair",
+    "Patel",
+    "Rao",
+    "Reddy",
+    "Shah",
+    "Singh",
+    "Verma",
 )
 # Bumping the version changes every citizen: it is mixed into every key on purpose.
 _DOMAIN = b"civicflow.mock-citizen.v2"

@@ -27,7 +27,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from orchestrator.step_policy import ErrorKind
+from orchestrator.templates.step_policy import ErrorKind
 
 
 class OrchestratorError(Exception):

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
 
+from civicflow.decisions import DECISION_VALUES, as_decision
 from civicflow.timestamps import to_timestamp
 from civicflow.v1 import evaluator_pb2, orchestrator_pb2
 from orchestrator.appeals import AppealResult
-from orchestrator.decisions import DECISION_VALUES, as_decision
-from orchestrator.results_store import ResultRow
-from orchestrator.store import InstanceRecord
-from orchestrator.template_registry import LoadedTemplate
+from orchestrator.impact.results_store import ResultRow
+from orchestrator.storage.instance_records import InstanceRecord
+from orchestrator.templates.registry import LoadedTemplate
 
 _RUN_STATUS = {
     "running": orchestrator_pb2.RUN_STATUS_RUNNING,
@@ -72,50 +70,10 @@ def appeal_message(result: AppealResult) -> orchestrator_pb2.SubmitAppealRespons
     )
 
 
-def report_message(report: Mapping[str, Any]) -> orchestrator_pb2.ImpactReport:
-    """The typed form of the `impact_report` document a completed impact analysis stored as output."""
-    return orchestrator_pb2.ImpactReport(
-        instance_id=report["instance_id"],
-        scheme_name=report["scheme_name"],
-        total=report["total"],
-        proposed=_counts(report),
-        baseline=_counts(report["baseline"]),
-        transitions=[
-            orchestrator_pb2.DecisionTransition(
-                from_decision=DECISION_VALUES[item["from"]],
-                to_decision=DECISION_VALUES[item["to"]],
-                count=item["count"],
-            )
-            for item in report["transitions"]
-        ],
-        current_rules=_rules(report["scheme_name"], report["current_rules"]),
-        proposed_rules=_rules(report["scheme_name"], report["proposed_rules"]),
-        results_digest=report["results_digest"],
-        # Reports stored before failures were tolerated have neither field: nobody failed in them.
-        failed=report.get("failed", 0),
-        failures=[
-            orchestrator_pb2.ItemFailure(position=item["position"], citizen_id=item["citizen_id"], error=item["error"])
-            for item in report.get("failures", [])
-        ],
-    )
-
-
 def result_message(row: ResultRow) -> orchestrator_pb2.CitizenResult:
     return orchestrator_pb2.CitizenResult(
         position=row.position,
         citizen_id=row.citizen_id,
         decision=as_decision(row.decision),
         baseline_decision=as_decision(row.baseline_decision),
-    )
-
-
-def _counts(counts: Mapping[str, Any]) -> orchestrator_pb2.DecisionCounts:
-    return orchestrator_pb2.DecisionCounts(
-        eligible=counts["eligible"], not_eligible=counts["not_eligible"], needs_review=counts["needs_review"]
-    )
-
-
-def _rules(scheme_name: str, rules: Mapping[str, Any]) -> evaluator_pb2.EligibilityRules:
-    return evaluator_pb2.EligibilityRules(
-        scheme_name=scheme_name, min_age=rules["min_age"], max_age=rules["max_age"], max_income=rules["max_income"]
     )

@@ -12,9 +12,8 @@ from typing import Any, TypeVar
 import grpc
 
 from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
-from orchestrator import idempotency, messages
+from orchestrator import messages
 from orchestrator.appeals import AppealDesk
-from orchestrator.audit_log import AuditLog
 from orchestrator.errors import (
     InvalidRequestError,
     OrchestratorError,
@@ -22,10 +21,13 @@ from orchestrator.errors import (
     status_code_for,
     status_details,
 )
-from orchestrator.replica import Replica
-from orchestrator.results_store import ImpactResultStore
-from orchestrator.store import COMPLETED, InstanceRecord
-from orchestrator.template_registry import TemplateRegistry
+from orchestrator.impact.report import ImpactReport
+from orchestrator.impact.results_store import ImpactResultStore
+from orchestrator.runs import idempotency
+from orchestrator.runs.audit_client import AuditClient
+from orchestrator.runs.replica import Replica
+from orchestrator.storage.instance_records import COMPLETED, InstanceRecord
+from orchestrator.templates.registry import TemplateRegistry
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -74,7 +76,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         replica: Replica,
         appeals: AppealDesk,
         results: ImpactResultStore,
-        audit: AuditLog,
+        audit: AuditClient,
     ) -> None:
         self._templates = templates
         self._replica = replica
@@ -140,14 +142,14 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         self, request: orchestrator_pb2.GetImpactReportRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.GetImpactReportResponse:
         report = _report_of(await self._instance(request.instance_id))
-        return orchestrator_pb2.GetImpactReportResponse(report=messages.report_message(report))
+        return orchestrator_pb2.GetImpactReportResponse(report=report.to_proto())
 
     @_maps_errors
     async def ListImpactResults(
         self, request: orchestrator_pb2.ListImpactResultsRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.ListImpactResultsResponse:
         instance = await self._instance(request.instance_id)
-        total = _report_of(instance)["total"]
+        total = _report_of(instance).total
         limit = request.limit or DEFAULT_PAGE_SIZE
         if request.offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
             raise InvalidRequestError(f"offset must be >= 0 and limit between 1 and {MAX_PAGE_SIZE}")
@@ -163,14 +165,14 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         return await self._replica.current(_parse_uuid("instance_id", raw_id))
 
 
-def _report_of(instance: InstanceRecord) -> dict[str, Any]:
+def _report_of(instance: InstanceRecord) -> ImpactReport:
     report = instance.outputs.get(REPORT_OUTPUT)
     if instance.status != COMPLETED or not isinstance(report, dict):
         raise ReportNotAvailableError(
             f"instance {instance.instance_id} is a {instance.status} {instance.template_id} run, "
             "not a completed impact analysis"
         )
-    return report
+    return ImpactReport.from_document(report)
 
 
 def _parse_uuid(field: str, value: str) -> uuid.UUID:

@@ -7,7 +7,6 @@ import os
 import threading
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
 # Imported first on purpose: CPython 3.11.7 can fail to compile hypothesis when its pytest
@@ -20,7 +19,6 @@ from civicflow.embedded_postgres import embedded_database_url, start_embedded_po
 from civicflow.grpc_server import RunningServer
 from civicflow.local_database import scratch_database
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 import grpc
 
-from civicflow.v1 import evaluator_pb2
+from civicflow.decisions import DECISION_NAMES
+from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from orchestrator.citizens import Citizen, mock_citizen
-from orchestrator.decisions import DECISION_NAMES
 from orchestrator.errors import StepFailedError
-from orchestrator.schemes import SchemeRules
-from orchestrator.tasks.base import NoConfig, Task, TaskContext
+from orchestrator.tasks.contract import NoConfig, Task, TaskContext, TaskContract
+from orchestrator.templates.schemes import SchemeCatalog, SchemeRules
+
+EvaluatorStub = evaluator_pb2_grpc.EvaluatorServiceStub
 
 _CATEGORY_VALUES = {
     "general": evaluator_pb2.CATEGORY_GENERAL,
@@ -32,11 +35,15 @@ async def fetch_citizen(inputs: Mapping[str, Any], _config: NoConfig, _context: 
     return output
 
 
-async def fetch_scheme_rules(inputs: Mapping[str, Any], _config: NoConfig, context: TaskContext) -> dict[str, Any]:
-    return {"rules": context.schemes.rules_for(inputs["scheme_name"]).to_json()}
+async def fetch_scheme_rules(
+    inputs: Mapping[str, Any], _config: NoConfig, _context: TaskContext, *, schemes: SchemeCatalog
+) -> dict[str, Any]:
+    return {"rules": schemes.rules_for(inputs["scheme_name"]).to_json()}
 
 
-async def evaluate_rules(inputs: Mapping[str, Any], _config: NoConfig, context: TaskContext) -> dict[str, Any]:
+async def evaluate_rules(
+    inputs: Mapping[str, Any], _config: NoConfig, context: TaskContext, *, evaluator: EvaluatorStub
+) -> dict[str, Any]:
     citizen = Citizen(**inputs["citizen"])
     rules = SchemeRules(**inputs["rules"])
     request = evaluator_pb2.EvaluateRequest(
@@ -47,12 +54,10 @@ async def evaluate_rules(inputs: Mapping[str, Any], _config: NoConfig, context: 
             income=citizen.income,
             category=_CATEGORY_VALUES[citizen.category],
         ),
-        rules=evaluator_pb2.EligibilityRules(
-            scheme_name=rules.scheme_name, min_age=rules.min_age, max_age=rules.max_age, max_income=rules.max_income
-        ),
+        rules=rules.to_proto(),
     )
     try:
-        reply = await context.evaluator.Evaluate(request, timeout=context.call_timeout)
+        reply = await evaluator.Evaluate(request, timeout=context.call_timeout)
     except grpc.aio.AioRpcError as error:
         raise StepFailedError(f"evaluator failed: {error.code().name}: {error.details()}") from error
     return {
@@ -79,34 +84,42 @@ async def make_decision(inputs: Mapping[str, Any], _config: NoConfig, _context: 
     }
 
 
-TASKS = (
-    Task(
-        task_type="fetch_citizen",
-        run=fetch_citizen,
-        required_inputs=frozenset({"citizen_id"}),
-        optional_inputs=frozenset({"evidence"}),
-        outputs=frozenset({"citizen", "registry_record"}),
-        pure=True,
-    ),
-    Task(
-        task_type="fetch_scheme_rules",
-        run=fetch_scheme_rules,
-        required_inputs=frozenset({"scheme_name"}),
-        outputs=frozenset({"rules"}),
-        pure=True,
-    ),
-    Task(
-        task_type="evaluate_rules",
-        run=evaluate_rules,
-        required_inputs=frozenset({"citizen", "rules"}),
-        outputs=frozenset({"evaluation"}),
-        pure=True,
-    ),
-    Task(
-        task_type="make_decision",
-        run=make_decision,
-        required_inputs=frozenset({"citizen", "rules", "evaluation"}),
-        outputs=frozenset({"decision"}),
-        pure=True,
-    ),
+FETCH_CITIZEN = TaskContract(
+    task_type="fetch_citizen",
+    required_inputs=frozenset({"citizen_id"}),
+    optional_inputs=frozenset({"evidence"}),
+    outputs=frozenset({"citizen", "registry_record"}),
+    pure=True,
 )
+
+FETCH_SCHEME_RULES = TaskContract(
+    task_type="fetch_scheme_rules",
+    required_inputs=frozenset({"scheme_name"}),
+    outputs=frozenset({"rules"}),
+    pure=True,
+)
+
+EVALUATE_RULES = TaskContract(
+    task_type="evaluate_rules",
+    required_inputs=frozenset({"citizen", "rules"}),
+    outputs=frozenset({"evaluation"}),
+    pure=True,
+)
+
+MAKE_DECISION = TaskContract(
+    task_type="make_decision",
+    required_inputs=frozenset({"citizen", "rules", "evaluation"}),
+    outputs=frozenset({"decision"}),
+    pure=True,
+)
+
+CONTRACTS = (FETCH_CITIZEN, FETCH_SCHEME_RULES, EVALUATE_RULES, MAKE_DECISION)
+
+
+def tasks(*, evaluator: EvaluatorStub, schemes: SchemeCatalog) -> tuple[Task, ...]:
+    return (
+        Task(FETCH_CITIZEN, fetch_citizen),
+        Task(FETCH_SCHEME_RULES, functools.partial(fetch_scheme_rules, schemes=schemes)),
+        Task(EVALUATE_RULES, functools.partial(evaluate_rules, evaluator=evaluator)),
+        Task(MAKE_DECISION, make_decision),
+    )

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from audit_service.canonical_entry import ENTRY_FIELDS
-from tests.conftest import REPO_ROOT
+from civicflow.settings import REPO_ROOT
 from tests.e2e.rest_api import RestApi
 
 

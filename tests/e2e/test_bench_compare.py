@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.compare import main, parse_arguments
-from tests.conftest import REPO_ROOT
+from civicflow.settings import REPO_ROOT
 
 
 def test_both_systems_are_measured_in_every_round(

@@ -6,11 +6,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
+from civicflow.settings import REPO_ROOT
 from tests.e2e.rest_api import RestApi
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CITIZEN_ID = "CIT-0000123"
 PRINT_CITIZEN = (
     "import json, sys\n"

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from civicflow.settings import REPO_ROOT
 from civicflow_cli.main import main
-from tests.conftest import REPO_ROOT
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import REPO_ROOT, BackgroundLoop, serve_on_loopback
+from civicflow.settings import REPO_ROOT
+from tests.conftest import BackgroundLoop, serve_on_loopback
 from tests.e2e.rest_api import RestApi
 from tests.integration.fanout_support import reference_transitions
 

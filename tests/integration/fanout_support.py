@@ -21,11 +21,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from civicflow.database import run_migrations
 from civicflow.launch_settings import free_ports
+from civicflow.settings import REPO_ROOT
 from orchestrator.citizens import population_columns
 from orchestrator.server import MIGRATIONS
-from orchestrator.tables import SCHEMA
+from orchestrator.storage.tables import SCHEMA
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DECISIONS = ("ELIGIBLE", "NOT_ELIGIBLE", "NEEDS_REVIEW")
 
 

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tests.conftest import REPO_ROOT, BackgroundLoop, serve_on_loopback
+from civicflow.settings import REPO_ROOT
+from tests.conftest import BackgroundLoop, serve_on_loopback
 
 STARTUP_SECONDS = 60.0
 

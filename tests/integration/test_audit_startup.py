@@ -24,8 +24,9 @@ from audit_service.signing import load_signing_key
 from civicflow.launch_settings import LauncherSettings
 from civicflow.local_database import scratch_database
 from civicflow.process_plan import plan_processes
+from civicflow.settings import REPO_ROOT
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
-from tests.conftest import REPO_ROOT, BackgroundLoop, serve_on_loopback
+from tests.conftest import BackgroundLoop, serve_on_loopback
 
 
 @pytest.fixture

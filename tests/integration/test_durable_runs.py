@@ -16,10 +16,11 @@ import pytest
 import sqlalchemy as sa
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from civicflow.settings import REPO_ROOT
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator.citizens import mock_citizen
-from orchestrator.step_attempts import StepAttempt
-from tests.conftest import REPO_ROOT, BackgroundLoop
+from orchestrator.runs.step_attempts import StepAttempt
+from tests.conftest import BackgroundLoop
 from tests.integration.orchestrators import replica_settings, serving, wait_until
 
 ELIGIBILITY = {"citizen_id": "CIT-0000042", "scheme_name": "scheme_alpha"}

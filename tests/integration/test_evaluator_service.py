@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import numpy as np
@@ -17,12 +16,12 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from civicflow.settings import REPO_ROOT
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from evaluator.rules import Rules, decide
 
 ALPHA = Rules(scheme_name="scheme_alpha", min_age=18, max_age=60, max_income=250000.0)
 GAMMA = Rules(scheme_name="scheme_gamma", min_age=60, max_age=99, max_income=120000.0)
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ import grpc
 import pytest
 import sqlalchemy as sa
 
+from civicflow.settings import REPO_ROOT
 from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
-from tests.conftest import REPO_ROOT, BackgroundLoop, serve_on_loopback
+from tests.conftest import BackgroundLoop, serve_on_loopback
 from tests.integration.fanout_support import (
     EvaluatorProcess,
     reference_transitions,
@@ -53,7 +54,7 @@ def _stream_breaks(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         str(getattr(record, "code", ""))
         for record in caplog.records
-        if record.name == "orchestrator.stream_pool" and record.getMessage().startswith("evaluator stream broke")
+        if record.name == "orchestrator.impact.stream_pool" and record.getMessage().startswith("evaluator stream broke")
     ]
 
 
@@ -91,7 +92,7 @@ def test_a_replica_killed_mid_run_costs_no_citizen_and_counts_none_twice(
     owner: sa.Engine,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="orchestrator.stream_pool")
+    caplog.set_level(logging.WARNING, logger="orchestrator.impact.stream_pool")
     doomed, survivor = replicas
     idle_cpu = doomed.cpu_seconds()
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -147,7 +148,7 @@ def test_a_batch_a_replica_sits_on_is_sent_again_and_the_run_completes(
     owner: sa.Engine,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="orchestrator.stream_pool")
+    caplog.set_level(logging.WARNING, logger="orchestrator.impact.stream_pool")
     started = time.monotonic()
     instance = _execute(over_a_stalling_evaluator, 20_000)
     elapsed = time.monotonic() - started

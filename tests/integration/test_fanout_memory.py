@@ -11,19 +11,18 @@ import sqlalchemy as sa
 
 from civicflow.grpc_server import insecure_channel
 from civicflow.v1 import evaluator_pb2_grpc
-from orchestrator.population import FanOutShape, evaluate_population
-from orchestrator.results_store import ImpactResultStore
-from orchestrator.schemes import SchemeRules
-from orchestrator.step_policy import FAIL_FAST, NO_RETRY
+from orchestrator.impact.fan_out import evaluate_population
+from orchestrator.impact.fan_out_config import FanOutConfig
+from orchestrator.impact.results_store import ImpactResultStore
+from orchestrator.templates.schemes import SchemeRules
+from orchestrator.templates.step_policy import FAIL_FAST, NO_RETRY
 from tests.conftest import BackgroundLoop
 from tests.integration.fanout_support import instance_for_results, migrate, stored_rows
 
 LARGE = 200_000
 # The population's rows as COPY text alone are ~12 MB (61 bytes a citizen); its columns another 2.8 MB.
 BUDGET_BYTES = 6 * 1024 * 1024  # measured: ~3.4 MiB; ~24 MiB when the write buffer is let grow unbounded
-SHAPE = FanOutShape(
-    batch_size=1000, streams=4, window=4, flush_bytes=256 * 1024, batch_timeout=30.0, max_stream_restarts=0
-)
+CONFIG = FanOutConfig(batch_size=1000, streams=4, window=4, flush_bytes=256 * 1024, max_stream_restarts=0)
 RULES = (
     SchemeRules(scheme_name="scheme_alpha", min_age=18, max_age=60, max_income=250000),
     SchemeRules(scheme_name="scheme_alpha", min_age=18, max_age=60, max_income=200000),
@@ -52,7 +51,8 @@ def _peak_bytes(
                 size=LARGE,
                 rule_sets=RULES,
                 writer=writer,
-                shape=SHAPE,
+                config=CONFIG,
+                batch_timeout=30.0,
                 retry=NO_RETRY,
                 tolerance=FAIL_FAST,
                 report_items=lambda done, total: None,

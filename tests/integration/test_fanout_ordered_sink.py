@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from orchestrator.ordered_sink import CompletedBatch, OrderedSink, PopulationOutcome
-from orchestrator.results_store import ImpactResultStore
+from orchestrator.impact.ordered_sink import CompletedBatch, OrderedSink, PopulationOutcome
+from orchestrator.impact.results_store import ImpactResultStore
 from tests.integration.fanout_support import exported_results, instance_for_results, migrate, stored_rows
 
 BATCH = 50
@@ -96,7 +96,7 @@ def test_stored_outcome_rebuilds_what_the_sink_computed(store: ImpactResultStore
 
     assert stored.results_digest == outcome.results_digest
     assert (stored.failed, [(f.position, f.error) for f in stored.failures]) == (1, [(BATCH + 6, "no")])
-    assert sorted(stored.transitions) == sorted((a, b, n) for a, b, n in outcome.tally.transitions() if n)
+    assert stored.tally.transitions() == outcome.tally.transitions()
 
 
 def test_a_second_writer_finds_the_committed_results_and_writes_nothing(

@@ -11,12 +11,12 @@ import sqlalchemy as sa
 
 from civicflow.grpc_server import insecure_channel
 from civicflow.v1 import evaluator_pb2_grpc
-from orchestrator.results_store import ImpactResultStore
-from orchestrator.schemes import SchemeCatalog
-from orchestrator.step_policy import FailureTolerance
-from orchestrator.tasks.base import TaskContext
-from orchestrator.tasks.impact import PopulationConfig, evaluate_population_task
-from tests.conftest import REPO_ROOT, BackgroundLoop, serve_on_loopback
+from orchestrator.impact.fan_out_config import FanOutConfig
+from orchestrator.impact.results_store import ImpactResultStore
+from orchestrator.tasks.contract import TaskContext
+from orchestrator.tasks.impact import evaluate_population_task
+from orchestrator.templates.step_policy import FailureTolerance
+from tests.conftest import BackgroundLoop, serve_on_loopback
 from tests.integration.fanout_support import instance_for_results, migrate, stored_rows
 
 SIZE = 5_000
@@ -46,14 +46,17 @@ def _attempt(background_loop: BackgroundLoop, target: str, engine: sa.Engine, in
         try:
             context = TaskContext(
                 instance_id=instance_id,
-                evaluator=evaluator_pb2_grpc.EvaluatorServiceStub(channel),
-                schemes=SchemeCatalog.load(REPO_ROOT / "schemes" / "schemes.json"),
-                results=ImpactResultStore(engine),
                 call_timeout=10.0,
                 tolerated_failures=FailureTolerance(count=2),
                 report_items=lambda done, total: progress.append((done, total)),
             )
-            return await evaluate_population_task(INPUTS, PopulationConfig(batch_size=700), context)
+            return await evaluate_population_task(
+                INPUTS,
+                FanOutConfig(batch_size=700),
+                context,
+                evaluator=evaluator_pb2_grpc.EvaluatorServiceStub(channel),
+                results=ImpactResultStore(engine),
+            )
         finally:
             await channel.close()
 

@@ -18,7 +18,7 @@ import httpx2
 import pytest
 
 from civicflow.launch_settings import free_port_environment
-from tests.conftest import REPO_ROOT
+from civicflow.settings import REPO_ROOT
 from tests.integration.process_tree import descendants, is_alive
 
 STARTUP_SECONDS = 60.0

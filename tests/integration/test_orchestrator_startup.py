@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT
+from civicflow.settings import REPO_ROOT
 
 
 def test_bad_template_stops_the_process_with_a_message_naming_file_and_problem(

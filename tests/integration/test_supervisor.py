@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-from tests.conftest import REPO_ROOT
+from civicflow.settings import REPO_ROOT
 from tests.integration.process_tree import descendants, is_alive
 
 # Runs in its own interpreter: the supervisor handles signals and forks, which a test process must not.

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from civicflow.settings import REPO_ROOT
 from civicflow_cli.arguments import build_parser
 from civicflow_cli.inputs import UsageError, merge_assignments, read_json_object
-from tests.conftest import REPO_ROOT
 
 IMPACT_SCHEMA: dict[str, Any] = json.loads((REPO_ROOT / "templates" / "impact_analysis.json").read_text())[
     "input_schema"

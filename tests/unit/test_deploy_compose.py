@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT
+from civicflow.settings import REPO_ROOT
 from tests.unit.service_settings import PORT_FIELDS, SETTINGS, default_port, settings_keys
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"

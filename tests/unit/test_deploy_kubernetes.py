@@ -9,7 +9,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT
+from civicflow.settings import REPO_ROOT
 from tests.unit.service_settings import SETTINGS, default_port, settings_keys
 
 MANIFESTS = REPO_ROOT / "deploy" / "kubernetes"

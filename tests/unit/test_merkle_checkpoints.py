@@ -29,8 +29,8 @@ from audit_service.checkpoints import Checkpoint, sign_checkpoint, signed_note
 from audit_service.merkle import Frontier, NodeId, inclusion_ranges, range_hashes
 from audit_service.records import hash_entry, records_from_proto
 from audit_service.signing import SigningKey
+from civicflow.settings import REPO_ROOT
 from civicflow.v1 import audit_pb2
-from tests.conftest import REPO_ROOT
 
 KEY = SigningKey(Ed25519PrivateKey.from_private_bytes(bytes(range(32))))
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from civicflow.citizen_ids import population_citizen_id
-from orchestrator.result_rows import encode_failures, encode_results
+from orchestrator.impact.result_rows import encode_failures, encode_results
 
 INSTANCE = uuid.UUID("12345678-1234-5678-1234-567812345678")
 

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from civicflow.v1 import audit_pb2
-from orchestrator.recovery import plan_resume
-from orchestrator.step_attempts import StepAttempt
-from orchestrator.step_policy import ErrorKind
-from orchestrator.store import InstanceRecord, RunProgress
-from orchestrator.tasks import default_task_registry
-from orchestrator.template_registry import LoadedTemplate, TemplateRegistry
+from orchestrator.runs.recovery import plan_resume
+from orchestrator.runs.step_attempts import StepAttempt
+from orchestrator.storage.instance_records import InstanceRecord, RunProgress
+from orchestrator.tasks import TASK_CONTRACTS
+from orchestrator.templates.registry import LoadedTemplate, TemplateRegistry
+from orchestrator.templates.step_policy import ErrorKind
 
 SHIPPED = Path(__file__).resolve().parents[2] / "templates"
 INSTANCE_ID = uuid.UUID("00000000-0000-4000-8000-000000000042")
@@ -22,7 +22,7 @@ RULES = {"scheme_name": "scheme_alpha", "min_age": 18, "max_age": 60, "max_incom
 
 
 def _template() -> LoadedTemplate:
-    return TemplateRegistry.load_directory(SHIPPED, default_task_registry()).get("eligibility_check")
+    return TemplateRegistry.load_directory(SHIPPED, TASK_CONTRACTS).get("eligibility_check")
 
 
 def _instance() -> InstanceRecord:

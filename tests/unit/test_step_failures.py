@@ -6,8 +6,8 @@ import grpc
 import pytest
 
 from orchestrator.errors import DependencyUnavailableError, StepFailedError
-from orchestrator.failures import classify, run_failure
-from orchestrator.step_policy import ErrorKind, RetryPolicy
+from orchestrator.runs.attempt_failures import classify, run_failure
+from orchestrator.templates.step_policy import ErrorKind, RetryPolicy
 
 
 def _rpc_error(code: grpc.StatusCode) -> grpc.aio.AioRpcError:

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from orchestrator.errors import InputValidationError, TemplateError, TemplateNotFoundError
-from orchestrator.tasks import default_task_registry
-from orchestrator.template_registry import TemplateRegistry
+from orchestrator.tasks import TASK_CONTRACTS
+from orchestrator.templates.registry import TemplateRegistry
 
 SHIPPED = Path(__file__).resolve().parents[2] / "templates"
 
@@ -24,7 +24,7 @@ def _load(tmp_path: Path, *documents: dict[str, Any] | str) -> TemplateRegistry:
     for index, document in enumerate(documents):
         text = document if isinstance(document, str) else json.dumps(document)
         (tmp_path / f"t{index}.json").write_text(text)
-    return TemplateRegistry.load_directory(tmp_path, default_task_registry())
+    return TemplateRegistry.load_directory(tmp_path, TASK_CONTRACTS)
 
 
 def _refusal(tmp_path: Path, *documents: dict[str, Any] | str) -> str:
@@ -34,7 +34,7 @@ def _refusal(tmp_path: Path, *documents: dict[str, Any] | str) -> str:
 
 
 def test_shipped_templates_load() -> None:
-    registry = TemplateRegistry.load_directory(SHIPPED, default_task_registry())
+    registry = TemplateRegistry.load_directory(SHIPPED, TASK_CONTRACTS)
     assert [t.template_id for t in registry] == ["appeal_processing", "eligibility_check", "impact_analysis"]
     assert [s.spec.name for s in registry.get("eligibility_check").steps] == [
         "fetch_citizen",
@@ -55,7 +55,7 @@ def test_a_new_workflow_is_a_new_file(tmp_path: Path) -> None:
 
 def test_unknown_template_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(TemplateNotFoundError):
-        TemplateRegistry.load_directory(SHIPPED, default_task_registry()).get("nope")
+        TemplateRegistry.load_directory(SHIPPED, TASK_CONTRACTS).get("nope")
 
 
 def test_duplicate_template_id_is_refused_naming_both_files(tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ def test_unreadable_json_is_refused(tmp_path: Path) -> None:
 
 
 def test_inputs_get_defaults_and_every_problem_is_reported() -> None:
-    template = TemplateRegistry.load_directory(SHIPPED, default_task_registry()).get("impact_analysis")
+    template = TemplateRegistry.load_directory(SHIPPED, TASK_CONTRACTS).get("impact_analysis")
     assert template.prepare_inputs({"scheme_name": "scheme_alpha"})["population_size"] == 500
     with pytest.raises(InputValidationError) as refused:
         template.prepare_inputs({"scheme_name": 7, "population_size": 1_000_001, "extra": True})

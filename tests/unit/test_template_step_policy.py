@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from orchestrator.errors import TemplateError
-from orchestrator.step_policy import ErrorKind
-from orchestrator.tasks import default_task_registry
-from orchestrator.template_registry import TemplateRegistry
+from orchestrator.tasks import TASK_CONTRACTS
+from orchestrator.templates.registry import TemplateRegistry
+from orchestrator.templates.step_policy import ErrorKind
 
 SHIPPED = Path(__file__).resolve().parents[2] / "templates"
 
@@ -20,7 +20,7 @@ def _impact_with(tmp_path: Path, step_index: int, **policy: Any) -> TemplateRegi
     document = json.loads((SHIPPED / "impact_analysis.json").read_text())
     document["steps"][step_index].update(policy)
     (tmp_path / "impact_analysis.json").write_text(json.dumps(document))
-    return TemplateRegistry.load_directory(tmp_path, default_task_registry())
+    return TemplateRegistry.load_directory(tmp_path, TASK_CONTRACTS)
 
 
 def _refusal(tmp_path: Path, step_index: int, **policy: Any) -> str:
@@ -30,7 +30,7 @@ def _refusal(tmp_path: Path, step_index: int, **policy: Any) -> str:
 
 
 def test_shipped_templates_retry_transient_evaluator_failures_within_a_timeout() -> None:
-    registry = TemplateRegistry.load_directory(SHIPPED, default_task_registry())
+    registry = TemplateRegistry.load_directory(SHIPPED, TASK_CONTRACTS)
     for template_id, step_name in (("eligibility_check", "evaluate_rules"), ("impact_analysis", "evaluate_population")):
         step = next(s for s in registry.get(template_id).steps if s.spec.name == step_name)
         assert step.spec.retry.max_attempts > 1

@@ -1,0 +1,54 @@
+"""Why a step attempt failed, as an ErrorKind a retry policy can name, and how a failed run says so."""
+
+from __future__ import annotations
+
+import grpc
+
+from orchestrator.errors import DependencyUnavailableError, StepFailedError
+from orchestrator.templates.step_policy import ErrorKind, RetryPolicy
+
+_KIND_OF_GRPC_CODE = {
+    grpc.StatusCode.UNAVAILABLE: ErrorKind.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED: ErrorKind.TIMEOUT,
+}
+
+
+def classify(error: Exception, *, timeout_seconds: float | None) -> tuple[ErrorKind, str]:
+    """The kind of a failed attempt and the message its audit entry records.
+
+    A task's StepFailedError is `failed` (the task refused) unless it declares a kind or was
+    caused by something transient: an evaluator that was unreachable is worth another attempt,
+    a scheme that does not exist is not. Anything a task did not expect is `internal`.
+    """
+    if isinstance(error, TimeoutError):
+        return ErrorKind.TIMEOUT, f"no result within the step's timeout of {timeout_seconds:g} s"
+    if isinstance(error, StepFailedError):
+        return error.kind or _kind_of_cause(error) or ErrorKind.FAILED, str(error)
+    if isinstance(error, DependencyUnavailableError):
+        return ErrorKind.UNAVAILABLE, str(error)
+    if isinstance(error, grpc.aio.AioRpcError):
+        kind = _KIND_OF_GRPC_CODE.get(error.code(), ErrorKind.INTERNAL)
+        return kind, f"{error.code().name}: {error.details()}"
+    return ErrorKind.INTERNAL, f"internal error: {type(error).__name__}: {error}"
+
+
+def _kind_of_cause(error: BaseException) -> ErrorKind | None:
+    cause = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+    seen = 0
+    while cause is not None and seen < 10:  # a chain is short; the bound only guards against cycles
+        if isinstance(cause, grpc.aio.AioRpcError):
+            return _KIND_OF_GRPC_CODE.get(cause.code())
+        if isinstance(cause, TimeoutError):
+            return ErrorKind.TIMEOUT
+        if isinstance(cause, DependencyUnavailableError):
+            return ErrorKind.UNAVAILABLE
+        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
+        seen += 1
+    return None
+
+
+def run_failure(step_name: str, *, attempts: int, kind: ErrorKind, error: str, policy: RetryPolicy) -> str:
+    """The run's error: which step, how many attempts, the last error, and why there was no other attempt."""
+    counted = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+    why = "no attempts left" if kind in policy.retryable else f"'{kind}' is not retried"
+    return f"step '{step_name}' failed: {error} (after {counted}; {why})"

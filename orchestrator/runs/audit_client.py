@@ -1,0 +1,110 @@
+"""Writes step attempts to the audit service and reads an instance's trail back.
+
+Appends from concurrent runs are coalesced: while CONCURRENT_CALLS AppendEntries calls are in
+flight, the records of every run that asks meanwhile queue up and go in the next call,
+together. Under load that is one call for several runs instead of one each, which is most of
+the audit's cost per run; a lone run sees no delay. Each run's records stay contiguous and in
+order, and a run sends its next records only once the audit service has taken the earlier ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+
+from civicflow.v1 import audit_pb2, audit_pb2_grpc
+from orchestrator.errors import AuditUnavailableError, DependencyUnavailableError
+
+# Records per call: well under the audit service's batch size and gRPC's message limit.
+MAX_RECORDS_PER_CALL = 500
+# Calls in flight at once: one would make every run wait behind the slowest commit.
+CONCURRENT_CALLS = 4
+
+
+@dataclass(frozen=True)
+class _Request:
+    records: Sequence[audit_pb2.AuditRecord]
+    answer: asyncio.Future[list[audit_pb2.AuditEntry]]
+
+
+class AuditClient:
+    def __init__(self, stub: audit_pb2_grpc.AuditServiceStub, *, timeout: float) -> None:
+        self._stub = stub
+        self._timeout = timeout
+        self._queue: deque[_Request] = deque()
+        self._senders: set[asyncio.Task[None]] = set()
+
+    async def append(self, records: Sequence[audit_pb2.AuditRecord]) -> list[audit_pb2.AuditEntry]:
+        """Appends the records atomically and in order; AuditUnavailableError if the service did not take them.
+
+        Every record carries an idempotency key, so appending an attempt again (after a crash,
+        or a retry of a call whose answer was lost) stores nothing new.
+        """
+        answer: asyncio.Future[list[audit_pb2.AuditEntry]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Request(records, answer))
+        if len(self._senders) < CONCURRENT_CALLS:
+            sender = asyncio.create_task(self._send_queued())
+            self._senders.add(sender)
+            sender.add_done_callback(self._senders.discard)
+        return await answer
+
+    async def entries(self, instance_id: uuid.UUID) -> list[audit_pb2.AuditEntry]:
+        try:
+            reply = await self._stub.ListEntries(
+                audit_pb2.ListEntriesRequest(instance_id=str(instance_id)), timeout=self._timeout
+            )
+        except grpc.aio.AioRpcError as error:
+            raise DependencyUnavailableError(
+                f"audit service unavailable: {error.code().name}: {error.details()}"
+            ) from error
+        return list(reply.entries)
+
+    async def _send_queued(self) -> None:
+        while self._queue:
+            batch: list[_Request] = []
+            size = 0
+            while self._queue and (not batch or size + len(self._queue[0].records) <= MAX_RECORDS_PER_CALL):
+                request = self._queue.popleft()
+                batch.append(request)
+                size += len(request.records)
+            await self._send(batch)
+
+    async def _send(self, batch: list[_Request]) -> None:
+        records = [record for request in batch for record in request.records]
+        try:
+            reply: audit_pb2.AppendEntriesResponse = await self._stub.AppendEntries(
+                audit_pb2.AppendEntriesRequest(records=records), timeout=self._timeout
+            )
+        except grpc.aio.AioRpcError as error:
+            if len(batch) > 1 and error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                for request in batch:  # one run's bad record must not fail the runs it shared a call with
+                    await self._send([request])
+                return
+            for request in batch:
+                _settle(request, error=_unavailable(request, error))
+            return
+        entries = list(reply.entries)
+        for request in batch:
+            _settle(request, entries=entries[: len(request.records)])
+            entries = entries[len(request.records) :]
+
+
+def _unavailable(request: _Request, error: grpc.aio.AioRpcError) -> AuditUnavailableError:
+    step = request.records[0].step_name if request.records else "?"
+    return AuditUnavailableError(f"audit service did not record step '{step}': {error.code().name}: {error.details()}")
+
+
+def _settle(
+    request: _Request, *, entries: list[audit_pb2.AuditEntry] | None = None, error: Exception | None = None
+) -> None:
+    if request.answer.done():  # its run was cancelled meanwhile
+        return
+    if error is not None:
+        request.answer.set_exception(error)
+    else:
+        request.answer.set_result(entries or [])

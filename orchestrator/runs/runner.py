@@ -1,0 +1,222 @@
+"""Runs a template's steps in order under each step's policy (timeout, retries), recording every attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from orchestrator.errors import AuditUnavailableError, RunHandedOverError, StepFailedError
+from orchestrator.runs.attempt_failures import classify, run_failure
+from orchestrator.runs.recorder import RunRecorder
+from orchestrator.runs.run_board import RunBoard
+from orchestrator.runs.step_attempts import ERROR_KIND_OUTPUT, StepAttempt
+from orchestrator.storage.instance_records import InstanceRecord
+from orchestrator.tasks.contract import TaskContext, TaskRegistry
+from orchestrator.templates.model import INPUTS_PREFIX
+from orchestrator.templates.registry import CompiledStep, LoadedTemplate
+from orchestrator.templates.step_policy import ErrorKind
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunState:
+    """Where a run stands: what its steps produced so far, and the step to run next."""
+
+    instance: InstanceRecord
+    template: LoadedTemplate
+    # "inputs" and the context key of every output an earlier step produced.
+    context: dict[str, Any]
+    next_step: int = 0
+    # The last attempt of next_step this run made before a crash (a failure: a success would have
+    # moved next_step on). Numbering continues after it, and it may have been the last one allowed.
+    prior_failure: StepAttempt | None = None
+
+    @classmethod
+    def new(cls, instance: InstanceRecord, template: LoadedTemplate) -> RunState:
+        return cls(instance=instance, template=template, context={"inputs": instance.inputs})
+
+    @property
+    def prior_attempts(self) -> int:
+        """Attempts of next_step already made."""
+        return self.prior_failure.attempt if self.prior_failure is not None else 0
+
+    def outputs(self) -> dict[str, Any]:
+        """The run's outputs: everything its steps produced."""
+        return {key: value for key, value in self.context.items() if key != "inputs"}
+
+
+class WorkflowRunner:
+    def __init__(self, *, board: RunBoard, tasks: TaskRegistry, call_timeout: float, stopping: asyncio.Event) -> None:
+        self._board = board
+        self._tasks = tasks
+        # Deadline of one call a task makes to another service, unless its step's timeout is shorter.
+        self._call_timeout = call_timeout
+        # Set when the replica shuts down: runs stop at the next step boundary and are handed over.
+        self._stopping = stopping
+
+    async def drive(self, state: RunState, recorder: RunRecorder) -> InstanceRecord:
+        """Runs the remaining steps and finishes the run; RunHandedOverError if the replica stops first."""
+        try:
+            return await self._steps(state, recorder)
+        except AuditUnavailableError as error:
+            # A step that cannot be audited must not count: the run stops, failed, and says why.
+            await self._finish(recorder, last=None, outputs=None, error=str(error), audited=False)
+            raise
+        finally:
+            recorder.close()
+
+    async def _steps(self, state: RunState, recorder: RunRecorder) -> InstanceRecord:
+        steps = state.template.steps
+        if state.prior_failure is not None:
+            error = _no_attempt_left(steps[state.next_step], state.prior_failure)
+            if error is not None:
+                return await self._finish(recorder, last=None, outputs=None, error=error)
+        for step in steps[state.next_step :]:
+            number = state.prior_attempts + 1 if step.index == state.next_step else 1
+            while True:
+                await self._hand_over_if_stopping(state, recorder)
+                if not step.contract.pure:
+                    await recorder.persisted()
+                attempt = await self._attempt(step, number, state, recorder)
+                if attempt.succeeded:
+                    step.store_outputs(attempt.output, state.context)
+                    progress = dataclasses.replace(recorder.progress, steps_completed=step.index + 1)
+                    if step.index == len(steps) - 1:
+                        recorder.progress = progress
+                        return await self._finish(recorder, last=attempt, outputs=state.outputs(), error=None)
+                    recorder.record(attempt, progress)
+                    self._board.update_progress(state.instance.instance_id, progress)
+                    break
+                error = _no_attempt_left(step, attempt)
+                if error is not None:
+                    return await self._finish(recorder, last=attempt, outputs=None, error=error)
+                recorder.record(attempt, recorder.progress)
+                await self._back_off(step.spec.retry.backoff_after(number))
+                number += 1
+        # Every step had succeeded before this replica took the run over: only the finish was missing.
+        return await self._finish(recorder, last=None, outputs=state.outputs(), error=None)
+
+    async def _attempt(self, step: CompiledStep, number: int, state: RunState, recorder: RunRecorder) -> StepAttempt:
+        spec = step.spec
+        instance_id = state.instance.instance_id
+
+        def report_items(done: int, total: int) -> None:
+            progress = dataclasses.replace(recorder.progress, items_done=done, items_total=total)
+            recorder.note_items(progress)
+            self._board.update_progress(instance_id, progress)
+
+        context = TaskContext(
+            instance_id=instance_id,
+            retry=spec.retry,
+            tolerated_failures=step.tolerance,
+            attempt=number,
+            report_items=report_items,
+            call_timeout=min(self._call_timeout, spec.timeout_seconds or self._call_timeout),
+        )
+        run = self._tasks.get(step.spec.task_type).run
+        started_at = datetime.now(UTC)
+        step_input: dict[str, Any] = {}
+        kind: ErrorKind | None = None
+        error = ""
+        try:
+            step_input = _resolve_inputs(spec.input_mapping, state.context)
+            async with asyncio.timeout(spec.timeout_seconds):
+                output = await run(step_input, step.config, context)
+        except Exception as failure:
+            kind, error = classify(failure, timeout_seconds=spec.timeout_seconds)
+            if kind is ErrorKind.INTERNAL:
+                log.error("step raised", exc_info=failure, extra={"instance_id": str(instance_id), "step": spec.name})
+            log.info(
+                "step attempt failed",
+                extra={"instance_id": str(instance_id), "step": spec.name, "attempt": number, "error": error},
+            )
+            output = {ERROR_KIND_OUTPUT: kind.value}
+        return StepAttempt(
+            step_index=step.index,
+            step_name=spec.name,
+            attempt=number,
+            started_at=started_at,
+            completed_at=datetime.now(UTC),
+            input=step_input,
+            output=output,
+            error_kind=kind,
+            error=error,
+        )
+
+    async def _finish(
+        self,
+        recorder: RunRecorder,
+        *,
+        last: StepAttempt | None,
+        outputs: dict[str, Any] | None,
+        error: str | None,
+        audited: bool = True,
+    ) -> InstanceRecord:
+        instance = await recorder.finish(last=last, outputs=outputs, error=error, audited=audited)
+        self._board.publish(instance)
+        # The one line per run at INFO (its start is DEBUG): under load, logging is a visible share of a short run.
+        log.info(
+            "run finished",
+            extra={
+                "instance_id": str(instance.instance_id),
+                "template_id": instance.template_id,
+                "status": instance.status,
+                "error": error,
+                "duration_ms": _duration_ms(instance),
+            },
+        )
+        return instance
+
+    async def _hand_over_if_stopping(self, state: RunState, recorder: RunRecorder) -> None:
+        if self._stopping.is_set():
+            await recorder.flush()  # what is done stays done: the next replica continues after it
+            raise RunHandedOverError(
+                f"the orchestrator replica is shutting down; run {state.instance.instance_id} will be resumed by"
+                " another replica"
+            )
+
+    async def _back_off(self, seconds: float) -> None:
+        """Waits before the next attempt, but not past the start of a shutdown."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass
+
+
+def _no_attempt_left(step: CompiledStep, failed: StepAttempt) -> str | None:
+    """The run's error if the step's policy allows no attempt after `failed`; None if another may follow."""
+    policy = step.spec.retry
+    assert failed.error_kind is not None
+    if policy.allows_another(attempt=failed.attempt, kind=failed.error_kind):
+        return None
+    return run_failure(
+        step.spec.name, attempts=failed.attempt, kind=failed.error_kind, error=failed.error, policy=policy
+    )
+
+
+def _resolve_inputs(mapping: Mapping[str, str], context: Mapping[str, Any]) -> dict[str, Any]:
+    """What the step consumes, and nothing else: this is also what its audit entry records as input."""
+    resolved: dict[str, Any] = {}
+    inputs = context["inputs"]
+    for name, source in mapping.items():
+        if source.startswith(INPUTS_PREFIX):
+            key = source.removeprefix(INPUTS_PREFIX)
+            if key in inputs:  # an optional input the caller left out is simply not passed
+                resolved[name] = inputs[key]
+        elif source in context:
+            resolved[name] = context[source]
+        else:
+            raise StepFailedError(f"input '{name}' needs '{source}', which no earlier step produced")
+    return resolved
+
+
+def _duration_ms(instance: InstanceRecord) -> float | None:
+    if instance.completed_at is None:
+        return None
+    return round((instance.completed_at - instance.created_at).total_seconds() * 1000, 1)

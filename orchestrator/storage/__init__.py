@@ -1,0 +1,5 @@
+"""The orchestrator's PostgreSQL schema: tables and migrations, and one store per table.
+
+Entry point: tables.py (the schema); instances.py, step_journal.py, leases.py and
+appeal_records.py hold the SQL; statements.py runs it, one round trip a statement.
+"""

@@ -1,0 +1,82 @@
+"""The shape of a workflow template file, checked when the file is loaded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema import Draft202012Validator, SchemaError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from orchestrator.templates.step_policy import NO_RETRY, RetryPolicy
+
+IDENTIFIER = r"^[a-z][a-z0-9_]*$"
+# A step reads run inputs as "inputs.<name>" and earlier outputs by their context key.
+INPUTS_PREFIX = "inputs."
+
+
+class StepSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=IDENTIFIER)
+    task_type: str
+    config: dict[str, Any] = Field(default_factory=dict)
+    # Task input name -> where its value comes from ("inputs.citizen_id", "citizen").
+    input_mapping: dict[str, str] = Field(default_factory=dict)
+    # Task output name -> the context key it is stored under for later steps and the run's outputs.
+    output_mapping: dict[str, str]
+    # Failure policy: attempts and backoff, a time limit per attempt, and (for steps that
+    # fan out over items) how many items may fail for good without failing the step.
+    retry: RetryPolicy = NO_RETRY
+    timeout_seconds: float | None = Field(default=None, gt=0, le=86_400)
+    tolerated_failures: int | float = Field(default=0, ge=0)
+
+    @field_validator("tolerated_failures")
+    @classmethod
+    def _fraction_at_most_one(cls, value: int | float) -> int | float:
+        if isinstance(value, float) and value > 1:
+            raise ValueError("a fraction of items must be between 0 and 1; use an integer for a count")
+        return value
+
+    @field_validator("output_mapping")
+    @classmethod
+    def _context_keys_are_identifiers(cls, mapping: dict[str, str]) -> dict[str, str]:
+        for key in mapping.values():
+            if not key or key == "inputs" or not key.replace("_", "a").isalnum():
+                raise ValueError(f"'{key}' is not a valid context key")
+        return mapping
+
+
+class WorkflowTemplate(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    template_id: str = Field(pattern=IDENTIFIER)
+    version: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    # JSON Schema (draft 2020-12) of the run's inputs; must describe an object.
+    input_schema: dict[str, Any]
+    steps: list[StepSpec] = Field(min_length=1)
+    # Dotted path, within the run's outputs, of the decision a run of this template makes.
+    decision_output: str | None = None
+    # The template that re-runs this template's decisions on appeal; none: not appealable.
+    appeal_template: str | None = None
+
+    @field_validator("input_schema")
+    @classmethod
+    def _schema_is_valid(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as error:
+            raise ValueError(f"not a valid JSON Schema: {error.message}") from error
+        if schema.get("type") != "object":
+            raise ValueError('must have "type": "object"')
+        return schema
+
+    @field_validator("steps")
+    @classmethod
+    def _step_names_unique(cls, steps: list[StepSpec]) -> list[StepSpec]:
+        seen: set[str] = set()
+        for step in steps:
+            if step.name in seen:
+                raise ValueError(f"step name '{step.name}' is used twice")
+            seen.add(step.name)
+        return steps
