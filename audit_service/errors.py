@@ -1,12 +1,12 @@
-"""Audit service errors, and the one table that turns them into gRPC status codes.
+"""Audit service errors, and the table that turns them into gRPC status codes (civicflow/grpc_errors.py applies it).
 
-    AuditError
-    ├── InvalidRequestError        INVALID_ARGUMENT     (a malformed record, instance id or argument)
-    ├── EntryNotFoundError         NOT_FOUND            (no entry with that seq)
-    ├── OutOfRangeError            OUT_OF_RANGE         (a tree size the log has not reached)
-    ├── NotYetCoveredError         FAILED_PRECONDITION  (an entry newer than the latest checkpoint)
-    ├── LogCorruptedError          DATA_LOSS            (a stored node a proof needs is missing)
-    └── AuditStoreUnavailableError UNAVAILABLE          (the database is out of reach)
+AuditError
+├── InvalidRequestError        INVALID_ARGUMENT     (a malformed record, instance id or argument)
+├── EntryNotFoundError         NOT_FOUND            (no entry with that seq)
+├── OutOfRangeError            OUT_OF_RANGE         (a tree size the log has not reached)
+├── NotYetCoveredError         FAILED_PRECONDITION  (an entry newer than the latest checkpoint)
+├── LogCorruptedError          DATA_LOSS            (a stored node a proof needs is missing)
+└── AuditStoreUnavailableError UNAVAILABLE          (the database is out of reach)
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class AuditStoreUnavailableError(AuditError):
     pass
 
 
-STATUS_CODES: dict[type[AuditError], grpc.StatusCode] = {
+STATUS_CODES: dict[type[Exception], grpc.StatusCode] = {
     InvalidRequestError: grpc.StatusCode.INVALID_ARGUMENT,
     EntryNotFoundError: grpc.StatusCode.NOT_FOUND,
     OutOfRangeError: grpc.StatusCode.OUT_OF_RANGE,
@@ -50,10 +50,3 @@ STATUS_CODES: dict[type[AuditError], grpc.StatusCode] = {
     LogCorruptedError: grpc.StatusCode.DATA_LOSS,
     AuditStoreUnavailableError: grpc.StatusCode.UNAVAILABLE,
 }
-
-
-def status_code_for(error: AuditError) -> grpc.StatusCode:
-    for cls in type(error).__mro__:
-        if cls in STATUS_CODES:
-            return STATUS_CODES[cls]
-    return grpc.StatusCode.INTERNAL

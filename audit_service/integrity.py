@@ -173,9 +173,7 @@ class _Run:
             first = -(-(start + 1) // (1 << level)) - 1  # ceil((start + 1) / 2**level) - 1
             last = end // (1 << level) - 1
             if first <= last:
-                conditions.append(
-                    sa.and_(MERKLE_NODES.c.level == level, MERKLE_NODES.c.index.between(first, last))
-                )
+                conditions.append(sa.and_(MERKLE_NODES.c.level == level, MERKLE_NODES.c.index.between(first, last)))
             level += 1
         self._stored_nodes.clear()
         if conditions:
@@ -233,9 +231,7 @@ class _Run:
             checkpoint = self._pending.popleft()
             root = self._root()
             if root is None:
-                detail = (
-                    f"checkpoint of size {size}: its root cannot be recomputed, entries under it are missing"
-                )
+                detail = f"checkpoint of size {size}: its root cannot be recomputed, entries under it are missing"
                 self._add(Problem(None, CHECKPOINT_MISMATCH, detail))
             elif root != checkpoint.root_hash:
                 detail = f"checkpoint of size {size}: the recomputed root {root.hex()} differs from the signed root"

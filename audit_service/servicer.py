@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import grpc
@@ -12,12 +11,11 @@ from audit_service import integrity
 from audit_service.canonical_entry import canonical_bytes
 from audit_service.checkpoints import Checkpoint
 from audit_service.errors import (
-    AuditError,
+    STATUS_CODES,
     EntryNotFoundError,
     InvalidRequestError,
     LogCorruptedError,
     NotYetCoveredError,
-    status_code_for,
 )
 from audit_service.group_commit import GroupCommitWriter
 from audit_service.integrity import LogVerifier
@@ -26,6 +24,7 @@ from audit_service.proofs import Prover
 from audit_service.records import entry_document, entry_to_proto, parse_instance_id, records_from_proto
 from audit_service.signing import ALGORITHM
 from audit_service.store import AuditStore
+from civicflow.grpc_errors import maps_errors
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 
 T = TypeVar("T")
@@ -42,6 +41,7 @@ PROBLEM_KINDS = {
 }
 
 
+@maps_errors(STATUS_CODES)
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     def __init__(
         self,
@@ -61,61 +61,46 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def AppendEntries(
         self, request: audit_pb2.AppendEntriesRequest, context: grpc.aio.ServicerContext
     ) -> audit_pb2.AppendEntriesResponse:
-        async def append() -> audit_pb2.AppendEntriesResponse:
-            entries = await self._appender.append(records_from_proto(list(request.records)))
-            return audit_pb2.AppendEntriesResponse(entries=[entry_to_proto(entry) for entry in entries])
-
-        return await _answer(context, append)
+        entries = await self._appender.append(records_from_proto(list(request.records)))
+        return audit_pb2.AppendEntriesResponse(entries=[entry_to_proto(entry) for entry in entries])
 
     async def ListEntries(
         self, request: audit_pb2.ListEntriesRequest, context: grpc.aio.ServicerContext
     ) -> audit_pb2.ListEntriesResponse:
-        async def list_entries() -> audit_pb2.ListEntriesResponse:
-            instance_id = parse_instance_id(request.instance_id)
-            entries = await asyncio.to_thread(self._store.list_for_instance, instance_id)
-            return audit_pb2.ListEntriesResponse(entries=[entry_to_proto(entry) for entry in entries])
-
-        return await _answer(context, list_entries)
+        instance_id = parse_instance_id(request.instance_id)
+        entries = await asyncio.to_thread(self._store.list_for_instance, instance_id)
+        return audit_pb2.ListEntriesResponse(entries=[entry_to_proto(entry) for entry in entries])
 
     async def GetEntry(
         self, request: audit_pb2.GetEntryRequest, context: grpc.aio.ServicerContext
     ) -> audit_pb2.GetEntryResponse:
-        async def get_entry() -> audit_pb2.GetEntryResponse:
-            if request.seq < 0:
-                raise InvalidRequestError(f"seq must be >= 0, got {request.seq}")
-            entry = await asyncio.to_thread(self._store.get_entry, request.seq)
-            if entry is None:
-                raise EntryNotFoundError(f"no audit entry with seq {request.seq}")
-            try:
-                canonical = canonical_bytes(entry_document(entry.seq, entry.record, entry.recorded_at))
-            except ValueError as error:  # only a write behind the service's back leaves such a row
-                raise LogCorruptedError(f"entry {request.seq} cannot be encoded any more: {error}") from None
-            return audit_pb2.GetEntryResponse(entry=entry_to_proto(entry), canonical_json=canonical.decode("utf-8"))
-
-        return await _answer(context, get_entry)
+        if request.seq < 0:
+            raise InvalidRequestError(f"seq must be >= 0, got {request.seq}")
+        entry = await asyncio.to_thread(self._store.get_entry, request.seq)
+        if entry is None:
+            raise EntryNotFoundError(f"no audit entry with seq {request.seq}")
+        try:
+            canonical = canonical_bytes(entry_document(entry.seq, entry.record, entry.recorded_at))
+        except ValueError as error:  # only a write behind the service's back leaves such a row
+            raise LogCorruptedError(f"entry {request.seq} cannot be encoded any more: {error}") from None
+        return audit_pb2.GetEntryResponse(entry=entry_to_proto(entry), canonical_json=canonical.decode("utf-8"))
 
     async def GetCheckpoint(
         self, request: audit_pb2.GetCheckpointRequest, context: grpc.aio.ServicerContext
     ) -> audit_pb2.GetCheckpointResponse:
-        async def get_checkpoint() -> audit_pb2.GetCheckpointResponse:
-            checkpoint = await asyncio.to_thread(self._notary.current)
-            return audit_pb2.GetCheckpointResponse(checkpoint=_checkpoint_to_proto(checkpoint))
-
-        return await _answer(context, get_checkpoint)
+        checkpoint = await asyncio.to_thread(self._notary.current)
+        return audit_pb2.GetCheckpointResponse(checkpoint=_checkpoint_to_proto(checkpoint))
 
     async def ListCheckpoints(
         self, request: audit_pb2.ListCheckpointsRequest, context: grpc.aio.ServicerContext
     ) -> audit_pb2.ListCheckpointsResponse:
-        async def list_checkpoints() -> audit_pb2.ListCheckpointsResponse:
-            limit = request.limit or DEFAULT_PAGE_SIZE
-            if request.offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
-                raise InvalidRequestError(f"offset must be >= 0 and limit 1..{MAX_PAGE_SIZE}")
-            checkpoints, total = await asyncio.to_thread(self._notary.page, offset=request.offset, limit=limit)
-            return audit_pb2.ListCheckpointsResponse(
-                checkpoints=[_checkpoint_to_proto(checkpoint) for checkpoint in checkpoints], total=total
-            )
-
-        return await _answer(context, list_checkpoints)
+        limit = request.limit or DEFAULT_PAGE_SIZE
+        if request.offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidRequestError(f"offset must be >= 0 and limit 1..{MAX_PAGE_SIZE}")
+        checkpoints, total = await asyncio.to_thread(self._notary.page, offset=request.offset, limit=limit)
+        return audit_pb2.ListCheckpointsResponse(
+            checkpoints=[_checkpoint_to_proto(checkpoint) for checkpoint in checkpoints], total=total
+        )
 
     async def GetPublicKey(
         self, request: audit_pb2.GetPublicKeyRequest, context: grpc.aio.ServicerContext
@@ -128,68 +113,50 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def GetInclusionProof(
         self, request: audit_pb2.GetInclusionProofRequest, context: grpc.aio.ServicerContext
     ) -> audit_pb2.GetInclusionProofResponse:
-        async def get_inclusion_proof() -> audit_pb2.GetInclusionProofResponse:
-            if request.tree_size < 0:
-                raise InvalidRequestError(f"tree_size must be >= 0, got {request.tree_size}")
-            tree_size = request.tree_size
-            if tree_size == 0:
-                tree_size = (await asyncio.to_thread(self._notary.current)).tree_size
-                if request.seq >= tree_size:
-                    if await asyncio.to_thread(self._store.get_entry, request.seq) is None:
-                        raise EntryNotFoundError(f"no audit entry with seq {request.seq}")
-                    raise NotYetCoveredError(
-                        f"entry {request.seq} is not covered by the latest checkpoint (size {tree_size}) yet; "
-                        "ask again in a second"
-                    )
-            proof = await asyncio.to_thread(self._prover.inclusion, request.seq, tree_size)
-            return audit_pb2.GetInclusionProofResponse(
-                leaf_index=proof.leaf_index,
-                tree_size=proof.tree_size,
-                leaf_hash=proof.leaf_hash,
-                audit_path=proof.audit_path,
-            )
-
-        return await _answer(context, get_inclusion_proof)
+        if request.tree_size < 0:
+            raise InvalidRequestError(f"tree_size must be >= 0, got {request.tree_size}")
+        tree_size = request.tree_size
+        if tree_size == 0:
+            tree_size = (await asyncio.to_thread(self._notary.current)).tree_size
+            if request.seq >= tree_size:
+                if await asyncio.to_thread(self._store.get_entry, request.seq) is None:
+                    raise EntryNotFoundError(f"no audit entry with seq {request.seq}")
+                raise NotYetCoveredError(
+                    f"entry {request.seq} is not covered by the latest checkpoint (size {tree_size}) yet; "
+                    "ask again in a second"
+                )
+        proof = await asyncio.to_thread(self._prover.inclusion, request.seq, tree_size)
+        return audit_pb2.GetInclusionProofResponse(
+            leaf_index=proof.leaf_index,
+            tree_size=proof.tree_size,
+            leaf_hash=proof.leaf_hash,
+            audit_path=proof.audit_path,
+        )
 
     async def GetConsistencyProof(
         self, request: audit_pb2.GetConsistencyProofRequest, context: grpc.aio.ServicerContext
     ) -> audit_pb2.GetConsistencyProofResponse:
-        async def get_consistency_proof() -> audit_pb2.GetConsistencyProofResponse:
-            if request.second < 0:
-                raise InvalidRequestError(f"second must be >= 0, got {request.second}")
-            second = request.second or (await asyncio.to_thread(self._notary.current)).tree_size
-            proof = await asyncio.to_thread(self._prover.consistency, request.first, second)
-            return audit_pb2.GetConsistencyProofResponse(first=request.first, second=second, proof=proof)
-
-        return await _answer(context, get_consistency_proof)
+        if request.second < 0:
+            raise InvalidRequestError(f"second must be >= 0, got {request.second}")
+        second = request.second or (await asyncio.to_thread(self._notary.current)).tree_size
+        proof = await asyncio.to_thread(self._prover.consistency, request.first, second)
+        return audit_pb2.GetConsistencyProofResponse(first=request.first, second=second, proof=proof)
 
     async def VerifyLog(
         self, request: audit_pb2.VerifyLogRequest, context: grpc.aio.ServicerContext
     ) -> audit_pb2.VerifyLogResponse:
-        async def verify_log() -> audit_pb2.VerifyLogResponse:
-            report = await asyncio.to_thread(self._verifier.verify)
-            return audit_pb2.VerifyLogResponse(
-                ok=report.ok,
-                entries_checked=report.entries_checked,
-                checkpoints_checked=report.checkpoints_checked,
-                tree_size=report.tree_size,
-                problems_truncated=report.problems_truncated,
-                problems=[
-                    audit_pb2.LogProblem(seq=problem.seq, kind=PROBLEM_KINDS[problem.kind], detail=problem.detail)
-                    for problem in report.problems
-                ],
-            )
-
-        return await _answer(context, verify_log)
-
-
-async def _answer(context: grpc.aio.ServicerContext, handle: Callable[[], Awaitable[T]]) -> T:
-    """Runs one RPC's body; a domain error becomes its status code, once, here."""
-    try:
-        return await handle()
-    except AuditError as error:
-        await context.abort(status_code_for(error), str(error))
-        raise  # abort() raises; this only tells the type checker
+        report = await asyncio.to_thread(self._verifier.verify)
+        return audit_pb2.VerifyLogResponse(
+            ok=report.ok,
+            entries_checked=report.entries_checked,
+            checkpoints_checked=report.checkpoints_checked,
+            tree_size=report.tree_size,
+            problems_truncated=report.problems_truncated,
+            problems=[
+                audit_pb2.LogProblem(seq=problem.seq, kind=PROBLEM_KINDS[problem.kind], detail=problem.detail)
+                for problem in report.problems
+            ],
+        )
 
 
 def _checkpoint_to_proto(checkpoint: Checkpoint) -> audit_pb2.Checkpoint:

@@ -11,6 +11,7 @@ from typing import Any
 import psycopg2
 import sqlalchemy as sa
 from psycopg2.extras import NamedTupleCursor
+from sqlalchemy.dialects.postgresql.psycopg2 import PGDialect_psycopg2
 from sqlalchemy.engine import Connection, Engine
 
 from audit_service.errors import AuditStoreUnavailableError
@@ -27,21 +28,10 @@ _LOCK_HEAD = "SELECT tree_size, frontier, clock_timestamp() AS now FROM audit.lo
 # A separate statement, after the lock: its snapshot sees every key committed before it.
 _FIND_KEYS = "SELECT * FROM audit.audit_trail WHERE idempotency_key = ANY(%(keys)s)"
 # Entries, completed tree nodes and the new head in one statement: a batch costs three round trips.
+# Types as PostgreSQL names them, for the arrays unnest() reads: from the table's own definition.
 _ENTRY_COLUMNS = {
-    "seq": "bigint",
-    "instance_id": "uuid",
-    "step_name": "text",
-    "step_index": "integer",
-    "attempt": "integer",
-    "status": "text",
-    "started_at": "timestamptz",
-    "completed_at": "timestamptz",
-    "input_json": "text",
-    "output_json": "text",
-    "error": "text",
-    "actor": "text",
-    "idempotency_key": "text",
-    "leaf_hash": "bytea",
+    name: AUDIT_TRAIL.c[name].type.compile(dialect=PGDialect_psycopg2())  # type: ignore[no-untyped-call]
+    for name in ("seq", *RECORD_COLUMNS, "leaf_hash")
 }
 _WRITE = f"""
     WITH entries AS (

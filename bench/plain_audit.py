@@ -16,28 +16,19 @@ import grpc
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from audit_service.errors import AuditError, status_code_for
+from audit_service.errors import STATUS_CODES
 from audit_service.records import AuditRecord, StoredEntry, entry_to_proto, records_from_proto
 from audit_service.server import SERVICE_NAME
+from audit_service.tables import RECORD_COLUMNS
 from civicflow.database import create_engine
+from civicflow.grpc_errors import maps_errors
 from civicflow.grpc_server import RunningServer, serve_until_terminated, start_grpc_server
 from civicflow.logs import configure_logging
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 
 LOCK_KEY = zlib.crc32(b"bench.plain_audit.append")
-COLUMNS = (
-    "instance_id",
-    "step_name",
-    "step_index",
-    "attempt",
-    "status",
-    "started_at",
-    "completed_at",
-    "input_json",
-    "output_json",
-    "error",
-    "actor",
-)
+# The audit record's columns; this baseline keeps no idempotency keys.
+COLUMNS = tuple(name for name in RECORD_COLUMNS if name != "idempotency_key")
 SCHEMA_DDL = f"""
 CREATE SCHEMA IF NOT EXISTS bench_plain_audit;
 CREATE TABLE IF NOT EXISTS bench_plain_audit.audit_trail (
@@ -50,6 +41,7 @@ CREATE INDEX IF NOT EXISTS audit_trail_instance_seq_idx ON bench_plain_audit.aud
 """
 
 
+@maps_errors(STATUS_CODES)
 class PlainAuditServicer(audit_pb2_grpc.AuditServiceServicer):
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -57,10 +49,7 @@ class PlainAuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def AppendEntries(
         self, request: audit_pb2.AppendEntriesRequest, context: grpc.aio.ServicerContext
     ) -> audit_pb2.AppendEntriesResponse:
-        try:
-            records = records_from_proto(list(request.records))
-        except AuditError as error:
-            await context.abort(status_code_for(error), str(error))
+        records = records_from_proto(list(request.records))
         entries = await asyncio.to_thread(self._append, records)
         return audit_pb2.AppendEntriesResponse(entries=[entry_to_proto(entry) for entry in entries])
 

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from civicflow.citizen_ids import population_citizen_id
 from civicflow.v1 import evaluator_pb2
-from evaluator.errors import InjectedFaultError, InvalidBatchError, InvalidCitizenError
-from evaluator.faults import Fault, FaultPlan
+from evaluator.errors import InvalidBatchError, InvalidCitizenError
 from evaluator.rules import Rules, check_citizen, check_columns, decide, decide_batch, impossible_citizens
 
 FAILED = evaluator_pb2.DECISION_UNSPECIFIED
 
 
-def evaluate_one(request: evaluator_pb2.EvaluateRequest, faults: FaultPlan) -> evaluator_pb2.EvaluateResponse:
+def evaluate_one(request: evaluator_pb2.EvaluateRequest) -> evaluator_pb2.EvaluateResponse:
     if not request.HasField("citizen"):
         raise InvalidCitizenError("the request has no citizen")
     if not request.HasField("rules"):
         raise InvalidCitizenError("the request has no rules to evaluate the citizen under")
     check_citizen(request.citizen.age, request.citizen.income)
     rules = Rules.from_proto(request.rules)
-    if faults.fires(Fault.FAIL, request.citizen.citizen_id):
-        raise InjectedFaultError(_injected(request.citizen.citizen_id))
     verdict = decide(request.citizen.age, request.citizen.income, rules)
     return evaluator_pb2.EvaluateResponse(
         decision=verdict.decision,  # type: ignore[arg-type]
@@ -32,9 +28,7 @@ def evaluate_one(request: evaluator_pb2.EvaluateRequest, faults: FaultPlan) -> e
     )
 
 
-def evaluate_batch(
-    request: evaluator_pb2.EvaluateStreamRequest, faults: FaultPlan
-) -> evaluator_pb2.EvaluateStreamResponse:
+def evaluate_batch(request: evaluator_pb2.EvaluateStreamRequest) -> evaluator_pb2.EvaluateStreamResponse:
     """Decides every citizen of the batch it can; the others get an ItemError and DECISION_UNSPECIFIED."""
     if not request.rule_sets:
         raise InvalidBatchError("a batch needs at least one rule set")
@@ -44,8 +38,6 @@ def evaluate_batch(
     check_columns(ages, incomes)
     impossible = np.flatnonzero(impossible_citizens(ages, incomes)).tolist()
     errors = {index: _impossible(ages[index], incomes[index]) for index in impossible}
-    for index in faults.fires_in_batch(Fault.FAIL, request.first_position, len(ages)):
-        errors.setdefault(index, _injected(population_citizen_id(request.first_position + index)))
     failed = np.array(sorted(errors), dtype=np.int64)
     columns = []
     for rules in rule_sets:
@@ -65,7 +57,3 @@ def _impossible(age: int, income: float) -> str:
     except InvalidCitizenError as error:
         return str(error)
     raise AssertionError("impossible_citizens and check_citizen disagree")  # pragma: no cover
-
-
-def _injected(citizen_id: str) -> str:
-    return f"injected fault: evaluation of {citizen_id} failed (EVALUATOR_FAIL_CITIZENS)"

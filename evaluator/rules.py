@@ -142,9 +142,7 @@ def decide(age: int, income: float, rules: Rules) -> Verdict:
     return Verdict(decision=decision, reasons=reasons)
 
 
-def decide_batch(
-    ages: npt.NDArray[np.integer], incomes: npt.NDArray[np.float64], rules: Rules
-) -> npt.NDArray[np.int8]:
+def decide_batch(ages: npt.NDArray[np.integer], incomes: npt.NDArray[np.float64], rules: Rules) -> npt.NDArray[np.int8]:
     """`decide` over whole columns at once: the same comparisons in the same order, element-wise."""
     threshold = rules.review_threshold
     excluded = (ages < rules.min_age) | (ages > rules.max_age) | (incomes > rules.max_income)

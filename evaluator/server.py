@@ -9,7 +9,7 @@ import grpc
 from civicflow.grpc_server import RunningServer, start_grpc_server
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from evaluator.config import EvaluatorSettings
-from evaluator.faults import FaultPlan
+from evaluator.faults import FaultInjectingServicer, FaultPlan
 from evaluator.servicer import EvaluatorServicer
 
 log = logging.getLogger(__name__)
@@ -19,10 +19,11 @@ SERVICE_NAME = evaluator_pb2.DESCRIPTOR.services_by_name["EvaluatorService"].ful
 
 async def start(settings: EvaluatorSettings) -> RunningServer:
     """Serves on settings.host:settings.evaluator_port (0 picks a free port); SERVING once started."""
+    servicer: evaluator_pb2_grpc.EvaluatorServiceServicer = EvaluatorServicer()
     faults = FaultPlan.from_settings(settings)
     if faults.enabled:
         log.warning("fault hooks enabled: chosen citizens will fail or stall on purpose", extra=faults.describe())
-    servicer = EvaluatorServicer(faults)
+        servicer = FaultInjectingServicer(servicer, faults)
 
     def register(server: grpc.aio.Server) -> None:
         evaluator_pb2_grpc.add_EvaluatorServiceServicer_to_server(servicer, server)

@@ -1,4 +1,4 @@
-"""Orchestrator errors, and the one table that turns them into gRPC status codes.
+"""Orchestrator errors, and the table that turns them into gRPC status codes (civicflow/grpc_errors.py applies it).
 
     OrchestratorError
     ├── InvalidRequestError        INVALID_ARGUMENT  (malformed ids, JSON, paging)
@@ -20,13 +20,9 @@ ConfigurationError (TemplateError, SchemeFileError) stops the orchestrator at st
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import grpc
-from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
+from civicflow.grpc_errors import FieldProblem, FieldProblems
 from orchestrator.templates.step_policy import ErrorKind
 
 
@@ -38,21 +34,11 @@ class InvalidRequestError(OrchestratorError):
     pass
 
 
-@dataclass(frozen=True)
-class FieldProblem:
-    field: str  # dotted path, such as "inputs.population_size"
-    problem: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.problem}"
-
-
-class InputValidationError(InvalidRequestError):
+class InputValidationError(InvalidRequestError, FieldProblems):
     """Carries every problem, so that clients can show each next to its field (google.rpc.BadRequest)."""
 
     def __init__(self, problems: list[FieldProblem]) -> None:
-        super().__init__("; ".join(map(str, problems)))
-        self.problems = problems
+        FieldProblems.__init__(self, problems)
 
 
 class TemplateNotFoundError(OrchestratorError):
@@ -115,7 +101,7 @@ class SchemeFileError(ConfigurationError):
     """The scheme catalogue cannot be loaded; names the file and the problem."""
 
 
-STATUS_CODES: dict[type[OrchestratorError], grpc.StatusCode] = {
+STATUS_CODES: dict[type[Exception], grpc.StatusCode] = {
     InvalidRequestError: grpc.StatusCode.INVALID_ARGUMENT,
     TemplateNotFoundError: grpc.StatusCode.NOT_FOUND,
     InstanceNotFoundError: grpc.StatusCode.NOT_FOUND,
@@ -124,26 +110,3 @@ STATUS_CODES: dict[type[OrchestratorError], grpc.StatusCode] = {
     IdempotencyConflictError: grpc.StatusCode.ALREADY_EXISTS,
     DependencyUnavailableError: grpc.StatusCode.UNAVAILABLE,
 }
-
-
-def status_code_for(error: OrchestratorError) -> grpc.StatusCode:
-    for cls in type(error).__mro__:
-        if cls in STATUS_CODES:
-            return STATUS_CODES[cls]
-    return grpc.StatusCode.INTERNAL
-
-
-def status_details(error: OrchestratorError) -> tuple[tuple[str, str | bytes], ...]:
-    """Trailing metadata carrying a google.rpc.Status with the error's details, where it has any."""
-    if not isinstance(error, InputValidationError):
-        return ()
-    violations = error_details_pb2.BadRequest(
-        field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=problem.field, description=problem.problem)
-            for problem in error.problems
-        ]
-    )
-    detail = any_pb2.Any()
-    detail.Pack(violations)
-    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(error), details=[detail])
-    return tuple(rpc_status.to_status(status).trailing_metadata)

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from functools import wraps
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
 
 import grpc
 
+from civicflow.grpc_errors import maps_errors, parse_json
 from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator import messages
 from orchestrator.appeals import AppealDesk
-from orchestrator.errors import (
-    InvalidRequestError,
-    OrchestratorError,
-    ReportNotAvailableError,
-    status_code_for,
-    status_details,
-)
+from orchestrator.errors import STATUS_CODES, InvalidRequestError, ReportNotAvailableError
 from orchestrator.impact.report import ImpactReport
 from orchestrator.impact.results_store import ImpactResultStore
 from orchestrator.runs import idempotency
@@ -33,41 +25,8 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 REPORT_OUTPUT = "impact_report"
 
-Reply = TypeVar("Reply")
 
-
-def _maps_errors(
-    handler: Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Reply]],
-) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awaitable[Reply]]:
-    """Ends the call with the status code of any OrchestratorError; the one place errors become codes."""
-
-    @wraps(handler)
-    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Reply:
-        try:
-            return await handler(self, request, context)
-        except OrchestratorError as error:
-            await context.abort(status_code_for(error), str(error), trailing_metadata=status_details(error))
-            raise AssertionError("abort() raises") from error
-
-    return wrapper
-
-
-def _maps_stream_errors(
-    handler: Callable[[Any, Any, grpc.aio.ServicerContext], AsyncIterator[Reply]],
-) -> Callable[[Any, Any, grpc.aio.ServicerContext], AsyncIterator[Reply]]:
-    """_maps_errors for server-streaming RPCs."""
-
-    @wraps(handler)
-    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Reply]:
-        try:
-            async for reply in handler(self, request, context):
-                yield reply
-        except OrchestratorError as error:
-            await context.abort(status_code_for(error), str(error), trailing_metadata=status_details(error))
-
-    return wrapper
-
-
+@maps_errors(STATUS_CODES)
 class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     def __init__(
         self,
@@ -84,7 +43,6 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         self._results = results
         self._audit = audit
 
-    @_maps_errors
     async def ListTemplates(
         self, request: orchestrator_pb2.ListTemplatesRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.ListTemplatesResponse:
@@ -92,11 +50,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
             templates=[messages.template_message(template) for template in self._templates]
         )
 
-    @_maps_errors
     async def ExecuteWorkflow(
         self, request: orchestrator_pb2.ExecuteWorkflowRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.ExecuteWorkflowResponse:
-        inputs = _parse_json("inputs_json", request.inputs_json or "{}")
+        inputs = parse_json("inputs_json", request.inputs_json or "{}")
         instance = await self._replica.execute(
             request.template_id,
             inputs,
@@ -106,45 +63,39 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         )
         return orchestrator_pb2.ExecuteWorkflowResponse(instance=messages.instance_message(instance))
 
-    @_maps_errors
     async def GetWorkflow(
         self, request: orchestrator_pb2.GetWorkflowRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.GetWorkflowResponse:
         instance = await self._instance(request.instance_id)
         return orchestrator_pb2.GetWorkflowResponse(instance=messages.instance_message(instance))
 
-    @_maps_stream_errors
     async def WatchWorkflow(
         self, request: orchestrator_pb2.WatchWorkflowRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[orchestrator_pb2.WatchWorkflowResponse]:
         async for instance in self._replica.watch(_parse_uuid("instance_id", request.instance_id)):
             yield orchestrator_pb2.WatchWorkflowResponse(instance=messages.instance_message(instance))
 
-    @_maps_errors
     async def GetAuditTrail(
         self, request: orchestrator_pb2.GetAuditTrailRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.GetAuditTrailResponse:
         instance = await self._instance(request.instance_id)
         return orchestrator_pb2.GetAuditTrailResponse(entries=await self._audit.entries(instance.instance_id))
 
-    @_maps_errors
     async def SubmitAppeal(
         self, request: orchestrator_pb2.SubmitAppealRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.SubmitAppealResponse:
         original_id = _parse_uuid("original_instance_id", request.original_instance_id)
-        evidence = _parse_json("evidence_json", request.evidence_json)
+        evidence = parse_json("evidence_json", request.evidence_json)
         key = idempotency.checked_key(request.idempotency_key)
         result = await self._appeals.submit(original_id, evidence, idempotency_key=key, actor=request.actor)
         return messages.appeal_message(result)
 
-    @_maps_errors
     async def GetImpactReport(
         self, request: orchestrator_pb2.GetImpactReportRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.GetImpactReportResponse:
         report = _report_of(await self._instance(request.instance_id))
         return orchestrator_pb2.GetImpactReportResponse(report=report.to_proto())
 
-    @_maps_errors
     async def ListImpactResults(
         self, request: orchestrator_pb2.ListImpactResultsRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.ListImpactResultsResponse:
@@ -180,10 +131,3 @@ def _parse_uuid(field: str, value: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise InvalidRequestError(f"{field}: '{value}' is not a UUID") from None
-
-
-def _parse_json(field: str, value: str) -> Any:
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError as error:
-        raise InvalidRequestError(f"{field}: not valid JSON: {error}") from None

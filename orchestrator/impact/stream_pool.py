@@ -19,6 +19,7 @@ from typing import Any
 
 import grpc
 
+from civicflow.grpc_errors import CallFailure, DownstreamError, classify_rpc_error
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from orchestrator.errors import StepFailedError
 from orchestrator.impact.batches import Batch, Job
@@ -27,18 +28,6 @@ from orchestrator.templates.step_policy import ErrorKind, RetryPolicy
 
 log = logging.getLogger(__name__)
 
-# Codes by which an evaluator refuses what it was sent: another stream would refuse it too.
-_REFUSALS = frozenset(
-    {
-        grpc.StatusCode.INVALID_ARGUMENT,
-        grpc.StatusCode.FAILED_PRECONDITION,
-        grpc.StatusCode.OUT_OF_RANGE,
-        grpc.StatusCode.UNIMPLEMENTED,
-        grpc.StatusCode.NOT_FOUND,
-        grpc.StatusCode.PERMISSION_DENIED,
-        grpc.StatusCode.UNAUTHENTICATED,
-    }
-)
 _RESTART_BACKOFF = RetryPolicy(initial_backoff_seconds=0.05, max_backoff_seconds=1.0)
 
 Deliver = Callable[[Job, evaluator_pb2.EvaluateStreamResponse], None]
@@ -128,26 +117,29 @@ class StreamPool:
                 return
             if self._answers > answers_before:  # answers came while it ran: not a failing streak, back off anew
                 failures_in_a_row = 0
-            code, details = broken
-            if code in _REFUSALS:
-                raise StepFailedError(f"evaluator stream failed: {code.name}: {details}", kind=ErrorKind.FAILED)
+            if broken.failure is CallFailure.REFUSED:  # another stream would be refused the same
+                raise StepFailedError(f"evaluator stream failed: {broken}", kind=ErrorKind.FAILED)
             self.restarts += 1
             if self.restarts > self._max_restarts:
-                kind = ErrorKind.TIMEOUT if code == grpc.StatusCode.DEADLINE_EXCEEDED else ErrorKind.UNAVAILABLE
+                kind = ErrorKind.TIMEOUT if broken.failure is CallFailure.TIMEOUT else ErrorKind.UNAVAILABLE
                 raise StepFailedError(
-                    f"evaluator stream failed: {code.name}: {details}"
-                    f" (streams were restarted {self._max_restarts} times, the limit)",
+                    f"evaluator stream failed: {broken} (streams were restarted {self._max_restarts} times, the limit)",
                     kind=kind,
                 )
             log.warning(
                 "evaluator stream broke; its unanswered batches go to another stream",
-                extra={"stream": number, "code": code.name, "details": details, "restarts": self.restarts},
+                extra={
+                    "stream": number,
+                    "code": broken.code.name,
+                    "details": broken.details,
+                    "restarts": self.restarts,
+                },
             )
             failures_in_a_row += 1
             await asyncio.sleep(_RESTART_BACKOFF.backoff_after(failures_in_a_row))
 
-    async def _stream(self) -> tuple[grpc.StatusCode, str] | None:
-        """One stream until the work is done (None) or it breaks: (code, details), its jobs put back."""
+    async def _stream(self) -> DownstreamError | None:
+        """One stream until the work is done (None) or it breaks: why, with its jobs put back."""
         loop = asyncio.get_running_loop()
         call = self._stub.EvaluateStream()  # no deadline for the whole stream: each job has its own
         in_flight: dict[int, tuple[Job, float]] = {}  # in send order, so the first is the oldest
@@ -192,12 +184,13 @@ class StreamPool:
         sender = asyncio.create_task(send())
         receiver = asyncio.create_task(receive())
         watchdog = asyncio.create_task(watch())
-        broken: tuple[grpc.StatusCode, str] | None = None
+        broken: DownstreamError | None = None
         try:
             await self._until_receiver_or_watchdog(sender, receiver, watchdog)
             if watchdog.done():
                 stalled = watchdog.result()
-                broken = (
+                broken = DownstreamError(
+                    CallFailure.TIMEOUT,
                     grpc.StatusCode.DEADLINE_EXCEEDED,
                     f"citizens from position {stalled.batch.first_position + stalled.start}"
                     f" unanswered after {self._batch_timeout:g} s",
@@ -206,10 +199,14 @@ class StreamPool:
                 try:
                     receiver.result()
                 except grpc.aio.AioRpcError as error:
-                    broken = (error.code(), error.details() or "")
+                    broken = classify_rpc_error(error)
                 else:
                     if in_flight or not sender.done():
-                        broken = (grpc.StatusCode.UNAVAILABLE, "stream ended before its work was done")
+                        broken = DownstreamError(
+                            CallFailure.UNAVAILABLE,
+                            grpc.StatusCode.UNAVAILABLE,
+                            "stream ended before its work was done",
+                        )
         finally:
             call.cancel()
             for task in (sender, receiver, watchdog):

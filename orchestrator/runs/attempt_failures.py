@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import grpc
 
+from civicflow.grpc_errors import CallFailure, classify_rpc_error
 from orchestrator.errors import DependencyUnavailableError, StepFailedError
 from orchestrator.templates.step_policy import ErrorKind, RetryPolicy
 
-_KIND_OF_GRPC_CODE = {
-    grpc.StatusCode.UNAVAILABLE: ErrorKind.UNAVAILABLE,
-    grpc.StatusCode.DEADLINE_EXCEEDED: ErrorKind.TIMEOUT,
-}
+# The transient failures of a call to another service, as the kinds a retry policy names.
+_KIND_OF_CALL_FAILURE = {CallFailure.UNAVAILABLE: ErrorKind.UNAVAILABLE, CallFailure.TIMEOUT: ErrorKind.TIMEOUT}
 
 
 def classify(error: Exception, *, timeout_seconds: float | None) -> tuple[ErrorKind, str]:
@@ -26,9 +25,9 @@ def classify(error: Exception, *, timeout_seconds: float | None) -> tuple[ErrorK
         return error.kind or _kind_of_cause(error) or ErrorKind.FAILED, str(error)
     if isinstance(error, DependencyUnavailableError):
         return ErrorKind.UNAVAILABLE, str(error)
-    if isinstance(error, grpc.aio.AioRpcError):
-        kind = _KIND_OF_GRPC_CODE.get(error.code(), ErrorKind.INTERNAL)
-        return kind, f"{error.code().name}: {error.details()}"
+    if isinstance(error, grpc.aio.AioRpcError):  # a call a task made and did not expect to fail
+        failure = classify_rpc_error(error)
+        return _KIND_OF_CALL_FAILURE.get(failure.failure, ErrorKind.INTERNAL), str(failure)
     return ErrorKind.INTERNAL, f"internal error: {type(error).__name__}: {error}"
 
 
@@ -37,7 +36,7 @@ def _kind_of_cause(error: BaseException) -> ErrorKind | None:
     seen = 0
     while cause is not None and seen < 10:  # a chain is short; the bound only guards against cycles
         if isinstance(cause, grpc.aio.AioRpcError):
-            return _KIND_OF_GRPC_CODE.get(cause.code())
+            return _KIND_OF_CALL_FAILURE.get(classify_rpc_error(cause).failure)
         if isinstance(cause, TimeoutError):
             return ErrorKind.TIMEOUT
         if isinstance(cause, DependencyUnavailableError):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from civicflow.grpc_errors import CallFailure, DownstreamError, classify_rpc_error
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 from orchestrator.errors import AuditUnavailableError, DependencyUnavailableError
 
@@ -59,9 +60,7 @@ class AuditClient:
                 audit_pb2.ListEntriesRequest(instance_id=str(instance_id)), timeout=self._timeout
             )
         except grpc.aio.AioRpcError as error:
-            raise DependencyUnavailableError(
-                f"audit service unavailable: {error.code().name}: {error.details()}"
-            ) from error
+            raise DependencyUnavailableError(f"audit service unavailable: {classify_rpc_error(error)}") from error
         return list(reply.entries)
 
     async def _send_queued(self) -> None:
@@ -81,12 +80,13 @@ class AuditClient:
                 audit_pb2.AppendEntriesRequest(records=records), timeout=self._timeout
             )
         except grpc.aio.AioRpcError as error:
-            if len(batch) > 1 and error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+            failure = classify_rpc_error(error)
+            if len(batch) > 1 and failure.failure is CallFailure.REFUSED:
                 for request in batch:  # one run's bad record must not fail the runs it shared a call with
                     await self._send([request])
                 return
             for request in batch:
-                _settle(request, error=_unavailable(request, error))
+                _settle(request, error=_not_recorded(request, failure))
             return
         entries = list(reply.entries)
         for request in batch:
@@ -94,9 +94,9 @@ class AuditClient:
             entries = entries[len(request.records) :]
 
 
-def _unavailable(request: _Request, error: grpc.aio.AioRpcError) -> AuditUnavailableError:
+def _not_recorded(request: _Request, failure: DownstreamError) -> AuditUnavailableError:
     step = request.records[0].step_name if request.records else "?"
-    return AuditUnavailableError(f"audit service did not record step '{step}': {error.code().name}: {error.details()}")
+    return AuditUnavailableError(f"audit service did not record step '{step}': {failure}")
 
 
 def _settle(

@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 
 from civicflow.decisions import DECISION_NAMES
+from civicflow.grpc_errors import classify_rpc_error
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from orchestrator.citizens import Citizen, mock_citizen
 from orchestrator.errors import StepFailedError
@@ -59,7 +60,8 @@ async def evaluate_rules(
     try:
         reply = await evaluator.Evaluate(request, timeout=context.call_timeout)
     except grpc.aio.AioRpcError as error:
-        raise StepFailedError(f"evaluator failed: {error.code().name}: {error.details()}") from error
+        # Its kind (a retry policy's business) is read from the cause: runs/attempt_failures.py.
+        raise StepFailedError(f"evaluator failed: {classify_rpc_error(error)}") from error
     return {
         "evaluation": {
             "decision": DECISION_NAMES[reply.decision],

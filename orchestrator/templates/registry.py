@@ -11,7 +11,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.errors import FieldProblem, InputValidationError, TemplateError, TemplateNotFoundError
+from civicflow.grpc_errors import FieldProblem
+from orchestrator.errors import InputValidationError, TemplateError, TemplateNotFoundError
 from orchestrator.tasks.contract import TaskContract
 from orchestrator.templates.model import INPUTS_PREFIX, StepSpec, WorkflowTemplate
 from orchestrator.templates.step_policy import FailureTolerance

@@ -298,7 +298,10 @@ def test_a_run_started_before_its_insert_records_nothing_if_the_insert_is_refuse
             connection.execute(sa.text("DROP TRIGGER refuse_test_actor ON orchestrator.workflow_instances"))
             connection.execute(sa.text("DROP FUNCTION orchestrator.refuse_test_actor()"))
 
-    assert "refused by the test" in (refused.value.details() or "")
+    # The caller learns that it failed, and an error id to look up; not the database's words.
+    assert refused.value.code() == grpc.StatusCode.INTERNAL
+    assert "error id" in (refused.value.details() or "")
+    assert "refused by the test" not in (refused.value.details() or "")
     with owner.connect() as connection:
         audited = connection.execute(
             sa.text("SELECT count(*) FROM audit.audit_trail WHERE actor = :actor"), {"actor": actor}
