@@ -21,7 +21,7 @@ RESULTS_COPY = (
     "COPY orchestrator.impact_results (instance_id, position, citizen_id, decision, baseline_decision) FROM STDIN"
 )
 FAILURES_COPY = "COPY orchestrator.impact_failures (instance_id, position, citizen_id, error) FROM STDIN"
-# What results_digest is the SHA-256 of (README, Auditability): the rows in position order, as COPY prints them.
+# What results_digest is the SHA-256 of (docs/auditing.md): the rows in position order, as COPY prints them.
 DIGEST_EXPORT = (
     "COPY (SELECT position, citizen_id, decision, baseline_decision FROM orchestrator.impact_results"
     " WHERE instance_id = %s ORDER BY position) TO STDOUT"
