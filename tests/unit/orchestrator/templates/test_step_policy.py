@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
+from civicflow.settings import REPO_ROOT
 from orchestrator.errors import TemplateError
 from orchestrator.tasks import TASK_CONTRACTS
 from orchestrator.templates.registry import TemplateRegistry
 from orchestrator.templates.step_policy import ErrorKind
 
-SHIPPED = Path(__file__).resolve().parents[2] / "templates"
+SHIPPED = REPO_ROOT / "templates"
 
 
 def _impact_with(tmp_path: Path, step_index: int, **policy: Any) -> TemplateRegistry:
@@ -41,7 +42,9 @@ def test_shipped_templates_retry_transient_evaluator_failures_within_a_timeout()
 @pytest.mark.parametrize(
     ("declared", "allowed_of_500"), [(0, 0), (12, 12), (0.05, 25), (1.0, 500)], ids=["none", "count", "5%", "all"]
 )
-def test_a_fan_out_step_may_tolerate_a_count_or_a_fraction(tmp_path: Path, declared: float, allowed_of_500: int) -> None:
+def test_a_fan_out_step_may_tolerate_a_count_or_a_fraction(
+    tmp_path: Path, declared: float, allowed_of_500: int
+) -> None:
     registry = _impact_with(tmp_path, 3, tolerated_failures=declared)
     tolerance = registry.get("impact_analysis").steps[3].tolerance
     assert tolerance.allowed(500) == allowed_of_500
@@ -71,8 +74,16 @@ def test_retries_that_no_failure_could_trigger_are_refused(tmp_path: Path) -> No
         ({"tolerated_failures": -1}, "tolerated_failures"),
         ({"tolerated_failures": 1.5}, "a fraction of items must be between 0 and 1"),
     ],
-    ids=["no-attempts", "negative-backoff", "backoff-bounds", "unknown-kind", "unknown-field", "zero-timeout",
-         "negative-tolerance", "fraction-above-one"],
+    ids=[
+        "no-attempts",
+        "negative-backoff",
+        "backoff-bounds",
+        "unknown-kind",
+        "unknown-field",
+        "zero-timeout",
+        "negative-tolerance",
+        "fraction-above-one",
+    ],
 )
 def test_bad_policy_values_are_refused_naming_the_field(tmp_path: Path, policy: dict[str, Any], problem: str) -> None:
     message = _refusal(tmp_path, 3, **policy)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from bench.cli import parse_arguments, runs_for
 from bench.report import BenchResults, ScalingTiming, as_json, as_table
 from bench.workloads import CheckTiming, ImpactTiming
 
@@ -76,21 +75,3 @@ def test_without_scaling_or_concurrency_those_parts_are_left_out() -> None:
     assert as_json(partial)["evaluator_scaling"] is None
     table = as_table(partial)
     assert "speed-up" not in table and "at once" not in table
-
-
-def test_populations_are_a_comma_separated_list_within_the_templates_range() -> None:
-    assert parse_arguments(["--populations", "500,50000,1000000"]).populations == [500, 50000, 1000000]
-    with pytest.raises(SystemExit):
-        parse_arguments(["--populations", "0"])
-    with pytest.raises(SystemExit):
-        parse_arguments(["--populations", "1000001"])
-
-
-def test_large_populations_get_fewer_runs_and_the_speed_up_uses_the_largest_population() -> None:
-    arguments = parse_arguments(["--populations", "500,50000,1000000", "--runs", "9"])
-    assert runs_for(500, arguments) == (1, 9)
-    assert runs_for(1_000_000, arguments) == (0, 3)
-    assert arguments.scaling_population == 1_000_000
-    assert parse_arguments(["--populations", "500,50000", "--runs", "3"]).scaling_population == 50_000
-    with pytest.raises(SystemExit):
-        parse_arguments(["--populations", "500", "--scaling-population", "50000"])

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
+from civicflow.settings import REPO_ROOT
 from orchestrator.errors import InputValidationError, TemplateError, TemplateNotFoundError
 from orchestrator.tasks import TASK_CONTRACTS
 from orchestrator.templates.registry import TemplateRegistry
 
-SHIPPED = Path(__file__).resolve().parents[2] / "templates"
+SHIPPED = REPO_ROOT / "templates"
 
 
 def _shipped(name: str) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from civicflow.database import create_engine
 from civicflow.local_database import scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from tests.conftest import BackgroundLoop, serve_on_loopback
-from tests.integration.test_audit_service import new_instance, record
+from tests.integration.audit_service.test_service import new_instance, record
 
 
 @pytest.fixture
@@ -181,7 +181,9 @@ def test_concurrent_appends_share_transactions_and_keep_their_arrival_order(
     assert len(store.batches_per_transaction) < 40, "concurrent appends were not committed together"
 
 
-def test_an_append_refused_after_taking_the_lock_rolls_back_and_releases_it(database_url: str, audit_target: str) -> None:
+def test_an_append_refused_after_taking_the_lock_rolls_back_and_releases_it(
+    database_url: str, audit_target: str
+) -> None:
     """The append sends its own BEGIN and COMMIT: a failure between them must roll back, not leave the lock held."""
     engine = create_engine(database_url, application_name="test-append-rollback", role=WRITER_ROLE, pool_size=1)
     store = AuditStore(engine)

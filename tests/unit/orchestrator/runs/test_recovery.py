@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
+from civicflow.settings import REPO_ROOT
 from civicflow.v1 import audit_pb2
 from orchestrator.runs.recovery import plan_resume
 from orchestrator.runs.step_attempts import StepAttempt
@@ -14,7 +14,7 @@ from orchestrator.tasks import TASK_CONTRACTS
 from orchestrator.templates.registry import LoadedTemplate, TemplateRegistry
 from orchestrator.templates.step_policy import ErrorKind
 
-SHIPPED = Path(__file__).resolve().parents[2] / "templates"
+SHIPPED = REPO_ROOT / "templates"
 INSTANCE_ID = uuid.UUID("00000000-0000-4000-8000-000000000042")
 MOMENT = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 CITIZEN = {"citizen_id": "CIT-0000042", "name": "N", "age": 30, "income": 1000.0, "category": "general"}
