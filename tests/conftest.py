@@ -1,25 +1,31 @@
-"""Fixtures shared by every test: a real PostgreSQL database and the real services on loopback ports."""
+"""Fixtures shared by every test: a real PostgreSQL database and the real services on loopback ports.
+
+Fixtures only: the helpers they use live in tests/support.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
-from collections.abc import Coroutine, Iterator
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from collections.abc import Iterator
 
 # Imported first on purpose: CPython 3.11.7 can fail to compile hypothesis when its pytest
 # plugin imports it late, at the terminal summary ("AST constructor recursion depth mismatch").
 import hypothesis  # noqa: F401
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
+from audit_service.config import AuditSettings
+from audit_service.server import start as start_audit_service
 from civicflow.embedded_postgres import embedded_database_url, start_embedded_postgres
-from civicflow.grpc_server import RunningServer
 from civicflow.local_database import scratch_database
-
-T = TypeVar("T")
+from evaluator.config import EvaluatorSettings
+from evaluator.server import start as start_evaluator
+from gateway.app import create_app
+from gateway.config import GatewaySettings
+from orchestrator.config import OrchestratorSettings
+from orchestrator.server import start as start_orchestrator
+from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 
 
 @pytest.fixture(scope="session")
@@ -51,23 +57,6 @@ def owner(database_url: str) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-class BackgroundLoop:
-    """An asyncio loop on its own thread: the gRPC servers under test live there while tests call them synchronously."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="grpc-servers", daemon=True)
-        self._thread.start()
-
-    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-        self.loop.close()
-
-
 @pytest.fixture(scope="session")
 def background_loop() -> Iterator[BackgroundLoop]:
     loop = BackgroundLoop()
@@ -75,33 +64,18 @@ def background_loop() -> Iterator[BackgroundLoop]:
     loop.close()
 
 
-@contextmanager
-def serve_on_loopback(
-    background_loop: BackgroundLoop, start: Coroutine[Any, Any, RunningServer], *, grace: float = 1.0
-) -> Iterator[str]:
-    """Runs the server that `start` starts on the background loop; yields its address, then stops it."""
-    running = background_loop.run(start)
-    try:
-        yield f"127.0.0.1:{running.port}"
-    finally:
-        background_loop.run(running.stop(grace=grace))
-
-
 @pytest.fixture(scope="session")
 def evaluator_target(background_loop: BackgroundLoop) -> Iterator[str]:
     """Address of a real evaluator server on a free loopback port."""
-    from evaluator.config import EvaluatorSettings
-    from evaluator.server import start
-
-    with serve_on_loopback(background_loop, start(EvaluatorSettings(host="127.0.0.1", evaluator_port=0))) as target:
+    with serve_on_loopback(
+        background_loop, start_evaluator(EvaluatorSettings(host="127.0.0.1", evaluator_port=0))
+    ) as target:
         yield target
 
 
 @pytest.fixture(scope="session")
-def audit_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def audit_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AuditSettings:
     """Settings of the session's audit service: a signing key made for the session, checkpoints signed on demand."""
-    from audit_service.config import AuditSettings
-
     return AuditSettings(
         host="127.0.0.1",
         audit_port=0,
@@ -113,18 +87,14 @@ def audit_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="session")
-def audit_target(background_loop: BackgroundLoop, audit_settings: Any) -> Iterator[str]:
+def audit_target(background_loop: BackgroundLoop, audit_settings: AuditSettings) -> Iterator[str]:
     """Address of a real audit service on a free loopback port, migrated into the session's database."""
-    from audit_service.server import start
-
-    with serve_on_loopback(background_loop, start(audit_settings)) as target:
+    with serve_on_loopback(background_loop, start_audit_service(audit_settings)) as target:
         yield target
 
 
 @pytest.fixture(scope="session")
-def orchestrator_settings(database_url: str, evaluator_target: str, audit_target: str) -> Any:
-    from orchestrator.config import OrchestratorSettings
-
+def orchestrator_settings(database_url: str, evaluator_target: str, audit_target: str) -> OrchestratorSettings:
     return OrchestratorSettings(
         host="127.0.0.1",
         orchestrator_port=0,
@@ -135,18 +105,14 @@ def orchestrator_settings(database_url: str, evaluator_target: str, audit_target
 
 
 @pytest.fixture(scope="session")
-def orchestrator_target(background_loop: BackgroundLoop, orchestrator_settings: Any) -> Iterator[str]:
+def orchestrator_target(background_loop: BackgroundLoop, orchestrator_settings: OrchestratorSettings) -> Iterator[str]:
     """Address of a real orchestrator wired to the real evaluator and audit service."""
-    from orchestrator.server import start
-
-    with serve_on_loopback(background_loop, start(orchestrator_settings)) as target:
+    with serve_on_loopback(background_loop, start_orchestrator(orchestrator_settings)) as target:
         yield target
 
 
 @pytest.fixture(scope="session")
-def gateway_settings(orchestrator_target: str, evaluator_target: str, audit_target: str) -> Any:
-    from gateway.config import GatewaySettings
-
+def gateway_settings(orchestrator_target: str, evaluator_target: str, audit_target: str) -> GatewaySettings:
     return GatewaySettings(
         orchestrator_target=orchestrator_target,
         evaluator_target=evaluator_target,
@@ -155,11 +121,7 @@ def gateway_settings(orchestrator_target: str, evaluator_target: str, audit_targ
 
 
 @pytest.fixture(scope="session")
-def gateway_client(gateway_settings: Any) -> Iterator[Any]:
+def gateway_client(gateway_settings: GatewaySettings) -> Iterator[TestClient]:
     """The real FastAPI app, talking gRPC to the real services."""
-    from fastapi.testclient import TestClient
-
-    from gateway.app import create_app
-
     with TestClient(create_app(gateway_settings)) as client:
         yield client

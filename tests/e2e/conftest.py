@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
-from tests.e2e.rest_api import RestApi
+from tests.support.rest_api import RestApi
 
 
 @pytest.fixture(scope="session")
-def api(gateway_client: Any) -> RestApi:
+def api(gateway_client: TestClient) -> RestApi:
     return RestApi(gateway_client)
 
 
 @pytest.fixture(scope="session")
-def count_instances(owner: sa.Engine, gateway_client: Any) -> Callable[[], int]:
+def count_instances(owner: sa.Engine, gateway_client: TestClient) -> Callable[[], int]:
     """How many workflow instances the orchestrator has stored: proves a refused request created none."""
 
     def count() -> int:

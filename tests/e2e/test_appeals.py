@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.rest_api import RestApi
+from tests.support.rest_api import RestApi
 
 SCHEME = "scheme_alpha"  # ages 18..60, income up to 250000
 

@@ -7,13 +7,15 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from tests.e2e.rest_api import RestApi
+from tests.support.rest_api import RestApi
 
 IMPACT = {"scheme_name": "scheme_beta", "population_size": 20_000, "proposed_rules": {"min_age": 25}}
 
 
 def _start(api: RestApi, template_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    response = api.client.post("/workflows/execute", json={"template_id": template_id, "inputs": inputs, "mode": "async"})
+    response = api.client.post(
+        "/workflows/execute", json={"template_id": template_id, "inputs": inputs, "mode": "async"}
+    )
     assert response.status_code == 202, response.text
     return dict(response.json())
 
@@ -67,8 +69,11 @@ def test_an_unknown_mode_is_422(api: RestApi, count_instances: Callable[[], int]
     before = count_instances()
     response = api.client.post(
         "/workflows/execute",
-        json={"template_id": "eligibility_check", "inputs": {"citizen_id": "CIT-1", "scheme_name": "scheme_alpha"},
-              "mode": "later"},
+        json={
+            "template_id": "eligibility_check",
+            "inputs": {"citizen_id": "CIT-1", "scheme_name": "scheme_alpha"},
+            "mode": "later",
+        },
     )
     error = api.error(response, 422)
     assert error["details"][0]["field"] == "body.mode"

@@ -3,40 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from audit_service.canonical_entry import ENTRY_FIELDS
-from civicflow.settings import REPO_ROOT
-from tests.e2e.rest_api import RestApi
+from tests.support.offline_verifier import run_verifier, save
+from tests.support.rest_api import RestApi
 
 
 def get(api: RestApi, path: str, **params: Any) -> dict[str, Any]:
     response = api.client.get(path, params=params)
     assert response.status_code == 200, response.text
     return dict(response.json())
-
-
-def save(directory: Path, name: str, document: dict[str, Any]) -> Path:
-    path = directory / name
-    path.write_text(json.dumps(document, indent=2))
-    return path
-
-
-def run_verifier(*arguments: str | Path) -> subprocess.CompletedProcess[str]:
-    """The auditor's command, as a separate process: it has no way to reach the services."""
-    return subprocess.run(
-        [sys.executable, "-m", "audit_service.verify", *map(str, arguments)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.fixture

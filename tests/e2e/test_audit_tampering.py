@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from audit_service.config import AuditSettings
 from audit_service.merkle import build_tree
 from audit_service.records import hash_entry
 from audit_service.server import start
@@ -30,8 +31,8 @@ from civicflow.local_database import scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 from gateway.app import create_app
 from gateway.config import GatewaySettings
-from tests.conftest import BackgroundLoop, serve_on_loopback
-from tests.e2e.test_audit_proofs import run_verifier, save
+from tests.support.background_loop import BackgroundLoop, serve_on_loopback
+from tests.support.offline_verifier import run_verifier, save
 
 ENTRIES = 12
 CHECKPOINT_SIZES = (8, 12)
@@ -95,7 +96,7 @@ def record(step_index: int) -> audit_pb2.AuditRecord:
 
 @pytest.fixture
 def log(
-    postgres_server_url: str, background_loop: BackgroundLoop, audit_settings: Any, evaluator_target: str
+    postgres_server_url: str, background_loop: BackgroundLoop, audit_settings: AuditSettings, evaluator_target: str
 ) -> Iterator[Log]:
     with (
         scratch_database(postgres_server_url, prefix="civicflow_tamper") as url,

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from civicflow.settings import REPO_ROOT
-from tests.e2e.rest_api import RestApi
+from tests.support.rest_api import RestApi
 
 CITIZEN_ID = "CIT-0000123"
 PRINT_CITIZEN = (

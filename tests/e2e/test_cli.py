@@ -9,9 +9,10 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
+from fastapi.testclient import TestClient
 from rich.console import Console
 
 from civicflow.settings import REPO_ROOT
@@ -28,8 +29,14 @@ class Ran:
         return json.loads(self.out)
 
 
+class RunCommand(Protocol):
+    """One command line run in-process against the real app."""
+
+    def __call__(self, *argv: str, terminal: bool = False) -> Ran: ...
+
+
 @pytest.fixture(scope="module")
-def civicflow(gateway_client: Any) -> Any:
+def civicflow(gateway_client: TestClient) -> RunCommand:
     """Runs one command line in-process against the real app; returns its exit status and what it printed."""
 
     def run(*argv: str, terminal: bool = False) -> Ran:
@@ -47,7 +54,7 @@ def civicflow(gateway_client: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def checked(civicflow: Any) -> dict[str, Any]:
+def checked(civicflow: RunCommand) -> dict[str, Any]:
     """One eligibility check run through the command line, as --json printed it."""
     ran = civicflow(
         "run", "eligibility_check", "-i", "citizen_id=CIT-0000042", "-i", "scheme_name=scheme_alpha", "--json"
@@ -57,7 +64,7 @@ def checked(civicflow: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def analysed(civicflow: Any) -> dict[str, Any]:
+def analysed(civicflow: RunCommand) -> dict[str, Any]:
     """An impact analysis of 2,000 citizens run through the command line, as --json printed it."""
     ran = civicflow(
         "run",
@@ -74,7 +81,9 @@ def analysed(civicflow: Any) -> dict[str, Any]:
     return dict(ran.json())
 
 
-def test_templates_are_listed_as_a_table_and_as_the_apis_json(civicflow: Any, gateway_client: Any) -> None:
+def test_templates_are_listed_as_a_table_and_as_the_apis_json(
+    civicflow: RunCommand, gateway_client: TestClient
+) -> None:
     table = civicflow("templates")
     assert table.status == 0
     for template_id in ("eligibility_check", "impact_analysis", "appeal_processing"):
@@ -85,7 +94,7 @@ def test_templates_are_listed_as_a_table_and_as_the_apis_json(civicflow: Any, ga
     assert civicflow("templates", "--json").json() == gateway_client.get("/templates").json()
 
 
-def test_an_eligibility_check_runs_and_its_decision_is_shown(civicflow: Any, checked: dict[str, Any]) -> None:
+def test_an_eligibility_check_runs_and_its_decision_is_shown(civicflow: RunCommand, checked: dict[str, Any]) -> None:
     assert checked["status"] == "completed"
     assert checked["template_id"] == "eligibility_check"
     decision = checked["outputs"]["decision"]["decision"]
@@ -96,7 +105,7 @@ def test_an_eligibility_check_runs_and_its_decision_is_shown(civicflow: Any, che
     assert "income_ceiling" in table.out and "completed" in table.out
 
 
-def test_an_impact_analysis_runs_to_its_report(civicflow: Any, analysed: dict[str, Any]) -> None:
+def test_an_impact_analysis_runs_to_its_report(civicflow: RunCommand, analysed: dict[str, Any]) -> None:
     report = analysed["outputs"]["impact_report"]
     assert analysed["status"] == "completed"
     assert report["total"] == 2000
@@ -113,14 +122,14 @@ def test_an_impact_analysis_runs_to_its_report(civicflow: Any, analysed: dict[st
     assert civicflow("report", analysed["instance_id"], "--json").json() == report
 
 
-def test_the_table_of_a_run_shows_the_report(civicflow: Any) -> None:
+def test_the_table_of_a_run_shows_the_report(civicflow: RunCommand) -> None:
     ran = civicflow("run", "impact_analysis", "-i", "scheme_name=scheme_gamma", "-i", "population_size=300")
     assert ran.status == 0, ran.err
     assert "impact_analysis" in ran.out and "completed" in ran.out
     assert "Impact of the proposed rules on scheme_gamma: 300 citizens" in ran.out
 
 
-def test_a_run_shows_its_progress_on_the_terminal_and_prints_only_json_on_stdout(civicflow: Any) -> None:
+def test_a_run_shows_its_progress_on_the_terminal_and_prints_only_json_on_stdout(civicflow: RunCommand) -> None:
     ran = civicflow(
         "run", "impact_analysis", "-i", "scheme_name=scheme_beta", "-i", "population_size=3000", "--json", terminal=True
     )
@@ -132,7 +141,7 @@ def test_a_run_shows_its_progress_on_the_terminal_and_prints_only_json_on_stdout
     assert finished["progress"]["items_done"] == finished["progress"]["items_total"] == 3000
 
 
-def test_a_detached_run_returns_at_once_and_watch_follows_it_to_the_end(civicflow: Any) -> None:
+def test_a_detached_run_returns_at_once_and_watch_follows_it_to_the_end(civicflow: RunCommand) -> None:
     started = civicflow(
         "run", "impact_analysis", "-i", "scheme_name=scheme_alpha", "-i", "population_size=20000", "--detach", "--json"
     )
@@ -147,7 +156,9 @@ def test_a_detached_run_returns_at_once_and_watch_follows_it_to_the_end(civicflo
     assert finished["outputs"]["impact_report"]["total"] == 20000
 
 
-def test_a_sync_run_from_an_inputs_file_with_an_idempotency_key_is_not_repeated(civicflow: Any, tmp_path: Any) -> None:
+def test_a_sync_run_from_an_inputs_file_with_an_idempotency_key_is_not_repeated(
+    civicflow: RunCommand, tmp_path: Any
+) -> None:
     inputs = tmp_path / "inputs.json"
     inputs.write_text(json.dumps({"citizen_id": "CIT-0000007", "scheme_name": "scheme_gamma"}))
     key = f"cli-{uuid.uuid4()}"
@@ -163,7 +174,7 @@ def test_a_sync_run_from_an_inputs_file_with_an_idempotency_key_is_not_repeated(
     assert changed.status == 1 and changed.err.startswith("error 409 ALREADY_EXISTS:")
 
 
-def test_results_are_paged_with_the_next_command_to_run(civicflow: Any, analysed: dict[str, Any]) -> None:
+def test_results_are_paged_with_the_next_command_to_run(civicflow: RunCommand, analysed: dict[str, Any]) -> None:
     instance_id = analysed["instance_id"]
     page = civicflow("results", instance_id, "--offset", "1990", "--limit", "5", "--json").json()
     assert [row["position"] for row in page["results"]] == [1991, 1992, 1993, 1994, 1995]
@@ -177,7 +188,7 @@ def test_results_are_paged_with_the_next_command_to_run(civicflow: Any, analysed
     assert "citizens 1,996 to 2,000 of 2,000" in last.out and "next page" not in last.out
 
 
-def test_the_audit_trail_has_one_row_per_step(civicflow: Any, checked: dict[str, Any]) -> None:
+def test_the_audit_trail_has_one_row_per_step(civicflow: RunCommand, checked: dict[str, Any]) -> None:
     entries = civicflow("audit", checked["instance_id"], "--json").json()
     steps = [entry["step_name"] for entry in entries]
     assert steps == ["fetch_citizen", "fetch_scheme_rules", "evaluate_rules", "make_decision"]
@@ -188,7 +199,7 @@ def test_the_audit_trail_has_one_row_per_step(civicflow: Any, checked: dict[str,
         assert f"{index} {step}" in table.out
 
 
-def test_an_appeal_with_evidence_creates_a_linked_instance(civicflow: Any, checked: dict[str, Any]) -> None:
+def test_an_appeal_with_evidence_creates_a_linked_instance(civicflow: RunCommand, checked: dict[str, Any]) -> None:
     ran = civicflow("appeal", checked["instance_id"], "--evidence", "income=240000", "--json")
     assert ran.status == 0, ran.err
     appeal = ran.json()
@@ -201,19 +212,19 @@ def test_an_appeal_with_evidence_creates_a_linked_instance(civicflow: Any, check
     assert table.status == 0 and "Appeal" in table.out and "->" in table.out
 
 
-def test_watching_a_finished_run_shows_it_at_once(civicflow: Any, checked: dict[str, Any]) -> None:
+def test_watching_a_finished_run_shows_it_at_once(civicflow: RunCommand, checked: dict[str, Any]) -> None:
     ran = civicflow("watch", checked["instance_id"])
     assert ran.status == 0, ran.err
     assert checked["instance_id"] in ran.out and "completed" in ran.out
 
 
-def test_a_run_that_fails_is_shown_with_its_error_and_exits_1(civicflow: Any) -> None:
+def test_a_run_that_fails_is_shown_with_its_error_and_exits_1(civicflow: RunCommand) -> None:
     ran = civicflow("run", "eligibility_check", "-i", "citizen_id=CIT-1", "-i", "scheme_name=scheme_zeta")
     assert ran.status == 1
     assert "failed" in ran.out and "unknown scheme 'scheme_zeta'" in ran.out
 
 
-def test_api_errors_are_printed_readably_and_exit_1(civicflow: Any, checked: dict[str, Any]) -> None:
+def test_api_errors_are_printed_readably_and_exit_1(civicflow: RunCommand, checked: dict[str, Any]) -> None:
     unknown = civicflow("run", "no_such_template", "-i", "x=1")
     assert unknown.status == 1
     assert unknown.err.startswith("error 404 NOT_FOUND:") and "no_such_template" in unknown.err
@@ -235,7 +246,7 @@ def test_api_errors_are_printed_readably_and_exit_1(civicflow: Any, checked: dic
     assert unwatched.err.strip().startswith("error 404 NOT_FOUND:") and unknown_id in unwatched.err
 
 
-def test_usage_errors_exit_2_and_send_nothing(civicflow: Any, count_instances: Any) -> None:
+def test_usage_errors_exit_2_and_send_nothing(civicflow: RunCommand, count_instances: Any) -> None:
     before = count_instances()
     no_evidence = civicflow("appeal", str(uuid.uuid4()))
     bad_pair = civicflow("run", "eligibility_check", "-i", "citizen_id")

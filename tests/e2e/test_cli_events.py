@@ -23,7 +23,7 @@ from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from civicflow_cli.main import main
 from gateway.app import create_app
 from gateway.config import GatewaySettings
-from tests.conftest import BackgroundLoop, serve_on_loopback
+from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 
 # Nothing listens on port 1: the gateway's other upstreams are never called here.
 UNREACHABLE = "127.0.0.1:1"

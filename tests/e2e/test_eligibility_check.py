@@ -6,8 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from tests.e2e.eligibility_oracle import DECISIONS, SCHEME_RULES, expected_decision
-from tests.e2e.rest_api import RestApi
+from tests.support.eligibility_oracle import DECISIONS, SCHEME_RULES, expected_decision
+from tests.support.rest_api import RestApi
 
 CITIZEN_IDS = [f"CIT-{position:07d}" for position in range(1, 13)]
 STEPS = ["fetch_citizen", "fetch_scheme_rules", "evaluate_rules", "make_decision"]

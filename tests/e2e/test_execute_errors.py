@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.rest_api import RestApi
+from tests.support.rest_api import RestApi
 
 
 def test_unknown_template_is_404_and_creates_no_instance(api: RestApi, count_instances: Callable[[], int]) -> None:
@@ -53,8 +53,15 @@ def test_unknown_template_is_404_and_creates_no_instance(api: RestApi, count_ins
         ),
         ("impact_analysis", {"population_size": 10}, "scheme_name", "inputs"),
     ],
-    ids=["missing-field", "extra-field", "wrong-type", "population-0", "population-too-big", "population-string",
-         "impact-missing-scheme"],
+    ids=[
+        "missing-field",
+        "extra-field",
+        "wrong-type",
+        "population-0",
+        "population-too-big",
+        "population-string",
+        "impact-missing-scheme",
+    ],
 )
 def test_inputs_breaking_the_schema_are_422_naming_the_field_and_create_no_instance(
     api: RestApi,
@@ -80,7 +87,9 @@ def test_inputs_breaking_the_schema_are_422_naming_the_field_and_create_no_insta
 def test_every_input_problem_is_listed_with_its_field(api: RestApi) -> None:
     inputs = {"scheme_name": 7, "population_size": 0, "proposed_rules": {"max_age": "old"}}
 
-    error = api.error(api.client.post("/workflows/execute", json={"template_id": "impact_analysis", "inputs": inputs}), 422)
+    error = api.error(
+        api.client.post("/workflows/execute", json={"template_id": "impact_analysis", "inputs": inputs}), 422
+    )
 
     assert {problem["field"] for problem in error["details"]} == {
         "inputs.scheme_name",

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tests.e2e.rest_api import RestApi
+from tests.support.rest_api import RestApi
 
 
 def _execute(api: RestApi, key: str, inputs: dict[str, Any], **body: Any) -> Any:

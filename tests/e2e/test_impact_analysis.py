@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.eligibility_oracle import DECISIONS, SCHEME_RULES, expected_decision
-from tests.e2e.rest_api import RestApi
+from tests.support.eligibility_oracle import DECISIONS, SCHEME_RULES, expected_decision
+from tests.support.rest_api import RestApi
 
 POPULATION = 500
 PROPOSED = {"min_age": 21, "max_income": 200000}

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from civicflow.settings import REPO_ROOT
-from tests.conftest import BackgroundLoop, serve_on_loopback
-from tests.e2e.rest_api import RestApi
-from tests.integration.fanout_support import reference_transitions
+from gateway.config import GatewaySettings
+from orchestrator.config import OrchestratorSettings
+from tests.support.background_loop import BackgroundLoop, serve_on_loopback
+from tests.support.eligibility_oracle import reference_transitions
+from tests.support.rest_api import RestApi
 
 POPULATION = 500
 FAILING = [7, 42, 77, 128, 199, 250, 251, 252, 333, 404, 450, 500]
@@ -44,7 +45,12 @@ def _templates(directory: Path) -> Path:
 
 
 def _system(
-    background_loop: BackgroundLoop, tmp_path: Path, settings: Any, gateway_settings: Any, *, fault_times: int
+    background_loop: BackgroundLoop,
+    tmp_path: Path,
+    settings: OrchestratorSettings,
+    gateway_settings: GatewaySettings,
+    *,
+    fault_times: int,
 ) -> Iterator[RestApi]:
     """An evaluator failing the FAILING citizens, and an orchestrator and gateway in front of it."""
     from evaluator.config import EvaluatorSettings
@@ -72,8 +78,10 @@ def _system(
 
 @pytest.fixture(scope="module")
 def always_failing(
-    background_loop: BackgroundLoop, tmp_path_factory: pytest.TempPathFactory, orchestrator_settings: Any,
-    gateway_settings: Any,
+    background_loop: BackgroundLoop,
+    tmp_path_factory: pytest.TempPathFactory,
+    orchestrator_settings: OrchestratorSettings,
+    gateway_settings: GatewaySettings,
 ) -> Iterator[RestApi]:
     yield from _system(
         background_loop, tmp_path_factory.mktemp("templates"), orchestrator_settings, gateway_settings, fault_times=0
@@ -82,8 +90,10 @@ def always_failing(
 
 @pytest.fixture(scope="module")
 def failing_once(
-    background_loop: BackgroundLoop, tmp_path_factory: pytest.TempPathFactory, orchestrator_settings: Any,
-    gateway_settings: Any,
+    background_loop: BackgroundLoop,
+    tmp_path_factory: pytest.TempPathFactory,
+    orchestrator_settings: OrchestratorSettings,
+    gateway_settings: GatewaySettings,
 ) -> Iterator[RestApi]:
     yield from _system(
         background_loop, tmp_path_factory.mktemp("templates"), orchestrator_settings, gateway_settings, fault_times=1

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.rest_api import RestApi
+from tests.support.rest_api import RestApi
 
 
 @pytest.mark.parametrize("suffix", ["", "/audit"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.e2e.rest_api import RestApi
+from tests.support.rest_api import RestApi
 
 
 def test_templates_lists_the_three_workflows(api: RestApi) -> None:

@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
 
 import grpc
 import pytest
@@ -17,6 +16,7 @@ import sqlalchemy as sa
 
 from audit_service.canonical_entry import ENTRY_FIELDS
 from audit_service.checkpoints import Checkpoint
+from audit_service.config import AuditSettings
 from audit_service.group_commit import GroupCommitWriter
 from audit_service.merkle import leaf_hash, verify_consistency, verify_inclusion
 from audit_service.records import AuditRecord, StoredEntry, records_from_proto
@@ -26,8 +26,8 @@ from audit_service.store import AuditStore
 from civicflow.database import create_engine
 from civicflow.local_database import scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
-from tests.conftest import BackgroundLoop, serve_on_loopback
-from tests.integration.audit_service.test_service import new_instance, record
+from tests.support.audit_records import new_instance, record
+from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 
 
 @pytest.fixture
@@ -227,7 +227,7 @@ class TestOwnLog:
 
     @pytest.fixture
     def own_log(
-        self, postgres_server_url: str, background_loop: BackgroundLoop, audit_settings: Any
+        self, postgres_server_url: str, background_loop: BackgroundLoop, audit_settings: AuditSettings
     ) -> Iterator[tuple[audit_pb2_grpc.AuditServiceStub, str]]:
         with scratch_database(postgres_server_url, prefix="civicflow_audit") as url:
             settings = audit_settings.model_copy(update={"database_url": url, "audit_checkpoint_interval_seconds": 1.0})

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import grpc
 import pytest
 import sqlalchemy as sa
-from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy.engine import Engine, make_url
 
@@ -21,7 +18,8 @@ from audit_service.config import AuditSettings
 from audit_service.server import start
 from civicflow.local_database import drop_database, scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
-from tests.conftest import serve_on_loopback
+from tests.support.audit_records import new_instance, record
+from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 
 SUCCESS = audit_pb2.STEP_STATUS_SUCCESS
 FAILED = audit_pb2.STEP_STATUS_FAILED
@@ -41,35 +39,6 @@ def stub(channel: grpc.Channel) -> audit_pb2_grpc.AuditServiceStub:
 @pytest.fixture(scope="module", autouse=True)
 def migrated(audit_target: str) -> None:
     """The audit service has created its schema before any test reads it."""
-
-
-def timestamp(moment: datetime) -> Timestamp:
-    value = Timestamp()
-    value.FromDatetime(moment)
-    return value
-
-
-def record(instance: str, step_index: int = 0, /, **overrides: Any) -> audit_pb2.AuditRecord:
-    started = datetime(2025, 3, 1, 12, 0, tzinfo=UTC) + timedelta(seconds=step_index)
-    fields: dict[str, Any] = {
-        "instance_id": instance,
-        "step_name": f"step_{step_index}",
-        "step_index": step_index,
-        "attempt": 1,
-        "status": SUCCESS,
-        "started_at": timestamp(started),
-        "completed_at": timestamp(started + timedelta(milliseconds=5)),
-        "input_json": json.dumps({"citizen_id": "c-1", "step": step_index}),
-        "output_json": json.dumps({"ok": True}),
-        "error": "",
-        "actor": "tester",
-    }
-    fields.update(overrides)
-    return audit_pb2.AuditRecord(**fields)
-
-
-def new_instance() -> str:
-    return str(uuid.uuid4())
 
 
 def test_appended_batch_is_listed_back_in_order_with_consecutive_seqs(stub: audit_pb2_grpc.AuditServiceStub) -> None:
@@ -274,7 +243,7 @@ class TestAppendOnlyInPostgres:
 
 
 def test_a_database_outage_is_unavailable_and_not_ready(
-    background_loop: Any, postgres_server_url: str, audit_settings: AuditSettings
+    background_loop: BackgroundLoop, postgres_server_url: str, audit_settings: AuditSettings
 ) -> None:
     with (
         scratch_database(postgres_server_url, prefix="civicflow_outage") as url,

@@ -10,7 +10,6 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
@@ -18,6 +17,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from audit_service.config import AuditSettings
 from audit_service.merkle import verify_inclusion
 from audit_service.server import MIGRATIONS, SCHEMA, start
 from audit_service.signing import load_signing_key
@@ -26,7 +26,7 @@ from civicflow.local_database import scratch_database
 from civicflow.process_plan import plan_processes
 from civicflow.settings import REPO_ROOT
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
-from tests.conftest import BackgroundLoop, serve_on_loopback
+from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_a_key_is_created_once_owner_readable_only_and_then_reused(tmp_path: Pat
 
 
 def test_a_trail_written_before_the_merkle_log_is_renumbered_from_0_hashed_and_proved(
-    fresh_database: str, background_loop: BackgroundLoop, audit_settings: Any
+    fresh_database: str, background_loop: BackgroundLoop, audit_settings: AuditSettings
 ) -> None:
     owner = sa.create_engine(fresh_database)
     config = Config()
@@ -132,9 +132,7 @@ def test_make_run_has_the_audit_service_create_its_key_beside_the_database(tmp_p
         (audit,) = [process for process in plan if process.module == "audit_service"]
         return dict(audit.env)
 
-    default = audit_environment(
-        LauncherSettings(civicflow_data_dir=tmp_path / "pgdata", audit_signing_key_path=None)
-    )
+    default = audit_environment(LauncherSettings(civicflow_data_dir=tmp_path / "pgdata", audit_signing_key_path=None))
     chosen = audit_environment(LauncherSettings(audit_signing_key_path=tmp_path / "mine.pem"))
 
     assert default["AUDIT_SIGNING_KEY_PATH"] == str(tmp_path / "audit-signing-key.pem")

@@ -33,7 +33,7 @@ from civicflow.v1 import (
     orchestrator_pb2,
     orchestrator_pb2_grpc,
 )
-from tests.conftest import BackgroundLoop, serve_on_loopback
+from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 
 
 class ThingNotFoundError(Exception):

@@ -19,7 +19,7 @@ import pytest
 
 from civicflow.launch_settings import free_port_environment
 from civicflow.settings import REPO_ROOT
-from tests.integration.process_tree import descendants, is_alive
+from tests.support.process_tree import descendants, is_alive
 
 STARTUP_SECONDS = 60.0
 STOP_SECONDS = 30.0

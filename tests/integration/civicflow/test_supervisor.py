@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from civicflow.settings import REPO_ROOT
-from tests.integration.process_tree import descendants, is_alive
+from tests.support.process_tree import descendants, is_alive
 
 # Runs in its own interpreter: the supervisor handles signals and forks, which a test process must not.
 DRIVER = """

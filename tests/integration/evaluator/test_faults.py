@@ -12,7 +12,7 @@ import pytest
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from evaluator.config import EvaluatorSettings
 from evaluator.rules import Rules, decide
-from tests.conftest import BackgroundLoop, serve_on_loopback
+from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 
 ALPHA = Rules(scheme_name="scheme_alpha", min_age=18, max_age=60, max_income=250000.0)
 GAMMA = Rules(scheme_name="scheme_gamma", min_age=60, max_age=99, max_income=120000.0)

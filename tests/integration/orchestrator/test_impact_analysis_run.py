@@ -13,9 +13,11 @@ import sqlalchemy as sa
 
 from civicflow.v1 import evaluator_pb2, orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator.citizens import mock_citizen
-from tests.e2e.eligibility_oracle import SCHEME_RULES, expected_decision
-from tests.integration.fanout_support import exported_results, reference_transitions
-from tests.integration.orchestrators import serving
+from orchestrator.config import OrchestratorSettings
+from tests.support.background_loop import BackgroundLoop
+from tests.support.eligibility_oracle import SCHEME_RULES, expected_decision, reference_transitions
+from tests.support.impact_results import exported_results
+from tests.support.orchestrators import serving
 
 POPULATION = 100_000
 CURRENT = SCHEME_RULES["scheme_beta"]
@@ -71,7 +73,9 @@ def test_results_page_by_keyset_from_any_offset(orchestrator_target: str, analys
 
 
 @pytest.fixture(scope="module")
-def orchestrator_without_evaluator(background_loop: Any, orchestrator_settings: Any) -> Iterator[str]:
+def orchestrator_without_evaluator(
+    background_loop: BackgroundLoop, orchestrator_settings: OrchestratorSettings
+) -> Iterator[str]:
     """A real orchestrator whose evaluator address has nothing listening."""
     settings = orchestrator_settings.model_copy(update={"evaluator_target": "127.0.0.1:1"})
     with serving(background_loop, settings) as target:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import grpc
 import pytest
 import sqlalchemy as sa
 
 from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
-from tests.integration.orchestrators import serving
+from orchestrator.config import OrchestratorSettings
+from tests.support.background_loop import BackgroundLoop
+from tests.support.orchestrators import serving
 
 
 @pytest.fixture(scope="module")
-def orchestrator_without_audit(background_loop: Any, orchestrator_settings: Any) -> Iterator[str]:
+def orchestrator_without_audit(
+    background_loop: BackgroundLoop, orchestrator_settings: OrchestratorSettings
+) -> Iterator[str]:
     """A real orchestrator whose audit service address has nothing listening."""
     settings = orchestrator_settings.model_copy(
         update={"audit_target": "127.0.0.1:1", "downstream_timeout_seconds": 2.0}

@@ -8,7 +8,7 @@ import pytest
 
 from civicflow.launch_settings import LauncherSettings, free_port_environment, on_free_ports
 from civicflow.process_plan import ProcessPlanError, ProcessSpec, plan_processes
-from tests.unit.service_settings import SETTINGS, default_port, settings_keys
+from tests.support.service_settings import SETTINGS, default_port, settings_keys
 
 DATABASE_URL = "postgresql://civicflow@localhost/civicflow"
 

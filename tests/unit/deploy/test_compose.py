@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from civicflow.settings import REPO_ROOT
-from tests.unit.service_settings import PORT_FIELDS, SETTINGS, default_port, settings_keys
+from tests.support.service_settings import PORT_FIELDS, SETTINGS, default_port, settings_keys
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 SCHEMA_FILE = REPO_ROOT / "deploy" / "schemas" / "compose-spec.json"

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from civicflow.settings import REPO_ROOT
-from tests.unit.service_settings import SETTINGS, default_port, settings_keys
+from tests.support.service_settings import SETTINGS, default_port, settings_keys
 
 MANIFESTS = REPO_ROOT / "deploy" / "kubernetes"
 # The oldest release whose API (native gRPC probes, autoscaling/v2) the manifests rely on.
@@ -115,4 +115,7 @@ def test_services_with_a_database_read_its_url_from_the_secret() -> None:
     for package, settings in SETTINGS.items():
         if "database_url" in settings.model_fields:
             variables = {v["name"]: v for v in container(package)["env"]}
-            assert variables["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "civicflow-database", "key": "url"}
+            assert variables["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+                "name": "civicflow-database",
+                "key": "url",
+            }

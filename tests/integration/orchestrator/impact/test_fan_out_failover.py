@@ -16,14 +16,12 @@ import sqlalchemy as sa
 
 from civicflow.settings import REPO_ROOT
 from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
-from tests.conftest import BackgroundLoop, serve_on_loopback
-from tests.integration.fanout_support import (
-    EvaluatorProcess,
-    reference_transitions,
-    start_evaluator_process,
-    stored_rows,
-)
-from tests.integration.orchestrators import serving
+from orchestrator.config import OrchestratorSettings
+from tests.support.background_loop import BackgroundLoop, serve_on_loopback
+from tests.support.eligibility_oracle import reference_transitions
+from tests.support.evaluator_processes import EvaluatorProcess, start_evaluator_process
+from tests.support.impact_results import stored_rows
+from tests.support.orchestrators import serving
 
 CURRENT = {"min_age": 21, "max_age": 55, "max_income": 180_000}  # scheme_beta
 PROPOSED = {"min_age": 25, "max_age": 55, "max_income": 150_000}
@@ -31,7 +29,7 @@ LARGE = 400_000
 
 
 def _orchestrator(
-    background_loop: BackgroundLoop, settings: Any, **update: Any
+    background_loop: BackgroundLoop, settings: OrchestratorSettings, **update: Any
 ) -> Iterator[orchestrator_pb2_grpc.OrchestratorServiceStub]:
     with (
         serving(background_loop, settings.model_copy(update=update)) as target,
@@ -80,7 +78,7 @@ def replicas() -> Iterator[list[EvaluatorProcess]]:
 
 @pytest.fixture(scope="module")
 def over_replicas(
-    background_loop: BackgroundLoop, orchestrator_settings: Any, replicas: list[EvaluatorProcess]
+    background_loop: BackgroundLoop, orchestrator_settings: OrchestratorSettings, replicas: list[EvaluatorProcess]
 ) -> Iterator[orchestrator_pb2_grpc.OrchestratorServiceStub]:
     target = "ipv4:" + ",".join(f"127.0.0.1:{replica.port}" for replica in replicas)
     yield from _orchestrator(background_loop, orchestrator_settings, evaluator_target=target)
@@ -118,7 +116,9 @@ def test_a_replica_killed_mid_run_costs_no_citizen_and_counts_none_twice(
 
 @pytest.fixture(scope="module")
 def over_a_stalling_evaluator(
-    background_loop: BackgroundLoop, orchestrator_settings: Any, tmp_path_factory: pytest.TempPathFactory
+    background_loop: BackgroundLoop,
+    orchestrator_settings: OrchestratorSettings,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[orchestrator_pb2_grpc.OrchestratorServiceStub]:
     """An evaluator that holds back the batch of CIT-0005000 for a minute, once; batches time out after 1 s."""
     from evaluator.config import EvaluatorSettings

@@ -16,8 +16,8 @@ from orchestrator.impact.fan_out_config import FanOutConfig
 from orchestrator.impact.results_store import ImpactResultStore
 from orchestrator.templates.schemes import SchemeRules
 from orchestrator.templates.step_policy import FAIL_FAST, NO_RETRY
-from tests.conftest import BackgroundLoop
-from tests.integration.fanout_support import instance_for_results, migrate, stored_rows
+from tests.support.background_loop import BackgroundLoop
+from tests.support.impact_results import instance_for_results, migrate, stored_rows
 
 LARGE = 200_000
 # The population's rows as COPY text alone are ~12 MB (61 bytes a citizen); its columns another 2.8 MB.

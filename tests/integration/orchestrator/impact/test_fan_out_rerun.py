@@ -16,8 +16,8 @@ from orchestrator.impact.results_store import ImpactResultStore
 from orchestrator.tasks.contract import TaskContext
 from orchestrator.tasks.impact import evaluate_population_task
 from orchestrator.templates.step_policy import FailureTolerance
-from tests.conftest import BackgroundLoop, serve_on_loopback
-from tests.integration.fanout_support import instance_for_results, migrate, stored_rows
+from tests.support.background_loop import BackgroundLoop, serve_on_loopback
+from tests.support.impact_results import instance_for_results, migrate, stored_rows
 
 SIZE = 5_000
 FAILING = ("CIT-0000010", "CIT-0004999")

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from orchestrator.impact.ordered_sink import CompletedBatch, OrderedSink, PopulationOutcome
 from orchestrator.impact.results_store import ImpactResultStore
-from tests.integration.fanout_support import exported_results, instance_for_results, migrate, stored_rows
+from tests.support.impact_results import exported_results, instance_for_results, migrate, stored_rows
 
 BATCH = 50
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
 
 import grpc
 import pytest
 
 from civicflow.v1 import evaluator_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from evaluator.servicer import EvaluatorServicer
-from tests.integration.orchestrators import serving
+from orchestrator.config import OrchestratorSettings
+from tests.support.background_loop import BackgroundLoop
+from tests.support.orchestrators import serving
 
 
 class CallCounter(grpc.aio.ServerInterceptor):
@@ -39,7 +40,7 @@ async def _start_replica(counter: CallCounter) -> tuple[grpc.aio.Server, int]:
 
 
 @pytest.fixture(scope="module")
-def replicas(background_loop: Any) -> Iterator[list[tuple[CallCounter, int]]]:
+def replicas(background_loop: BackgroundLoop) -> Iterator[list[tuple[CallCounter, int]]]:
     counters = [CallCounter(), CallCounter()]
     started = [background_loop.run(_start_replica(counter)) for counter in counters]
     yield [(counter, port) for counter, (_, port) in zip(counters, started, strict=True)]
@@ -49,7 +50,9 @@ def replicas(background_loop: Any) -> Iterator[list[tuple[CallCounter, int]]]:
 
 @pytest.fixture(scope="module")
 def orchestrator_over_replicas(
-    background_loop: Any, orchestrator_settings: Any, replicas: list[tuple[CallCounter, int]]
+    background_loop: BackgroundLoop,
+    orchestrator_settings: OrchestratorSettings,
+    replicas: list[tuple[CallCounter, int]],
 ) -> Iterator[str]:
     replicas_target = "ipv4:" + ",".join(f"127.0.0.1:{port}" for _, port in replicas)
     settings = orchestrator_settings.model_copy(update={"evaluator_target": replicas_target})
@@ -68,7 +71,8 @@ def test_streams_and_calls_reach_every_replica(
         )
     reply = stub.ExecuteWorkflow(
         orchestrator_pb2.ExecuteWorkflowRequest(
-            template_id="impact_analysis", inputs_json=json.dumps({"scheme_name": "scheme_beta", "population_size": 8000})
+            template_id="impact_analysis",
+            inputs_json=json.dumps({"scheme_name": "scheme_beta", "population_size": 8000}),
         )
     )
 

@@ -15,13 +15,18 @@ from typing import Any
 import grpc
 import pytest
 
+from audit_service.config import AuditSettings
 from civicflow.local_database import scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
-from tests.conftest import BackgroundLoop, serve_on_loopback
-from tests.integration.orchestrators import OrchestratorProcess
+from tests.support.background_loop import BackgroundLoop, serve_on_loopback
+from tests.support.orchestrators import OrchestratorProcess
 
 POPULATION = 50_000
-IMPACT = {"scheme_name": "scheme_beta", "population_size": POPULATION, "proposed_rules": {"min_age": 25, "max_income": 150000}}
+IMPACT = {
+    "scheme_name": "scheme_beta",
+    "population_size": POPULATION,
+    "proposed_rules": {"min_age": 25, "max_income": 150000},
+}
 STEPS = {"impact_analysis": 5, "eligibility_check": 4}
 STALLED_CITIZEN = "CIT-0030000"
 
@@ -33,7 +38,7 @@ def crash_database(postgres_server_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def crash_audit(background_loop: BackgroundLoop, audit_settings: Any, crash_database: str) -> Iterator[str]:
+def crash_audit(background_loop: BackgroundLoop, audit_settings: AuditSettings, crash_database: str) -> Iterator[str]:
     from audit_service.server import start
 
     settings = audit_settings.model_copy(update={"database_url": crash_database})

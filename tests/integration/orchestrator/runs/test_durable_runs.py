@@ -19,9 +19,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from civicflow.settings import REPO_ROOT
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator.citizens import mock_citizen
+from orchestrator.config import OrchestratorSettings
 from orchestrator.runs.step_attempts import StepAttempt
-from tests.conftest import BackgroundLoop
-from tests.integration.orchestrators import replica_settings, serving, wait_until
+from tests.support.background_loop import BackgroundLoop
+from tests.support.orchestrators import replica_settings, serving, wait_until
 
 ELIGIBILITY = {"citizen_id": "CIT-0000042", "scheme_name": "scheme_alpha"}
 
@@ -45,19 +46,23 @@ def _successes_per_step(records: list[audit_pb2.AuditRecord]) -> Counter[int]:
 
 
 @pytest.fixture(scope="module")
-def fast_replica(background_loop: BackgroundLoop, orchestrator_settings: Any) -> Iterator[str]:
+def fast_replica(background_loop: BackgroundLoop, orchestrator_settings: OrchestratorSettings) -> Iterator[str]:
     """A second replica on the session's database that resumes expired runs within a fifth of a second."""
     with serving(background_loop, replica_settings(orchestrator_settings)) as target:
         yield target
 
 
-def test_an_async_run_answers_running_at_once_and_its_watch_ends_with_the_finished_run(orchestrator_target: str) -> None:
+def test_an_async_run_answers_running_at_once_and_its_watch_ends_with_the_finished_run(
+    orchestrator_target: str,
+) -> None:
     stub = _stub(orchestrator_target)
     started = _execute(stub, "eligibility_check", ELIGIBILITY, mode=orchestrator_pb2.EXECUTION_MODE_ASYNC)
     assert started.status == orchestrator_pb2.RUN_STATUS_RUNNING
     assert started.outputs_json == "{}"
 
-    snapshots = [r.instance for r in stub.WatchWorkflow(orchestrator_pb2.WatchWorkflowRequest(instance_id=started.instance_id))]
+    snapshots = [
+        r.instance for r in stub.WatchWorkflow(orchestrator_pb2.WatchWorkflowRequest(instance_id=started.instance_id))
+    ]
 
     assert snapshots[-1].status == orchestrator_pb2.RUN_STATUS_COMPLETED
     assert all(s.status == orchestrator_pb2.RUN_STATUS_RUNNING for s in snapshots[:-1])
@@ -68,7 +73,11 @@ def test_an_async_run_answers_running_at_once_and_its_watch_ends_with_the_finish
 
 def test_watching_an_unknown_instance_is_not_found(orchestrator_target: str) -> None:
     with pytest.raises(grpc.RpcError) as refused:
-        list(_stub(orchestrator_target).WatchWorkflow(orchestrator_pb2.WatchWorkflowRequest(instance_id=str(uuid.uuid4()))))
+        list(
+            _stub(orchestrator_target).WatchWorkflow(
+                orchestrator_pb2.WatchWorkflowRequest(instance_id=str(uuid.uuid4()))
+            )
+        )
     assert refused.value.code() == grpc.StatusCode.NOT_FOUND
 
 
@@ -85,8 +94,11 @@ def test_every_attempt_is_journalled_as_audited_with_the_actor(
             {"id": run.instance_id},
         ).all()
         row = connection.execute(
-            sa.text("SELECT owner, lease_expires_at, steps_completed FROM orchestrator.workflow_instances"
-                    " WHERE instance_id = :id"), {"id": run.instance_id}
+            sa.text(
+                "SELECT owner, lease_expires_at, steps_completed FROM orchestrator.workflow_instances"
+                " WHERE instance_id = :id"
+            ),
+            {"id": run.instance_id},
         ).one()
         keys = connection.execute(
             sa.text("SELECT idempotency_key FROM audit.audit_trail WHERE instance_id = :id"), {"id": run.instance_id}
@@ -126,8 +138,16 @@ def test_a_run_left_by_a_dead_replica_resumes_after_the_last_step_either_record_
                     "INSERT INTO orchestrator.workflow_steps VALUES (:id, :index, :attempt, :name, :succeeded, :kind,"
                     " :error, '{}', :output, now(), now())"
                 ),
-                {"id": instance_id, "index": step_index, "attempt": attempt, "name": name, "succeeded": succeeded,
-                 "kind": kind, "error": "" if succeeded else "evaluator failed: UNAVAILABLE", "output": json.dumps(output)},
+                {
+                    "id": instance_id,
+                    "index": step_index,
+                    "attempt": attempt,
+                    "name": name,
+                    "succeeded": succeeded,
+                    "kind": kind,
+                    "error": "" if succeeded else "evaluator failed: UNAVAILABLE",
+                    "output": json.dumps(output),
+                },
             )
     audit = audit_pb2_grpc.AuditServiceStub(grpc.insecure_channel(audit_target))
     moment = Timestamp()
@@ -136,15 +156,31 @@ def test_a_run_left_by_a_dead_replica_resumes_after_the_last_step_either_record_
         audit_pb2.AppendEntriesRequest(
             records=[
                 audit_pb2.AuditRecord(
-                    instance_id=instance_id, step_name="fetch_scheme_rules", step_index=1, attempt=1,
-                    status=audit_pb2.STEP_STATUS_SUCCESS, started_at=moment, completed_at=moment, input_json='{"scheme_name":"scheme_alpha"}',
-                    output_json=json.dumps({"rules": rules}), actor="clerk-3", idempotency_key=f"{instance_id}/1/1",
+                    instance_id=instance_id,
+                    step_name="fetch_scheme_rules",
+                    step_index=1,
+                    attempt=1,
+                    status=audit_pb2.STEP_STATUS_SUCCESS,
+                    started_at=moment,
+                    completed_at=moment,
+                    input_json='{"scheme_name":"scheme_alpha"}',
+                    output_json=json.dumps({"rules": rules}),
+                    actor="clerk-3",
+                    idempotency_key=f"{instance_id}/1/1",
                 ),
                 audit_pb2.AuditRecord(
-                    instance_id=instance_id, step_name="evaluate_rules", step_index=2, attempt=1,
-                    status=audit_pb2.STEP_STATUS_FAILED, started_at=moment, completed_at=moment, input_json="{}",
+                    instance_id=instance_id,
+                    step_name="evaluate_rules",
+                    step_index=2,
+                    attempt=1,
+                    status=audit_pb2.STEP_STATUS_FAILED,
+                    started_at=moment,
+                    completed_at=moment,
+                    input_json="{}",
                     output_json='{"error_kind":"unavailable"}',
-                    error="evaluator failed: UNAVAILABLE", actor="clerk-3", idempotency_key=f"{instance_id}/2/1",
+                    error="evaluator failed: UNAVAILABLE",
+                    actor="clerk-3",
+                    idempotency_key=f"{instance_id}/2/1",
                 ),
             ]
         )
@@ -168,19 +204,23 @@ def test_a_run_left_by_a_dead_replica_resumes_after_the_last_step_either_record_
     records = _audit(audit_target, instance_id)
     assert _successes_per_step(records) == {0: 1, 1: 1, 2: 1, 3: 1}
     assert [(r.step_index, r.attempt, r.status) for r in records if r.step_index == 2] == [
-        (2, 1, audit_pb2.STEP_STATUS_FAILED), (2, 2, audit_pb2.STEP_STATUS_SUCCESS)
+        (2, 1, audit_pb2.STEP_STATUS_FAILED),
+        (2, 2, audit_pb2.STEP_STATUS_SUCCESS),
     ]
     assert {record.actor for record in records} == {"clerk-3"}
     with owner.connect() as connection:
         journalled = connection.execute(
-            sa.text("SELECT step_index, attempt FROM orchestrator.workflow_steps WHERE instance_id = :id"
-                    " ORDER BY step_index, attempt"), {"id": instance_id}
+            sa.text(
+                "SELECT step_index, attempt FROM orchestrator.workflow_steps WHERE instance_id = :id"
+                " ORDER BY step_index, attempt"
+            ),
+            {"id": instance_id},
         ).all()
     assert [tuple(row) for row in journalled] == [(0, 1), (1, 1), (2, 1), (2, 2), (3, 1)]
 
 
 def test_unavailable_evaluator_is_retried_per_policy_and_every_attempt_audited(
-    background_loop: BackgroundLoop, orchestrator_settings: Any, audit_target: str
+    background_loop: BackgroundLoop, orchestrator_settings: OrchestratorSettings, audit_target: str
 ) -> None:
     settings = replica_settings(orchestrator_settings, evaluator_target="127.0.0.1:1")
     with serving(background_loop, settings) as target:
@@ -217,7 +257,7 @@ def impatient_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stalling_stack(
-    background_loop: BackgroundLoop, orchestrator_settings: Any, impatient_templates: Path
+    background_loop: BackgroundLoop, orchestrator_settings: OrchestratorSettings, impatient_templates: Path
 ) -> Iterator[str]:
     """An evaluator that holds back its answer about two citizens for 5 s, twice each; an orchestrator using it."""
     from evaluator.config import EvaluatorSettings
@@ -247,12 +287,16 @@ def stalling_stack(
 def test_a_stalled_evaluator_call_times_out_and_is_retried_until_it_answers(
     stalling_stack: str, audit_target: str
 ) -> None:
-    run = _execute(_stub(stalling_stack), "eligibility_check", {"citizen_id": "CIT-STALL-1", "scheme_name": "scheme_alpha"})
+    run = _execute(
+        _stub(stalling_stack), "eligibility_check", {"citizen_id": "CIT-STALL-1", "scheme_name": "scheme_alpha"}
+    )
 
     assert run.status == orchestrator_pb2.RUN_STATUS_COMPLETED, run.error
     attempts = [r for r in _audit(audit_target, run.instance_id) if r.step_name == "evaluate_rules"]
     assert [(r.attempt, r.status) for r in attempts] == [
-        (1, audit_pb2.STEP_STATUS_FAILED), (2, audit_pb2.STEP_STATUS_FAILED), (3, audit_pb2.STEP_STATUS_SUCCESS)
+        (1, audit_pb2.STEP_STATUS_FAILED),
+        (2, audit_pb2.STEP_STATUS_FAILED),
+        (3, audit_pb2.STEP_STATUS_SUCCESS),
     ]
     assert {r.error for r in attempts[:2]} == {"no result within the step's timeout of 0.3 s"}
     assert {json.loads(r.output_json)["error_kind"] for r in attempts[:2]} == {"timeout"}
@@ -268,7 +312,10 @@ def test_a_call_that_stalls_past_every_attempt_fails_the_run_saying_so(stalling_
         "step 'evaluate_rules' failed: no result within the step's timeout of 0.3 s (after 2 attempts; no attempts left)"
     )
     attempts = [r for r in _audit(audit_target, run.instance_id) if r.step_name == "evaluate_rules"]
-    assert [(r.attempt, r.status) for r in attempts] == [(1, audit_pb2.STEP_STATUS_FAILED), (2, audit_pb2.STEP_STATUS_FAILED)]
+    assert [(r.attempt, r.status) for r in attempts] == [
+        (1, audit_pb2.STEP_STATUS_FAILED),
+        (2, audit_pb2.STEP_STATUS_FAILED),
+    ]
 
 
 def test_a_run_started_before_its_insert_records_nothing_if_the_insert_is_refused(

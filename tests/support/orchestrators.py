@@ -15,12 +15,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from civicflow.settings import REPO_ROOT
-from tests.conftest import BackgroundLoop, serve_on_loopback
+from orchestrator.config import OrchestratorSettings
+from orchestrator.server import start
+from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 
 STARTUP_SECONDS = 60.0
 
 
-def replica_settings(base: Any, **overrides: Any) -> Any:
+def replica_settings(base: OrchestratorSettings, **overrides: Any) -> OrchestratorSettings:
     """A copy of the session's orchestrator settings as another replica: its own id, short leases."""
     fast = {
         "replica_id": f"test-replica-{uuid.uuid4().hex[:8]}",
@@ -34,9 +36,7 @@ def replica_settings(base: Any, **overrides: Any) -> Any:
 
 
 @contextmanager
-def serving(background_loop: BackgroundLoop, settings: Any) -> Iterator[str]:
-    from orchestrator.server import start
-
+def serving(background_loop: BackgroundLoop, settings: OrchestratorSettings) -> Iterator[str]:
     with serve_on_loopback(background_loop, start(settings)) as target:
         yield target
 
@@ -65,8 +65,11 @@ class OrchestratorProcess:
         self.lines: list[dict[str, Any]] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        wait_until(lambda: self._port() is not None or self.process.poll() is not None, timeout=STARTUP_SECONDS,
-                   what="the orchestrator to listen")
+        wait_until(
+            lambda: self._port() is not None or self.process.poll() is not None,
+            timeout=STARTUP_SECONDS,
+            what="the orchestrator to listen",
+        )
         port = self._port()
         if port is None:
             raise AssertionError(f"orchestrator exited {self.process.returncode}: {self.lines[-5:]}")
