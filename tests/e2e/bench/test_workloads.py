@@ -15,6 +15,8 @@ from bench.workloads import (
     time_impact_analysis,
 )
 
+pytestmark = pytest.mark.bench
+
 
 def test_a_run_that_fails_is_refused_rather_than_timed(gateway_client: TestClient) -> None:
     with pytest.raises(RunFailedError, match="failed"):

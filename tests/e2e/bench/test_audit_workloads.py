@@ -8,6 +8,8 @@ import pytest
 
 from bench.audit_workloads import audit_json, audit_table, measure_audit
 
+pytestmark = pytest.mark.bench
+
 
 def test_the_audit_figures_come_from_real_services_over_a_log_they_can_prove(
     postgres_server_url: str, monkeypatch: pytest.MonkeyPatch

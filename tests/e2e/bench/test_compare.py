@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from bench.compare import main, parse_arguments
+from bench.compare import main
 from civicflow.settings import REPO_ROOT
+
+pytestmark = pytest.mark.bench
 
 
 def test_both_systems_are_measured_in_every_round(
@@ -15,14 +15,11 @@ def test_both_systems_are_measured_in_every_round(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url)  # their scratch databases go on the session's server
 
-    status = main(["--baseline", str(REPO_ROOT), "--rounds", "2", "--sequential", "3", "--concurrent", "8", "--clients", "2"])
+    status = main(
+        ["--baseline", str(REPO_ROOT), "--rounds", "2", "--sequential", "3", "--concurrent", "8", "--clients", "2"]
+    )
 
     lines = capsys.readouterr().out.splitlines()
     assert status == 0
     assert [line.split(":")[0].strip() for line in lines] == ["this", "baseline"]
     assert all("(6 checks)" in line and "(rounds " in line for line in lines)
-
-
-def test_a_baseline_that_is_not_a_checkout_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit):
-        parse_arguments(["--baseline", str(tmp_path)])
