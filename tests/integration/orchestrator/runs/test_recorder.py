@@ -17,6 +17,7 @@ from orchestrator.runs.step_attempts import StepAttempt
 from orchestrator.storage.instance_records import InstanceRecord, NewRun, RunProgress
 from orchestrator.storage.instances import InstanceStore
 from orchestrator.storage.step_journal import StepJournal
+from tests.support.background_loop import BackgroundLoop
 
 OWNER = "recorder-test-replica"
 STEPS = 3
@@ -71,7 +72,9 @@ async def record_and_finish(recorder: RunRecorder) -> InstanceRecord:
         recorder.close()
 
 
-def test_a_finished_run_has_every_attempt_audited_and_journalled(statements: Engine, audit_target: str) -> None:
+def test_a_finished_run_has_every_attempt_audited_and_journalled(
+    background_loop: BackgroundLoop, statements: Engine, audit_target: str
+) -> None:
     store = InstanceStore(statements)
     instance = new_run(store)
 
@@ -82,14 +85,16 @@ def test_a_finished_run_has_every_attempt_audited_and_journalled(statements: Eng
             entries = await audit.entries(instance.instance_id)
         return finished, [entry.record.step_index for entry in entries]
 
-    finished, audited_steps = asyncio.run(scenario())
+    finished, audited_steps = background_loop.run(scenario())
 
     assert finished.status == "completed" and finished.progress.steps_completed == STEPS
     assert audited_steps == list(range(STEPS))
     assert [attempt.step_index for attempt in StepJournal(statements).attempts(instance.instance_id)] == [0, 1, 2]
 
 
-def test_a_run_whose_attempts_cannot_be_audited_is_not_finished(statements: Engine) -> None:
+def test_a_run_whose_attempts_cannot_be_audited_is_not_finished(
+    background_loop: BackgroundLoop, statements: Engine
+) -> None:
     store = InstanceStore(statements)
     instance = new_run(store)
 
@@ -99,7 +104,7 @@ def test_a_run_whose_attempts_cannot_be_audited_is_not_finished(statements: Engi
             await record_and_finish(recorder_for(instance, statements, audit))
 
     with pytest.raises(AuditUnavailableError, match="audit service did not record step 'step_0'"):
-        asyncio.run(scenario())
+        background_loop.run(scenario())
 
     stored = store.get(instance.instance_id)
     assert (stored.status, stored.completed_at, stored.outputs) == ("running", None, {})
