@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+
 import numpy as np
 
-from civicflow.citizen_ids import population_citizen_id, population_position
+from civicflow.citizen_ids import population_citizen_id
+from civicflow.settings import REPO_ROOT
 from orchestrator.citizens import CATEGORIES, Citizen, mock_citizen, population_columns
 
 
@@ -48,25 +55,91 @@ def test_generated_values_stay_in_their_ranges_and_cover_them() -> None:
     assert all(isinstance(c.income, int) for c in citizens)
 
 
-def test_one_citizen_matches_the_vectorised_generator_for_any_key() -> None:
-    # mock_citizen computes one citizen with plain ints; the batch path uses NumPy: they must agree bit for bit.
-    from orchestrator.citizens import _fields
+def test_the_citizen_at_a_position_is_the_same_looked_up_alone_or_generated_in_a_batch() -> None:
+    # Up to the largest position a key can hold, where 64-bit arithmetic wraps: both paths must wrap alike.
+    for first in (1, 9_999_998, 12_345_678_900, 2**63 - 3):
+        ages, incomes = population_columns(first, 3)
 
-    ids = [population_citizen_id(p) for p in (1, 2, 9_999_999, 12_345_678_901, 2**63 - 1)]
-    ids += ["CIT-1", "x", "A.b-c_9", "CIT-" + "9" * 60]
-    for citizen_id in ids:
-        citizen = mock_citizen(citizen_id)
-        position = population_position(citizen_id)
-        if position is not None and position < 2**63:
-            key = position
-        else:
-            import hashlib
+        singles = [mock_citizen(population_citizen_id(position)) for position in range(first, first + 3)]
 
-            digest = hashlib.sha256(b"civicflow.mock-citizen.v2:" + citizen_id.encode()).digest()
-            key = int.from_bytes(digest[:8], "big") | 2**63
-        ages, incomes, labels = _fields(np.array([key], dtype=np.uint64))
-        assert (citizen.age, citizen.income) == (int(ages[0]), int(incomes[0]))
-        assert citizen.category == CATEGORIES[(int(labels[0]) >> 8) % len(CATEGORIES)]
+        assert [(c.age, c.income) for c in singles] == list(zip(ages.tolist(), incomes.tolist(), strict=True))
+
+
+def test_a_citizen_is_keyed_by_its_position_not_by_where_its_batch_starts() -> None:
+    ages, incomes = population_columns(1, 1_000)
+
+    pieces = [population_columns(first, count) for first, count in ((1, 300), (301, 1), (302, 699))]
+
+    assert np.array_equal(ages, np.concatenate([piece[0] for piece in pieces]))
+    assert np.array_equal(incomes, np.concatenate([piece[1] for piece in pieces]))
+    assert ages[41] == mock_citizen("CIT-0000042").age
+
+
+def test_an_id_that_only_looks_like_a_population_id_is_not_that_citizen() -> None:
+    for position in range(1, 301):
+        citizen = mock_citizen(population_citizen_id(position))
+        for other in (f"CIT-{position}", f"CIT-{position:08d}", f"cit-{position:07d}", f"CIT-{position:07d} "):
+            assert not citizen_equal(mock_citizen(other), citizen), (other, citizen)
+
+
+def test_the_same_ids_give_the_same_citizens_in_another_process() -> None:
+    ids = ["CIT-0000001", "CIT-0000042", "CIT-12345678901", "CIT-1", "x", "A.b-c_9"]
+    script = (
+        "import json, sys\n"
+        "from orchestrator.citizens import mock_citizen, population_columns\n"
+        "ages, incomes = population_columns(999_990, 20)\n"
+        "print(json.dumps({'citizens': [mock_citizen(i).to_json() for i in sys.argv[1:]],"
+        " 'ages': ages.tolist(), 'incomes': incomes.tolist()}))\n"
+    )
+    # Another hash seed than ours: data derived from Python's hash() would differ.
+    completed = subprocess.run(
+        [sys.executable, "-c", script, *ids],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONHASHSEED": "4242"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    there = json.loads(completed.stdout)
+
+    ages, incomes = population_columns(999_990, 20)
+    assert there["citizens"] == [mock_citizen(citizen_id).to_json() for citizen_id in ids]
+    assert (there["ages"], there["incomes"]) == (ages.tolist(), incomes.tolist())
+
+
+def test_fields_are_spread_evenly_and_independently_over_a_population() -> None:
+    ages, incomes = population_columns(1, 100_000)
+
+    per_age = np.bincount(ages, minlength=81)[18:]
+    assert per_age.min() > 0.85 * 100_000 / 63 and per_age.max() < 1.15 * 100_000 / 63
+    per_tenth, _ = np.histogram(incomes, bins=10, range=(50_000, 300_001))
+    assert per_tenth.min() > 9_500 and per_tenth.max() < 10_500
+    # Neither field tells anything of the other, nor of the next citizen's.
+    for x, y in ((ages, incomes), (ages[:-1], ages[1:]), (incomes[:-1], incomes[1:])):
+        assert abs(np.corrcoef(x, y)[0, 1]) < 0.02
+    citizens = [mock_citizen(population_citizen_id(position)) for position in range(1, 10_001)]
+    per_category = Counter(citizen.category for citizen in citizens)
+    assert set(per_category) == set(CATEGORIES) and min(per_category.values()) > 0.22 * 10_000
+    assert len({citizen.name for citizen in citizens}) == 16 * 16
+
+
+def test_citizens_far_into_a_population_are_pinned_too() -> None:
+    # Regression anchors beyond 7 digits and at the largest position a key holds.
+    assert mock_citizen("CIT-12345678901") == Citizen(
+        citizen_id="CIT-12345678901", name="Ishaan Rao", age=30, income=237140, category="obc"
+    )
+    assert mock_citizen(population_citizen_id(2**63 - 1)) == Citizen(
+        citizen_id="CIT-9223372036854775807", name="Arjun Gupta", age=53, income=268078, category="sc"
+    )
+    assert mock_citizen("CIT-00000042") == Citizen(
+        citizen_id="CIT-00000042", name="Aarav Joshi", age=58, income=119872, category="obc"
+    )
+
+
+def citizen_equal(one: Citizen, other: Citizen) -> bool:
+    """The same person, whatever the id they were asked for by."""
+    return (one.name, one.age, one.income, one.category) == (other.name, other.age, other.income, other.category)
 
 
 def test_a_huge_population_id_gets_a_citizen_not_an_overflow() -> None:
