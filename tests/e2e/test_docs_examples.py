@@ -12,7 +12,7 @@ the test's Python, as it is in the repository.
 
 An example fails when a command fails (bash runs with `set -euo pipefail`), when curl gets an
 HTTP error whose status the shown answer does not show as `"status": <code>`, or when its output
-no longer matches its answer (the rules are in tests/e2e/docs_examples.py). Examples marked
+no longer matches its answer (the rules are in tests/support/docs_examples.py). Examples marked
 `<!-- docs-test: skip (why) -->` are reported as skipped with their reason; after a failure the
 rest of that document is skipped too, since its state is then unknown.
 """
@@ -37,7 +37,7 @@ import pytest
 from civicflow.launch_settings import free_port_environment
 from civicflow.local_database import scratch_database
 from civicflow.settings import REPO_ROOT
-from tests.e2e.docs_examples import Example, Mismatch, check_answer, collect
+from tests.support.docs_examples import Example, Mismatch, check_answer, collect
 
 DOCUMENTS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 COLLECTED = collect(DOCUMENTS, REPO_ROOT)

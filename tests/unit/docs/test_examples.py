@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.docs_examples import Answer, Mismatch, check_answer, collect
+from tests.support.docs_examples import Answer, Mismatch, check_answer, collect
 
 UUID_A = "e6345769-6641-4995-8e9a-a65d591d9b6a"
 UUID_B = "0ce6a235-cddd-4f0f-bd93-6cebf4b5997d"
