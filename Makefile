@@ -17,10 +17,11 @@ $(INSTALLED): pyproject.toml
 install: $(INSTALLED)
 
 run: $(INSTALLED)
-	EVALUATORS=$(EVALUATORS) $(BIN)/python -m civicflow.launcher
+	EVALUATORS=$(EVALUATORS) $(BIN)/python -m civicflow.launch
 
 test: $(INSTALLED)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 

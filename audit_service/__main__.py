@@ -6,7 +6,7 @@ import sys
 
 from audit_service.config import AuditSettings
 from audit_service.server import start
-from audit_service.signing import SigningKeyError
+from audit_service.signing.keys import SigningKeyError
 from civicflow.grpc_server import run_service
 from civicflow.logs import configure_logging
 

@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
 
 import grpc
 
 from audit_service.config import AuditSettings
-from audit_service.group_commit import GroupCommitWriter
-from audit_service.integrity import LogVerifier
-from audit_service.notary import Notary
-from audit_service.proofs import Prover
+from audit_service.log.group_commit import GroupCommitWriter
+from audit_service.log.store import AuditStore
+from audit_service.log.tables import MIGRATIONS, SCHEMA
 from audit_service.servicer import AuditServicer
-from audit_service.signing import load_signing_key
-from audit_service.store import AuditStore
+from audit_service.signing.keys import load_signing_key
+from audit_service.signing.notary import Notary
+from audit_service.tree.integrity import LogVerifier
+from audit_service.tree.proofs import Prover
 from civicflow.database import create_engine, is_reachable, run_migrations
 from civicflow.grpc_server import RunningServer, start_grpc_server
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 
 SERVICE_NAME = audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-SCHEMA = "audit"
 WRITER_ROLE = "civicflow_audit_writer"
 
 

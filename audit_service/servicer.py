@@ -7,9 +7,6 @@ from typing import TypeVar
 
 import grpc
 
-from audit_service import integrity
-from audit_service.canonical_entry import canonical_bytes
-from audit_service.checkpoints import Checkpoint
 from audit_service.errors import (
     STATUS_CODES,
     EntryNotFoundError,
@@ -17,13 +14,16 @@ from audit_service.errors import (
     LogCorruptedError,
     NotYetCoveredError,
 )
-from audit_service.group_commit import GroupCommitWriter
-from audit_service.integrity import LogVerifier
-from audit_service.notary import Notary
-from audit_service.proofs import Prover
-from audit_service.records import entry_document, entry_to_proto, parse_instance_id, records_from_proto
-from audit_service.signing import ALGORITHM
-from audit_service.store import AuditStore
+from audit_service.log.canonical_entry import canonical_bytes
+from audit_service.log.group_commit import GroupCommitWriter
+from audit_service.log.records import entry_document, entry_to_proto, parse_instance_id, records_from_proto
+from audit_service.log.store import AuditStore
+from audit_service.signing.checkpoints import Checkpoint
+from audit_service.signing.keys import ALGORITHM
+from audit_service.signing.notary import Notary
+from audit_service.tree import integrity
+from audit_service.tree.integrity import LogVerifier
+from audit_service.tree.proofs import Prover
 from civicflow.grpc_errors import maps_errors
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from audit_service.canonical_entry import EntryEncodingError, entry_leaf_hash
-from audit_service.checkpoints import Checkpoint, hex_field
-from audit_service.merkle import HASH_SIZE, verify_consistency, verify_inclusion
-from audit_service.signing import PublicKey
+from audit_service.log.canonical_entry import EntryEncodingError, entry_leaf_hash
+from audit_service.signing.checkpoints import Checkpoint, hex_field
+from audit_service.signing.keys import PublicKey
+from audit_service.tree.merkle import HASH_SIZE, verify_consistency, verify_inclusion
 
 
 class NotVerifiedError(Exception):

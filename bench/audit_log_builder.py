@@ -1,6 +1,6 @@
 """Builds a large audit log fast for the proof benchmark: entries hashed in parallel, rows and tree loaded with COPY.
 
-The leaves are hashed by the service's own code (audit_service.records.hash_entry), so the
+The leaves are hashed by the service's own code (audit_service.log.records.hash_entry), so the
 log is exactly what a million appends would have left, without a million transactions.
 """
 
@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from audit_service.merkle import Frontier, frontier_nodes, node_hash
-from audit_service.records import AuditRecord, hash_entry
-from audit_service.server import MIGRATIONS, SCHEMA
+from audit_service.log.records import AuditRecord, hash_entry
+from audit_service.log.tables import MIGRATIONS, SCHEMA
+from audit_service.tree.merkle import Frontier, frontier_nodes, node_hash
 from civicflow.database import create_engine, run_migrations
 
 CHUNK = 50_000

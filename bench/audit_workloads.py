@@ -32,13 +32,13 @@ from typing import Any, TextIO
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from audit_service.merkle import leaf_hash, verify_inclusion
+from audit_service.tree.merkle import leaf_hash, verify_inclusion
 from bench.audit_log_builder import build_log
 from bench.system import stderr_progress
 from bench.workloads import IMPACT_PROPOSED_RULES, IMPACT_SCHEME, percentile_ms
 from civicflow.health_probe import is_serving
-from civicflow.launch_settings import free_ports
-from civicflow.local_database import embedded_database, scratch_database
+from civicflow.launch.local_database import embedded_database, scratch_database
+from civicflow.launch.settings import free_ports
 from civicflow.settings import REPO_ROOT
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 

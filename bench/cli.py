@@ -138,9 +138,7 @@ def _warm_up(client: RestClient) -> None:
     time_eligibility_checks(client, count=SYSTEM_WARMUP_CHECKS, first_citizen=9_000_001)
 
 
-def _impact(
-    system: RunningSystem, client: RestClient, population: int, arguments: argparse.Namespace
-) -> ImpactTiming:
+def _impact(system: RunningSystem, client: RestClient, population: int, arguments: argparse.Namespace) -> ImpactTiming:
     warmup_runs, runs = runs_for(population, arguments)
     stderr_progress(
         f"impact_analysis of {population} citizens, {system.evaluators} evaluator(s): {warmup_runs} + {runs} runs"
@@ -200,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         outcomes.append(outcome)
         one = next(timing for timing in main_phase.impact if timing.population == arguments.scaling_population)
         scaling = ScalingTiming(one=one, two=two)
-    audit = measure_audit(log_size=arguments.audit_log_size, progress=stderr_progress) if arguments.audit_log_size else None
+    audit = (
+        measure_audit(log_size=arguments.audit_log_size, progress=stderr_progress) if arguments.audit_log_size else None
+    )
     environment = {
         "database": "a fresh embedded PostgreSQL" if "DATABASE_URL" not in os.environ else "DATABASE_URL",
         "python": platform.python_version(),

@@ -2,7 +2,7 @@
 
     python -m bench.compare --baseline ../civicflow-before
 
-starts this checkout's system and the baseline's (each `python -m civicflow.launcher` from its
+starts this checkout's system and the baseline's (each `python -m civicflow.launch` from its
 own tree) on one PostgreSQL server, a fresh embedded one unless DATABASE_URL is set, each on
 its own database and free ports. Then, round after round, each system in turn gets a burst of
 sequential checks and a burst from concurrent clients while the other idles. The development
@@ -28,8 +28,8 @@ from pathlib import Path
 from bench.rest_client import RestClient
 from bench.system import BenchSystemError, stderr_progress, wait_until_healthy
 from bench.workloads import CheckTiming, percentile_ms, time_concurrent_checks, time_eligibility_checks
-from civicflow.launch_settings import free_port_environment
-from civicflow.local_database import embedded_database, scratch_database
+from civicflow.launch.local_database import embedded_database, scratch_database
+from civicflow.launch.settings import free_port_environment
 from civicflow.settings import REPO_ROOT
 
 REQUEST_TIMEOUT_SECONDS = 60.0
@@ -64,7 +64,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrent", type=int, default=400, help="concurrent checks per burst (default: 400)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default: 16)")
     arguments = parser.parse_args(argv)
-    if not (arguments.baseline / "civicflow" / "launcher.py").is_file():
+    if not any((arguments.baseline / "civicflow" / path).is_file() for path in ("launch/__main__.py", "launcher.py")):
         parser.error(f"--baseline {arguments.baseline} is not a Civicflow checkout")
     if min(arguments.rounds, arguments.sequential, arguments.concurrent, arguments.clients) < 1:
         parser.error("--rounds, --sequential, --concurrent and --clients must be at least 1")
@@ -112,7 +112,9 @@ def _measure(systems: list[_System], arguments: argparse.Namespace) -> None:
                     clients.enter_context(RestClient(system.gateway_url, timeout=REQUEST_TIMEOUT_SECONDS))
                     for _ in range(arguments.clients)
                 ]
-                system.concurrent.append(time_concurrent_checks(opened, count=arguments.concurrent, first_citizen=citizen))
+                system.concurrent.append(
+                    time_concurrent_checks(opened, count=arguments.concurrent, first_citizen=citizen)
+                )
             citizen += arguments.concurrent
         stderr_progress(
             f"round {round_number + 1} of {arguments.rounds}: "
@@ -129,9 +131,7 @@ def _has_exited(process: subprocess.Popen[bytes]) -> bool:
 
 
 @contextmanager
-def _launched(
-    tree: Path, database_url: str, workdir: Path
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def _launched(tree: Path, database_url: str, workdir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """The launcher of `tree` running on free ports against `database_url`; yields its gateway's URL and process."""
     workdir.mkdir(parents=True, exist_ok=True)
     ports = free_port_environment()
@@ -147,7 +147,7 @@ def _launched(
     stderr_progress(f"starting {tree} (logs in {log_path})")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "civicflow.launcher"],
+            [sys.executable, "-m", _launcher_module(tree)],
             cwd=tree,
             env=environment,
             stdout=log,
@@ -164,6 +164,11 @@ def _launched(
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def _launcher_module(tree: Path) -> str:
+    """`make run`'s module in that checkout: checkouts from before civicflow/launch/ named it civicflow.launcher."""
+    return "civicflow.launch" if (tree / "civicflow" / "launch" / "__main__.py").exists() else "civicflow.launcher"
 
 
 if __name__ == "__main__":

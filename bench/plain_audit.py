@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from audit_service.errors import STATUS_CODES
-from audit_service.records import AuditRecord, StoredEntry, entry_to_proto, records_from_proto
+from audit_service.log.records import AuditRecord, StoredEntry, entry_to_proto, records_from_proto
+from audit_service.log.tables import RECORD_COLUMNS
 from audit_service.server import SERVICE_NAME
-from audit_service.tables import RECORD_COLUMNS
 from civicflow.database import create_engine
 from civicflow.grpc_errors import maps_errors
 from civicflow.grpc_server import RunningServer, serve_until_terminated, start_grpc_server

@@ -15,11 +15,11 @@ from typing import TypeVar
 import httpx2
 from honcho.printer import Printer
 
-from civicflow.launch_settings import LauncherSettings, on_free_ports
-from civicflow.local_database import embedded_database
-from civicflow.process_plan import plan_processes
+from civicflow.launch.local_database import embedded_database
+from civicflow.launch.process_plan import plan_processes
+from civicflow.launch.settings import LauncherSettings, on_free_ports
+from civicflow.launch.supervisor import RunOutcome, Supervisor
 from civicflow.settings import REPO_ROOT
-from civicflow.supervisor import RunOutcome, Supervisor
 
 T = TypeVar("T")
 STARTUP_SECONDS = 90.0

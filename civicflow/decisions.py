@@ -1,4 +1,4 @@
-"""Decision names as they appear in JSON, and their civicflow.v1.Decision values: for every service, the gateway and the CLI."""
+"""Decision names as JSON has them, and their civicflow.v1.Decision values: for the services, gateway and CLI."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from civicflow.restart_policy import EXIT_BAD_CONFIGURATION
+from civicflow.launch.restart_policy import EXIT_BAD_CONFIGURATION
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def run_service(
     configuration_errors: tuple[type[Exception], ...] = (),
 ) -> int:
     """A service's `main`: serves until SIGTERM or SIGINT; exit status 2, after one log line, if it refuses its
-    configuration (a process supervisor restarts a crash, not that: civicflow.restart_policy)."""
+    configuration (a process supervisor restarts a crash, not that: civicflow.launch.restart_policy)."""
     try:
         asyncio.run(serve_until_terminated(start, grace=grace))
     except configuration_errors as error:

@@ -1,4 +1,4 @@
-"""`python -m civicflow.health_probe HOST:PORT`: exits 0 when that gRPC server reports SERVING (container healthchecks)."""
+"""`python -m civicflow.health_probe HOST:PORT`: exits 0 when that gRPC server reports SERVING (healthchecks)."""
 
 from __future__ import annotations
 

@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 
 from audit_service.config import AuditSettings
 from audit_service.server import start as start_audit_service
-from civicflow.embedded_postgres import embedded_database_url, start_embedded_postgres
-from civicflow.local_database import scratch_database
+from civicflow.launch.embedded_postgres import embedded_database_url, start_embedded_postgres
+from civicflow.launch.local_database import scratch_database
 from evaluator.config import EvaluatorSettings
 from evaluator.server import start as start_evaluator
 from gateway.app import create_app

@@ -123,7 +123,7 @@ class ImpactResultStore:
             return [ResultRow(*row) for row in connection.execute(query)]
 
     def stored_outcome(self, instance_id: uuid.UUID, *, failure_limit: int) -> PopulationOutcome:
-        """What the attempt that committed these rows came to, rebuilt from them; the digest streams, never holding the rows."""
+        """What the attempt that committed these rows came to, rebuilt from them; the digest is streamed."""
         transitions = (
             sa.select(ImpactResultRow.baseline_decision, ImpactResultRow.decision, sa.func.count())
             .where(ImpactResultRow.instance_id == instance_id)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from audit_service.canonical_entry import ENTRY_FIELDS
+from audit_service.log.canonical_entry import ENTRY_FIELDS
 from tests.support.offline_verifier import run_verifier, save
 from tests.support.rest_api import RestApi
 

@@ -23,11 +23,11 @@ from fastapi.testclient import TestClient
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from audit_service.config import AuditSettings
-from audit_service.merkle import build_tree
-from audit_service.records import hash_entry
+from audit_service.log.records import hash_entry
+from audit_service.log.tables import RECORD_COLUMNS, entry_from_mapping
 from audit_service.server import start
-from audit_service.tables import RECORD_COLUMNS, entry_from_mapping
-from civicflow.local_database import scratch_database
+from audit_service.tree.merkle import build_tree
+from civicflow.launch.local_database import scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 from gateway.app import create_app
 from gateway.config import GatewaySettings

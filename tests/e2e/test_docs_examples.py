@@ -1,6 +1,6 @@
 """Every example of README.md and docs/*.md runs against the real system and still prints the answer it shows.
 
-Each document gets a fresh system, started as `make run` starts it (`python -m civicflow.launcher`
+Each document gets a fresh system, started as `make run` starts it (`python -m civicflow.launch`
 on free loopback ports, never 8000, with a database of its own on the session's PostgreSQL:
 embedded, or TEST_DATABASE_URL's). Its examples run in order, in one scratch directory, and its
 shell blocks share one session: a variable assigned in one block is set in the next (a `cd` is
@@ -34,8 +34,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from civicflow.launch_settings import free_port_environment
-from civicflow.local_database import scratch_database
+from civicflow.launch.local_database import scratch_database
+from civicflow.launch.settings import free_port_environment
 from civicflow.settings import REPO_ROOT
 from tests.support.docs_examples import Example, Mismatch, check_answer, collect
 
@@ -181,7 +181,7 @@ def _launched(ports: dict[str, str], database_url: str, log: Path, *, key: Path)
     }
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "civicflow.launcher"],
+            [sys.executable, "-m", "civicflow.launch"],
             cwd=REPO_ROOT,
             env=environment,
             stdout=output,

@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from civicflow.launch_settings import free_ports
+from civicflow.launch.settings import free_ports
 from civicflow.settings import REPO_ROOT
 
 

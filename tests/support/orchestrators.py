@@ -1,4 +1,4 @@
-"""Extra orchestrator replicas for the durability tests: in-process ones, and real `python -m orchestrator` processes."""
+"""Extra orchestrator replicas for the durability tests: in-process ones, and `python -m orchestrator` processes."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from sqlalchemy.pool import NullPool
 
 from bench.compare import main
 from bench.system import BenchSystemError
-from civicflow.local_database import database_url_on
+from civicflow.launch.local_database import database_url_on
 from civicflow.settings import REPO_ROOT
 from tests.support.process_tree import descendants
 
@@ -132,5 +132,5 @@ def test_a_baseline_whose_launcher_dies_is_named_and_nothing_is_left_running(
     assert "baseline did not start" in str(failed.value)
     assert "this launcher fails on purpose" in str(failed.value), "the log of the one that died is shown"
     assert capsys.readouterr().out == "", "no figures without both systems"
-    left = [command for command in descendants(os.getpid()).values() if "civicflow.launcher" in command]
+    left = [command for command in descendants(os.getpid()).values() if "civicflow.launch" in command]
     assert left == [], "this checkout's system is stopped too"

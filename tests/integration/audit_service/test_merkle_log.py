@@ -14,17 +14,17 @@ import grpc
 import pytest
 import sqlalchemy as sa
 
-from audit_service.canonical_entry import ENTRY_FIELDS
-from audit_service.checkpoints import Checkpoint
 from audit_service.config import AuditSettings
-from audit_service.group_commit import GroupCommitWriter
-from audit_service.merkle import leaf_hash, verify_consistency, verify_inclusion
-from audit_service.records import AuditRecord, StoredEntry, records_from_proto
+from audit_service.log.canonical_entry import ENTRY_FIELDS
+from audit_service.log.group_commit import GroupCommitWriter
+from audit_service.log.records import AuditRecord, StoredEntry, records_from_proto
+from audit_service.log.store import AuditStore
 from audit_service.server import WRITER_ROLE, start
-from audit_service.signing import PublicKey
-from audit_service.store import AuditStore
+from audit_service.signing.checkpoints import Checkpoint
+from audit_service.signing.keys import PublicKey
+from audit_service.tree.merkle import leaf_hash, verify_consistency, verify_inclusion
 from civicflow.database import create_engine
-from civicflow.local_database import scratch_database
+from civicflow.launch.local_database import scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from tests.support.audit_records import new_instance, record
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback

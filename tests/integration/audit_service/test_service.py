@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from audit_service.config import AuditSettings
 from audit_service.server import start
-from civicflow.local_database import drop_database, scratch_database
+from civicflow.launch.local_database import drop_database, scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 from tests.support.audit_records import new_instance, record
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback

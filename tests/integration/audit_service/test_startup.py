@@ -18,12 +18,13 @@ from alembic import command
 from alembic.config import Config
 
 from audit_service.config import AuditSettings
-from audit_service.merkle import verify_inclusion
-from audit_service.server import MIGRATIONS, SCHEMA, start
-from audit_service.signing import load_signing_key
-from civicflow.launch_settings import LauncherSettings
-from civicflow.local_database import scratch_database
-from civicflow.process_plan import plan_processes
+from audit_service.log.tables import MIGRATIONS, SCHEMA
+from audit_service.server import start
+from audit_service.signing.keys import load_signing_key
+from audit_service.tree.merkle import verify_inclusion
+from civicflow.launch.local_database import scratch_database
+from civicflow.launch.process_plan import plan_processes
+from civicflow.launch.settings import LauncherSettings
 from civicflow.settings import REPO_ROOT
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback

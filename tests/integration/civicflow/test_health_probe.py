@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from civicflow.health_probe import main
-from civicflow.launch_settings import free_ports
+from civicflow.launch.settings import free_ports
 
 
 def test_a_serving_server_passes_the_probe(evaluator_target: str) -> None:

@@ -1,4 +1,4 @@
-"""`python -m civicflow.launcher` (what `make run` runs): starts every service, serves a workflow, restarts a
+"""`python -m civicflow.launch` (what `make run` runs): starts every service, serves a workflow, restarts a
 service that dies, stops cleanly on Ctrl-C."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from civicflow.launch_settings import free_port_environment
+from civicflow.launch.settings import free_port_environment
 from civicflow.settings import REPO_ROOT
 from tests.support.process_tree import descendants, is_alive
 
@@ -54,7 +54,7 @@ def launcher(database_url: str, tmp_path: Path) -> Iterator[RunningLauncher]:
     with log.open("wb") as output:
         # A file, not a pipe: nobody reads a pipe while the test waits, and a full one would block the launcher.
         process = subprocess.Popen(
-            [sys.executable, "-m", "civicflow.launcher"],
+            [sys.executable, "-m", "civicflow.launch"],
             cwd=REPO_ROOT,
             env=environment,
             stdout=output,

@@ -19,9 +19,9 @@ DRIVER = """
 import json, logging, sys, threading
 from honcho.printer import Printer
 from pythonjsonlogger.json import JsonFormatter
-from civicflow.process_plan import ProcessSpec
-from civicflow.restart_policy import RestartPolicy
-from civicflow.supervisor import Supervisor
+from civicflow.launch.process_plan import ProcessSpec
+from civicflow.launch.restart_policy import RestartPolicy
+from civicflow.launch.supervisor import Supervisor
 
 scripts, stop_after, grace = json.loads(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 policy = RestartPolicy(**json.loads(sys.argv[4])) if sys.argv[4] != "null" else None

@@ -125,15 +125,20 @@ def test_stream_answers_an_empty_batch_with_empty_columns(stub: evaluator_pb2_gr
 @pytest.mark.parametrize(
     ("bad_batch", "message_part"),
     [
-        (evaluator_pb2.EvaluateStreamRequest(batch_id=2, rule_sets=[ALPHA.to_proto()], ages=[30, 40], incomes=[1.0]),
-         "one income per age"),
+        (
+            evaluator_pb2.EvaluateStreamRequest(batch_id=2, rule_sets=[ALPHA.to_proto()], ages=[30, 40], incomes=[1.0]),
+            "one income per age",
+        ),
         (evaluator_pb2.EvaluateStreamRequest(batch_id=2, ages=[30], incomes=[1.0]), "at least one rule set"),
-        (evaluator_pb2.EvaluateStreamRequest(
-            batch_id=2,
-            rule_sets=[evaluator_pb2.EligibilityRules(scheme_name="bad", min_age=9, max_age=1)],
-            ages=[30],
-            incomes=[1.0],
-        ), "min_age"),
+        (
+            evaluator_pb2.EvaluateStreamRequest(
+                batch_id=2,
+                rule_sets=[evaluator_pb2.EligibilityRules(scheme_name="bad", min_age=9, max_age=1)],
+                ages=[30],
+                incomes=[1.0],
+            ),
+            "min_age",
+        ),
     ],
 )
 def test_stream_refuses_a_malformed_batch_as_invalid_argument(

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from civicflow.database import create_engine
-from civicflow.local_database import scratch_database
+from civicflow.launch.local_database import scratch_database
 from tests.support.impact_results import migrate
 
 

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit_service import verify
-from audit_service.canonical_entry import (
+from audit_service.log.canonical_entry import (
     EntryEncodingError,
     canonical_bytes,
     canonical_bytes_spliced,
@@ -25,10 +25,10 @@ from audit_service.canonical_entry import (
     entry_leaf_hash,
     rfc3339,
 )
-from audit_service.checkpoints import Checkpoint, sign_checkpoint, signed_note
-from audit_service.merkle import Frontier, NodeId, inclusion_ranges, range_hashes
-from audit_service.records import hash_entry, records_from_proto
-from audit_service.signing import SigningKey
+from audit_service.log.records import hash_entry, records_from_proto
+from audit_service.signing.checkpoints import Checkpoint, sign_checkpoint, signed_note
+from audit_service.signing.keys import SigningKey
+from audit_service.tree.merkle import Frontier, NodeId, inclusion_ranges, range_hashes
 from civicflow.settings import REPO_ROOT
 from civicflow.v1 import audit_pb2
 

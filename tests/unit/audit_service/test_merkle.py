@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit_service.merkle import (
+from audit_service.tree.merkle import (
     EMPTY_ROOT,
     Frontier,
     NodeId,
@@ -165,16 +165,12 @@ def test_consistency_proofs_equal_the_reference_and_verify(data: st.DataObject, 
     proof = range_hashes(consistency_ranges(m, n), nodes)
 
     assert proof == ref_subproof(m, items, True)
-    assert verify_consistency(
-        first=m, second=n, first_root=ref_mth(items[:m]), second_root=ref_mth(items), proof=proof
-    )
+    assert verify_consistency(first=m, second=n, first_root=ref_mth(items[:m]), second_root=ref_mth(items), proof=proof)
 
 
 @settings(max_examples=300, deadline=None)
 @given(data=st.data(), n=st.integers(min_value=2, max_value=300))
-def test_a_consistency_proof_fails_once_an_entry_below_the_first_size_is_rewritten(
-    data: st.DataObject, n: int
-) -> None:
+def test_a_consistency_proof_fails_once_an_entry_below_the_first_size_is_rewritten(data: st.DataObject, n: int) -> None:
     m = data.draw(st.integers(min_value=1, max_value=n - 1), label="first size")
     rewritten = data.draw(st.integers(min_value=0, max_value=m - 1), label="rewritten entry")
     items = leaves_data(n)

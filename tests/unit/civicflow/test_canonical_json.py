@@ -20,7 +20,9 @@ _SCALARS = (
     | st.text(alphabet=st.characters(max_codepoint=0x7F))
     | st.text(alphabet=st.characters(blacklist_categories=("Cs",)))
 )
-_KEYS = st.text(alphabet=st.characters(max_codepoint=0x7F)) | st.text(alphabet=st.characters(blacklist_categories=("Cs",)))
+_KEYS = st.text(alphabet=st.characters(max_codepoint=0x7F)) | st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",))
+)
 _VALUES = st.recursive(
     _SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=4), max_leaves=20
 )
@@ -33,7 +35,7 @@ def test_equals_the_reference_encoder_byte_for_byte(value: Any) -> None:
 
 
 def test_keys_sort_by_utf16_code_units_even_where_code_points_disagree() -> None:
-    value = {"\U0001f600": 1, "\ufb01": 2, "a": {"\x7f": "\x1f\"\\\b", "Z": [True, None]}}
+    value = {"\U0001f600": 1, "\ufb01": 2, "a": {"\x7f": '\x1f"\\\b', "Z": [True, None]}}
     assert canonical_json_bytes(value) == rfc8785.dumps(value)
     assert canonical_json_bytes(value).index("\ufb01".encode()) > canonical_json_bytes(value).index(b"\xf0\x9f")
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from civicflow.launch_settings import LauncherSettings, free_port_environment, on_free_ports
-from civicflow.process_plan import ProcessPlanError, ProcessSpec, plan_processes
+from civicflow.launch.process_plan import ProcessPlanError, ProcessSpec, plan_processes
+from civicflow.launch.settings import LauncherSettings, free_port_environment, on_free_ports
 from tests.support.service_settings import SETTINGS, default_port, settings_keys
 
 DATABASE_URL = "postgresql://civicflow@localhost/civicflow"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from civicflow.launch_settings import LauncherSettings
-from civicflow.restart_policy import RestartPolicy, RestartTracker
+from civicflow.launch.restart_policy import RestartPolicy, RestartTracker
+from civicflow.launch.settings import LauncherSettings
 
 POLICY = RestartPolicy(backoff_seconds=1.0, max_backoff_seconds=5.0, max_quick_failures=5, quick_failure_seconds=30.0)
 

@@ -32,8 +32,12 @@ def test_citizens_are_read_from_a_comma_separated_variable(monkeypatch: pytest.M
 
 
 def test_a_fault_fires_for_the_citizens_of_a_batch_it_names() -> None:
-    plan = FaultPlan(fail=frozenset({"CIT-0000007", "CIT-0001000", "CIT-0001001", "CIT-7"}), stall=frozenset(),
-                     stall_seconds=0, times=0)
+    plan = FaultPlan(
+        fail=frozenset({"CIT-0000007", "CIT-0001000", "CIT-0001001", "CIT-7"}),
+        stall=frozenset(),
+        stall_seconds=0,
+        times=0,
+    )
 
     assert plan.fires_in_batch(Fault.FAIL, 1, 1000) == [6, 999]
     assert plan.fires_in_batch(Fault.FAIL, 1001, 1000) == [0]

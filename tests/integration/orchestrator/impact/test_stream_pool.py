@@ -1,4 +1,4 @@
-"""The stream pool against real evaluators on loopback: every job answered once, stalls and breaks survived, refusals not.
+"""The stream pool against real evaluators on loopback: jobs answered once, stalls and breaks survived, refusals not.
 
 The pool is driven as the fan-out drives it (fan_out.py): batches from the population as jobs,
 answers handed to a callback that ends the work once every batch is answered.

@@ -16,7 +16,7 @@ import grpc
 import pytest
 
 from audit_service.config import AuditSettings
-from civicflow.local_database import scratch_database
+from civicflow.launch.local_database import scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.orchestrators import OrchestratorProcess

@@ -309,7 +309,8 @@ def test_a_call_that_stalls_past_every_attempt_fails_the_run_saying_so(stalling_
 
     assert run.status == orchestrator_pb2.RUN_STATUS_FAILED
     assert run.error == (
-        "step 'evaluate_rules' failed: no result within the step's timeout of 0.3 s (after 2 attempts; no attempts left)"
+        "step 'evaluate_rules' failed: no result within the step's timeout of 0.3 s"
+        " (after 2 attempts; no attempts left)"
     )
     attempts = [r for r in _audit(audit_target, run.instance_id) if r.step_name == "evaluate_rules"]
     assert [(r.attempt, r.status) for r in attempts] == [
@@ -327,7 +328,8 @@ def test_a_run_started_before_its_insert_records_nothing_if_the_insert_is_refuse
         connection.execute(
             sa.text(
                 "CREATE FUNCTION orchestrator.refuse_test_actor() RETURNS trigger LANGUAGE plpgsql AS $$"
-                f" BEGIN IF NEW.actor = '{actor}' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$"
+                f" BEGIN IF NEW.actor = '{actor}' THEN RAISE EXCEPTION 'refused by the test'; END IF;"
+                " RETURN NEW; END $$"
             )
         )
         connection.execute(

@@ -33,13 +33,15 @@ def _instances_with_key(owner: sa.Engine, key: str) -> int:
     with owner.connect() as connection:
         return int(
             connection.execute(
-                sa.text("SELECT count(*) FROM orchestrator.workflow_instances WHERE idempotency_key = :key"), {"key": key}
+                sa.text("SELECT count(*) FROM orchestrator.workflow_instances WHERE idempotency_key = :key"),
+                {"key": key},
             ).scalar_one()
         )
 
 
-@pytest.mark.parametrize("mode", [orchestrator_pb2.EXECUTION_MODE_SYNC, orchestrator_pb2.EXECUTION_MODE_ASYNC],
-                         ids=["sync", "async"])
+@pytest.mark.parametrize(
+    "mode", [orchestrator_pb2.EXECUTION_MODE_SYNC, orchestrator_pb2.EXECUTION_MODE_ASYNC], ids=["sync", "async"]
+)
 def test_simultaneous_requests_with_one_key_create_one_run(
     orchestrator_target: str, audit_target: str, owner: sa.Engine, mode: int
 ) -> None:

@@ -17,8 +17,6 @@ def orchestrator(orchestrator_target: str) -> orchestrator_pb2_grpc.Orchestrator
     return orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(orchestrator_target))
 
 
-
-
 def _execute(stub: orchestrator_pb2_grpc.OrchestratorServiceStub, template_id: str, inputs: dict) -> str:
     reply = stub.ExecuteWorkflow(
         orchestrator_pb2.ExecuteWorkflowRequest(template_id=template_id, inputs_json=json.dumps(inputs))
@@ -58,7 +56,7 @@ def test_running_instance_keeps_its_identity_and_inputs(owner: sa.Engine) -> Non
             ),
             {"id": instance_id},
         )
-    rewrite = "UPDATE orchestrator.workflow_instances SET inputs = '{\"citizen_id\": \"x\"}' WHERE instance_id = :id"
+    rewrite = 'UPDATE orchestrator.workflow_instances SET inputs = \'{"citizen_id": "x"}\' WHERE instance_id = :id'
     assert "only status, outputs, error, completed_at, progress and lease may change" in _refused(
         owner, rewrite, id=instance_id
     )

@@ -59,7 +59,8 @@ def test_only_running_runs_whose_lease_ran_out_are_claimed_oldest_first(
     with statements.connect() as connection:  # as rows written before leases existed are
         connection.execute(
             sa.text(
-                "UPDATE orchestrator.workflow_instances SET owner = NULL, lease_expires_at = NULL WHERE instance_id = :id"
+                "UPDATE orchestrator.workflow_instances SET owner = NULL, lease_expires_at = NULL"
+                " WHERE instance_id = :id"
             ),
             {"id": unowned},
         )

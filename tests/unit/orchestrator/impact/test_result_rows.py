@@ -46,7 +46,9 @@ def test_rows_equal_the_text_format_row_by_row(batch: tuple[int, list[int], list
 def test_failure_rows_escape_what_copy_text_would_misread() -> None:
     rows = encode_failures(INSTANCE, [(7, "tab\there"), (12, "back\\slash\nnew line\r")])
 
-    assert rows == (
-        f"{INSTANCE}\t7\tCIT-0000007\ttab\\there\n"
-        f"{INSTANCE}\t12\tCIT-0000012\tback\\\\slash\\nnew line\\r\n"
-    ).encode()
+    assert (
+        rows
+        == (
+            f"{INSTANCE}\t7\tCIT-0000007\ttab\\there\n{INSTANCE}\t12\tCIT-0000012\tback\\\\slash\\nnew line\\r\n"
+        ).encode()
+    )

@@ -40,8 +40,19 @@ def _caused_by(cause: BaseException) -> StepFailedError:
         (_rpc_error(grpc.StatusCode.INVALID_ARGUMENT), ErrorKind.INTERNAL),
         (KeyError("citizen"), ErrorKind.INTERNAL),
     ],
-    ids=["timeout", "refused", "declared-kind", "caused-by-unavailable", "caused-by-deadline", "caused-by-internal",
-         "database", "grpc-unavailable", "grpc-deadline", "grpc-other", "defect"],
+    ids=[
+        "timeout",
+        "refused",
+        "declared-kind",
+        "caused-by-unavailable",
+        "caused-by-deadline",
+        "caused-by-internal",
+        "database",
+        "grpc-unavailable",
+        "grpc-deadline",
+        "grpc-other",
+        "defect",
+    ],
 )
 def test_each_failure_has_the_kind_a_policy_can_retry_on(error: Exception, kind: ErrorKind) -> None:
     assert classify(error, timeout_seconds=2.5)[0] == kind

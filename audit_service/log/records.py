@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from audit_service.canonical_entry import (
+from audit_service.errors import InvalidRequestError
+from audit_service.log.canonical_entry import (
     EntryEncodingError,
     canonical_bytes_spliced,
     canonicalise,
     entry_leaf_hash,
     rfc3339,
 )
-from audit_service.errors import InvalidRequestError
-from audit_service.merkle import leaf_hash
+from audit_service.tree.merkle import leaf_hash
 from civicflow.timestamps import to_timestamp
 from civicflow.v1 import audit_pb2
 
@@ -79,7 +79,7 @@ def _scalar_fields(seq: int, record: AuditRecord, recorded_at: datetime) -> dict
 
 
 def entry_document(seq: int, record: AuditRecord, recorded_at: datetime) -> dict[str, Any]:
-    """The fields the leaf hash covers (audit_service.canonical_entry), as the API shows them."""
+    """The fields the leaf hash covers (audit_service.log.canonical_entry), as the API shows them."""
     return {
         **_scalar_fields(seq, record, recorded_at),
         "input": json.loads(record.input_json),

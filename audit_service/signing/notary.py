@@ -7,11 +7,11 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from audit_service.canonical_entry import rfc3339
-from audit_service.checkpoints import Checkpoint, sign_checkpoint
-from audit_service.signing import SigningKey
-from audit_service.store import AuditStore
-from audit_service.tables import CHECKPOINTS, LOG_HEAD
+from audit_service.log.canonical_entry import rfc3339
+from audit_service.log.store import AuditStore
+from audit_service.log.tables import CHECKPOINTS, LOG_HEAD
+from audit_service.signing.checkpoints import Checkpoint, sign_checkpoint
+from audit_service.signing.keys import SigningKey
 
 
 class Notary:

@@ -5,16 +5,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from audit_service.records import AuditRecord, StoredEntry
+from audit_service.log.records import AuditRecord, StoredEntry
+
+SCHEMA = "audit"
+# The Alembic scripts that create and upgrade these tables.
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 class Base(DeclarativeBase):
-    metadata = sa.MetaData(schema="audit")
+    metadata = sa.MetaData(schema=SCHEMA)
 
 
 class AuditTrailRow(Base):

@@ -17,14 +17,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from audit_service.canonical_entry import EntryEncodingError, entry_leaf_hash
-from audit_service.checkpoints import Checkpoint
-from audit_service.merkle import NodeId, fold_right, node_hash
-from audit_service.notary import all_checkpoints
-from audit_service.records import StoredEntry, entry_document
-from audit_service.signing import PublicKey
-from audit_service.store import AuditStore
-from audit_service.tables import AUDIT_TRAIL, LOG_HEAD, MERKLE_NODES, entry_from_mapping
+from audit_service.log.canonical_entry import EntryEncodingError, entry_leaf_hash
+from audit_service.log.records import StoredEntry, entry_document
+from audit_service.log.store import AuditStore
+from audit_service.log.tables import AUDIT_TRAIL, LOG_HEAD, MERKLE_NODES, entry_from_mapping
+from audit_service.signing.checkpoints import Checkpoint
+from audit_service.signing.keys import PublicKey
+from audit_service.signing.notary import all_checkpoints
+from audit_service.tree.merkle import NodeId, fold_right, node_hash
 
 CHANGED = "changed"
 MISSING = "missing"

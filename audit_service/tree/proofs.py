@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from audit_service.errors import InvalidRequestError, LogCorruptedError, OutOfRangeError
-from audit_service.merkle import NodeId, consistency_ranges, inclusion_ranges, nodes_for, range_hashes
-from audit_service.store import AuditStore
-from audit_service.tables import AUDIT_TRAIL, LOG_HEAD, MERKLE_NODES
+from audit_service.log.store import AuditStore
+from audit_service.log.tables import AUDIT_TRAIL, LOG_HEAD, MERKLE_NODES
+from audit_service.tree.merkle import NodeId, consistency_ranges, inclusion_ranges, nodes_for, range_hashes
 
 
 @dataclass(frozen=True)

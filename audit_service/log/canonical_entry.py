@@ -19,7 +19,7 @@ from typing import Any
 
 import rfc8785
 
-from audit_service.merkle import leaf_hash
+from audit_service.tree.merkle import leaf_hash
 from civicflow.canonical_json import canonical_json_bytes
 
 ENTRY_FIELDS = (

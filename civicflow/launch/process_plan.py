@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from civicflow.launch_settings import LauncherSettings
+from civicflow.launch.settings import LauncherSettings
 
 LOOPBACK = "127.0.0.1"
 

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from audit_service.errors import AuditStoreUnavailableError
-from audit_service.records import AuditRecord, StoredEntry
-from audit_service.store import AuditStore
+from audit_service.log.records import AuditRecord, StoredEntry
+from audit_service.log.store import AuditStore
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from audit_service.merkle import EMPTY_ROOT, build_tree
-from audit_service.records import AuditRecord, hash_entry
+from audit_service.log.records import AuditRecord, hash_entry
+from audit_service.tree.merkle import EMPTY_ROOT, build_tree
 
 revision = "0002"
 down_revision = "0001"

@@ -15,9 +15,9 @@ from sqlalchemy.dialects.postgresql.psycopg2 import PGDialect_psycopg2
 from sqlalchemy.engine import Connection, Engine
 
 from audit_service.errors import AuditStoreUnavailableError
-from audit_service.merkle import Frontier
-from audit_service.records import AuditRecord, StoredEntry, hash_entry
-from audit_service.tables import AUDIT_TRAIL, RECORD_COLUMNS, entry_from_mapping
+from audit_service.log.records import AuditRecord, StoredEntry, hash_entry
+from audit_service.log.tables import AUDIT_TRAIL, RECORD_COLUMNS, entry_from_mapping
+from audit_service.tree.merkle import Frontier
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from audit_service.canonical_entry import rfc3339
-from audit_service.merkle import HASH_SIZE
-from audit_service.signing import PublicKey, SigningKey
+from audit_service.log.canonical_entry import rfc3339
+from audit_service.signing.keys import PublicKey, SigningKey
+from audit_service.tree.merkle import HASH_SIZE
 
 NOTE_HEADER = "civicflow-audit-checkpoint/v1"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from civicflow.restart_policy import RestartPolicy
+from civicflow.launch.restart_policy import RestartPolicy
 from civicflow.settings import REPO_ROOT, ServiceSettings
 
 

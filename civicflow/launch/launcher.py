@@ -8,13 +8,13 @@ from contextlib import ExitStack
 
 from honcho.printer import Printer
 
-from civicflow.launch_settings import LauncherSettings
-from civicflow.local_database import embedded_database
+from civicflow.launch.local_database import embedded_database
+from civicflow.launch.process_plan import ProcessSpec, plan_processes
+from civicflow.launch.settings import LauncherSettings
+from civicflow.launch.supervisor import RunOutcome, Supervisor
 from civicflow.logs import configure_logging
-from civicflow.process_plan import ProcessSpec, plan_processes
-from civicflow.supervisor import RunOutcome, Supervisor
 
-log = logging.getLogger("civicflow.launcher")
+log = logging.getLogger("civicflow.launch")
 
 
 def run(settings: LauncherSettings) -> RunOutcome:
@@ -62,7 +62,3 @@ def main() -> int:
     # pgserver logs every pg_ctl command line and its output at INFO: noise on a developer's terminal.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     return run(settings).exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

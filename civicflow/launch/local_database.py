@@ -11,7 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from civicflow.embedded_postgres import embedded_database_url, start_embedded_postgres
+from civicflow.launch.embedded_postgres import embedded_database_url, start_embedded_postgres
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ import honcho.manager
 from honcho.manager import Manager
 from honcho.printer import Message, Printer
 
-from civicflow.process_plan import ProcessSpec
-from civicflow.restart_policy import RestartPolicy, RestartTracker
+from civicflow.launch.process_plan import ProcessSpec
+from civicflow.launch.restart_policy import RestartPolicy, RestartTracker
 
 log = logging.getLogger(__name__)
 
