@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.launcher_process import launcher_process
 from bench.rest_client import RestClient
 from bench.system import BenchSystemError, stderr_progress, wait_until_healthy
 from bench.workloads import CheckTiming, percentile_ms, time_concurrent_checks, time_eligibility_checks
@@ -33,7 +33,6 @@ from civicflow.launch.settings import free_port_environment
 from civicflow.settings import REPO_ROOT
 
 REQUEST_TIMEOUT_SECONDS = 60.0
-STOP_SECONDS = 60.0
 # Citizen numbers of each burst start here and grow: every check is of a new citizen.
 FIRST_CITIZEN = 2_000_001
 
@@ -64,7 +63,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrent", type=int, default=400, help="concurrent checks per burst (default: 400)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default: 16)")
     arguments = parser.parse_args(argv)
-    if not any((arguments.baseline / "civicflow" / path).is_file() for path in ("launch/__main__.py", "launcher.py")):
+    if not (arguments.baseline / "civicflow").is_dir():
         parser.error(f"--baseline {arguments.baseline} is not a Civicflow checkout")
     if min(arguments.rounds, arguments.sequential, arguments.concurrent, arguments.clients) < 1:
         parser.error("--rounds, --sequential, --concurrent and --clients must be at least 1")
@@ -145,30 +144,8 @@ def _launched(tree: Path, database_url: str, workdir: Path) -> Iterator[tuple[st
     }
     log_path = workdir / "services.log"
     stderr_progress(f"starting {tree} (logs in {log_path})")
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", _launcher_module(tree)],
-            cwd=tree,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
+    with launcher_process(tree, environment, log_path) as process:
         yield f"http://127.0.0.1:{ports['GATEWAY_PORT']}", process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def _launcher_module(tree: Path) -> str:
-    """`make run`'s module in that checkout: checkouts from before civicflow/launch/ named it civicflow.launcher."""
-    return "civicflow.launch" if (tree / "civicflow" / "launch" / "__main__.py").exists() else "civicflow.launcher"
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from bench.launcher_process import launcher_process
 from civicflow.launch.local_database import scratch_database
 from civicflow.launch.settings import free_port_environment
 from civicflow.settings import REPO_ROOT
@@ -42,7 +42,6 @@ from tests.support.docs_examples import Example, Mismatch, check_answer, collect
 DOCUMENTS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 COLLECTED = collect(DOCUMENTS, REPO_ROOT)
 STARTUP_SECONDS = 60.0
-STOP_SECONDS = 30.0
 EXAMPLE_SECONDS = 120.0
 # The ports examples are written with, as `make run` serves them, and the settings that move each.
 DOCUMENTED_PORTS = {
@@ -179,25 +178,8 @@ def _launched(ports: dict[str, str], database_url: str, log: Path, *, key: Path)
         "AUDIT_SIGNING_KEY_PATH": str(key),
         "EVALUATORS": "1",
     }
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "civicflow.launch"],
-            cwd=REPO_ROOT,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
+    with launcher_process(REPO_ROOT, environment, log):
         yield
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def _wait_until_healthy(system: DocumentSystem) -> None:
