@@ -6,10 +6,11 @@ from pathlib import Path
 
 from pydantic import Field
 
-from civicflow.settings import ServiceSettings
+from civicflow.auth.tokens import TokenSettings
+from civicflow.settings import GrpcServiceSettings
 
 
-class AuditSettings(ServiceSettings):
+class AuditSettings(GrpcServiceSettings, TokenSettings):
     audit_port: int = 50053
     database_url: str
     database_pool_size: int = 10

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import grpc
 
+from civicflow.auth.guards import REFUSAL_CODES
+
 
 class AuditError(Exception):
     """Base of the errors a request can end with."""
@@ -49,4 +51,6 @@ STATUS_CODES: dict[type[Exception], grpc.StatusCode] = {
     NotYetCoveredError: grpc.StatusCode.FAILED_PRECONDITION,
     LogCorruptedError: grpc.StatusCode.DATA_LOSS,
     AuditStoreUnavailableError: grpc.StatusCode.UNAVAILABLE,
+    # A caller without a valid credential, or one whose roles or identity do not allow the call.
+    **REFUSAL_CODES,
 }

@@ -16,8 +16,12 @@ from audit_service.signing.keys import load_signing_key
 from audit_service.signing.notary import Notary
 from audit_service.tree.integrity import LogVerifier
 from audit_service.tree.proofs import Prover
+from civicflow.auth.access import SERVICE_RULES
+from civicflow.auth.guards import ServiceGuard
+from civicflow.auth.tokens import TokenVerifier
 from civicflow.database import create_engine, is_reachable, run_migrations
 from civicflow.grpc_server import RunningServer, start_grpc_server
+from civicflow.tls import Identity
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 
 SERVICE_NAME = audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
@@ -29,6 +33,7 @@ async def start(settings: AuditSettings) -> RunningServer:
 
     Raises SigningKeyError before touching the database when the signing key cannot be loaded.
     """
+    identity = Identity.load(settings)
     key = load_signing_key(settings.audit_signing_key_path, create_if_missing=settings.audit_signing_key_create)
     await asyncio.to_thread(_migrate, settings.database_url)
     # The owner's engine is gone by now: serving connections can append and read, never change or remove.
@@ -43,6 +48,7 @@ async def start(settings: AuditSettings) -> RunningServer:
     appender.start()
     notary = Notary(store, key, min_interval=timedelta(seconds=settings.audit_checkpoint_interval_seconds))
     servicer = AuditServicer(
+        guard=ServiceGuard(SERVICE_RULES, TokenVerifier(settings)),
         store=store,
         appender=appender,
         notary=notary,
@@ -66,6 +72,10 @@ async def start(settings: AuditSettings) -> RunningServer:
             register=register,
             host=settings.host,
             port=settings.audit_port,
+            identity=identity,
+            # Only services with a certificate of the authority get in; access.SERVICE_RULES says which may call what.
+            require_client_certificate=True,
+            health_port=settings.health_port,
             readiness=database_reachable,
         )
     except BaseException:

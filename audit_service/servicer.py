@@ -24,6 +24,7 @@ from audit_service.signing.notary import Notary
 from audit_service.tree import integrity
 from audit_service.tree.integrity import LogVerifier
 from audit_service.tree.proofs import Prover
+from civicflow.auth.guards import Guard, guarded
 from civicflow.grpc_errors import maps_errors
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 
@@ -42,16 +43,21 @@ PROBLEM_KINDS = {
 
 
 @maps_errors(STATUS_CODES)
+@guarded
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
+    """Each RPC admits callers by their certificate and, for an auditor's reads, their token (access.SERVICE_RULES)."""
+
     def __init__(
         self,
         *,
+        guard: Guard,
         store: AuditStore,
         appender: GroupCommitWriter,
         notary: Notary,
         prover: Prover,
         verifier: LogVerifier,
     ) -> None:
+        self.guard = guard
         self._store = store
         self._appender = appender
         self._notary = notary

@@ -24,6 +24,8 @@ from civicflow.database import create_engine
 from civicflow.grpc_errors import maps_errors
 from civicflow.grpc_server import RunningServer, serve_until_terminated, start_grpc_server
 from civicflow.logs import configure_logging
+from civicflow.settings import ServiceSettings
+from civicflow.tls import Identity
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 
 LOCK_KEY = zlib.crc32(b"bench.plain_audit.append")
@@ -81,6 +83,9 @@ async def start(port: int, database_url: str) -> RunningServer:
         register=lambda server: audit_pb2_grpc.add_AuditServiceServicer_to_server(servicer, server),
         host="127.0.0.1",
         port=port,
+        # The same identity as the real audit service: TLS_* in the environment, as the launcher gives them.
+        identity=Identity.load(ServiceSettings()),
+        require_client_certificate=True,
     )
 
     async def dispose() -> None:

@@ -1,4 +1,4 @@
-"""Builds, runs and stops a grpc.aio server with health, reflection and graceful shutdown."""
+"""Builds, runs and stops a grpc.aio server with TLS, health, reflection and graceful shutdown."""
 
 from __future__ import annotations
 
@@ -14,19 +14,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from civicflow.launch.restart_policy import EXIT_BAD_CONFIGURATION
+from civicflow.settings import ConfigurationError
+from civicflow.tls import SERVER_OPTIONS, Identity
 
 log = logging.getLogger(__name__)
 
 Registrar = Callable[[grpc.aio.Server], None]
 ReadinessProbe = Callable[[], Awaitable[bool]]
 Cleanup = Callable[[], Awaitable[None]]
-
-# Impact-analysis batches and long audit trails exceed gRPC's 4 MiB default.
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-)
 
 
 @dataclass
@@ -37,6 +32,9 @@ class RunningServer:
     port: int
     health: health.aio.HealthServicer
     service_names: tuple[str, ...]
+    # The plaintext server of the health port, if the service has one, and its port.
+    health_server: grpc.aio.Server | None = None
+    health_port: int | None = None
     readiness_task: asyncio.Task[None] | None = None
     # Run after the server has stopped, in order: close channels, dispose engines.
     cleanups: list[Cleanup] = field(default_factory=list)
@@ -56,6 +54,8 @@ class RunningServer:
                 await self.readiness_task
         await self.health.enter_graceful_shutdown()
         await asyncio.gather(self.server.stop(grace), *(drain(grace) for drain in self.on_stop))
+        if self.health_server is not None:
+            await self.health_server.stop(0)
         for cleanup in self.cleanups:
             await cleanup()
 
@@ -66,28 +66,55 @@ async def start_grpc_server(
     register: Registrar,
     host: str,
     port: int,
+    identity: Identity,
+    require_client_certificate: bool,
+    health_port: int | None = None,
     readiness: ReadinessProbe | None = None,
     readiness_interval: float = 2.0,
 ) -> RunningServer:
-    """Starts a server with the standard health service and reflection; port 0 picks a free port.
+    """Starts a TLS server with the standard health service and reflection; port 0 picks a free port.
+
+    `require_client_certificate`: only callers with a certificate from the service's authority
+    get through the handshake (the services among themselves); otherwise any TLS client may
+    connect and proves who it is by other means (a bearer token). `health_port`: a plaintext
+    server of the same health service alone, for probes that cannot speak TLS.
 
     Without a readiness probe the server is SERVING once started. With one, it is
     SERVING only while the probe says its own dependencies are reachable.
     """
-    server = grpc.aio.server(options=CHANNEL_OPTIONS)
+    server = grpc.aio.server(options=SERVER_OPTIONS)
     register(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection([*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    bound_port = server.add_insecure_port(f"{host}:{port}")
+    credentials = identity.server_credentials(require_client_certificate=require_client_certificate)
+    bound_port = server.add_secure_port(f"{host}:{port}", credentials)
+    health_server: grpc.aio.Server | None = None
+    bound_health_port: int | None = None
+    if health_port is not None:
+        health_server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
+        bound_health_port = health_server.add_insecure_port(f"{host}:{health_port}")
     await server.start()
-    running = RunningServer(server=server, port=bound_port, health=health_servicer, service_names=tuple(service_names))
+    if health_server is not None:
+        await health_server.start()
+    running = RunningServer(
+        server=server,
+        port=bound_port,
+        health=health_servicer,
+        service_names=tuple(service_names),
+        health_server=health_server,
+        health_port=bound_health_port,
+    )
     if readiness is None:
         await running.set_serving(True)
     else:
         await running.set_serving(await _probe(readiness))
         running.readiness_task = asyncio.create_task(_watch_readiness(running, readiness, readiness_interval))
-    log.info("listening", extra={"port": bound_port, "services": list(service_names)})
+    log.info(
+        "listening",
+        extra={"port": bound_port, "health_port": bound_health_port, "services": list(service_names)},
+    )
     return running
 
 
@@ -132,9 +159,10 @@ def run_service(
 ) -> int:
     """A service's `main`: serves until SIGTERM or SIGINT; exit status 2, after one log line, if it refuses its
     configuration (a process supervisor restarts a crash, not that: civicflow.launch.restart_policy)."""
+    refusals: tuple[type[Exception], ...] = (ConfigurationError, *configuration_errors)
     try:
         asyncio.run(serve_until_terminated(start, grace=grace))
-    except configuration_errors as error:
+    except refusals as error:
         logging.getLogger(name).error("refusing to start: %s", error)
         return EXIT_BAD_CONFIGURATION
     return 0
@@ -148,11 +176,3 @@ async def check_health(channel: grpc.aio.Channel, *, timeout: float = 1.0, servi
     except grpc.aio.AioRpcError:
         return False
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-
-def insecure_channel(target: str) -> grpc.aio.Channel:
-    """A channel that spreads calls over every address `target` resolves to (round_robin)."""
-    return grpc.aio.insecure_channel(
-        target,
-        options=[*CHANNEL_OPTIONS, ("grpc.lb_policy_name", "round_robin")],
-    )

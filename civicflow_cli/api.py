@@ -64,10 +64,20 @@ class GatewayUnreachableError(CliError):
 @dataclass(frozen=True)
 class Api:
     client: httpx2.Client
+    # The caller's bearer token, sent with every request; without one the gateway answers 401.
+    token: str | None = None
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx2.Response:
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = dict(extra or {})
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def _request(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx2.Response:
         try:
-            response = self.client.request(method, path, **kwargs)
+            response = self.client.request(method, path, headers=self._headers(headers), **kwargs)
         except httpx2.TransportError as error:
             raise GatewayUnreachableError(self._unreachable(error)) from error
         if response.status_code >= 400:
@@ -111,7 +121,9 @@ class Api:
         failure once the stream has begun arrives as an `error` event and is raised as an ApiError
         where it comes.
         """
-        request = self.client.build_request("GET", f"/workflows/{instance_id}/events", headers={"Accept": EVENT_STREAM})
+        request = self.client.build_request(
+            "GET", f"/workflows/{instance_id}/events", headers=self._headers({"Accept": EVENT_STREAM})
+        )
         try:
             response = self.client.send(request, stream=True)
         except httpx2.TransportError as error:

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import argparse
 import uuid
+from pathlib import Path
+
+from civicflow.auth.local_issuer import DEFAULT_TTL_SECONDS
+from civicflow.auth.principals import Role
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 URL_VARIABLE = "CIVICFLOW_URL"
+TOKEN_VARIABLE = "CIVICFLOW_TOKEN"
+ISSUER_KEY_VARIABLE = "CIVICFLOW_TOKEN_ISSUER_KEY"
+# Where `make run` keeps the local issuer's key, from the project root.
+DEFAULT_ISSUER_KEY = ".civicflow/token-issuer-key.pem"
 # A million-citizen impact analysis run synchronously takes a while; the gateway's own deadline is 600 s.
 DEFAULT_TIMEOUT_SECONDS = 660.0
 
 EPILOG = f"""\
 examples:
+  export {TOKEN_VARIABLE}=$(civicflow token issue --subject alice --role caseworker)
   civicflow templates
   civicflow run eligibility_check --input citizen_id=CIT-0000042 --input scheme_name=scheme_alpha
   civicflow run impact_analysis --input scheme_name=scheme_alpha --input population_size=1000000 \\
@@ -19,7 +28,8 @@ examples:
   civicflow show ID; civicflow audit ID; civicflow report ID; civicflow results ID --offset 100 --limit 50
   civicflow appeal ID --evidence income=240000
 
-The gateway is at --url, else ${URL_VARIABLE}, else {DEFAULT_URL}.
+The gateway is at --url, else ${URL_VARIABLE}, else {DEFAULT_URL}. Requests carry the bearer token
+--token, else ${TOKEN_VARIABLE}.
 Exit status: 0 done; 1 the API refused or failed the request, or the run failed; 2 a usage error.
 """
 
@@ -49,6 +59,9 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 
     parser.add_argument(
         "--url", default=default(None), help=f"gateway base URL (default: ${URL_VARIABLE} or {DEFAULT_URL})"
+    )
+    parser.add_argument(
+        "--token", default=default(None), help=f"bearer token sent with every request (default: ${TOKEN_VARIABLE})"
     )
     parser.add_argument("--json", action="store_true", default=default(False), help="print the API's raw JSON answer")
     parser.add_argument(
@@ -113,4 +126,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     appeal.add_argument("--evidence-file", metavar="FILE", help="a JSON object of evidence ('-' reads standard input)")
     appeal.add_argument("--idempotency-key", metavar="KEY", help="a repeated request with this key creates nothing new")
+
+    token = command("token", "tokens of the local issuer, for development (make run)")
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="TOKEN_COMMAND")
+    issue = token_commands.add_parser(
+        "issue",
+        help="print a token signed by the local issuer's key, and nothing else",
+        description="Prints a bearer token signed by the local issuer's key (created on first use), and nothing else.",
+    )
+    issue.add_argument("--subject", required=True, help="who the token is for; recorded as the actor of their runs")
+    issue.add_argument(
+        "--role", action="append", required=True, choices=[role.value for role in Role], help="a role (repeatable)"
+    )
+    issue.add_argument("--ttl", type=_count(1), default=DEFAULT_TTL_SECONDS, help="seconds it is valid (default: 8 h)")
+    issue.add_argument(
+        "--key",
+        type=Path,
+        default=None,
+        help=f"the issuer's private key (default: ${ISSUER_KEY_VARIABLE}, else {DEFAULT_ISSUER_KEY})",
+    )
     return parser

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, RenderableType
 
+from civicflow.auth.local_issuer import LocalTokenIssuer
 from civicflow_cli import render
-from civicflow_cli.api import Api
+from civicflow_cli.api import Api, CliError
+from civicflow_cli.arguments import DEFAULT_ISSUER_KEY, ISSUER_KEY_VARIABLE
 from civicflow_cli.follow import follow
 from civicflow_cli.inputs import UsageError, merge_assignments, read_json_object
 
@@ -132,3 +136,19 @@ COMMANDS = {
     "results": show_results,
     "appeal": submit_appeal,
 }
+
+
+def issue_token(arguments: argparse.Namespace, output: Output) -> int:
+    """The bare token on standard output, so that TOKEN=$(civicflow token issue ...) works."""
+    key = arguments.key or Path(os.environ.get(ISSUER_KEY_VARIABLE) or DEFAULT_ISSUER_KEY)
+    try:
+        token = LocalTokenIssuer(key).issue(arguments.subject, arguments.role, ttl_seconds=arguments.ttl)
+    except (OSError, ValueError) as error:
+        raise CliError(f"cannot sign with the issuer's key {key}: {error}") from None
+    output.console.file.write(token + "\n")
+    output.console.file.flush()
+    return EXIT_OK
+
+
+# Commands that need no gateway.
+LOCAL_COMMANDS = {"token": issue_token}

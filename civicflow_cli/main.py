@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from civicflow_cli.api import Api, ApiError, CliError
-from civicflow_cli.arguments import DEFAULT_URL, URL_VARIABLE, build_parser
-from civicflow_cli.commands import COMMANDS, Output
+from civicflow_cli.arguments import DEFAULT_URL, TOKEN_VARIABLE, URL_VARIABLE, build_parser
+from civicflow_cli.commands import COMMANDS, LOCAL_COMMANDS, Output
 from civicflow_cli.inputs import UsageError
 
 EXIT_API_ERROR = 1
@@ -36,11 +36,14 @@ def main(
         as_json=arguments.json,
     )
     base_url = arguments.url or os.environ.get(URL_VARIABLE) or DEFAULT_URL
+    token = arguments.token or os.environ.get(TOKEN_VARIABLE) or None
     try:
+        if arguments.command in LOCAL_COMMANDS:
+            return LOCAL_COMMANDS[arguments.command](arguments, output)
         if client is not None:
-            return COMMANDS[arguments.command](Api(client), arguments, output)
+            return COMMANDS[arguments.command](Api(client, token), arguments, output)
         with httpx2.Client(base_url=base_url, timeout=arguments.timeout) as own_client:
-            return COMMANDS[arguments.command](Api(own_client), arguments, output)
+            return COMMANDS[arguments.command](Api(own_client, token), arguments, output)
     except UsageError as error:
         parser.print_usage(sys.stderr)
         output.errors.print(f"civicflow: error: {escape(str(error))}", highlight=False)

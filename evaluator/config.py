@@ -7,13 +7,13 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from civicflow.settings import ServiceSettings
+from civicflow.settings import GrpcServiceSettings
 
 # Read from the environment as a comma-separated list: EVALUATOR_FAIL_CITIZENS=CIT-0000007,CIT-0000042
 CitizenIds = Annotated[frozenset[str], NoDecode]
 
 
-class EvaluatorSettings(ServiceSettings):
+class EvaluatorSettings(GrpcServiceSettings):
     evaluator_port: int = 50052
     # Fault hooks, for showing and testing how the orchestrator copes. Citizens named here fail
     # (an ItemError in a stream, INTERNAL for a unary call) or have their answer held back

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import grpc
 
+from civicflow.auth.guards import REFUSAL_CODES
+
 
 class EvaluatorError(Exception):
     """Base of the errors a request can end with."""
@@ -46,4 +48,6 @@ STATUS_CODES: dict[type[Exception], grpc.StatusCode] = {
     InvalidBatchError: grpc.StatusCode.INVALID_ARGUMENT,
     InjectedFaultError: grpc.StatusCode.INTERNAL,
     BatchRefusedError: grpc.StatusCode.INVALID_ARGUMENT,
+    # A caller without a valid credential, or one whose roles or identity do not allow the call.
+    **REFUSAL_CODES,
 }

@@ -16,6 +16,8 @@ from typing import Any
 import grpc
 import numpy as np
 
+from civicflow.auth.access import SERVICE_RULES
+from civicflow.auth.guards import ServiceGuard, guarded
 from civicflow.citizen_ids import population_citizen_id, population_position
 from civicflow.grpc_errors import maps_errors
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
@@ -100,10 +102,12 @@ _END = object()
 
 
 @maps_errors(STATUS_CODES)
+@guarded
 class FaultInjectingServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
     """The evaluator with its fault plan applied: chosen citizens fail, or their answers come late."""
 
     def __init__(self, inner: evaluator_pb2_grpc.EvaluatorServiceServicer, faults: FaultPlan) -> None:
+        self.guard = ServiceGuard(SERVICE_RULES)
         self._inner = inner
         self._faults = faults
 

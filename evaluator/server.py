@@ -7,6 +7,7 @@ import logging
 import grpc
 
 from civicflow.grpc_server import RunningServer, start_grpc_server
+from civicflow.tls import Identity
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from evaluator.config import EvaluatorSettings
 from evaluator.faults import FaultInjectingServicer, FaultPlan
@@ -33,4 +34,8 @@ async def start(settings: EvaluatorSettings) -> RunningServer:
         register=register,
         host=settings.host,
         port=settings.evaluator_port,
+        identity=Identity.load(settings),
+        # Only services with a certificate of the authority may call it (the orchestrator, by access.SERVICE_RULES).
+        require_client_certificate=True,
+        health_port=settings.health_port,
     )

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from civicflow.auth.access import SERVICE_RULES
+from civicflow.auth.guards import ServiceGuard, guarded
 from civicflow.grpc_errors import maps_errors
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from evaluator.errors import STATUS_CODES, BatchRefusedError, EvaluatorError
@@ -13,8 +15,15 @@ from evaluator.evaluation import evaluate_batch, evaluate_one
 
 
 @maps_errors(STATUS_CODES)
+@guarded
 class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
-    """Keeps no state between calls or stream messages, so any replica can serve any of them."""
+    """Keeps no state between calls or stream messages, so any replica can serve any of them.
+
+    Only the services access.SERVICE_RULES names (the orchestrator) may call it.
+    """
+
+    def __init__(self) -> None:
+        self.guard = ServiceGuard(SERVICE_RULES)
 
     async def Evaluate(
         self, request: evaluator_pb2.EvaluateRequest, context: grpc.aio.ServicerContext

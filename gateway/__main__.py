@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import sys
 from collections.abc import Generator
 from contextlib import contextmanager
 
 import uvicorn
 
+from civicflow.launch.restart_policy import EXIT_BAD_CONFIGURATION
 from civicflow.logs import configure_logging
+from civicflow.settings import ConfigurationError
 from gateway.app import create_app
 from gateway.config import GatewaySettings
 
@@ -27,11 +31,16 @@ class _Server(uvicorn.Server):
             self._captured_signals.clear()
 
 
-def main() -> None:
+def main() -> int:
     settings = GatewaySettings()
     configure_logging("gateway", settings.log_level)
+    try:
+        app = create_app(settings)
+    except ConfigurationError as error:
+        logging.getLogger("gateway").error("refusing to start: %s", error)
+        return EXIT_BAD_CONFIGURATION
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.gateway_port,
         log_config=None,
@@ -43,7 +52,8 @@ def main() -> None:
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
     )
     _Server(config).run()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

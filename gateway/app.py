@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from civicflow.auth.tokens import TokenVerifier
+from civicflow.tls import Identity
 from gateway.config import GatewaySettings
 from gateway.deps import Upstreams
 from gateway.errors import install_error_handlers
@@ -26,13 +28,22 @@ Runs template-driven benefit-decision workflows and answers for their results.
 
 Every step of every run is written to an append-only audit trail. Errors always answer
 `{"error": {"status", "code", "message", "details"}}`.
+
+Every route but `/healthz` and the published `/audit/public-key`, `/audit/checkpoint` and
+`/audit/checkpoints` takes a bearer token (**Authorize** above): 401 without a valid one, 403
+when its roles do not allow the route. caseworker: eligibility checks and appeals; analyst:
+impact analyses; auditor: reads everything and every `/audit` route, runs nothing; admin: all.
 """
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
+    """The app; ConfigurationError at once, before anything serves, if its identity's files cannot be read."""
+    identity = Identity.load(settings)
+    verifier = TokenVerifier(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        upstreams = Upstreams.open(settings)
+        upstreams = Upstreams.open(settings, identity)
         app.state.upstreams = upstreams
         log.info("gateway ready", extra={"orchestrator_target": settings.orchestrator_target})
         try:
@@ -43,6 +54,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     app = FastAPI(title="Civicflow", version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
+    app.state.verifier = verifier
     install_error_handlers(app)
     # Reports first, so that "report" is never taken for an instance id.
     app.include_router(reports.router)

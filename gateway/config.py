@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from civicflow.auth.tokens import TokenSettings
 from civicflow.settings import ServiceSettings
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(ServiceSettings, TokenSettings):
     gateway_port: int = 8000
     orchestrator_target: str = "localhost:50051"
     # Probed by /healthz only: the gateway sends no other call to it.

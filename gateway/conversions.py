@@ -51,6 +51,7 @@ def workflow_instance(instance: orchestrator_pb2.WorkflowInstance) -> schemas.Wo
         created_at=_timestamp(instance, "created_at"),
         completed_at=_timestamp(instance, "completed_at"),
         appealed_instance_id=instance.appealed_instance_id or None,
+        actor=instance.actor,
         progress=schemas.RunProgress(
             steps_completed=instance.progress.steps_completed,
             steps_total=instance.progress.steps_total,

@@ -9,7 +9,8 @@ from typing import Annotated
 import grpc
 from fastapi import Depends, Request
 
-from civicflow.grpc_server import insecure_channel
+from civicflow.auth.access import ServiceIdentity
+from civicflow.tls import Identity
 from civicflow.v1 import audit_pb2_grpc, orchestrator_pb2_grpc
 from gateway.config import GatewaySettings
 
@@ -23,11 +24,11 @@ class Upstreams:
     audit: grpc.aio.Channel
 
     @classmethod
-    def open(cls, settings: GatewaySettings) -> Upstreams:
+    def open(cls, settings: GatewaySettings, identity: Identity) -> Upstreams:
         return cls(
-            orchestrator=insecure_channel(settings.orchestrator_target),
-            evaluator=insecure_channel(settings.evaluator_target),
-            audit=insecure_channel(settings.audit_target),
+            orchestrator=identity.channel(settings.orchestrator_target, server=ServiceIdentity.ORCHESTRATOR),
+            evaluator=identity.channel(settings.evaluator_target, server=ServiceIdentity.EVALUATOR),
+            audit=identity.channel(settings.audit_target, server=ServiceIdentity.AUDIT_SERVICE),
         )
 
     # Stubs made once: a stub builds one callable per RPC of its service, a cost per request otherwise.

@@ -17,10 +17,13 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from starlette.exceptions import HTTPException
 
+from civicflow.auth.access import PermissionDeniedError
+from civicflow.auth.tokens import InvalidTokenError
 from gateway.schemas import ErrorBody, ErrorProblem, ErrorResponse
 
 log = logging.getLogger(__name__)
 
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
 # Nginx's 499 "client closed request", as code.proto suggests for CANCELLED.
 CLIENT_CLOSED_REQUEST = 499
 
@@ -74,7 +77,19 @@ def rpc_error_body(exc: grpc.aio.AioRpcError, *, path: str) -> ErrorResponse:
 async def handle_rpc_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, grpc.aio.AioRpcError)
     body = rpc_error_body(exc, path=request.url.path)
-    return JSONResponse(status_code=body.error.status, content=body.model_dump(mode="json"))
+    headers = CHALLENGE if body.error.status == HTTPStatus.UNAUTHORIZED else None
+    return JSONResponse(status_code=body.error.status, content=body.model_dump(mode="json"), headers=headers)
+
+
+async def handle_invalid_token(request: Request, exc: Exception) -> JSONResponse:
+    """No token, or one that proves nothing: 401 with the challenge RFC 6750 asks for."""
+    response = error_response(HTTPStatus.UNAUTHORIZED, code="UNAUTHENTICATED", message=str(exc))
+    response.headers.update(CHALLENGE)
+    return response
+
+
+async def handle_permission_denied(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(HTTPStatus.FORBIDDEN, code="PERMISSION_DENIED", message=str(exc))
 
 
 def field_problems(exc: grpc.aio.AioRpcError) -> list[ErrorProblem]:
@@ -128,6 +143,8 @@ async def handle_unexpected_error(request: Request, exc: Exception) -> JSONRespo
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, handle_unexpected_error)
+    app.add_exception_handler(InvalidTokenError, handle_invalid_token)
+    app.add_exception_handler(PermissionDeniedError, handle_permission_denied)
     app.add_exception_handler(grpc.aio.AioRpcError, handle_rpc_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(HTTPException, handle_http_error)

@@ -74,6 +74,7 @@ class WorkflowInstance(BaseModel):
     created_at: datetime | None
     completed_at: datetime | None = Field(description="Null while the run is still running.")
     appealed_instance_id: str | None = Field(description="The instance this one appeals, if it is an appeal.")
+    actor: str = Field(description="Who started the run: the subject of the bearer token it was started with.")
     progress: RunProgress
 
 

@@ -7,12 +7,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from civicflow.auth.access import Action, authorize
+from civicflow.auth.principals import Principal
 from orchestrator.errors import InvalidRequestError, NotAppealableError
 from orchestrator.runs import idempotency
 from orchestrator.runs.replica import Replica
 from orchestrator.storage.appeal_records import AppealRecord, AppealStore
 from orchestrator.storage.instance_records import COMPLETED, InstanceRecord
-from orchestrator.storage.instances import InstanceStore
 from orchestrator.templates.registry import TemplateRegistry
 
 EVIDENCE_INPUT = "evidence"
@@ -25,29 +26,44 @@ class AppealResult:
 
 
 class AppealDesk:
-    def __init__(
-        self, *, templates: TemplateRegistry, instances: InstanceStore, appeals: AppealStore, replica: Replica
-    ) -> None:
+    def __init__(self, *, templates: TemplateRegistry, appeals: AppealStore, replica: Replica) -> None:
         self._templates = templates
-        self._instances = instances
         self._appeals = appeals
         self._replica = replica
 
     async def submit(
-        self, original_instance_id: uuid.UUID, evidence: Any, *, idempotency_key: str | None = None, actor: str = ""
+        self,
+        original_instance_id: uuid.UUID,
+        evidence: Any,
+        *,
+        principal: Principal,
+        idempotency_key: str | None = None,
     ) -> AppealResult:
         """Runs the original template's appeal template on the original inputs with the evidence merged in.
 
         Evidence accumulates along a chain of appeals: an appeal of an appeal keeps
         the earlier corrections and lets the new evidence override them. The
         original instance is only read, never written. A repeated request with the
-        same idempotency key answers the appeal the first one made.
+        same idempotency key answers the appeal the first one made. The principal must
+        be allowed to read the original run and to run the appeal template.
         """
         if not isinstance(evidence, dict):
             raise InvalidRequestError("evidence must be a JSON object")
-        original = await asyncio.to_thread(self._instances.get, original_instance_id)
+        original = await self._replica.current(original_instance_id)
+        authorize(
+            principal,
+            Action.READ_RUN,
+            template_roles=self._templates.roles_of(original.template_id),
+            what=f"{original.template_id} runs",
+        )
         original_decision = self._decision_of(original)
         appeal_template = self._templates.get(self._appeal_template_id(original))
+        authorize(
+            principal,
+            Action.RUN_WORKFLOW,
+            template_roles=appeal_template.allowed_roles,
+            what=appeal_template.template_id,
+        )
         inputs = {key: value for key, value in original.inputs.items() if key != EVIDENCE_INPUT}
         inputs[EVIDENCE_INPUT] = {**original.inputs.get(EVIDENCE_INPUT, {}), **evidence}
         request_hash = None
@@ -59,7 +75,7 @@ class AppealDesk:
             appeal_template,
             appeal_template.prepare_inputs(inputs),
             appealed_instance_id=original.instance_id,
-            actor=actor,
+            actor=principal.subject,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
         )

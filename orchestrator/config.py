@@ -9,7 +9,8 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from civicflow.settings import REPO_ROOT, ServiceSettings
+from civicflow.auth.tokens import TokenSettings
+from civicflow.settings import REPO_ROOT, GrpcServiceSettings
 
 
 def _default_replica_id() -> str:
@@ -17,7 +18,7 @@ def _default_replica_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-class OrchestratorSettings(ServiceSettings):
+class OrchestratorSettings(GrpcServiceSettings, TokenSettings):
     orchestrator_port: int = 50051
     database_url: str
     database_pool_size: int = 10

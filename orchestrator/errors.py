@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import grpc
 
+from civicflow.auth.guards import REFUSAL_CODES
 from civicflow.grpc_errors import FieldProblem, FieldProblems
 from orchestrator.templates.step_policy import ErrorKind
 
@@ -109,4 +110,6 @@ STATUS_CODES: dict[type[Exception], grpc.StatusCode] = {
     ReportNotAvailableError: grpc.StatusCode.FAILED_PRECONDITION,
     IdempotencyConflictError: grpc.StatusCode.ALREADY_EXISTS,
     DependencyUnavailableError: grpc.StatusCode.UNAVAILABLE,
+    # A caller without a valid credential, or one whose roles or identity do not allow the call.
+    **REFUSAL_CODES,
 }

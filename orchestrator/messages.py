@@ -35,6 +35,7 @@ def instance_message(instance: InstanceRecord) -> orchestrator_pb2.WorkflowInsta
         error=instance.error or "",
         created_at=to_timestamp(instance.created_at),
         appealed_instance_id=str(instance.appealed_instance_id or ""),
+        actor=instance.actor,
         progress=orchestrator_pb2.RunProgress(
             steps_completed=instance.progress.steps_completed,
             steps_total=instance.progress.steps_total,

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+from civicflow.auth.access import ServiceIdentity
+from civicflow.auth.guards import BearerTokenGuard
+from civicflow.auth.tokens import TokenVerifier
 from civicflow.database import create_engine, is_reachable, run_migrations
-from civicflow.grpc_server import RunningServer, check_health, insecure_channel, start_grpc_server
+from civicflow.grpc_server import RunningServer, check_health, start_grpc_server
+from civicflow.tls import Identity
 from civicflow.v1 import audit_pb2_grpc, evaluator_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator.appeals import AppealDesk
 from orchestrator.config import OrchestratorSettings
@@ -38,8 +42,9 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
         pool_size=settings.database_pool_size,
         autocommit=True,
     )
-    evaluator_channel = insecure_channel(settings.evaluator_target)
-    audit_channel = insecure_channel(settings.audit_target)
+    identity = Identity.load(settings)
+    evaluator_channel = identity.channel(settings.evaluator_target, server=ServiceIdentity.EVALUATOR)
+    audit_channel = identity.channel(settings.audit_target, server=ServiceIdentity.AUDIT_SERVICE)
 
     async def close() -> None:
         await evaluator_channel.close()
@@ -48,6 +53,7 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
 
     replica: Replica | None = None
     try:
+        verifier = TokenVerifier(settings)
         evaluator = evaluator_pb2_grpc.EvaluatorServiceStub(evaluator_channel)
         results = ImpactResultStore(engine)
         tasks = task_registry(evaluator=evaluator, schemes=SchemeCatalog.load(settings.schemes_file), results=results)
@@ -65,11 +71,10 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
             tasks=tasks,
         )
         servicer = OrchestratorServicer(
+            guard=BearerTokenGuard(verifier),
             templates=templates,
             replica=replica,
-            appeals=AppealDesk(
-                templates=templates, instances=instances, appeals=AppealStore(statements), replica=replica
-            ),
+            appeals=AppealDesk(templates=templates, appeals=AppealStore(statements), replica=replica),
             results=results,
             audit=audit,
         )
@@ -87,6 +92,10 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
             register=lambda server: orchestrator_pb2_grpc.add_OrchestratorServiceServicer_to_server(servicer, server),
             host=settings.host,
             port=settings.orchestrator_port,
+            identity=identity,
+            # Its API is public: people and programs prove who they are with a bearer token, not a certificate.
+            require_client_certificate=False,
+            health_port=settings.health_port,
             readiness=ready,
         )
     except BaseException:  # a bad template or a port already taken, say: leave no run, channel or pool behind

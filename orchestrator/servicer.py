@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from civicflow.auth.access import Action, authorize
+from civicflow.auth.guards import Guard, caller, guarded
 from civicflow.grpc_errors import maps_errors, parse_json
 from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator import messages
@@ -27,16 +29,21 @@ REPORT_OUTPUT = "impact_report"
 
 
 @maps_errors(STATUS_CODES)
+@guarded
 class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
+    """Every RPC is admitted by a bearer token; what the token's roles allow is decided by access.authorize."""
+
     def __init__(
         self,
         *,
+        guard: Guard,
         templates: TemplateRegistry,
         replica: Replica,
         appeals: AppealDesk,
         results: ImpactResultStore,
         audit: AuditClient,
     ) -> None:
+        self.guard = guard
         self._templates = templates
         self._replica = replica
         self._appeals = appeals
@@ -46,6 +53,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     async def ListTemplates(
         self, request: orchestrator_pb2.ListTemplatesRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.ListTemplatesResponse:
+        authorize(caller(), Action.LIST_TEMPLATES)
         return orchestrator_pb2.ListTemplatesResponse(
             templates=[messages.template_message(template) for template in self._templates]
         )
@@ -53,13 +61,16 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     async def ExecuteWorkflow(
         self, request: orchestrator_pb2.ExecuteWorkflowRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.ExecuteWorkflowResponse:
+        principal = caller()
+        template = self._templates.get(request.template_id)
+        authorize(principal, Action.RUN_WORKFLOW, template_roles=template.allowed_roles, what=template.template_id)
         inputs = parse_json("inputs_json", request.inputs_json or "{}")
         instance = await self._replica.execute(
-            request.template_id,
+            template,
             inputs,
             wait=request.mode != orchestrator_pb2.EXECUTION_MODE_ASYNC,
             idempotency_key=idempotency.checked_key(request.idempotency_key),
-            actor=request.actor,
+            actor=principal.subject,
         )
         return orchestrator_pb2.ExecuteWorkflowResponse(instance=messages.instance_message(instance))
 
@@ -72,7 +83,8 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     async def WatchWorkflow(
         self, request: orchestrator_pb2.WatchWorkflowRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[orchestrator_pb2.WatchWorkflowResponse]:
-        async for instance in self._replica.watch(_parse_uuid("instance_id", request.instance_id)):
+        first = await self._instance(request.instance_id)
+        async for instance in self._replica.watch(first.instance_id):
             yield orchestrator_pb2.WatchWorkflowResponse(instance=messages.instance_message(instance))
 
     async def GetAuditTrail(
@@ -87,7 +99,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         original_id = _parse_uuid("original_instance_id", request.original_instance_id)
         evidence = parse_json("evidence_json", request.evidence_json)
         key = idempotency.checked_key(request.idempotency_key)
-        result = await self._appeals.submit(original_id, evidence, idempotency_key=key, actor=request.actor)
+        result = await self._appeals.submit(original_id, evidence, idempotency_key=key, principal=caller())
         return messages.appeal_message(result)
 
     async def GetImpactReport(
@@ -113,7 +125,11 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         )
 
     async def _instance(self, raw_id: str) -> InstanceRecord:
-        return await self._replica.current(_parse_uuid("instance_id", raw_id))
+        """The instance, if the caller may read runs of its template; NOT_FOUND or PERMISSION_DENIED otherwise."""
+        instance = await self._replica.current(_parse_uuid("instance_id", raw_id))
+        roles = self._templates.roles_of(instance.template_id)
+        authorize(caller(), Action.READ_RUN, template_roles=roles, what=f"{instance.template_id} runs")
+        return instance
 
 
 def _report_of(instance: InstanceRecord) -> ImpactReport:

@@ -8,7 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from civicflow.auth.access import ServiceIdentity
+from civicflow.auth.local_issuer import ensure_issuer_key
 from civicflow.launch.settings import LauncherSettings
+from civicflow.local_pki import LocalPki, ensure_local_pki
 
 LOOPBACK = "127.0.0.1"
 
@@ -49,11 +52,47 @@ def audit_signing_key_path(settings: LauncherSettings) -> Path:
     return settings.audit_signing_key_path or settings.civicflow_data_dir.parent / "audit-signing-key.pem"
 
 
+def tls_dir(settings: LauncherSettings) -> Path:
+    """The local certificate authority and the services' certificates (local_pki.py), beside the database."""
+    return settings.tls_dir or settings.civicflow_data_dir.parent / "tls"
+
+
+def token_issuer_key_path(settings: LauncherSettings) -> Path:
+    """The local token issuer's private key; its public key, which the services verify with, lies beside it."""
+    return settings.token_issuer_key_path or settings.civicflow_data_dir.parent / "token-issuer-key.pem"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the launcher made before starting anything: every service's certificate, and the token issuer's key."""
+
+    pki: LocalPki
+    token_public_key: Path
+
+    def tls(self, identity: ServiceIdentity) -> dict[str, str]:
+        files = self.pki.files(identity)
+        return {
+            "TLS_CA_PATH": str(self.pki.ca),
+            "TLS_CERT_PATH": str(files.certificate),
+            "TLS_KEY_PATH": str(files.key),
+        }
+
+
+def prepare_credentials(settings: LauncherSettings) -> Credentials:
+    """The local authority, the services' certificates and the token issuer's key, made on first start."""
+    return Credentials(
+        pki=ensure_local_pki(tls_dir(settings)),
+        token_public_key=ensure_issuer_key(token_issuer_key_path(settings)),
+    )
+
+
 def orchestrator_replica_id(settings: LauncherSettings) -> str:
     return f"launcher@{socket.gethostname()}:{settings.orchestrator_port}"
 
 
-def plan_processes(settings: LauncherSettings, *, database_url: str, python: str = sys.executable) -> list[ProcessSpec]:
+def plan_processes(
+    settings: LauncherSettings, *, database_url: str, credentials: Credentials, python: str = sys.executable
+) -> list[ProcessSpec]:
     """The audit service, the evaluators, the orchestrator and the gateway, wired to each other on loopback."""
     common = {
         "HOST": settings.host,
@@ -81,6 +120,8 @@ def plan_processes(settings: LauncherSettings, *, database_url: str, python: str
                 "DATABASE_URL": database_url,
                 "AUDIT_SIGNING_KEY_PATH": str(audit_signing_key_path(settings)),
                 "AUDIT_SIGNING_KEY_CREATE": "true",
+                "TOKEN_PUBLIC_KEY_PATH": str(credentials.token_public_key),
+                **credentials.tls(ServiceIdentity.AUDIT_SERVICE),
             },
         ),
         *(
@@ -88,7 +129,7 @@ def plan_processes(settings: LauncherSettings, *, database_url: str, python: str
                 "evaluator" if len(evaluators) == 1 else f"evaluator.{index}",
                 "evaluator",
                 port,
-                {"EVALUATOR_PORT": str(port)},
+                {"EVALUATOR_PORT": str(port), **credentials.tls(ServiceIdentity.EVALUATOR)},
             )
             for index, port in enumerate(evaluators)
         ),
@@ -104,6 +145,8 @@ def plan_processes(settings: LauncherSettings, *, database_url: str, python: str
                 "DATABASE_URL": database_url,
                 "TEMPLATES_DIR": str(settings.templates_dir),
                 "SCHEMES_FILE": str(settings.schemes_file),
+                "TOKEN_PUBLIC_KEY_PATH": str(credentials.token_public_key),
+                **credentials.tls(ServiceIdentity.ORCHESTRATOR),
                 **targets,
             },
         ),
@@ -114,6 +157,8 @@ def plan_processes(settings: LauncherSettings, *, database_url: str, python: str
             {
                 "GATEWAY_PORT": str(settings.gateway_port),
                 "ORCHESTRATOR_TARGET": f"{LOOPBACK}:{settings.orchestrator_port}",
+                "TOKEN_PUBLIC_KEY_PATH": str(credentials.token_public_key),
+                **credentials.tls(ServiceIdentity.GATEWAY),
                 **targets,
             },
         ),

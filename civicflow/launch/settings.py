@@ -26,6 +26,10 @@ class LauncherSettings(ServiceSettings):
     civicflow_data_dir: Path = REPO_ROOT / ".civicflow" / "pgdata"
     # Unset: audit-signing-key.pem beside civicflow_data_dir; the audit service creates it on first start.
     audit_signing_key_path: Path | None = None
+    # Unset: tls/ beside civicflow_data_dir, the local certificate authority and each service's certificate.
+    tls_dir: Path | None = None
+    # Unset: token-issuer-key.pem beside civicflow_data_dir, the key `civicflow token issue` signs with.
+    token_issuer_key_path: Path | None = None
     evaluators: int = Field(default=1, ge=1, le=32)
     orchestrator_port: int = 50051
     evaluator_port: int = 50052

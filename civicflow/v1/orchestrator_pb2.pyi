@@ -44,7 +44,7 @@ APPEAL_OUTCOME_DECISION_UPHELD: AppealOutcome
 APPEAL_OUTCOME_RUN_FAILED: AppealOutcome
 
 class WorkflowInstance(_message.Message):
-    __slots__ = ("instance_id", "template_id", "template_version", "status", "inputs_json", "outputs_json", "error", "created_at", "completed_at", "appealed_instance_id", "progress")
+    __slots__ = ("instance_id", "template_id", "template_version", "status", "inputs_json", "outputs_json", "error", "created_at", "completed_at", "appealed_instance_id", "progress", "actor")
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +56,7 @@ class WorkflowInstance(_message.Message):
     COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
     APPEALED_INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     instance_id: str
     template_id: str
     template_version: str
@@ -67,7 +68,8 @@ class WorkflowInstance(_message.Message):
     completed_at: _timestamp_pb2.Timestamp
     appealed_instance_id: str
     progress: RunProgress
-    def __init__(self, instance_id: _Optional[str] = ..., template_id: _Optional[str] = ..., template_version: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., inputs_json: _Optional[str] = ..., outputs_json: _Optional[str] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., appealed_instance_id: _Optional[str] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ...) -> None: ...
+    actor: str
+    def __init__(self, instance_id: _Optional[str] = ..., template_id: _Optional[str] = ..., template_version: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., inputs_json: _Optional[str] = ..., outputs_json: _Optional[str] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., appealed_instance_id: _Optional[str] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class RunProgress(_message.Message):
     __slots__ = ("steps_completed", "steps_total", "items_done", "items_total")
@@ -106,18 +108,16 @@ class ListTemplatesResponse(_message.Message):
     def __init__(self, templates: _Optional[_Iterable[_Union[TemplateSummary, _Mapping]]] = ...) -> None: ...
 
 class ExecuteWorkflowRequest(_message.Message):
-    __slots__ = ("template_id", "inputs_json", "mode", "idempotency_key", "actor")
+    __slots__ = ("template_id", "inputs_json", "mode", "idempotency_key")
     TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
     INPUTS_JSON_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
-    ACTOR_FIELD_NUMBER: _ClassVar[int]
     template_id: str
     inputs_json: str
     mode: ExecutionMode
     idempotency_key: str
-    actor: str
-    def __init__(self, template_id: _Optional[str] = ..., inputs_json: _Optional[str] = ..., mode: _Optional[_Union[ExecutionMode, str]] = ..., idempotency_key: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
+    def __init__(self, template_id: _Optional[str] = ..., inputs_json: _Optional[str] = ..., mode: _Optional[_Union[ExecutionMode, str]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class ExecuteWorkflowResponse(_message.Message):
     __slots__ = ("instance",)
@@ -162,16 +162,14 @@ class GetAuditTrailResponse(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[_audit_pb2.AuditEntry, _Mapping]]] = ...) -> None: ...
 
 class SubmitAppealRequest(_message.Message):
-    __slots__ = ("original_instance_id", "evidence_json", "idempotency_key", "actor")
+    __slots__ = ("original_instance_id", "evidence_json", "idempotency_key")
     ORIGINAL_INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     EVIDENCE_JSON_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
-    ACTOR_FIELD_NUMBER: _ClassVar[int]
     original_instance_id: str
     evidence_json: str
     idempotency_key: str
-    actor: str
-    def __init__(self, original_instance_id: _Optional[str] = ..., evidence_json: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
+    def __init__(self, original_instance_id: _Optional[str] = ..., evidence_json: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class SubmitAppealResponse(_message.Message):
     __slots__ = ("appeal_id", "original_instance_id", "new_instance_id", "original_decision", "new_decision", "outcome", "new_instance")

@@ -27,6 +27,9 @@ if _version_not_supported:
 
 class OrchestratorServiceStub:
     """The public API: runs workflows from templates and answers for their results.
+    Every call carries the caller's bearer token in the `authorization` metadata
+    ("Bearer <token>"): UNAUTHENTICATED without a valid one, PERMISSION_DENIED when
+    its roles do not allow the call. The server speaks TLS; no client certificate is needed.
     Free-form JSON documents (inputs, outputs, evidence) travel as JSON text so
     that integers, decimals and key names arrive exactly as they were stored.
     """
@@ -81,6 +84,9 @@ class OrchestratorServiceStub:
 
 class OrchestratorServiceServicer:
     """The public API: runs workflows from templates and answers for their results.
+    Every call carries the caller's bearer token in the `authorization` metadata
+    ("Bearer <token>"): UNAUTHENTICATED without a valid one, PERMISSION_DENIED when
+    its roles do not allow the call. The server speaks TLS; no client certificate is needed.
     Free-form JSON documents (inputs, outputs, evidence) travel as JSON text so
     that integers, decimals and key names arrive exactly as they were stored.
     """
@@ -190,6 +196,9 @@ def add_OrchestratorServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class OrchestratorService:
     """The public API: runs workflows from templates and answers for their results.
+    Every call carries the caller's bearer token in the `authorization` metadata
+    ("Bearer <token>"): UNAUTHENTICATED without a valid one, PERMISSION_DENIED when
+    its roles do not allow the call. The server speaks TLS; no client certificate is needed.
     Free-form JSON documents (inputs, outputs, evidence) travel as JSON text so
     that integers, decimals and key names arrive exactly as they were stored.
     """

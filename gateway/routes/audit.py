@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 
 from civicflow.v1 import audit_pb2
 from gateway import audit_schemas
+from gateway.auth import AuditorDep
 from gateway.deps import AuditDep, TimeoutDep
 from gateway.routes import error_responses
 
@@ -65,17 +66,18 @@ async def get_public_key(audit: AuditDep, timeout: TimeoutDep) -> audit_schemas.
     )
 
 
-@router.get("/entries/{seq}", responses=error_responses(404, 422))
-async def get_entry(seq: Seq, audit: AuditDep, timeout: TimeoutDep) -> audit_schemas.LogEntry:
+@router.get("/entries/{seq}", responses=error_responses(401, 403, 404, 422))
+async def get_entry(seq: Seq, auditor: AuditorDep, audit: AuditDep, timeout: TimeoutDep) -> audit_schemas.LogEntry:
     """The entry as stored: exactly the fields its leaf hash covers, and that hash."""
-    reply = await audit.GetEntry(audit_pb2.GetEntryRequest(seq=seq), timeout=timeout)
+    reply = await audit.GetEntry(audit_pb2.GetEntryRequest(seq=seq), timeout=timeout, metadata=auditor.metadata)
     # The canonical JSON is passed on as parsed, not rebuilt from the protobuf: the auditor hashes what was hashed.
     return audit_schemas.LogEntry(**json.loads(reply.canonical_json), leaf_hash=reply.entry.leaf_hash.hex())
 
 
-@router.get("/entries/{seq}/proof", responses=error_responses(404, 409, 422))
+@router.get("/entries/{seq}/proof", responses=error_responses(401, 403, 404, 409, 422))
 async def get_inclusion_proof(
     seq: Seq,
+    auditor: AuditorDep,
     audit: AuditDep,
     timeout: TimeoutDep,
     tree_size: Annotated[
@@ -84,7 +86,7 @@ async def get_inclusion_proof(
 ) -> audit_schemas.InclusionProof:
     """RFC 9162 inclusion proof of entry `seq` (409 if it is newer than the latest checkpoint and no size is given)."""
     request = audit_pb2.GetInclusionProofRequest(seq=seq, tree_size=tree_size or 0)
-    reply = await audit.GetInclusionProof(request, timeout=timeout)
+    reply = await audit.GetInclusionProof(request, timeout=timeout, metadata=auditor.metadata)
     return audit_schemas.InclusionProof(
         leaf_index=reply.leaf_index,
         tree_size=reply.tree_size,
@@ -93,8 +95,9 @@ async def get_inclusion_proof(
     )
 
 
-@router.get("/consistency", responses=error_responses(422))
+@router.get("/consistency", responses=error_responses(401, 403, 422))
 async def get_consistency_proof(
+    auditor: AuditorDep,
     audit: AuditDep,
     timeout: TimeoutDep,
     first: Annotated[int, Query(ge=1, description="Size of the earlier tree.")],
@@ -104,16 +107,16 @@ async def get_consistency_proof(
 ) -> audit_schemas.ConsistencyProof:
     """RFC 9162 consistency proof: the tree of size `second` holds the tree of size `first` unchanged."""
     request = audit_pb2.GetConsistencyProofRequest(first=first, second=second or 0)
-    reply = await audit.GetConsistencyProof(request, timeout=timeout)
+    reply = await audit.GetConsistencyProof(request, timeout=timeout, metadata=auditor.metadata)
     return audit_schemas.ConsistencyProof(
         first=reply.first, second=reply.second, proof=[node.hex() for node in reply.proof]
     )
 
 
-@router.get("/verify")
-async def verify_log(audit: AuditDep, timeout: TimeoutDep) -> audit_schemas.VerificationReport:
+@router.get("/verify", responses=error_responses(401, 403))
+async def verify_log(auditor: AuditorDep, audit: AuditDep, timeout: TimeoutDep) -> audit_schemas.VerificationReport:
     """Recomputes every hash of the stored log against its tree and every checkpoint; names each entry that differs."""
-    reply = await audit.VerifyLog(audit_pb2.VerifyLogRequest(), timeout=timeout)
+    reply = await audit.VerifyLog(audit_pb2.VerifyLogRequest(), timeout=timeout, metadata=auditor.metadata)
     return audit_schemas.VerificationReport(
         ok=reply.ok,
         entries_checked=reply.entries_checked,

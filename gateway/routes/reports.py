@@ -9,29 +9,31 @@ from fastapi import APIRouter, Query
 
 from civicflow.v1 import orchestrator_pb2
 from gateway import conversions, schemas
+from gateway.auth import CallerDep
 from gateway.deps import OrchestratorDep, TimeoutDep
 from gateway.routes import error_responses
 
 MAX_PAGE_SIZE = 1000
 
 router = APIRouter(
-    prefix="/workflows/report", tags=["impact reports"], responses=error_responses(404, 409, 422, 503, 504)
+    prefix="/workflows/report", tags=["impact reports"], responses=error_responses(401, 403, 404, 409, 422, 503, 504)
 )
 
 
 @router.get("/{instance_id}")
 async def get_impact_report(
-    instance_id: uuid.UUID, orchestrator: OrchestratorDep, timeout: TimeoutDep
+    instance_id: uuid.UUID, caller: CallerDep, orchestrator: OrchestratorDep, timeout: TimeoutDep
 ) -> schemas.ImpactReport:
     """The report of a completed impact_analysis instance (409 for any other instance)."""
     request = orchestrator_pb2.GetImpactReportRequest(instance_id=str(instance_id))
-    reply = await orchestrator.GetImpactReport(request, timeout=timeout)
+    reply = await orchestrator.GetImpactReport(request, timeout=timeout, metadata=caller.metadata)
     return conversions.impact_report(reply.report)
 
 
 @router.get("/{instance_id}/results")
 async def list_impact_results(
     instance_id: uuid.UUID,
+    caller: CallerDep,
     orchestrator: OrchestratorDep,
     timeout: TimeoutDep,
     offset: Annotated[int, Query(ge=0, description="Citizens to skip, in population order.")] = 0,
@@ -39,5 +41,5 @@ async def list_impact_results(
 ) -> schemas.ImpactResultsPage:
     """Per-citizen decisions under the proposed and the current rules, in population order."""
     request = orchestrator_pb2.ListImpactResultsRequest(instance_id=str(instance_id), offset=offset, limit=limit)
-    reply = await orchestrator.ListImpactResults(request, timeout=timeout)
+    reply = await orchestrator.ListImpactResults(request, timeout=timeout, metadata=caller.metadata)
     return conversions.impact_results_page(reply, offset=offset, limit=limit)

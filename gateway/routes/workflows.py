@@ -15,10 +15,11 @@ from fastapi.sse import EventSourceResponse, format_sse_event
 
 from civicflow.v1 import orchestrator_pb2
 from gateway import conversions, errors, schemas
+from gateway.auth import CallerDep
 from gateway.deps import OrchestratorDep, TimeoutDep
 from gateway.routes import error_responses
 
-router = APIRouter(prefix="/workflows", tags=["workflows"], responses=error_responses(422, 503, 504))
+router = APIRouter(prefix="/workflows", tags=["workflows"], responses=error_responses(401, 403, 422, 503, 504))
 
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -28,14 +29,6 @@ IdempotencyKeyHeader = Annotated[
         max_length=200,
         description="Repeating a request with the same key returns the instance the first one created and creates "
         "nothing; the same key with a different body is refused with 409.",
-    ),
-]
-ActorHeader = Annotated[
-    str | None,
-    Header(
-        alias="X-Civicflow-Actor",
-        max_length=200,
-        description="Who the run is made for (a user or system name); recorded on each of its audit entries.",
     ),
 ]
 
@@ -50,10 +43,10 @@ ActorHeader = Annotated[
 )
 async def execute_workflow(
     body: schemas.ExecuteWorkflowBody,
+    caller: CallerDep,
     orchestrator: OrchestratorDep,
     timeout: TimeoutDep,
     idempotency_key: IdempotencyKeyHeader = None,
-    actor: ActorHeader = None,
 ) -> schemas.ExecuteWorkflowResult | JSONResponse:
     """Runs a template. `mode` sync (default): to its end, answering what happened, status `completed` or `failed`.
     `mode` async: answers 202 `{"instance_id", "status": "running"}` at once.
@@ -69,9 +62,8 @@ async def execute_workflow(
         inputs_json=json.dumps(body.inputs),
         mode=mode,
         idempotency_key=idempotency_key or "",
-        actor=actor or "",
     )
-    reply = await orchestrator.ExecuteWorkflow(request, timeout=timeout)
+    reply = await orchestrator.ExecuteWorkflow(request, timeout=timeout, metadata=caller.metadata)
     if body.mode == "async":
         accepted = conversions.execute_accepted(reply.instance)
         return JSONResponse(status_code=HTTPStatus.ACCEPTED, content=accepted.model_dump(mode="json"))
@@ -81,10 +73,10 @@ async def execute_workflow(
 @router.post("/appeal", responses=error_responses(404, 409))
 async def submit_appeal(
     body: schemas.AppealBody,
+    caller: CallerDep,
     orchestrator: OrchestratorDep,
     timeout: TimeoutDep,
     idempotency_key: IdempotencyKeyHeader = None,
-    actor: ActorHeader = None,
 ) -> schemas.AppealResult:
     """Re-runs a decision with corrected evidence as a new instance linked to the original.
 
@@ -96,19 +88,18 @@ async def submit_appeal(
         original_instance_id=str(body.original_instance_id),
         evidence_json=json.dumps(body.new_data),
         idempotency_key=idempotency_key or "",
-        actor=actor or "",
     )
-    reply = await orchestrator.SubmitAppeal(request, timeout=timeout)
+    reply = await orchestrator.SubmitAppeal(request, timeout=timeout, metadata=caller.metadata)
     return conversions.appeal_result(reply)
 
 
 @router.get("/{instance_id}", responses=error_responses(404))
 async def get_workflow(
-    instance_id: uuid.UUID, orchestrator: OrchestratorDep, timeout: TimeoutDep
+    instance_id: uuid.UUID, caller: CallerDep, orchestrator: OrchestratorDep, timeout: TimeoutDep
 ) -> schemas.WorkflowInstance:
     """One workflow instance: its inputs, outputs, status, progress and timestamps."""
     request = orchestrator_pb2.GetWorkflowRequest(instance_id=str(instance_id))
-    reply = await orchestrator.GetWorkflow(request, timeout=timeout)
+    reply = await orchestrator.GetWorkflow(request, timeout=timeout, metadata=caller.metadata)
     return conversions.workflow_instance(reply.instance)
 
 
@@ -124,7 +115,7 @@ async def get_workflow(
     },
 )
 async def follow_workflow(
-    instance_id: uuid.UUID, request: Request, orchestrator: OrchestratorDep
+    instance_id: uuid.UUID, request: Request, caller: CallerDep, orchestrator: OrchestratorDep
 ) -> EventSourceResponse:
     """The instance now and after every change of status or progress, as Server-Sent Events.
 
@@ -133,7 +124,9 @@ async def follow_workflow(
     failure once the stream has begun (the orchestrator handing the run over, say) is a last
     event named `error` whose `data` is the error shape.
     """
-    call = orchestrator.WatchWorkflow(orchestrator_pb2.WatchWorkflowRequest(instance_id=str(instance_id)))
+    call = orchestrator.WatchWorkflow(
+        orchestrator_pb2.WatchWorkflowRequest(instance_id=str(instance_id)), metadata=caller.metadata
+    )
     try:
         # Read before answering, so that an unknown instance is a 404 rather than an empty stream.
         first = await call.read()
@@ -161,9 +154,9 @@ async def follow_workflow(
 
 @router.get("/{instance_id}/audit", responses=error_responses(404))
 async def get_audit_trail(
-    instance_id: uuid.UUID, orchestrator: OrchestratorDep, timeout: TimeoutDep
+    instance_id: uuid.UUID, caller: CallerDep, orchestrator: OrchestratorDep, timeout: TimeoutDep
 ) -> list[schemas.AuditEntry]:
     """The instance's audit entries in execution order: one per step attempt, successful or not."""
     request = orchestrator_pb2.GetAuditTrailRequest(instance_id=str(instance_id))
-    reply = await orchestrator.GetAuditTrail(request, timeout=timeout)
+    reply = await orchestrator.GetAuditTrail(request, timeout=timeout, metadata=caller.metadata)
     return [conversions.audit_entry(entry) for entry in reply.entries]

@@ -1,10 +1,11 @@
 """Idempotency keys: a repeated request with the same key gets the run the first one created.
 
-The key is stored on the run with a fingerprint of the request (SHA-256 of its canonical
-JSON), and PostgreSQL's unique constraint decides which of several concurrent requests
-creates the run. The fingerprint covers what the request asks for (the template and its
-inputs after defaults are filled in, or the appealed instance and its evidence, and the mode),
-not who asks: the actor is recorded, not compared.
+Keys belong to the subject that sends them: the same key from another subject is another key,
+which neither returns nor names the first one's run. The key is stored on the run with a
+fingerprint of the request (SHA-256 of its canonical JSON), and PostgreSQL's unique constraint
+on (actor, key) decides which of several concurrent requests creates the run. The fingerprint
+covers what the request asks for (the template and its inputs after defaults are filled in,
+or the appealed instance and its evidence, and the mode).
 """
 
 from __future__ import annotations

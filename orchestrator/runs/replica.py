@@ -87,20 +87,21 @@ class Replica:
 
     async def execute(
         self,
-        template_id: str,
+        template: LoadedTemplate,
         raw_inputs: Any,
         *,
         wait: bool,
+        actor: str,
         idempotency_key: str | None = None,
-        actor: str = "",
     ) -> InstanceRecord:
         """Validates the inputs (nothing is created when they are wrong), starts the run, and waits for it or not."""
-        template = self._templates.get(template_id)
         inputs = template.prepare_inputs(raw_inputs)
         request_hash = None
         if idempotency_key is not None:
             mode = "sync" if wait else "async"
-            request_hash = idempotency.fingerprint("execute", template_id=template_id, inputs=inputs, mode=mode)
+            request_hash = idempotency.fingerprint(
+                "execute", template_id=template.template_id, inputs=inputs, mode=mode
+            )
         instance = await self.submit(
             template,
             inputs,

@@ -33,12 +33,16 @@ _CREATE = f"""
     VALUES (%(instance_id)s, %(template_id)s, %(template_version)s, 'running', CAST(%(inputs)s AS json),
         %(appealed_instance_id)s, now(), %(actor)s, %(idempotency_key)s, %(request_hash)s, %(steps_total)s, %(owner)s,
         now() + make_interval(secs => %(lease_seconds)s))
-    ON CONFLICT (idempotency_key) DO NOTHING
+    ON CONFLICT (actor, idempotency_key) DO NOTHING
     RETURNING {INSTANCE_COLUMNS}
     """
 
 _BY_ID = f"SELECT {INSTANCE_COLUMNS} FROM orchestrator.workflow_instances WHERE instance_id = %(instance_id)s"
-_BY_KEY = f"SELECT {INSTANCE_COLUMNS} FROM orchestrator.workflow_instances WHERE idempotency_key = %(key)s"
+# A key names a run only for the subject that used it.
+_BY_KEY = (
+    f"SELECT {INSTANCE_COLUMNS} FROM orchestrator.workflow_instances"
+    " WHERE actor = %(actor)s AND idempotency_key = %(key)s"
+)
 _FINISH = f"""
     WITH owned AS (
         UPDATE orchestrator.workflow_instances
@@ -79,7 +83,7 @@ class InstanceStore:
             created = statements.row(_CREATE, params)
             if created is not None:
                 return InstanceRecord.from_row(created), True
-            existing = statements.row(_BY_KEY, {"key": run.idempotency_key})
+            existing = statements.row(_BY_KEY, {"actor": run.actor, "key": run.idempotency_key})
         assert existing is not None, "ON CONFLICT DO NOTHING waited for the row with this key"
         return InstanceRecord.from_row(existing), False
 

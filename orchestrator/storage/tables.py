@@ -41,10 +41,10 @@ class WorkflowInstanceRow(Base):
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Who asked for the run; recorded on each of its audit entries.
+    # Who asked for the run (the subject of its bearer token); recorded on each of its audit entries.
     actor: Mapped[str] = mapped_column(Text, default="")
-    # A client's Idempotency-Key and the fingerprint of the request it was first used with.
-    idempotency_key: Mapped[str | None] = mapped_column(Text, unique=True)
+    # A client's Idempotency-Key and the fingerprint of the request it was first used with; unique per actor.
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
     request_hash: Mapped[str | None] = mapped_column(Text)
     # Progress, written in the same transaction as each step's completion.
     steps_completed: Mapped[int] = mapped_column(Integer, default=0)

@@ -7,6 +7,8 @@ from typing import Any
 from jsonschema import Draft202012Validator, SchemaError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from civicflow.auth.access import NEVER_RUNS
+from civicflow.auth.principals import Role
 from orchestrator.templates.step_policy import NO_RETRY, RetryPolicy
 
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
@@ -59,6 +61,15 @@ class WorkflowTemplate(BaseModel):
     decision_output: str | None = None
     # The template that re-runs this template's decisions on appeal; none: not appealable.
     appeal_template: str | None = None
+    # The roles that may run this template, and read its runs (civicflow/auth/access.py); admin always may.
+    allowed_roles: frozenset[Role] = Field(min_length=1)
+
+    @field_validator("allowed_roles")
+    @classmethod
+    def _runners_only(cls, roles: frozenset[Role]) -> frozenset[Role]:
+        if never := roles & NEVER_RUNS:
+            raise ValueError(f"{', '.join(sorted(never))} may read runs but never start one")
+        return roles
 
     @field_validator("input_schema")
     @classmethod

@@ -11,6 +11,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ValidationError
 
+from civicflow.auth.principals import Role
 from civicflow.grpc_errors import FieldProblem
 from orchestrator.errors import InputValidationError, TemplateError, TemplateNotFoundError
 from orchestrator.tasks.contract import TaskContract
@@ -45,6 +46,10 @@ class LoadedTemplate:
     @property
     def template_id(self) -> str:
         return self.model.template_id
+
+    @property
+    def allowed_roles(self) -> frozenset[Role]:
+        return self.model.allowed_roles
 
     def prepare_inputs(self, raw: Any) -> dict[str, Any]:
         """The run's inputs with schema defaults filled in; every schema violation is reported at once."""
@@ -100,6 +105,11 @@ class TemplateRegistry:
             return self._templates[template_id]
         except KeyError:
             raise TemplateNotFoundError(f"no template '{template_id}'") from None
+
+    def roles_of(self, template_id: str) -> frozenset[Role]:
+        """The roles of a template's runs; none for a template no longer loaded (admins and auditors still read)."""
+        template = self._templates.get(template_id)
+        return template.allowed_roles if template is not None else frozenset()
 
     def __iter__(self) -> Iterator[LoadedTemplate]:
         return iter(sorted(self._templates.values(), key=lambda t: t.template_id))

@@ -1,0 +1,127 @@
+"""Who may do what: the one function every REST route and every RPC goes through, and the table it reads.
+
+People act through roles. Some actions are granted outright (GRANTS); the rest also depend on the
+workflow template the action concerns: running a template takes one of its `allowed_roles`, and
+reading a run takes one of its template's roles or a reader's role. admin may do everything;
+auditor reads everything and runs nothing.
+
+Services act through the identity in their TLS certificate, and call only the RPCs of other
+services that SERVICE_RULES lists for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from civicflow.auth.principals import Principal, Role
+
+
+class Action(StrEnum):
+    LIST_TEMPLATES = "list_templates"
+    RUN_WORKFLOW = "run_workflow"  # and the template's allowed_roles
+    READ_RUN = "read_run"  # an instance, its audit trail, its report and results; and the template's roles
+    READ_AUDIT_LOG = "read_audit_log"  # entries, proofs, checkpoints and verification of the whole log
+
+
+class PermissionDeniedError(Exception):
+    """A verified caller whose roles do not allow the action (403, PERMISSION_DENIED)."""
+
+
+_EVERYONE = frozenset(Role)
+
+# Roles that may take each action whatever the template; TEMPLATE_SCOPED actions also admit the template's roles.
+GRANTS: dict[Action, frozenset[Role]] = {
+    Action.LIST_TEMPLATES: _EVERYONE,
+    Action.RUN_WORKFLOW: frozenset({Role.ADMIN}),
+    Action.READ_RUN: frozenset({Role.ADMIN, Role.AUDITOR}),
+    Action.READ_AUDIT_LOG: frozenset({Role.ADMIN, Role.AUDITOR}),
+}
+TEMPLATE_SCOPED = frozenset({Action.RUN_WORKFLOW, Action.READ_RUN})
+# Roles a template may not name in allowed_roles: an auditor runs nothing.
+NEVER_RUNS = frozenset({Role.AUDITOR})
+
+
+_VERBS = {
+    Action.LIST_TEMPLATES: "list",
+    Action.RUN_WORKFLOW: "run",
+    Action.READ_RUN: "read",
+    Action.READ_AUDIT_LOG: "read",
+}
+_OBJECTS = {
+    Action.LIST_TEMPLATES: "the templates",
+    Action.RUN_WORKFLOW: "this workflow",
+    Action.READ_RUN: "this run",
+    Action.READ_AUDIT_LOG: "the audit log",
+}
+
+
+def allowed_roles(action: Action, template_roles: frozenset[Role] = frozenset()) -> frozenset[Role]:
+    """The roles that may take `action` (on a template whose allowed_roles are `template_roles`)."""
+    if action in TEMPLATE_SCOPED:
+        return GRANTS[action] | (template_roles - NEVER_RUNS if action is Action.RUN_WORKFLOW else template_roles)
+    return GRANTS[action]
+
+
+def authorize(
+    principal: Principal, action: Action, *, template_roles: frozenset[Role] = frozenset(), what: str = ""
+) -> None:
+    """Returns if the principal may take the action; PermissionDeniedError, naming the roles it would take, if not."""
+    allowed = allowed_roles(action, template_roles)
+    if principal.has_any(allowed):
+        return
+    target = f" {what}" if what else ""
+    needed = ", ".join(sorted(allowed))
+    raise PermissionDeniedError(
+        f"'{principal.subject}' may not {action.value.replace('_', ' ')}{target}: needs a role of {needed}"
+    )
+
+
+class ServiceIdentity(StrEnum):
+    """A service's name in its certificate's subject (CN)."""
+
+    GATEWAY = "gateway"
+    ORCHESTRATOR = "orchestrator"
+    EVALUATOR = "evaluator"
+    AUDIT_SERVICE = "audit-service"
+
+
+@dataclass(frozen=True)
+class ServiceRule:
+    """Which services may call an RPC, and for which of them the person they call for must be allowed an action."""
+
+    callers: frozenset[ServiceIdentity]
+    # A caller listed here calls on a person's behalf: it sends that person's bearer token along.
+    person_actions: Mapping[ServiceIdentity, Action] = field(default_factory=dict)
+
+
+_ORCHESTRATOR = frozenset({ServiceIdentity.ORCHESTRATOR})
+_GATEWAY = frozenset({ServiceIdentity.GATEWAY})
+_AUDITOR_VIA_GATEWAY = {ServiceIdentity.GATEWAY: Action.READ_AUDIT_LOG}
+
+# The RPCs of the audit service and the evaluator, by method name; an RPC not listed refuses every caller.
+SERVICE_RULES: dict[str, ServiceRule] = {
+    # The audit log: written by the orchestrator alone. The orchestrator reads a run's trail for the
+    # person it has itself authorised; the gateway reads the log for an auditor.
+    "AppendEntries": ServiceRule(_ORCHESTRATOR),
+    "ListEntries": ServiceRule(_ORCHESTRATOR),
+    "GetEntry": ServiceRule(_GATEWAY, _AUDITOR_VIA_GATEWAY),
+    "GetInclusionProof": ServiceRule(_GATEWAY, _AUDITOR_VIA_GATEWAY),
+    "GetConsistencyProof": ServiceRule(_GATEWAY, _AUDITOR_VIA_GATEWAY),
+    "VerifyLog": ServiceRule(_GATEWAY, _AUDITOR_VIA_GATEWAY),
+    # Signed tree heads and the key are published: anyone may hold a copy (the gateway serves them without a token).
+    "GetCheckpoint": ServiceRule(_GATEWAY),
+    "ListCheckpoints": ServiceRule(_GATEWAY),
+    "GetPublicKey": ServiceRule(_GATEWAY),
+    # The evaluator: called by the orchestrator.
+    "Evaluate": ServiceRule(_ORCHESTRATOR),
+    "EvaluateStream": ServiceRule(_ORCHESTRATOR),
+}
+
+
+def authorize_service(caller: str | None, rpc: str, rule: ServiceRule | None) -> None:
+    """Returns if the service `caller` (its certificate's name) may call `rpc`; PermissionDeniedError if not."""
+    if rule is None or caller not in rule.callers:
+        who = f"service '{caller}'" if caller else "a caller without a service certificate"
+        raise PermissionDeniedError(f"{who} may not call {rpc}")
