@@ -44,9 +44,10 @@ async def start(settings: AuditSettings) -> RunningServer:
         pool_size=settings.database_pool_size,
     )
     store = AuditStore(writer)
+    notary = Notary(store, key, min_interval=timedelta(seconds=settings.audit_checkpoint_interval_seconds))
+    await asyncio.to_thread(notary.register_key)
     appender = GroupCommitWriter(store, max_batch_records=settings.audit_max_batch_records)
     appender.start()
-    notary = Notary(store, key, min_interval=timedelta(seconds=settings.audit_checkpoint_interval_seconds))
     servicer = AuditServicer(
         guard=ServiceGuard(SERVICE_RULES, TokenVerifier(settings)),
         store=store,

@@ -19,13 +19,14 @@ from audit_service.log.group_commit import GroupCommitWriter
 from audit_service.log.records import entry_document, entry_to_proto, parse_instance_id, records_from_proto
 from audit_service.log.store import AuditStore
 from audit_service.signing.checkpoints import Checkpoint
-from audit_service.signing.keys import ALGORITHM
+from audit_service.signing.keys import ALGORITHM, PublicKey
 from audit_service.signing.notary import Notary
 from audit_service.tree import integrity
 from audit_service.tree.integrity import LogVerifier
 from audit_service.tree.proofs import Prover
 from civicflow.auth.guards import Guard, guarded
 from civicflow.grpc_errors import maps_errors
+from civicflow.tls import peer_identity
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 
 T = TypeVar("T")
@@ -67,7 +68,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def AppendEntries(
         self, request: audit_pb2.AppendEntriesRequest, context: grpc.aio.ServicerContext
     ) -> audit_pb2.AppendEntriesResponse:
-        entries = await self._appender.append(records_from_proto(list(request.records)))
+        records = records_from_proto(list(request.records), writer=peer_identity(context) or "")
+        entries = await self._appender.append(records)
         return audit_pb2.AppendEntriesResponse(entries=[entry_to_proto(entry) for entry in entries])
 
     async def ListEntries(
@@ -111,10 +113,13 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def GetPublicKey(
         self, request: audit_pb2.GetPublicKeyRequest, context: grpc.aio.ServicerContext
     ) -> audit_pb2.GetPublicKeyResponse:
-        public = self._notary.key.public
-        return audit_pb2.GetPublicKeyResponse(
-            key_id=public.key_id, algorithm=ALGORITHM, public_key_pem=public.pem, public_key=public.raw
-        )
+        return _public_key_to_proto(self._notary.key.public)
+
+    async def ListPublicKeys(
+        self, request: audit_pb2.ListPublicKeysRequest, context: grpc.aio.ServicerContext
+    ) -> audit_pb2.ListPublicKeysResponse:
+        keys = await asyncio.to_thread(self._notary.public_keys)
+        return audit_pb2.ListPublicKeysResponse(keys=[_public_key_to_proto(key) for key in keys])
 
     async def GetInclusionProof(
         self, request: audit_pb2.GetInclusionProofRequest, context: grpc.aio.ServicerContext
@@ -172,4 +177,10 @@ def _checkpoint_to_proto(checkpoint: Checkpoint) -> audit_pb2.Checkpoint:
         timestamp=checkpoint.timestamp,
         signature=checkpoint.signature,
         key_id=checkpoint.key_id,
+    )
+
+
+def _public_key_to_proto(public: PublicKey) -> audit_pb2.GetPublicKeyResponse:
+    return audit_pb2.GetPublicKeyResponse(
+        key_id=public.key_id, algorithm=ALGORITHM, public_key_pem=public.pem, public_key=public.raw
     )

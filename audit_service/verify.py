@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,18 +44,18 @@ def check_entry(entry: dict[str, Any]) -> bytes:
     return recomputed
 
 
-def check_checkpoint(checkpoint: Checkpoint, public_key: PublicKey) -> None:
-    if checkpoint.key_id != public_key.key_id:
-        raise NotVerifiedError(
-            f"the checkpoint of size {checkpoint.tree_size} names key {checkpoint.key_id}, "
-            f"but the public key given is {public_key.key_id}"
-        )
-    if not checkpoint.verifies_with(public_key):
-        raise NotVerifiedError(f"the signature of the checkpoint of size {checkpoint.tree_size} does not verify")
+# Public keys by key_id: a log whose key was rotated has signed checkpoints with several.
+Keys = Mapping[str, PublicKey]
 
 
-def check_inclusion(entry: dict[str, Any], proof: dict[str, Any], checkpoint: Checkpoint, public_key: PublicKey) -> str:
-    check_checkpoint(checkpoint, public_key)
+def check_checkpoint(checkpoint: Checkpoint, keys: Keys) -> None:
+    problem = checkpoint.signature_problem(keys)
+    if problem is not None:
+        raise NotVerifiedError(problem)
+
+
+def check_inclusion(entry: dict[str, Any], proof: dict[str, Any], checkpoint: Checkpoint, keys: Keys) -> str:
+    check_checkpoint(checkpoint, keys)
     leaf = check_entry(entry)
     seq = entry["seq"]
     if not isinstance(seq, int) or isinstance(seq, bool):
@@ -80,9 +80,9 @@ def check_inclusion(entry: dict[str, Any], proof: dict[str, Any], checkpoint: Ch
     )
 
 
-def check_consistency(first: Checkpoint, second: Checkpoint, proof: dict[str, Any], public_key: PublicKey) -> str:
-    check_checkpoint(first, public_key)
-    check_checkpoint(second, public_key)
+def check_consistency(first: Checkpoint, second: Checkpoint, proof: dict[str, Any], keys: Keys) -> str:
+    check_checkpoint(first, keys)
+    check_checkpoint(second, keys)
     if (proof.get("first"), proof.get("second")) != (first.tree_size, second.tree_size):
         raise NotVerifiedError(
             f"the proof is from size {proof.get('first')} to {proof.get('second')}, "
@@ -102,20 +102,35 @@ def check_consistency(first: Checkpoint, second: Checkpoint, proof: dict[str, An
         )
     return (
         f"verified: the log of size {second.tree_size} (root {second.root_hash.hex()}) extends the log of size "
-        f"{first.tree_size} (root {first.root_hash.hex()}) unchanged; both checkpoints signed by key {first.key_id}"
+        f"{first.tree_size} (root {first.root_hash.hex()}) unchanged; "
+        + (
+            f"both checkpoints signed by key {first.key_id}"
+            if first.key_id == second.key_id
+            else f"checkpoints signed by keys {first.key_id} and {second.key_id}"
+        )
     )
 
 
-def load_public_key(path: Path) -> PublicKey:
-    """A PEM file, or the JSON GET /audit/public-key answers."""
-    text = _read(path)
-    if not text.lstrip().startswith(b"-----BEGIN"):
-        document = _json(path, text)
-        text = str(document.get("public_key_pem", "")).encode()
-    try:
-        return PublicKey.from_pem(text)
-    except ValueError as error:
-        raise NotVerifiedError(f"{path} is not an Ed25519 public key: {error}") from None
+def load_public_keys(paths: Sequence[Path]) -> dict[str, PublicKey]:
+    """Keys by key_id from PEM files, the JSON of GET /audit/public-key, or of GET /audit/public-keys."""
+    keys: dict[str, PublicKey] = {}
+    for path in paths:
+        text = _read(path)
+        if text.lstrip().startswith(b"-----BEGIN"):
+            pems = [text]
+        else:
+            document = _json(path, text)
+            listed = document.get("keys") if "keys" in document else [document]
+            if not isinstance(listed, list):
+                raise NotVerifiedError(f"{path}: 'keys' must be a list of public keys")
+            pems = [str(key.get("public_key_pem", "") if isinstance(key, dict) else "").encode() for key in listed]
+        for pem in pems:
+            try:
+                key = PublicKey.from_pem(pem)
+            except ValueError as error:
+                raise NotVerifiedError(f"{path} is not an Ed25519 public key: {error}") from None
+            keys[key.key_id] = key
+    return keys
 
 
 def load_checkpoint(path: Path) -> Checkpoint:
@@ -144,16 +159,16 @@ def _run(arguments: argparse.Namespace) -> str:
     if arguments.command == "entry":
         entry = load_json(arguments.entry)
         return f"verified: entry {entry.get('seq')}'s content matches its leaf hash {check_entry(entry).hex()}"
-    public_key = load_public_key(arguments.public_key)
+    keys = load_public_keys(arguments.public_key)
     if arguments.command == "checkpoint":
         checkpoint = load_checkpoint(arguments.checkpoint)
-        check_checkpoint(checkpoint, public_key)
+        check_checkpoint(checkpoint, keys)
         return f"verified: checkpoint of size {checkpoint.tree_size} signed by key {checkpoint.key_id}"
     if arguments.command == "inclusion":
         entry, proof = load_json(arguments.entry), load_json(arguments.proof)
-        return check_inclusion(entry, proof, load_checkpoint(arguments.checkpoint), public_key)
+        return check_inclusion(entry, proof, load_checkpoint(arguments.checkpoint), keys)
     first, second = load_checkpoint(arguments.first), load_checkpoint(arguments.second)
-    return check_consistency(first, second, load_json(arguments.proof), public_key)
+    return check_consistency(first, second, load_json(arguments.proof), keys)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -163,20 +178,23 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    key_help = "the public key: PEM, or the JSON of GET /audit/public-key"
+    key_help = (
+        "a public key: PEM, or the JSON of GET /audit/public-key, or all of them, the JSON of GET"
+        " /audit/public-keys (repeatable; each checkpoint is checked with the key it names)"
+    )
     inclusion = commands.add_parser("inclusion", help="an entry is in the log a signed checkpoint commits to")
     inclusion.add_argument("--entry", type=Path, required=True, help="JSON of GET /audit/entries/{seq}")
     inclusion.add_argument("--proof", type=Path, required=True, help="JSON of GET /audit/entries/{seq}/proof")
     inclusion.add_argument("--checkpoint", type=Path, required=True, help="JSON of GET /audit/checkpoint")
-    inclusion.add_argument("--public-key", type=Path, required=True, help=key_help)
+    inclusion.add_argument("--public-key", type=Path, required=True, action="append", help=key_help)
     consistency = commands.add_parser("consistency", help="a later checkpoint's log extends an earlier one's")
     consistency.add_argument("--first", type=Path, required=True, help="the earlier checkpoint's JSON")
     consistency.add_argument("--second", type=Path, required=True, help="the later checkpoint's JSON")
     consistency.add_argument("--proof", type=Path, required=True, help="JSON of GET /audit/consistency")
-    consistency.add_argument("--public-key", type=Path, required=True, help=key_help)
+    consistency.add_argument("--public-key", type=Path, required=True, action="append", help=key_help)
     checkpoint = commands.add_parser("checkpoint", help="a checkpoint's signature")
     checkpoint.add_argument("--checkpoint", type=Path, required=True, help="JSON of GET /audit/checkpoint")
-    checkpoint.add_argument("--public-key", type=Path, required=True, help=key_help)
+    checkpoint.add_argument("--public-key", type=Path, required=True, action="append", help=key_help)
     entry = commands.add_parser("entry", help="an entry's content matches its leaf hash")
     entry.add_argument("--entry", type=Path, required=True, help="JSON of GET /audit/entries/{seq}")
     return parser

@@ -25,12 +25,12 @@ from civicflow.grpc_errors import maps_errors
 from civicflow.grpc_server import RunningServer, serve_until_terminated, start_grpc_server
 from civicflow.logs import configure_logging
 from civicflow.settings import ServiceSettings
-from civicflow.tls import Identity
+from civicflow.tls import Identity, peer_identity
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 
 LOCK_KEY = zlib.crc32(b"bench.plain_audit.append")
-# The audit record's columns; this baseline keeps no idempotency keys.
-COLUMNS = tuple(name for name in RECORD_COLUMNS if name != "idempotency_key")
+# The audit record's columns; this baseline keeps no idempotency keys and no writers.
+COLUMNS = tuple(name for name in RECORD_COLUMNS if name not in ("idempotency_key", "writer"))
 SCHEMA_DDL = f"""
 CREATE SCHEMA IF NOT EXISTS bench_plain_audit;
 CREATE TABLE IF NOT EXISTS bench_plain_audit.audit_trail (
@@ -51,7 +51,7 @@ class PlainAuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def AppendEntries(
         self, request: audit_pb2.AppendEntriesRequest, context: grpc.aio.ServicerContext
     ) -> audit_pb2.AppendEntriesResponse:
-        records = records_from_proto(list(request.records))
+        records = records_from_proto(list(request.records), writer=peer_identity(context) or "")
         entries = await asyncio.to_thread(self._append, records)
         return audit_pb2.AppendEntriesResponse(entries=[entry_to_proto(entry) for entry in entries])
 

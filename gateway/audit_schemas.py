@@ -41,6 +41,10 @@ class PublicKey(BaseModel):
     public_key: str = Field(description="The raw 32-byte key, hex.")
 
 
+class PublicKeyList(BaseModel):
+    keys: list[PublicKey] = Field(description="First used first; the last one signs new checkpoints.")
+
+
 class LogEntry(BaseModel):
     """Exactly the fields the leaf hash covers, as hashed, plus the leaf hash itself."""
 

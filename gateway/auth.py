@@ -27,6 +27,7 @@ PUBLIC_PATHS = frozenset(
         "/redoc",
         "/openapi.json",
         "/audit/public-key",
+        "/audit/public-keys",
         "/audit/checkpoint",
         "/audit/checkpoints",
     }

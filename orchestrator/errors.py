@@ -10,6 +10,7 @@
     ├── IdempotencyConflictError   ALREADY_EXISTS (a key reused for a different request)
     └── DependencyUnavailableError UNAVAILABLE (audit service or database out of reach)
         ├── AuditUnavailableError  UNAVAILABLE (a step could not be audited: its run fails)
+        │   └── AuditMismatchError UNAVAILABLE (the entry stored under its key is not the record sent)
         └── RunHandedOverError     UNAVAILABLE (this replica stopped driving the run; another resumes it)
 
 A step that fails is not an error of the request: the run ends `failed` and the
@@ -68,6 +69,10 @@ class DependencyUnavailableError(OrchestratorError):
 
 class AuditUnavailableError(DependencyUnavailableError):
     pass
+
+
+class AuditMismatchError(AuditUnavailableError):
+    """The audit service answered an entry that is not the record sent (another writer took its key): the run fails."""
 
 
 class RunHandedOverError(DependencyUnavailableError):

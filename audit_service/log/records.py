@@ -46,6 +46,8 @@ class AuditRecord:
     actor: str
     # Not part of the leaf hash: it only lets a writer retry an append without duplicating it.
     idempotency_key: str | None = None
+    # Not part of the leaf hash either: the service that appended it (its certificate's name).
+    writer: str = ""
     # RFC 8785 bytes of input and output, when the record was checked on the way in: hashing reuses them.
     canonical_input: bytes | None = dataclasses.field(default=None, compare=False, repr=False)
     canonical_output: bytes | None = dataclasses.field(default=None, compare=False, repr=False)
@@ -102,11 +104,11 @@ def parse_instance_id(value: str) -> uuid.UUID:
         raise InvalidRequestError(f"instance_id {value!r} is not a UUID") from None
 
 
-def records_from_proto(messages: list[audit_pb2.AuditRecord]) -> list[AuditRecord]:
-    """Checks every record; the first problem is named by record index and field."""
+def records_from_proto(messages: list[audit_pb2.AuditRecord], *, writer: str) -> list[AuditRecord]:
+    """Checks every record, written by `writer`; the first problem is named by record index and field."""
     if not messages:
         raise InvalidRequestError("at least one record is required")
-    return [_record_from_proto(message, index) for index, message in enumerate(messages)]
+    return [_record_from_proto(message, index, writer) for index, message in enumerate(messages)]
 
 
 def entry_to_proto(entry: StoredEntry) -> audit_pb2.AuditEntry:
@@ -125,13 +127,15 @@ def entry_to_proto(entry: StoredEntry) -> audit_pb2.AuditEntry:
             output_json=record.output_json,
             error=record.error,
             actor=record.actor,
+            idempotency_key=record.idempotency_key or "",
         ),
         recorded_at=to_timestamp(entry.recorded_at),
         leaf_hash=entry.leaf_hash,
+        writer=record.writer,
     )
 
 
-def _record_from_proto(message: audit_pb2.AuditRecord, index: int) -> AuditRecord:
+def _record_from_proto(message: audit_pb2.AuditRecord, index: int, writer: str) -> AuditRecord:
     def invalid(field: str, problem: str) -> InvalidRequestError:
         return InvalidRequestError(f"records[{index}].{field}: {problem}")
 
@@ -183,6 +187,7 @@ def _record_from_proto(message: audit_pb2.AuditRecord, index: int) -> AuditRecor
         error=message.error,
         actor=message.actor,
         idempotency_key=message.idempotency_key or None,
+        writer=writer,
         canonical_input=canonical["input_json"],
         canonical_output=canonical["output_json"],
     )

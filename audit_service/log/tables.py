@@ -42,6 +42,8 @@ class AuditTrailRow(Base):
     recorded_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
     leaf_hash: Mapped[bytes] = mapped_column(sa.LargeBinary)
     idempotency_key: Mapped[str | None] = mapped_column(sa.Text)
+    # The service that appended the entry (its certificate's name); "" for entries older than that.
+    writer: Mapped[str] = mapped_column(sa.Text, server_default="")
 
 
 class MerkleNodeRow(Base):
@@ -75,10 +77,21 @@ class CheckpointRow(Base):
     key_id: Mapped[str] = mapped_column(sa.Text)
 
 
+class SigningKeyRow(Base):
+    """A key that has signed checkpoints of this log; a rotated key stays, so that its checkpoints still verify."""
+
+    __tablename__ = "signing_keys"
+
+    key_id: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    first_used_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
+
+
 AUDIT_TRAIL = cast(sa.Table, AuditTrailRow.__table__)
 MERKLE_NODES = cast(sa.Table, MerkleNodeRow.__table__)
 LOG_HEAD = cast(sa.Table, LogHeadRow.__table__)
 CHECKPOINTS = cast(sa.Table, CheckpointRow.__table__)
+SIGNING_KEYS = cast(sa.Table, SigningKeyRow.__table__)
 
 RECORD_COLUMNS = (
     "instance_id",
@@ -93,6 +106,7 @@ RECORD_COLUMNS = (
     "error",
     "actor",
     "idempotency_key",
+    "writer",
 )
 
 

@@ -39,6 +39,19 @@ class Checkpoint:
     def verifies_with(self, public_key: PublicKey) -> bool:
         return self.key_id == public_key.key_id and public_key.verifies(self.signature, self.note())
 
+    def signature_problem(self, keys: Mapping[str, PublicKey]) -> str | None:
+        """Why the signature does not verify with the key it names among `keys` (by key_id), or None if it does."""
+        key = keys.get(self.key_id)
+        if key is None:
+            known = ", ".join(sorted(keys)) or "none"
+            return (
+                f"the checkpoint of size {self.tree_size} names key {self.key_id},"
+                f" which is not among the keys given ({known})"
+            )
+        if not self.verifies_with(key):
+            return f"the signature of the checkpoint of size {self.tree_size} does not verify"
+        return None
+
     def to_json(self) -> dict[str, Any]:
         return {
             "tree_size": self.tree_size,

@@ -56,6 +56,10 @@ class PublicKey:
             raise ValueError(f"not an Ed25519 public key but {type(key).__name__}")
         return cls(key)
 
+    @classmethod
+    def from_raw(cls, raw: bytes) -> PublicKey:
+        return cls(Ed25519PublicKey.from_public_bytes(raw))
+
 
 @dataclass(frozen=True)
 class SigningKey:
@@ -77,7 +81,7 @@ def load_signing_key(path: Path, *, create_if_missing: bool = False) -> SigningK
     racing to create it end up with the same one.
     """
     if create_if_missing and not path.exists():
-        _create_key_file(path)
+        create_key_file(path)
     try:
         text = path.read_bytes()
     except OSError as error:
@@ -91,7 +95,8 @@ def load_signing_key(path: Path, *, create_if_missing: bool = False) -> SigningK
     return SigningKey(key)
 
 
-def _create_key_file(path: Path) -> None:
+def create_key_file(path: Path) -> None:
+    """Writes a new Ed25519 key to `path` (mode 0600) unless a file is there already."""
     pem = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

@@ -9,9 +9,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from audit_service.log.canonical_entry import rfc3339
 from audit_service.log.store import AuditStore
-from audit_service.log.tables import CHECKPOINTS, LOG_HEAD
+from audit_service.log.tables import CHECKPOINTS, LOG_HEAD, SIGNING_KEYS
 from audit_service.signing.checkpoints import Checkpoint, sign_checkpoint
-from audit_service.signing.keys import SigningKey
+from audit_service.signing.keys import PublicKey, SigningKey
 
 
 class Notary:
@@ -31,6 +31,21 @@ class Notary:
     @property
     def key(self) -> SigningKey:
         return self._key
+
+    def register_key(self) -> None:
+        """Records this service's key among the log's keys (once), before it signs anything."""
+        public = self._key.public
+        with self._store.transaction() as connection:
+            connection.execute(
+                pg_insert(SIGNING_KEYS)
+                .values(key_id=public.key_id, public_key=public.raw)
+                .on_conflict_do_nothing(index_elements=["key_id"])
+            )
+
+    def public_keys(self) -> list[PublicKey]:
+        """Every key that has signed checkpoints of this log, first used first."""
+        with self._store.transaction() as connection:
+            return registered_keys(connection)
 
     def current(self) -> Checkpoint:
         with self._store.transaction() as connection:
@@ -82,6 +97,13 @@ def _checkpoint_from_row(row: sa.Row[tuple[object, ...]]) -> Checkpoint:
         signature=bytes(mapping["signature"]),
         key_id=mapping["key_id"],
     )
+
+
+def registered_keys(connection: sa.Connection) -> list[PublicKey]:
+    rows = connection.execute(
+        sa.select(SIGNING_KEYS.c.public_key).order_by(SIGNING_KEYS.c.first_used_at, SIGNING_KEYS.c.key_id)
+    ).all()
+    return [PublicKey.from_raw(bytes(row.public_key)) for row in rows]
 
 
 def all_checkpoints(connection: sa.Connection) -> list[Checkpoint]:

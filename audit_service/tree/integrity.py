@@ -23,7 +23,7 @@ from audit_service.log.store import AuditStore
 from audit_service.log.tables import AUDIT_TRAIL, LOG_HEAD, MERKLE_NODES, entry_from_mapping
 from audit_service.signing.checkpoints import Checkpoint
 from audit_service.signing.keys import PublicKey
-from audit_service.signing.notary import all_checkpoints
+from audit_service.signing.notary import all_checkpoints, registered_keys
 from audit_service.tree.merkle import NodeId, fold_right, node_hash
 
 CHANGED = "changed"
@@ -217,13 +217,11 @@ class _Run:
         return fold_right(hashes)  # the empty tree's root for no subtrees
 
     def _check_signatures(self, checkpoints: list[Checkpoint]) -> None:
+        keys = {key.key_id: key for key in (*registered_keys(self._connection), self._public_key)}
         for checkpoint in checkpoints:
-            if checkpoint.key_id != self._public_key.key_id:
-                detail = f"checkpoint of size {checkpoint.tree_size} names key {checkpoint.key_id}, not this log's key"
-                self._add(Problem(None, CHECKPOINT_MISMATCH, detail))
-            elif not checkpoint.verifies_with(self._public_key):
-                detail = f"checkpoint of size {checkpoint.tree_size}: the signature does not verify"
-                self._add(Problem(None, CHECKPOINT_MISMATCH, detail))
+            problem = checkpoint.signature_problem(keys)
+            if problem is not None:
+                self._add(Problem(None, CHECKPOINT_MISMATCH, problem))
 
     def _check_roots_at(self, size: int) -> None:
         """Compares the rebuilt root with each pending checkpoint of exactly `size` entries."""

@@ -114,6 +114,7 @@ SERVICE_RULES: dict[str, ServiceRule] = {
     "GetCheckpoint": ServiceRule(_GATEWAY),
     "ListCheckpoints": ServiceRule(_GATEWAY),
     "GetPublicKey": ServiceRule(_GATEWAY),
+    "ListPublicKeys": ServiceRule(_GATEWAY),
     # The evaluator: called by the orchestrator.
     "Evaluate": ServiceRule(_ORCHESTRATOR),
     "EvaluateStream": ServiceRule(_ORCHESTRATOR),

@@ -65,16 +65,18 @@ class AuditRecord(_message.Message):
     def __init__(self, instance_id: _Optional[str] = ..., step_name: _Optional[str] = ..., step_index: _Optional[int] = ..., attempt: _Optional[int] = ..., status: _Optional[_Union[StepStatus, str]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., input_json: _Optional[str] = ..., output_json: _Optional[str] = ..., error: _Optional[str] = ..., actor: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class AuditEntry(_message.Message):
-    __slots__ = ("seq", "record", "recorded_at", "leaf_hash")
+    __slots__ = ("seq", "record", "recorded_at", "leaf_hash", "writer")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     RECORD_FIELD_NUMBER: _ClassVar[int]
     RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
     LEAF_HASH_FIELD_NUMBER: _ClassVar[int]
+    WRITER_FIELD_NUMBER: _ClassVar[int]
     seq: int
     record: AuditRecord
     recorded_at: _timestamp_pb2.Timestamp
     leaf_hash: bytes
-    def __init__(self, seq: _Optional[int] = ..., record: _Optional[_Union[AuditRecord, _Mapping]] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., leaf_hash: _Optional[bytes] = ...) -> None: ...
+    writer: str
+    def __init__(self, seq: _Optional[int] = ..., record: _Optional[_Union[AuditRecord, _Mapping]] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., leaf_hash: _Optional[bytes] = ..., writer: _Optional[str] = ...) -> None: ...
 
 class Checkpoint(_message.Message):
     __slots__ = ("tree_size", "root_hash", "timestamp", "signature", "key_id")
@@ -169,6 +171,16 @@ class GetPublicKeyResponse(_message.Message):
     public_key_pem: str
     public_key: bytes
     def __init__(self, key_id: _Optional[str] = ..., algorithm: _Optional[str] = ..., public_key_pem: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...
+
+class ListPublicKeysRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListPublicKeysResponse(_message.Message):
+    __slots__ = ("keys",)
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[GetPublicKeyResponse]
+    def __init__(self, keys: _Optional[_Iterable[_Union[GetPublicKeyResponse, _Mapping]]] = ...) -> None: ...
 
 class GetInclusionProofRequest(_message.Message):
     __slots__ = ("seq", "tree_size")

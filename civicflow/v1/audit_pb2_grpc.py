@@ -67,6 +67,11 @@ class AuditServiceStub:
                 request_serializer=civicflow_dot_v1_dot_audit__pb2.GetPublicKeyRequest.SerializeToString,
                 response_deserializer=civicflow_dot_v1_dot_audit__pb2.GetPublicKeyResponse.FromString,
                 _registered_method=True)
+        self.ListPublicKeys = channel.unary_unary(
+                '/civicflow.v1.AuditService/ListPublicKeys',
+                request_serializer=civicflow_dot_v1_dot_audit__pb2.ListPublicKeysRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_audit__pb2.ListPublicKeysResponse.FromString,
+                _registered_method=True)
         self.GetInclusionProof = channel.unary_unary(
                 '/civicflow.v1.AuditService/GetInclusionProof',
                 request_serializer=civicflow_dot_v1_dot_audit__pb2.GetInclusionProofRequest.SerializeToString,
@@ -126,7 +131,15 @@ class AuditServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetPublicKey(self, request, context):
-        """The Ed25519 key checkpoints are verified with.
+        """The Ed25519 key new checkpoints are signed with.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPublicKeys(self, request, context):
+        """Every key that has signed checkpoints of this log, the current one included: a rotated key
+        stays listed, so that the checkpoints it signed still verify.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -185,6 +198,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.GetPublicKey,
                     request_deserializer=civicflow_dot_v1_dot_audit__pb2.GetPublicKeyRequest.FromString,
                     response_serializer=civicflow_dot_v1_dot_audit__pb2.GetPublicKeyResponse.SerializeToString,
+            ),
+            'ListPublicKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPublicKeys,
+                    request_deserializer=civicflow_dot_v1_dot_audit__pb2.ListPublicKeysRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_audit__pb2.ListPublicKeysResponse.SerializeToString,
             ),
             'GetInclusionProof': grpc.unary_unary_rpc_method_handler(
                     servicer.GetInclusionProof,
@@ -367,6 +385,33 @@ class AuditService:
             '/civicflow.v1.AuditService/GetPublicKey',
             civicflow_dot_v1_dot_audit__pb2.GetPublicKeyRequest.SerializeToString,
             civicflow_dot_v1_dot_audit__pb2.GetPublicKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPublicKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.AuditService/ListPublicKeys',
+            civicflow_dot_v1_dot_audit__pb2.ListPublicKeysRequest.SerializeToString,
+            civicflow_dot_v1_dot_audit__pb2.ListPublicKeysResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -56,14 +56,16 @@ async def list_checkpoints(
 
 @router.get("/public-key")
 async def get_public_key(audit: AuditDep, timeout: TimeoutDep) -> audit_schemas.PublicKey:
-    """The Ed25519 key that verifies the checkpoints' signatures."""
+    """The Ed25519 key that signs new checkpoints."""
     reply = await audit.GetPublicKey(audit_pb2.GetPublicKeyRequest(), timeout=timeout)
-    return audit_schemas.PublicKey(
-        key_id=reply.key_id,
-        algorithm="Ed25519",
-        public_key_pem=reply.public_key_pem,
-        public_key=reply.public_key.hex(),
-    )
+    return _public_key(reply)
+
+
+@router.get("/public-keys")
+async def list_public_keys(audit: AuditDep, timeout: TimeoutDep) -> audit_schemas.PublicKeyList:
+    """Every key that has signed checkpoints of this log, first used first: a rotated key's checkpoints still verify."""
+    reply = await audit.ListPublicKeys(audit_pb2.ListPublicKeysRequest(), timeout=timeout)
+    return audit_schemas.PublicKeyList(keys=[_public_key(key) for key in reply.keys])
 
 
 @router.get("/entries/{seq}", responses=error_responses(401, 403, 404, 422))
@@ -141,4 +143,13 @@ def _checkpoint(checkpoint: audit_pb2.Checkpoint) -> audit_schemas.Checkpoint:
         timestamp=checkpoint.timestamp,
         signature=checkpoint.signature.hex(),
         key_id=checkpoint.key_id,
+    )
+
+
+def _public_key(reply: audit_pb2.GetPublicKeyResponse) -> audit_schemas.PublicKey:
+    return audit_schemas.PublicKey(
+        key_id=reply.key_id,
+        algorithm="Ed25519",
+        public_key_pem=reply.public_key_pem,
+        public_key=reply.public_key.hex(),
     )

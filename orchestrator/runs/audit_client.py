@@ -10,6 +10,7 @@ order, and a run sends its next records only once the audit service has taken th
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -17,10 +18,14 @@ from dataclasses import dataclass
 
 import grpc
 
+from civicflow.auth.access import ServiceIdentity
 from civicflow.grpc_errors import CallFailure, DownstreamError, classify_rpc_error
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
-from orchestrator.errors import AuditUnavailableError, DependencyUnavailableError
+from orchestrator.errors import AuditMismatchError, AuditUnavailableError, DependencyUnavailableError
 
+log = logging.getLogger(__name__)
+# Entries the orchestrator adopts or accepts as its own must have been appended by it.
+ORCHESTRATOR = ServiceIdentity.ORCHESTRATOR.value
 # Records per call: well under the audit service's batch size and gRPC's message limit.
 MAX_RECORDS_PER_CALL = 500
 # Calls in flight at once: one would make every run wait behind the slowest commit.
@@ -90,8 +95,38 @@ class AuditClient:
             return
         entries = list(reply.entries)
         for request in batch:
-            _settle(request, entries=entries[: len(request.records)])
-            entries = entries[len(request.records) :]
+            answered, entries = entries[: len(request.records)], entries[len(request.records) :]
+            mismatch = _first_mismatch(request.records, answered)
+            if mismatch is None:
+                _settle(request, entries=answered)
+            else:
+                log.error("audit entry differs from the record sent", extra={"problem": mismatch})
+                _settle(request, error=AuditMismatchError(mismatch))
+
+
+def _first_mismatch(sent: Sequence[audit_pb2.AuditRecord], stored: Sequence[audit_pb2.AuditEntry]) -> str | None:
+    """What differs between the records sent and the entries the audit service answers for them, if anything.
+
+    An idempotency key already taken (by an earlier append of the same attempt, or by anyone
+    else before writers were identified) answers the entry stored under it: only an identical
+    one is this attempt's record.
+    """
+    if len(stored) != len(sent):
+        return f"the audit service answered {len(stored)} entries for {len(sent)} records"
+    for record, entry in zip(sent, stored, strict=True):
+        if entry.record != record or entry.writer != ORCHESTRATOR:
+            fields = [
+                field.name
+                for field in record.DESCRIPTOR.fields
+                if getattr(entry.record, field.name) != getattr(record, field.name)
+            ]
+            if entry.writer != ORCHESTRATOR:
+                fields.append(f"writer {entry.writer or '(none)'!r}")
+            return (
+                f"audit entry {entry.seq} under key {record.idempotency_key} is not the record of step"
+                f" '{record.step_name}' attempt {record.attempt} that was sent: it differs in {', '.join(fields)}"
+            )
+    return None
 
 
 def _not_recorded(request: _Request, failure: DownstreamError) -> AuditUnavailableError:

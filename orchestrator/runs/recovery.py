@@ -10,6 +10,7 @@ happened, so before a run goes on:
   audit output (exactly the step's result) is adopted instead of running the step again.
 
 So every step has exactly one success entry in the audit trail, however often the run resumed.
+The audit trail is trusted only as far as the orchestrator wrote it: see plan_resume.
 An attempt that was still running when its replica died left no record: it is run again under
 the same attempt number.
 """
@@ -18,18 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from civicflow.v1 import audit_pb2
-from orchestrator.errors import TemplateNotFoundError
-from orchestrator.runs.audit_client import AuditClient
-from orchestrator.runs.runner import RunState
+from orchestrator.errors import StepFailedError, TemplateNotFoundError
+from orchestrator.runs.audit_client import ORCHESTRATOR, AuditClient
+from orchestrator.runs.runner import RunState, resolve_inputs
 from orchestrator.runs.step_attempts import StepAttempt
 from orchestrator.storage.instance_records import InstanceRecord, RunProgress
 from orchestrator.storage.instances import InstanceStore
 from orchestrator.storage.step_journal import StepJournal
-from orchestrator.templates.registry import LoadedTemplate, TemplateRegistry
+from orchestrator.templates.registry import CompiledStep, LoadedTemplate, TemplateRegistry
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ class ResumePlan:
     # Journalled attempts the audit trail lacks, and audited attempts the journal lacks.
     to_audit: list[StepAttempt]
     to_journal: list[StepAttempt]
+    # Audit entries of the run that were not trusted, and why: logged, never adopted.
+    problems: list[str] = field(default_factory=list)
 
 
 def plan_resume(
@@ -50,24 +53,52 @@ def plan_resume(
     journal: Iterable[StepAttempt],
     audit: Iterable[audit_pb2.AuditEntry],
 ) -> ResumePlan:
+    """Where the run goes on, from what its journal and its audit trail hold.
+
+    The journal is the orchestrator's own and always trusted. An audit entry is trusted only if
+    the orchestrator appended it (its writer) and, where the journal has the same attempt, it
+    is that attempt's record; an audited success the journal lacks is adopted only if its input
+    is exactly what the step consumes at that point of the run. Any other entry is a problem:
+    it is reported, never adopted, and its attempt number is not used again.
+    """
     journalled = {attempt.key: attempt for attempt in journal}
-    audited = {
-        (entry.record.step_index, entry.record.attempt): StepAttempt.from_audit(entry.record)
-        for entry in audit
-        if entry.record.step_index < len(template.steps)
-    }
-    known = {**audited, **journalled}  # the journal's own copy wins where both have an attempt
+    audited: dict[tuple[int, int], StepAttempt] = {}
+    untrusted: dict[tuple[int, int], str] = {}
+    for entry in audit:
+        record = entry.record
+        key = (record.step_index, record.attempt)
+        if record.step_index >= len(template.steps):
+            continue
+        where = f"audit entry {entry.seq} (step '{record.step_name}', attempt {record.attempt})"
+        if entry.writer != ORCHESTRATOR:
+            untrusted[key] = f"{where} was appended by {entry.writer or 'an unidentified writer'}, not the orchestrator"
+        elif key in journalled and journalled[key].audit_record(instance.instance_id, actor=instance.actor) != record:
+            untrusted[key] = f"{where} differs from the attempt the journal holds"
+        else:
+            audited[key] = StepAttempt.from_audit(record)
     state = RunState.new(instance, template)
     for step in template.steps:
-        attempts = sorted((a for a in known.values() if a.step_index == step.index), key=lambda a: a.attempt)
-        success = next((a for a in attempts if a.succeeded), None)
+        attempts = sorted(
+            (
+                a
+                for a in (*journalled.values(), *audited.values())
+                if a.step_index == step.index and a.key not in untrusted
+            ),
+            key=lambda a: (a.attempt, a.key in journalled),
+        )
+        success = _trusted_success(step, attempts, journalled, state, untrusted)
         if success is None:
-            state.prior_failure = attempts[-1] if attempts else None
+            failures = [a for a in attempts if a.key not in untrusted]
+            state.prior_failure = failures[-1] if failures else None
+            state.untrusted_attempts = max((attempt for index, attempt in untrusted if index == step.index), default=0)
             break
         step.store_outputs(success.output, state.context)
         state.next_step = step.index + 1
+    known = {**audited, **journalled}  # the journal's own copy wins where both have an attempt
     # Attempts after the step the run stops at cannot exist (steps run in order); any found are ignored.
-    relevant = sorted((a for a in known.values() if a.step_index <= state.next_step), key=lambda a: a.key)
+    relevant = sorted(
+        (a for a in known.values() if a.step_index <= state.next_step and a.key not in untrusted), key=lambda a: a.key
+    )
     return ResumePlan(
         state=state,
         progress=RunProgress(
@@ -76,9 +107,36 @@ def plan_resume(
             items_done=instance.progress.items_done,
             items_total=instance.progress.items_total,
         ),
-        to_audit=[attempt for attempt in relevant if attempt.key not in audited],
+        to_audit=[attempt for attempt in relevant if attempt.key not in audited and attempt.key not in untrusted],
         to_journal=[attempt for attempt in relevant if attempt.key not in journalled],
+        problems=list(untrusted.values()),
     )
+
+
+def _trusted_success(
+    step: CompiledStep,
+    attempts: list[StepAttempt],
+    journalled: Mapping[tuple[int, int], StepAttempt],
+    state: RunState,
+    untrusted: dict[tuple[int, int], str],
+) -> StepAttempt | None:
+    """The step's success to continue from: the journal's, or an audited one whose input is what the step consumes."""
+    for attempt in attempts:
+        if not attempt.succeeded:
+            continue
+        if attempt.key in journalled:
+            return attempt
+        try:
+            expected = resolve_inputs(step.spec.input_mapping, state.context)
+        except StepFailedError:
+            expected = None
+        if attempt.input == expected:
+            return attempt
+        untrusted[attempt.key] = (
+            f"the audited success of step '{step.spec.name}' (attempt {attempt.attempt}) consumed another input"
+            " than the run's earlier steps produced"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -132,6 +190,10 @@ class Resumer:
                 progress=plan.progress,
                 lease_seconds=self.lease_seconds,
             )
+        for problem in plan.problems:
+            log.warning(
+                "untrusted audit entry not adopted", extra={"instance_id": str(instance_id), "problem": problem}
+            )
         log.info(
             "run resumed",
             extra={
@@ -139,6 +201,7 @@ class Resumer:
                 "next_step": plan.state.next_step,
                 "audited_again": len(plan.to_audit),
                 "adopted_from_audit": len(plan.to_journal),
+                "untrusted_entries": len(plan.problems),
             },
         )
         return plan.state, plan.progress

@@ -36,6 +36,9 @@ class RunState:
     # The last attempt of next_step this run made before a crash (a failure: a success would have
     # moved next_step on). Numbering continues after it, and it may have been the last one allowed.
     prior_failure: StepAttempt | None = None
+    # Attempt numbers of next_step that records this run does not trust already hold (recovery.py):
+    # numbering continues after them too, since their idempotency keys are taken.
+    untrusted_attempts: int = 0
 
     @classmethod
     def new(cls, instance: InstanceRecord, template: LoadedTemplate) -> RunState:
@@ -43,8 +46,8 @@ class RunState:
 
     @property
     def prior_attempts(self) -> int:
-        """Attempts of next_step already made."""
-        return self.prior_failure.attempt if self.prior_failure is not None else 0
+        """Attempt numbers of next_step already used."""
+        return max(self.prior_failure.attempt if self.prior_failure is not None else 0, self.untrusted_attempts)
 
     def outputs(self) -> dict[str, Any]:
         """The run's outputs: everything its steps produced."""
@@ -125,7 +128,7 @@ class WorkflowRunner:
         kind: ErrorKind | None = None
         error = ""
         try:
-            step_input = _resolve_inputs(spec.input_mapping, state.context)
+            step_input = resolve_inputs(spec.input_mapping, state.context)
             async with asyncio.timeout(spec.timeout_seconds):
                 output = await run(step_input, step.config, context)
         except Exception as failure:
@@ -200,7 +203,7 @@ def _no_attempt_left(step: CompiledStep, failed: StepAttempt) -> str | None:
     )
 
 
-def _resolve_inputs(mapping: Mapping[str, str], context: Mapping[str, Any]) -> dict[str, Any]:
+def resolve_inputs(mapping: Mapping[str, str], context: Mapping[str, Any]) -> dict[str, Any]:
     """What the step consumes, and nothing else: this is also what its audit entry records as input."""
     resolved: dict[str, Any] = {}
     inputs = context["inputs"]
