@@ -19,13 +19,12 @@ from audit_service.tree.proofs import Prover
 from civicflow.auth.access import SERVICE_RULES
 from civicflow.auth.guards import ServiceGuard
 from civicflow.auth.tokens import TokenVerifier
-from civicflow.database import create_engine, is_reachable, run_migrations
+from civicflow.database import create_engine, is_reachable, require_migrated
 from civicflow.grpc_server import RunningServer, start_grpc_server
 from civicflow.tls import Identity
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 
 SERVICE_NAME = audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
-WRITER_ROLE = "civicflow_audit_writer"
 
 
 async def start(settings: AuditSettings) -> RunningServer:
@@ -35,17 +34,18 @@ async def start(settings: AuditSettings) -> RunningServer:
     """
     identity = Identity.load(settings)
     key = load_signing_key(settings.audit_signing_key_path, create_if_missing=settings.audit_signing_key_create)
-    await asyncio.to_thread(_migrate, settings.database_url)
-    # The owner's engine is gone by now: serving connections can append and read, never change or remove.
+    # Its role may append and read, never change or remove (civicflow/database_setup.py).
     writer = create_engine(
-        settings.database_url,
-        application_name="audit_service",
-        role=WRITER_ROLE,
-        pool_size=settings.database_pool_size,
+        settings.database_url, application_name="audit_service", pool_size=settings.database_pool_size
     )
     store = AuditStore(writer)
     notary = Notary(store, key, min_interval=timedelta(seconds=settings.audit_checkpoint_interval_seconds))
-    await asyncio.to_thread(notary.register_key)
+    try:
+        await asyncio.to_thread(require_migrated, writer, script_location=MIGRATIONS, schema=SCHEMA)
+        await asyncio.to_thread(notary.register_key)
+    except BaseException:
+        await asyncio.to_thread(writer.dispose)
+        raise
     appender = GroupCommitWriter(store, max_batch_records=settings.audit_max_batch_records)
     appender.start()
     servicer = AuditServicer(
@@ -84,11 +84,3 @@ async def start(settings: AuditSettings) -> RunningServer:
         raise
     running.cleanups.append(release)
     return running
-
-
-def _migrate(database_url: str) -> None:
-    owner = create_engine(database_url, application_name="audit_service-migrations", pool_size=1)
-    try:
-        run_migrations(owner, script_location=MIGRATIONS, schema=SCHEMA)
-    finally:
-        owner.dispose()

@@ -16,7 +16,7 @@ import httpx2
 from honcho.printer import Printer
 
 from civicflow.launch.local_database import embedded_database
-from civicflow.launch.process_plan import plan_processes, prepare_credentials
+from civicflow.launch.process_plan import plan_processes, prepare_credentials, prepare_database
 from civicflow.launch.settings import LauncherSettings, on_free_ports
 from civicflow.launch.supervisor import RunOutcome, Supervisor
 from civicflow.settings import REPO_ROOT
@@ -62,7 +62,11 @@ def run_with_system(
             database_url = stack.enter_context(embedded_database(data_dir))
         else:
             database_url = settings.database_url
-        plan = plan_processes(settings, database_url=database_url, credentials=prepare_credentials(settings))
+        plan = plan_processes(
+            settings,
+            database=prepare_database(settings, database_url),
+            credentials=prepare_credentials(settings),
+        )
         LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
         log = stack.enter_context(LOG_FILE.open("a"))
         supervisor = Supervisor(

@@ -10,7 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
+
+from civicflow.settings import ConfigurationError
 
 # A pooled connection idle for longer than this is pinged before use (the server may have restarted).
 IDLE_PING_SECONDS = 1.0
@@ -20,12 +24,11 @@ def create_engine(
     url: str,
     *,
     application_name: str,
-    role: str | None = None,
     pool_size: int = 10,
     autocommit: bool = False,
     idle_ping_seconds: float = IDLE_PING_SECONDS,
 ) -> Engine:
-    """A pooled engine; with `role`, every connection acts as that (less privileged) role.
+    """A pooled engine, logged in as the URL's role (each service its own: civicflow/database_setup.py).
 
     With `autocommit`, each statement is its own transaction: set once per connection, not at every
     checkout and checkin as a per-connection execution option would.
@@ -39,14 +42,6 @@ def create_engine(
         **options,
     )
     _ping_when_idle(engine, idle_seconds=idle_ping_seconds)
-    if role is not None:
-
-        @sa.event.listens_for(engine, "connect")
-        def _assume_role(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-            with dbapi_connection.cursor() as cursor:
-                cursor.execute(f'SET ROLE "{role}"')
-            dbapi_connection.commit()
-
     return engine
 
 
@@ -99,6 +94,28 @@ def run_migrations(engine: Engine, *, script_location: Path, schema: str) -> Non
         config.attributes["connection"] = connection
         config.attributes["schema"] = schema
         command.upgrade(config, "head")
+
+
+class SchemaNotMigratedError(ConfigurationError):
+    """The database's schema is not at the revision this code needs: the database setup has not run."""
+
+
+def require_migrated(engine: Engine, *, script_location: Path, schema: str) -> None:
+    """Returns if `schema` is at the newest revision under `script_location`; SchemaNotMigratedError otherwise.
+
+    Services do not migrate: their roles may not change the schema (civicflow/database_setup.py does, as the owner).
+    """
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"version_table_schema": schema})
+        current = context.get_current_revision()
+    if current != head:
+        raise SchemaNotMigratedError(
+            f"the database's {schema} schema is at revision {current or '(none)'}, this version needs {head}:"
+            " run the database setup first (python -m civicflow.database_setup; make run does it itself)"
+        )
 
 
 def run_migrations_online(context) -> None:  # type: ignore[no-untyped-def]

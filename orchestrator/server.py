@@ -7,7 +7,7 @@ import asyncio
 from civicflow.auth.access import ServiceIdentity
 from civicflow.auth.guards import BearerTokenGuard
 from civicflow.auth.tokens import TokenVerifier
-from civicflow.database import create_engine, is_reachable, run_migrations
+from civicflow.database import create_engine, is_reachable, require_migrated
 from civicflow.grpc_server import RunningServer, check_health, start_grpc_server
 from civicflow.tls import Identity
 from civicflow.v1 import audit_pb2_grpc, evaluator_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
@@ -58,7 +58,7 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
         results = ImpactResultStore(engine)
         tasks = task_registry(evaluator=evaluator, schemes=SchemeCatalog.load(settings.schemes_file), results=results)
         templates = TemplateRegistry.load_directory(settings.templates_dir, tasks.contracts())
-        await asyncio.to_thread(run_migrations, engine, script_location=MIGRATIONS, schema=SCHEMA)
+        await asyncio.to_thread(require_migrated, engine, script_location=MIGRATIONS, schema=SCHEMA)
         audit = AuditClient(audit_pb2_grpc.AuditServiceStub(audit_channel), timeout=settings.downstream_timeout_seconds)
         instances = InstanceStore(statements)
         replica = Replica(

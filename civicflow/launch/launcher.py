@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from honcho.printer import Printer
 
 from civicflow.launch.local_database import embedded_database
-from civicflow.launch.process_plan import ProcessSpec, plan_processes, prepare_credentials
+from civicflow.launch.process_plan import ProcessSpec, plan_processes, prepare_credentials, prepare_database
 from civicflow.launch.settings import LauncherSettings
 from civicflow.launch.supervisor import RunOutcome, Supervisor
 from civicflow.logs import configure_logging
@@ -20,8 +20,10 @@ log = logging.getLogger("civicflow.launch")
 def run(settings: LauncherSettings) -> RunOutcome:
     """Runs the whole system until SIGINT or SIGTERM, then stops the services and the embedded database."""
     with ExitStack() as stack:
-        database_url = settings.database_url or stack.enter_context(embedded_database(settings.civicflow_data_dir))
-        plan = plan_processes(settings, database_url=database_url, credentials=prepare_credentials(settings))
+        admin_url = settings.database_url or stack.enter_context(embedded_database(settings.civicflow_data_dir))
+        plan = plan_processes(
+            settings, database=prepare_database(settings, admin_url), credentials=prepare_credentials(settings)
+        )
         supervisor = Supervisor(
             plan,
             printer=Printer(sys.stdout),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from civicflow.auth.access import ServiceIdentity
 from civicflow.auth.local_issuer import ensure_issuer_key
+from civicflow.database_setup import DatabaseAccounts, civicflow_migrations, load_or_create_passwords, setup_database
 from civicflow.launch.settings import LauncherSettings
 from civicflow.local_pki import LocalPki, ensure_local_pki
 
@@ -52,6 +53,20 @@ def audit_signing_key_path(settings: LauncherSettings) -> Path:
     return settings.audit_signing_key_path or settings.civicflow_data_dir.parent / "audit-signing-key.pem"
 
 
+def database_passwords_path(settings: LauncherSettings) -> Path:
+    return settings.database_passwords_path or settings.civicflow_data_dir.parent / "database-passwords.json"
+
+
+def prepare_database(settings: LauncherSettings, admin_url: str) -> DatabaseAccounts:
+    """The services' roles, the migrated schemas and the grants (civicflow/database_setup.py), every start."""
+    return setup_database(
+        admin_url,
+        civicflow_migrations(),
+        passwords=load_or_create_passwords(database_passwords_path(settings)),
+        prefix=settings.database_role_prefix,
+    )
+
+
 def tls_dir(settings: LauncherSettings) -> Path:
     """The local certificate authority and the services' certificates (local_pki.py), beside the database."""
     return settings.tls_dir or settings.civicflow_data_dir.parent / "tls"
@@ -91,7 +106,7 @@ def orchestrator_replica_id(settings: LauncherSettings) -> str:
 
 
 def plan_processes(
-    settings: LauncherSettings, *, database_url: str, credentials: Credentials, python: str = sys.executable
+    settings: LauncherSettings, *, database: DatabaseAccounts, credentials: Credentials, python: str = sys.executable
 ) -> list[ProcessSpec]:
     """The audit service, the evaluators, the orchestrator and the gateway, wired to each other on loopback."""
     common = {
@@ -117,7 +132,7 @@ def plan_processes(
             settings.audit_port,
             {
                 "AUDIT_PORT": str(settings.audit_port),
-                "DATABASE_URL": database_url,
+                "DATABASE_URL": database.audit,
                 "AUDIT_SIGNING_KEY_PATH": str(audit_signing_key_path(settings)),
                 "AUDIT_SIGNING_KEY_CREATE": "true",
                 "TOKEN_PUBLIC_KEY_PATH": str(credentials.token_public_key),
@@ -142,7 +157,7 @@ def plan_processes(
                 # Stable across restarts, unique while it lives (no two processes on a host share a
                 # port): an orchestrator the launcher restarts takes its runs back at once.
                 "REPLICA_ID": orchestrator_replica_id(settings),
-                "DATABASE_URL": database_url,
+                "DATABASE_URL": database.orchestrator,
                 "TEMPLATES_DIR": str(settings.templates_dir),
                 "SCHEMES_FILE": str(settings.schemes_file),
                 "TOKEN_PUBLIC_KEY_PATH": str(credentials.token_public_key),

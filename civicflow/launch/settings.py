@@ -21,8 +21,13 @@ class LauncherSettings(ServiceSettings):
 
     # Locally the services need to be reachable from this machine only; HOST=0.0.0.0 widens it.
     host: str = "127.0.0.1"
-    # Unset: an embedded PostgreSQL whose data lives under civicflow_data_dir.
+    # Unset: an embedded PostgreSQL whose data lives under civicflow_data_dir. Set: an administrative
+    # connection (a superuser, or an owner with CREATEROLE), which makes each service's role.
     database_url: str | None = None
+    # The services' database roles are <prefix>_owner, <prefix>_orchestrator and <prefix>_audit.
+    database_role_prefix: str = "civicflow"
+    # Unset: database-passwords.json beside civicflow_data_dir, the roles' passwords, made on first start.
+    database_passwords_path: Path | None = None
     civicflow_data_dir: Path = REPO_ROOT / ".civicflow" / "pgdata"
     # Unset: audit-signing-key.pem beside civicflow_data_dir; the audit service creates it on first start.
     audit_signing_key_path: Path | None = None

@@ -74,12 +74,15 @@ def upgrade() -> None:
     op.execute("ALTER TABLE audit.audit_trail ENABLE ALWAYS TRIGGER audit_trail_reject_truncate")
 
     # Roles belong to the whole cluster: another database of it may create this one at the same moment,
-    # which surfaces as duplicate_object, or as unique_violation when both inserts race.
+    # which surfaces as duplicate_object, or as unique_violation when both inserts race. The owner that
+    # migrates may not create roles: civicflow/database_setup.py made this one before, so it exists.
     op.execute(
         f"""
         DO $$
         BEGIN
-            CREATE ROLE {WRITER_ROLE} NOLOGIN;
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{WRITER_ROLE}') THEN
+                CREATE ROLE {WRITER_ROLE} NOLOGIN;
+            END IF;
         EXCEPTION
             WHEN duplicate_object OR unique_violation THEN NULL;
         END

@@ -1,0 +1,244 @@
+"""The database as Civicflow needs it: one login role per service, none a superuser, migrations by the owner alone.
+
+    <prefix>_owner         owns the schemas and everything in them; runs the migrations, and nothing else
+    <prefix>_orchestrator  reads and writes the `orchestrator` schema; no privilege at all on `audit`
+    <prefix>_audit         INSERT and SELECT on the audit log's tables, UPDATE of its head row only
+
+Owning a table is what lets a role disable its triggers, so no service logs in as the owner.
+`setup_database` does it all from an administrative connection (a superuser, or a role with
+CREATEROLE that owns the database): create or update the roles, give the owner the schemas
+(and whatever an older version created in them), migrate as the owner, grant the services
+their privileges. It is idempotent: `make run` calls it at every start, compose and Kubernetes
+run `python -m civicflow.database_setup` as a one-off job before the services.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from civicflow.database import run_migrations
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PREFIX = "civicflow"
+SERVICES = ("orchestrator", "audit")
+KINDS = ("owner", *SERVICES)
+# A NOLOGIN role the audit schema's first migration grants the log's privileges to; the audit login role is a member.
+AUDIT_WRITER_ROLE = "civicflow_audit_writer"
+# Privileges of each service role, by schema and table; a table not listed gets none.
+PRIVILEGES: dict[str, dict[str, dict[str, str]]] = {
+    "orchestrator": {
+        "orchestrator": {
+            "workflow_instances": "SELECT, INSERT, UPDATE",
+            "workflow_steps": "SELECT, INSERT",
+            "appeals": "SELECT, INSERT",
+            "impact_results": "SELECT, INSERT",
+            "impact_failures": "SELECT, INSERT",
+            # Read at start, to refuse a schema the database setup has not brought up to date.
+            "alembic_version": "SELECT",
+        }
+    },
+    "audit": {
+        "audit": {
+            "alembic_version": "SELECT",
+            "audit_trail": "SELECT, INSERT",
+            "merkle_nodes": "SELECT, INSERT",
+            "checkpoints": "SELECT, INSERT",
+            "signing_keys": "SELECT, INSERT",
+            "log_head": "SELECT, UPDATE",
+        }
+    },
+}
+
+
+@dataclass(frozen=True)
+class DatabaseAccounts:
+    """The URL each role logs in with, password included."""
+
+    owner: str
+    orchestrator: str
+    audit: str
+
+
+def role_names(prefix: str) -> dict[str, str]:
+    if not prefix.replace("_", "").isalnum() or not prefix[0].isalpha():
+        raise ValueError(f"database role prefix {prefix!r} must be letters, digits and underscores")
+    return {kind: f"{prefix}_{kind}" for kind in KINDS}
+
+
+def new_passwords() -> dict[str, str]:
+    return {kind: secrets.token_urlsafe(24) for kind in KINDS}
+
+
+def load_or_create_passwords(path: Path) -> dict[str, str]:
+    """The roles' passwords kept in `path` (mode 0600), created there on first use."""
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if isinstance(stored, dict) and all(isinstance(stored.get(kind), str) for kind in KINDS):
+            return {kind: stored[kind] for kind in KINDS}
+    passwords = new_passwords()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump(passwords, file)
+    return passwords
+
+
+def setup_database(
+    admin_url: str,
+    migrations: Mapping[str, Path],
+    *,
+    passwords: Mapping[str, str],
+    prefix: str = DEFAULT_PREFIX,
+) -> DatabaseAccounts:
+    """Roles, ownership, migrations (schema name -> Alembic scripts) and grants; returns each role's URL."""
+    names = role_names(prefix)
+    accounts = DatabaseAccounts(**{kind: _url_as(admin_url, names[kind], passwords[kind]) for kind in KINDS})
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            _create_roles(connection, names, passwords)
+            _hand_schemas_to_owner(connection, names["owner"], schemas=list(migrations))
+    finally:
+        admin.dispose()
+    owner = sa.create_engine(accounts.owner)
+    try:
+        for schema, scripts in migrations.items():
+            run_migrations(owner, script_location=scripts, schema=schema)
+        with owner.begin() as connection:
+            _grant(connection, names)
+    finally:
+        owner.dispose()
+    log.info("database roles ready", extra={"roles": sorted(names.values())})
+    return accounts
+
+
+def drop_roles(admin_url: str, *, prefix: str) -> None:
+    """Removes the login roles of `prefix` (after the databases they own objects in are gone): for tests."""
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            for name in role_names(prefix).values():
+                connection.execute(sa.text(f'DROP ROLE IF EXISTS "{name}"'))
+    finally:
+        admin.dispose()
+
+
+def _create_roles(connection: sa.Connection, names: Mapping[str, str], passwords: Mapping[str, str]) -> None:
+    database = connection.execute(sa.text("SELECT current_database()")).scalar_one()
+    for kind, name in names.items():
+        # Roles belong to the whole cluster: another database of it may create this one at the same moment.
+        connection.execute(
+            sa.text(
+                f"""DO $$ BEGIN CREATE ROLE "{name}";
+                    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"""
+            )
+        )
+        # Whatever the role was before, it is an ordinary login role now.
+        connection.execute(
+            sa.text(
+                f'ALTER ROLE "{name}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS'
+                f" PASSWORD :password"
+            ).bindparams(password=passwords[kind])
+        )
+        connection.execute(sa.text(f'GRANT CONNECT ON DATABASE "{database}" TO "{name}"'))
+    connection.execute(
+        sa.text(
+            f"""DO $$ BEGIN CREATE ROLE {AUDIT_WRITER_ROLE} NOLOGIN;
+                EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"""
+        )
+    )
+    # The owner may create the schemas' objects and grant the writer role, as the audit migrations do.
+    connection.execute(sa.text(f'GRANT CREATE ON DATABASE "{database}" TO "{names["owner"]}"'))
+    connection.execute(sa.text(f'GRANT {AUDIT_WRITER_ROLE} TO "{names["owner"]}" WITH ADMIN OPTION'))
+    connection.execute(sa.text(f'GRANT {AUDIT_WRITER_ROLE} TO "{names["audit"]}"'))
+    # Nobody creates anything in the public schema (PostgreSQL before 15 let every role).
+    connection.execute(sa.text("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+
+
+def _hand_schemas_to_owner(connection: sa.Connection, owner: str, *, schemas: Sequence[str]) -> None:
+    """The owner owns the schemas and every table, sequence and function in them, also those made before it existed."""
+    for schema in schemas:
+        connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}" AUTHORIZATION "{owner}"'))
+        connection.execute(sa.text(f'ALTER SCHEMA "{schema}" OWNER TO "{owner}"'))
+        objects = connection.execute(
+            sa.text(
+                """
+                SELECT format('ALTER %s %I.%I OWNER TO %I',
+                              CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, n.nspname, c.relname, :owner)
+                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = :schema AND c.relkind IN ('r', 'p', 'S')
+                UNION ALL
+                SELECT format('ALTER FUNCTION %s OWNER TO %I', p.oid::regprocedure, :owner)
+                  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                 WHERE n.nspname = :schema
+                """
+            ),
+            {"schema": schema, "owner": owner},
+        ).scalars()
+        for statement in list(objects):
+            connection.execute(sa.text(statement))
+
+
+def _grant(connection: sa.Connection, names: Mapping[str, str]) -> None:
+    for service in SERVICES:
+        role = names[service]
+        for schema in ("orchestrator", "audit"):
+            # Nothing a service was granted before stays, unless the table below grants it again.
+            connection.execute(sa.text(f'REVOKE ALL ON ALL TABLES IN SCHEMA "{schema}" FROM "{role}"'))
+            connection.execute(sa.text(f'REVOKE ALL ON SCHEMA "{schema}" FROM "{role}"'))
+        for schema, tables in PRIVILEGES[service].items():
+            connection.execute(sa.text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
+            for table, privileges in tables.items():
+                connection.execute(sa.text(f'GRANT {privileges} ON "{schema}"."{table}" TO "{role}"'))
+
+
+def civicflow_migrations() -> dict[str, Path]:
+    """Each schema and the Alembic scripts of the service that owns it."""
+    from audit_service.log.tables import MIGRATIONS as AUDIT_MIGRATIONS
+    from orchestrator.storage.tables import MIGRATIONS as ORCHESTRATOR_MIGRATIONS
+
+    return {"orchestrator": ORCHESTRATOR_MIGRATIONS, "audit": AUDIT_MIGRATIONS}
+
+
+def _url_as(admin_url: str, user: str, password: str) -> str:
+    return make_url(admin_url).set(username=user, password=password).render_as_string(hide_password=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m civicflow.database_setup", description=__doc__)
+    parser.add_argument(
+        "--passwords-file",
+        type=Path,
+        required=True,
+        help='JSON {"owner", "orchestrator", "audit"} of the roles\' passwords; created (0600) if missing',
+    )
+    parser.add_argument("--prefix", default=os.environ.get("DATABASE_ROLE_PREFIX", DEFAULT_PREFIX))
+    arguments = parser.parse_args(argv)
+    admin_url = os.environ.get("DATABASE_ADMIN_URL")
+    if not admin_url:
+        print("DATABASE_ADMIN_URL must name an administrative connection", file=sys.stderr)
+        return 2
+    setup_database(
+        admin_url,
+        civicflow_migrations(),
+        passwords=load_or_create_passwords(arguments.passwords_file),
+        prefix=arguments.prefix,
+    )
+    print("database ready: roles, migrations and grants")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
