@@ -5,7 +5,9 @@ service over a log built in bulk (bench/audit_log_builder.py), and, for the over
 two orchestrators over one evaluator, one appending to the real audit service, the other to
 the pre-Merkle baseline (bench/plain_audit.py). Their impact analyses alternate, so drift in
 the machine's speed affects both alike. Calls go over gRPC, without the REST layer, so the
-overhead is a share of the orchestrator's own time, not diluted by HTTP.
+overhead is a share of the orchestrator's own time, not diluted by HTTP. Every service has its
+certificate and every call its credential (bench/credentials.py): appends as the orchestrator,
+proofs as the gateway does for an auditor, impact analyses with an analyst's token.
 """
 
 from __future__ import annotations
@@ -14,16 +16,14 @@ import argparse
 import json
 import os
 import random
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,16 +34,17 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from audit_service.tree.merkle import leaf_hash, verify_inclusion
 from bench.audit_log_builder import build_log
+from bench.credentials import BenchCredentials
+from bench.service_process import service_process
 from bench.system import stderr_progress
 from bench.workloads import IMPACT_PROPOSED_RULES, IMPACT_SCHEME, percentile_ms
-from civicflow.health_probe import is_serving
+from civicflow.auth.access import ServiceIdentity
+from civicflow.auth.principals import Role
 from civicflow.launch.local_database import embedded_database, scratch_database
-from civicflow.launch.settings import free_ports
 from civicflow.settings import REPO_ROOT
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 
 LOG_FILE = REPO_ROOT / ".civicflow" / "bench-audit.log"
-STARTUP_SECONDS = 60.0
 PROOF_TARGET_MS = 100.0
 OVERHEAD_TARGET_PERCENT = 10.0
 IMPACT_INPUTS = {"scheme_name": IMPACT_SCHEME, "population_size": 500, "proposed_rules": IMPACT_PROPOSED_RULES}
@@ -105,26 +106,42 @@ def measure_audit(
             return stack.enter_context(scratch_database(server_url, prefix=f"civicflow_bench_audit_{purpose}"))
 
         key = scratch / "audit-signing-key.pem"
+        credentials = BenchCredentials.create(scratch)
 
         # First, while the server is fresh: the bulk load below leaves it checkpointing for a while,
         # which would weigh on whichever side of the comparison commits more pages.
         progress(f"audit log: {impact_runs} + {impact_runs} impact analyses of 500, with and without the Merkle log")
         with ExitStack() as impact_services:
-            with_merkle, plain = _time_impact_overhead(impact_services, log, database, key, impact_runs)
+            with_merkle, plain = _time_impact_overhead(impact_services, log, database, key, credentials, impact_runs)
 
         progress(f"audit log: building {log_size:,} entries in bulk")
         started = time.perf_counter()
         log_url = database("log")
         root = build_log(log_url, log_size, progress=progress)
         build_seconds = time.perf_counter() - started
-        audit_port = stack.enter_context(_service(["audit_service"], log, _audit_env(log_url, key)))
-        audit = audit_pb2_grpc.AuditServiceStub(stack.enter_context(grpc.insecure_channel(f"127.0.0.1:{audit_port}")))
+        audit_port = stack.enter_context(
+            service_process(
+                ["audit_service"], log, _audit_env(log_url, key), credentials, ServiceIdentity.AUDIT_SERVICE
+            )
+        )
+        target = f"127.0.0.1:{audit_port}"
+        # Proofs are read as the gateway reads them for an auditor; entries are appended as the orchestrator does.
+        reader = stack.enter_context(
+            credentials.channel(
+                target,
+                server=ServiceIdentity.AUDIT_SERVICE,
+                as_=ServiceIdentity.GATEWAY,
+                token=credentials.token(Role.AUDITOR),
+            )
+        )
+        writer = stack.enter_context(_audit_writer_channel(credentials, target))
 
         progress(f"audit log: {proofs} inclusion and {proofs} consistency proofs")
-        inclusion, consistency = _time_proofs(audit, log_size, root, proofs)
+        inclusion, consistency = _time_proofs(audit_pb2_grpc.AuditServiceStub(reader), log_size, root, proofs)
         progress(f"audit log: {appends} sequential appends, then {clients} concurrent clients")
+        audit = audit_pb2_grpc.AuditServiceStub(writer)
         sequential = Latencies(tuple(_append_workflow(audit, steps=1)[0] for _ in range(appends)))
-        concurrent, concurrent_seconds = _time_concurrent_appends(audit_port, clients, workflows_per_client)
+        concurrent, concurrent_seconds = _time_concurrent_appends(credentials, target, clients, workflows_per_client)
     return AuditFigures(
         log_size=log_size,
         build_seconds=build_seconds,
@@ -238,9 +255,15 @@ def _append_workflow(audit: audit_pb2_grpc.AuditServiceStub, *, steps: int) -> l
     return latencies
 
 
-def _time_concurrent_appends(port: int, clients: int, workflows: int) -> tuple[Latencies, float]:
+def _audit_writer_channel(credentials: BenchCredentials, target: str) -> grpc.Channel:
+    return credentials.channel(target, server=ServiceIdentity.AUDIT_SERVICE, as_=ServiceIdentity.ORCHESTRATOR)
+
+
+def _time_concurrent_appends(
+    credentials: BenchCredentials, target: str, clients: int, workflows: int
+) -> tuple[Latencies, float]:
     def client(_: int) -> list[float]:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        with _audit_writer_channel(credentials, target) as channel:
             stub = audit_pb2_grpc.AuditServiceStub(channel)
             return [latency for _ in range(workflows) for latency in _append_workflow(stub, steps=4)]
 
@@ -251,12 +274,26 @@ def _time_concurrent_appends(port: int, clients: int, workflows: int) -> tuple[L
 
 
 def _time_impact_overhead(
-    stack: ExitStack, log: TextIO, database: Callable[[str], str], key: Path, runs: int
+    stack: ExitStack,
+    log: TextIO,
+    database: Callable[[str], str],
+    key: Path,
+    credentials: BenchCredentials,
+    runs: int,
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    evaluator = stack.enter_context(_service(["evaluator"], log, {"EVALUATOR_PORT": "{port}"}))
+    evaluator = stack.enter_context(
+        service_process(["evaluator"], log, {"EVALUATOR_PORT": "{port}"}, credentials, ServiceIdentity.EVALUATOR)
+    )
     merkle_url, plain_url = database("impact_merkle"), database("impact_plain")
-    audit = stack.enter_context(_service(["audit_service"], log, _audit_env(merkle_url, key)))
-    plain = stack.enter_context(_service(["bench.plain_audit", "{port}", plain_url], log, {}))
+    audit_identity = ServiceIdentity.AUDIT_SERVICE
+    audit = stack.enter_context(
+        service_process(["audit_service"], log, _audit_env(merkle_url, key), credentials, audit_identity)
+    )
+    # The baseline serves with the audit service's certificate too: the orchestrators reach both alike.
+    plain = stack.enter_context(
+        service_process(["bench.plain_audit", "{port}", plain_url], log, {}, credentials, audit_identity)
+    )
+    analyst = credentials.token(Role.ANALYST)
     orchestrators = {}
     for name, url, audit_port in (("merkle", merkle_url, audit), ("plain", plain_url, plain)):
         environment = {
@@ -265,8 +302,12 @@ def _time_impact_overhead(
             "EVALUATOR_TARGET": f"127.0.0.1:{evaluator}",
             "AUDIT_TARGET": f"127.0.0.1:{audit_port}",
         }
-        port = stack.enter_context(_service(["orchestrator"], log, environment))
-        channel = stack.enter_context(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        port = stack.enter_context(
+            service_process(["orchestrator"], log, environment, credentials, ServiceIdentity.ORCHESTRATOR)
+        )
+        channel = stack.enter_context(
+            credentials.channel(f"127.0.0.1:{port}", server=ServiceIdentity.ORCHESTRATOR, token=analyst)
+        )
         orchestrators[name] = orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
     timings: dict[str, list[float]] = {"merkle": [], "plain": []}
     for run in range(runs + 2):  # two untimed warm-up runs each
@@ -297,35 +338,6 @@ def _audit_env(database_url: str, key: Path) -> dict[str, str]:
         "AUDIT_SIGNING_KEY_PATH": str(key),
         "AUDIT_SIGNING_KEY_CREATE": "true",
     }
-
-
-@contextmanager
-def _service(argv: list[str], log: TextIO, environment: dict[str, str]) -> Iterator[int]:
-    """Runs `python -m <argv>` on a free loopback port ("{port}" in argv or environment) until the block ends."""
-    [port] = free_ports(1)
-    argv = [part.replace("{port}", str(port)) for part in argv]
-    environment = {name: value.replace("{port}", str(port)) for name, value in environment.items()}
-    process = subprocess.Popen(
-        [sys.executable, "-m", *argv],
-        env={**os.environ, "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING", **environment},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=REPO_ROOT,
-    )
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while not is_serving(f"127.0.0.1:{port}", timeout=1.0):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{argv[0]} did not start serving; see {LOG_FILE}")
-            time.sleep(0.2)
-        yield port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def log_size_argument(text: str) -> int:

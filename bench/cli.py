@@ -26,6 +26,7 @@ from bench.workloads import (
     time_impact_analysis,
 )
 from bench.yardstick import yardstick_ms
+from civicflow.auth.principals import Role
 
 T = TypeVar("T")
 # A million-citizen impact analysis takes a while; the gateway's own deadline is 600 s.
@@ -121,8 +122,9 @@ def runs_for(population: int, arguments: argparse.Namespace) -> tuple[int, int]:
     return arguments.warmup_runs, arguments.runs
 
 
-def _client(system: RunningSystem) -> RestClient:
-    return RestClient(system.gateway_url, timeout=REQUEST_TIMEOUT_SECONDS)
+def _client(system: RunningSystem, role: Role) -> RestClient:
+    """A client sending the token of `role`: a caseworker's for eligibility checks, an analyst's for impact analyses."""
+    return RestClient(system.gateway_url, timeout=REQUEST_TIMEOUT_SECONDS, token=system.tokens[role])
 
 
 def _with_peak_rss(system: RunningSystem, workload: Callable[[], T]) -> tuple[T, dict[str, float | None], bool]:
@@ -131,11 +133,13 @@ def _with_peak_rss(system: RunningSystem, workload: Callable[[], T]) -> tuple[T,
     return result, peak_rss_mb(system.pids), reset
 
 
-def _warm_up(client: RestClient) -> None:
+def _warm_up(system: RunningSystem) -> None:
     stderr_progress(f"warming up: impact_analysis of {SYSTEM_WARMUP_POPULATION}, {SYSTEM_WARMUP_CHECKS} checks")
-    time_impact_analysis(client, population=SYSTEM_WARMUP_POPULATION, warmup_runs=0, runs=1)
-    # Citizen numbers far above those of the measured checks.
-    time_eligibility_checks(client, count=SYSTEM_WARMUP_CHECKS, first_citizen=9_000_001)
+    with _client(system, Role.ANALYST) as analyst:
+        time_impact_analysis(analyst, population=SYSTEM_WARMUP_POPULATION, warmup_runs=0, runs=1)
+    with _client(system, Role.CASEWORKER) as caseworker:
+        # Citizen numbers far above those of the measured checks.
+        time_eligibility_checks(caseworker, count=SYSTEM_WARMUP_CHECKS, first_citizen=9_000_001)
 
 
 def _impact(system: RunningSystem, client: RestClient, population: int, arguments: argparse.Namespace) -> ImpactTiming:
@@ -152,8 +156,8 @@ def _impact(system: RunningSystem, client: RestClient, population: int, argument
 def measure_main(system: RunningSystem, arguments: argparse.Namespace) -> MainPhase:
     # The eligibility checks go first: right after the million-row analyses PostgreSQL is still
     # writing their pages out, and a check measured then measures that, not the check.
-    with _client(system) as client:
-        _warm_up(client)
+    _warm_up(system)
+    with _client(system, Role.CASEWORKER) as client:
         stderr_progress(f"{arguments.checks} sequential eligibility_check runs")
         checks, rss, reset = _with_peak_rss(system, lambda: time_eligibility_checks(client, count=arguments.checks))
         checks = replace(checks, peak_rss_mb=rss)
@@ -163,20 +167,20 @@ def measure_main(system: RunningSystem, arguments: argparse.Namespace) -> MainPh
             f"{arguments.concurrent_checks} eligibility_check runs from {arguments.clients} clients at once"
         )
         with ExitStack() as stack:
-            clients = [stack.enter_context(_client(system)) for _ in range(arguments.clients)]
+            clients = [stack.enter_context(_client(system, Role.CASEWORKER)) for _ in range(arguments.clients)]
             concurrent, rss, _ = _with_peak_rss(
                 system,
                 lambda: time_concurrent_checks(clients, count=arguments.concurrent_checks, first_citizen=1_000_001),
             )
         concurrent = replace(concurrent, peak_rss_mb=rss)
-    with _client(system) as client:
+    with _client(system, Role.ANALYST) as client:
         impact = [_impact(system, client, population, arguments) for population in arguments.populations]
     return MainPhase(impact=impact, checks=checks, concurrent_checks=concurrent, peak_rss_reset=reset)
 
 
 def measure_two_evaluators(system: RunningSystem, arguments: argparse.Namespace) -> ImpactTiming:
-    with _client(system) as client:
-        _warm_up(client)
+    _warm_up(system)
+    with _client(system, Role.ANALYST) as client:
         return _impact(system, client, arguments.scaling_population, arguments)
 
 

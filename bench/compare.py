@@ -8,6 +8,9 @@ its own database and free ports. Then, round after round, each system in turn ge
 sequential checks and a burst from concurrent clients while the other idles. The development
 machine's speed drifts by more than most changes make (the same commit measured 136 and 218
 checks a second within hours), and bursts interleaved this way see the same drift.
+
+A checkout with bearer tokens (civicflow/auth/) is sent a caseworker's token signed with the key
+its own launcher made; an older one, whose gateway knows no tokens, is sent none.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from bench.launcher_process import launcher_process
 from bench.rest_client import RestClient
 from bench.system import BenchSystemError, stderr_progress, wait_until_healthy
 from bench.workloads import CheckTiming, percentile_ms, time_concurrent_checks, time_eligibility_checks
+from civicflow.auth.local_issuer import LocalTokenIssuer
+from civicflow.auth.principals import Role
 from civicflow.launch.local_database import embedded_database, scratch_database
 from civicflow.launch.settings import free_port_environment
 from civicflow.settings import REPO_ROOT
@@ -35,12 +40,16 @@ from civicflow.settings import REPO_ROOT
 REQUEST_TIMEOUT_SECONDS = 60.0
 # Citizen numbers of each burst start here and grow: every check is of a new citizen.
 FIRST_CITIZEN = 2_000_001
+# Under each system's work directory: the launcher makes the local token issuer's key there on its first start.
+ISSUER_KEY = "token-issuer-key.pem"
 
 
 @dataclass
 class _System:
     name: str
     gateway_url: str
+    # The caseworker's bearer token its checks carry; None for a checkout without authentication.
+    token: str | None
     sequential: list[CheckTiming] = field(default_factory=list)
     concurrent: list[CheckTiming] = field(default_factory=list)
 
@@ -87,9 +96,10 @@ def main(argv: list[str] | None = None) -> int:
             except BenchSystemError as error:
                 log = (workdir / name / "services.log").read_text(errors="replace")[-3000:]
                 raise BenchSystemError(f"{name} did not start: {error}\n{log}") from None
-            with RestClient(gateway_url, timeout=REQUEST_TIMEOUT_SECONDS) as client:
+            system = _System(name, gateway_url, _caseworker_token(tree, workdir / name))
+            with _client(system) as client:
                 time_eligibility_checks(client, count=100, first_citizen=9_000_001)  # untimed warm-up
-            systems.append(_System(name, gateway_url))
+            systems.append(system)
         _measure(systems, arguments)
     for system in systems:
         print(system.summary())
@@ -101,16 +111,13 @@ def _measure(systems: list[_System], arguments: argparse.Namespace) -> None:
     for round_number in range(arguments.rounds):
         # Who goes first alternates, so neither always follows the other's load.
         for system in systems if round_number % 2 == 0 else systems[::-1]:
-            with RestClient(system.gateway_url, timeout=REQUEST_TIMEOUT_SECONDS) as client:
+            with _client(system) as client:
                 system.sequential.append(
                     time_eligibility_checks(client, count=arguments.sequential, first_citizen=citizen)
                 )
             citizen += arguments.sequential
             with ExitStack() as clients:
-                opened = [
-                    clients.enter_context(RestClient(system.gateway_url, timeout=REQUEST_TIMEOUT_SECONDS))
-                    for _ in range(arguments.clients)
-                ]
+                opened = [clients.enter_context(_client(system)) for _ in range(arguments.clients)]
                 system.concurrent.append(
                     time_concurrent_checks(opened, count=arguments.concurrent, first_citizen=citizen)
                 )
@@ -123,6 +130,17 @@ def _measure(systems: list[_System], arguments: argparse.Namespace) -> None:
                 for system in systems
             )
         )
+
+
+def _client(system: _System) -> RestClient:
+    return RestClient(system.gateway_url, timeout=REQUEST_TIMEOUT_SECONDS, token=system.token)
+
+
+def _caseworker_token(tree: Path, workdir: Path) -> str | None:
+    """Signed with the key the tree's launcher made in `workdir`; None for a checkout from before bearer tokens."""
+    if not (tree / "civicflow" / "auth").is_dir():
+        return None
+    return LocalTokenIssuer(workdir / ISSUER_KEY).issue("bench-caseworker", [Role.CASEWORKER])
 
 
 def _has_exited(process: subprocess.Popen[bytes]) -> bool:
@@ -140,6 +158,9 @@ def _launched(tree: Path, database_url: str, workdir: Path) -> Iterator[tuple[st
         "PYTHONPATH": str(tree),  # the tree's own code, whichever checkout the venv was installed from
         "DATABASE_URL": database_url,
         "AUDIT_SIGNING_KEY_PATH": str(workdir / "audit-signing-key.pem"),
+        # Its own certificates and token issuer, not those of the checkout's .civicflow (older launchers ignore these).
+        "TLS_DIR": str(workdir / "tls"),
+        "TOKEN_ISSUER_KEY_PATH": str(workdir / ISSUER_KEY),
         "EVALUATORS": "1",
     }
     log_path = workdir / "services.log"

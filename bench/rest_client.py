@@ -37,13 +37,23 @@ IDLE_REOPEN_SECONDS = 4.0
 
 
 class RestClient:
-    """Sends requests one at a time over one kept-alive connection."""
+    """Sends requests one at a time over one kept-alive connection, each with the bearer `token` if one is given."""
 
-    def __init__(self, base_url: str, *, timeout: float, idle_reopen_seconds: float = IDLE_REOPEN_SECONDS) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float,
+        token: str | None = None,
+        idle_reopen_seconds: float = IDLE_REOPEN_SECONDS,
+    ) -> None:
         url = urlsplit(base_url)
         if url.scheme != "http" or url.hostname is None:
             raise ValueError(f"RestClient speaks plain http to host:port, not {base_url!r}")
         self._connection = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=timeout)
+        self._headers = {"Content-Type": "application/json"}
+        if token is not None:
+            self._headers["Authorization"] = f"Bearer {token}"
         self._idle_reopen_seconds = idle_reopen_seconds
         self._last_used = time.monotonic()
 
@@ -52,7 +62,7 @@ class RestClient:
         if time.monotonic() - self._last_used > self._idle_reopen_seconds:
             self._connection.close()  # http.client opens a new one on the next request
         try:
-            self._connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+            self._connection.request("POST", path, body=body, headers=self._headers)
             response = self._connection.getresponse()
             return RestReply(status_code=response.status, content=response.read())
         finally:

@@ -15,8 +15,15 @@ from typing import TypeVar
 import httpx2
 from honcho.printer import Printer
 
+from civicflow.auth.local_issuer import LocalTokenIssuer
+from civicflow.auth.principals import Role
 from civicflow.launch.local_database import embedded_database
-from civicflow.launch.process_plan import plan_processes, prepare_credentials, prepare_database
+from civicflow.launch.process_plan import (
+    plan_processes,
+    prepare_credentials,
+    prepare_database,
+    token_issuer_key_path,
+)
 from civicflow.launch.settings import LauncherSettings, on_free_ports
 from civicflow.launch.supervisor import RunOutcome, Supervisor
 from civicflow.settings import REPO_ROOT
@@ -31,12 +38,18 @@ class BenchSystemError(RuntimeError):
     """The system did not become healthy."""
 
 
+# The roles whose work is measured: eligibility checks, and impact analyses.
+LOAD_ROLES = (Role.CASEWORKER, Role.ANALYST)
+
+
 @dataclass(frozen=True)
 class RunningSystem:
     gateway_url: str
     # Pid of every service process, by process name: the processes whose memory is reported.
     pids: dict[str, int]
     evaluators: int
+    # A bearer token per role of LOAD_ROLES, signed with the system's own local issuer key.
+    tokens: dict[Role, str]
 
 
 def run_with_system(
@@ -67,6 +80,9 @@ def run_with_system(
             database=prepare_database(settings, database_url),
             credentials=prepare_credentials(settings),
         )
+        # The key `make run` keeps too (where the launcher settings say): the services trust what it signs.
+        issuer = LocalTokenIssuer(token_issuer_key_path(settings))
+        tokens = {role: issuer.issue(f"bench-{role}", [role]) for role in LOAD_ROLES}
         LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
         log = stack.enter_context(LOG_FILE.open("a"))
         supervisor = Supervisor(
@@ -82,6 +98,7 @@ def run_with_system(
                     gateway_url=f"http://127.0.0.1:{settings.gateway_port}",
                     pids={process.name: supervisor.pids[process.name] for process in plan},
                     evaluators=settings.evaluators,
+                    tokens=tokens,
                 )
                 progress(f"starting {len(plan)} processes (logs in {LOG_FILE})")
                 wait_until_healthy(system.gateway_url, stopped.is_set)

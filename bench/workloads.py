@@ -27,7 +27,8 @@ class JsonReply(Protocol):
 
 
 class JsonPoster(Protocol):
-    """What the workloads send requests through: bench.rest_client.RestClient, or httpx2's clients in tests."""
+    """What the workloads send requests through: bench.rest_client.RestClient (with a bearer token), or the tests' REST
+    client of the real app."""
 
     def post(self, url: str, *, json: Any) -> JsonReply: ...
 

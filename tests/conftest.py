@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: a real PostgreSQL database and the real services on loopback ports.
+"""Fixtures shared by every test: a real PostgreSQL database, the real services on loopback ports, and the
+credentials they trust: a local certificate authority and token issuer made for the session.
 
 Fixtures only: the helpers they use live in tests/support.
 """
@@ -17,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from audit_service.config import AuditSettings
 from audit_service.server import start as start_audit_service
+from civicflow.auth.access import ServiceIdentity
 from civicflow.launch.embedded_postgres import embedded_database_url, start_embedded_postgres
 from civicflow.launch.local_database import scratch_database
 from evaluator.config import EvaluatorSettings
@@ -26,6 +28,7 @@ from gateway.config import GatewaySettings
 from orchestrator.config import OrchestratorSettings
 from orchestrator.server import start as start_orchestrator
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
+from tests.support.credentials import Credentials
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +61,12 @@ def owner(database_url: str) -> Iterator[sa.Engine]:
 
 
 @pytest.fixture(scope="session")
+def credentials(tmp_path_factory: pytest.TempPathFactory) -> Credentials:
+    """The session's certificate authority (a certificate per service) and token issuer, as `make run` makes them."""
+    return Credentials.create(tmp_path_factory.mktemp("credentials"))
+
+
+@pytest.fixture(scope="session")
 def background_loop() -> Iterator[BackgroundLoop]:
     loop = BackgroundLoop()
     yield loop
@@ -65,16 +74,19 @@ def background_loop() -> Iterator[BackgroundLoop]:
 
 
 @pytest.fixture(scope="session")
-def evaluator_target(background_loop: BackgroundLoop) -> Iterator[str]:
+def evaluator_target(background_loop: BackgroundLoop, credentials: Credentials) -> Iterator[str]:
     """Address of a real evaluator server on a free loopback port."""
-    with serve_on_loopback(
-        background_loop, start_evaluator(EvaluatorSettings(host="127.0.0.1", evaluator_port=0))
-    ) as target:
+    settings = EvaluatorSettings(
+        host="127.0.0.1", evaluator_port=0, **credentials.tls_settings(ServiceIdentity.EVALUATOR)
+    )
+    with serve_on_loopback(background_loop, start_evaluator(settings)) as target:
         yield target
 
 
 @pytest.fixture(scope="session")
-def audit_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AuditSettings:
+def audit_settings(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, credentials: Credentials
+) -> AuditSettings:
     """Settings of the session's audit service: a signing key made for the session, checkpoints signed on demand."""
     return AuditSettings(
         host="127.0.0.1",
@@ -83,6 +95,7 @@ def audit_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) 
         audit_signing_key_path=tmp_path_factory.mktemp("audit-key") / "signing-key.pem",
         audit_signing_key_create=True,
         audit_checkpoint_interval_seconds=0,
+        **credentials.service_settings(ServiceIdentity.AUDIT_SERVICE),
     )
 
 
@@ -94,13 +107,16 @@ def audit_target(background_loop: BackgroundLoop, audit_settings: AuditSettings)
 
 
 @pytest.fixture(scope="session")
-def orchestrator_settings(database_url: str, evaluator_target: str, audit_target: str) -> OrchestratorSettings:
+def orchestrator_settings(
+    database_url: str, evaluator_target: str, audit_target: str, credentials: Credentials
+) -> OrchestratorSettings:
     return OrchestratorSettings(
         host="127.0.0.1",
         orchestrator_port=0,
         database_url=database_url,
         evaluator_target=evaluator_target,
         audit_target=audit_target,
+        **credentials.service_settings(ServiceIdentity.ORCHESTRATOR),
     )
 
 
@@ -112,11 +128,14 @@ def orchestrator_target(background_loop: BackgroundLoop, orchestrator_settings: 
 
 
 @pytest.fixture(scope="session")
-def gateway_settings(orchestrator_target: str, evaluator_target: str, audit_target: str) -> GatewaySettings:
+def gateway_settings(
+    orchestrator_target: str, evaluator_target: str, audit_target: str, credentials: Credentials
+) -> GatewaySettings:
     return GatewaySettings(
         orchestrator_target=orchestrator_target,
         evaluator_target=evaluator_target,
         audit_target=audit_target,
+        **credentials.service_settings(ServiceIdentity.GATEWAY),
     )
 
 

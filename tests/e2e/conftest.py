@@ -1,4 +1,4 @@
-"""Fixtures of the end-to-end tests: the REST API of the real stack, and a look into its database."""
+"""Fixtures of the end-to-end tests: the REST API of the real stack as each role calls it, and its database."""
 
 from __future__ import annotations
 
@@ -8,12 +8,33 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from civicflow.auth.principals import Role
+from tests.support.credentials import Credentials
 from tests.support.rest_api import RestApi
 
 
 @pytest.fixture(scope="session")
-def api(gateway_client: TestClient) -> RestApi:
-    return RestApi(gateway_client)
+def api(gateway_client: TestClient, credentials: Credentials) -> RestApi:
+    """The API as a caseworker calls it: eligibility checks and appeals, and reading those runs."""
+    return RestApi.acting_as(gateway_client, credentials, Role.CASEWORKER)
+
+
+@pytest.fixture(scope="session")
+def analyst_api(api: RestApi) -> RestApi:
+    """As an analyst: impact analyses, their reports and results."""
+    return api.as_role(Role.ANALYST)
+
+
+@pytest.fixture(scope="session")
+def auditor_api(api: RestApi) -> RestApi:
+    """As an auditor: every /audit route, and reading any run."""
+    return api.as_role(Role.AUDITOR)
+
+
+@pytest.fixture(scope="session")
+def admin_api(api: RestApi) -> RestApi:
+    """As an admin, for the tests that run and read more than one role's workflows."""
+    return api.as_role(Role.ADMIN)
 
 
 @pytest.fixture(scope="session")

@@ -13,15 +13,13 @@ IMPACT = {"scheme_name": "scheme_beta", "population_size": 20_000, "proposed_rul
 
 
 def _start(api: RestApi, template_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    response = api.client.post(
-        "/workflows/execute", json={"template_id": template_id, "inputs": inputs, "mode": "async"}
-    )
+    response = api.post("/workflows/execute", json={"template_id": template_id, "inputs": inputs, "mode": "async"})
     assert response.status_code == 202, response.text
     return dict(response.json())
 
 
 def _events(api: RestApi, instance_id: str) -> list[dict[str, Any]]:
-    with api.client.stream("GET", f"/workflows/{instance_id}/events") as response:
+    with api.stream("GET", f"/workflows/{instance_id}/events") as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         lines = list(response.iter_lines())
@@ -29,17 +27,17 @@ def _events(api: RestApi, instance_id: str) -> list[dict[str, Any]]:
     return [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")]
 
 
-def test_async_execute_answers_202_running_at_once(api: RestApi) -> None:
-    accepted = _start(api, "impact_analysis", IMPACT)
+def test_async_execute_answers_202_running_at_once(analyst_api: RestApi) -> None:
+    accepted = _start(analyst_api, "impact_analysis", IMPACT)
     assert set(accepted) == {"instance_id", "status"}
     assert accepted["status"] == "running"
-    assert api.instance(accepted["instance_id"])["progress"]["steps_total"] == 5
+    assert analyst_api.instance(accepted["instance_id"])["progress"]["steps_total"] == 5
 
 
-def test_events_stream_every_change_until_the_run_ends(api: RestApi) -> None:
-    instance_id = _start(api, "impact_analysis", IMPACT)["instance_id"]
+def test_events_stream_every_change_until_the_run_ends(analyst_api: RestApi) -> None:
+    instance_id = _start(analyst_api, "impact_analysis", IMPACT)["instance_id"]
 
-    snapshots = _events(api, instance_id)
+    snapshots = _events(analyst_api, instance_id)
 
     assert snapshots[-1]["status"] == "completed"
     assert all(snapshot["status"] == "running" for snapshot in snapshots[:-1])
@@ -50,7 +48,7 @@ def test_events_stream_every_change_until_the_run_ends(api: RestApi) -> None:
     assert progress[-1] == {"steps_completed": 5, "steps_total": 5, "items_done": 20_000, "items_total": 20_000}
     assert any(0 < p["items_done"] < 20_000 for p in progress), "no progress was reported inside the fan-out step"
     # Each event is the instance as GET shows it; the last one is the finished run itself.
-    assert snapshots[-1] == api.instance(instance_id)
+    assert snapshots[-1] == analyst_api.instance(instance_id)
 
 
 def test_events_of_a_finished_run_are_its_one_final_snapshot(api: RestApi) -> None:
@@ -61,13 +59,13 @@ def test_events_of_a_finished_run_are_its_one_final_snapshot(api: RestApi) -> No
 
 
 def test_events_of_an_unknown_instance_are_404(api: RestApi) -> None:
-    error = api.error(api.client.get(f"/workflows/{uuid.uuid4()}/events"), 404)
+    error = api.error(api.get(f"/workflows/{uuid.uuid4()}/events"), 404)
     assert error["code"] == "NOT_FOUND"
 
 
 def test_an_unknown_mode_is_422(api: RestApi, count_instances: Callable[[], int]) -> None:
     before = count_instances()
-    response = api.client.post(
+    response = api.post(
         "/workflows/execute",
         json={
             "template_id": "eligibility_check",
@@ -81,13 +79,13 @@ def test_an_unknown_mode_is_422(api: RestApi, count_instances: Callable[[], int]
 
 
 def test_async_inputs_are_validated_like_sync_ones_and_create_nothing(
-    api: RestApi, count_instances: Callable[[], int]
+    analyst_api: RestApi, count_instances: Callable[[], int]
 ) -> None:
     before = count_instances()
-    response = api.client.post(
+    response = analyst_api.post(
         "/workflows/execute",
         json={"template_id": "impact_analysis", "inputs": {"population_size": 0}, "mode": "async"},
     )
-    error = api.error(response, 422)
+    error = analyst_api.error(response, 422)
     assert {problem["field"] for problem in error["details"]} == {"inputs", "inputs.population_size"}
     assert count_instances() == before

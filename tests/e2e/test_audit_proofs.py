@@ -1,4 +1,7 @@
-"""The auditor's walk through REST: fetch an entry, its proof, a checkpoint and the key, then verify offline."""
+"""The auditor's walk through REST: fetch an entry, its proof, a checkpoint and the key, then verify offline.
+
+A caseworker makes the runs; an auditor reads the log.
+"""
 
 from __future__ import annotations
 
@@ -14,21 +17,23 @@ from tests.support.rest_api import RestApi
 
 
 def get(api: RestApi, path: str, **params: Any) -> dict[str, Any]:
-    response = api.client.get(path, params=params)
+    response = api.get(path, params=params)
     assert response.status_code == 200, response.text
     return dict(response.json())
 
 
 @pytest.fixture
-def public_key(api: RestApi, tmp_path: Path) -> Path:
-    return save(tmp_path, "key.json", get(api, "/audit/public-key"))
+def public_key(auditor_api: RestApi, tmp_path: Path) -> Path:
+    return save(tmp_path, "key.json", get(auditor_api, "/audit/public-key"))
 
 
-def test_workflow_audit_entries_carry_their_seq_and_the_leaf_hash_the_log_holds(api: RestApi) -> None:
+def test_workflow_audit_entries_carry_their_seq_and_the_leaf_hash_the_log_holds(
+    api: RestApi, auditor_api: RestApi
+) -> None:
     run = api.check_eligibility("CIT-0000101", "scheme_alpha")
 
     for listed in api.audit(run["instance_id"]):
-        entry = get(api, f"/audit/entries/{listed['seq']}")
+        entry = get(auditor_api, f"/audit/entries/{listed['seq']}")
         assert entry["leaf_hash"] == listed["leaf_hash"]
         assert set(entry) == {*ENTRY_FIELDS, "leaf_hash"}
         assert (entry["instance_id"], entry["step_name"], entry["input"], entry["output"]) == (
@@ -39,13 +44,15 @@ def test_workflow_audit_entries_carry_their_seq_and_the_leaf_hash_the_log_holds(
         )
 
 
-def test_an_entry_of_a_run_is_proved_in_the_signed_log_offline(api: RestApi, tmp_path: Path, public_key: Path) -> None:
+def test_an_entry_of_a_run_is_proved_in_the_signed_log_offline(
+    api: RestApi, auditor_api: RestApi, tmp_path: Path, public_key: Path
+) -> None:
     run = api.check_eligibility("CIT-0000102", "scheme_beta")
     seq = api.audit(run["instance_id"])[2]["seq"]
 
-    checkpoint = get(api, "/audit/checkpoint")
-    entry = get(api, f"/audit/entries/{seq}")
-    proof = get(api, f"/audit/entries/{seq}/proof", tree_size=checkpoint["tree_size"])
+    checkpoint = get(auditor_api, "/audit/checkpoint")
+    entry = get(auditor_api, f"/audit/entries/{seq}")
+    proof = get(auditor_api, f"/audit/entries/{seq}/proof", tree_size=checkpoint["tree_size"])
 
     assert checkpoint["tree_size"] > seq
     assert (proof["leaf_index"], proof["tree_size"], proof["leaf_hash"]) == (
@@ -64,22 +71,24 @@ def test_an_entry_of_a_run_is_proved_in_the_signed_log_offline(api: RestApi, tmp
     assert verified.stdout.startswith(f"verified: entry {seq} ")
 
 
-def test_a_proof_without_a_size_is_against_the_latest_checkpoint(api: RestApi) -> None:
+def test_a_proof_without_a_size_is_against_the_latest_checkpoint(api: RestApi, auditor_api: RestApi) -> None:
     run = api.check_eligibility("CIT-0000103", "scheme_gamma")
     seq = api.audit(run["instance_id"])[0]["seq"]
 
-    checkpoint = get(api, "/audit/checkpoint")
-    proof = get(api, f"/audit/entries/{seq}/proof")
+    checkpoint = get(auditor_api, "/audit/checkpoint")
+    proof = get(auditor_api, f"/audit/entries/{seq}/proof")
 
     assert proof["tree_size"] == checkpoint["tree_size"]
 
 
-def test_an_entry_edited_after_the_api_answered_fails_offline(api: RestApi, tmp_path: Path, public_key: Path) -> None:
+def test_an_entry_edited_after_the_api_answered_fails_offline(
+    api: RestApi, auditor_api: RestApi, tmp_path: Path, public_key: Path
+) -> None:
     run = api.check_eligibility("CIT-0000104", "scheme_alpha")
     seq = api.audit(run["instance_id"])[3]["seq"]
-    checkpoint = get(api, "/audit/checkpoint")
-    entry = get(api, f"/audit/entries/{seq}")
-    proof = get(api, f"/audit/entries/{seq}/proof", tree_size=checkpoint["tree_size"])
+    checkpoint = get(auditor_api, "/audit/checkpoint")
+    entry = get(auditor_api, f"/audit/entries/{seq}")
+    proof = get(auditor_api, f"/audit/entries/{seq}/proof", tree_size=checkpoint["tree_size"])
     decision = entry["output"]["decision"]
     decision["decision"] = "NOT_ELIGIBLE" if decision["decision"] == "ELIGIBLE" else "ELIGIBLE"
 
@@ -95,13 +104,15 @@ def test_an_entry_edited_after_the_api_answered_fails_offline(api: RestApi, tmp_
     assert refused.stdout.startswith(f"NOT VERIFIED: entry {seq}'s content does not match its leaf_hash")
 
 
-def test_two_checkpoints_are_proved_consistent_offline(api: RestApi, tmp_path: Path, public_key: Path) -> None:
+def test_two_checkpoints_are_proved_consistent_offline(
+    api: RestApi, auditor_api: RestApi, tmp_path: Path, public_key: Path
+) -> None:
     api.check_eligibility("CIT-0000105", "scheme_alpha")
-    first = get(api, "/audit/checkpoint")
+    first = get(auditor_api, "/audit/checkpoint")
     api.check_eligibility("CIT-0000106", "scheme_beta")
-    second = get(api, "/audit/checkpoint")
+    second = get(auditor_api, "/audit/checkpoint")
 
-    proof = get(api, "/audit/consistency", first=first["tree_size"], second=second["tree_size"])
+    proof = get(auditor_api, "/audit/consistency", first=first["tree_size"], second=second["tree_size"])
 
     assert second["tree_size"] >= first["tree_size"] + 4
     assert (proof["first"], proof["second"]) == (first["tree_size"], second["tree_size"])
@@ -116,11 +127,13 @@ def test_two_checkpoints_are_proved_consistent_offline(api: RestApi, tmp_path: P
     assert verified.stdout.startswith(f"verified: the log of size {second['tree_size']} ")
 
 
-def test_checkpoints_are_exported_and_each_verifies(api: RestApi, tmp_path: Path, public_key: Path) -> None:
+def test_checkpoints_are_exported_and_each_verifies(
+    api: RestApi, auditor_api: RestApi, tmp_path: Path, public_key: Path
+) -> None:
     api.check_eligibility("CIT-0000107", "scheme_alpha")
-    latest = get(api, "/audit/checkpoint")
+    latest = get(auditor_api, "/audit/checkpoint")
 
-    page = get(api, "/audit/checkpoints", limit=1000)
+    page = get(auditor_api, "/audit/checkpoints", limit=1000)
 
     assert page["checkpoints"][-1] == latest
     sizes = [checkpoint["tree_size"] for checkpoint in page["checkpoints"]]
@@ -133,19 +146,19 @@ def test_checkpoints_are_exported_and_each_verifies(api: RestApi, tmp_path: Path
         assert verified.returncode == 0, verified.stdout
 
 
-def test_the_public_key_id_is_the_sha256_of_the_raw_key(api: RestApi) -> None:
-    key = get(api, "/audit/public-key")
+def test_the_public_key_id_is_the_sha256_of_the_raw_key(auditor_api: RestApi) -> None:
+    key = get(auditor_api, "/audit/public-key")
 
     assert key["algorithm"] == "Ed25519"
     assert key["key_id"] == hashlib.sha256(bytes.fromhex(key["public_key"])).hexdigest()
     assert key["public_key_pem"].startswith("-----BEGIN PUBLIC KEY-----")
-    assert get(api, "/audit/checkpoint")["key_id"] == key["key_id"]
+    assert get(auditor_api, "/audit/checkpoint")["key_id"] == key["key_id"]
 
 
-def test_the_untouched_log_verifies_without_a_problem(api: RestApi) -> None:
+def test_the_untouched_log_verifies_without_a_problem(api: RestApi, auditor_api: RestApi) -> None:
     api.check_eligibility("CIT-0000108", "scheme_gamma")
 
-    report = get(api, "/audit/verify")
+    report = get(auditor_api, "/audit/verify")
 
     assert report["ok"] is True
     assert report["problems"] == []
@@ -168,10 +181,10 @@ def test_the_untouched_log_verifies_without_a_problem(api: RestApi) -> None:
     ],
 )
 def test_bad_audit_requests_get_a_clear_error(
-    api: RestApi, path: str, params: dict[str, Any], status: int, message: str
+    api: RestApi, auditor_api: RestApi, path: str, params: dict[str, Any], status: int, message: str
 ) -> None:
     api.check_eligibility("CIT-0000109", "scheme_alpha")
 
-    error = api.error(api.client.get(path, params=params), status)
+    error = auditor_api.error(auditor_api.get(path, params=params), status)
 
     assert message in error["message"]

@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -27,12 +26,16 @@ from audit_service.log.records import hash_entry
 from audit_service.log.tables import RECORD_COLUMNS, entry_from_mapping
 from audit_service.server import start
 from audit_service.tree.merkle import build_tree
+from civicflow.auth.access import ServiceIdentity
+from civicflow.auth.principals import Role
 from civicflow.launch.local_database import scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 from gateway.app import create_app
 from gateway.config import GatewaySettings
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
+from tests.support.credentials import Credentials
 from tests.support.offline_verifier import run_verifier, save
+from tests.support.rest_api import RestApi
 
 ENTRIES = 12
 CHECKPOINT_SIZES = (8, 12)
@@ -45,11 +48,14 @@ TRIGGERS = {
 
 @dataclass(frozen=True)
 class Log:
-    """A log of ENTRIES entries with checkpoints at CHECKPOINT_SIZES, its superuser, and a gateway in front of it."""
+    """A log of ENTRIES entries with checkpoints at CHECKPOINT_SIZES, its superuser, and a gateway in front of it.
+
+    `stub` appends as the orchestrator does; `rest` reads as an auditor does.
+    """
 
     stub: audit_pb2_grpc.AuditServiceStub
     owner: sa.Engine
-    rest: TestClient
+    rest: RestApi
 
     def get(self, path: str, **params: Any) -> dict[str, Any]:
         response = self.rest.get(path, params=params)
@@ -96,7 +102,11 @@ def record(step_index: int) -> audit_pb2.AuditRecord:
 
 @pytest.fixture
 def log(
-    postgres_server_url: str, background_loop: BackgroundLoop, audit_settings: AuditSettings, evaluator_target: str
+    postgres_server_url: str,
+    background_loop: BackgroundLoop,
+    audit_settings: AuditSettings,
+    evaluator_target: str,
+    credentials: Credentials,
 ) -> Iterator[Log]:
     with (
         scratch_database(postgres_server_url, prefix="civicflow_tamper") as url,
@@ -105,18 +115,22 @@ def log(
         owner = sa.create_engine(url)
         # Only the /audit routes are used: the orchestrator target is never called.
         settings = GatewaySettings(
-            orchestrator_target="127.0.0.1:1", evaluator_target=evaluator_target, audit_target=target
+            orchestrator_target="127.0.0.1:1",
+            evaluator_target=evaluator_target,
+            audit_target=target,
+            **credentials.service_settings(ServiceIdentity.GATEWAY),
         )
+        channel = credentials.channel(target, server=ServiceIdentity.AUDIT_SERVICE, as_=ServiceIdentity.ORCHESTRATOR)
         try:
-            with grpc.insecure_channel(target) as channel, TestClient(create_app(settings)) as rest:
+            with channel, TestClient(create_app(settings)) as client:
                 stub = audit_pb2_grpc.AuditServiceStub(channel)
+                rest = RestApi.acting_as(client, credentials, Role.AUDITOR)
                 appended = 0
                 for size in CHECKPOINT_SIZES:
                     records = [record(index) for index in range(appended, size)]
                     stub.AppendEntries(audit_pb2.AppendEntriesRequest(records=records), timeout=10)
                     appended = size
-                    checkpoint = stub.GetCheckpoint(audit_pb2.GetCheckpointRequest(), timeout=10).checkpoint
-                    assert checkpoint.tree_size == size
+                    assert rest.get("/audit/checkpoint").json()["tree_size"] == size
                 yield Log(stub=stub, owner=owner, rest=rest)
         finally:
             owner.dispose()

@@ -15,8 +15,11 @@ import pytest
 from fastapi.testclient import TestClient
 from rich.console import Console
 
+from civicflow.auth.principals import Role
 from civicflow.settings import REPO_ROOT
 from civicflow_cli.main import main
+from tests.support.credentials import Credentials
+from tests.support.rest_api import RestApi
 
 
 @dataclass(frozen=True)
@@ -30,19 +33,19 @@ class Ran:
 
 
 class RunCommand(Protocol):
-    """One command line run in-process against the real app."""
+    """One command line run in-process against the real app, with the --token of the tests' person of `role`."""
 
-    def __call__(self, *argv: str, terminal: bool = False) -> Ran: ...
+    def __call__(self, *argv: str, terminal: bool = False, role: Role = Role.CASEWORKER) -> Ran: ...
 
 
 @pytest.fixture(scope="module")
-def civicflow(gateway_client: TestClient) -> RunCommand:
+def civicflow(gateway_client: TestClient, credentials: Credentials) -> RunCommand:
     """Runs one command line in-process against the real app; returns its exit status and what it printed."""
 
-    def run(*argv: str, terminal: bool = False) -> Ran:
+    def run(*argv: str, terminal: bool = False, role: Role = Role.CASEWORKER) -> Ran:
         out, err = io.StringIO(), io.StringIO()
         status = main(
-            list(argv),
+            ["--token", credentials.token(role), *argv],
             client=gateway_client,
             console=Console(file=out, width=200, color_system=None),
             # A terminal draws the live progress; a file gets none.
@@ -76,14 +79,13 @@ def analysed(civicflow: RunCommand) -> dict[str, Any]:
         "--input",
         "proposed_rules.max_income=200000",
         "--json",
+        role=Role.ANALYST,
     )
     assert ran.status == 0, ran.err
     return dict(ran.json())
 
 
-def test_templates_are_listed_as_a_table_and_as_the_apis_json(
-    civicflow: RunCommand, gateway_client: TestClient
-) -> None:
+def test_templates_are_listed_as_a_table_and_as_the_apis_json(civicflow: RunCommand, api: RestApi) -> None:
     table = civicflow("templates")
     assert table.status == 0
     for template_id in ("eligibility_check", "impact_analysis", "appeal_processing"):
@@ -91,7 +93,7 @@ def test_templates_are_listed_as_a_table_and_as_the_apis_json(
     assert "citizen_id*" in table.out and "population_size" in table.out
     assert "build_impact_report" in table.out
 
-    assert civicflow("templates", "--json").json() == gateway_client.get("/templates").json()
+    assert civicflow("templates", "--json").json() == api.get("/templates").json()
 
 
 def test_an_eligibility_check_runs_and_its_decision_is_shown(civicflow: RunCommand, checked: dict[str, Any]) -> None:
@@ -111,7 +113,7 @@ def test_an_impact_analysis_runs_to_its_report(civicflow: RunCommand, analysed: 
     assert report["total"] == 2000
     assert report["proposed_rules"]["max_income"] == 200000
 
-    table = civicflow("report", analysed["instance_id"])
+    table = civicflow("report", analysed["instance_id"], role=Role.ANALYST)
     assert table.status == 0
     assert "Impact of the proposed rules on scheme_alpha: 2,000 citizens" in table.out
     eligible_row = next(line for line in table.out.splitlines() if line.strip().startswith("ELIGIBLE"))
@@ -119,11 +121,13 @@ def test_an_impact_analysis_runs_to_its_report(civicflow: RunCommand, analysed: 
     expected = [f"{report['baseline']['eligible']:,}", f"{report['eligible']:,}", f"{change:+,}"]
     assert eligible_row.split()[1:] == expected
     assert report["results_digest"] in table.out
-    assert civicflow("report", analysed["instance_id"], "--json").json() == report
+    assert civicflow("report", analysed["instance_id"], "--json", role=Role.ANALYST).json() == report
 
 
 def test_the_table_of_a_run_shows_the_report(civicflow: RunCommand) -> None:
-    ran = civicflow("run", "impact_analysis", "-i", "scheme_name=scheme_gamma", "-i", "population_size=300")
+    ran = civicflow(
+        "run", "impact_analysis", "-i", "scheme_name=scheme_gamma", "-i", "population_size=300", role=Role.ANALYST
+    )
     assert ran.status == 0, ran.err
     assert "impact_analysis" in ran.out and "completed" in ran.out
     assert "Impact of the proposed rules on scheme_gamma: 300 citizens" in ran.out
@@ -131,7 +135,15 @@ def test_the_table_of_a_run_shows_the_report(civicflow: RunCommand) -> None:
 
 def test_a_run_shows_its_progress_on_the_terminal_and_prints_only_json_on_stdout(civicflow: RunCommand) -> None:
     ran = civicflow(
-        "run", "impact_analysis", "-i", "scheme_name=scheme_beta", "-i", "population_size=3000", "--json", terminal=True
+        "run",
+        "impact_analysis",
+        "-i",
+        "scheme_name=scheme_beta",
+        "-i",
+        "population_size=3000",
+        "--json",
+        terminal=True,
+        role=Role.ANALYST,
     )
     assert ran.status == 0, ran.err
     # The bar's last frame, drawn as the run ended: every citizen evaluated.
@@ -143,13 +155,21 @@ def test_a_run_shows_its_progress_on_the_terminal_and_prints_only_json_on_stdout
 
 def test_a_detached_run_returns_at_once_and_watch_follows_it_to_the_end(civicflow: RunCommand) -> None:
     started = civicflow(
-        "run", "impact_analysis", "-i", "scheme_name=scheme_alpha", "-i", "population_size=20000", "--detach", "--json"
+        "run",
+        "impact_analysis",
+        "-i",
+        "scheme_name=scheme_alpha",
+        "-i",
+        "population_size=20000",
+        "--detach",
+        "--json",
+        role=Role.ANALYST,
     )
     assert started.status == 0, started.err
     accepted = started.json()
     assert set(accepted) >= {"instance_id", "status"}
 
-    watched = civicflow("watch", accepted["instance_id"], "--json")
+    watched = civicflow("watch", accepted["instance_id"], "--json", role=Role.ANALYST)
     assert watched.status == 0, watched.err
     finished = watched.json()
     assert (finished["instance_id"], finished["status"]) == (accepted["instance_id"], "completed")
@@ -176,15 +196,15 @@ def test_a_sync_run_from_an_inputs_file_with_an_idempotency_key_is_not_repeated(
 
 def test_results_are_paged_with_the_next_command_to_run(civicflow: RunCommand, analysed: dict[str, Any]) -> None:
     instance_id = analysed["instance_id"]
-    page = civicflow("results", instance_id, "--offset", "1990", "--limit", "5", "--json").json()
+    page = civicflow("results", instance_id, "--offset", "1990", "--limit", "5", "--json", role=Role.ANALYST).json()
     assert [row["position"] for row in page["results"]] == [1991, 1992, 1993, 1994, 1995]
     assert page["next_offset"] == 1995
 
-    table = civicflow("results", instance_id, "--offset", "1990", "--limit", "5")
+    table = civicflow("results", instance_id, "--offset", "1990", "--limit", "5", role=Role.ANALYST)
     assert "citizens 1,991 to 1,995 of 2,000" in table.out
     assert f"next page: civicflow results {instance_id} --offset 1995" in table.out
     assert "CIT-0001991" in table.out
-    last = civicflow("results", instance_id, "--offset", "1995", "--limit", "50")
+    last = civicflow("results", instance_id, "--offset", "1995", "--limit", "50", role=Role.ANALYST)
     assert "citizens 1,996 to 2,000 of 2,000" in last.out and "next page" not in last.out
 
 
@@ -229,7 +249,9 @@ def test_api_errors_are_printed_readably_and_exit_1(civicflow: RunCommand, check
     assert unknown.status == 1
     assert unknown.err.startswith("error 404 NOT_FOUND:") and "no_such_template" in unknown.err
 
-    invalid = civicflow("run", "impact_analysis", "-i", "scheme_name=scheme_alpha", "-i", "population_size=0")
+    invalid = civicflow(
+        "run", "impact_analysis", "-i", "scheme_name=scheme_alpha", "-i", "population_size=0", role=Role.ANALYST
+    )
     assert invalid.status == 1
     assert "error 422" in invalid.err
     assert "  inputs.population_size: 0 is less than the minimum of 1" in invalid.err

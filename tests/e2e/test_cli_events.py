@@ -18,12 +18,16 @@ import pytest
 from fastapi.testclient import TestClient
 from rich.console import Console
 
+from civicflow.auth.access import ServiceIdentity
+from civicflow.auth.principals import Role
 from civicflow.grpc_server import start_grpc_server
 from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from civicflow_cli.main import main
 from gateway.app import create_app
 from gateway.config import GatewaySettings
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
+from tests.support.credentials import Credentials
+from tests.support.rest_api import RestApi
 
 # Nothing listens on port 1: the gateway's other upstreams are never called here.
 UNREACHABLE = "127.0.0.1:1"
@@ -87,28 +91,35 @@ class ScriptedOrchestrator(orchestrator_pb2_grpc.OrchestratorServiceServicer):
 
 
 @pytest.fixture(scope="module")
-def orchestrator_server(background_loop: BackgroundLoop) -> Iterator[tuple[ScriptedOrchestrator, str]]:
+def orchestrator_server(
+    background_loop: BackgroundLoop, credentials: Credentials
+) -> Iterator[tuple[ScriptedOrchestrator, str]]:
+    """Serves as the orchestrator does: TLS with its certificate, any client (the gateway has checked the token)."""
     orchestrator = ScriptedOrchestrator()
     start = start_grpc_server(
         service_names=[orchestrator_pb2.DESCRIPTOR.services_by_name["OrchestratorService"].full_name],
         register=lambda server: orchestrator_pb2_grpc.add_OrchestratorServiceServicer_to_server(orchestrator, server),
         host="127.0.0.1",
         port=0,
+        identity=credentials.identity(ServiceIdentity.ORCHESTRATOR),
+        require_client_certificate=False,
     )
     with serve_on_loopback(background_loop, start) as target:
         yield orchestrator, target
 
 
 @pytest.fixture(scope="module")
-def client(orchestrator_server: tuple[ScriptedOrchestrator, str]) -> Iterator[TestClient]:
+def client(orchestrator_server: tuple[ScriptedOrchestrator, str], credentials: Credentials) -> Iterator[RestApi]:
+    """The real gateway in front of the scripted orchestrator, called by an analyst (the runs are impact analyses)."""
     settings = GatewaySettings(
         orchestrator_target=orchestrator_server[1],
         evaluator_target=UNREACHABLE,
         audit_target=UNREACHABLE,
         request_timeout_seconds=5.0,
+        **credentials.service_settings(ServiceIdentity.GATEWAY),
     )
     with TestClient(create_app(settings)) as test_client:
-        yield test_client
+        yield RestApi.acting_as(test_client, credentials, Role.ANALYST)
 
 
 @pytest.fixture
@@ -125,18 +136,19 @@ class Watched:
     err: str
 
 
-def watch(client: TestClient, instance_id: str) -> Watched:
+def watch(client: RestApi, instance_id: str) -> Watched:
+    assert client.token is not None
     out, err = io.StringIO(), io.StringIO()
     status = main(
-        ["watch", instance_id, "--json"],
-        client=client,
+        ["--token", client.token, "watch", instance_id, "--json"],
+        client=client.client,
         console=Console(file=out, width=200, color_system=None),
         errors=Console(file=err, width=200, color_system=None),
     )
     return Watched(status=status, out=out.getvalue(), err=err.getvalue())
 
 
-def stream_lines(client: TestClient, instance_id: str) -> list[str]:
+def stream_lines(client: RestApi, instance_id: str) -> list[str]:
     with client.stream("GET", f"/workflows/{instance_id}/events") as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -144,7 +156,7 @@ def stream_lines(client: TestClient, instance_id: str) -> list[str]:
 
 
 def test_the_gateway_sends_each_snapshot_as_one_unnamed_data_line(
-    client: TestClient, orchestrator: ScriptedOrchestrator
+    client: RestApi, orchestrator: ScriptedOrchestrator
 ) -> None:
     run = str(uuid.uuid4())
     orchestrator.script = Script(stream=[instance(run, RUNNING, items_done=1000), instance(run, COMPLETED)])
@@ -170,7 +182,7 @@ def test_the_gateway_sends_each_snapshot_as_one_unnamed_data_line(
     ids=["details", "no-details-503", "no-details-409"],
 )
 def test_a_failure_after_the_stream_began_is_a_last_error_event_in_the_one_error_shape(
-    client: TestClient,
+    client: RestApi,
     orchestrator: ScriptedOrchestrator,
     code: grpc.StatusCode,
     details: str,
@@ -191,7 +203,7 @@ def test_a_failure_after_the_stream_began_is_a_last_error_event_in_the_one_error
 
 
 def test_watch_ends_with_the_terminal_event_and_asks_nothing_more(
-    client: TestClient, orchestrator: ScriptedOrchestrator
+    client: RestApi, orchestrator: ScriptedOrchestrator
 ) -> None:
     run = str(uuid.uuid4())
     report = {"impact_report": {"total": 5000}}
@@ -219,7 +231,7 @@ def test_watch_ends_with_the_terminal_event_and_asks_nothing_more(
     ids=["details", "no-details"],
 )
 def test_an_error_event_is_an_api_error_that_exits_1(
-    client: TestClient, orchestrator: ScriptedOrchestrator, code: grpc.StatusCode, details: str, printed: str
+    client: RestApi, orchestrator: ScriptedOrchestrator, code: grpc.StatusCode, details: str, printed: str
 ) -> None:
     run = str(uuid.uuid4())
     orchestrator.script = Script(
@@ -234,7 +246,7 @@ def test_an_error_event_is_an_api_error_that_exits_1(
 
 
 def test_an_unavailable_error_event_is_waited_out_by_polling_the_run(
-    client: TestClient, orchestrator: ScriptedOrchestrator
+    client: RestApi, orchestrator: ScriptedOrchestrator
 ) -> None:
     run = str(uuid.uuid4())
     orchestrator.script = Script(
@@ -251,7 +263,7 @@ def test_an_unavailable_error_event_is_waited_out_by_polling_the_run(
 
 
 def test_watching_an_unknown_run_is_the_streams_404_without_a_second_request(
-    client: TestClient, orchestrator: ScriptedOrchestrator
+    client: RestApi, orchestrator: ScriptedOrchestrator
 ) -> None:
     run = str(uuid.uuid4())
     orchestrator.script = Script(

@@ -7,8 +7,11 @@ shell blocks share one session: a variable assigned in one block is set in the n
 not kept). Before a block runs, its `localhost:8000` (and :50051, :50052, :50053) are rewritten
 to the system's real ports; CIVICFLOW_URL and DATABASE_URL point at the system, PATH starts with
 the test's Python environment (so `civicflow` and `python` are this checkout's) and ends with
-pgserver's PostgreSQL client programs (`psql`), and `.venv/bin/python` in the scratch directory is
-the test's Python, as it is in the repository.
+pgserver's PostgreSQL client programs (`psql`), and `.venv/bin/python` and `.venv/bin/civicflow`
+in the scratch directory are the test's, as they are in the repository. The launcher keeps its
+certificate authority and its token issuer's key in the scratch directory's `.civicflow/`, where
+`make run` keeps them in the repository's: `civicflow token issue` signs with the system's own key,
+and `.civicflow/tls/ca.pem` is the authority its services' certificates come from.
 
 An example fails when a command fails (bash runs with `set -euo pipefail`), when curl gets an
 HTTP error whose status the shown answer does not show as `"status": <code>`, or when its output
@@ -150,14 +153,16 @@ class DocumentSystems:
         workdir = self.workdirs.mktemp(Path(document).stem.lower())
         # `.venv/bin/python`, as the examples call it from the repository's root. A script, not a
         # link: a virtual environment's python found through a link elsewhere is not in the environment.
-        python = workdir / ".venv" / "bin" / "python"
-        python.parent.mkdir(parents=True)
-        python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
-        python.chmod(0o755)
+        programs = workdir / ".venv" / "bin"
+        programs.mkdir(parents=True)
+        for name, command in (("python", f'"{sys.executable}"'), ("civicflow", f'"{sys.executable}" -m civicflow_cli')):
+            (programs / name).write_text(f'#!/bin/sh\nexec {command} "$@"\n')
+            (programs / name).chmod(0o755)
         database_url = self._stack.enter_context(scratch_database(self.postgres_server_url, prefix="civicflow_docs"))
         ports = free_port_environment()
         log = workdir.parent / f"{workdir.name}-services.log"
-        self._stack.enter_context(_launched(ports, database_url, log, key=workdir.parent / f"{workdir.name}-key.pem"))
+        key = workdir.parent / f"{workdir.name}-key.pem"
+        self._stack.enter_context(_launched(ports, database_url, log, key=key, credentials=workdir / ".civicflow"))
         self.current = DocumentSystem(document, workdir, ports, database_url, log, failed="starting its system")
         _wait_until_healthy(self.current)
         self.current.failed = None
@@ -169,13 +174,16 @@ class DocumentSystems:
 
 
 @contextmanager
-def _launched(ports: dict[str, str], database_url: str, log: Path, *, key: Path) -> Iterator[None]:
-    """`make run`'s launcher on `ports` and `database_url`; stopped with SIGINT, as Ctrl-C stops it."""
+def _launched(ports: dict[str, str], database_url: str, log: Path, *, key: Path, credentials: Path) -> Iterator[None]:
+    """`make run`'s launcher on `ports` and `database_url`, its certificates and token issuer's key under
+    `credentials` as `make run` has them under .civicflow/; stopped with SIGINT, as Ctrl-C stops it."""
     environment = {
         **os.environ,
         **ports,
         "DATABASE_URL": database_url,
         "AUDIT_SIGNING_KEY_PATH": str(key),
+        "TLS_DIR": str(credentials / "tls"),
+        "TOKEN_ISSUER_KEY_PATH": str(credentials / "token-issuer-key.pem"),
         "EVALUATORS": "1",
     }
     with launcher_process(REPO_ROOT, environment, log):

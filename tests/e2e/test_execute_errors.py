@@ -13,7 +13,7 @@ from tests.support.rest_api import RestApi
 def test_unknown_template_is_404_and_creates_no_instance(api: RestApi, count_instances: Callable[[], int]) -> None:
     before = count_instances()
 
-    response = api.client.post("/workflows/execute", json={"template_id": "no_such_template", "inputs": {}})
+    response = api.post("/workflows/execute", json={"template_id": "no_such_template", "inputs": {}})
 
     error = api.error(response, 404)
     assert error["code"] == "NOT_FOUND"
@@ -64,7 +64,7 @@ def test_unknown_template_is_404_and_creates_no_instance(api: RestApi, count_ins
     ],
 )
 def test_inputs_breaking_the_schema_are_422_naming_the_field_and_create_no_instance(
-    api: RestApi,
+    admin_api: RestApi,
     count_instances: Callable[[], int],
     template_id: str,
     inputs: dict[str, Any],
@@ -73,9 +73,9 @@ def test_inputs_breaking_the_schema_are_422_naming_the_field_and_create_no_insta
 ) -> None:
     before = count_instances()
 
-    response = api.client.post("/workflows/execute", json={"template_id": template_id, "inputs": inputs})
+    response = admin_api.post("/workflows/execute", json={"template_id": template_id, "inputs": inputs})
 
-    error = api.error(response, 422)
+    error = admin_api.error(response, 422)
     assert error["code"] == "INVALID_ARGUMENT"
     assert field in error["message"]
     assert len(error["details"]) == 1
@@ -84,11 +84,11 @@ def test_inputs_breaking_the_schema_are_422_naming_the_field_and_create_no_insta
     assert count_instances() == before
 
 
-def test_every_input_problem_is_listed_with_its_field(api: RestApi) -> None:
+def test_every_input_problem_is_listed_with_its_field(analyst_api: RestApi) -> None:
     inputs = {"scheme_name": 7, "population_size": 0, "proposed_rules": {"max_age": "old"}}
 
-    error = api.error(
-        api.client.post("/workflows/execute", json={"template_id": "impact_analysis", "inputs": inputs}), 422
+    error = analyst_api.error(
+        analyst_api.post("/workflows/execute", json={"template_id": "impact_analysis", "inputs": inputs}), 422
     )
 
     assert {problem["field"] for problem in error["details"]} == {
@@ -104,7 +104,7 @@ def test_body_with_an_unknown_field_is_422_before_reaching_the_orchestrator(
     before = count_instances()
     body = {"template_id": "eligibility_check", "inputs": {"citizen_id": "CIT-1", "scheme_name": "x"}, "priority": 1}
 
-    error = api.error(api.client.post("/workflows/execute", json=body), 422)
+    error = api.error(api.post("/workflows/execute", json=body), 422)
 
     assert error["code"] == "VALIDATION_ERROR"
     assert error["details"] == [{"field": "body.priority", "problem": "Extra inputs are not permitted"}]

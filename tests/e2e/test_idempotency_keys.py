@@ -1,4 +1,5 @@
-"""Idempotency-Key through REST: a repeat returns the same instance and creates nothing; another body is a 409."""
+"""Idempotency-Key through REST: a repeat by the same subject returns the same instance and creates nothing;
+another body is a 409."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from civicflow.auth.principals import Role
+from tests.support.credentials import Credentials
 from tests.support.rest_api import RestApi
 
 
 def _execute(api: RestApi, key: str, inputs: dict[str, Any], **body: Any) -> Any:
-    return api.client.post(
+    return api.post(
         "/workflows/execute",
         json={"template_id": "eligibility_check", "inputs": inputs, **body},
-        headers={"Idempotency-Key": key, "X-Civicflow-Actor": "caseworker-9"},
+        headers={"Idempotency-Key": key},
     )
 
 
@@ -58,17 +61,22 @@ def test_an_async_repeat_answers_the_same_instance(api: RestApi) -> None:
     assert again.json()["instance_id"] == first.json()["instance_id"]
 
 
-def test_the_actor_header_is_recorded_on_every_audit_entry(api: RestApi) -> None:
-    run = _execute(api, f"actor-{uuid.uuid4()}", {"citizen_id": "CIT-0000015", "scheme_name": "scheme_alpha"}).json()
-    assert {entry["actor"] for entry in api.audit(run["instance_id"])} == {"caseworker-9"}
+def test_the_token_subject_is_the_actor_of_the_run_and_of_every_audit_entry(
+    api: RestApi, credentials: Credentials
+) -> None:
+    caseworker = api.with_token(credentials.issue("caseworker-9", Role.CASEWORKER))
+    inputs = {"citizen_id": "CIT-0000015", "scheme_name": "scheme_alpha"}
+    run = _execute(caseworker, f"actor-{uuid.uuid4()}", inputs).json()
+    assert caseworker.instance(run["instance_id"])["actor"] == "caseworker-9"
+    assert {entry["actor"] for entry in caseworker.audit(run["instance_id"])} == {"caseworker-9"}
 
 
 def test_a_repeated_appeal_returns_the_first_appeal(api: RestApi, owner: sa.Engine) -> None:
     original = api.check_eligibility("CIT-0000016", "scheme_alpha")["instance_id"]
     key = f"appeal-{uuid.uuid4()}"
     body = {"original_instance_id": original, "new_data": {"age": 35, "income": 1000}}
-    first = api.client.post("/workflows/appeal", json=body, headers={"Idempotency-Key": key})
-    again = api.client.post("/workflows/appeal", json=body, headers={"Idempotency-Key": key})
+    first = api.post("/workflows/appeal", json=body, headers={"Idempotency-Key": key})
+    again = api.post("/workflows/appeal", json=body, headers={"Idempotency-Key": key})
     assert first.status_code == again.status_code == 200, first.text
     assert again.json() == first.json()
     with owner.connect() as connection:
@@ -77,9 +85,7 @@ def test_a_repeated_appeal_returns_the_first_appeal(api: RestApi, owner: sa.Engi
         ).scalar_one()
     assert appeals == 1
 
-    other = api.client.post(
-        "/workflows/appeal", json={**body, "new_data": {"age": 36}}, headers={"Idempotency-Key": key}
-    )
+    other = api.post("/workflows/appeal", json={**body, "new_data": {"age": 36}}, headers={"Idempotency-Key": key})
     assert api.error(other, 409)["code"] == "ALREADY_EXISTS"
 
 

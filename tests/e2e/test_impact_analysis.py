@@ -18,19 +18,19 @@ PAGE = 200
 
 
 @pytest.fixture(scope="module")
-def analysis(api: RestApi) -> dict[str, Any]:
-    run = api.execute("impact_analysis", INPUTS)
+def analysis(analyst_api: RestApi) -> dict[str, Any]:
+    run = analyst_api.execute("impact_analysis", INPUTS)
     assert run["status"] == "completed", run
     return run
 
 
 @pytest.fixture(scope="module")
-def results(api: RestApi, analysis: dict[str, Any]) -> list[dict[str, Any]]:
+def results(analyst_api: RestApi, analysis: dict[str, Any]) -> list[dict[str, Any]]:
     """Every per-citizen result, read page by page."""
     collected: list[dict[str, Any]] = []
     offset = 0
     while offset < POPULATION:
-        response = api.client.get(f"/workflows/report/{analysis['instance_id']}/results?offset={offset}&limit={PAGE}")
+        response = analyst_api.get(f"/workflows/report/{analysis['instance_id']}/results?offset={offset}&limit={PAGE}")
         assert response.status_code == 200, response.text
         page = response.json()
         assert (page["total"], page["offset"], page["limit"]) == (POPULATION, offset, PAGE)
@@ -76,13 +76,13 @@ def test_report_names_the_current_and_the_proposed_rules(analysis: dict[str, Any
     assert len(report["results_digest"]) == 64
 
 
-def test_get_report_equals_the_stored_outputs_report_exactly(api: RestApi, analysis: dict[str, Any]) -> None:
-    response = api.client.get(f"/workflows/report/{analysis['instance_id']}")
+def test_get_report_equals_the_stored_outputs_report_exactly(analyst_api: RestApi, analysis: dict[str, Any]) -> None:
+    response = analyst_api.get(f"/workflows/report/{analysis['instance_id']}")
 
     assert response.status_code == 200, response.text
     # Serialised, so that 250000 and 250000.0 would differ.
     assert json.dumps(response.json(), sort_keys=True) == json.dumps(_report(analysis), sort_keys=True)
-    stored = api.instance(analysis["instance_id"])["outputs"]["impact_report"]
+    stored = analyst_api.instance(analysis["instance_id"])["outputs"]["impact_report"]
     assert json.dumps(stored, sort_keys=True) == json.dumps(response.json(), sort_keys=True)
 
 
@@ -102,6 +102,7 @@ def test_results_add_up_to_the_report(analysis: dict[str, Any], results: list[di
 
 
 def test_sampled_decisions_equal_what_eligibility_check_decides(api: RestApi, results: list[dict[str, Any]]) -> None:
+    """An analyst's results against a caseworker's eligibility checks."""
     proposed_rules = {**SCHEME_RULES["scheme_alpha"], **PROPOSED}
 
     for result in results[:: POPULATION // 20]:
@@ -112,20 +113,20 @@ def test_sampled_decisions_equal_what_eligibility_check_decides(api: RestApi, re
 
 
 def test_the_same_analysis_gives_the_same_results_again(
-    api: RestApi, analysis: dict[str, Any], results: list[dict[str, Any]]
+    analyst_api: RestApi, analysis: dict[str, Any], results: list[dict[str, Any]]
 ) -> None:
-    again = api.execute("impact_analysis", INPUTS)
+    again = analyst_api.execute("impact_analysis", INPUTS)
 
     # The digest covers the results, not the instance id: equal analyses have equal digests.
     per_run = {"instance_id"}
     first, second = _report(analysis), _report(again)
     assert {k: v for k, v in second.items() if k not in per_run} == {k: v for k, v in first.items() if k not in per_run}
-    page = api.client.get(f"/workflows/report/{again['instance_id']}/results?limit={POPULATION}").json()
+    page = analyst_api.get(f"/workflows/report/{again['instance_id']}/results?limit={POPULATION}").json()
     assert page["results"] == results
 
 
-def test_population_size_defaults_to_500(api: RestApi) -> None:
-    run = api.execute("impact_analysis", {"scheme_name": "scheme_gamma"})
+def test_population_size_defaults_to_500(analyst_api: RestApi) -> None:
+    run = analyst_api.execute("impact_analysis", {"scheme_name": "scheme_gamma"})
 
     assert run["status"] == "completed", run
     report = _report(run)

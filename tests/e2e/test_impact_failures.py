@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from civicflow.auth.access import ServiceIdentity
+from civicflow.auth.principals import Role
 from civicflow.settings import REPO_ROOT
 from gateway.config import GatewaySettings
 from orchestrator.config import OrchestratorSettings
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
+from tests.support.credentials import Credentials
 from tests.support.eligibility_oracle import reference_transitions
 from tests.support.rest_api import RestApi
 
@@ -49,6 +52,7 @@ def _system(
     tmp_path: Path,
     settings: OrchestratorSettings,
     gateway_settings: GatewaySettings,
+    credentials: Credentials,
     *,
     fault_times: int,
 ) -> Iterator[RestApi]:
@@ -63,6 +67,7 @@ def _system(
         evaluator_port=0,
         evaluator_fail_citizens=frozenset(f"CIT-{position:07d}" for position in FAILING),
         evaluator_fault_times=fault_times,
+        **credentials.tls_settings(ServiceIdentity.EVALUATOR),
     )
     with serve_on_loopback(background_loop, start_evaluator(failing)) as evaluator_target:
         orchestrator = settings.model_copy(
@@ -73,7 +78,8 @@ def _system(
                 update={"orchestrator_target": orchestrator_target, "evaluator_target": evaluator_target}
             )
             with TestClient(create_app(gateway)) as client:
-                yield RestApi(client)
+                # The templates are impact_analysis under other names, with its allowed roles.
+                yield RestApi.acting_as(client, credentials, Role.ANALYST)
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +88,10 @@ def always_failing(
     tmp_path_factory: pytest.TempPathFactory,
     orchestrator_settings: OrchestratorSettings,
     gateway_settings: GatewaySettings,
+    credentials: Credentials,
 ) -> Iterator[RestApi]:
-    yield from _system(
-        background_loop, tmp_path_factory.mktemp("templates"), orchestrator_settings, gateway_settings, fault_times=0
-    )
+    templates = tmp_path_factory.mktemp("templates")
+    yield from _system(background_loop, templates, orchestrator_settings, gateway_settings, credentials, fault_times=0)
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +100,10 @@ def failing_once(
     tmp_path_factory: pytest.TempPathFactory,
     orchestrator_settings: OrchestratorSettings,
     gateway_settings: GatewaySettings,
+    credentials: Credentials,
 ) -> Iterator[RestApi]:
-    yield from _system(
-        background_loop, tmp_path_factory.mktemp("templates"), orchestrator_settings, gateway_settings, fault_times=1
-    )
+    templates = tmp_path_factory.mktemp("templates")
+    yield from _system(background_loop, templates, orchestrator_settings, gateway_settings, credentials, fault_times=1)
 
 
 def test_without_tolerance_the_run_fails_and_names_the_failed_citizens(always_failing: RestApi) -> None:
@@ -111,7 +117,7 @@ def test_without_tolerance_the_run_fails_and_names_the_failed_citizens(always_fa
     audit = always_failing.audit(run["instance_id"])
     assert [(entry["step_name"], entry["status"]) for entry in audit][-1] == ("evaluate_population", "failed")
     assert "tolerated" in audit[-1]["error"]
-    report = always_failing.client.get(f"/workflows/report/{run['instance_id']}")
+    report = always_failing.get(f"/workflows/report/{run['instance_id']}")
     assert report.status_code == 409
 
 
@@ -119,7 +125,7 @@ def test_with_five_percent_tolerated_the_run_completes_and_lists_the_twelve(alwa
     run = always_failing.execute("impact_tolerant", INPUTS)
 
     assert run["status"] == "completed", run["error"]
-    report = always_failing.client.get(f"/workflows/report/{run['instance_id']}").json()
+    report = always_failing.get(f"/workflows/report/{run['instance_id']}").json()
     assert report["failed"] == 12
     assert [(f["position"], f["citizen_id"]) for f in report["failures"]] == [
         (position, f"CIT-{position:07d}") for position in FAILING
@@ -139,7 +145,7 @@ def test_results_pages_skip_the_failed_citizens_and_reach_everyone_else(always_f
     positions: list[int] = []
     offset = 0
     while offset < POPULATION:
-        page = always_failing.client.get(f"/workflows/report/{run['instance_id']}/results?offset={offset}&limit=100")
+        page = always_failing.get(f"/workflows/report/{run['instance_id']}/results?offset={offset}&limit=100")
         assert page.status_code == 200, page.text
         positions += [result["position"] for result in page.json()["results"]]
         offset = page.json()["next_offset"]

@@ -6,7 +6,7 @@ from tests.support.rest_api import RestApi
 
 
 def test_templates_lists_the_three_workflows(api: RestApi) -> None:
-    response = api.client.get("/templates")
+    response = api.get("/templates")
 
     assert response.status_code == 200, response.text
     templates = {template["template_id"]: template for template in response.json()}
@@ -25,7 +25,7 @@ def test_templates_lists_the_three_workflows(api: RestApi) -> None:
 
 
 def test_healthz_reports_every_service_serving(api: RestApi) -> None:
-    response = api.client.get("/healthz")
+    response = api.get("/healthz")
 
     assert response.status_code == 200, response.text
     assert response.json() == {

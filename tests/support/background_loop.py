@@ -31,12 +31,21 @@ class BackgroundLoop:
 
 
 @contextmanager
+def running_on_loopback(
+    background_loop: BackgroundLoop, start: Coroutine[Any, Any, RunningServer], *, grace: float = 1.0
+) -> Iterator[RunningServer]:
+    """Runs the server that `start` starts on the background loop; yields it, then stops it."""
+    running = background_loop.run(start)
+    try:
+        yield running
+    finally:
+        background_loop.run(running.stop(grace=grace))
+
+
+@contextmanager
 def serve_on_loopback(
     background_loop: BackgroundLoop, start: Coroutine[Any, Any, RunningServer], *, grace: float = 1.0
 ) -> Iterator[str]:
-    """Runs the server that `start` starts on the background loop; yields its address, then stops it."""
-    running = background_loop.run(start)
-    try:
+    """As running_on_loopback, yielding the server's address."""
+    with running_on_loopback(background_loop, start, grace=grace) as running:
         yield f"127.0.0.1:{running.port}"
-    finally:
-        background_loop.run(running.stop(grace=grace))

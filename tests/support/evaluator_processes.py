@@ -13,8 +13,10 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from civicflow.auth.access import ServiceIdentity
 from civicflow.launch.settings import free_ports
 from civicflow.settings import REPO_ROOT
+from tests.support.credentials import Credentials
 
 
 @dataclass
@@ -40,10 +42,17 @@ class EvaluatorProcess:
                 self.process.wait()
 
 
-def start_evaluator_process(extra_env: dict[str, str] | None = None) -> EvaluatorProcess:
-    """`python -m evaluator` on a free loopback port, SERVING when this returns."""
+def start_evaluator_process(credentials: Credentials, extra_env: dict[str, str] | None = None) -> EvaluatorProcess:
+    """`python -m evaluator` on a free loopback port with the evaluator's certificate, SERVING when this returns."""
     [port] = free_ports(1)
-    env = {**os.environ, "EVALUATOR_PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING", **(extra_env or {})}
+    env = {
+        **os.environ,
+        "EVALUATOR_PORT": str(port),
+        "HOST": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+        **credentials.environment(ServiceIdentity.EVALUATOR),
+        **(extra_env or {}),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "evaluator"],
         cwd=REPO_ROOT,
@@ -53,7 +62,11 @@ def start_evaluator_process(extra_env: dict[str, str] | None = None) -> Evaluato
     )
     evaluator = EvaluatorProcess(process, port)
     deadline = time.monotonic() + 30
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    # Asked as the orchestrator asks it: the evaluator lets in no client without a certificate.
+    channel = credentials.channel(
+        f"127.0.0.1:{port}", server=ServiceIdentity.EVALUATOR, as_=ServiceIdentity.ORCHESTRATOR
+    )
+    with channel:
         health = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             try:

@@ -25,31 +25,33 @@ from audit_service.signing.keys import PublicKey
 from audit_service.tree.merkle import leaf_hash, verify_consistency, verify_inclusion
 from civicflow.database import create_engine
 from civicflow.launch.local_database import scratch_database
-from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
+from civicflow.v1 import audit_pb2, orchestrator_pb2, orchestrator_pb2_grpc
 from tests.support.audit_records import new_instance, record
+from tests.support.audit_stubs import AuditStubs, audit_stubs
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
+from tests.support.credentials import Credentials
 
 
 @pytest.fixture
-def stub(audit_target: str) -> Iterator[audit_pb2_grpc.AuditServiceStub]:
-    with grpc.insecure_channel(audit_target) as channel:
-        yield audit_pb2_grpc.AuditServiceStub(channel)
+def stub(credentials: Credentials, audit_target: str) -> Iterator[AuditStubs]:
+    with audit_stubs(credentials, audit_target) as stubs:
+        yield stubs
 
 
-def append(stub: audit_pb2_grpc.AuditServiceStub, *records: audit_pb2.AuditRecord) -> list[audit_pb2.AuditEntry]:
+def append(stub: AuditStubs, *records: audit_pb2.AuditRecord) -> list[audit_pb2.AuditEntry]:
     return list(stub.AppendEntries(audit_pb2.AppendEntriesRequest(records=records), timeout=30).entries)
 
 
-def checkpoint_of(stub: audit_pb2_grpc.AuditServiceStub) -> Checkpoint:
+def checkpoint_of(stub: AuditStubs) -> Checkpoint:
     signed = stub.GetCheckpoint(audit_pb2.GetCheckpointRequest(), timeout=10).checkpoint
     return Checkpoint(signed.tree_size, signed.root_hash, signed.timestamp, signed.signature, signed.key_id)
 
 
-def public_key_of(stub: audit_pb2_grpc.AuditServiceStub) -> PublicKey:
+def public_key_of(stub: AuditStubs) -> PublicKey:
     return PublicKey.from_pem(stub.GetPublicKey(audit_pb2.GetPublicKeyRequest(), timeout=10).public_key_pem.encode())
 
 
-def test_an_entrys_leaf_hash_covers_its_canonical_json_with_every_field(stub: audit_pb2_grpc.AuditServiceStub) -> None:
+def test_an_entrys_leaf_hash_covers_its_canonical_json_with_every_field(stub: AuditStubs) -> None:
     (appended,) = append(stub, record(new_instance(), 3, input_json='{"b": 1.0, "a": [2e3, "Zo\\u00eb"]}'))
 
     reply = stub.GetEntry(audit_pb2.GetEntryRequest(seq=appended.seq), timeout=10)
@@ -65,7 +67,7 @@ def test_an_entrys_leaf_hash_covers_its_canonical_json_with_every_field(stub: au
     assert recorded == appended.recorded_at.ToDatetime(tzinfo=UTC)
 
 
-def test_values_json_canonicalisation_cannot_hash_are_refused(stub: audit_pb2_grpc.AuditServiceStub) -> None:
+def test_values_json_canonicalisation_cannot_hash_are_refused(stub: AuditStubs) -> None:
     for bad in ('{"n": 9007199254740993}', '{"x": 1e400}', '"\\ud800"'):
         with pytest.raises(grpc.RpcError) as raised:
             append(stub, record(new_instance(), output_json=bad))
@@ -74,7 +76,7 @@ def test_values_json_canonicalisation_cannot_hash_are_refused(stub: audit_pb2_gr
 
 
 def test_a_repeated_idempotency_key_returns_the_first_entry_and_stores_nothing(
-    stub: audit_pb2_grpc.AuditServiceStub, owner: sa.Engine
+    stub: AuditStubs, owner: sa.Engine
 ) -> None:
     instance = new_instance()
     key = f"{instance}/0/1"
@@ -94,7 +96,7 @@ def test_a_repeated_idempotency_key_returns_the_first_entry_and_stores_nothing(
     assert stored == 2
 
 
-def test_concurrent_appends_with_one_key_store_one_entry(stub: audit_pb2_grpc.AuditServiceStub) -> None:
+def test_concurrent_appends_with_one_key_store_one_entry(stub: AuditStubs) -> None:
     instance = new_instance()
     key = f"{instance}/2/1"
 
@@ -106,10 +108,10 @@ def test_concurrent_appends_with_one_key_store_one_entry(stub: audit_pb2_grpc.Au
 
 
 def test_many_concurrent_workflows_leave_a_gap_free_log_that_verifies(
-    orchestrator_target: str, stub: audit_pb2_grpc.AuditServiceStub
+    orchestrator_target: str, stub: AuditStubs, credentials: Credentials
 ) -> None:
     before = checkpoint_of(stub)
-    orchestrator = orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(orchestrator_target))
+    orchestrator = orchestrator_pb2_grpc.OrchestratorServiceStub(credentials.orchestrator_channel(orchestrator_target))
 
     def run(number: int) -> str:
         inputs = {"citizen_id": f"CIT-{number:07d}", "scheme_name": "scheme_alpha"}
@@ -204,7 +206,7 @@ def test_an_append_refused_after_taking_the_lock_rolls_back_and_releases_it(
     assert after == before + 1, "the refused append must not use up a seq"
 
 
-def test_every_entry_of_a_batch_is_proved_in_the_signed_tree(stub: audit_pb2_grpc.AuditServiceStub) -> None:
+def test_every_entry_of_a_batch_is_proved_in_the_signed_tree(stub: AuditStubs) -> None:
     entries = append(stub, *(record(new_instance(), index) for index in range(5)))
     checkpoint = checkpoint_of(stub)
 
@@ -227,19 +229,21 @@ class TestOwnLog:
 
     @pytest.fixture
     def own_log(
-        self, postgres_server_url: str, background_loop: BackgroundLoop, audit_settings: AuditSettings
-    ) -> Iterator[tuple[audit_pb2_grpc.AuditServiceStub, str]]:
+        self,
+        postgres_server_url: str,
+        background_loop: BackgroundLoop,
+        audit_settings: AuditSettings,
+        credentials: Credentials,
+    ) -> Iterator[tuple[AuditStubs, str]]:
         with scratch_database(postgres_server_url, prefix="civicflow_audit") as url:
             settings = audit_settings.model_copy(update={"database_url": url, "audit_checkpoint_interval_seconds": 1.0})
             with (
                 serve_on_loopback(background_loop, start(settings)) as target,
-                grpc.insecure_channel(target) as channel,
+                audit_stubs(credentials, target) as stubs,
             ):
-                yield audit_pb2_grpc.AuditServiceStub(channel), url
+                yield stubs, url
 
-    def test_an_empty_log_signs_the_empty_tree_and_verifies(
-        self, own_log: tuple[audit_pb2_grpc.AuditServiceStub, str]
-    ) -> None:
+    def test_an_empty_log_signs_the_empty_tree_and_verifies(self, own_log: tuple[AuditStubs, str]) -> None:
         stub, _ = own_log
 
         checkpoint = checkpoint_of(stub)
@@ -254,7 +258,7 @@ class TestOwnLog:
         assert raised.value.code() == grpc.StatusCode.NOT_FOUND
 
     def test_the_checkpoint_covers_entries_older_than_the_interval_and_is_signed_at_most_once_per_interval(
-        self, own_log: tuple[audit_pb2_grpc.AuditServiceStub, str]
+        self, own_log: tuple[AuditStubs, str]
     ) -> None:
         stub, _ = own_log
         append(stub, record(new_instance()))
@@ -274,9 +278,7 @@ class TestOwnLog:
         listed = stub.ListCheckpoints(audit_pb2.ListCheckpointsRequest(), timeout=10)
         assert [checkpoint.tree_size for checkpoint in listed.checkpoints] == [1, 2] and listed.total == 2
 
-    def test_the_tree_tables_refuse_changes_even_from_the_superuser(
-        self, own_log: tuple[audit_pb2_grpc.AuditServiceStub, str]
-    ) -> None:
+    def test_the_tree_tables_refuse_changes_even_from_the_superuser(self, own_log: tuple[AuditStubs, str]) -> None:
         stub, url = own_log
         append(stub, *(record(new_instance(), index) for index in range(4)))
         checkpoint_of(stub)

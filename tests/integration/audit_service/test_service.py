@@ -16,24 +16,31 @@ from sqlalchemy.engine import Engine, make_url
 
 from audit_service.config import AuditSettings
 from audit_service.server import start
+from civicflow.auth.access import ServiceIdentity
 from civicflow.launch.local_database import drop_database, scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 from tests.support.audit_records import new_instance, record
+from tests.support.audit_stubs import AuditStubs, audit_stubs
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
+from tests.support.credentials import Credentials
 
 SUCCESS = audit_pb2.STEP_STATUS_SUCCESS
 FAILED = audit_pb2.STEP_STATUS_FAILED
 
 
 @pytest.fixture
-def channel(audit_target: str) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(audit_target) as channel:
+def channel(credentials: Credentials, audit_target: str) -> Iterator[grpc.Channel]:
+    """As the orchestrator connects: with its certificate."""
+    with credentials.channel(
+        audit_target, server=ServiceIdentity.AUDIT_SERVICE, as_=ServiceIdentity.ORCHESTRATOR
+    ) as channel:
         yield channel
 
 
 @pytest.fixture
-def stub(channel: grpc.Channel) -> audit_pb2_grpc.AuditServiceStub:
-    return audit_pb2_grpc.AuditServiceStub(channel)
+def stub(credentials: Credentials, audit_target: str) -> Iterator[AuditStubs]:
+    with audit_stubs(credentials, audit_target) as stubs:
+        yield stubs
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,7 +48,7 @@ def migrated(audit_target: str) -> None:
     """The audit service has created its schema before any test reads it."""
 
 
-def test_appended_batch_is_listed_back_in_order_with_consecutive_seqs(stub: audit_pb2_grpc.AuditServiceStub) -> None:
+def test_appended_batch_is_listed_back_in_order_with_consecutive_seqs(stub: AuditStubs) -> None:
     instance = new_instance()
     records = [
         record(instance, 0),
@@ -59,7 +66,7 @@ def test_appended_batch_is_listed_back_in_order_with_consecutive_seqs(stub: audi
     assert all(entry.recorded_at.ToDatetime() > datetime(2025, 1, 1) for entry in listed)
 
 
-def test_later_appends_follow_earlier_ones_in_the_listing(stub: audit_pb2_grpc.AuditServiceStub) -> None:
+def test_later_appends_follow_earlier_ones_in_the_listing(stub: AuditStubs) -> None:
     instance = new_instance()
     for step in range(4):
         stub.AppendEntries(audit_pb2.AppendEntriesRequest(records=[record(instance, step)]), timeout=10)
@@ -70,7 +77,7 @@ def test_later_appends_follow_earlier_ones_in_the_listing(stub: audit_pb2_grpc.A
     assert [entry.seq for entry in listed] == sorted(entry.seq for entry in listed)
 
 
-def test_json_snapshots_come_back_byte_for_byte(stub: audit_pb2_grpc.AuditServiceStub) -> None:
+def test_json_snapshots_come_back_byte_for_byte(stub: AuditStubs) -> None:
     instance = new_instance()
     odd_but_valid = '{"z": 1,   "a": [1.0, 2e3], "name": "Zoë \\u00e9"}'
 
@@ -84,13 +91,13 @@ def test_json_snapshots_come_back_byte_for_byte(stub: audit_pb2_grpc.AuditServic
     assert entry.record.output_json == " [ ] "
 
 
-def test_an_instance_without_entries_lists_nothing(stub: audit_pb2_grpc.AuditServiceStub) -> None:
+def test_an_instance_without_entries_lists_nothing(stub: AuditStubs) -> None:
     reply = stub.ListEntries(audit_pb2.ListEntriesRequest(instance_id=new_instance()), timeout=10)
 
     assert list(reply.entries) == []
 
 
-def test_listing_refuses_an_instance_id_that_is_not_a_uuid(stub: audit_pb2_grpc.AuditServiceStub) -> None:
+def test_listing_refuses_an_instance_id_that_is_not_a_uuid(stub: AuditStubs) -> None:
     with pytest.raises(grpc.RpcError) as raised:
         stub.ListEntries(audit_pb2.ListEntriesRequest(instance_id="citizen-42"), timeout=10)
 
@@ -98,9 +105,7 @@ def test_listing_refuses_an_instance_id_that_is_not_a_uuid(stub: audit_pb2_grpc.
     assert "citizen-42" in (raised.value.details() or "")
 
 
-def test_concurrent_appends_form_a_gap_free_duplicate_free_sequence(
-    stub: audit_pb2_grpc.AuditServiceStub, owner: Engine
-) -> None:
+def test_concurrent_appends_form_a_gap_free_duplicate_free_sequence(stub: AuditStubs, owner: Engine) -> None:
     def append_twenty(thread: int) -> list[list[int]]:
         instance = new_instance()
         batches = []
@@ -143,7 +148,7 @@ def test_concurrent_appends_form_a_gap_free_duplicate_free_sequence(
     ],
 )
 def test_a_bad_record_is_refused_by_index_and_field_and_nothing_is_stored(
-    stub: audit_pb2_grpc.AuditServiceStub, overrides: dict[str, Any], field: str
+    stub: AuditStubs, overrides: dict[str, Any], field: str
 ) -> None:
     instance = new_instance()
     bad_fields = {name: value for name, value in overrides.items() if value is not None}
@@ -160,7 +165,7 @@ def test_a_bad_record_is_refused_by_index_and_field_and_nothing_is_stored(
     assert list(stub.ListEntries(audit_pb2.ListEntriesRequest(instance_id=instance), timeout=10).entries) == []
 
 
-def test_an_empty_append_is_refused(stub: audit_pb2_grpc.AuditServiceStub) -> None:
+def test_an_empty_append_is_refused(stub: AuditStubs) -> None:
     with pytest.raises(grpc.RpcError) as raised:
         stub.AppendEntries(audit_pb2.AppendEntriesRequest(), timeout=10)
 
@@ -180,7 +185,7 @@ class TestAppendOnlyInPostgres:
     """Against the real database, bypassing the service: the guarantees hold for whoever connects."""
 
     @pytest.fixture
-    def stored(self, stub: audit_pb2_grpc.AuditServiceStub, owner: Engine) -> Iterator[tuple[str, list[Any]]]:
+    def stored(self, stub: AuditStubs, owner: Engine) -> Iterator[tuple[str, list[Any]]]:
         instance = new_instance()
         stub.AppendEntries(
             audit_pb2.AppendEntriesRequest(records=[record(instance, 0), record(instance, 1)]), timeout=10
@@ -243,12 +248,12 @@ class TestAppendOnlyInPostgres:
 
 
 def test_a_database_outage_is_unavailable_and_not_ready(
-    background_loop: BackgroundLoop, postgres_server_url: str, audit_settings: AuditSettings
+    background_loop: BackgroundLoop, postgres_server_url: str, audit_settings: AuditSettings, credentials: Credentials
 ) -> None:
     with (
         scratch_database(postgres_server_url, prefix="civicflow_outage") as url,
         serve_on_loopback(background_loop, start(audit_settings.model_copy(update={"database_url": url}))) as target,
-        grpc.insecure_channel(target) as channel,
+        credentials.channel(target, server=ServiceIdentity.AUDIT_SERVICE, as_=ServiceIdentity.ORCHESTRATOR) as channel,
     ):
         stub = audit_pb2_grpc.AuditServiceStub(channel)
         instance = new_instance()

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -22,12 +21,15 @@ from audit_service.log.tables import MIGRATIONS, SCHEMA
 from audit_service.server import start
 from audit_service.signing.keys import load_signing_key
 from audit_service.tree.merkle import verify_inclusion
+from civicflow.auth.access import ServiceIdentity
 from civicflow.launch.local_database import scratch_database
 from civicflow.launch.process_plan import plan_processes
 from civicflow.launch.settings import LauncherSettings
 from civicflow.settings import REPO_ROOT
-from civicflow.v1 import audit_pb2, audit_pb2_grpc
+from civicflow.v1 import audit_pb2
+from tests.support.audit_stubs import audit_stubs
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
+from tests.support.credentials import Credentials
 
 
 @pytest.fixture
@@ -55,13 +57,19 @@ def run_audit_service(environment: dict[str, str]) -> subprocess.CompletedProces
     ],
 )
 def test_an_unusable_signing_key_stops_the_service_with_one_line_and_status_2(
-    tmp_path: Path, fresh_database: str, content: bytes | None, problem: str
+    tmp_path: Path, fresh_database: str, credentials: Credentials, content: bytes | None, problem: str
 ) -> None:
     key = tmp_path / "signing-key.pem"
     if content is not None:
         key.write_bytes(content)
 
-    finished = run_audit_service({"DATABASE_URL": fresh_database, "AUDIT_SIGNING_KEY_PATH": str(key)})
+    finished = run_audit_service(
+        {
+            "DATABASE_URL": fresh_database,
+            "AUDIT_SIGNING_KEY_PATH": str(key),
+            **credentials.environment(ServiceIdentity.AUDIT_SERVICE),
+        }
+    )
 
     assert finished.returncode == 2, finished.stdout + finished.stderr
     refusals = [json.loads(line) for line in finished.stdout.splitlines() if "refusing to start" in line]
@@ -84,7 +92,7 @@ def test_a_key_is_created_once_owner_readable_only_and_then_reused(tmp_path: Pat
 
 
 def test_a_trail_written_before_the_merkle_log_is_renumbered_from_0_hashed_and_proved(
-    fresh_database: str, background_loop: BackgroundLoop, audit_settings: AuditSettings
+    fresh_database: str, background_loop: BackgroundLoop, audit_settings: AuditSettings, credentials: Credentials
 ) -> None:
     owner = sa.create_engine(fresh_database)
     config = Config()
@@ -107,8 +115,7 @@ def test_a_trail_written_before_the_merkle_log_is_renumbered_from_0_hashed_and_p
     owner.dispose()
 
     settings = audit_settings.model_copy(update={"database_url": fresh_database})
-    with serve_on_loopback(background_loop, start(settings)) as target, grpc.insecure_channel(target) as channel:
-        stub = audit_pb2_grpc.AuditServiceStub(channel)
+    with serve_on_loopback(background_loop, start(settings)) as target, audit_stubs(credentials, target) as stub:
         entries = stub.ListEntries(audit_pb2.ListEntriesRequest(instance_id=str(instance)), timeout=10).entries
         checkpoint = stub.GetCheckpoint(audit_pb2.GetCheckpointRequest(), timeout=10).checkpoint
         proofs = [
@@ -127,9 +134,13 @@ def test_a_trail_written_before_the_merkle_log_is_renumbered_from_0_hashed_and_p
     assert (report.ok, report.entries_checked) == (True, 5)
 
 
-def test_make_run_has_the_audit_service_create_its_key_beside_the_database(tmp_path: Path) -> None:
+def test_make_run_has_the_audit_service_create_its_key_beside_the_database(
+    tmp_path: Path, credentials: Credentials
+) -> None:
+    made = credentials.as_launched()
+
     def audit_environment(settings: LauncherSettings) -> dict[str, str]:
-        plan = plan_processes(settings, database_url="postgresql:///x")
+        plan = plan_processes(settings, database_url="postgresql:///x", credentials=made)
         (audit,) = [process for process in plan if process.module == "audit_service"]
         return dict(audit.env)
 

@@ -16,6 +16,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from civicflow.auth.access import ServiceIdentity
 from civicflow.grpc_errors import (
     CallFailure,
     FieldProblem,
@@ -27,13 +28,14 @@ from civicflow.grpc_errors import (
 from civicflow.grpc_server import RunningServer, start_grpc_server
 from civicflow.v1 import (
     audit_pb2,
-    audit_pb2_grpc,
     evaluator_pb2,
     evaluator_pb2_grpc,
     orchestrator_pb2,
     orchestrator_pb2_grpc,
 )
+from tests.support.audit_stubs import audit_stubs
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
+from tests.support.credentials import Credentials
 
 
 class ThingNotFoundError(Exception):
@@ -71,19 +73,27 @@ class RaisingServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
             yield evaluator_pb2.EvaluateStreamResponse(batch_id=request.batch_id)
 
 
-async def _start_raising_server() -> RunningServer:
+async def _start_raising_server(credentials: Credentials) -> RunningServer:
+    """Served as the evaluator is: mutual TLS with its certificate."""
     return await start_grpc_server(
         service_names=["civicflow.v1.EvaluatorService"],
         register=lambda server: evaluator_pb2_grpc.add_EvaluatorServiceServicer_to_server(RaisingServicer(), server),
         host="127.0.0.1",
         port=0,
+        identity=credentials.identity(ServiceIdentity.EVALUATOR),
+        require_client_certificate=True,
     )
 
 
 @pytest.fixture(scope="module")
-def raising(background_loop: BackgroundLoop) -> Iterator[evaluator_pb2_grpc.EvaluatorServiceStub]:
-    with serve_on_loopback(background_loop, _start_raising_server()) as target:
-        yield evaluator_pb2_grpc.EvaluatorServiceStub(grpc.insecure_channel(target))
+def raising(
+    background_loop: BackgroundLoop, credentials: Credentials
+) -> Iterator[evaluator_pb2_grpc.EvaluatorServiceStub]:
+    with (
+        serve_on_loopback(background_loop, _start_raising_server(credentials)) as target,
+        credentials.channel(target, server=ServiceIdentity.EVALUATOR, as_=ServiceIdentity.ORCHESTRATOR) as channel,
+    ):
+        yield evaluator_pb2_grpc.EvaluatorServiceStub(channel)
 
 
 def _refusal(stub: evaluator_pb2_grpc.EvaluatorServiceStub, citizen_id: str) -> grpc.RpcError:
@@ -146,8 +156,10 @@ def test_a_stream_answers_until_the_error_then_ends_as_a_unary_call_would(
     assert "secret_column_name" not in (refused.value.details() or "")
 
 
-def test_json_nested_too_deeply_is_an_invalid_argument_of_the_orchestrator(orchestrator_target: str) -> None:
-    stub = orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(orchestrator_target))
+def test_json_nested_too_deeply_is_an_invalid_argument_of_the_orchestrator(
+    credentials: Credentials, orchestrator_target: str
+) -> None:
+    stub = orchestrator_pb2_grpc.OrchestratorServiceStub(credentials.orchestrator_channel(orchestrator_target))
     deep = "[" * 5000 + "]" * 5000
     with pytest.raises(grpc.RpcError) as refused:
         stub.ExecuteWorkflow(orchestrator_pb2.ExecuteWorkflowRequest(template_id="eligibility_check", inputs_json=deep))
@@ -156,8 +168,9 @@ def test_json_nested_too_deeply_is_an_invalid_argument_of_the_orchestrator(orche
     assert refused.value.details() == "inputs_json: JSON nested too deeply"
 
 
-def test_a_record_nested_too_deeply_is_an_invalid_argument_of_the_audit_service(audit_target: str) -> None:
-    stub = audit_pb2_grpc.AuditServiceStub(grpc.insecure_channel(audit_target))
+def test_a_record_nested_too_deeply_is_an_invalid_argument_of_the_audit_service(
+    credentials: Credentials, audit_target: str
+) -> None:
     deep = json.dumps({"citizen": None})
     for _ in range(2000):
         deep = '{"a":' + deep + "}"
@@ -172,13 +185,14 @@ def test_a_record_nested_too_deeply_is_an_invalid_argument_of_the_audit_service(
     )
     record.started_at.GetCurrentTime()
     record.completed_at.GetCurrentTime()
-    size_before = stub.VerifyLog(audit_pb2.VerifyLogRequest()).tree_size
-    with pytest.raises(grpc.RpcError) as refused:
-        stub.AppendEntries(audit_pb2.AppendEntriesRequest(records=[record]))
+    with audit_stubs(credentials, audit_target) as stub:
+        size_before = stub.VerifyLog(audit_pb2.VerifyLogRequest()).tree_size
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.AppendEntries(audit_pb2.AppendEntriesRequest(records=[record]))
 
-    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "RecursionError" not in (refused.value.details() or "")
-    assert stub.VerifyLog(audit_pb2.VerifyLogRequest()).tree_size == size_before
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "RecursionError" not in (refused.value.details() or "")
+        assert stub.VerifyLog(audit_pb2.VerifyLogRequest()).tree_size == size_before
 
 
 @pytest.mark.parametrize(

@@ -1,17 +1,39 @@
-"""`python -m civicflow.health_probe`, the containers' healthcheck: 0 for a SERVING server, 1 otherwise."""
+"""`python -m civicflow.health_probe`, the containers' healthcheck: 0 for a SERVING server, 1 otherwise.
+
+The probe speaks plaintext: it asks a service's health port (HEALTH_PORT), which serves grpc.health.v1 alone.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
+from civicflow.auth.access import ServiceIdentity
 from civicflow.health_probe import main
 from civicflow.launch.settings import free_ports
+from evaluator.config import EvaluatorSettings
+from evaluator.server import start
+from tests.support.background_loop import BackgroundLoop, running_on_loopback
+from tests.support.credentials import Credentials
 
 
-def test_a_serving_server_passes_the_probe(evaluator_target: str) -> None:
-    assert main([evaluator_target]) == 0
+@pytest.fixture(scope="module")
+def health_target(background_loop: BackgroundLoop, credentials: Credentials) -> Iterator[str]:
+    """The health port of a real evaluator."""
+    settings = EvaluatorSettings(
+        host="127.0.0.1", evaluator_port=0, health_port=0, **credentials.tls_settings(ServiceIdentity.EVALUATOR)
+    )
+    with running_on_loopback(background_loop, start(settings)) as running:
+        yield f"127.0.0.1:{running.health_port}"
 
 
-def test_a_named_service_of_a_serving_server_passes_the_probe(evaluator_target: str) -> None:
-    assert main([evaluator_target, "--service", "civicflow.v1.EvaluatorService"]) == 0
+def test_a_serving_server_passes_the_probe(health_target: str) -> None:
+    assert main([health_target]) == 0
+
+
+def test_a_named_service_of_a_serving_server_passes_the_probe(health_target: str) -> None:
+    assert main([health_target, "--service", "civicflow.v1.EvaluatorService"]) == 0
 
 
 def test_nothing_listening_fails_the_probe() -> None:

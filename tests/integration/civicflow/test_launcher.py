@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from civicflow.auth.local_issuer import LocalTokenIssuer
+from civicflow.auth.principals import Role
 from civicflow.launch.settings import free_port_environment
 from civicflow.settings import REPO_ROOT
 from tests.support.process_tree import descendants, is_alive
@@ -31,9 +33,18 @@ class RunningLauncher:
     process: subprocess.Popen[bytes]
     gateway_url: str
     log: Path
+    # The local token issuer's key, which the launcher makes on its first start as `make run` does.
+    issuer_key: Path
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-6000:]
+
+    def token(self, role: Role) -> str:
+        """A token signed with the launcher's own issuer key, which its services trust."""
+        return LocalTokenIssuer(self.issuer_key).issue(f"{role}-1", [role], ttl_seconds=3600)
+
+    def headers(self, role: Role) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role)}"}
 
 
 @pytest.fixture
@@ -47,8 +58,10 @@ def launcher(database_url: str, tmp_path: Path) -> Iterator[RunningLauncher]:
         "EVALUATORS": "2",
         "LOG_LEVEL": "INFO",
         "RESTART_BACKOFF_SECONDS": "0.5",
-        # Not the repository's .civicflow, which `make run` keeps its own key in.
+        # Not the repository's .civicflow, which `make run` keeps its own keys and certificates in.
         "AUDIT_SIGNING_KEY_PATH": str(tmp_path / "audit-signing-key.pem"),
+        "TLS_DIR": str(tmp_path / "tls"),
+        "TOKEN_ISSUER_KEY_PATH": str(tmp_path / "token-issuer-key.pem"),
     }
     log = tmp_path / "launcher.log"
     with log.open("wb") as output:
@@ -60,7 +73,12 @@ def launcher(database_url: str, tmp_path: Path) -> Iterator[RunningLauncher]:
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-    running = RunningLauncher(process=process, gateway_url=f"http://127.0.0.1:{ports['GATEWAY_PORT']}", log=log)
+    running = RunningLauncher(
+        process=process,
+        gateway_url=f"http://127.0.0.1:{ports['GATEWAY_PORT']}",
+        log=log,
+        issuer_key=tmp_path / "token-issuer-key.pem",
+    )
     started = descendants(process.pid)
     try:
         yield running
@@ -101,6 +119,7 @@ def test_launcher_serves_a_workflow_then_stops_every_process_cleanly_on_sigint(l
     response = httpx2.post(
         f"{launcher.gateway_url}/workflows/execute",
         json={"template_id": "eligibility_check", "inputs": {"citizen_id": "CIT-1001", "scheme_name": "scheme_alpha"}},
+        headers=launcher.headers(Role.CASEWORKER),
         timeout=30.0,
     )
     assert response.status_code == 200, response.text
@@ -143,6 +162,7 @@ def test_a_service_killed_with_sigkill_is_restarted_and_serves_again(launcher: R
     response = httpx2.post(
         f"{launcher.gateway_url}/workflows/execute",
         json={"template_id": "eligibility_check", "inputs": {"citizen_id": "CIT-1002", "scheme_name": "scheme_beta"}},
+        headers=launcher.headers(Role.CASEWORKER),
         timeout=30.0,
     )
     assert response.status_code == 200 and response.json()["status"] == "completed", response.text
@@ -163,6 +183,7 @@ def test_a_service_killed_with_sigkill_is_restarted_and_serves_again(launcher: R
 def test_a_run_interrupted_by_a_killed_orchestrator_completes_after_its_restart(launcher: RunningLauncher) -> None:
     """What a person sees: `civicflow watch` follows the run through the restart to its end."""
     wait_until_healthy(launcher)
+    analyst = launcher.token(Role.ANALYST)
     population = 1_000_000
     started = httpx2.post(
         f"{launcher.gateway_url}/workflows/execute",
@@ -171,13 +192,18 @@ def test_a_run_interrupted_by_a_killed_orchestrator_completes_after_its_restart(
             "inputs": {"scheme_name": "scheme_alpha", "population_size": population},
             "mode": "async",
         },
+        headers={"Authorization": f"Bearer {analyst}"},
         timeout=30.0,
     )
     assert started.status_code == 202, started.text
     instance_id = started.json()["instance_id"]
     deadline = time.monotonic() + STARTUP_SECONDS
     while True:
-        run = httpx2.get(f"{launcher.gateway_url}/workflows/{instance_id}", timeout=10.0).json()
+        run = httpx2.get(
+            f"{launcher.gateway_url}/workflows/{instance_id}",
+            headers={"Authorization": f"Bearer {analyst}"},
+            timeout=10.0,
+        ).json()
         assert run["status"] == "running", f"the run ended before it could be interrupted: {run}"
         if run["progress"]["items_done"] > 0:
             break
@@ -188,7 +214,7 @@ def test_a_run_interrupted_by_a_killed_orchestrator_completes_after_its_restart(
     watched = subprocess.run(
         [sys.executable, "-m", "civicflow_cli", "watch", instance_id, "--json"],
         cwd=REPO_ROOT,
-        env={**os.environ, "CIVICFLOW_URL": launcher.gateway_url},
+        env={**os.environ, "CIVICFLOW_URL": launcher.gateway_url, "CIVICFLOW_TOKEN": analyst},
         capture_output=True,
         text=True,
         timeout=180,

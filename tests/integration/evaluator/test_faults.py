@@ -9,29 +9,42 @@ from typing import Any
 import grpc
 import pytest
 
+from civicflow.auth.access import ServiceIdentity
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from evaluator.config import EvaluatorSettings
 from evaluator.rules import Rules, decide
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
+from tests.support.credentials import Credentials
 
 ALPHA = Rules(scheme_name="scheme_alpha", min_age=18, max_age=60, max_income=250000.0)
 GAMMA = Rules(scheme_name="scheme_gamma", min_age=60, max_age=99, max_income=120000.0)
 STALL_SECONDS = 1.0
 
 
-def _serve(background_loop: BackgroundLoop, **faults: Any) -> Iterator[evaluator_pb2_grpc.EvaluatorServiceStub]:
+def _serve(
+    background_loop: BackgroundLoop, credentials: Credentials, **faults: Any
+) -> Iterator[evaluator_pb2_grpc.EvaluatorServiceStub]:
+    """An evaluator with `faults`, called as the orchestrator calls it."""
     from evaluator.server import start
 
-    settings = EvaluatorSettings(host="127.0.0.1", evaluator_port=0, **faults)
-    with serve_on_loopback(background_loop, start(settings)) as target, grpc.insecure_channel(target) as channel:
+    settings = EvaluatorSettings(
+        host="127.0.0.1", evaluator_port=0, **faults, **credentials.tls_settings(ServiceIdentity.EVALUATOR)
+    )
+    with (
+        serve_on_loopback(background_loop, start(settings)) as target,
+        credentials.channel(target, server=ServiceIdentity.EVALUATOR, as_=ServiceIdentity.ORCHESTRATOR) as channel,
+    ):
         yield evaluator_pb2_grpc.EvaluatorServiceStub(channel)
 
 
 @pytest.fixture(scope="module")
-def faulty(background_loop: BackgroundLoop) -> Iterator[evaluator_pb2_grpc.EvaluatorServiceStub]:
+def faulty(
+    background_loop: BackgroundLoop, credentials: Credentials
+) -> Iterator[evaluator_pb2_grpc.EvaluatorServiceStub]:
     """Fails CIT-0000003 and CIT-0000005 every time; stalls CIT-0000101."""
     yield from _serve(
         background_loop,
+        credentials,
         evaluator_fail_citizens=frozenset({"CIT-0000003", "CIT-0000005", "CIT-9"}),
         evaluator_stall_citizens=frozenset({"CIT-0000101", "CIT-77"}),
         evaluator_stall_seconds=STALL_SECONDS,
@@ -39,8 +52,12 @@ def faulty(background_loop: BackgroundLoop) -> Iterator[evaluator_pb2_grpc.Evalu
 
 
 @pytest.fixture
-def fails_once(background_loop: BackgroundLoop) -> Iterator[evaluator_pb2_grpc.EvaluatorServiceStub]:
-    yield from _serve(background_loop, evaluator_fail_citizens=frozenset({"CIT-0000002"}), evaluator_fault_times=1)
+def fails_once(
+    background_loop: BackgroundLoop, credentials: Credentials
+) -> Iterator[evaluator_pb2_grpc.EvaluatorServiceStub]:
+    yield from _serve(
+        background_loop, credentials, evaluator_fail_citizens=frozenset({"CIT-0000002"}), evaluator_fault_times=1
+    )
 
 
 def _batch(

@@ -16,17 +16,22 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from civicflow.auth.access import ServiceIdentity
 from civicflow.settings import REPO_ROOT
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from evaluator.rules import Rules, decide
+from tests.support.credentials import Credentials
 
 ALPHA = Rules(scheme_name="scheme_alpha", min_age=18, max_age=60, max_income=250000.0)
 GAMMA = Rules(scheme_name="scheme_gamma", min_age=60, max_age=99, max_income=120000.0)
 
 
 @pytest.fixture
-def channel(evaluator_target: str) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(evaluator_target) as channel:
+def channel(credentials: Credentials, evaluator_target: str) -> Iterator[grpc.Channel]:
+    """As the orchestrator connects: with its certificate."""
+    with credentials.channel(
+        evaluator_target, server=ServiceIdentity.EVALUATOR, as_=ServiceIdentity.ORCHESTRATOR
+    ) as channel:
         yield channel
 
 
@@ -177,16 +182,24 @@ def test_reflection_lists_the_evaluator_service(channel: grpc.Channel) -> None:
     assert "grpc.health.v1.Health" in names
 
 
-def test_entry_point_serves_then_exits_cleanly_on_sigterm() -> None:
+def test_entry_point_serves_then_exits_cleanly_on_sigterm(credentials: Credentials) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "EVALUATOR_PORT": str(port), "HOST": "127.0.0.1", "SHUTDOWN_GRACE_SECONDS": "2"}
+    env = {
+        **os.environ,
+        "EVALUATOR_PORT": str(port),
+        "HOST": "127.0.0.1",
+        "SHUTDOWN_GRACE_SECONDS": "2",
+        **credentials.environment(ServiceIdentity.EVALUATOR),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "evaluator"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
-        assert _becomes_serving(f"127.0.0.1:{port}", deadline=time.monotonic() + 20), "evaluator never became SERVING"
+        assert _becomes_serving(credentials, f"127.0.0.1:{port}", deadline=time.monotonic() + 20), (
+            "evaluator never became SERVING"
+        )
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=20)
     finally:
@@ -198,8 +211,8 @@ def test_entry_point_serves_then_exits_cleanly_on_sigterm() -> None:
     assert b"termination requested" in output
 
 
-def _becomes_serving(target: str, *, deadline: float) -> bool:
-    with grpc.insecure_channel(target) as channel:
+def _becomes_serving(credentials: Credentials, target: str, *, deadline: float) -> bool:
+    with credentials.channel(target, server=ServiceIdentity.EVALUATOR, as_=ServiceIdentity.ORCHESTRATOR) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             try:

@@ -9,12 +9,17 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
+from civicflow.auth.principals import Role
 from civicflow.v1 import audit_pb2, evaluator_pb2, orchestrator_pb2, orchestrator_pb2_grpc
+from tests.support.credentials import Credentials
 
 
 @pytest.fixture(scope="module")
-def orchestrator(orchestrator_target: str) -> Iterator[orchestrator_pb2_grpc.OrchestratorServiceStub]:
-    with grpc.insecure_channel(orchestrator_target) as channel:
+def orchestrator(
+    credentials: Credentials, orchestrator_target: str
+) -> Iterator[orchestrator_pb2_grpc.OrchestratorServiceStub]:
+    """A direct client as docs/api.md shows it: TLS trusting the CA, no certificate, a caseworker's bearer token."""
+    with credentials.orchestrator_channel(orchestrator_target, role=Role.CASEWORKER) as channel:
         yield orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
 
 

@@ -7,14 +7,15 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import grpc
 import pytest
 import sqlalchemy as sa
 
+from civicflow.auth.principals import Role
 from civicflow.v1 import evaluator_pb2, orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator.citizens import mock_citizen
 from orchestrator.config import OrchestratorSettings
 from tests.support.background_loop import BackgroundLoop
+from tests.support.credentials import Credentials
 from tests.support.eligibility_oracle import SCHEME_RULES, expected_decision, reference_transitions
 from tests.support.impact_results import exported_results
 from tests.support.orchestrators import serving
@@ -24,8 +25,9 @@ CURRENT = SCHEME_RULES["scheme_beta"]
 PROPOSED = {"min_age": 25, "max_age": 55, "max_income": 150_000}
 
 
-def _stub(target: str) -> orchestrator_pb2_grpc.OrchestratorServiceStub:
-    return orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(target))
+def _stub(credentials: Credentials, target: str) -> orchestrator_pb2_grpc.OrchestratorServiceStub:
+    """The orchestrator as an analyst calls it."""
+    return orchestrator_pb2_grpc.OrchestratorServiceStub(credentials.orchestrator_channel(target, role=Role.ANALYST))
 
 
 def _run(stub: orchestrator_pb2_grpc.OrchestratorServiceStub, size: int) -> orchestrator_pb2.WorkflowInstance:
@@ -36,8 +38,8 @@ def _run(stub: orchestrator_pb2_grpc.OrchestratorServiceStub, size: int) -> orch
 
 
 @pytest.fixture(scope="module")
-def analysis(orchestrator_target: str) -> dict[str, Any]:
-    instance = _run(_stub(orchestrator_target), POPULATION)
+def analysis(credentials: Credentials, orchestrator_target: str) -> dict[str, Any]:
+    instance = _run(_stub(credentials, orchestrator_target), POPULATION)
     assert instance.status == orchestrator_pb2.RUN_STATUS_COMPLETED, instance.error
     return {"instance_id": instance.instance_id, **json.loads(instance.outputs_json)["impact_report"]}
 
@@ -61,8 +63,10 @@ def test_every_citizen_is_stored_once_and_the_digest_covers_the_rows(
     assert hashlib.sha256(export).hexdigest() == analysis["results_digest"]
 
 
-def test_results_page_by_keyset_from_any_offset(orchestrator_target: str, analysis: dict[str, Any]) -> None:
-    page = _stub(orchestrator_target).ListImpactResults(
+def test_results_page_by_keyset_from_any_offset(
+    credentials: Credentials, orchestrator_target: str, analysis: dict[str, Any]
+) -> None:
+    page = _stub(credentials, orchestrator_target).ListImpactResults(
         orchestrator_pb2.ListImpactResultsRequest(instance_id=analysis["instance_id"], offset=POPULATION - 10, limit=50)
     )
     assert [r.position for r in page.results] == list(range(POPULATION - 9, POPULATION + 1))
@@ -83,9 +87,9 @@ def orchestrator_without_evaluator(
 
 
 def test_unreachable_evaluator_fails_the_run_and_leaves_no_rows(
-    orchestrator_without_evaluator: str, owner: sa.Engine
+    credentials: Credentials, orchestrator_without_evaluator: str, owner: sa.Engine
 ) -> None:
-    stub = _stub(orchestrator_without_evaluator)
+    stub = _stub(credentials, orchestrator_without_evaluator)
     instance = _run(stub, 3_000)
     assert instance.status == orchestrator_pb2.RUN_STATUS_FAILED
     assert "step 'evaluate_population' failed: evaluator stream failed: UNAVAILABLE" in instance.error

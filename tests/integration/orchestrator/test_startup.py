@@ -8,11 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from civicflow.auth.access import ServiceIdentity
 from civicflow.settings import REPO_ROOT
+from tests.support.credentials import Credentials
 
 
 def test_bad_template_stops_the_process_with_a_message_naming_file_and_problem(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, credentials: Credentials
 ) -> None:
     document = json.loads((REPO_ROOT / "templates" / "eligibility_check.json").read_text())
     document["steps"][2]["task_type"] = "consult_oracle"
@@ -23,6 +25,7 @@ def test_bad_template_stops_the_process_with_a_message_naming_file_and_problem(
         "TEMPLATES_DIR": str(tmp_path),
         "ORCHESTRATOR_PORT": "0",
         "HOST": "127.0.0.1",
+        **credentials.environment(ServiceIdentity.ORCHESTRATOR),
     }
 
     finished = subprocess.run(

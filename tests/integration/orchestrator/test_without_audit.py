@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator.config import OrchestratorSettings
 from tests.support.background_loop import BackgroundLoop
+from tests.support.credentials import Credentials
 from tests.support.orchestrators import serving
 
 
@@ -27,8 +28,10 @@ def orchestrator_without_audit(
         yield target
 
 
-def test_unauditable_run_is_failed_and_answered_unavailable(orchestrator_without_audit: str, owner: sa.Engine) -> None:
-    stub = orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(orchestrator_without_audit))
+def test_unauditable_run_is_failed_and_answered_unavailable(
+    credentials: Credentials, orchestrator_without_audit: str, owner: sa.Engine
+) -> None:
+    stub = orchestrator_pb2_grpc.OrchestratorServiceStub(credentials.orchestrator_channel(orchestrator_without_audit))
     inputs = {"citizen_id": "CIT-unaudited-1", "scheme_name": "scheme_alpha"}
     with pytest.raises(grpc.RpcError) as refused:
         stub.ExecuteWorkflow(

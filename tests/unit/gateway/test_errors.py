@@ -10,9 +10,13 @@ import grpc
 import pytest
 from fastapi.testclient import TestClient
 
+from civicflow.auth.access import ServiceIdentity
+from civicflow.auth.principals import Role
 from gateway.app import create_app
 from gateway.config import GatewaySettings
 from gateway.errors import HTTP_STATUS_BY_GRPC_CODE, http_status_for
+from tests.support.credentials import Credentials
+from tests.support.rest_api import RestApi
 
 # Nothing listens on port 1, so every call fails with UNAVAILABLE at once.
 UNREACHABLE = "127.0.0.1:1"
@@ -48,15 +52,17 @@ def test_every_grpc_error_code_has_an_entry_in_the_table() -> None:
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[TestClient]:
+def client(credentials: Credentials) -> Iterator[RestApi]:
+    """The app with nothing behind it, called by a caseworker: the token is verified, then every call fails."""
     settings = GatewaySettings(
         orchestrator_target=UNREACHABLE,
         evaluator_target=UNREACHABLE,
         audit_target=UNREACHABLE,
         request_timeout_seconds=5.0,
+        **credentials.service_settings(ServiceIdentity.GATEWAY),
     )
     with TestClient(create_app(settings)) as test_client:
-        yield test_client
+        yield RestApi.acting_as(test_client, credentials, Role.CASEWORKER)
 
 
 def _error(body: Any, *, status: int, code: str) -> dict[str, Any]:
@@ -70,21 +76,21 @@ def _error(body: Any, *, status: int, code: str) -> dict[str, Any]:
     return dict(error)
 
 
-def test_unreachable_orchestrator_answers_503_in_the_error_shape(client: TestClient) -> None:
+def test_unreachable_orchestrator_answers_503_in_the_error_shape(client: RestApi) -> None:
     response = client.post("/workflows/execute", json={"template_id": "eligibility_check", "inputs": {}})
 
     assert response.status_code == 503
     _error(response.json(), status=503, code="UNAVAILABLE")
 
 
-def test_unreachable_orchestrator_gives_503_on_reads_too(client: TestClient) -> None:
+def test_unreachable_orchestrator_gives_503_on_reads_too(client: RestApi) -> None:
     for path in ("/templates", f"/workflows/{uuid.uuid4()}", f"/workflows/report/{uuid.uuid4()}/results"):
         response = client.get(path)
         assert response.status_code == 503, path
         _error(response.json(), status=503, code="UNAVAILABLE")
 
 
-def test_healthz_is_503_degraded_when_the_services_are_unreachable(client: TestClient) -> None:
+def test_healthz_is_503_degraded_when_the_services_are_unreachable(client: RestApi) -> None:
     response = client.get("/healthz")
 
     assert response.status_code == 503
@@ -99,7 +105,7 @@ def test_healthz_is_503_degraded_when_the_services_are_unreachable(client: TestC
     }
 
 
-def test_extra_body_field_is_a_422_naming_the_field(client: TestClient) -> None:
+def test_extra_body_field_is_a_422_naming_the_field(client: RestApi) -> None:
     response = client.post("/workflows/execute", json={"template_id": "eligibility_check", "inputs": {}, "x": 1})
 
     assert response.status_code == 422
@@ -108,14 +114,14 @@ def test_extra_body_field_is_a_422_naming_the_field(client: TestClient) -> None:
     assert "body.x" in error["message"]
 
 
-def test_appeal_without_a_uuid_original_is_a_422(client: TestClient) -> None:
+def test_appeal_without_a_uuid_original_is_a_422(client: RestApi) -> None:
     response = client.post("/workflows/appeal", json={"original_instance_id": "abc", "new_data": {}})
 
     error = _error(response.json(), status=422, code="VALIDATION_ERROR")
     assert [detail["field"] for detail in error["details"]] == ["body.original_instance_id"]
 
 
-def test_non_uuid_instance_id_is_a_422_before_any_call(client: TestClient) -> None:
+def test_non_uuid_instance_id_is_a_422_before_any_call(client: RestApi) -> None:
     response = client.get("/workflows/not-a-uuid")
 
     error = _error(response.json(), status=422, code="VALIDATION_ERROR")
@@ -123,20 +129,20 @@ def test_non_uuid_instance_id_is_a_422_before_any_call(client: TestClient) -> No
 
 
 @pytest.mark.parametrize("query", ["offset=-1", "limit=0", "limit=1001", "limit=ten"])
-def test_results_paging_out_of_range_is_a_422(client: TestClient, query: str) -> None:
+def test_results_paging_out_of_range_is_a_422(client: RestApi, query: str) -> None:
     response = client.get(f"/workflows/report/{uuid.uuid4()}/results?{query}")
 
     error = _error(response.json(), status=422, code="VALIDATION_ERROR")
     assert error["details"][0]["field"].startswith("query.")
 
 
-def test_unknown_path_answers_in_the_same_error_shape(client: TestClient) -> None:
+def test_unknown_path_answers_in_the_same_error_shape(client: RestApi) -> None:
     response = client.get("/no/such/path")
 
     _error(response.json(), status=404, code="NOT_FOUND")
 
 
-def test_docs_and_openapi_describe_the_api(client: TestClient) -> None:
+def test_docs_and_openapi_describe_the_api(client: RestApi) -> None:
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
 

@@ -10,14 +10,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 import sqlalchemy as sa
 
+from civicflow.auth.access import ServiceIdentity
+from civicflow.auth.principals import Role
 from civicflow.settings import REPO_ROOT
 from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator.config import OrchestratorSettings
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
+from tests.support.credentials import Credentials
 from tests.support.eligibility_oracle import reference_transitions
 from tests.support.evaluator_processes import EvaluatorProcess, start_evaluator_process
 from tests.support.impact_results import stored_rows
@@ -29,11 +31,12 @@ LARGE = 400_000
 
 
 def _orchestrator(
-    background_loop: BackgroundLoop, settings: OrchestratorSettings, **update: Any
+    background_loop: BackgroundLoop, settings: OrchestratorSettings, credentials: Credentials, **update: Any
 ) -> Iterator[orchestrator_pb2_grpc.OrchestratorServiceStub]:
+    """A replica with `update` applied, called by an analyst."""
     with (
         serving(background_loop, settings.model_copy(update=update)) as target,
-        grpc.insecure_channel(target) as channel,
+        credentials.orchestrator_channel(target, role=Role.ANALYST) as channel,
     ):
         yield orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
 
@@ -69,8 +72,8 @@ def _assert_equals_a_direct_evaluation(report: dict[str, Any], size: int) -> Non
 
 
 @pytest.fixture(scope="module")
-def replicas() -> Iterator[list[EvaluatorProcess]]:
-    started = [start_evaluator_process(), start_evaluator_process()]
+def replicas(credentials: Credentials) -> Iterator[list[EvaluatorProcess]]:
+    started = [start_evaluator_process(credentials), start_evaluator_process(credentials)]
     yield started
     for replica in started:
         replica.stop()
@@ -78,10 +81,13 @@ def replicas() -> Iterator[list[EvaluatorProcess]]:
 
 @pytest.fixture(scope="module")
 def over_replicas(
-    background_loop: BackgroundLoop, orchestrator_settings: OrchestratorSettings, replicas: list[EvaluatorProcess]
+    background_loop: BackgroundLoop,
+    orchestrator_settings: OrchestratorSettings,
+    credentials: Credentials,
+    replicas: list[EvaluatorProcess],
 ) -> Iterator[orchestrator_pb2_grpc.OrchestratorServiceStub]:
     target = "ipv4:" + ",".join(f"127.0.0.1:{replica.port}" for replica in replicas)
-    yield from _orchestrator(background_loop, orchestrator_settings, evaluator_target=target)
+    yield from _orchestrator(background_loop, orchestrator_settings, credentials, evaluator_target=target)
 
 
 def test_a_replica_killed_mid_run_costs_no_citizen_and_counts_none_twice(
@@ -118,6 +124,7 @@ def test_a_replica_killed_mid_run_costs_no_citizen_and_counts_none_twice(
 def over_a_stalling_evaluator(
     background_loop: BackgroundLoop,
     orchestrator_settings: OrchestratorSettings,
+    credentials: Credentials,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[orchestrator_pb2_grpc.OrchestratorServiceStub]:
     """An evaluator that holds back the batch of CIT-0005000 for a minute, once; batches time out after 1 s."""
@@ -130,6 +137,7 @@ def over_a_stalling_evaluator(
         evaluator_stall_citizens=frozenset({"CIT-0005000"}),
         evaluator_stall_seconds=60,
         evaluator_fault_times=1,
+        **credentials.tls_settings(ServiceIdentity.EVALUATOR),
     )
     templates = tmp_path_factory.mktemp("templates")
     template = json.loads((REPO_ROOT / "templates" / "impact_analysis.json").read_text())
@@ -139,7 +147,11 @@ def over_a_stalling_evaluator(
     (templates / "impact_analysis.json").write_text(json.dumps(template))
     with serve_on_loopback(background_loop, start(stalling)) as evaluator_target:
         yield from _orchestrator(
-            background_loop, orchestrator_settings, evaluator_target=evaluator_target, templates_dir=Path(templates)
+            background_loop,
+            orchestrator_settings,
+            credentials,
+            evaluator_target=evaluator_target,
+            templates_dir=Path(templates),
         )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from civicflow.grpc_server import insecure_channel
+from civicflow.auth.access import ServiceIdentity
 from civicflow.v1 import evaluator_pb2_grpc
 from orchestrator.impact.fan_out import evaluate_population
 from orchestrator.impact.fan_out_config import FanOutConfig
@@ -17,6 +17,7 @@ from orchestrator.impact.results_store import ImpactResultStore
 from orchestrator.templates.schemes import SchemeRules
 from orchestrator.templates.step_policy import FAIL_FAST, NO_RETRY
 from tests.support.background_loop import BackgroundLoop
+from tests.support.credentials import Credentials
 from tests.support.impact_results import instance_for_results, migrate, stored_rows
 
 LARGE = 200_000
@@ -36,10 +37,16 @@ def store(owner: sa.Engine) -> Iterator[ImpactResultStore]:
 
 
 def _peak_bytes(
-    background_loop: BackgroundLoop, evaluator_target: str, store: ImpactResultStore, instance: uuid.UUID
+    background_loop: BackgroundLoop,
+    credentials: Credentials,
+    evaluator_target: str,
+    store: ImpactResultStore,
+    instance: uuid.UUID,
 ) -> int:
     async def run() -> int:
-        channel = insecure_channel(evaluator_target)
+        channel = credentials.aio_channel(
+            evaluator_target, server=ServiceIdentity.EVALUATOR, as_=ServiceIdentity.ORCHESTRATOR
+        )
         writer = store.open_writer(instance)
         assert writer.claim()
         tracemalloc.start()
@@ -68,11 +75,15 @@ def _peak_bytes(
 
 
 def test_a_large_population_is_evaluated_within_a_small_fixed_memory_budget(
-    background_loop: BackgroundLoop, evaluator_target: str, store: ImpactResultStore, owner: sa.Engine
+    background_loop: BackgroundLoop,
+    credentials: Credentials,
+    evaluator_target: str,
+    store: ImpactResultStore,
+    owner: sa.Engine,
 ) -> None:
     instance = instance_for_results(owner)
 
-    peak = _peak_bytes(background_loop, evaluator_target, store, instance)
+    peak = _peak_bytes(background_loop, credentials, evaluator_target, store, instance)
 
     assert stored_rows(owner, instance) == (LARGE, 1, LARGE)
     assert peak < BUDGET_BYTES, f"peak {peak / 2**20:.1f} MiB of Python allocations for {LARGE} citizens"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from civicflow.grpc_server import insecure_channel
+from civicflow.auth.access import ServiceIdentity
 from civicflow.v1 import evaluator_pb2_grpc
 from orchestrator.impact.fan_out_config import FanOutConfig
 from orchestrator.impact.results_store import ImpactResultStore
@@ -17,6 +17,7 @@ from orchestrator.tasks.contract import TaskContext
 from orchestrator.tasks.impact import evaluate_population_task
 from orchestrator.templates.step_policy import FailureTolerance
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
+from tests.support.credentials import Credentials
 from tests.support.impact_results import instance_for_results, migrate, stored_rows
 
 SIZE = 5_000
@@ -29,20 +30,27 @@ INPUTS = {
 
 
 @pytest.fixture(scope="module")
-def evaluator_with_failures(background_loop: BackgroundLoop) -> Iterator[str]:
+def evaluator_with_failures(background_loop: BackgroundLoop, credentials: Credentials) -> Iterator[str]:
     from evaluator.config import EvaluatorSettings
     from evaluator.server import start
 
-    settings = EvaluatorSettings(host="127.0.0.1", evaluator_port=0, evaluator_fail_citizens=frozenset(FAILING))
+    settings = EvaluatorSettings(
+        host="127.0.0.1",
+        evaluator_port=0,
+        evaluator_fail_citizens=frozenset(FAILING),
+        **credentials.tls_settings(ServiceIdentity.EVALUATOR),
+    )
     with serve_on_loopback(background_loop, start(settings)) as target:
         yield target
 
 
-def _attempt(background_loop: BackgroundLoop, target: str, engine: sa.Engine, instance_id: uuid.UUID) -> dict[str, Any]:
+def _attempt(
+    background_loop: BackgroundLoop, credentials: Credentials, target: str, engine: sa.Engine, instance_id: uuid.UUID
+) -> dict[str, Any]:
     progress: list[tuple[int, int]] = []
 
     async def attempt() -> dict[str, Any]:
-        channel = insecure_channel(target)
+        channel = credentials.aio_channel(target, server=ServiceIdentity.EVALUATOR, as_=ServiceIdentity.ORCHESTRATOR)
         try:
             context = TaskContext(
                 instance_id=instance_id,
@@ -66,13 +74,13 @@ def _attempt(background_loop: BackgroundLoop, target: str, engine: sa.Engine, in
 
 
 def test_a_second_attempt_rebuilds_the_first_ones_outcome_from_its_rows(
-    background_loop: BackgroundLoop, evaluator_with_failures: str, owner: sa.Engine
+    background_loop: BackgroundLoop, credentials: Credentials, evaluator_with_failures: str, owner: sa.Engine
 ) -> None:
     migrate(owner)
     instance_id = instance_for_results(owner)
 
-    first = _attempt(background_loop, evaluator_with_failures, owner, instance_id)
-    second = _attempt(background_loop, evaluator_with_failures, owner, instance_id)
+    first = _attempt(background_loop, credentials, evaluator_with_failures, owner, instance_id)
+    second = _attempt(background_loop, credentials, evaluator_with_failures, owner, instance_id)
 
     assert first["evaluation"]["failed"] == 2
     assert [f["citizen_id"] for f in first["evaluation"]["failures"]] == list(FAILING)

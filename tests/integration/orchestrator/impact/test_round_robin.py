@@ -9,10 +9,14 @@ from collections.abc import Awaitable, Callable, Iterator
 import grpc
 import pytest
 
+from civicflow.auth.access import ServiceIdentity
+from civicflow.auth.principals import Role
+from civicflow.tls import Identity
 from civicflow.v1 import evaluator_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from evaluator.servicer import EvaluatorServicer
 from orchestrator.config import OrchestratorSettings
 from tests.support.background_loop import BackgroundLoop
+from tests.support.credentials import Credentials
 from tests.support.orchestrators import serving
 
 
@@ -31,18 +35,20 @@ class CallCounter(grpc.aio.ServerInterceptor):
         return await continuation(handler_call_details)
 
 
-async def _start_replica(counter: CallCounter) -> tuple[grpc.aio.Server, int]:
+async def _start_replica(counter: CallCounter, identity: Identity) -> tuple[grpc.aio.Server, int]:
+    """An evaluator replica as the evaluator serves: mutual TLS with its certificate, callers' certificates checked."""
     server = grpc.aio.server(interceptors=[counter])
     evaluator_pb2_grpc.add_EvaluatorServiceServicer_to_server(EvaluatorServicer(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    port = server.add_secure_port("127.0.0.1:0", identity.server_credentials(require_client_certificate=True))
     await server.start()
     return server, port
 
 
 @pytest.fixture(scope="module")
-def replicas(background_loop: BackgroundLoop) -> Iterator[list[tuple[CallCounter, int]]]:
+def replicas(background_loop: BackgroundLoop, credentials: Credentials) -> Iterator[list[tuple[CallCounter, int]]]:
     counters = [CallCounter(), CallCounter()]
-    started = [background_loop.run(_start_replica(counter)) for counter in counters]
+    identity = credentials.identity(ServiceIdentity.EVALUATOR)
+    started = [background_loop.run(_start_replica(counter, identity)) for counter in counters]
     yield [(counter, port) for counter, (_, port) in zip(counters, started, strict=True)]
     for server, _ in started:
         background_loop.run(server.stop(grace=1.0))
@@ -61,9 +67,11 @@ def orchestrator_over_replicas(
 
 
 def test_streams_and_calls_reach_every_replica(
-    orchestrator_over_replicas: str, replicas: list[tuple[CallCounter, int]]
+    orchestrator_over_replicas: str, replicas: list[tuple[CallCounter, int]], credentials: Credentials
 ) -> None:
-    stub = orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(orchestrator_over_replicas))
+    # An admin: eligibility checks and an impact analysis.
+    channel = credentials.orchestrator_channel(orchestrator_over_replicas, role=Role.ADMIN)
+    stub = orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
     for index in range(10):  # unary calls first: round_robin connects to both replicas
         inputs = {"citizen_id": f"CIT-{index}", "scheme_name": "scheme_alpha"}
         stub.ExecuteWorkflow(

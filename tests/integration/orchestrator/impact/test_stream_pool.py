@@ -13,10 +13,10 @@ from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
 import numpy as np
 import pytest
 
+from civicflow.auth.access import ServiceIdentity
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from evaluator.config import EvaluatorSettings
 from evaluator.rules import Rules
@@ -27,6 +27,7 @@ from orchestrator.impact.fan_out_config import FanOutConfig
 from orchestrator.impact.stream_pool import JobSource, StreamPool
 from orchestrator.templates.step_policy import ErrorKind
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
+from tests.support.credentials import Credentials
 from tests.support.eligibility_oracle import SCHEME_RULES, reference_decisions
 
 SCHEMES = ("scheme_alpha", "scheme_gamma")  # baseline and proposed, as an impact analysis sends them
@@ -47,6 +48,7 @@ class Evaluation:
 
 
 async def evaluate(
+    credentials: Credentials,
     target: str,
     *,
     population: int,
@@ -54,7 +56,8 @@ async def evaluate(
     batch_timeout: float = 10.0,
     rule_sets: list[evaluator_pb2.EligibilityRules] = RULE_SETS,
 ) -> Evaluation:
-    """Sends the population's batches through a StreamPool to `target`; notes the error that stopped it, if any."""
+    """Sends the population's batches through a StreamPool to `target`, as the orchestrator does; notes the error
+    that stopped it, if any."""
     evaluation = Evaluation()
     job_ids = itertools.count()
     expected = batch_count(population, config.batch_size)
@@ -74,7 +77,9 @@ async def evaluate(
         if len(evaluation.answers) == expected:
             source.finish()
 
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with credentials.aio_channel(
+        target, server=ServiceIdentity.EVALUATOR, as_=ServiceIdentity.ORCHESTRATOR
+    ) as channel:
         stub = evaluator_pb2_grpc.EvaluatorServiceStub(channel)
         pool = StreamPool(stub, rule_sets, source, deliver, config, streams=config.streams, batch_timeout=batch_timeout)
         try:
@@ -109,7 +114,9 @@ def assert_each_job_answered_once_and_right(evaluation: Evaluation, *, populatio
 
 
 @pytest.fixture
-def stalling_evaluator(background_loop: BackgroundLoop, request: pytest.FixtureRequest) -> Iterator[str]:
+def stalling_evaluator(
+    background_loop: BackgroundLoop, credentials: Credentials, request: pytest.FixtureRequest
+) -> Iterator[str]:
     """An evaluator that holds back the answer of any batch holding CIT-0000123 (parametrised: how often)."""
     settings = EvaluatorSettings(
         host="127.0.0.1",
@@ -117,17 +124,18 @@ def stalling_evaluator(background_loop: BackgroundLoop, request: pytest.FixtureR
         evaluator_stall_citizens=frozenset({"CIT-0000123"}),
         evaluator_stall_seconds=20.0,
         evaluator_fault_times=request.param,
+        **credentials.tls_settings(ServiceIdentity.EVALUATOR),
     )
     with serve_on_loopback(background_loop, start_evaluator(settings), grace=0) as target:
         yield target
 
 
 def test_every_job_is_answered_exactly_once_over_several_streams(
-    background_loop: BackgroundLoop, evaluator_target: str
+    background_loop: BackgroundLoop, credentials: Credentials, evaluator_target: str
 ) -> None:
     config = FanOutConfig(batch_size=50, streams=3, window=2)
 
-    evaluation = run(background_loop, evaluate(evaluator_target, population=2_000, config=config))
+    evaluation = run(background_loop, evaluate(credentials, evaluator_target, population=2_000, config=config))
 
     assert_each_job_answered_once_and_right(evaluation, population=2_000)
     assert len(evaluation.jobs) == 40
@@ -136,11 +144,13 @@ def test_every_job_is_answered_exactly_once_over_several_streams(
 
 @pytest.mark.parametrize("stalling_evaluator", [1], indirect=True)
 def test_a_stalled_batch_is_sent_again_on_a_new_stream_after_the_batch_timeout(
-    background_loop: BackgroundLoop, stalling_evaluator: str
+    background_loop: BackgroundLoop, credentials: Credentials, stalling_evaluator: str
 ) -> None:
     config = FanOutConfig(batch_size=50, streams=2, window=2, max_stream_restarts=3)
 
-    evaluation = run(background_loop, evaluate(stalling_evaluator, population=500, config=config, batch_timeout=1.0))
+    evaluation = run(
+        background_loop, evaluate(credentials, stalling_evaluator, population=500, config=config, batch_timeout=1.0)
+    )
 
     assert_each_job_answered_once_and_right(evaluation, population=500)
     assert evaluation.restarts == 1
@@ -150,11 +160,13 @@ def test_a_stalled_batch_is_sent_again_on_a_new_stream_after_the_batch_timeout(
 
 @pytest.mark.parametrize("stalling_evaluator", [0], indirect=True)
 def test_streams_that_keep_stalling_fail_the_step_as_timed_out_past_the_restart_limit(
-    background_loop: BackgroundLoop, stalling_evaluator: str
+    background_loop: BackgroundLoop, credentials: Credentials, stalling_evaluator: str
 ) -> None:
     config = FanOutConfig(batch_size=50, streams=1, window=2, max_stream_restarts=2)
 
-    evaluation = run(background_loop, evaluate(stalling_evaluator, population=500, config=config, batch_timeout=0.3))
+    evaluation = run(
+        background_loop, evaluate(credentials, stalling_evaluator, population=500, config=config, batch_timeout=0.3)
+    )
 
     failure = step_failure(evaluation)
     assert failure.kind is ErrorKind.TIMEOUT
@@ -164,11 +176,11 @@ def test_streams_that_keep_stalling_fail_the_step_as_timed_out_past_the_restart_
 
 
 def test_an_evaluator_out_of_reach_fails_the_step_as_unavailable_past_the_restart_limit(
-    background_loop: BackgroundLoop,
+    background_loop: BackgroundLoop, credentials: Credentials
 ) -> None:
     config = FanOutConfig(batch_size=50, streams=2, window=2, max_stream_restarts=3)
 
-    evaluation = run(background_loop, evaluate(NOWHERE, population=500, config=config))
+    evaluation = run(background_loop, evaluate(credentials, NOWHERE, population=500, config=config))
 
     failure = step_failure(evaluation)
     assert failure.kind is ErrorKind.UNAVAILABLE
@@ -178,14 +190,16 @@ def test_an_evaluator_out_of_reach_fails_the_step_as_unavailable_past_the_restar
 
 
 def test_a_batch_the_evaluator_refuses_fails_the_step_at_once_without_a_restart(
-    background_loop: BackgroundLoop, evaluator_target: str
+    background_loop: BackgroundLoop, credentials: Credentials, evaluator_target: str
 ) -> None:
     # One batch in flight per stream, so that none is being written when the refusal ends the call:
     # a write under way then makes grpc.aio report INTERNAL "Internal error from Core" instead of the
     # evaluator's INVALID_ARGUMENT, which the pool takes for a broken stream and restarts.
     config = FanOutConfig(batch_size=50, streams=2, window=1, max_stream_restarts=8)
 
-    evaluation = run(background_loop, evaluate(evaluator_target, population=500, config=config, rule_sets=[]))
+    evaluation = run(
+        background_loop, evaluate(credentials, evaluator_target, population=500, config=config, rule_sets=[])
+    )
 
     failure = step_failure(evaluation)
     assert failure.kind is ErrorKind.FAILED

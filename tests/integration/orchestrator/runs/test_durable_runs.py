@@ -16,19 +16,25 @@ import pytest
 import sqlalchemy as sa
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from civicflow.auth.access import ServiceIdentity
+from civicflow.auth.principals import Role
 from civicflow.settings import REPO_ROOT
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator.citizens import mock_citizen
 from orchestrator.config import OrchestratorSettings
 from orchestrator.runs.step_attempts import StepAttempt
 from tests.support.background_loop import BackgroundLoop
+from tests.support.credentials import Credentials
 from tests.support.orchestrators import replica_settings, serving, wait_until
 
 ELIGIBILITY = {"citizen_id": "CIT-0000042", "scheme_name": "scheme_alpha"}
 
 
-def _stub(target: str) -> orchestrator_pb2_grpc.OrchestratorServiceStub:
-    return orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(target))
+def _stub(
+    credentials: Credentials, target: str, token: str | None = None
+) -> orchestrator_pb2_grpc.OrchestratorServiceStub:
+    """The orchestrator as a caseworker calls it: the tests' usual one, or the one whose `token` is given."""
+    return orchestrator_pb2_grpc.OrchestratorServiceStub(credentials.orchestrator_channel(target, token=token))
 
 
 def _execute(stub: Any, template_id: str, inputs: dict[str, Any], **fields: Any) -> orchestrator_pb2.WorkflowInstance:
@@ -36,8 +42,14 @@ def _execute(stub: Any, template_id: str, inputs: dict[str, Any], **fields: Any)
     return stub.ExecuteWorkflow(request).instance
 
 
-def _audit(audit_target: str, instance_id: str) -> list[audit_pb2.AuditRecord]:
-    stub = audit_pb2_grpc.AuditServiceStub(grpc.insecure_channel(audit_target))
+def _audit_stub(credentials: Credentials, audit_target: str) -> audit_pb2_grpc.AuditServiceStub:
+    """The audit service as the orchestrator calls it, with the orchestrator's certificate."""
+    channel = credentials.channel(audit_target, server=ServiceIdentity.AUDIT_SERVICE, as_=ServiceIdentity.ORCHESTRATOR)
+    return audit_pb2_grpc.AuditServiceStub(channel)
+
+
+def _audit(credentials: Credentials, audit_target: str, instance_id: str) -> list[audit_pb2.AuditRecord]:
+    stub = _audit_stub(credentials, audit_target)
     return [entry.record for entry in stub.ListEntries(audit_pb2.ListEntriesRequest(instance_id=instance_id)).entries]
 
 
@@ -53,9 +65,9 @@ def fast_replica(background_loop: BackgroundLoop, orchestrator_settings: Orchest
 
 
 def test_an_async_run_answers_running_at_once_and_its_watch_ends_with_the_finished_run(
-    orchestrator_target: str,
+    credentials: Credentials, orchestrator_target: str
 ) -> None:
-    stub = _stub(orchestrator_target)
+    stub = _stub(credentials, orchestrator_target)
     started = _execute(stub, "eligibility_check", ELIGIBILITY, mode=orchestrator_pb2.EXECUTION_MODE_ASYNC)
     assert started.status == orchestrator_pb2.RUN_STATUS_RUNNING
     assert started.outputs_json == "{}"
@@ -71,10 +83,10 @@ def test_an_async_run_answers_running_at_once_and_its_watch_ends_with_the_finish
     assert json.loads(snapshots[-1].outputs_json)["decision"]["citizen_id"] == "CIT-0000042"
 
 
-def test_watching_an_unknown_instance_is_not_found(orchestrator_target: str) -> None:
+def test_watching_an_unknown_instance_is_not_found(credentials: Credentials, orchestrator_target: str) -> None:
     with pytest.raises(grpc.RpcError) as refused:
         list(
-            _stub(orchestrator_target).WatchWorkflow(
+            _stub(credentials, orchestrator_target).WatchWorkflow(
                 orchestrator_pb2.WatchWorkflowRequest(instance_id=str(uuid.uuid4()))
             )
         )
@@ -82,12 +94,13 @@ def test_watching_an_unknown_instance_is_not_found(orchestrator_target: str) -> 
 
 
 def test_every_attempt_is_journalled_as_audited_with_the_actor(
-    orchestrator_target: str, audit_target: str, owner: sa.Engine
+    credentials: Credentials, orchestrator_target: str, audit_target: str, owner: sa.Engine
 ) -> None:
-    run = _execute(_stub(orchestrator_target), "eligibility_check", ELIGIBILITY, actor="clerk-17")
+    clerk = credentials.issue("clerk-17", Role.CASEWORKER)
+    run = _execute(_stub(credentials, orchestrator_target, clerk), "eligibility_check", ELIGIBILITY)
     assert run.status == orchestrator_pb2.RUN_STATUS_COMPLETED
 
-    audited = _audit(audit_target, run.instance_id)
+    audited = _audit(credentials, audit_target, run.instance_id)
     with owner.connect() as connection:
         journalled = connection.execute(
             sa.text("SELECT * FROM orchestrator.workflow_steps WHERE instance_id = :id ORDER BY step_index, attempt"),
@@ -106,13 +119,15 @@ def test_every_attempt_is_journalled_as_audited_with_the_actor(
 
     assert [StepAttempt.from_audit(record) for record in audited] == [StepAttempt.from_journal(r) for r in journalled]
     assert _successes_per_step(audited) == {0: 1, 1: 1, 2: 1, 3: 1}
+    # The actor is the subject of the token the run was started with.
+    assert run.actor == "clerk-17"
     assert {record.actor for record in audited} == {"clerk-17"}
     assert set(keys) == {f"{run.instance_id}/{i}/1" for i in range(4)}
     assert (row.owner, row.lease_expires_at, row.steps_completed) == (None, None, 4)
 
 
 def test_a_run_left_by_a_dead_replica_resumes_after_the_last_step_either_record_holds(
-    fast_replica: str, audit_target: str, owner: sa.Engine
+    credentials: Credentials, fast_replica: str, audit_target: str, owner: sa.Engine
 ) -> None:
     """The dead replica journalled step 0 but never audited it, audited step 1 but never journalled it,
     and saw attempt 1 of step 2 fail. The run must go on at step 2, attempt 2, re-running nothing."""
@@ -149,7 +164,8 @@ def test_a_run_left_by_a_dead_replica_resumes_after_the_last_step_either_record_
                     "output": json.dumps(output),
                 },
             )
-    audit = audit_pb2_grpc.AuditServiceStub(grpc.insecure_channel(audit_target))
+    # What the dead replica, an orchestrator, had audited.
+    audit = _audit_stub(credentials, audit_target)
     moment = Timestamp()
     moment.GetCurrentTime()
     audit.AppendEntries(
@@ -190,7 +206,7 @@ def test_a_run_left_by_a_dead_replica_resumes_after_the_last_step_either_record_
             sa.text("UPDATE orchestrator.workflow_instances SET lease_expires_at = now() WHERE instance_id = :id"),
             {"id": instance_id},
         )
-    stub = _stub(fast_replica)
+    stub = _stub(credentials, fast_replica)
 
     def finished() -> bool:
         instance = stub.GetWorkflow(orchestrator_pb2.GetWorkflowRequest(instance_id=instance_id)).instance
@@ -201,7 +217,7 @@ def test_a_run_left_by_a_dead_replica_resumes_after_the_last_step_either_record_
     assert instance.status == orchestrator_pb2.RUN_STATUS_COMPLETED, instance.error
     assert json.loads(instance.outputs_json)["decision"]["citizen_id"] == "CIT-0000042"
 
-    records = _audit(audit_target, instance_id)
+    records = _audit(credentials, audit_target, instance_id)
     assert _successes_per_step(records) == {0: 1, 1: 1, 2: 1, 3: 1}
     assert [(r.step_index, r.attempt, r.status) for r in records if r.step_index == 2] == [
         (2, 1, audit_pb2.STEP_STATUS_FAILED),
@@ -220,16 +236,19 @@ def test_a_run_left_by_a_dead_replica_resumes_after_the_last_step_either_record_
 
 
 def test_unavailable_evaluator_is_retried_per_policy_and_every_attempt_audited(
-    background_loop: BackgroundLoop, orchestrator_settings: OrchestratorSettings, audit_target: str
+    background_loop: BackgroundLoop,
+    orchestrator_settings: OrchestratorSettings,
+    credentials: Credentials,
+    audit_target: str,
 ) -> None:
     settings = replica_settings(orchestrator_settings, evaluator_target="127.0.0.1:1")
     with serving(background_loop, settings) as target:
-        run = _execute(_stub(target), "eligibility_check", ELIGIBILITY)
+        run = _execute(_stub(credentials, target), "eligibility_check", ELIGIBILITY)
 
     assert run.status == orchestrator_pb2.RUN_STATUS_FAILED
     assert run.error.startswith("step 'evaluate_rules' failed: evaluator failed: UNAVAILABLE")
     assert run.error.endswith("(after 3 attempts; no attempts left)")
-    attempts = [r for r in _audit(audit_target, run.instance_id) if r.step_name == "evaluate_rules"]
+    attempts = [r for r in _audit(credentials, audit_target, run.instance_id) if r.step_name == "evaluate_rules"]
     assert [(r.attempt, r.status) for r in attempts] == [(n, audit_pb2.STEP_STATUS_FAILED) for n in (1, 2, 3)]
     assert {json.loads(r.output_json)["error_kind"] for r in attempts} == {"unavailable"}
     # Backoff 0.05 s, then 0.2 s: each attempt starts no earlier than the policy allows.
@@ -257,7 +276,10 @@ def impatient_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stalling_stack(
-    background_loop: BackgroundLoop, orchestrator_settings: OrchestratorSettings, impatient_templates: Path
+    background_loop: BackgroundLoop,
+    orchestrator_settings: OrchestratorSettings,
+    credentials: Credentials,
+    impatient_templates: Path,
 ) -> Iterator[str]:
     """An evaluator that holds back its answer about two citizens for 5 s, twice each; an orchestrator using it."""
     from evaluator.config import EvaluatorSettings
@@ -271,6 +293,7 @@ def stalling_stack(
                 evaluator_stall_citizens=frozenset({"CIT-STALL-1", "CIT-STALL-2"}),
                 evaluator_stall_seconds=5.0,
                 evaluator_fault_times=2,
+                **credentials.tls_settings(ServiceIdentity.EVALUATOR),
             )
         )
     )
@@ -285,14 +308,16 @@ def stalling_stack(
 
 
 def test_a_stalled_evaluator_call_times_out_and_is_retried_until_it_answers(
-    stalling_stack: str, audit_target: str
+    credentials: Credentials, stalling_stack: str, audit_target: str
 ) -> None:
     run = _execute(
-        _stub(stalling_stack), "eligibility_check", {"citizen_id": "CIT-STALL-1", "scheme_name": "scheme_alpha"}
+        _stub(credentials, stalling_stack),
+        "eligibility_check",
+        {"citizen_id": "CIT-STALL-1", "scheme_name": "scheme_alpha"},
     )
 
     assert run.status == orchestrator_pb2.RUN_STATUS_COMPLETED, run.error
-    attempts = [r for r in _audit(audit_target, run.instance_id) if r.step_name == "evaluate_rules"]
+    attempts = [r for r in _audit(credentials, audit_target, run.instance_id) if r.step_name == "evaluate_rules"]
     assert [(r.attempt, r.status) for r in attempts] == [
         (1, audit_pb2.STEP_STATUS_FAILED),
         (2, audit_pb2.STEP_STATUS_FAILED),
@@ -302,9 +327,13 @@ def test_a_stalled_evaluator_call_times_out_and_is_retried_until_it_answers(
     assert {json.loads(r.output_json)["error_kind"] for r in attempts[:2]} == {"timeout"}
 
 
-def test_a_call_that_stalls_past_every_attempt_fails_the_run_saying_so(stalling_stack: str, audit_target: str) -> None:
+def test_a_call_that_stalls_past_every_attempt_fails_the_run_saying_so(
+    credentials: Credentials, stalling_stack: str, audit_target: str
+) -> None:
     run = _execute(
-        _stub(stalling_stack), "eligibility_check_twice", {"citizen_id": "CIT-STALL-2", "scheme_name": "scheme_alpha"}
+        _stub(credentials, stalling_stack),
+        "eligibility_check_twice",
+        {"citizen_id": "CIT-STALL-2", "scheme_name": "scheme_alpha"},
     )
 
     assert run.status == orchestrator_pb2.RUN_STATUS_FAILED
@@ -312,7 +341,7 @@ def test_a_call_that_stalls_past_every_attempt_fails_the_run_saying_so(stalling_
         "step 'evaluate_rules' failed: no result within the step's timeout of 0.3 s"
         " (after 2 attempts; no attempts left)"
     )
-    attempts = [r for r in _audit(audit_target, run.instance_id) if r.step_name == "evaluate_rules"]
+    attempts = [r for r in _audit(credentials, audit_target, run.instance_id) if r.step_name == "evaluate_rules"]
     assert [(r.attempt, r.status) for r in attempts] == [
         (1, audit_pb2.STEP_STATUS_FAILED),
         (2, audit_pb2.STEP_STATUS_FAILED),
@@ -320,10 +349,12 @@ def test_a_call_that_stalls_past_every_attempt_fails_the_run_saying_so(stalling_
 
 
 def test_a_run_started_before_its_insert_records_nothing_if_the_insert_is_refused(
-    orchestrator_target: str, owner: sa.Engine
+    credentials: Credentials, orchestrator_target: str, owner: sa.Engine
 ) -> None:
     """A sync eligibility check runs its pure steps while its instance row commits; no record may precede the row."""
     actor = f"refused-{uuid.uuid4()}"
+    refused_token = credentials.issue(actor, Role.CASEWORKER)
+    allowed_token = credentials.issue("clerk-after", Role.CASEWORKER)
     with owner.begin() as connection:
         connection.execute(
             sa.text(
@@ -340,8 +371,8 @@ def test_a_run_started_before_its_insert_records_nothing_if_the_insert_is_refuse
         )
     try:
         with pytest.raises(grpc.RpcError) as refused:
-            _execute(_stub(orchestrator_target), "eligibility_check", ELIGIBILITY, actor=actor)
-        allowed = _execute(_stub(orchestrator_target), "eligibility_check", ELIGIBILITY, actor="clerk-after")
+            _execute(_stub(credentials, orchestrator_target, refused_token), "eligibility_check", ELIGIBILITY)
+        allowed = _execute(_stub(credentials, orchestrator_target, allowed_token), "eligibility_check", ELIGIBILITY)
     finally:
         with owner.begin() as connection:
             connection.execute(sa.text("DROP TRIGGER refuse_test_actor ON orchestrator.workflow_instances"))

@@ -9,6 +9,7 @@ import grpc
 import pytest
 from sqlalchemy.engine import Engine
 
+from civicflow.auth.access import ServiceIdentity
 from civicflow.v1 import audit_pb2_grpc
 from orchestrator.errors import AuditUnavailableError
 from orchestrator.runs.audit_client import AuditClient
@@ -18,6 +19,7 @@ from orchestrator.storage.instance_records import InstanceRecord, NewRun, RunPro
 from orchestrator.storage.instances import InstanceStore
 from orchestrator.storage.step_journal import StepJournal
 from tests.support.background_loop import BackgroundLoop
+from tests.support.credentials import Credentials
 
 OWNER = "recorder-test-replica"
 STEPS = 3
@@ -60,6 +62,11 @@ def recorder_for(instance: InstanceRecord, statements: Engine, audit: AuditClien
     )
 
 
+def _audit_channel(credentials: Credentials, target: str) -> grpc.aio.Channel:
+    """As the orchestrator reaches the audit service: with its certificate."""
+    return credentials.aio_channel(target, server=ServiceIdentity.AUDIT_SERVICE, as_=ServiceIdentity.ORCHESTRATOR)
+
+
 async def record_and_finish(recorder: RunRecorder) -> InstanceRecord:
     for step in range(STEPS - 1):
         recorder.record(attempt(step), RunProgress(steps_completed=step + 1, steps_total=STEPS))
@@ -73,13 +80,13 @@ async def record_and_finish(recorder: RunRecorder) -> InstanceRecord:
 
 
 def test_a_finished_run_has_every_attempt_audited_and_journalled(
-    background_loop: BackgroundLoop, statements: Engine, audit_target: str
+    background_loop: BackgroundLoop, statements: Engine, audit_target: str, credentials: Credentials
 ) -> None:
     store = InstanceStore(statements)
     instance = new_run(store)
 
     async def scenario() -> tuple[InstanceRecord, list[int]]:
-        async with grpc.aio.insecure_channel(audit_target) as channel:
+        async with _audit_channel(credentials, audit_target) as channel:
             audit = AuditClient(audit_pb2_grpc.AuditServiceStub(channel), timeout=10)
             finished = await record_and_finish(recorder_for(instance, statements, audit))
             entries = await audit.entries(instance.instance_id)
@@ -93,13 +100,13 @@ def test_a_finished_run_has_every_attempt_audited_and_journalled(
 
 
 def test_a_run_whose_attempts_cannot_be_audited_is_not_finished(
-    background_loop: BackgroundLoop, statements: Engine
+    background_loop: BackgroundLoop, statements: Engine, credentials: Credentials
 ) -> None:
     store = InstanceStore(statements)
     instance = new_run(store)
 
     async def scenario() -> None:
-        async with grpc.aio.insecure_channel("127.0.0.1:1") as channel:  # nothing listens there
+        async with _audit_channel(credentials, "127.0.0.1:1") as channel:  # nothing listens there
             audit = AuditClient(audit_pb2_grpc.AuditServiceStub(channel), timeout=2)
             await record_and_finish(recorder_for(instance, statements, audit))
 

@@ -5,16 +5,27 @@ from __future__ import annotations
 import json
 import uuid
 
-import grpc
 import pytest
 import sqlalchemy as sa
 
+from civicflow.auth.principals import Role
 from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from tests.support.credentials import Credentials
 
 
 @pytest.fixture(scope="module")
-def orchestrator(orchestrator_target: str) -> orchestrator_pb2_grpc.OrchestratorServiceStub:
-    return orchestrator_pb2_grpc.OrchestratorServiceStub(grpc.insecure_channel(orchestrator_target))
+def orchestrator(credentials: Credentials, orchestrator_target: str) -> orchestrator_pb2_grpc.OrchestratorServiceStub:
+    """As a caseworker calls it: eligibility checks and appeals."""
+    return orchestrator_pb2_grpc.OrchestratorServiceStub(credentials.orchestrator_channel(orchestrator_target))
+
+
+@pytest.fixture(scope="module")
+def analyst_orchestrator(
+    credentials: Credentials, orchestrator_target: str
+) -> orchestrator_pb2_grpc.OrchestratorServiceStub:
+    """As an analyst calls it: impact analyses."""
+    channel = credentials.orchestrator_channel(orchestrator_target, role=Role.ANALYST)
+    return orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
 
 
 def _execute(stub: orchestrator_pb2_grpc.OrchestratorServiceStub, template_id: str, inputs: dict) -> str:
@@ -78,8 +89,10 @@ def test_appeals_are_append_only(orchestrator, owner: sa.Engine) -> None:
         assert "is append-only" in _refused(owner, statement, id=appeal.appeal_id)
 
 
-def test_impact_results_are_append_only(orchestrator, owner: sa.Engine) -> None:
-    instance_id = _execute(orchestrator, "impact_analysis", {"scheme_name": "scheme_gamma", "population_size": 50})
+def test_impact_results_are_append_only(analyst_orchestrator, owner: sa.Engine) -> None:
+    instance_id = _execute(
+        analyst_orchestrator, "impact_analysis", {"scheme_name": "scheme_gamma", "population_size": 50}
+    )
     for statement in (
         "UPDATE orchestrator.impact_results SET decision = 1 WHERE instance_id = :id",
         "DELETE FROM orchestrator.impact_results WHERE instance_id = :id",
