@@ -40,6 +40,13 @@ from bench.system import stderr_progress
 from bench.workloads import IMPACT_PROPOSED_RULES, IMPACT_SCHEME, percentile_ms
 from civicflow.auth.access import ServiceIdentity
 from civicflow.auth.principals import Role
+from civicflow.database_setup import (
+    DatabaseAccounts,
+    civicflow_migrations,
+    drop_roles,
+    new_passwords,
+    setup_database,
+)
 from civicflow.launch.local_database import embedded_database, scratch_database
 from civicflow.settings import REPO_ROOT
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
@@ -105,6 +112,13 @@ def measure_audit(
             """A database per use, dropped when the benchmark ends (after the services using it stopped)."""
             return stack.enter_context(scratch_database(server_url, prefix=f"civicflow_bench_audit_{purpose}"))
 
+        def accounts(url: str) -> DatabaseAccounts:
+            """The services' roles on it, as `make run` makes them; removed before the database is dropped."""
+            prefix = f"cfbench_{uuid.uuid4().hex[:10]}"
+            made = setup_database(url, civicflow_migrations(), passwords=new_passwords(), prefix=prefix)
+            stack.callback(drop_roles, url, prefix=prefix)
+            return made
+
         key = scratch / "audit-signing-key.pem"
         credentials = BenchCredentials.create(scratch)
 
@@ -112,16 +126,19 @@ def measure_audit(
         # which would weigh on whichever side of the comparison commits more pages.
         progress(f"audit log: {impact_runs} + {impact_runs} impact analyses of 500, with and without the Merkle log")
         with ExitStack() as impact_services:
-            with_merkle, plain = _time_impact_overhead(impact_services, log, database, key, credentials, impact_runs)
+            with_merkle, plain = _time_impact_overhead(
+                impact_services, log, database, accounts, key, credentials, impact_runs
+            )
 
         progress(f"audit log: building {log_size:,} entries in bulk")
         started = time.perf_counter()
         log_url = database("log")
         root = build_log(log_url, log_size, progress=progress)
         build_seconds = time.perf_counter() - started
+        audit_url = accounts(log_url).audit
         audit_port = stack.enter_context(
             service_process(
-                ["audit_service"], log, _audit_env(log_url, key), credentials, ServiceIdentity.AUDIT_SERVICE
+                ["audit_service"], log, _audit_env(audit_url, key), credentials, ServiceIdentity.AUDIT_SERVICE
             )
         )
         target = f"127.0.0.1:{audit_port}"
@@ -277,6 +294,7 @@ def _time_impact_overhead(
     stack: ExitStack,
     log: TextIO,
     database: Callable[[str], str],
+    accounts: Callable[[str], DatabaseAccounts],
     key: Path,
     credentials: BenchCredentials,
     runs: int,
@@ -285,9 +303,10 @@ def _time_impact_overhead(
         service_process(["evaluator"], log, {"EVALUATOR_PORT": "{port}"}, credentials, ServiceIdentity.EVALUATOR)
     )
     merkle_url, plain_url = database("impact_merkle"), database("impact_plain")
+    merkle_accounts, plain_accounts = accounts(merkle_url), accounts(plain_url)
     audit_identity = ServiceIdentity.AUDIT_SERVICE
     audit = stack.enter_context(
-        service_process(["audit_service"], log, _audit_env(merkle_url, key), credentials, audit_identity)
+        service_process(["audit_service"], log, _audit_env(merkle_accounts.audit, key), credentials, audit_identity)
     )
     # The baseline serves with the audit service's certificate too: the orchestrators reach both alike.
     plain = stack.enter_context(
@@ -295,7 +314,8 @@ def _time_impact_overhead(
     )
     analyst = credentials.token(Role.ANALYST)
     orchestrators = {}
-    for name, url, audit_port in (("merkle", merkle_url, audit), ("plain", plain_url, plain)):
+    sides = (("merkle", merkle_accounts.orchestrator, audit), ("plain", plain_accounts.orchestrator, plain))
+    for name, url, audit_port in sides:
         environment = {
             "ORCHESTRATOR_PORT": "{port}",
             "DATABASE_URL": url,

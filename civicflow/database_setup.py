@@ -125,12 +125,21 @@ def setup_database(
 
 
 def drop_roles(admin_url: str, *, prefix: str) -> None:
-    """Removes the login roles of `prefix` (after the databases they own objects in are gone): for tests."""
+    """Removes the login roles of `prefix`, with what they own in the database of `admin_url` (for tests).
+
+    A role that owns objects in, or holds privileges on, another database stays: DROP ROLE refuses it.
+    """
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    names = ", ".join(f'"{name}"' for name in role_names(prefix).values())
     try:
         with admin.connect() as connection:
-            for name in role_names(prefix).values():
-                connection.execute(sa.text(f'DROP ROLE IF EXISTS "{name}"'))
+            existing = connection.execute(
+                sa.text("SELECT count(*) FROM pg_roles WHERE rolname = ANY(:names)"),
+                {"names": list(role_names(prefix).values())},
+            ).scalar_one()
+            if existing:
+                connection.execute(sa.text(f"DROP OWNED BY {names}"))
+                connection.execute(sa.text(f"DROP ROLE IF EXISTS {names}"))
     finally:
         admin.dispose()
 

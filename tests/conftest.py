@@ -20,7 +20,6 @@ from audit_service.config import AuditSettings
 from audit_service.server import start as start_audit_service
 from civicflow.auth.access import ServiceIdentity
 from civicflow.launch.embedded_postgres import embedded_database_url, start_embedded_postgres
-from civicflow.launch.local_database import scratch_database
 from evaluator.config import EvaluatorSettings
 from evaluator.server import start as start_evaluator
 from gateway.app import create_app
@@ -29,6 +28,7 @@ from orchestrator.config import OrchestratorSettings
 from orchestrator.server import start as start_orchestrator
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials
+from tests.support.databases import SetUpDatabase, set_up_database
 
 
 @pytest.fixture(scope="session")
@@ -46,10 +46,16 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 
 
 @pytest.fixture(scope="session")
-def database_url(postgres_server_url: str) -> Iterator[str]:
-    """A database created for this session and dropped after it."""
-    with scratch_database(postgres_server_url, prefix="civicflow_test") as url:
-        yield url
+def database(postgres_server_url: str) -> Iterator[SetUpDatabase]:
+    """A database created for this session, with the services' own roles, migrated; dropped after it."""
+    with set_up_database(postgres_server_url) as database:
+        yield database
+
+
+@pytest.fixture(scope="session")
+def database_url(database: SetUpDatabase) -> str:
+    """The session database as a superuser sees it."""
+    return database.admin_url
 
 
 @pytest.fixture(scope="session")
@@ -85,13 +91,13 @@ def evaluator_target(background_loop: BackgroundLoop, credentials: Credentials) 
 
 @pytest.fixture(scope="session")
 def audit_settings(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory, credentials: Credentials
+    database: SetUpDatabase, tmp_path_factory: pytest.TempPathFactory, credentials: Credentials
 ) -> AuditSettings:
     """Settings of the session's audit service: a signing key made for the session, checkpoints signed on demand."""
     return AuditSettings(
         host="127.0.0.1",
         audit_port=0,
-        database_url=database_url,
+        database_url=database.accounts.audit,
         audit_signing_key_path=tmp_path_factory.mktemp("audit-key") / "signing-key.pem",
         audit_signing_key_create=True,
         audit_checkpoint_interval_seconds=0,
@@ -108,12 +114,12 @@ def audit_target(background_loop: BackgroundLoop, audit_settings: AuditSettings)
 
 @pytest.fixture(scope="session")
 def orchestrator_settings(
-    database_url: str, evaluator_target: str, audit_target: str, credentials: Credentials
+    database: SetUpDatabase, evaluator_target: str, audit_target: str, credentials: Credentials
 ) -> OrchestratorSettings:
     return OrchestratorSettings(
         host="127.0.0.1",
         orchestrator_port=0,
-        database_url=database_url,
+        database_url=database.accounts.orchestrator,
         evaluator_target=evaluator_target,
         audit_target=audit_target,
         **credentials.service_settings(ServiceIdentity.ORCHESTRATOR),

@@ -63,7 +63,10 @@ def plan_resume(
     """
     journalled = {attempt.key: attempt for attempt in journal}
     audited: dict[tuple[int, int], StepAttempt] = {}
+    # Attempts only an untrusted entry speaks for: never adopted, their numbers never used again.
     untrusted: dict[tuple[int, int], str] = {}
+    # Journalled attempts whose key an entry of other content holds: the journal's stands, and is not appended again.
+    contradicted: dict[tuple[int, int], str] = {}
     for entry in audit:
         record = entry.record
         key = (record.step_index, record.attempt)
@@ -71,11 +74,16 @@ def plan_resume(
             continue
         where = f"audit entry {entry.seq} (step '{record.step_name}', attempt {record.attempt})"
         if entry.writer != ORCHESTRATOR:
-            untrusted[key] = f"{where} was appended by {entry.writer or 'an unidentified writer'}, not the orchestrator"
+            problem = f"{where} was appended by {entry.writer or 'an unidentified writer'}, not the orchestrator"
         elif key in journalled and journalled[key].audit_record(instance.instance_id, actor=instance.actor) != record:
-            untrusted[key] = f"{where} differs from the attempt the journal holds"
+            problem = f"{where} differs from the attempt the journal holds"
         else:
             audited[key] = StepAttempt.from_audit(record)
+            continue
+        if key in journalled:
+            contradicted[key] = problem
+        else:
+            untrusted[key] = problem
     state = RunState.new(instance, template)
     for step in template.steps:
         attempts = sorted(
@@ -107,9 +115,9 @@ def plan_resume(
             items_done=instance.progress.items_done,
             items_total=instance.progress.items_total,
         ),
-        to_audit=[attempt for attempt in relevant if attempt.key not in audited and attempt.key not in untrusted],
+        to_audit=[attempt for attempt in relevant if attempt.key not in audited and attempt.key not in contradicted],
         to_journal=[attempt for attempt in relevant if attempt.key not in journalled],
-        problems=list(untrusted.values()),
+        problems=[*contradicted.values(), *untrusted.values()],
     )
 
 

@@ -28,12 +28,12 @@ from audit_service.server import start
 from audit_service.tree.merkle import build_tree
 from civicflow.auth.access import ServiceIdentity
 from civicflow.auth.principals import Role
-from civicflow.launch.local_database import scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 from gateway.app import create_app
 from gateway.config import GatewaySettings
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials
+from tests.support.databases import set_up_database
 from tests.support.offline_verifier import run_verifier, save
 from tests.support.rest_api import RestApi
 
@@ -109,10 +109,12 @@ def log(
     credentials: Credentials,
 ) -> Iterator[Log]:
     with (
-        scratch_database(postgres_server_url, prefix="civicflow_tamper") as url,
-        serve_on_loopback(background_loop, start(audit_settings.model_copy(update={"database_url": url}))) as target,
+        set_up_database(postgres_server_url, name_prefix="civicflow_tamper") as database,
+        serve_on_loopback(
+            background_loop, start(audit_settings.model_copy(update={"database_url": database.accounts.audit}))
+        ) as target,
     ):
-        owner = sa.create_engine(url)
+        owner = sa.create_engine(database.admin_url)
         # Only the /audit routes are used: the orchestrator target is never called.
         settings = GatewaySettings(
             orchestrator_target="127.0.0.1:1",

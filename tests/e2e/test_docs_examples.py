@@ -40,6 +40,7 @@ from bench.launcher_process import launcher_process
 from civicflow.launch.local_database import scratch_database
 from civicflow.launch.settings import free_port_environment
 from civicflow.settings import REPO_ROOT
+from tests.support.databases import launcher_roles
 from tests.support.docs_examples import Example, Mismatch, check_answer, collect
 
 DOCUMENTS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
@@ -162,7 +163,10 @@ class DocumentSystems:
         ports = free_port_environment()
         log = workdir.parent / f"{workdir.name}-services.log"
         key = workdir.parent / f"{workdir.name}-key.pem"
-        self._stack.enter_context(_launched(ports, database_url, log, key=key, credentials=workdir / ".civicflow"))
+        roles = self._stack.enter_context(
+            launcher_roles(database_url, workdir / ".civicflow" / "database-passwords.json")
+        )
+        self._stack.enter_context(_launched(ports, roles, log, key=key, credentials=workdir / ".civicflow"))
         self.current = DocumentSystem(document, workdir, ports, database_url, log, failed="starting its system")
         _wait_until_healthy(self.current)
         self.current.failed = None
@@ -174,13 +178,15 @@ class DocumentSystems:
 
 
 @contextmanager
-def _launched(ports: dict[str, str], database_url: str, log: Path, *, key: Path, credentials: Path) -> Iterator[None]:
-    """`make run`'s launcher on `ports` and `database_url`, its certificates and token issuer's key under
+def _launched(
+    ports: dict[str, str], database: dict[str, str], log: Path, *, key: Path, credentials: Path
+) -> Iterator[None]:
+    """`make run`'s launcher on `ports` and `database`, its certificates and token issuer's key under
     `credentials` as `make run` has them under .civicflow/; stopped with SIGINT, as Ctrl-C stops it."""
     environment = {
         **os.environ,
         **ports,
-        "DATABASE_URL": database_url,
+        **database,
         "AUDIT_SIGNING_KEY_PATH": str(key),
         "TLS_DIR": str(credentials / "tls"),
         "TOKEN_ISSUER_KEY_PATH": str(credentials / "token-issuer-key.pem"),

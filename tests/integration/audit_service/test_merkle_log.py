@@ -19,17 +19,17 @@ from audit_service.log.canonical_entry import ENTRY_FIELDS
 from audit_service.log.group_commit import GroupCommitWriter
 from audit_service.log.records import AuditRecord, StoredEntry, records_from_proto
 from audit_service.log.store import AuditStore
-from audit_service.server import WRITER_ROLE, start
+from audit_service.server import start
 from audit_service.signing.checkpoints import Checkpoint
 from audit_service.signing.keys import PublicKey
 from audit_service.tree.merkle import leaf_hash, verify_consistency, verify_inclusion
 from civicflow.database import create_engine
-from civicflow.launch.local_database import scratch_database
 from civicflow.v1 import audit_pb2, orchestrator_pb2, orchestrator_pb2_grpc
 from tests.support.audit_records import new_instance, record
 from tests.support.audit_stubs import AuditStubs, audit_stubs
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials
+from tests.support.databases import SetUpDatabase, set_up_database
 
 
 @pytest.fixture
@@ -149,7 +149,7 @@ def test_many_concurrent_workflows_leave_a_gap_free_log_that_verifies(
 
 
 def test_concurrent_appends_share_transactions_and_keep_their_arrival_order(
-    background_loop: BackgroundLoop, database_url: str, audit_target: str
+    background_loop: BackgroundLoop, database: SetUpDatabase, audit_target: str
 ) -> None:
     class CountingStore(AuditStore):
         """The real store, counting the transactions the writer asks of it."""
@@ -160,9 +160,9 @@ def test_concurrent_appends_share_transactions_and_keep_their_arrival_order(
             self.batches_per_transaction.append(len(batches))
             return super().append_batches(batches)
 
-    engine = create_engine(database_url, application_name="test-group-commit", role=WRITER_ROLE)
+    engine = create_engine(database.accounts.audit, application_name="test-group-commit")
     store = CountingStore(engine)
-    calls = [records_from_proto([record(new_instance(), index)]) for index in range(40)]
+    calls = [records_from_proto([record(new_instance(), index)], writer="orchestrator") for index in range(40)]
 
     async def append_all() -> list[list[StoredEntry]]:
         writer = GroupCommitWriter(store)
@@ -184,21 +184,23 @@ def test_concurrent_appends_share_transactions_and_keep_their_arrival_order(
 
 
 def test_an_append_refused_after_taking_the_lock_rolls_back_and_releases_it(
-    database_url: str, audit_target: str
+    database: SetUpDatabase, audit_target: str
 ) -> None:
     """The append sends its own BEGIN and COMMIT: a failure between them must roll back, not leave the lock held."""
-    engine = create_engine(database_url, application_name="test-append-rollback", role=WRITER_ROLE, pool_size=1)
+    engine = create_engine(database.accounts.audit, application_name="test-append-rollback", pool_size=1)
     store = AuditStore(engine)
-    other = sa.create_engine(database_url)
+    other = sa.create_engine(database.admin_url)
     try:
-        before = store.append(records_from_proto([record(new_instance())]))[0].seq
+        before = store.append(records_from_proto([record(new_instance())], writer="orchestrator"))[0].seq
         # PostgreSQL text cannot hold NUL: psycopg2 refuses the entries once the head row is locked.
-        unstorable = dataclasses.replace(records_from_proto([record(new_instance())])[0], error="bad\x00byte")
+        unstorable = dataclasses.replace(
+            records_from_proto([record(new_instance())], writer="orchestrator")[0], error="bad\x00byte"
+        )
         with pytest.raises(ValueError, match="NUL"):
             store.append([unstorable])
         with other.begin() as connection:  # NOWAIT: fails at once if the refused append still holds the lock
             connection.execute(sa.text("SELECT tree_size FROM audit.log_head FOR UPDATE NOWAIT")).scalar_one()
-        after = store.append(records_from_proto([record(new_instance())]))[0].seq
+        after = store.append(records_from_proto([record(new_instance())], writer="orchestrator"))[0].seq
     finally:
         engine.dispose()
         other.dispose()
@@ -235,8 +237,11 @@ class TestOwnLog:
         audit_settings: AuditSettings,
         credentials: Credentials,
     ) -> Iterator[tuple[AuditStubs, str]]:
-        with scratch_database(postgres_server_url, prefix="civicflow_audit") as url:
-            settings = audit_settings.model_copy(update={"database_url": url, "audit_checkpoint_interval_seconds": 1.0})
+        with set_up_database(postgres_server_url, name_prefix="civicflow_audit") as database:
+            url = database.admin_url
+            settings = audit_settings.model_copy(
+                update={"database_url": database.accounts.audit, "audit_checkpoint_interval_seconds": 1.0}
+            )
             with (
                 serve_on_loopback(background_loop, start(settings)) as target,
                 audit_stubs(credentials, target) as stubs,

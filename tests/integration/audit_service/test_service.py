@@ -17,12 +17,13 @@ from sqlalchemy.engine import Engine, make_url
 from audit_service.config import AuditSettings
 from audit_service.server import start
 from civicflow.auth.access import ServiceIdentity
-from civicflow.launch.local_database import drop_database, scratch_database
+from civicflow.launch.local_database import drop_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 from tests.support.audit_records import new_instance, record
 from tests.support.audit_stubs import AuditStubs, audit_stubs
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials
+from tests.support.databases import set_up_database
 
 SUCCESS = audit_pb2.STEP_STATUS_SUCCESS
 FAILED = audit_pb2.STEP_STATUS_FAILED
@@ -251,14 +252,16 @@ def test_a_database_outage_is_unavailable_and_not_ready(
     background_loop: BackgroundLoop, postgres_server_url: str, audit_settings: AuditSettings, credentials: Credentials
 ) -> None:
     with (
-        scratch_database(postgres_server_url, prefix="civicflow_outage") as url,
-        serve_on_loopback(background_loop, start(audit_settings.model_copy(update={"database_url": url}))) as target,
+        set_up_database(postgres_server_url, name_prefix="civicflow_outage") as database,
+        serve_on_loopback(
+            background_loop, start(audit_settings.model_copy(update={"database_url": database.accounts.audit}))
+        ) as target,
         credentials.channel(target, server=ServiceIdentity.AUDIT_SERVICE, as_=ServiceIdentity.ORCHESTRATOR) as channel,
     ):
         stub = audit_pb2_grpc.AuditServiceStub(channel)
         instance = new_instance()
         stub.AppendEntries(audit_pb2.AppendEntriesRequest(records=[record(instance)]), timeout=10)
-        drop_database(postgres_server_url, str(make_url(url).database))
+        drop_database(postgres_server_url, str(make_url(database.admin_url).database))
 
         with pytest.raises(grpc.RpcError) as raised:
             stub.AppendEntries(audit_pb2.AppendEntriesRequest(records=[record(instance, 1)]), timeout=10)

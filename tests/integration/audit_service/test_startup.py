@@ -22,6 +22,7 @@ from audit_service.server import start
 from audit_service.signing.keys import load_signing_key
 from audit_service.tree.merkle import verify_inclusion
 from civicflow.auth.access import ServiceIdentity
+from civicflow.database_setup import DatabaseAccounts
 from civicflow.launch.local_database import scratch_database
 from civicflow.launch.process_plan import plan_processes
 from civicflow.launch.settings import LauncherSettings
@@ -30,6 +31,7 @@ from civicflow.v1 import audit_pb2
 from tests.support.audit_stubs import audit_stubs
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials
+from tests.support.databases import roles_on
 
 
 @pytest.fixture
@@ -114,14 +116,16 @@ def test_a_trail_written_before_the_merkle_log_is_renumbered_from_0_hashed_and_p
             )
     owner.dispose()
 
-    settings = audit_settings.model_copy(update={"database_url": fresh_database})
-    with serve_on_loopback(background_loop, start(settings)) as target, audit_stubs(credentials, target) as stub:
-        entries = stub.ListEntries(audit_pb2.ListEntriesRequest(instance_id=str(instance)), timeout=10).entries
-        checkpoint = stub.GetCheckpoint(audit_pb2.GetCheckpointRequest(), timeout=10).checkpoint
-        proofs = [
-            stub.GetInclusionProof(audit_pb2.GetInclusionProofRequest(seq=entry.seq), timeout=10) for entry in entries
-        ]
-        report = stub.VerifyLog(audit_pb2.VerifyLogRequest(), timeout=10)
+    with roles_on(fresh_database) as database:  # migrates the old trail on, as the database setup does
+        settings = audit_settings.model_copy(update={"database_url": database.accounts.audit})
+        with serve_on_loopback(background_loop, start(settings)) as target, audit_stubs(credentials, target) as stub:
+            entries = stub.ListEntries(audit_pb2.ListEntriesRequest(instance_id=str(instance)), timeout=10).entries
+            checkpoint = stub.GetCheckpoint(audit_pb2.GetCheckpointRequest(), timeout=10).checkpoint
+            proofs = [
+                stub.GetInclusionProof(audit_pb2.GetInclusionProofRequest(seq=entry.seq), timeout=10)
+                for entry in entries
+            ]
+            report = stub.VerifyLog(audit_pb2.VerifyLogRequest(), timeout=10)
 
     assert [(entry.seq, entry.record.step_name, entry.record.input_json) for entry in entries] == [
         (seq - 1, f"step_{seq}", f'{{"n": {seq}}}') for seq in range(1, 6)
@@ -140,7 +144,8 @@ def test_make_run_has_the_audit_service_create_its_key_beside_the_database(
     made = credentials.as_launched()
 
     def audit_environment(settings: LauncherSettings) -> dict[str, str]:
-        plan = plan_processes(settings, database_url="postgresql:///x", credentials=made)
+        database = DatabaseAccounts(owner="postgresql:///x", orchestrator="postgresql:///x", audit="postgresql:///x")
+        plan = plan_processes(settings, database=database, credentials=made)
         (audit,) = [process for process in plan if process.module == "audit_service"]
         return dict(audit.env)
 

@@ -19,8 +19,10 @@ import pytest
 
 from civicflow.auth.local_issuer import LocalTokenIssuer
 from civicflow.auth.principals import Role
+from civicflow.launch.local_database import scratch_database
 from civicflow.launch.settings import free_port_environment
 from civicflow.settings import REPO_ROOT
+from tests.support.databases import launcher_roles
 from tests.support.process_tree import descendants, is_alive
 
 STARTUP_SECONDS = 60.0
@@ -48,13 +50,21 @@ class RunningLauncher:
 
 
 @pytest.fixture
-def launcher(database_url: str, tmp_path: Path) -> Iterator[RunningLauncher]:
-    """The real launcher with two evaluators, on free ports, using the session's database."""
+def launcher(postgres_server_url: str, tmp_path: Path) -> Iterator[RunningLauncher]:
+    """The real launcher with two evaluators, on free ports, setting up a database of its own."""
+    with (
+        scratch_database(postgres_server_url, prefix="civicflow_launcher") as url,
+        launcher_roles(url, tmp_path / "database-passwords.json") as database,
+    ):
+        yield from _launched(database, tmp_path)
+
+
+def _launched(database: dict[str, str], tmp_path: Path) -> Iterator[RunningLauncher]:
     ports = free_port_environment(evaluators=2)
     environment = {
         **os.environ,
         **ports,
-        "DATABASE_URL": database_url,
+        **database,
         "EVALUATORS": "2",
         "LOG_LEVEL": "INFO",
         "RESTART_BACKOFF_SECONDS": "0.5",

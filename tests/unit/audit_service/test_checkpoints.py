@@ -109,7 +109,7 @@ def test_a_record_checked_on_the_way_in_hashes_like_one_read_back_from_the_datab
     )  # fmt: skip
     message.started_at.FromDatetime(datetime(2025, 3, 1, 12, tzinfo=UTC))
     message.completed_at.FromDatetime(datetime(2025, 3, 1, 12, 0, 0, 120, tzinfo=UTC))
-    (checked,) = records_from_proto([message])
+    (checked,) = records_from_proto([message], writer="orchestrator")
     recorded_at = datetime(2025, 3, 1, 12, 0, 0, 1000, tzinfo=UTC)
     read_back = dataclasses.replace(checked, canonical_input=None, canonical_output=None)
 
@@ -231,7 +231,7 @@ class TestOfflineVerifier:
         files["key"].write_text(json.dumps({"public_key_pem": other.public.pem}))
 
         assert self.inclusion(files) == 1
-        assert f"but the public key given is {other.public.key_id}" in capsys.readouterr().out
+        assert f"which is not among the keys given ({other.public.key_id})" in capsys.readouterr().out
 
     def test_unreadable_files_are_not_verified(
         self, files: dict[str, Path], capsys: pytest.CaptureFixture[str]

@@ -6,12 +6,17 @@ from pathlib import Path
 
 import pytest
 
+from civicflow.database_setup import DatabaseAccounts
 from civicflow.launch.process_plan import Credentials, ProcessPlanError, ProcessSpec, plan_processes
 from civicflow.launch.settings import LauncherSettings, free_port_environment, on_free_ports
 from tests.support.credentials import Credentials as SessionCredentials
 from tests.support.service_settings import SETTINGS, default_port, settings_keys
 
-DATABASE_URL = "postgresql://civicflow@localhost/civicflow"
+DATABASE = DatabaseAccounts(
+    owner="postgresql://civicflow_owner:owner-secret@localhost/civicflow",
+    orchestrator="postgresql://civicflow_orchestrator:orchestrator-secret@localhost/civicflow",
+    audit="postgresql://civicflow_audit:audit-secret@localhost/civicflow",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +41,7 @@ def by_name(plan: list[ProcessSpec]) -> dict[str, ProcessSpec]:
 
 
 def test_one_evaluator_gives_the_four_services_on_their_default_ports(made: Credentials) -> None:
-    plan = by_name(plan_processes(settings(), database_url=DATABASE_URL, credentials=made, python="python"))
+    plan = by_name(plan_processes(settings(), database=DATABASE, credentials=made, python="python"))
 
     assert {name: process.port for name, process in plan.items()} == {
         "audit_service": 50053,
@@ -50,13 +55,13 @@ def test_one_evaluator_gives_the_four_services_on_their_default_ports(made: Cred
 
 
 def test_the_launcher_defaults_are_the_services_defaults(made: Credentials) -> None:
-    plan = by_name(plan_processes(settings(), database_url=DATABASE_URL, credentials=made))
+    plan = by_name(plan_processes(settings(), database=DATABASE, credentials=made))
     for name in SETTINGS:
         assert plan[name].port == default_port(name)
 
 
 def test_two_evaluators_listen_on_distinct_ports_and_the_orchestrator_round_robins_over_both(made: Credentials) -> None:
-    plan = plan_processes(settings(evaluators=2), database_url=DATABASE_URL, credentials=made)
+    plan = plan_processes(settings(evaluators=2), database=DATABASE, credentials=made)
     evaluators = [process for process in plan if process.module == "evaluator"]
 
     assert [(process.name, process.port) for process in evaluators] == [("evaluator.0", 50052), ("evaluator.1", 50061)]
@@ -67,7 +72,7 @@ def test_two_evaluators_listen_on_distinct_ports_and_the_orchestrator_round_robi
 
 
 def test_each_process_runs_its_package_with_the_given_python(made: Credentials) -> None:
-    plan = plan_processes(settings(evaluators=3), database_url=DATABASE_URL, credentials=made, python="/opt/python")
+    plan = plan_processes(settings(evaluators=3), database=DATABASE, credentials=made, python="/opt/python")
     assert [process.argv for process in plan] == [
         ("/opt/python", "-m", "audit_service"),
         ("/opt/python", "-m", "evaluator"),
@@ -79,14 +84,16 @@ def test_each_process_runs_its_package_with_the_given_python(made: Credentials) 
 
 
 def test_every_variable_given_to_a_service_is_one_of_its_settings(made: Credentials) -> None:
-    for process in plan_processes(settings(evaluators=2), database_url=DATABASE_URL, credentials=made):
+    for process in plan_processes(settings(evaluators=2), database=DATABASE, credentials=made):
         assert set(process.env) - {"PYTHONUNBUFFERED"} <= settings_keys(process.module), process.name
 
 
 def test_services_with_tables_get_the_database_and_the_others_do_not(made: Credentials) -> None:
-    plan = by_name(plan_processes(settings(), database_url=DATABASE_URL, credentials=made))
-    assert plan["audit_service"].env["DATABASE_URL"] == DATABASE_URL
-    assert plan["orchestrator"].env["DATABASE_URL"] == DATABASE_URL
+    plan = by_name(plan_processes(settings(), database=DATABASE, credentials=made))
+    # Each service logs in as its own role; none is given the owner's, which only migrates.
+    assert plan["audit_service"].env["DATABASE_URL"] == DATABASE.audit
+    assert plan["orchestrator"].env["DATABASE_URL"] == DATABASE.orchestrator
+    assert not any(DATABASE.owner in process.env.values() for process in plan.values())
     assert "DATABASE_URL" not in plan["evaluator"].env
     assert "DATABASE_URL" not in plan["gateway"].env
 
@@ -94,7 +101,7 @@ def test_services_with_tables_get_the_database_and_the_others_do_not(made: Crede
 def test_the_shared_settings_reach_every_process(made: Credentials) -> None:
     plan = plan_processes(
         settings(host="0.0.0.0", log_level="DEBUG", shutdown_grace_seconds=3),
-        database_url=DATABASE_URL,
+        database=DATABASE,
         credentials=made,
     )
     for process in plan:
@@ -107,21 +114,19 @@ def test_the_shared_settings_reach_every_process(made: Credentials) -> None:
 
 def test_the_orchestrator_is_given_the_templates_and_schemes_it_should_load(tmp_path: Path, made: Credentials) -> None:
     chosen = settings(templates_dir=tmp_path / "templates", schemes_file=tmp_path / "schemes.json")
-    orchestrator = by_name(plan_processes(chosen, database_url=DATABASE_URL, credentials=made))["orchestrator"]
+    orchestrator = by_name(plan_processes(chosen, database=DATABASE, credentials=made))["orchestrator"]
     assert orchestrator.env["TEMPLATES_DIR"] == str(tmp_path / "templates")
     assert orchestrator.env["SCHEMES_FILE"] == str(tmp_path / "schemes.json")
 
 
 def test_two_processes_on_one_port_are_refused(made: Credentials) -> None:
     with pytest.raises(ProcessPlanError, match="port 50051"):
-        plan_processes(
-            settings(evaluators=2, evaluator_replica_port_base=50050), database_url=DATABASE_URL, credentials=made
-        )
+        plan_processes(settings(evaluators=2, evaluator_replica_port_base=50050), database=DATABASE, credentials=made)
 
 
 def test_on_free_ports_moves_every_port_and_the_replicas_follow(made: Credentials) -> None:
     moved = on_free_ports(settings(evaluators=2))
-    ports = [process.port for process in plan_processes(moved, database_url=DATABASE_URL, credentials=made)]
+    ports = [process.port for process in plan_processes(moved, database=DATABASE, credentials=made)]
 
     assert len(set(ports)) == len(ports) == 5
     assert not {50051, 50052, 50053, 50061, 8000} & set(ports)
@@ -140,10 +145,8 @@ def test_free_port_environment_names_the_variables_the_launcher_reads() -> None:
 
 
 def test_a_restarted_orchestrator_keeps_its_replica_id_so_it_takes_its_runs_back_at_once(made: Credentials) -> None:
-    first = by_name(plan_processes(LauncherSettings(), database_url=DATABASE_URL, credentials=made))["orchestrator"]
-    again = by_name(plan_processes(LauncherSettings(), database_url=DATABASE_URL, credentials=made))["orchestrator"]
-    other_port = by_name(
-        plan_processes(LauncherSettings(orchestrator_port=50071), database_url=DATABASE_URL, credentials=made)
-    )
+    first = by_name(plan_processes(LauncherSettings(), database=DATABASE, credentials=made))["orchestrator"]
+    again = by_name(plan_processes(LauncherSettings(), database=DATABASE, credentials=made))["orchestrator"]
+    other_port = by_name(plan_processes(LauncherSettings(orchestrator_port=50071), database=DATABASE, credentials=made))
     assert first.env["REPLICA_ID"] == again.env["REPLICA_ID"]
     assert other_port["orchestrator"].env["REPLICA_ID"] != first.env["REPLICA_ID"]

@@ -17,10 +17,10 @@ import pytest
 from audit_service.config import AuditSettings
 from civicflow.auth.access import ServiceIdentity
 from civicflow.auth.principals import Role
-from civicflow.launch.local_database import scratch_database
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials
+from tests.support.databases import SetUpDatabase, set_up_database
 from tests.support.orchestrators import OrchestratorProcess
 
 POPULATION = 50_000
@@ -34,16 +34,18 @@ STALLED_CITIZEN = "CIT-0030000"
 
 
 @pytest.fixture(scope="module")
-def crash_database(postgres_server_url: str) -> Iterator[str]:
-    with scratch_database(postgres_server_url, prefix="civicflow_crash") as url:
-        yield url
+def crash_database(postgres_server_url: str) -> Iterator[SetUpDatabase]:
+    with set_up_database(postgres_server_url, name_prefix="civicflow_crash") as database:
+        yield database
 
 
 @pytest.fixture(scope="module")
-def crash_audit(background_loop: BackgroundLoop, audit_settings: AuditSettings, crash_database: str) -> Iterator[str]:
+def crash_audit(
+    background_loop: BackgroundLoop, audit_settings: AuditSettings, crash_database: SetUpDatabase
+) -> Iterator[str]:
     from audit_service.server import start
 
-    settings = audit_settings.model_copy(update={"database_url": crash_database})
+    settings = audit_settings.model_copy(update={"database_url": crash_database.accounts.audit})
     with serve_on_loopback(background_loop, start(settings)) as target:
         yield target
 
@@ -67,10 +69,12 @@ def slow_evaluator(background_loop: BackgroundLoop, credentials: Credentials) ->
 
 
 @pytest.fixture(scope="module")
-def environment(crash_database: str, crash_audit: str, slow_evaluator: str, credentials: Credentials) -> dict[str, str]:
+def environment(
+    crash_database: SetUpDatabase, crash_audit: str, slow_evaluator: str, credentials: Credentials
+) -> dict[str, str]:
     return {
         **credentials.environment(ServiceIdentity.ORCHESTRATOR),
-        "DATABASE_URL": crash_database,
+        "DATABASE_URL": crash_database.accounts.orchestrator,
         "EVALUATOR_TARGET": slow_evaluator,
         "AUDIT_TARGET": crash_audit,
         "RUN_LEASE_SECONDS": "1.5",

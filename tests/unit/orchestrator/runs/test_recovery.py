@@ -19,6 +19,12 @@ INSTANCE_ID = uuid.UUID("00000000-0000-4000-8000-000000000042")
 MOMENT = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 CITIZEN = {"citizen_id": "CIT-0000042", "name": "N", "age": 30, "income": 1000.0, "category": "general"}
 RULES = {"scheme_name": "scheme_alpha", "min_age": 18, "max_age": 60, "max_income": 250000}
+# What each step of eligibility_check consumes in these runs, as the run's earlier steps produced it.
+INPUTS = {
+    "fetch_citizen": {"citizen_id": "CIT-0000042"},
+    "fetch_scheme_rules": {"scheme_name": "scheme_alpha"},
+    "evaluate_rules": {"citizen": CITIZEN, "rules": RULES},
+}
 
 
 def _template() -> LoadedTemplate:
@@ -37,6 +43,7 @@ def _instance() -> InstanceRecord:
         appealed_instance_id=None,
         created_at=MOMENT,
         completed_at=None,
+        actor="clerk",
         progress=RunProgress(steps_completed=1, steps_total=4),
     )
 
@@ -48,7 +55,7 @@ def _attempt(step_index: int, name: str, attempt: int, output: dict, kind: Error
         attempt=attempt,
         started_at=MOMENT,
         completed_at=MOMENT,
-        input={},
+        input=INPUTS.get(name, {}),
         output=output,
         error_kind=kind,
         error="" if kind is None else "evaluator unavailable",
@@ -56,7 +63,8 @@ def _attempt(step_index: int, name: str, attempt: int, output: dict, kind: Error
 
 
 def _entry(attempt: StepAttempt) -> audit_pb2.AuditEntry:
-    return audit_pb2.AuditEntry(seq=attempt.step_index, record=attempt.audit_record(INSTANCE_ID, actor="clerk"))
+    record = attempt.audit_record(INSTANCE_ID, actor="clerk")
+    return audit_pb2.AuditEntry(seq=attempt.step_index, record=record, writer="orchestrator")
 
 
 def test_the_run_continues_after_the_last_step_either_record_holds() -> None:
