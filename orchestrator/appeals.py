@@ -56,14 +56,17 @@ class AppealDesk:
             template_roles=self._templates.roles_of(original.template_id),
             what=f"{original.template_id} runs",
         )
-        original_decision = self._decision_of(original)
-        appeal_template = self._templates.get(self._appeal_template_id(original))
+        # Who may run the appeal is decided before whether there is a decision to appeal, so that a caller who
+        # may not (an auditor; anyone but an admin for a template without an appeal template) is refused as such.
+        appeal_template_id = self._templates.get(original.template_id).model.appeal_template
         authorize(
             principal,
             Action.RUN_WORKFLOW,
-            template_roles=appeal_template.allowed_roles,
-            what=appeal_template.template_id,
+            template_roles=self._templates.roles_of(appeal_template_id) if appeal_template_id else frozenset(),
+            what=appeal_template_id or f"appeals of {original.template_id}",
         )
+        original_decision = self._decision_of(original)
+        appeal_template = self._templates.get(self._appeal_template_id(original))
         inputs = {key: value for key, value in original.inputs.items() if key != EVIDENCE_INPUT}
         inputs[EVIDENCE_INPUT] = {**original.inputs.get(EVIDENCE_INPUT, {}), **evidence}
         request_hash = None
