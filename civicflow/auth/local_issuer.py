@@ -8,6 +8,7 @@ beside the private key (`<name>.pub.pem`); the private key never leaves the mach
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable
@@ -28,28 +29,43 @@ def public_key_path(private_key_path: Path) -> Path:
 
 
 def ensure_issuer_key(private_key_path: Path) -> Path:
-    """Creates the issuer's key pair unless it exists (safe when two processes race); returns the public key's path."""
+    """Creates the issuer's key pair unless it exists (safe when processes race); returns the public key's path.
+
+    Each file is written whole under a temporary name and then put in place, so that no process ever reads
+    half a key: the private key with link(), which refuses an existing target (the first key linked is
+    everyone's), the public key, derived from it and so the same in every process, with an atomic rename.
+    """
     public_path = public_key_path(private_key_path)
     if not private_key_path.exists():
         private_key_path.parent.mkdir(parents=True, exist_ok=True)
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
+        pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
+        temporary = _written_aside(private_key_path, pem)  # mode 0600
         try:
-            descriptor = os.open(private_key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(temporary, private_key_path)
         except FileExistsError:
             pass  # another process created it first: use theirs
-        else:
-            with os.fdopen(descriptor, "wb") as file:
-                file.write(pem)
+        finally:
+            os.unlink(temporary)
     if not public_path.exists():
-        public_path.write_bytes(
+        public_pem = (
             _load(private_key_path)
             .public_key()
             .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         )
+        temporary = _written_aside(public_path, public_pem)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, public_path)
     return public_path
+
+
+def _written_aside(path: Path, content: bytes) -> Path:
+    """`content` in a new file (mode 0600) beside `path`, under a name of its own."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(content)
+    return Path(temporary)
 
 
 class LocalTokenIssuer:
