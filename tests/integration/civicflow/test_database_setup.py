@@ -9,9 +9,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
+import os
+import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,10 +28,17 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
 from audit_service.log.tables import MIGRATIONS as AUDIT_MIGRATIONS
-from civicflow.database_setup import AUDIT_WRITER_ROLE, civicflow_migrations, new_passwords, setup_database
+from civicflow.database_setup import (
+    AUDIT_WRITER_ROLE,
+    civicflow_migrations,
+    drop_roles,
+    new_passwords,
+    setup_database,
+)
 from civicflow.launch.local_database import scratch_database
+from civicflow.settings import REPO_ROOT
 from orchestrator.storage.tables import MIGRATIONS as ORCHESTRATOR_MIGRATIONS
-from tests.support.databases import SetUpDatabase, roles_on, set_up_database
+from tests.support.databases import SetUpDatabase, role_prefix, roles_on, set_up_database
 
 SERVICES = ("orchestrator", "audit")
 SCHEMAS = ("orchestrator", "audit")
@@ -398,3 +411,78 @@ def _head(scripts: Any) -> str:
     head = ScriptDirectory.from_config(config).get_current_head()
     assert head is not None
     return head
+
+
+def run_setup_command(passwords_file: Path, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python -m civicflow.database_setup`, as the compose and Kubernetes jobs run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "civicflow.database_setup", "--passwords-file", str(passwords_file)],
+        env={**os.environ, **environment},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_setup_command_makes_the_passwords_file_once_and_sets_the_roles_up_with_it(
+    postgres_server_url: str, tmp_path: Path
+) -> None:
+    passwords_file, admin_password = tmp_path / "database-passwords.json", tmp_path / "admin-password"
+    prefix = role_prefix()
+    with scratch_database(postgres_server_url, prefix="civicflow_setup_command") as admin_url:
+        # The administrator's password from a file, as the compose job reads it (a trusting server ignores it).
+        admin_password.write_text((make_url(admin_url).password or "unused") + "\n")
+        environment = {
+            "DATABASE_ADMIN_URL": make_url(admin_url).set(password=None).render_as_string(hide_password=False),
+            "DATABASE_ADMIN_PASSWORD_FILE": str(admin_password),
+            "DATABASE_ROLE_PREFIX": prefix,
+        }
+        try:
+            first = run_setup_command(passwords_file, environment)
+            made = passwords_file.read_text()
+            second = run_setup_command(passwords_file, environment)
+            passwords = json.loads(made)
+            roles = {kind: f"{prefix}_{kind}" for kind in ("owner", *SERVICES)}
+            set_to_them = {kind: password_is(admin_url, roles[kind], passwords[kind]) for kind in roles}
+            revisions = catalogue(admin_url, prefix)["revisions"]
+        finally:
+            drop_roles(admin_url, prefix=prefix)
+
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert first.stdout.splitlines()[-1] == "database ready: roles, migrations and grants"
+    assert stat.S_IMODE(passwords_file.stat().st_mode) == 0o600
+    assert passwords_file.read_text() == made
+    assert set_to_them == dict.fromkeys(set_to_them, True)
+    assert revisions == [_head(ORCHESTRATOR_MIGRATIONS), _head(AUDIT_MIGRATIONS)]
+
+
+@pytest.mark.parametrize(
+    ("content", "environment", "problem"),
+    [
+        ('{"owner": "only-one"}', {"DATABASE_ADMIN_URL": "postgresql://nobody@nowhere/x"}, "must be a JSON object"),
+        ("not json", {"DATABASE_ADMIN_URL": "postgresql://nobody@nowhere/x"}, "must be a JSON object"),
+        (
+            None,
+            {"DATABASE_ADMIN_URL": "postgresql://nobody@nowhere/x", "DATABASE_ADMIN_PASSWORD_FILE": "/nonexistent"},
+            "DATABASE_ADMIN_PASSWORD_FILE /nonexistent",
+        ),
+        (None, {}, "DATABASE_ADMIN_URL must name an administrative connection"),
+    ],
+    ids=["passwords missing", "not JSON", "no admin password file", "no admin URL"],
+)
+def test_the_setup_command_refuses_what_it_cannot_use_with_one_line_and_status_2_changing_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str | None, environment: dict[str, str], problem: str
+) -> None:
+    passwords_file = tmp_path / "database-passwords.json"
+    if content is not None:
+        passwords_file.write_text(content)
+    for name in ("DATABASE_ADMIN_URL", "DATABASE_ADMIN_PASSWORD_FILE"):
+        monkeypatch.delenv(name, raising=False)
+
+    finished = run_setup_command(passwords_file, environment)
+
+    assert finished.returncode == 2
+    assert len(finished.stderr.splitlines()) == 1 and problem in finished.stderr
+    assert (passwords_file.read_text() if passwords_file.exists() else None) == content
