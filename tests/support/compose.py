@@ -18,13 +18,6 @@ from civicflow.settings import REPO_ROOT
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 # The override that takes the services' certificates from your own authority (docs/operations.md).
 OWN_CA_FILE = REPO_ROOT / "deploy" / "compose" / "own-ca.yml"
-# The services' packages and the identity in their certificates.
-IDENTITIES = {
-    "audit_service": "audit-service",
-    "evaluator": "evaluator",
-    "orchestrator": "orchestrator",
-    "gateway": "gateway",
-}
 # Where compose mounts a service's secrets.
 SECRETS = PurePosixPath("/run/secrets")
 _VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")

@@ -25,8 +25,8 @@ from civicflow.database_setup import DEFAULT_PREFIX, role_names
 from civicflow.local_pki import ensure_local_pki
 from civicflow.settings import REPO_ROOT
 from civicflow.tls import Identity
-from tests.support.compose import COMPOSE_FILE, IDENTITIES, OWN_CA_FILE, Volumes, load_compose, mounts
-from tests.support.service_settings import PORT_FIELDS, SETTINGS, default_port, settings_keys
+from tests.support.compose import COMPOSE_FILE, OWN_CA_FILE, Volumes, load_compose, mounts
+from tests.support.service_settings import IDENTITIES, PORT_FIELDS, SETTINGS, default_port, settings_keys
 
 SCHEMA_FILE = REPO_ROOT / "deploy" / "schemas" / "compose-spec.json"
 JOBS = {"credentials": "civicflow.launch.credentials", "database-setup": "civicflow.database_setup"}
