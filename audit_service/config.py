@@ -7,13 +7,12 @@ from pathlib import Path
 from pydantic import Field
 
 from civicflow.auth.tokens import TokenSettings
+from civicflow.database import DatabaseSettings
 from civicflow.settings import GrpcServiceSettings
 
 
-class AuditSettings(GrpcServiceSettings, TokenSettings):
+class AuditSettings(GrpcServiceSettings, TokenSettings, DatabaseSettings):
     audit_port: int = 50053
-    database_url: str
-    database_pool_size: int = 10
     # PKCS#8 PEM Ed25519 private key that signs checkpoints; the service refuses to start without it.
     audit_signing_key_path: Path
     # Create a new key at audit_signing_key_path when no file is there (local runs, compose); off in production.

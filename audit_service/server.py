@@ -36,7 +36,7 @@ async def start(settings: AuditSettings) -> RunningServer:
     key = load_signing_key(settings.audit_signing_key_path, create_if_missing=settings.audit_signing_key_create)
     # Its role may append and read, never change or remove (civicflow/database_setup.py).
     writer = create_engine(
-        settings.database_url, application_name="audit_service", pool_size=settings.database_pool_size
+        settings.database_login_url(), application_name="audit_service", pool_size=settings.database_pool_size
     )
     store = AuditStore(writer)
     notary = Notary(store, key, min_interval=timedelta(seconds=settings.audit_checkpoint_interval_seconds))

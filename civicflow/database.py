@@ -1,4 +1,4 @@
-"""Engines and schema migrations shared by the services that own tables."""
+"""Settings, engines and schema migrations shared by the services that own tables."""
 
 from __future__ import annotations
 
@@ -12,12 +12,45 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Engine
+from pydantic_settings import BaseSettings
+from sqlalchemy.engine import Engine, make_url
 
 from civicflow.settings import ConfigurationError
 
 # A pooled connection idle for longer than this is pinged before use (the server may have restarted).
 IDLE_PING_SECONDS = 1.0
+
+
+class DatabasePasswordError(ConfigurationError):
+    """A password file that is named but cannot be read, or is empty: the service refuses to start."""
+
+
+class DatabaseSettings(BaseSettings):
+    """How a service with tables logs in; the settings of the orchestrator and the audit service extend this class."""
+
+    # The service's own role (civicflow/database_setup.py), never the owner's.
+    database_url: str
+    # A file holding that role's password (a mounted secret), which then replaces any password in database_url:
+    # the URL can be shown, the password stays in the file.
+    database_password_file: Path | None = None
+    database_pool_size: int = 10
+
+    def database_login_url(self) -> str:
+        """database_url with the password of database_password_file, if one is named."""
+        return url_with_password_from(self.database_url, self.database_password_file, setting="DATABASE_PASSWORD_FILE")
+
+
+def url_with_password_from(url: str, password_file: Path | None, *, setting: str) -> str:
+    """`url` with its password replaced by the content of `password_file` (one trailing newline ignored)."""
+    if password_file is None:
+        return url
+    try:
+        password = password_file.read_text().removesuffix("\n").removesuffix("\r")
+    except OSError as error:
+        raise DatabasePasswordError(f"{setting} {password_file}: {error.strerror}") from None
+    if not password:
+        raise DatabasePasswordError(f"{setting} {password_file} is empty")
+    return make_url(url).set(password=password).render_as_string(hide_password=False)
 
 
 def create_engine(

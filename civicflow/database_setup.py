@@ -27,7 +27,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from civicflow.database import run_migrations
+from civicflow.database import run_migrations, url_with_password_from
+from civicflow.logs import configure_logging
+from civicflow.settings import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +83,30 @@ def new_passwords() -> dict[str, str]:
     return {kind: secrets.token_urlsafe(24) for kind in KINDS}
 
 
-def load_or_create_passwords(path: Path) -> dict[str, str]:
-    """The roles' passwords kept in `path` (mode 0600), created there on first use."""
-    if path.exists():
+class PasswordsFileError(ConfigurationError):
+    """A passwords file that is not the JSON object of the three roles' passwords."""
+
+
+def load_passwords(path: Path) -> dict[str, str]:
+    """The roles' passwords in `path`: a JSON object {"owner", "orchestrator", "audit"} of strings."""
+    try:
         stored = json.loads(path.read_text())
-        if isinstance(stored, dict) and all(isinstance(stored.get(kind), str) for kind in KINDS):
-            return {kind: stored[kind] for kind in KINDS}
+    except OSError as error:
+        raise PasswordsFileError(f"{path}: {error.strerror}") from None
+    except ValueError:
+        stored = None
+    if not isinstance(stored, dict) or not all(isinstance(stored.get(kind), str) and stored[kind] for kind in KINDS):
+        raise PasswordsFileError(f"{path} must be a JSON object of the passwords of {', '.join(KINDS)}")
+    return {kind: stored[kind] for kind in KINDS}
+
+
+def load_or_create_passwords(path: Path) -> dict[str, str]:
+    """The roles' passwords kept in `path` (mode 0600), created there on first use (or made again if unreadable)."""
+    if path.exists():
+        try:
+            return load_passwords(path)
+        except PasswordsFileError:
+            pass  # the setup gives every role the new passwords below
     passwords = new_passwords()
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -235,16 +255,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--prefix", default=os.environ.get("DATABASE_ROLE_PREFIX", DEFAULT_PREFIX))
     arguments = parser.parse_args(argv)
+    configure_logging("database_setup", os.environ.get("LOG_LEVEL", "INFO"))
     admin_url = os.environ.get("DATABASE_ADMIN_URL")
     if not admin_url:
         print("DATABASE_ADMIN_URL must name an administrative connection", file=sys.stderr)
         return 2
-    setup_database(
-        admin_url,
-        civicflow_migrations(),
-        passwords=load_or_create_passwords(arguments.passwords_file),
-        prefix=arguments.prefix,
-    )
+    admin_password_file = os.environ.get("DATABASE_ADMIN_PASSWORD_FILE")
+    try:
+        admin_url = url_with_password_from(
+            admin_url,
+            Path(admin_password_file) if admin_password_file else None,
+            setting="DATABASE_ADMIN_PASSWORD_FILE",
+        )
+        # A file given to it (a mounted secret) is used as it is; only a missing one is made.
+        exists = arguments.passwords_file.exists()
+        passwords = (
+            load_passwords(arguments.passwords_file) if exists else load_or_create_passwords(arguments.passwords_file)
+        )
+    except ConfigurationError as error:
+        print(f"database setup refused: {error}", file=sys.stderr)
+        return 2
+    setup_database(admin_url, civicflow_migrations(), passwords=passwords, prefix=arguments.prefix)
     print("database ready: roles, migrations and grants")
     return 0
 

@@ -19,6 +19,11 @@ from civicflow.tls import SERVER_OPTIONS, Identity
 
 log = logging.getLogger(__name__)
 
+# The health service's name for "this process is alive": SERVING from start until shutdown, whatever the
+# dependencies say. Liveness probes ask it: a process whose database is down is not ready, but restarting it
+# would not bring the database back. Readiness probes ask for the server ("") or a service by name.
+LIVENESS_SERVICE = "liveness"
+
 Registrar = Callable[[grpc.aio.Server], None]
 ReadinessProbe = Callable[[], Awaitable[bool]]
 Cleanup = Callable[[], Awaitable[None]]
@@ -80,7 +85,8 @@ async def start_grpc_server(
     server of the same health service alone, for probes that cannot speak TLS.
 
     Without a readiness probe the server is SERVING once started. With one, it is
-    SERVING only while the probe says its own dependencies are reachable.
+    SERVING only while the probe says its own dependencies are reachable. LIVENESS_SERVICE is
+    SERVING either way, until the server stops.
     """
     server = grpc.aio.server(options=SERVER_OPTIONS)
     register(server)
@@ -98,6 +104,7 @@ async def start_grpc_server(
     await server.start()
     if health_server is not None:
         await health_server.start()
+    await health_servicer.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
     running = RunningServer(
         server=server,
         port=bound_port,

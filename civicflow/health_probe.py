@@ -25,7 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m civicflow.health_probe", description=__doc__)
     parser.add_argument("target", help="host:port of a gRPC server with grpc.health.v1")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for the answer")
-    parser.add_argument("--service", default="", help="service name to check; empty means the whole server")
+    parser.add_argument(
+        "--service",
+        default="",
+        help="service name to check; empty means the whole server (ready), 'liveness' whether the process is alive",
+    )
     arguments = parser.parse_args(argv)
     serving = is_serving(arguments.target, timeout=arguments.timeout, service=arguments.service)
     print("SERVING" if serving else "NOT SERVING")

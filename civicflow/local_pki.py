@@ -52,7 +52,7 @@ def ensure_local_pki(directory: Path, identities: tuple[ServiceIdentity, ...] = 
     if not _valid(ca_path) or not ca_key_path.exists():
         new_key = ec.generate_private_key(ec.SECP256R1())
         _write_key(ca_key_path, new_key)
-        _write(ca_path, _ca_certificate(new_key).public_bytes(serialization.Encoding.PEM))
+        write_atomically(ca_path, _ca_certificate(new_key).public_bytes(serialization.Encoding.PEM))
     ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{ca_key_path}: not the elliptic-curve key of the local authority")
@@ -63,7 +63,7 @@ def ensure_local_pki(directory: Path, identities: tuple[ServiceIdentity, ...] = 
         if not _valid(files.certificate, issuer=ca_certificate) or not files.key.exists():
             key = ec.generate_private_key(ec.SECP256R1())
             _write_key(files.key, key)
-            _write(files.certificate, _service_certificate(identity, key, ca_key, ca_certificate))
+            write_atomically(files.certificate, _service_certificate(identity, key, ca_key, ca_certificate))
         services[identity] = files
     return LocalPki(ca=ca_path, services=services)
 
@@ -144,10 +144,10 @@ def _valid(path: Path, *, issuer: x509.Certificate | None = None) -> bool:
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    _write(path, pem, mode=0o600)
+    write_atomically(path, pem, mode=0o600)
 
 
-def _write(path: Path, content: bytes, *, mode: int = 0o644) -> None:
+def write_atomically(path: Path, content: bytes, *, mode: int = 0o644) -> None:
     """Written whole under a temporary name, then renamed: a reader never sees half a file."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)

@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from civicflow.auth.tokens import TokenSettings
+from civicflow.database import DatabaseSettings
 from civicflow.settings import REPO_ROOT, GrpcServiceSettings
 
 
@@ -18,10 +19,8 @@ def _default_replica_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-class OrchestratorSettings(GrpcServiceSettings, TokenSettings):
+class OrchestratorSettings(GrpcServiceSettings, TokenSettings, DatabaseSettings):
     orchestrator_port: int = 50051
-    database_url: str
-    database_pool_size: int = 10
     # dns:///evaluator:50052 spreads calls over every evaluator replica (round_robin).
     evaluator_target: str = "localhost:50052"
     audit_target: str = "localhost:50053"

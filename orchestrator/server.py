@@ -32,12 +32,13 @@ SERVICE_NAME = orchestrator_pb2.DESCRIPTOR.services_by_name["OrchestratorService
 async def start(settings: OrchestratorSettings) -> RunningServer:
     """Loads schemes and templates (refusing to start on a bad one), migrates, and serves."""
     # Engines and channels connect only when first used: a refused configuration costs nothing here.
+    database_url = settings.database_login_url()
     engine = create_engine(
-        settings.database_url, application_name="civicflow-orchestrator", pool_size=settings.database_pool_size
+        database_url, application_name="civicflow-orchestrator", pool_size=settings.database_pool_size
     )
     # A run's reads and writes are single statements: no BEGIN/COMMIT round trips on the hot path.
     statements = create_engine(
-        settings.database_url,
+        database_url,
         application_name="civicflow-orchestrator",
         pool_size=settings.database_pool_size,
         autocommit=True,

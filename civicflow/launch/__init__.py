@@ -2,4 +2,5 @@
 
 Entry point: launcher.py (run); settings.py is what it reads, process_plan.py the processes and
 their environment, supervisor.py starts, watches, restarts (restart_policy.py) and stops them.
+credentials.py lays the same credentials out for containers, one directory per service (compose).
 """

@@ -1,4 +1,5 @@
-"""A scratch database set up as `make run` sets one up: the services' roles, migrated schemas and grants."""
+"""A scratch database set up as `make run` sets one up: the services' roles, migrated schemas and grants; and
+connections to it as one of those roles, with what PostgreSQL refuses them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from civicflow.database_setup import DatabaseAccounts, civicflow_migrations, drop_roles, new_passwords, setup_database
 from civicflow.launch.local_database import database_url_on, scratch_database
@@ -67,3 +69,35 @@ def launcher_roles(admin_url: str, passwords: Path) -> Iterator[dict[str, str]]:
         yield {"DATABASE_URL": admin_url, "DATABASE_ROLE_PREFIX": prefix, "DATABASE_PASSWORDS_PATH": str(passwords)}
     finally:
         drop_roles(admin_url, prefix=prefix)
+
+
+# The SQLSTATE of a statement refused for want of a privilege (ownership included).
+INSUFFICIENT_PRIVILEGE = "42501"
+
+
+@contextmanager
+def connected(url: str) -> Iterator[sa.Connection]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def user_of(url: str) -> str:
+    return str(make_url(url).username)
+
+
+def refused(connection: sa.Connection, statement: str) -> str | None:
+    """The SQLSTATE PostgreSQL refuses `statement` with on this connection, or None if it ran (it is rolled back)."""
+    if connection.in_transaction():
+        connection.commit()
+    transaction = connection.begin()
+    try:
+        connection.execute(sa.text(statement))
+    except sa.exc.DBAPIError as error:
+        return str(getattr(error.orig, "pgcode", None))
+    finally:
+        transaction.rollback()
+    return None

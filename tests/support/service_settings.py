@@ -1,10 +1,11 @@
-"""Each service's settings class and port field, as deployment files must match them."""
+"""Each service's settings class, identity and port field, as deployment files must match them."""
 
 from __future__ import annotations
 
 from pydantic_settings import BaseSettings
 
 from audit_service.config import AuditSettings
+from civicflow.auth.access import ServiceIdentity
 from evaluator.config import EvaluatorSettings
 from gateway.config import GatewaySettings
 from orchestrator.config import OrchestratorSettings
@@ -14,6 +15,13 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "evaluator": EvaluatorSettings,
     "orchestrator": OrchestratorSettings,
     "gateway": GatewaySettings,
+}
+# The identity in each service's certificate (civicflow.auth.access.ServiceIdentity).
+IDENTITIES = {
+    "audit_service": ServiceIdentity.AUDIT_SERVICE,
+    "evaluator": ServiceIdentity.EVALUATOR,
+    "orchestrator": ServiceIdentity.ORCHESTRATOR,
+    "gateway": ServiceIdentity.GATEWAY,
 }
 PORT_FIELDS = {
     "audit_service": "audit_port",

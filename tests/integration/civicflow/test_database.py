@@ -1,11 +1,26 @@
-"""Pooled connections survive the server dropping them, without a ping on every checkout."""
+"""Pooled connections survive the server dropping them, without a ping on every checkout; a service refuses a schema
+the database setup has not brought up to date."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 
+from audit_service.log.tables import MIGRATIONS as AUDIT_MIGRATIONS
+from civicflow.auth.access import ServiceIdentity
 from civicflow.database import create_engine
+from civicflow.launch.local_database import scratch_database
+from civicflow.settings import REPO_ROOT
+from orchestrator.storage.tables import MIGRATIONS as ORCHESTRATOR_MIGRATIONS
+from tests.support.credentials import Credentials
 
 
 def backend_pid(engine: sa.Engine) -> int:
@@ -54,3 +69,61 @@ def test_an_autocommit_engine_commits_each_statement(database_url: str, owner: s
             other.commit()
     finally:
         engine.dispose()
+
+
+# Each service with tables: its identity, its schema and the Alembic scripts of that schema.
+SERVICES_WITH_TABLES = {
+    "orchestrator": (ServiceIdentity.ORCHESTRATOR, "orchestrator", ORCHESTRATOR_MIGRATIONS),
+    "audit_service": (ServiceIdentity.AUDIT_SERVICE, "audit", AUDIT_MIGRATIONS),
+}
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES_WITH_TABLES))
+@pytest.mark.parametrize("revision", [None, "0001"], ids=["empty database", "older revision"])
+def test_a_service_on_a_database_the_setup_has_not_migrated_exits_2_saying_to_run_it(
+    postgres_server_url: str, credentials: Credentials, tmp_path: Path, service: str, revision: str | None
+) -> None:
+    """Services never migrate: on a schema behind their code (a new version, the setup not run yet) they stop."""
+    identity, schema, scripts = SERVICES_WITH_TABLES[service]
+    with scratch_database(postgres_server_url, prefix="civicflow_unmigrated") as url:
+        if revision is not None:
+            engine = sa.create_engine(url)
+            config = Config()
+            config.set_main_option("script_location", str(scripts))
+            with engine.begin() as connection:
+                connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+                config.attributes.update(connection=connection, schema=schema)
+                command.upgrade(config, revision)
+            engine.dispose()
+        finished = subprocess.run(
+            [sys.executable, "-m", service],
+            env={
+                **os.environ,
+                "HOST": "127.0.0.1",
+                "ORCHESTRATOR_PORT": "0",
+                "AUDIT_PORT": "0",
+                "DATABASE_URL": url,
+                "AUDIT_SIGNING_KEY_PATH": str(tmp_path / "signing-key.pem"),
+                "AUDIT_SIGNING_KEY_CREATE": "true",
+                **credentials.environment(identity),
+            },
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        engine = sa.create_engine(url)
+        with engine.connect() as connection:
+            table = connection.execute(sa.text(f"SELECT to_regclass('{schema}.alembic_version')")).scalar()
+            left_at = table and connection.execute(sa.text(f"SELECT version_num FROM {table}")).scalar_one()
+        engine.dispose()
+
+    assert finished.returncode == 2, finished.stdout + finished.stderr
+    logged = [json.loads(line) for line in finished.stdout.splitlines() if line.startswith("{")]
+    errors = [line for line in logged if line["level"] == "ERROR"]
+    assert len(errors) == 1 and [line for line in logged if "database setup" in line["message"]] == errors
+    assert errors[0]["message"].startswith("refusing to start: ")
+    assert f"the database's {schema} schema is at revision {revision or '(none)'}" in errors[0]["message"]
+    assert "run the database setup first (python -m civicflow.database_setup" in errors[0]["message"]
+    assert "Traceback" not in finished.stderr
+    assert left_at == revision

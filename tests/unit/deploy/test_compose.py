@@ -1,27 +1,73 @@
-"""docker-compose.yml is valid Compose and matches the code: commands, settings names, ports, targets."""
+"""docker-compose.yml is valid Compose and works on the trust boundary: run here without Docker (each volume a
+directory, each container's paths resolved through its mounts), its credentials job gives every service its own
+identity and nothing of anyone else's, the database and token settings fit what the jobs make, and the services
+wait for the jobs, probe their plaintext health ports and publish the orchestrator on loopback alone.
+"""
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import json
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy.engine import make_url
 
+from civicflow.auth.local_issuer import LocalTokenIssuer
+from civicflow.auth.principals import Role
+from civicflow.auth.tokens import TokenSettings, TokenVerifier
+from civicflow.database import DatabaseSettings
+from civicflow.database_setup import DEFAULT_PREFIX, role_names
+from civicflow.local_pki import ensure_local_pki
 from civicflow.settings import REPO_ROOT
-from tests.support.service_settings import PORT_FIELDS, SETTINGS, default_port, settings_keys
+from civicflow.tls import Identity
+from tests.support.compose import COMPOSE_FILE, OWN_CA_FILE, Volumes, load_compose, mounts
+from tests.support.service_settings import IDENTITIES, PORT_FIELDS, SETTINGS, default_port, settings_keys
 
-COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 SCHEMA_FILE = REPO_ROOT / "deploy" / "schemas" / "compose-spec.json"
+JOBS = {"credentials": "civicflow.launch.credentials", "database-setup": "civicflow.database_setup"}
+# The database role of each service with tables (civicflow/database_setup.py).
+DATABASE_ROLES = {"orchestrator": "orchestrator", "audit_service": "audit"}
+GRPC_SERVICES = sorted(set(SETTINGS) - {"gateway"})
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    document: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
-    return document
+    return load_compose()
+
+
+@pytest.fixture
+def volumes(compose: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Volumes:
+    """The compose file's volumes after its credentials job ran, as on a first `docker compose up`."""
+    volumes = Volumes(compose, tmp_path / "volumes")
+    volumes.run_credentials_job()
+    capsys.readouterr()
+    return volumes
+
+
+def settings_of(service: str, volumes: Volumes, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The service's settings as its container builds them from its environment."""
+    for name in settings_keys(service):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in volumes.environment(service).items():
+        monkeypatch.setenv(name, value)
+    return SETTINGS[service]()
+
+
+def depends_on(compose: dict[str, Any], service: str) -> dict[str, str]:
+    """Every service `service` waits for, directly or through others, with the condition it waits on last."""
+    waited: dict[str, str] = {}
+    pending = [service]
+    while pending:
+        for dependency, how in compose["services"][pending.pop()].get("depends_on", {}).items():
+            if dependency not in waited:
+                waited[dependency] = how["condition"]
+                pending.append(dependency)
+    return waited
 
 
 def test_compose_file_is_valid_against_the_compose_specification(compose: dict[str, Any]) -> None:
@@ -34,13 +80,18 @@ def test_compose_file_is_valid_against_the_compose_specification(compose: dict[s
     assert not errors, "\n".join(f"{list(error.absolute_path)}: {error.message}" for error in errors)
 
 
-def test_compose_runs_postgres_16_and_the_four_services(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"postgres", *SETTINGS}
-    postgres = compose["services"]["postgres"]
-    assert postgres["image"] == "postgres:16"
-    assert "healthcheck" in postgres
-    assert any(volume.endswith(":/var/lib/postgresql/data") for volume in postgres["volumes"])
-    assert "pgdata" in compose["volumes"]
+def test_compose_runs_postgres_16_the_four_services_their_one_off_jobs_and_a_token_tool(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    assert set(services) == {"postgres", *SETTINGS, *JOBS, "token"}
+    assert services["postgres"]["image"] == "postgres:16"
+    assert "healthcheck" in services["postgres"]
+    assert any(volume.endswith(":/var/lib/postgresql/data") for volume in services["postgres"]["volumes"])
+    for job in JOBS:
+        assert services[job]["restart"] == "no", job
+    # `docker compose up` leaves the tool out; `docker compose run --rm token ...` runs it.
+    assert services["token"]["profiles"] == ["tools"]
 
 
 @pytest.mark.parametrize("service", sorted(SETTINGS))
@@ -50,12 +101,19 @@ def test_each_service_runs_its_package_entry_point(compose: dict[str, Any], serv
     assert importlib.util.find_spec(f"{service}.__main__") is not None, f"{service} has no __main__ module"
 
 
-@pytest.mark.parametrize("service", sorted(SETTINGS))
-def test_each_service_is_built_from_the_deploy_dockerfile(compose: dict[str, Any], service: str) -> None:
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_each_job_runs_its_module(compose: dict[str, Any], job: str) -> None:
+    command = compose["services"][job]["command"]
+    assert command[:3] == ["python", "-m", JOBS[job]]
+    assert importlib.util.find_spec(JOBS[job]) is not None
+
+
+@pytest.mark.parametrize("service", sorted([*SETTINGS, *JOBS, "token"]))
+def test_each_service_and_job_is_built_from_the_deploy_dockerfile(compose: dict[str, Any], service: str) -> None:
     definition = compose["services"][service]
     assert definition["build"] == {"context": ".", "dockerfile": "deploy/Dockerfile"}
     assert (REPO_ROOT / definition["build"]["context"] / definition["build"]["dockerfile"]).is_file()
-    assert definition["restart"] == "unless-stopped"
+    assert definition["restart"] == ("unless-stopped" if service in SETTINGS else "no")
 
 
 @pytest.mark.parametrize("service", sorted(SETTINGS))
@@ -77,27 +135,148 @@ def test_the_environment_is_accepted_by_the_services_settings(
     assert getattr(settings, PORT_FIELDS[service]) == default_port(service)
 
 
-def test_services_that_need_a_database_get_the_compose_postgres(compose: dict[str, Any]) -> None:
-    url = "postgresql://civicflow:civicflow@postgres:5432/civicflow"
-    for service, settings in SETTINGS.items():
-        if "database_url" in settings.model_fields:
-            assert compose["services"][service]["environment"]["DATABASE_URL"] == url
-            assert compose["services"][service]["depends_on"]["postgres"]["condition"] == "service_healthy"
+@pytest.mark.parametrize("service", sorted(SETTINGS))
+def test_each_service_has_its_own_certificate_and_sees_no_other_private_key(
+    volumes: Volumes, service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    identity = Identity.load(settings_of(service, volumes, monkeypatch))
+    certificate = x509.load_pem_x509_certificate(identity.certificate)
+    key = serialization.load_pem_private_key(identity.key, password=None)
+    authority = x509.load_pem_x509_certificate(identity.ca)
+    names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+
+    assert [name.value for name in names] == [IDENTITIES[service]]
+    assert key.public_key() == certificate.public_key()
+    certificate.verify_directly_issued_by(authority)
+    own_key = identity.key
+    seen = {path.read_bytes() for path in volumes.visible_files(service)}
+    assert [content for content in seen if b"PRIVATE KEY" in content and content != own_key] == []
 
 
-def test_published_ports_are_the_settings_defaults(compose: dict[str, Any]) -> None:
-    published = {service: compose["services"][service].get("ports", []) for service in SETTINGS}
-    assert published["gateway"] == [f"{default_port('gateway')}:{default_port('gateway')}"]
-    assert published["orchestrator"] == [f"{default_port('orchestrator')}:{default_port('orchestrator')}"]
-    # A host port on the evaluator would stop `--scale evaluator=3` at the second replica.
-    assert published["evaluator"] == []
+def test_the_services_volumes_are_written_by_the_credentials_job_and_read_only_to_them(
+    compose: dict[str, Any],
+) -> None:
+    written = {mount.volume for mount in mounts(compose["services"]["credentials"]) if not mount.read_only}
+    for service in SETTINGS:
+        for mount in mounts(compose["services"][service]):
+            if mount.volume in written:
+                assert mount.read_only, f"{service} may change {mount.volume}"
+    # The authority's keys (its CA key, the token issuer's key) reach no service.
+    holders = {
+        name
+        for name, definition in compose["services"].items()
+        if any(mount.volume == "demo-authority" for mount in mounts(definition))
+    }
+    assert holders == {"credentials", "token"}
+
+
+TOKEN_VERIFIERS = sorted(service for service in SETTINGS if issubclass(SETTINGS[service], TokenSettings))
+
+
+@pytest.mark.parametrize("service", TOKEN_VERIFIERS)
+def test_services_that_verify_tokens_accept_a_token_of_the_token_tool(
+    volumes: Volumes, service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tool = volumes.environment("token")
+    token = LocalTokenIssuer(Path(tool["CIVICFLOW_TOKEN_ISSUER_KEY"])).issue("alice", [Role.CASEWORKER])
+    verifier = TokenVerifier(settings_of(service, volumes, monkeypatch))
+
+    principal = verifier.verify(token)
+
+    assert (principal.subject, principal.roles) == ("alice", frozenset({Role.CASEWORKER}))
+
+
+@pytest.mark.parametrize("service", sorted(DATABASE_ROLES))
+def test_services_with_tables_log_in_as_their_own_role_with_the_password_the_setup_sets(
+    volumes: Volumes, service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_of(service, volumes, monkeypatch)
+    assert isinstance(settings, DatabaseSettings)
+    login = make_url(settings.database_login_url())
+    setup = volumes.compose["services"]["database-setup"]["command"]
+    passwords_file = volumes.host_path("database-setup", setup[setup.index("--passwords-file") + 1])
+    assert passwords_file is not None
+    passwords = json.loads(passwords_file.read_text())
+    roles = role_names(DEFAULT_PREFIX)
+
+    assert login.username == roles[DATABASE_ROLES[service]] != roles["owner"]
+    assert login.password == passwords[DATABASE_ROLES[service]]
+    assert (login.host, login.port, login.database) == ("postgres", 5432, "civicflow")
+
+
+def test_the_database_setup_logs_in_as_the_superuser_postgres_was_initialised_with(volumes: Volumes) -> None:
+    postgres = volumes.environment("postgres")
+    setup = volumes.environment("database-setup")
+    admin = make_url(setup["DATABASE_ADMIN_URL"])
+
+    assert (admin.username, admin.database, admin.host) == (
+        postgres["POSTGRES_USER"],
+        postgres["POSTGRES_DB"],
+        "postgres",
+    )
+    assert admin.password is None
+    assert setup["DATABASE_ADMIN_PASSWORD_FILE"] == postgres["POSTGRES_PASSWORD_FILE"]
+    assert Path(postgres["POSTGRES_PASSWORD_FILE"]).read_text()
+
+
+def test_no_password_is_written_in_the_compose_file_or_the_image(compose: dict[str, Any]) -> None:
+    for name, definition in compose["services"].items():
+        for variable, value in definition.get("environment", {}).items():
+            assert "PASSWORD" not in variable or variable.endswith("_FILE"), f"{name}.{variable}"
+            if "://" in str(value):
+                assert make_url(str(value)).password is None, f"{name}.{variable}"
+    assert "PASSWORD" not in (REPO_ROOT / "deploy" / "Dockerfile").read_text()
+
+
+def test_every_service_waits_for_the_jobs_that_make_what_it_reads(compose: dict[str, Any]) -> None:
+    written = {mount.volume for mount in mounts(compose["services"]["credentials"]) if not mount.read_only}
+    for name, definition in compose["services"].items():
+        if name == "credentials":
+            continue
+        if any(mount.volume in written for mount in mounts(definition)):
+            assert depends_on(compose, name).get("credentials") == "service_completed_successfully", name
+    for service in DATABASE_ROLES:
+        assert depends_on(compose, service)["database-setup"] == "service_completed_successfully"
+    assert depends_on(compose, "database-setup")["postgres"] == "service_healthy"
+    orchestrator = compose["services"]["orchestrator"]["depends_on"]
+    assert orchestrator["audit_service"] == orchestrator["evaluator"] == {"condition": "service_healthy"}
+    assert compose["services"]["gateway"]["depends_on"] == {"orchestrator": {"condition": "service_healthy"}}
+
+
+def test_only_the_gateway_and_the_orchestrator_publish_a_port_and_the_orchestrator_on_loopback_alone(
+    compose: dict[str, Any],
+) -> None:
+    published = {name: definition.get("ports", []) for name, definition in compose["services"].items()}
+    gateway, orchestrator = default_port("gateway"), default_port("orchestrator")
+    assert published.pop("gateway") == [f"{gateway}:{gateway}"]
+    assert published.pop("orchestrator") == [f"127.0.0.1:{orchestrator}:{orchestrator}"]
+    # A host port on the evaluator would also stop `--scale evaluator=3` at the second replica.
+    assert published == dict.fromkeys(published, [])
+
+
+@pytest.mark.parametrize("service", GRPC_SERVICES)
+def test_grpc_healthchecks_ask_the_plaintext_health_port(compose: dict[str, Any], service: str) -> None:
+    definition = compose["services"][service]
+    settings = SETTINGS[service](**{name.lower(): value for name, value in definition["environment"].items()})
+    assert settings.health_port is not None and settings.health_port != getattr(settings, PORT_FIELDS[service])
+    assert definition["healthcheck"]["test"] == [
+        "CMD",
+        "python",
+        "-m",
+        "civicflow.health_probe",
+        f"localhost:{settings.health_port}",
+    ]
+
+
+def test_the_gateway_healthcheck_asks_healthz_on_its_port(compose: dict[str, Any]) -> None:
+    test = " ".join(compose["services"]["gateway"]["healthcheck"]["test"])
+    assert f"http://localhost:{default_port('gateway')}/healthz" in test
 
 
 @pytest.mark.parametrize("service", sorted(SETTINGS))
-def test_port_settings_and_healthchecks_use_the_default_port(compose: dict[str, Any], service: str) -> None:
+def test_port_settings_are_the_defaults(compose: dict[str, Any], service: str) -> None:
     definition = compose["services"][service]
     assert int(definition["environment"][PORT_FIELDS[service].upper()]) == default_port(service)
-    assert f"localhost:{default_port(service)}" in " ".join(definition["healthcheck"]["test"])
 
 
 def test_orchestrator_reaches_every_evaluator_replica_through_dns_round_robin(compose: dict[str, Any]) -> None:
@@ -117,17 +296,7 @@ def test_every_target_names_a_compose_service_on_its_default_port(compose: dict[
                 assert value == expected[name], f"{service}.{name}"
 
 
-def test_dependencies_wait_for_health(compose: dict[str, Any]) -> None:
-    services = compose["services"]
-    assert {name: dependency["condition"] for name, dependency in services["orchestrator"]["depends_on"].items()} == {
-        "postgres": "service_healthy",
-        "audit_service": "service_healthy",
-        "evaluator": "service_healthy",
-    }
-    assert services["gateway"]["depends_on"] == {"orchestrator": {"condition": "service_healthy"}}
-
-
-def test_image_runs_as_non_root_and_ships_templates_and_schemes(compose: dict[str, Any]) -> None:
+def test_image_runs_as_non_root_and_ships_templates_schemes_and_the_command_line(compose: dict[str, Any]) -> None:
     dockerfile = (REPO_ROOT / "deploy" / "Dockerfile").read_text()
     stages = [line for line in dockerfile.splitlines() if line.startswith("FROM ")]
     assert len(stages) >= 2, "the image is built in a builder stage and a slim runtime stage"
@@ -136,6 +305,70 @@ def test_image_runs_as_non_root_and_ships_templates_and_schemes(compose: dict[st
     user_lines = [line for line in runtime.splitlines() if line.startswith("USER ")]
     assert user_lines and not user_lines[-1].split()[1].startswith(("root", "0"))
     assert "COPY templates/" in runtime and "COPY schemes/" in runtime
+    # The token tool's `civicflow` command comes from the package, installed in the builder stage.
+    assert "COPY civicflow_cli/ civicflow_cli/" in dockerfile
     orchestrator = compose["services"]["orchestrator"]["environment"]
     assert f"TEMPLATES_DIR={orchestrator['TEMPLATES_DIR']}" in runtime
     assert f"SCHEMES_FILE={orchestrator['SCHEMES_FILE']}" in runtime
+
+
+def test_the_image_makes_the_mount_points_it_writes_its_users_so_that_new_volumes_are_writable(
+    compose: dict[str, Any],
+) -> None:
+    runtime = (REPO_ROOT / "deploy" / "Dockerfile").read_text().replace("\\\n", " ")
+    (made,) = [line.split() for line in runtime.splitlines() if line.startswith("RUN mkdir -p /var/lib/civicflow/")]
+    writable = {
+        str(mount.target)
+        for definition in compose["services"].values()
+        if "build" in definition
+        for mount in mounts(definition)
+        if not mount.read_only
+    }
+    assert writable and all(target.startswith("/var/lib/civicflow/") for target in writable)
+    assert writable <= set(made)
+    assert "10001:10001" in made[made.index("chown") :]
+
+
+@pytest.fixture
+def own_authority(tmp_path: Path) -> Path:
+    """An authority of your own, with each service's certificate, in the layout the override reads (make run's)."""
+    ensure_local_pki(tmp_path / "certificates")
+    return tmp_path / "certificates"
+
+
+def test_the_own_ca_override_is_valid_compose_and_names_only_the_services(own_authority: Path) -> None:
+    override = load_compose(OWN_CA_FILE, environment={"CIVICFLOW_CERTIFICATES": str(own_authority)})
+    merged = load_compose(COMPOSE_FILE, OWN_CA_FILE, environment={"CIVICFLOW_CERTIFICATES": str(own_authority)})
+    validator = jsonschema.Draft7Validator(json.loads(SCHEMA_FILE.read_text()))
+
+    assert [error.message for error in validator.iter_errors(override)] == []
+    assert [error.message for error in validator.iter_errors(merged)] == []
+    assert set(override["services"]) == set(SETTINGS)
+    assert all(Path(secret["file"]).is_file() for secret in merged["secrets"].values())
+
+
+@pytest.mark.parametrize("service", sorted(SETTINGS))
+def test_with_the_own_ca_override_each_service_has_its_certificate_from_your_authority_alone(
+    own_authority: Path,
+    tmp_path: Path,
+    service: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    merged = load_compose(COMPOSE_FILE, OWN_CA_FILE, environment={"CIVICFLOW_CERTIFICATES": str(own_authority)})
+    volumes = Volumes(merged, tmp_path / "volumes")
+    volumes.run_credentials_job()
+    capsys.readouterr()
+
+    identity = Identity.load(settings_of(service, volumes, monkeypatch))
+    certificate = x509.load_pem_x509_certificate(identity.certificate)
+
+    assert identity.ca == (own_authority / "ca.pem").read_bytes()
+    certificate.verify_directly_issued_by(x509.load_pem_x509_certificate(identity.ca))
+    assert [name.value for name in certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)] == [
+        IDENTITIES[service]
+    ]
+    # Of your authority's files, the service is given the CA's certificate and its own certificate and key.
+    mine = {path.read_bytes() for path in own_authority.iterdir()}
+    seen = {path.read_bytes() for path in volumes.visible_files(service)} & mine
+    assert seen == {identity.ca, identity.certificate, identity.key}
