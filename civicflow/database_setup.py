@@ -194,6 +194,9 @@ def _create_roles(connection: sa.Connection, names: Mapping[str, str], passwords
     connection.execute(sa.text(f'GRANT {AUDIT_WRITER_ROLE} TO "{names["audit"]}"'))
     # Nobody creates anything in the public schema (PostgreSQL before 15 let every role).
     connection.execute(sa.text("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+    # Only these roles connect: the writer role is the whole server's, so another Civicflow database's
+    # audit role, a member of it too, could otherwise append to this database's log.
+    connection.execute(sa.text(f'REVOKE CONNECT, TEMPORARY ON DATABASE "{database}" FROM PUBLIC'))
 
 
 def _hand_schemas_to_owner(connection: sa.Connection, owner: str, *, schemas: Sequence[str]) -> None:

@@ -7,9 +7,17 @@ from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from civicflow.database_setup import AUDIT_WRITER_ROLE
-from tests.support.databases import INSUFFICIENT_PRIVILEGE, SetUpDatabase, connected, refused, user_of
+from tests.support.databases import (
+    INSUFFICIENT_PRIVILEGE,
+    SetUpDatabase,
+    connected,
+    refused,
+    set_up_database,
+    user_of,
+)
 
 SERVICES = ("orchestrator", "audit")
 SCHEMAS = ("orchestrator", "audit")
@@ -217,3 +225,15 @@ def test_no_service_logs_in_as_the_owner_of_what_it_uses(database: SetUpDatabase
                 sa.text("SELECT pg_has_role(current_user, :owner, 'MEMBER')"), {"owner": owner}
             ).scalar_one()
         assert is_owner is False, service
+
+
+def test_another_civicflow_databases_audit_role_cannot_reach_this_log(
+    database: SetUpDatabase, postgres_server_url: str
+) -> None:
+    """The writer role is the server's: a second set-up database's audit role is its member too, so only the
+    database's own roles may connect to it."""
+    with set_up_database(postgres_server_url, name_prefix="civicflow_neighbour") as neighbour:
+        stranger = make_url(neighbour.accounts.audit).set(database=make_url(database.admin_url).database)
+        with pytest.raises(sa.exc.OperationalError, match="permission denied for database"):
+            with connected(stranger.render_as_string(hide_password=False)) as connection:
+                connection.execute(sa.text("SELECT 1"))
