@@ -210,7 +210,7 @@ def test_untrusted_attempts_past_the_last_trusted_failure_push_the_numbering_pas
     assert plan.to_journal == [] and len(plan.problems) == 2
 
 
-def test_an_audited_success_of_a_step_after_the_one_the_run_stops_at_is_not_adopted() -> None:
+def test_an_orchestrators_success_of_a_later_step_than_the_run_goes_on_at_is_a_problem_and_takes_its_number() -> None:
     decided = _attempt(3, "make_decision", 1, {"decision": {"decision": "NOT_ELIGIBLE"}})
     journal = [FETCHED, RULES_FETCHED]
 
@@ -219,3 +219,20 @@ def test_an_audited_success_of_a_step_after_the_one_the_run_stops_at_is_not_adop
     assert plan.state.next_step == 2
     assert "decision" not in plan.state.context
     assert plan.to_journal == [] and plan.to_audit == []
+    assert (plan.state.attempts_used(2), plan.state.attempts_used(3)) == (0, 1)
+    assert plan.problems == [
+        "audit entry 3 (step 'make_decision', attempt 1) is of a step after the one the run goes on at:"
+        " not this run's record"
+    ]
+
+
+def test_an_untrusted_entry_of_a_later_step_takes_its_attempt_number_when_the_run_gets_there() -> None:
+    """The run goes on at fetch_scheme_rules; a forged evaluation already holds evaluate_rules' first key."""
+    forged = _attempt(2, "evaluate_rules", 1, {"evaluation": FORGED_EVALUATION})
+
+    plan = plan_resume(_instance(), _template(), journal=[FETCHED], audit=[_entry(FETCHED), _entry(forged, writer="")])
+
+    assert plan.state.next_step == 1
+    assert [plan.state.attempts_used(index) for index in range(4)] == [0, 0, 1, 0]
+    assert plan.to_journal == [] and plan.to_audit == []
+    assert len(plan.problems) == 1 and "an unidentified writer" in plan.problems[0]
