@@ -29,7 +29,7 @@ Runs template-driven benefit-decision workflows and answers for their results.
 Every step of every run is written to an append-only audit trail. Errors always answer
 `{"error": {"status", "code", "message", "details"}}`.
 
-Every route but `/healthz` and the published `/audit/public-key`, `/audit/checkpoint` and
+Every route but `/healthz` and the published `/audit/public-key`, `/audit/public-keys`, `/audit/checkpoint` and
 `/audit/checkpoints` takes a bearer token (**Authorize** above): 401 without a valid one, 403
 when its roles do not allow the route. caseworker: eligibility checks and appeals; analyst:
 impact analyses; auditor: reads everything and every `/audit` route, runs nothing; admin: all.
