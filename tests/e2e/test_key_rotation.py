@@ -76,18 +76,23 @@ def audit_a_run(api: RestApi, citizen_id: str) -> Audited:
     return Audited(checkpoint=checkpoint, entry=entry, proof=proof)
 
 
-def wait_until_runs_are_audited_again(api: RestApi, *, timeout: float = 30.0) -> None:
-    """The orchestrator's channel reconnects after gRPC's backoff (about a second): until then a run answers 503,
-    its steps unrecorded, as a run does whenever the audit service is out of reach."""
+def wait_until_the_audit_service_is_reached_again(api: RestApi, *, timeout: float = 30.0) -> None:
+    """The orchestrator's and the gateway's channels reconnect after gRPC's backoff (about a second): until then
+    a run answers 503, its steps unrecorded, as it does whenever the audit service is out of reach, and so do
+    the /audit routes."""
     inputs = {"citizen_id": "CIT-0000800", "scheme_name": "scheme_alpha"}
     deadline = time.monotonic() + timeout
-    while True:
-        response = api.post("/workflows/execute", json={"template_id": "eligibility_check", "inputs": inputs})
-        if response.status_code == 200:
-            assert response.json()["status"] == "completed", response.text
-            return
-        assert response.status_code == 503, response.text
-        assert time.monotonic() < deadline, f"runs are still not audited {timeout} s after the restart"
+    audited = read = False
+    while not (audited and read):
+        if not audited:
+            response = api.post("/workflows/execute", json={"template_id": "eligibility_check", "inputs": inputs})
+            assert response.status_code in (200, 503), response.text
+            audited = response.status_code == 200 and response.json()["status"] == "completed"
+        if not read:
+            response = api.get("/audit/public-key")
+            assert response.status_code in (200, 503), response.text
+            read = response.status_code == 200
+        assert time.monotonic() < deadline, f"the audit service is still out of reach {timeout} s after its restart"
         time.sleep(0.2)
 
 
@@ -138,7 +143,7 @@ def rotation(
                     )
                     background_loop.run(audit.stop(grace=1.0))
                     audit = background_loop.run(start_audit_service(settings))
-                    wait_until_runs_are_audited_again(api)
+                    wait_until_the_audit_service_is_reached_again(api)
 
                     after = audit_a_run(api, "CIT-0000802")
                     auditor = api.as_role(Role.AUDITOR)
