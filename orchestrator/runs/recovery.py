@@ -12,7 +12,7 @@ happened, so before a run goes on:
 So every step has exactly one success entry in the audit trail, however often the run resumed.
 The audit trail is trusted only as far as the orchestrator wrote it: see plan_resume.
 An attempt that was still running when its replica died left no record: it is run again under
-the same attempt number.
+the same attempt number, unless an entry the run does not adopt holds that number's key already.
 """
 
 from __future__ import annotations
