@@ -12,7 +12,7 @@ happened, so before a run goes on:
 So every step has exactly one success entry in the audit trail, however often the run resumed.
 The audit trail is trusted only as far as the orchestrator wrote it: see plan_resume.
 An attempt that was still running when its replica died left no record: it is run again under
-the same attempt number.
+the same attempt number, unless an entry the run does not adopt holds that number's key already.
 """
 
 from __future__ import annotations
@@ -59,7 +59,9 @@ def plan_resume(
     the orchestrator appended it (its writer) and, where the journal has the same attempt, it
     is that attempt's record; an audited success the journal lacks is adopted only if its input
     is exactly what the step consumes at that point of the run. Any other entry is a problem:
-    it is reported, never adopted, and its attempt number is not used again.
+    it is reported, never adopted, and its attempt number is not used again. So is an entry of a
+    step after the one the run goes on at (steps run in order: it cannot be this run's record),
+    whoever wrote it.
     """
     journalled = {attempt.key: attempt for attempt in journal}
     audited: dict[tuple[int, int], StepAttempt] = {}
@@ -67,12 +69,14 @@ def plan_resume(
     untrusted: dict[tuple[int, int], str] = {}
     # Journalled attempts whose key an entry of other content holds: the journal's stands, and is not appended again.
     contradicted: dict[tuple[int, int], str] = {}
+    # Where each audited attempt is in the trail, to name it.
+    places: dict[tuple[int, int], str] = {}
     for entry in audit:
         record = entry.record
         key = (record.step_index, record.attempt)
         if record.step_index >= len(template.steps):
             continue
-        where = f"audit entry {entry.seq} (step '{record.step_name}', attempt {record.attempt})"
+        where = places[key] = f"audit entry {entry.seq} (step '{record.step_name}', attempt {record.attempt})"
         if entry.writer != ORCHESTRATOR:
             problem = f"{where} was appended by {entry.writer or 'an unidentified writer'}, not the orchestrator"
         elif key in journalled and journalled[key].audit_record(instance.instance_id, actor=instance.actor) != record:
@@ -98,12 +102,20 @@ def plan_resume(
         if success is None:
             failures = [a for a in attempts if a.key not in untrusted]
             state.prior_failure = failures[-1] if failures else None
-            state.untrusted_attempts = max((attempt for index, attempt in untrusted if index == step.index), default=0)
             break
         step.store_outputs(success.output, state.context)
         state.next_step = step.index + 1
+    # From the step the run goes on at, every attempt number the trail holds is taken: the run's attempts
+    # there are numbered after them, so that none of its records is answered with an entry it did not write.
+    for index, attempt in places:
+        if index >= state.next_step:
+            state.taken_attempts[index] = max(attempt, state.taken_attempts.get(index, 0))
+        if index > state.next_step and (index, attempt) in audited:
+            untrusted[(index, attempt)] = (
+                f"{places[(index, attempt)]} is of a step after the one the run goes on at: not this run's record"
+            )
     known = {**audited, **journalled}  # the journal's own copy wins where both have an attempt
-    # Attempts after the step the run stops at cannot exist (steps run in order); any found are ignored.
+    # Attempts after the step the run stops at cannot be its own (steps run in order): problems, above.
     relevant = sorted(
         (a for a in known.values() if a.step_index <= state.next_step and a.key not in untrusted), key=lambda a: a.key
     )

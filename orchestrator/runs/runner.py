@@ -36,9 +36,9 @@ class RunState:
     # The last attempt of next_step this run made before a crash (a failure: a success would have
     # moved next_step on). Numbering continues after it, and it may have been the last one allowed.
     prior_failure: StepAttempt | None = None
-    # Attempt numbers of next_step that records this run does not trust already hold (recovery.py):
-    # numbering continues after them too, since their idempotency keys are taken.
-    untrusted_attempts: int = 0
+    # Per step from next_step on, the highest attempt number that audit entries this run does not adopt
+    # already hold (recovery.py): numbering continues after them too, since their idempotency keys are taken.
+    taken_attempts: dict[int, int] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def new(cls, instance: InstanceRecord, template: LoadedTemplate) -> RunState:
@@ -47,7 +47,12 @@ class RunState:
     @property
     def prior_attempts(self) -> int:
         """Attempt numbers of next_step already used."""
-        return max(self.prior_failure.attempt if self.prior_failure is not None else 0, self.untrusted_attempts)
+        return self.attempts_used(self.next_step)
+
+    def attempts_used(self, step_index: int) -> int:
+        """Attempt numbers of a step (next_step or a later one) already used: its next attempt is the one after."""
+        failure = self.prior_failure if step_index == self.next_step else None
+        return max(failure.attempt if failure is not None else 0, self.taken_attempts.get(step_index, 0))
 
     def outputs(self) -> dict[str, Any]:
         """The run's outputs: everything its steps produced."""
@@ -81,7 +86,7 @@ class WorkflowRunner:
             if error is not None:
                 return await self._finish(recorder, last=None, outputs=None, error=error)
         for step in steps[state.next_step :]:
-            number = state.prior_attempts + 1 if step.index == state.next_step else 1
+            number = state.attempts_used(step.index) + 1
             while True:
                 await self._hand_over_if_stopping(state, recorder)
                 if not step.contract.pure:
