@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TypeVar
 
 import grpc
@@ -10,7 +11,6 @@ import grpc
 from audit_service.errors import (
     STATUS_CODES,
     EntryNotFoundError,
-    InvalidRequestError,
     LogCorruptedError,
     NotYetCoveredError,
 )
@@ -26,10 +26,12 @@ from audit_service.tree.integrity import LogVerifier
 from audit_service.tree.proofs import Prover
 from civicflow.auth.guards import Guard, guarded
 from civicflow.grpc_errors import maps_errors
+from civicflow.input_limits import MAX_INT64, check_integer
 from civicflow.tls import peer_identity
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -82,15 +84,17 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def GetEntry(
         self, request: audit_pb2.GetEntryRequest, context: grpc.aio.ServicerContext
     ) -> audit_pb2.GetEntryResponse:
-        if request.seq < 0:
-            raise InvalidRequestError(f"seq must be >= 0, got {request.seq}")
+        check_integer("seq", request.seq, minimum=0, maximum=MAX_INT64)
         entry = await asyncio.to_thread(self._store.get_entry, request.seq)
         if entry is None:
             raise EntryNotFoundError(f"no audit entry with seq {request.seq}")
         try:
             canonical = canonical_bytes(entry_document(entry.seq, entry.record, entry.recorded_at))
         except ValueError as error:  # only a write behind the service's back leaves such a row
-            raise LogCorruptedError(f"entry {request.seq} cannot be encoded any more: {error}") from None
+            log.error("a stored entry cannot be encoded", extra={"seq": request.seq, "error": str(error)})
+            raise LogCorruptedError(
+                f"entry {request.seq} cannot be encoded any more; the service log says why"
+            ) from None
         return audit_pb2.GetEntryResponse(entry=entry_to_proto(entry), canonical_json=canonical.decode("utf-8"))
 
     async def GetCheckpoint(
@@ -102,9 +106,9 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def ListCheckpoints(
         self, request: audit_pb2.ListCheckpointsRequest, context: grpc.aio.ServicerContext
     ) -> audit_pb2.ListCheckpointsResponse:
+        check_integer("offset", request.offset, minimum=0, maximum=MAX_INT64)
         limit = request.limit or DEFAULT_PAGE_SIZE
-        if request.offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
-            raise InvalidRequestError(f"offset must be >= 0 and limit 1..{MAX_PAGE_SIZE}")
+        check_integer("limit", limit, minimum=1, maximum=MAX_PAGE_SIZE)
         checkpoints, total = await asyncio.to_thread(self._notary.page, offset=request.offset, limit=limit)
         return audit_pb2.ListCheckpointsResponse(
             checkpoints=[_checkpoint_to_proto(checkpoint) for checkpoint in checkpoints], total=total
@@ -124,8 +128,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def GetInclusionProof(
         self, request: audit_pb2.GetInclusionProofRequest, context: grpc.aio.ServicerContext
     ) -> audit_pb2.GetInclusionProofResponse:
-        if request.tree_size < 0:
-            raise InvalidRequestError(f"tree_size must be >= 0, got {request.tree_size}")
+        check_integer("seq", request.seq, minimum=0, maximum=MAX_INT64)
+        check_integer("tree_size", request.tree_size, minimum=0, maximum=MAX_INT64)
         tree_size = request.tree_size
         if tree_size == 0:
             tree_size = (await asyncio.to_thread(self._notary.current)).tree_size
@@ -147,8 +151,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def GetConsistencyProof(
         self, request: audit_pb2.GetConsistencyProofRequest, context: grpc.aio.ServicerContext
     ) -> audit_pb2.GetConsistencyProofResponse:
-        if request.second < 0:
-            raise InvalidRequestError(f"second must be >= 0, got {request.second}")
+        check_integer("first", request.first, minimum=0, maximum=MAX_INT64)
+        check_integer("second", request.second, minimum=0, maximum=MAX_INT64)
         second = request.second or (await asyncio.to_thread(self._notary.current)).tree_size
         proof = await asyncio.to_thread(self._prover.consistency, request.first, second)
         return audit_pb2.GetConsistencyProofResponse(first=request.first, second=second, proof=proof)

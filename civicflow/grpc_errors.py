@@ -4,6 +4,7 @@ Serving: a servicer class is decorated with `maps_errors(STATUS_CODES)`, its ser
 (each service's errors.py). Every RPC of the class, unary or streaming, then ends like this:
 
     an error in the table (or a subclass)  ->  its code, with its message (and field problems, if any)
+    FieldProblems not in the table         ->  INVALID_ARGUMENT, with its field problems (input_limits.py's)
     UnreadableRequestError, RecursionError ->  INVALID_ARGUMENT (a request that cannot be parsed)
     anything else                          ->  INTERNAL "internal error (error id ...)", and one log
                                                line with the id and the traceback: no class name,
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -54,16 +54,6 @@ class FieldProblems(Exception):
 
 class UnreadableRequestError(Exception):
     """A request field that does not parse (JSON text that is not JSON): INVALID_ARGUMENT in every service."""
-
-
-def parse_json(field: str, text: str) -> Any:
-    """A request's JSON text field, parsed; UnreadableRequestError names the field otherwise."""
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise UnreadableRequestError(f"{field}: JSON nested too deeply") from None
-    except ValueError as error:
-        raise UnreadableRequestError(f"{field}: not valid JSON: {error}") from None
 
 
 def maps_errors(codes: StatusCodes) -> Callable[[Servicer], Servicer]:
@@ -114,6 +104,8 @@ async def _abort(context: grpc.aio.ServicerContext, error: Exception, codes: Sta
     if isinstance(error, grpc.aio.AbortError):
         raise error  # the handler ended the call itself
     code = _code_for(error, codes)
+    if code is None and isinstance(error, FieldProblems):
+        code = grpc.StatusCode.INVALID_ARGUMENT  # a request's values broke a limit every service keeps
     if code is not None:
         await context.abort(code, str(error), trailing_metadata=_details(code, error))
     if isinstance(error, UnreadableRequestError | RecursionError):

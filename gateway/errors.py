@@ -1,12 +1,16 @@
 """Maps gRPC status codes to HTTP (google/rpc/code.proto) and renders every error in one JSON shape.
 
-Shape: {"error": {"status": <http>, "code": <gRPC code name | VALIDATION_ERROR | HTTP reason>,
-"message": <text>, "details": [{"field", "problem"}]}}.
+Shape: {"error": {"status": <http>, "code": <gRPC code name | HTTP reason>, "message": <text>,
+"details": [{"field", "problem"}], "error_id": <only on a 500>}}. Every refused value, whoever refused
+it (FastAPI, the gateway's limits, a service), is 422 INVALID_ARGUMENT; a 500 says nothing of its cause
+but an error id, which the log line with the cause carries too.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from http import HTTPStatus
 
 import grpc
@@ -19,6 +23,8 @@ from starlette.exceptions import HTTPException
 
 from civicflow.auth.access import PermissionDeniedError
 from civicflow.auth.tokens import InvalidTokenError
+from civicflow.grpc_errors import FieldProblems
+from civicflow.input_limits import ECHO_LIMIT
 from gateway.schemas import ErrorBody, ErrorProblem, ErrorResponse
 
 log = logging.getLogger(__name__)
@@ -50,13 +56,46 @@ HTTP_STATUS_BY_GRPC_CODE: dict[grpc.StatusCode, int] = {
 }
 
 
+# One code for every refused value: a tree size beyond the log is as much the client's mistake as a bad id.
+INVALID_ARGUMENT = grpc.StatusCode.INVALID_ARGUMENT.name
+REST_CODE_BY_GRPC_CODE = {grpc.StatusCode.OUT_OF_RANGE: INVALID_ARGUMENT}
+# Upstream failures whose details may hold anything (grpc's own "Unexpected <class ...>" for UNKNOWN):
+# the answer carries an error id instead, found in our services' own message or made here and logged.
+OPAQUE_CODES = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS})
+UPSTREAM_ERROR_ID = re.compile(r"\(error id ([0-9a-f]{12})\)")
+
+
 def http_status_for(code: grpc.StatusCode) -> int:
     return int(HTTP_STATUS_BY_GRPC_CODE.get(code, HTTPStatus.INTERNAL_SERVER_ERROR))
 
 
-def error_response(status: int, *, code: str, message: str, details: list[ErrorProblem] | None = None) -> JSONResponse:
-    body = ErrorResponse(error=ErrorBody(status=status, code=code, message=message, details=details or []))
-    return JSONResponse(status_code=status, content=body.model_dump(mode="json"))
+def new_error_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def internal_error_message(error_id: str) -> str:
+    return f"internal error (error id {error_id}); the service log has the details"
+
+
+def rendered(body: ErrorResponse) -> dict[str, object]:
+    return body.model_dump(mode="json", exclude_none=True)
+
+
+def error_response(
+    status: int, *, code: str, message: str, details: list[ErrorProblem] | None = None, error_id: str | None = None
+) -> JSONResponse:
+    error = ErrorBody(status=status, code=code, message=message, details=details or [], error_id=error_id)
+    return JSONResponse(status_code=status, content=rendered(ErrorResponse(error=error)))
+
+
+def invalid_argument(problems: list[ErrorProblem]) -> JSONResponse:
+    """The 422 of every refused value, the first problem in the message and every one in the details."""
+    message = "invalid request"
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        message = f"invalid request: {first.field}: {first.problem}{more}"
+    return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, code=INVALID_ARGUMENT, message=message, details=problems)
 
 
 def rpc_error_body(exc: grpc.aio.AioRpcError, *, path: str) -> ErrorResponse:
@@ -69,16 +108,24 @@ def rpc_error_body(exc: grpc.aio.AioRpcError, *, path: str) -> ErrorResponse:
         "upstream call failed",
         extra={"path": path, "grpc_code": code.name, "http_status": status, "grpc_details": exc.details()},
     )
+    if code in OPAQUE_CODES:
+        found = UPSTREAM_ERROR_ID.search(exc.details() or "")
+        error_id = found.group(1) if found else new_error_id()
+        if not found:
+            log.error("upstream failure without an error id", extra={"path": path, "error_id": error_id})
+        message = internal_error_message(error_id)
+        return ErrorResponse(error=ErrorBody(status=status, code=code.name, message=message, error_id=error_id))
     # A status without details still says what went wrong: an error message is never empty.
     message = exc.details() or code.name.replace("_", " ").lower()
-    return ErrorResponse(error=ErrorBody(status=status, code=code.name, message=message, details=field_problems(exc)))
+    rest_code = REST_CODE_BY_GRPC_CODE.get(code, code.name)
+    return ErrorResponse(error=ErrorBody(status=status, code=rest_code, message=message, details=field_problems(exc)))
 
 
 async def handle_rpc_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, grpc.aio.AioRpcError)
     body = rpc_error_body(exc, path=request.url.path)
     headers = CHALLENGE if body.error.status == HTTPStatus.UNAUTHORIZED else None
-    return JSONResponse(status_code=body.error.status, content=body.model_dump(mode="json"), headers=headers)
+    return JSONResponse(status_code=body.error.status, content=rendered(body), headers=headers)
 
 
 async def handle_invalid_token(request: Request, exc: Exception) -> JSONResponse:
@@ -109,20 +156,27 @@ def field_problems(exc: grpc.aio.AioRpcError) -> list[ErrorProblem]:
 
 async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problems = [
-        ErrorProblem(field=".".join(str(part) for part in error["loc"]), problem=error["msg"]) for error in exc.errors()
-    ]
-    message = "invalid request"
-    if problems:
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        message = f"invalid request: {first.field}: {first.problem}{more}"
-    return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, code="VALIDATION_ERROR", message=message, details=problems)
+    return invalid_argument([ErrorProblem(field=_field(error["loc"]), problem=error["msg"]) for error in exc.errors()])
+
+
+async def handle_invalid_values(request: Request, exc: Exception) -> JSONResponse:
+    """Values past the limits every service keeps (civicflow/input_limits.py), found by the gateway itself."""
+    assert isinstance(exc, FieldProblems)
+    return invalid_argument([ErrorProblem(field=p.field, problem=p.problem) for p in exc.problems])
+
+
+def _field(location: tuple[int | str, ...]) -> str:
+    """A dotted path; a part the client chose (an unknown field's name) is cut to ECHO_LIMIT characters."""
+    parts = (str(part) for part in location)
+    return ".".join(part if len(part) <= ECHO_LIMIT else part[:ECHO_LIMIT] + "…" for part in parts)
 
 
 async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
     """Unknown paths and wrong methods answer in the same shape as every other error."""
     assert isinstance(exc, HTTPException)
+    if exc.status_code == HTTPStatus.BAD_REQUEST and exc.__cause__ is not None:
+        # FastAPI's "error parsing the body": nested too deep for the JSON decoder, or not UTF-8.
+        return invalid_argument([ErrorProblem(field="body", problem="is not JSON the gateway can read")])
     try:
         code = HTTPStatus(exc.status_code).name
     except ValueError:
@@ -134,10 +188,11 @@ async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def handle_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    """A defect of ours still answers in the error shape, never as a bare text 500."""
-    log.exception("unhandled error", extra={"path": request.url.path})
+    """A defect of ours still answers in the error shape, never as a bare text 500, and names nothing of it."""
+    error_id = new_error_id()
+    log.error("unhandled error", exc_info=exc, extra={"path": request.url.path, "error_id": error_id})
     return error_response(
-        HTTPStatus.INTERNAL_SERVER_ERROR, code="INTERNAL", message="internal error; the gateway log has the details"
+        HTTPStatus.INTERNAL_SERVER_ERROR, code="INTERNAL", message=internal_error_message(error_id), error_id=error_id
     )
 
 
@@ -147,4 +202,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PermissionDeniedError, handle_permission_denied)
     app.add_exception_handler(grpc.aio.AioRpcError, handle_rpc_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(FieldProblems, handle_invalid_values)
     app.add_exception_handler(HTTPException, handle_http_error)

@@ -13,6 +13,8 @@ from civicflow.decisions import DecisionName
 RunStatusName = Literal["running", "completed", "failed"]
 StepStatusName = Literal["success", "failed"]
 AppealOutcomeName = Literal["decision_changed", "decision_upheld", "run_failed"]
+# As the orchestrator's templates name themselves (pydantic's patterns match `$` at the very end only).
+TEMPLATE_ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 
 class RequestBody(BaseModel):
@@ -21,7 +23,13 @@ class RequestBody(BaseModel):
 
 
 class ExecuteWorkflowBody(RequestBody):
-    template_id: str = Field(description="Which template to run; see GET /templates.", examples=["eligibility_check"])
+    template_id: str = Field(
+        description="Which template to run; see GET /templates.",
+        examples=["eligibility_check"],
+        min_length=1,
+        max_length=64,
+        pattern=TEMPLATE_ID_PATTERN,
+    )
     inputs: dict[str, Any] = Field(
         default_factory=dict,
         description="Inputs validated against the template's input_schema.",
@@ -186,9 +194,14 @@ class ErrorProblem(BaseModel):
 
 class ErrorBody(BaseModel):
     status: int = Field(description="The HTTP status, repeated.")
-    code: str = Field(description="The gRPC status name, or VALIDATION_ERROR.")
+    code: str = Field(
+        description="The gRPC status name (INVALID_ARGUMENT for every refused value), or the HTTP reason."
+    )
     message: str
     details: list[ErrorProblem] = Field(default_factory=list)
+    error_id: str | None = Field(
+        default=None, description="Only on a 500: the id of the log line that says what went wrong."
+    )
 
 
 class ErrorResponse(BaseModel):

@@ -10,11 +10,12 @@ import grpc
 
 from civicflow.auth.access import Action, authorize
 from civicflow.auth.guards import Guard, caller, guarded
-from civicflow.grpc_errors import maps_errors, parse_json
+from civicflow.grpc_errors import FieldProblem, maps_errors
+from civicflow.input_limits import MAX_INT64, check_integer, check_text, parse_json, shown
 from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator import messages
 from orchestrator.appeals import AppealDesk
-from orchestrator.errors import STATUS_CODES, InvalidRequestError, ReportNotAvailableError
+from orchestrator.errors import STATUS_CODES, InputValidationError, ReportNotAvailableError
 from orchestrator.impact.report import ImpactReport
 from orchestrator.impact.results_store import ImpactResultStore
 from orchestrator.runs import idempotency
@@ -25,6 +26,10 @@ from orchestrator.templates.registry import TemplateRegistry
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+MAX_TEMPLATE_ID_LENGTH = 64
+# The longest spelling uuid.UUID reads: "urn:uuid:" and 32 hex digits with braces and hyphens.
+MAX_UUID_LENGTH = 45
+_EXECUTION_MODES = frozenset(orchestrator_pb2.ExecutionMode.values())
 REPORT_OUTPUT = "impact_report"
 
 
@@ -62,6 +67,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         self, request: orchestrator_pb2.ExecuteWorkflowRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.ExecuteWorkflowResponse:
         principal = caller()
+        check_text("template_id", request.template_id, max_length=MAX_TEMPLATE_ID_LENGTH)
+        if request.mode not in _EXECUTION_MODES:
+            raise InputValidationError([FieldProblem("mode", f"unknown execution mode {request.mode}")])
         template = self._templates.get(request.template_id)
         authorize(principal, Action.RUN_WORKFLOW, template_roles=template.allowed_roles, what=template.template_id)
         inputs = parse_json("inputs_json", request.inputs_json or "{}")
@@ -111,11 +119,11 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     async def ListImpactResults(
         self, request: orchestrator_pb2.ListImpactResultsRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.ListImpactResultsResponse:
+        check_integer("offset", request.offset, minimum=0, maximum=MAX_INT64)
+        limit = request.limit or DEFAULT_PAGE_SIZE
+        check_integer("limit", limit, minimum=1, maximum=MAX_PAGE_SIZE)
         instance = await self._instance(request.instance_id)
         total = _report_of(instance).total
-        limit = request.limit or DEFAULT_PAGE_SIZE
-        if request.offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
-            raise InvalidRequestError(f"offset must be >= 0 and limit between 1 and {MAX_PAGE_SIZE}")
         rows = await asyncio.to_thread(self._results.page, instance.instance_id, offset=request.offset, limit=limit)
         return orchestrator_pb2.ListImpactResultsResponse(
             results=[messages.result_message(row) for row in rows],
@@ -144,6 +152,8 @@ def _report_of(instance: InstanceRecord) -> ImpactReport:
 
 def _parse_uuid(field: str, value: str) -> uuid.UUID:
     try:
+        if len(value) > MAX_UUID_LENGTH:
+            raise ValueError(value)
         return uuid.UUID(value)
     except ValueError:
-        raise InvalidRequestError(f"{field}: '{value}' is not a UUID") from None
+        raise InputValidationError([FieldProblem(field, f"{shown(value)} is not a UUID")]) from None

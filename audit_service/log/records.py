@@ -18,6 +18,7 @@ from audit_service.log.canonical_entry import (
     rfc3339,
 )
 from audit_service.tree.merkle import leaf_hash
+from civicflow.input_limits import InvalidInputError, parse_json, shown, text_problem
 from civicflow.timestamps import to_timestamp
 from civicflow.v1 import audit_pb2
 
@@ -27,6 +28,15 @@ STATUS_NAMES: dict[int, str] = {
 }
 STATUS_VALUES: dict[str, int] = {name: value for value, name in STATUS_NAMES.items()}
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
+# The longest each text field of a record may be (the JSON fields are bounded by the message size alone).
+TEXT_LIMITS: dict[str, int | None] = {
+    "step_name": 200,
+    "input_json": None,
+    "output_json": None,
+    "error": 65536,
+    "actor": 1024,
+    "idempotency_key": MAX_IDEMPOTENCY_KEY_LENGTH,
+}
 
 
 @dataclass(frozen=True)
@@ -101,7 +111,7 @@ def parse_instance_id(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise InvalidRequestError(f"instance_id {value!r} is not a UUID") from None
+        raise InvalidRequestError(f"instance_id {shown(value)} is not a UUID") from None
 
 
 def records_from_proto(messages: list[audit_pb2.AuditRecord], *, writer: str) -> list[AuditRecord]:
@@ -142,7 +152,7 @@ def _record_from_proto(message: audit_pb2.AuditRecord, index: int, writer: str) 
     try:
         instance_id = uuid.UUID(message.instance_id)
     except ValueError:
-        raise invalid("instance_id", f"{message.instance_id!r} is not a UUID") from None
+        raise invalid("instance_id", f"{shown(message.instance_id)} is not a UUID") from None
     if not message.step_name.strip():
         raise invalid("step_name", "must not be empty")
     if message.step_index < 0:
@@ -161,19 +171,18 @@ def _record_from_proto(message: audit_pb2.AuditRecord, index: int, writer: str) 
     canonical: dict[str, bytes] = {}
     for field in ("input_json", "output_json"):
         try:
-            value = json.loads(getattr(message, field), parse_constant=_reject_constant)
-        except ValueError as error:
-            raise invalid(field, f"is not valid JSON ({error})") from None
+            # Depth, text and numbers as every service's edge checks them (civicflow/input_limits.py).
+            value = parse_json(field, getattr(message, field), max_text_length=None)
+        except InvalidInputError as error:
+            raise invalid(field, "; ".join(problem.problem for problem in error.problems)) from None
         try:
             canonical[field] = canonicalise(value)
-        except EntryEncodingError as error:
-            raise invalid(field, f"cannot be hashed as RFC 8785 JSON ({error})") from None
-    if len(message.idempotency_key) > MAX_IDEMPOTENCY_KEY_LENGTH:
-        raise invalid("idempotency_key", f"must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
-    for field in ("step_name", "input_json", "output_json", "error", "actor", "idempotency_key"):
+        except EntryEncodingError:
+            raise invalid(field, "cannot be hashed as RFC 8785 JSON") from None
+    for field, max_length in TEXT_LIMITS.items():
         # PostgreSQL text cannot hold NUL; refusing it here keeps it a client error, not a server one.
-        if "\x00" in getattr(message, field):
-            raise invalid(field, "must not contain NUL characters")
+        if problem := text_problem(getattr(message, field), max_length=max_length):
+            raise invalid(field, problem)
     return AuditRecord(
         instance_id=instance_id,
         step_name=message.step_name,
@@ -191,8 +200,3 @@ def _record_from_proto(message: audit_pb2.AuditRecord, index: int, writer: str) 
         canonical_input=canonical["input_json"],
         canonical_output=canonical["output_json"],
     )
-
-
-def _reject_constant(name: str) -> None:
-    # NaN and Infinity are Python's extensions, not JSON: a hash of them would not be reproducible elsewhere.
-    raise ValueError(f"{name} is not a JSON value")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from civicflow.input_limits import MAX_INT64
 from civicflow.v1 import audit_pb2
 from gateway import audit_schemas
 from gateway.auth import AuditorDep
@@ -25,7 +26,7 @@ PROBLEM_KIND_NAMES: dict[int, audit_schemas.ProblemKindName] = {
 
 router = APIRouter(prefix="/audit", tags=["audit log"], responses=error_responses(503, 504))
 
-Seq = Annotated[int, Path(ge=0, description="The entry's seq: its leaf index, from 0.")]
+Seq = Annotated[int, Path(ge=0, le=MAX_INT64, description="The entry's seq: its leaf index, from 0.")]
 
 
 @router.get("/checkpoint")
@@ -39,7 +40,7 @@ async def get_checkpoint(audit: AuditDep, timeout: TimeoutDep) -> audit_schemas.
 async def list_checkpoints(
     audit: AuditDep,
     timeout: TimeoutDep,
-    offset: Annotated[int, Query(ge=0, description="Checkpoints to skip, smallest tree first.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT64, description="Checkpoints to skip, smallest tree first.")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="At most this many.")] = 100,
 ) -> audit_schemas.CheckpointPage:
     """Every checkpoint the log signed, for auditors to keep a copy outside the system."""
@@ -83,7 +84,10 @@ async def get_inclusion_proof(
     audit: AuditDep,
     timeout: TimeoutDep,
     tree_size: Annotated[
-        int | None, Query(ge=1, description="Size of the tree to prove inclusion in; default: the latest checkpoint's.")
+        int | None,
+        Query(
+            ge=1, le=MAX_INT64, description="Size of the tree to prove inclusion in; default: the latest checkpoint's."
+        ),
     ] = None,
 ) -> audit_schemas.InclusionProof:
     """RFC 9162 inclusion proof of entry `seq` (409 if it is newer than the latest checkpoint and no size is given)."""
@@ -102,9 +106,9 @@ async def get_consistency_proof(
     auditor: AuditorDep,
     audit: AuditDep,
     timeout: TimeoutDep,
-    first: Annotated[int, Query(ge=1, description="Size of the earlier tree.")],
+    first: Annotated[int, Query(ge=1, le=MAX_INT64, description="Size of the earlier tree.")],
     second: Annotated[
-        int | None, Query(ge=1, description="Size of the later tree; default: the latest checkpoint's.")
+        int | None, Query(ge=1, le=MAX_INT64, description="Size of the later tree; default: the latest checkpoint's.")
     ] = None,
 ) -> audit_schemas.ConsistencyProof:
     """RFC 9162 consistency proof: the tree of size `second` holds the tree of size `first` unchanged."""

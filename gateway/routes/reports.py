@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from civicflow.input_limits import MAX_INT64
 from civicflow.v1 import orchestrator_pb2
 from gateway import conversions, schemas
 from gateway.auth import CallerDep
@@ -36,7 +37,7 @@ async def list_impact_results(
     caller: CallerDep,
     orchestrator: OrchestratorDep,
     timeout: TimeoutDep,
-    offset: Annotated[int, Query(ge=0, description="Citizens to skip, in population order.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT64, description="Citizens to skip, in population order.")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="At most this many results.")] = 100,
 ) -> schemas.ImpactResultsPage:
     """Per-citizen decisions under the proposed and the current rules, in population order."""

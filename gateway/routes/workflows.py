@@ -13,6 +13,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.sse import EventSourceResponse, format_sse_event
 
+from civicflow.input_limits import check_json
 from civicflow.v1 import orchestrator_pb2
 from gateway import conversions, errors, schemas
 from gateway.auth import CallerDep
@@ -53,9 +54,11 @@ async def execute_workflow(
 
     A run that fails at a step (an unknown scheme, say) is still a 200: the instance exists and its
     audit trail shows the failed step. Unknown template: 404. Inputs that do not match the
-    template's input schema: 422, and no instance is created. An `Idempotency-Key` reused with a
-    different request: 409.
+    template's input schema, or break the limits every input keeps (nested deeper than 32 levels,
+    text with NUL or over 4,096 characters, a number beyond 2^53 - 1): 422, and no instance is
+    created. An `Idempotency-Key` reused with a different request: 409.
     """
+    check_json(body.inputs, "inputs")
     mode = orchestrator_pb2.EXECUTION_MODE_ASYNC if body.mode == "async" else orchestrator_pb2.EXECUTION_MODE_SYNC
     request = orchestrator_pb2.ExecuteWorkflowRequest(
         template_id=body.template_id,
@@ -84,6 +87,7 @@ async def submit_appeal(
     original that is not a completed eligibility_check or appeal_processing instance: 409, as is
     an `Idempotency-Key` reused with a different request.
     """
+    check_json(body.new_data, "new_data")
     request = orchestrator_pb2.SubmitAppealRequest(
         original_instance_id=str(body.original_instance_id),
         evidence_json=json.dumps(body.new_data),
@@ -145,7 +149,7 @@ async def follow_workflow(
         except grpc.aio.AioRpcError as error:
             # Headers are gone: the failure travels as a last event, in the one error shape.
             body = errors.rpc_error_body(error, path=request.url.path)
-            yield format_sse_event(event="error", data_str=body.model_dump_json())
+            yield format_sse_event(event="error", data_str=body.model_dump_json(exclude_none=True))
         finally:
             call.cancel()
 

@@ -14,7 +14,9 @@ import hashlib
 from typing import Any
 
 from civicflow.canonical_json import canonical_json
-from orchestrator.errors import IdempotencyConflictError, InvalidRequestError
+from civicflow.grpc_errors import FieldProblem
+from civicflow.input_limits import shown
+from orchestrator.errors import IdempotencyConflictError, InputValidationError
 from orchestrator.storage.instance_records import InstanceRecord
 
 MAX_KEY_LENGTH = 200
@@ -25,7 +27,9 @@ def checked_key(raw: str) -> str | None:
     if not raw:
         return None
     if len(raw) > MAX_KEY_LENGTH or not raw.isprintable():
-        raise InvalidRequestError(f"idempotency_key: must be 1 to {MAX_KEY_LENGTH} printable characters")
+        raise InputValidationError(
+            [FieldProblem("idempotency_key", f"must be 1 to {MAX_KEY_LENGTH} printable characters")]
+        )
     return raw
 
 
@@ -36,5 +40,5 @@ def fingerprint(request: str, **content: Any) -> str:
 def ensure_same_request(existing: InstanceRecord, *, key: str, request_hash: str) -> None:
     if existing.request_hash != request_hash:
         raise IdempotencyConflictError(
-            f"idempotency key '{key}' was already used for a different request (instance {existing.instance_id})"
+            f"idempotency key {shown(key)} was already used for a different request (instance {existing.instance_id})"
         )

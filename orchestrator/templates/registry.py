@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema.protocols import Validator
 from pydantic import BaseModel, ValidationError
 
 from civicflow.auth.principals import Role
 from civicflow.grpc_errors import FieldProblem
+from civicflow.input_limits import shown
 from orchestrator.errors import InputValidationError, TemplateError, TemplateNotFoundError
 from orchestrator.tasks.contract import TaskContract
+from orchestrator.templates.input_schema import input_problems, input_validator
 from orchestrator.templates.model import INPUTS_PREFIX, StepSpec, WorkflowTemplate
 from orchestrator.templates.step_policy import FailureTolerance
 
@@ -41,7 +43,7 @@ class LoadedTemplate:
     source: Path
     model: WorkflowTemplate
     steps: tuple[CompiledStep, ...]
-    validator: Draft202012Validator
+    validator: Validator
 
     @property
     def template_id(self) -> str:
@@ -61,11 +63,7 @@ class LoadedTemplate:
             if isinstance(prop, dict) and "default" in prop
         }
         inputs = {**defaults, **raw}
-        problems = [
-            FieldProblem("inputs" + "".join(f".{part}" for part in error.absolute_path), error.message)
-            for error in sorted(self.validator.iter_errors(inputs), key=lambda e: list(map(str, e.absolute_path)))
-        ]
-        if problems:
+        if problems := input_problems(self.validator, inputs):
             raise InputValidationError(problems)
         return inputs
 
@@ -104,7 +102,7 @@ class TemplateRegistry:
         try:
             return self._templates[template_id]
         except KeyError:
-            raise TemplateNotFoundError(f"no template '{template_id}'") from None
+            raise TemplateNotFoundError(f"no template {shown(template_id)}") from None
 
     def roles_of(self, template_id: str) -> frozenset[Role]:
         """The roles of a template's runs; none for a template no longer loaded (admins and auditors still read)."""
@@ -126,7 +124,7 @@ def _load_file(path: Path, tasks: Mapping[str, TaskContract]) -> LoadedTemplate:
         raise TemplateError(f"{path}: {_describe(error)}") from error
     steps = tuple(_compile_step(path, index, spec, tasks) for index, spec in enumerate(model.steps))
     _check_data_flow(path, model)
-    return LoadedTemplate(source=path, model=model, steps=steps, validator=Draft202012Validator(model.input_schema))
+    return LoadedTemplate(source=path, model=model, steps=steps, validator=input_validator(model.input_schema))
 
 
 def _compile_step(path: Path, index: int, spec: StepSpec, tasks: Mapping[str, TaskContract]) -> CompiledStep:

@@ -151,5 +151,5 @@ def test_appeal_body_with_an_unknown_field_is_422(api: RestApi, too_old: dict[st
 
     error = api.error(api.post("/workflows/appeal", json=body), 422)
 
-    assert error["code"] == "VALIDATION_ERROR"
+    assert error["code"] == "INVALID_ARGUMENT"
     assert error["details"][0]["field"] == "body.reason"

@@ -106,7 +106,7 @@ def test_body_with_an_unknown_field_is_422_before_reaching_the_orchestrator(
 
     error = api.error(api.post("/workflows/execute", json=body), 422)
 
-    assert error["code"] == "VALIDATION_ERROR"
+    assert error["code"] == "INVALID_ARGUMENT"
     assert error["details"] == [{"field": "body.priority", "problem": "Extra inputs are not permitted"}]
     assert count_instances() == before
 

@@ -20,7 +20,7 @@ def test_unknown_instance_is_404(api: RestApi, suffix: str) -> None:
 def test_malformed_instance_id_is_422(api: RestApi, path: str) -> None:
     error = api.error(api.get(path), 422)
 
-    assert error["code"] == "VALIDATION_ERROR"
+    assert error["code"] == "INVALID_ARGUMENT"
     assert error["details"][0]["field"] == "path.instance_id"
 
 

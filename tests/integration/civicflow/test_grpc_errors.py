@@ -165,7 +165,7 @@ def test_json_nested_too_deeply_is_an_invalid_argument_of_the_orchestrator(
         stub.ExecuteWorkflow(orchestrator_pb2.ExecuteWorkflowRequest(template_id="eligibility_check", inputs_json=deep))
 
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert refused.value.details() == "inputs_json: JSON nested too deeply"
+    assert refused.value.details() == "inputs_json: must not be nested deeper than 32 levels"
 
 
 def test_a_record_nested_too_deeply_is_an_invalid_argument_of_the_audit_service(

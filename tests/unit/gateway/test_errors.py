@@ -109,7 +109,7 @@ def test_extra_body_field_is_a_422_naming_the_field(client: RestApi) -> None:
     response = client.post("/workflows/execute", json={"template_id": "eligibility_check", "inputs": {}, "x": 1})
 
     assert response.status_code == 422
-    error = _error(response.json(), status=422, code="VALIDATION_ERROR")
+    error = _error(response.json(), status=422, code="INVALID_ARGUMENT")
     assert [detail["field"] for detail in error["details"]] == ["body.x"]
     assert "body.x" in error["message"]
 
@@ -117,14 +117,14 @@ def test_extra_body_field_is_a_422_naming_the_field(client: RestApi) -> None:
 def test_appeal_without_a_uuid_original_is_a_422(client: RestApi) -> None:
     response = client.post("/workflows/appeal", json={"original_instance_id": "abc", "new_data": {}})
 
-    error = _error(response.json(), status=422, code="VALIDATION_ERROR")
+    error = _error(response.json(), status=422, code="INVALID_ARGUMENT")
     assert [detail["field"] for detail in error["details"]] == ["body.original_instance_id"]
 
 
 def test_non_uuid_instance_id_is_a_422_before_any_call(client: RestApi) -> None:
     response = client.get("/workflows/not-a-uuid")
 
-    error = _error(response.json(), status=422, code="VALIDATION_ERROR")
+    error = _error(response.json(), status=422, code="INVALID_ARGUMENT")
     assert error["details"][0]["field"] == "path.instance_id"
 
 
@@ -132,7 +132,7 @@ def test_non_uuid_instance_id_is_a_422_before_any_call(client: RestApi) -> None:
 def test_results_paging_out_of_range_is_a_422(client: RestApi, query: str) -> None:
     response = client.get(f"/workflows/report/{uuid.uuid4()}/results?{query}")
 
-    error = _error(response.json(), status=422, code="VALIDATION_ERROR")
+    error = _error(response.json(), status=422, code="INVALID_ARGUMENT")
     assert error["details"][0]["field"].startswith("query.")
 
 
