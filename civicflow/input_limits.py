@@ -119,7 +119,7 @@ def _walk(value: Any, field: str, max_text_length: int | None) -> Iterator[Field
                         yield FieldProblem(path, "must have text keys")
                         continue
                     if problem := text_problem(key, max_length=max_text_length):
-                        yield FieldProblem(f"{path}.{shown(key)}", f"key {problem}")
+                        yield FieldProblem(path, f"key {shown(key)} {problem}")
                         continue
                     pending.append((child, f"{path}.{_path_part(key)}", depth + 1))
             else:

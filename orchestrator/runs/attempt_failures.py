@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
+
 import grpc
 
 from civicflow.grpc_errors import CallFailure, classify_rpc_error
 from orchestrator.errors import DependencyUnavailableError, StepFailedError
 from orchestrator.templates.step_policy import ErrorKind, RetryPolicy
+
+log = logging.getLogger(__name__)
 
 # The transient failures of a call to another service, as the kinds a retry policy names.
 _KIND_OF_CALL_FAILURE = {CallFailure.UNAVAILABLE: ErrorKind.UNAVAILABLE, CallFailure.TIMEOUT: ErrorKind.TIMEOUT}
@@ -28,7 +33,11 @@ def classify(error: Exception, *, timeout_seconds: float | None) -> tuple[ErrorK
     if isinstance(error, grpc.aio.AioRpcError):  # a call a task made and did not expect to fail
         failure = classify_rpc_error(error)
         return _KIND_OF_CALL_FAILURE.get(failure.failure, ErrorKind.INTERNAL), str(failure)
-    return ErrorKind.INTERNAL, f"internal error: {type(error).__name__}: {error}"
+    # What went wrong is for the log ("step raised", with the traceback); the run's error, which the API
+    # and the audit trail show, names no class or library message, only an id to find that line by.
+    error_id = uuid.uuid4().hex[:12]
+    log.error("unexpected error in a step", exc_info=error, extra={"error_id": error_id})
+    return ErrorKind.INTERNAL, f"internal error (error id {error_id}); the orchestrator log has the details"
 
 
 def _kind_of_cause(error: BaseException) -> ErrorKind | None:

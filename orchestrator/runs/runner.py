@@ -137,9 +137,8 @@ class WorkflowRunner:
             async with asyncio.timeout(spec.timeout_seconds):
                 output = await run(step_input, step.config, context)
         except Exception as failure:
+            # An unexpected error is logged by classify, with its traceback and the error id the run's error names.
             kind, error = classify(failure, timeout_seconds=spec.timeout_seconds)
-            if kind is ErrorKind.INTERNAL:
-                log.error("step raised", exc_info=failure, extra={"instance_id": str(instance_id), "step": spec.name})
             log.info(
                 "step attempt failed",
                 extra={"instance_id": str(instance_id), "step": spec.name, "attempt": number, "error": error},

@@ -1,7 +1,8 @@
 """Checks a run's inputs against its template's input_schema, naming each field and never quoting a value whole.
 
 jsonschema's own messages repeat the offending value (a 20 KB citizen id made a 20 KB status,
-too big for gRPC's trailers), so each problem is described here from the keyword that failed.
+too big for gRPC's trailers), so a problem with text, a list or an object is described here from
+the keyword that failed; one with a number keeps jsonschema's words.
 JSON Schema patterns are ECMA-262 regular expressions, where `$` matches only at the very end;
 Python's `re` also matches it before a final newline, which let "CIT-0000042\\n" through. The
 pattern keyword here gives `$` its ECMA meaning.
@@ -18,7 +19,7 @@ from jsonschema import Draft202012Validator, ValidationError, validators
 from jsonschema.protocols import Validator
 
 from civicflow.grpc_errors import FieldProblem
-from civicflow.input_limits import ECHO_LIMIT
+from civicflow.input_limits import ECHO_LIMIT, shown
 
 
 def input_validator(schema: dict[str, Any]) -> Validator:
@@ -65,18 +66,17 @@ _ANCHORED_VALIDATOR = validators.extend(Draft202012Validator, {"pattern": _patte
 
 def _describe(error: ValidationError) -> Iterator[FieldProblem]:
     field = "inputs" + "".join(f".{_part(part)}" for part in error.absolute_path)
-    keyword, expected, instance = error.validator, error.validator_value, error.instance
-    if keyword == "required":
-        for name in expected:
-            if isinstance(instance, dict) and name not in instance:
-                yield FieldProblem(f"{field}.{name}", "is required")
-    elif keyword == "additionalProperties":
+    keyword, instance = str(error.validator), error.instance
+    if keyword == "additionalProperties" and isinstance(instance, dict):
         known = set(error.schema.get("properties", {}))
-        for name in instance if isinstance(instance, dict) else ():
-            if name not in known:
-                yield FieldProblem(f"{field}.{_part(name)}", "is not a field of these inputs")
+        unexpected = [shown(name) for name in instance if name not in known]
+        more = f" and {len(unexpected) - 3} more" if len(unexpected) > 3 else ""
+        yield FieldProblem(field, f"unexpected fields: {', '.join(unexpected[:3])}{more}")
+    elif keyword == "required" or instance is None or isinstance(instance, bool | int | float):
+        # jsonschema's words quote the schema or a number (at most 2**53 - 1 by now): short either way.
+        yield FieldProblem(field, error.message)
     else:
-        yield FieldProblem(field, _problem(str(keyword), expected, error.message))
+        yield FieldProblem(field, _problem(keyword, error.validator_value, error.message))
 
 
 def _problem(keyword: str, expected: Any, message: str) -> str:

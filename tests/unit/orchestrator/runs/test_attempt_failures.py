@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import grpc
 import pytest
 
@@ -62,8 +64,16 @@ def test_a_timeout_says_which_limit_it_hit() -> None:
     assert classify(TimeoutError(), timeout_seconds=2.5)[1] == "no result within the step's timeout of 2.5 s"
 
 
-def test_a_defect_is_named_with_its_type() -> None:
-    assert classify(KeyError("citizen"), timeout_seconds=None)[1] == "internal error: KeyError: 'citizen'"
+def test_a_defect_is_named_by_an_error_id_alone_and_logged_with_it(caplog: pytest.LogCaptureFixture) -> None:
+    kind, message = classify(KeyError("secret_column"), timeout_seconds=None)
+
+    error_id = re.fullmatch(
+        r"internal error \(error id ([0-9a-f]{12})\); the orchestrator log has the details", message
+    )
+    assert kind is ErrorKind.INTERNAL and error_id is not None
+    assert "KeyError" not in message and "secret_column" not in message
+    [record] = [record for record in caplog.records if getattr(record, "error_id", None) == error_id.group(1)]
+    assert record.exc_info is not None and record.exc_info[0] is KeyError
 
 
 def test_a_failed_run_names_the_step_the_attempts_and_the_last_error() -> None:
