@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 from civicflow.launch.restart_policy import EXIT_BAD_CONFIGURATION
 from civicflow.settings import ConfigurationError
 from civicflow.tls import SERVER_OPTIONS, Identity
+from civicflow.unreadable_requests import UnreadableRequestInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ async def start_grpc_server(
     SERVING only while the probe says its own dependencies are reachable. LIVENESS_SERVICE is
     SERVING either way, until the server stops.
     """
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[UnreadableRequestInterceptor()])
     register(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
