@@ -1,0 +1,81 @@
+"""Schemathesis against the real gateway and services: every documented route, fuzzed, answers no 5xx.
+
+The gateway's own OpenAPI document drives schemathesis's four phases (its examples, coverage of
+each schema's edges, random fuzzing, and stateful sequences that feed one answer's ids into the
+next request), with an admin's token from the session's real issuer, so that requests get past
+the token check and reach validation and the services. MAX_EXAMPLES keeps the run well under a
+minute in `make test`; a larger value searches harder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from schemathesis.config import SchemathesisConfig
+from schemathesis.engine import Status, events, from_schema
+
+from civicflow.auth.principals import Role
+from tests.support.credentials import Credentials
+
+MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "40"))
+SEED = 13
+# What only an exception's own text, a traceback or a database would put in an answer.
+INTERNALS = re.compile(r"Traceback|<class |psycopg2|sqlalchemy|rfc8785|CONTEXT: |\w+(Error|Exception):")
+PHASES = ("examples", "coverage", "fuzzing", "stateful")
+
+
+@schemathesis.check
+def no_internals_on_the_wire(ctx: Any, response: Any, case: Any) -> bool | None:
+    """No answer, whatever its status, names an exception class, a library or a traceback."""
+    if found := INTERNALS.search(response.text or ""):
+        raise AssertionError(f"the answer shows {found.group(0)!r}: {response.text[:300]}")
+    return None
+
+
+def fuzzing_config(token: str) -> SchemathesisConfig:
+    return SchemathesisConfig.from_dict(
+        {
+            "seed": SEED,
+            "headers": {"Authorization": f"Bearer {token}"},
+            "generation": {"max-examples": MAX_EXAMPLES, "database": "none"},
+            "phases": {phase: {"enabled": True} for phase in PHASES},
+            "checks": {
+                "enabled": False,
+                "not_a_server_error": {"enabled": True},
+                "no_internals_on_the_wire": {"enabled": True},
+            },
+            "max-stream-events": 5,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def finished_run(gateway_client: TestClient, credentials: Credentials) -> Iterator[list[events.EngineEvent]]:
+    config = fuzzing_config(credentials.token(Role.ADMIN))
+    schema = schemathesis.openapi.from_asgi("/openapi.json", gateway_client.app, config=config)
+    yield list(from_schema(schema).execute())
+
+
+def test_every_phase_ran_and_sent_requests(finished_run: list[events.EngineEvent]) -> None:
+    finished = {
+        event.phase.name.value: event.status for event in finished_run if isinstance(event, events.PhaseFinished)
+    }
+    scenarios = Counter(event.phase.value for event in finished_run if isinstance(event, events.ScenarioFinished))
+
+    assert {phase: finished.get(phase) for phase in PHASES} == dict.fromkeys(PHASES, Status.SUCCESS)
+    assert all(scenarios[phase] > 0 for phase in PHASES), scenarios
+
+
+def test_schemathesis_finds_no_5xx_and_no_internals(finished_run: list[events.EngineEvent]) -> None:
+    [engine_finished] = [event for event in finished_run if isinstance(event, events.EngineFinished)]
+    errors = [event for event in finished_run if isinstance(event, events.NonFatalError | events.FatalError)]
+
+    assert not errors, [str(getattr(e, "value", getattr(e, "exception", e))) for e in errors]
+    assert engine_finished.failures == [], "\n".join(f"{f.title}: {f.message}" for f in engine_finished.failures)
