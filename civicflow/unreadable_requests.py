@@ -39,9 +39,7 @@ class UnreadableRequestInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[
             if getattr(handler, name) is not None
         }
         # grpcio's handlers are namedtuples: the same handler with a lenient parser and the guard around it.
-        return handler._replace(
-            request_deserializer=_lenient(handler.request_deserializer), **behaviours
-        )
+        return handler._replace(request_deserializer=_lenient(handler.request_deserializer), **behaviours)
 
 
 def _lenient(parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from civicflow.auth.access import ServiceIdentity
 from civicflow.auth.principals import Role
 from gateway.app import create_app
 from gateway.config import GatewaySettings
-from gateway.errors import HTTP_STATUS_BY_GRPC_CODE, http_status_for
+from gateway.errors import HTTP_STATUS_BY_GRPC_CODE, http_status_for, install_error_handlers, rpc_error_body
 from tests.support.credentials import Credentials
 from tests.support.rest_api import RestApi
 
@@ -68,7 +70,8 @@ def client(credentials: Credentials) -> Iterator[RestApi]:
 def _error(body: Any, *, status: int, code: str) -> dict[str, Any]:
     assert set(body) == {"error"}
     error = body["error"]
-    assert set(error) == {"status", "code", "message", "details"}
+    # A 500 alone carries the id of its log line.
+    assert set(error) == {"status", "code", "message", "details"} | ({"error_id"} if status == 500 else set())
     assert error["status"] == status
     assert error["code"] == code
     assert isinstance(error["message"], str) and error["message"]
@@ -151,3 +154,60 @@ def test_docs_and_openapi_describe_the_api(client: RestApi) -> None:
     assert {"/workflows/execute", "/workflows/appeal", "/workflows/{instance_id}", "/templates", "/healthz"} <= set(
         spec["paths"]
     )
+
+
+def test_an_unexpected_error_answers_an_error_id_the_log_line_carries_and_nothing_of_its_cause(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/defect")
+    async def defect() -> None:
+        raise KeyError("secret_column_name")
+
+    response = TestClient(app, raise_server_exceptions=False).get("/defect")
+
+    error = _error(response.json(), status=500, code="INTERNAL")
+    assert "KeyError" not in response.text and "secret_column_name" not in response.text
+    assert re.fullmatch(r"[0-9a-f]{12}", error["error_id"]) and error["error_id"] in error["message"]
+    [logged] = [record for record in caplog.records if getattr(record, "error_id", None) == error["error_id"]]
+    assert logged.exc_info is not None and logged.exc_info[0] is KeyError
+
+
+@pytest.mark.parametrize("code", [grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS])
+def test_an_upstream_failure_of_unknown_cause_is_passed_on_as_an_error_id_alone(code: grpc.StatusCode) -> None:
+    leaked = "Unexpected <class 'RecursionError'>: maximum recursion depth exceeded"
+    failure = grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details=leaked)
+
+    body = rpc_error_body(failure, path="/workflows/execute").error
+
+    assert (body.status, body.code) == (500, code.name)
+    assert body.error_id is not None and body.error_id in body.message
+    assert "RecursionError" not in body.message
+
+
+def test_an_upstream_internal_error_keeps_the_services_error_id() -> None:
+    details = "internal error (error id 0123456789ab); the service log has it"
+    failure = grpc.aio.AioRpcError(grpc.StatusCode.INTERNAL, grpc.aio.Metadata(), grpc.aio.Metadata(), details=details)
+
+    assert rpc_error_body(failure, path="/templates").error.error_id == "0123456789ab"
+
+
+def test_out_of_range_from_a_service_is_invalid_argument_on_rest() -> None:
+    failure = grpc.aio.AioRpcError(
+        grpc.StatusCode.OUT_OF_RANGE, grpc.aio.Metadata(), grpc.aio.Metadata(), details="tree_size 9 > 5"
+    )
+
+    body = rpc_error_body(failure, path="/audit/consistency").error
+
+    assert (body.status, body.code, body.message) == (422, "INVALID_ARGUMENT", "tree_size 9 > 5")
+
+
+def test_a_body_too_deep_for_the_json_decoder_is_a_422_naming_the_body(client: RestApi) -> None:
+    body = '{"template_id": "eligibility_check", "inputs": ' + '{"a":' * 5000 + "1" + "}" * 5000 + "}"
+
+    response = client.post("/workflows/execute", content=body, headers={"Content-Type": "application/json"})
+
+    error = _error(response.json(), status=422, code="INVALID_ARGUMENT")
+    assert error["details"] == [{"field": "body", "problem": "is not JSON the gateway can read"}]
