@@ -1,9 +1,9 @@
 """Maps gRPC status codes to HTTP (google/rpc/code.proto) and renders every error in one JSON shape.
 
 Shape: {"error": {"status": <http>, "code": <gRPC code name | HTTP reason>, "message": <text>,
-"details": [{"field", "problem"}], "error_id": <only on a 500>}}. Every refused value, whoever refused
-it (FastAPI, the gateway's limits, a service), is 422 INVALID_ARGUMENT; a 500 says nothing of its cause
-but an error id, which the log line with the cause carries too.
+"details": [{"field", "problem"}], "error_id": <only on an unexpected 500>}}. Every refused value, whoever refused
+it (FastAPI, the gateway's limits, a service), is 422 INVALID_ARGUMENT; an unexpected 500 says nothing of its
+cause but an error id, which the log line with the cause carries too.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ INVALID_ARGUMENT = grpc.StatusCode.INVALID_ARGUMENT.name
 REST_CODE_BY_GRPC_CODE = {grpc.StatusCode.OUT_OF_RANGE: INVALID_ARGUMENT}
 # Upstream failures whose details may hold anything (grpc's own "Unexpected <class ...>" for UNKNOWN):
 # the answer carries an error id instead, found in our services' own message or made here and logged.
-OPAQUE_CODES = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS})
+# DATA_LOSS is not among them: the audit service says with it which entry no longer reads, tamper evidence.
+OPAQUE_CODES = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL})
 UPSTREAM_ERROR_ID = re.compile(r"\(error id ([0-9a-f]{12})\)")
 
 

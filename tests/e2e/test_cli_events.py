@@ -57,6 +57,9 @@ def instance(
     )
 
 
+ERROR_ID = "0123456789ab"
+
+
 @dataclass
 class Script:
     """What the orchestrator answers: WatchWorkflow streams `stream`, then fails with `failure` if one is given."""
@@ -174,7 +177,13 @@ def test_the_gateway_sends_each_snapshot_as_one_unnamed_data_line(
 @pytest.mark.parametrize(
     ("code", "details", "error"),
     [
-        (grpc.StatusCode.INTERNAL, "the row is unreadable", {"status": 500, "message": "the row is unreadable"}),
+        # A service's INTERNAL is passed on as its error id alone.
+        (
+            grpc.StatusCode.INTERNAL,
+            f"internal error (error id {ERROR_ID}); the service log has it",
+            {"status": 500, "message": f"internal error (error id {ERROR_ID}); the service log has the details"}
+            | {"error_id": ERROR_ID},
+        ),
         # No details: the message is the code's name, never empty.
         (grpc.StatusCode.UNAVAILABLE, "", {"status": 503, "message": "unavailable"}),
         (grpc.StatusCode.FAILED_PRECONDITION, "", {"status": 409, "message": "failed precondition"}),
@@ -225,7 +234,11 @@ def test_watch_ends_with_the_terminal_event_and_asks_nothing_more(
 @pytest.mark.parametrize(
     ("code", "details", "printed"),
     [
-        (grpc.StatusCode.INTERNAL, "the run's row is unreadable", "error 500 INTERNAL: the run's row is unreadable"),
+        (
+            grpc.StatusCode.INTERNAL,
+            f"internal error (error id {ERROR_ID}); the service log has it",
+            f"error 500 INTERNAL: internal error (error id {ERROR_ID}); the service log has the details",
+        ),
         (grpc.StatusCode.FAILED_PRECONDITION, "", "error 409 FAILED_PRECONDITION: failed precondition"),
     ],
     ids=["details", "no-details"],

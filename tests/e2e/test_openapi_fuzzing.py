@@ -17,11 +17,13 @@ from typing import Any
 
 import pytest
 import schemathesis
-from fastapi.testclient import TestClient
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events, from_schema
+from schemathesis.python import asgi
 
 from civicflow.auth.principals import Role
+from gateway.app import create_app
+from gateway.config import GatewaySettings
 from tests.support.credentials import Credentials
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "40"))
@@ -57,10 +59,15 @@ def fuzzing_config(token: str) -> SchemathesisConfig:
 
 
 @pytest.fixture(scope="module")
-def finished_run(gateway_client: TestClient, credentials: Credentials) -> Iterator[list[events.EngineEvent]]:
+def finished_run(gateway_settings: GatewaySettings, credentials: Credentials) -> Iterator[list[events.EngineEvent]]:
+    """One whole run. Schemathesis calls an app of its own, built as the session's is and talking to the same
+    services: it starts and ends that app's lifespan on its own event loop, which the session's app must not share."""
     config = fuzzing_config(credentials.token(Role.ADMIN))
-    schema = schemathesis.openapi.from_asgi("/openapi.json", gateway_client.app, config=config)
-    yield list(from_schema(schema).execute())
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(gateway_settings), config=config)
+    try:
+        yield list(from_schema(schema).execute())
+    finally:
+        asgi.shutdown_lifespans()
 
 
 def test_every_phase_ran_and_sent_requests(finished_run: list[events.EngineEvent]) -> None:
