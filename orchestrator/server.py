@@ -9,6 +9,7 @@ from civicflow.auth.guards import BearerTokenGuard
 from civicflow.auth.tokens import TokenVerifier
 from civicflow.database import create_engine, is_reachable, require_migrated
 from civicflow.grpc_server import RunningServer, check_health, start_grpc_server
+from civicflow.rate_limits import RateLimiter
 from civicflow.tls import Identity
 from civicflow.v1 import audit_pb2_grpc, evaluator_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator.appeals import AppealDesk
@@ -72,7 +73,7 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
             tasks=tasks,
         )
         servicer = OrchestratorServicer(
-            guard=BearerTokenGuard(verifier),
+            guard=BearerTokenGuard(verifier, RateLimiter.from_settings(settings)),
             templates=templates,
             replica=replica,
             appeals=AppealDesk(templates=templates, appeals=AppealStore(statements), replica=replica),
