@@ -4,7 +4,12 @@ A declared Content-Length over the limit is refused before the app runs; a chunk
 counted as it arrives and refused at the first byte over. The time limit runs from the start of
 the request to the last byte of its body, so a client trickling a byte at a time cannot hold a
 request open; once the body is in, reading the connection (for a disconnect, as an event stream
-does) has no deadline. Both refusals close the connection: what is left of the body is never read.
+does) has no deadline.
+
+After a 413 the rest of the body is dropped as it arrives, never kept, and the connection stays
+open, so that the client, still sending, reads the answer (closing with unread data would reset
+the connection and lose it); gateway/http_protocol.py closes it if the rest takes too long. A
+408 closes the connection at once: its client sends too slowly for that to matter.
 
 FastAPI's own `max_body_size` is not used: for a route that reads no body it answers in plain
 text, outside the one error shape.
@@ -26,7 +31,7 @@ CLOSE = {"Connection": "close"}
 
 class BodyTooLargeError(HTTPException):
     def __init__(self, max_bytes: int) -> None:
-        super().__init__(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"request body over {max_bytes} bytes", headers=CLOSE)
+        super().__init__(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"request body over {max_bytes} bytes")
 
 
 class BodyReadTimeoutError(HTTPException):
@@ -50,7 +55,6 @@ class RequestBodyLimits:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             refusal = BodyTooLargeError(self.max_bytes)
             response = error_response(refusal.status_code, code=TOO_LARGE_CODE, message=refusal.detail)
-            response.headers.update(CLOSE)
             await response(scope, receive, send)
             return
         deadline = asyncio.get_running_loop().time() + self.read_timeout_seconds

@@ -1,9 +1,12 @@
-"""uvicorn's HTTP protocol with a deadline on reading a request's headers, which uvicorn itself does not have.
+"""uvicorn's HTTP protocol with deadlines uvicorn itself does not have: on a request's headers, and on the rest of
+a body the app answered without reading (a 413).
 
-Without it, a connection that sends half a request line and stops stays open until the client
-goes away: a few hundred of them hold every file descriptor. The deadline runs from the
-connection's first byte of a request (or the connection's opening) to the end of its headers; a
-connection that misses it is closed. The body's deadline is gateway/body_deadline.py's.
+Without the first, a connection that sends half a request line and stops stays open until the
+client goes away: a few hundred of them hold every file descriptor. The header deadline runs
+from the connection's opening, or a kept-alive connection's next request's first byte, to the
+end of the headers. Once a response is complete, uvicorn drops whatever is left of its request's
+body as it arrives; the second deadline bounds how long it does so. A connection that misses
+either is closed. The body's own deadline, while the app reads it, is gateway/body_limits.py's.
 """
 
 from __future__ import annotations
@@ -14,47 +17,61 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
-class HeaderDeadlineProtocol(HttpToolsProtocol):
-    # Set by `with_header_deadline`: uvicorn builds the protocol itself, from the class alone.
+class DeadlineProtocol(HttpToolsProtocol):
+    # Set by `with_deadlines`: uvicorn builds the protocol itself, from the class alone.
     header_timeout_seconds: float = 10.0
+    discard_timeout_seconds: float = 30.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._header_deadline: asyncio.TimerHandle | None = None
+        self._deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm_header_deadline()
+        self._arm(self.header_timeout_seconds, "its request headers")
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_header_deadline()
+        self._disarm()
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        # Next request on a kept-alive connection: its headers get the same time.
-        if self._header_deadline is None:
-            self._arm_header_deadline()
+        if self._deadline is None:
+            self._arm(self.header_timeout_seconds, "its request headers")
 
     def on_headers_complete(self) -> None:
-        self._disarm_header_deadline()
+        self._disarm()
         super().on_headers_complete()
 
-    def _arm_header_deadline(self) -> None:
-        self._header_deadline = self.loop.call_later(self.header_timeout_seconds, self._headers_too_slow)
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
 
-    def _disarm_header_deadline(self) -> None:
-        if self._header_deadline is not None:
-            self._header_deadline.cancel()
-            self._header_deadline = None
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
+            self._arm(self.discard_timeout_seconds, "the rest of a body answered without reading it")
 
-    def _headers_too_slow(self) -> None:
-        self._header_deadline = None
+    def _arm(self, seconds: float, what: str) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._too_slow, what)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self, what: str) -> None:
+        self._deadline = None
         if not self.transport.is_closing():
-            self.logger.info("closing a connection whose request headers did not arrive in time")
+            self.logger.info("closing a connection: %s did not arrive in time", what)
             self.transport.close()
 
 
-def with_header_deadline(seconds: float) -> type[HeaderDeadlineProtocol]:
-    """The protocol class uvicorn is given, with the deadline of this gateway's settings."""
-    return type("GatewayHttpProtocol", (HeaderDeadlineProtocol,), {"header_timeout_seconds": seconds})
+def with_deadlines(*, header_timeout_seconds: float, discard_timeout_seconds: float) -> type[DeadlineProtocol]:
+    """The protocol class uvicorn is given, with this gateway's deadlines."""
+    return type(
+        "GatewayHttpProtocol",
+        (DeadlineProtocol,),
+        {"header_timeout_seconds": header_timeout_seconds, "discard_timeout_seconds": discard_timeout_seconds},
+    )
