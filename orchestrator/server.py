@@ -9,6 +9,7 @@ from civicflow.auth.guards import BearerTokenGuard
 from civicflow.auth.tokens import TokenVerifier
 from civicflow.database import create_engine, is_reachable, require_migrated
 from civicflow.grpc_server import RunningServer, check_health, start_grpc_server
+from civicflow.message_limits import MiB, ReceiveLimits
 from civicflow.rate_limits import RateLimiter
 from civicflow.tls import Identity
 from civicflow.v1 import audit_pb2_grpc, evaluator_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
@@ -28,6 +29,11 @@ from orchestrator.templates.registry import TemplateRegistry
 from orchestrator.templates.schemes import SchemeCatalog
 
 SERVICE_NAME = orchestrator_pb2.DESCRIPTOR.services_by_name["OrchestratorService"].full_name
+
+
+# A run's inputs and an appeal's evidence arrive as JSON text: the gateway admits bodies up to 1 MiB, and
+# JSON escapes a 4-byte character as 12 bytes, so 3 MiB of text and a margin. The other RPCs name things.
+RECEIVE_LIMITS = ReceiveLimits({"ExecuteWorkflow": 4 * MiB, "SubmitAppeal": 4 * MiB})
 
 
 async def start(settings: OrchestratorSettings) -> RunningServer:
@@ -99,6 +105,7 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
             require_client_certificate=False,
             health_port=settings.health_port,
             readiness=ready,
+            receive_limits=RECEIVE_LIMITS,
         )
     except BaseException:  # a bad template or a port already taken, say: leave no run, channel or pool behind
         if replica is not None:
