@@ -55,6 +55,11 @@ class RateLimiter:
     def from_settings(cls, settings: RateLimitSettings) -> RateLimiter:
         return cls(per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
 
+    @property
+    def subjects_tracked(self) -> int:
+        """Subjects with a bucket in memory: those that called within the last refill period, at most."""
+        return len(self._buckets)
+
     def admit(self, subject: str) -> None:
         """Takes one of `subject`'s tokens; RateLimitedError when it has none left."""
         now = self._clock()
