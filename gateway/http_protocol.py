@@ -3,7 +3,7 @@ a body the app answered without reading (a 413).
 
 Without the first, a connection that sends half a request line and stops stays open until the
 client goes away: a few hundred of them hold every file descriptor. The header deadline runs
-from the connection's opening, or a kept-alive connection's next request's first byte, to the
+from the connection's opening, or the first byte a kept-alive connection sends after an answer, to the
 end of the headers. Once a response is complete, uvicorn drops whatever is left of its request's
 body as it arrives; the second deadline bounds how long it does so. A connection that misses
 either is closed. The body's own deadline, while the app reads it, is gateway/body_limits.py's.
@@ -33,6 +33,14 @@ class DeadlineProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # Bytes that start no request (blank lines between requests, the tail of a dropped body) cancel
+        # uvicorn's keep-alive timer: an idle connection must still send its next headers in time.
+        idle = self.cycle is None or self.cycle.response_complete
+        if idle and self._deadline is None and self.timeout_keep_alive_task is None and not self.transport.is_closing():
+            self._arm(self.header_timeout_seconds, "its request headers")
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

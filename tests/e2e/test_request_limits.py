@@ -194,6 +194,52 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_header_deadline(gat
     assert elapsed is not None and elapsed >= HEADER_TIMEOUT - 0.5
 
 
+def test_a_kept_alive_connection_sending_blank_lines_instead_of_its_next_request_is_closed_after_the_deadline(
+    gateway: GatewayProcess,
+) -> None:
+    with socket.create_connection(("127.0.0.1", gateway.port)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: civicflow\r\n\r\n")
+        answer = b""
+        while b"}" not in answer:  # the whole JSON body of the answer
+            answer += sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200 ")
+        # Each blank line cancels uvicorn's keep-alive timer; the header deadline still runs.
+        started = time.monotonic()
+        sock.settimeout(0.3)
+        while time.monotonic() - started < HEADER_TIMEOUT + 5:
+            try:
+                sock.sendall(b"\r\n")
+                if not sock.recv(65536):
+                    break
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        elapsed = time.monotonic() - started
+
+    assert HEADER_TIMEOUT - 0.5 <= elapsed <= HEADER_TIMEOUT + 3, elapsed
+
+
+def test_after_a_413_the_rest_of_the_body_is_dropped_and_the_connection_serves_the_next_request(
+    gateway: GatewayProcess,
+) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=30)
+    try:
+        connection.request(
+            "POST", "/workflows/execute", body=b" " * (2 * MiB), headers={"Content-Type": "application/json"}
+        )
+        refused = connection.getresponse()
+        refused.read()
+        connection.request("GET", "/healthz")
+        answered = connection.getresponse()
+        answered.read()
+    finally:
+        connection.close()
+
+    assert refused.status == 413
+    assert answered.status == 200
+
+
 def test_a_body_trickled_a_byte_at_a_time_answers_408_and_the_connection_is_closed(
     gateway: GatewayProcess, credentials: Credentials
 ) -> None:
