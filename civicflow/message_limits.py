@@ -57,18 +57,24 @@ class _Oversized:
 class ReceiveLimitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, limits: ReceiveLimits) -> None:
         self._limits = limits
+        # Each method's checked handler, built at its first call: only methods the server has, a bounded set.
+        self._checked: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
+        checked = self._checked.get(method)
+        if checked is not None:
+            return checked
+        handler = await continuation(handler_call_details)
         limit = self._limits.for_method(method)
         if handler is None or limit >= self._limits.server_bytes:
-            return handler  # gRPC's own limit is this method's
-        return _limited(handler, method=method, limit=limit)
+            return handler  # an unknown method, or one whose limit is gRPC's own
+        checked = self._checked[method] = _limited(handler, method=method, limit=limit)
+        return checked
 
 
 def _limited(handler: grpc.RpcMethodHandler, *, method: str, limit: int) -> grpc.RpcMethodHandler:
