@@ -1,6 +1,7 @@
-"""Hostile HTTP on the real gateway process (uvicorn and all) in front of a real orchestrator process: oversized
-bodies answer 413 without costing either process memory, half-sent headers and trickled bodies are cut off, and one
-subject's event streams are capped, each slot given back when its stream ends or its client goes away."""
+"""Hostile clients against the real gateway process (uvicorn and all) and a real orchestrator process: oversized
+bodies answer 413 and oversized gRPC requests RESOURCE_EXHAUSTED without costing either process memory, half-sent
+headers and trickled bodies are cut off, and one subject's event streams are capped, each slot given back when its
+stream ends or its client goes away."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
+import grpc
 import httpx2
 import pytest
 
 from civicflow.auth.access import ServiceIdentity
 from civicflow.auth.principals import Role
+from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from evaluator.config import EvaluatorSettings
 from evaluator.server import start as start_evaluator
 from orchestrator.config import OrchestratorSettings
@@ -135,6 +138,26 @@ def test_a_body_of_tens_of_megabytes_answers_413_and_grows_neither_the_gateway_n
     assert str(MiB) in error["message"]
     assert headers["content-type"] == "application/json"
     assert all(mb < MEMORY_BUDGET_MB for mb in growth.values()), growth
+
+
+def test_a_30_mb_grpc_request_to_the_orchestrator_is_refused_resource_exhausted_and_grows_it_by_little(
+    orchestrator_process: OrchestratorProcess, credentials: Credentials
+) -> None:
+    pid = orchestrator_process.process.pid
+    before = resident_mb(pid)
+    reset_peak(pid)
+    request = orchestrator_pb2.ExecuteWorkflowRequest(template_id="eligibility_check", inputs_json=" " * (30 * MiB))
+
+    with credentials.orchestrator_channel(orchestrator_process.target) as channel:
+        stub = orchestrator_pb2_grpc.OrchestratorServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.ExecuteWorkflow(request, timeout=60)
+
+    growth = round(max(resident_mb(pid), peak_mb(pid)) - before, 1)
+    print(f"30 MB gRPC request: orchestrator before {before:.1f} MB, growth {growth} MB")
+    assert isinstance(raised.value, grpc.Call)
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert growth < MEMORY_BUDGET_MB
 
 
 def test_a_body_just_under_the_limit_is_read_and_relayed_whatever_its_characters(
