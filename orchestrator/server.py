@@ -31,9 +31,10 @@ from orchestrator.templates.schemes import SchemeCatalog
 SERVICE_NAME = orchestrator_pb2.DESCRIPTOR.services_by_name["OrchestratorService"].full_name
 
 
-# A run's inputs and an appeal's evidence arrive as JSON text: the gateway admits bodies up to 1 MiB, and
-# JSON escapes a 4-byte character as 12 bytes, so 3 MiB of text and a margin. The other RPCs name things.
-RECEIVE_LIMITS = ReceiveLimits({"ExecuteWorkflow": 4 * MiB, "SubmitAppeal": 4 * MiB})
+# A run's inputs and an appeal's evidence arrive as JSON text the gateway re-encodes from a body of at most
+# 1 MiB: up to 4 times as long ("1e15," becomes "1000000000000000.0, "; a 4-byte character a 12-byte
+# escape), so 4 MiB, and as much again for a margin. The other RPCs name things.
+RECEIVE_LIMITS = ReceiveLimits({"ExecuteWorkflow": 8 * MiB, "SubmitAppeal": 8 * MiB})
 
 
 async def start(settings: OrchestratorSettings) -> RunningServer:

@@ -163,22 +163,27 @@ def test_a_30_mb_grpc_request_to_the_orchestrator_is_refused_resource_exhausted_
 def test_a_body_just_under_the_limit_is_read_and_relayed_whatever_its_characters(
     gateway: GatewayProcess, credentials: Credentials
 ) -> None:
-    """JSON escapes each 4-byte character as 12 bytes on its way to the orchestrator: its receive limit must let a
-    body the gateway admits through, so that the answer is the template's verdict (422), not a refused message."""
-    filler = "\U0001f600" * ((MiB - 200) // 4)
-    inputs = {"citizen_id": "CIT-0000001", "scheme_name": "scheme_alpha", "remarks": filler}
-    body = json.dumps({"template_id": "eligibility_check", "inputs": inputs}, ensure_ascii=False).encode()
-    assert len(body) <= MiB
+    """The gateway re-encodes inputs on their way to the orchestrator, up to 4 times as long ("1e15," becomes
+    "1000000000000000.0, "; a 4-byte character a 12-byte escape): the orchestrator's receive limit must let any body
+    the gateway admits through, so that the answer is the template's verdict (422), not a refused message."""
+    numbers = ",".join(["1e15"] * ((MiB - 200) // len("1e15,")))
+    characters = "\U0001f600" * ((MiB - 200) // 4)
+    for remarks in (f"[{numbers}]", json.dumps(characters, ensure_ascii=False)):
+        body = (
+            '{"template_id": "eligibility_check", '
+            f'"inputs": {{"citizen_id": "CIT-0000001", "scheme_name": "scheme_alpha", "remarks": {remarks}}}}}'
+        ).encode()
+        assert len(body) <= MiB
 
-    response = httpx2.post(
-        f"{gateway.url}/workflows/execute",
-        content=body,
-        headers={**authorization(caseworker_token(credentials)), "Content-Type": "application/json"},
-        timeout=60,
-    )
+        response = httpx2.post(
+            f"{gateway.url}/workflows/execute",
+            content=body,
+            headers={**authorization(caseworker_token(credentials)), "Content-Type": "application/json"},
+            timeout=60,
+        )
 
-    assert response.status_code == 422, response.text[:500]
-    assert "remarks" in response.json()["error"]["message"]
+        assert response.status_code == 422, response.text[:500]
+        assert "remarks" in response.json()["error"]["message"]
 
 
 def wait_closed(sock: socket.socket, *, timeout: float) -> float | None:

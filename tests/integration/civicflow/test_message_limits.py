@@ -64,10 +64,10 @@ def test_a_stream_request_over_its_limit_ends_the_stream_resource_exhausted(
 def test_inputs_as_large_as_the_gateway_can_relay_reach_the_template_and_larger_ones_are_refused(
     orchestrator: orchestrator_pb2_grpc.OrchestratorServiceStub,
 ) -> None:
-    # A 1 MiB body of 4-byte characters, as the gateway re-encodes it: 3 MiB of JSON escapes.
-    remarks = "\U0001f600" * (MiB // 4)
+    # The longest a 1 MiB body becomes as the gateway re-encodes it: "1e15," is "1000000000000000.0, ".
+    remarks = [1e15] * (MiB // len("1e15,"))
     relayed = json.dumps({"citizen_id": "CIT-0000001", "scheme_name": "scheme_alpha", "remarks": remarks})
-    assert 3 * MiB - 1024 < len(relayed) < 4 * MiB
+    assert 4 * MiB - 1024 < len(relayed) < 8 * MiB
 
     with pytest.raises(grpc.RpcError) as read:
         orchestrator.ExecuteWorkflow(
@@ -75,7 +75,7 @@ def test_inputs_as_large_as_the_gateway_can_relay_reach_the_template_and_larger_
         )
     with pytest.raises(grpc.RpcError) as refused:
         orchestrator.ExecuteWorkflow(
-            orchestrator_pb2.ExecuteWorkflowRequest(template_id="eligibility_check", inputs_json=relayed * 2),
+            orchestrator_pb2.ExecuteWorkflowRequest(template_id="eligibility_check", inputs_json=relayed * 3),
             timeout=60,
         )
 
