@@ -27,7 +27,7 @@ from civicflow.v1 import audit_pb2, audit_pb2_grpc
 
 SERVICE_NAME = audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
 # An append carries up to 500 records (the orchestrator's audit client), each with what a step consumed and
-# produced: a run's inputs (up to 3 MiB of JSON text) among them. The other RPCs name entries, sizes and keys.
+# produced, a run's inputs (up to 8 MiB of JSON text) among them. The other RPCs name entries, sizes and keys.
 RECEIVE_LIMITS = ReceiveLimits({"AppendEntries": MAX_MESSAGE_BYTES})
 
 

@@ -21,7 +21,9 @@ from gateway.deps import OrchestratorDep, TimeoutDep
 from gateway.routes import error_responses
 from gateway.stream_slots import StreamSlot, StreamSlots
 
-router = APIRouter(prefix="/workflows", tags=["workflows"], responses=error_responses(401, 403, 422, 503, 504))
+router = APIRouter(
+    prefix="/workflows", tags=["workflows"], responses=error_responses(401, 403, 413, 422, 429, 503, 504)
+)
 
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -113,7 +115,7 @@ async def get_workflow(
             "content": {"text/event-stream": {}},
             "description": "Server-Sent Events: one `data:` line per snapshot, the instance as GET /workflows/{id}.",
         },
-        **error_responses(404, 429),
+        **error_responses(404),
     },
 )
 async def follow_workflow(
