@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from civicflow.auth.access import ServiceIdentity
 from civicflow.message_limits import MiB
@@ -27,10 +28,15 @@ def orchestrator(
 
 
 @pytest.fixture(scope="module")
-def evaluator(credentials: Credentials, evaluator_target: str) -> Iterator[evaluator_pb2_grpc.EvaluatorServiceStub]:
+def evaluator_channel(credentials: Credentials, evaluator_target: str) -> Iterator[grpc.Channel]:
     server, caller = ServiceIdentity.EVALUATOR, ServiceIdentity.ORCHESTRATOR
     with credentials.channel(evaluator_target, server=server, as_=caller) as channel:
-        yield evaluator_pb2_grpc.EvaluatorServiceStub(channel)
+        yield channel
+
+
+@pytest.fixture(scope="module")
+def evaluator(evaluator_channel: grpc.Channel) -> evaluator_pb2_grpc.EvaluatorServiceStub:
+    return evaluator_pb2_grpc.EvaluatorServiceStub(evaluator_channel)
 
 
 def refusal(call: grpc.RpcError) -> tuple[grpc.StatusCode, str]:
@@ -114,3 +120,21 @@ def test_the_audit_service_refuses_a_read_request_over_64_kib(credentials: Crede
 
     code, details = refusal(raised.value)
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "ListEntries" in details
+
+
+def test_a_bidirectional_stream_of_small_requests_answers_them_and_ends_at_the_first_oversized_one(
+    evaluator_channel: grpc.Channel,
+) -> None:
+    """Server reflection, a stream of small requests on every server, gets the default limit."""
+    reflection = reflection_pb2_grpc.ServerReflectionStub(evaluator_channel)
+    small = reflection_pb2.ServerReflectionRequest(list_services="")
+    large = reflection_pb2.ServerReflectionRequest(file_containing_symbol="x" * (100 * 1024))
+
+    answers = reflection.ServerReflectionInfo(iter([small, large]), timeout=30)
+    first = next(answers)
+    with pytest.raises(grpc.RpcError) as raised:
+        next(answers)
+
+    assert "civicflow.v1.EvaluatorService" in {service.name for service in first.list_services_response.service}
+    code, details = refusal(raised.value)
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "ServerReflectionInfo" in details
