@@ -21,10 +21,14 @@ from civicflow.auth.guards import ServiceGuard
 from civicflow.auth.tokens import TokenVerifier
 from civicflow.database import create_engine, is_reachable, require_migrated
 from civicflow.grpc_server import RunningServer, start_grpc_server
-from civicflow.tls import Identity
+from civicflow.message_limits import ReceiveLimits
+from civicflow.tls import MAX_MESSAGE_BYTES, Identity
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
 
 SERVICE_NAME = audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
+# An append carries up to 500 records (the orchestrator's audit client), each with what a step consumed and
+# produced, a run's inputs (up to 8 MiB of JSON text) among them. The other RPCs name entries, sizes and keys.
+RECEIVE_LIMITS = ReceiveLimits({"AppendEntries": MAX_MESSAGE_BYTES})
 
 
 async def start(settings: AuditSettings) -> RunningServer:
@@ -78,6 +82,7 @@ async def start(settings: AuditSettings) -> RunningServer:
             require_client_certificate=True,
             health_port=settings.health_port,
             readiness=database_reachable,
+            receive_limits=RECEIVE_LIMITS,
         )
     except BaseException:
         await release()

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bench.launcher_process import launcher_process
 from bench.rest_client import RestClient
-from bench.system import BenchSystemError, stderr_progress, wait_until_healthy
+from bench.system import UNTHROTTLED, BenchSystemError, stderr_progress, wait_until_healthy
 from bench.workloads import CheckTiming, percentile_ms, time_concurrent_checks, time_eligibility_checks
 from civicflow.auth.local_issuer import LocalTokenIssuer
 from civicflow.auth.principals import Role
@@ -162,6 +162,7 @@ def _launched(tree: Path, database_url: str, workdir: Path) -> Iterator[tuple[st
         "TLS_DIR": str(workdir / "tls"),
         "TOKEN_ISSUER_KEY_PATH": str(workdir / ISSUER_KEY),
         "EVALUATORS": "1",
+        **UNTHROTTLED,  # older checkouts have no limit and ignore it
     }
     log_path = workdir / "services.log"
     stderr_progress(f"starting {tree} (logs in {log_path})")

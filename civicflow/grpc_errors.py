@@ -25,9 +25,11 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
+
+from civicflow.rate_limits import RateLimitedError
 
 log = logging.getLogger(__name__)
 
@@ -124,17 +126,22 @@ def _code_for(error: Exception, codes: StatusCodes) -> grpc.StatusCode | None:
 
 
 def _details(code: grpc.StatusCode, error: Exception) -> tuple[tuple[str, str | bytes], ...]:
-    """Trailing metadata carrying a google.rpc.Status with the error's field problems, where it has any."""
-    if not isinstance(error, FieldProblems):
-        return ()
-    violations = error_details_pb2.BadRequest(
-        field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=problem.field, description=problem.problem)
-            for problem in error.problems
-        ]
-    )
+    """Trailing metadata carrying a google.rpc.Status with the error's field problems, or when to retry a call
+    refused for its rate (google.rpc.RetryInfo), where it has either."""
     detail = any_pb2.Any()
-    detail.Pack(violations)
+    if isinstance(error, FieldProblems):
+        detail.Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=problem.field, description=problem.problem)
+                    for problem in error.problems
+                ]
+            )
+        )
+    elif isinstance(error, RateLimitedError):
+        detail.Pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=error.retry_after_seconds)))
+    else:
+        return ()
     status = status_pb2.Status(code=code.value[0], message=str(error), details=[detail])
     return tuple(rpc_status.to_status(status).trailing_metadata)
 

@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from civicflow.launch.restart_policy import EXIT_BAD_CONFIGURATION
+from civicflow.message_limits import ReceiveLimitInterceptor, ReceiveLimits
 from civicflow.settings import ConfigurationError
 from civicflow.tls import SERVER_OPTIONS, Identity
 from civicflow.unreadable_requests import UnreadableRequestInterceptor
@@ -77,6 +78,7 @@ async def start_grpc_server(
     health_port: int | None = None,
     readiness: ReadinessProbe | None = None,
     readiness_interval: float = 2.0,
+    receive_limits: ReceiveLimits | None = None,
 ) -> RunningServer:
     """Starts a TLS server with the standard health service and reflection; port 0 picks a free port.
 
@@ -88,8 +90,17 @@ async def start_grpc_server(
     Without a readiness probe the server is SERVING once started. With one, it is
     SERVING only while the probe says its own dependencies are reachable. LIVENESS_SERVICE is
     SERVING either way, until the server stops.
+
+    `receive_limits`: how large a request each RPC may receive (civicflow/message_limits.py); without
+    them, any RPC up to the 64 MiB every channel allows.
     """
-    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[UnreadableRequestInterceptor()])
+    # Outermost first: an oversized request is refused unparsed; bytes that do not parse become INVALID_ARGUMENT.
+    interceptors: list[grpc.aio.ServerInterceptor] = [UnreadableRequestInterceptor()]
+    options = SERVER_OPTIONS
+    if receive_limits is not None:
+        interceptors.insert(0, ReceiveLimitInterceptor(receive_limits))
+        options = receive_limits.server_options()
+    server = grpc.aio.server(options=options, interceptors=interceptors)
     register(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -7,6 +7,7 @@ import logging
 import grpc
 
 from civicflow.grpc_server import RunningServer, start_grpc_server
+from civicflow.message_limits import MiB, ReceiveLimits
 from civicflow.tls import Identity
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from evaluator.config import EvaluatorSettings
@@ -16,6 +17,11 @@ from evaluator.servicer import EvaluatorServicer
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = evaluator_pb2.DESCRIPTOR.services_by_name["EvaluatorService"].full_name
+
+
+# A stream's batch carries at most 100,000 citizens (fan_out_config.py's batch_size), each an age of up to
+# 10 bytes and an income of 8, and its rule sets: under 2 MiB. Evaluate carries one citizen.
+RECEIVE_LIMITS = ReceiveLimits({"EvaluateStream": 4 * MiB})
 
 
 async def start(settings: EvaluatorSettings) -> RunningServer:
@@ -38,4 +44,5 @@ async def start(settings: EvaluatorSettings) -> RunningServer:
         # Only services with a certificate of the authority may call it (the orchestrator, by access.SERVICE_RULES).
         require_client_certificate=True,
         health_port=settings.health_port,
+        receive_limits=RECEIVE_LIMITS,
     )

@@ -15,6 +15,7 @@ from civicflow.logs import configure_logging
 from civicflow.settings import ConfigurationError
 from gateway.app import create_app
 from gateway.config import GatewaySettings
+from gateway.http_protocol import with_deadlines
 
 
 class _Server(uvicorn.Server):
@@ -44,9 +45,13 @@ def main() -> int:
         host=settings.host,
         port=settings.gateway_port,
         log_config=None,
-        # httptools parses HTTP in C, a good share of a short request's cost; the loop stays the
-        # standard one, which grpc.aio's channels are built for.
-        http="httptools",
+        # httptools parses HTTP in C, a good share of a short request's cost (this is uvicorn's
+        # httptools protocol with deadlines on headers); the loop stays the standard one, which
+        # grpc.aio's channels are built for.
+        http=with_deadlines(
+            header_timeout_seconds=settings.header_read_timeout_seconds,
+            discard_timeout_seconds=settings.body_read_timeout_seconds,
+        ),
         loop="asyncio",
         # uvicorn takes whole seconds; rounding up never cuts the grace short.
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),

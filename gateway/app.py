@@ -9,11 +9,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from civicflow.auth.tokens import TokenVerifier
+from civicflow.rate_limits import RateLimiter
 from civicflow.tls import Identity
+from gateway.body_limits import RequestBodyLimits
 from gateway.config import GatewaySettings
 from gateway.deps import Upstreams
 from gateway.errors import install_error_handlers
 from gateway.routes import audit, health, reports, templates, workflows
+from gateway.stream_slots import StreamSlots
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,9 @@ Every route but `/healthz` and the published `/audit/public-key`, `/audit/public
 without a valid one, 403 when its roles do not allow the route. caseworker: eligibility checks
 and appeals; analyst: impact analyses; auditor: reads everything and every `/audit` route,
 runs nothing; admin: all.
+
+Limits: a body over 1 MiB answers 413; more requests than the per-subject rate limit, or more
+open event streams than a subject may hold, answer 429 with `Retry-After`.
 """
 
 
@@ -56,6 +62,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app = FastAPI(title="Civicflow", version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.verifier = verifier
+    app.state.rate_limiter = RateLimiter.from_settings(settings)
+    app.state.stream_slots = StreamSlots(per_subject=settings.sse_max_per_subject)
+    app.add_middleware(
+        RequestBodyLimits,
+        max_bytes=settings.max_request_body_bytes,
+        read_timeout_seconds=settings.body_read_timeout_seconds,
+    )
     install_error_handlers(app)
     # Reports first, so that "report" is never taken for an instance id.
     app.include_router(reports.router)

@@ -9,6 +9,7 @@ cause but an error id, which the log line with the cause carries too.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import uuid
 from http import HTTPStatus
@@ -25,11 +26,14 @@ from civicflow.auth.access import PermissionDeniedError
 from civicflow.auth.tokens import InvalidTokenError
 from civicflow.grpc_errors import FieldProblems
 from civicflow.input_limits import ECHO_LIMIT
+from civicflow.rate_limits import RateLimitedError
 from gateway.schemas import ErrorBody, ErrorProblem, ErrorResponse
 
 log = logging.getLogger(__name__)
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
+# A body over the gateway's limit: the code gRPC itself gives a message over a server's receive limit.
+TOO_LARGE_CODE = "RESOURCE_EXHAUSTED"
 # Nginx's 499 "client closed request", as code.proto suggests for CANCELLED.
 CLIENT_CLOSED_REQUEST = 499
 
@@ -126,7 +130,37 @@ async def handle_rpc_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, grpc.aio.AioRpcError)
     body = rpc_error_body(exc, path=request.url.path)
     headers = CHALLENGE if body.error.status == HTTPStatus.UNAUTHORIZED else None
+    retry_after = retry_after_seconds(exc)
+    if retry_after is not None:
+        headers = {"Retry-After": str(retry_after)}
     return JSONResponse(status_code=body.error.status, content=rendered(body), headers=headers)
+
+
+def retry_after_seconds(exc: grpc.aio.AioRpcError) -> int | None:
+    """The whole seconds of a google.rpc.RetryInfo the server attached (the orchestrator's rate limit), if any."""
+    try:
+        status = rpc_status.from_call(exc)
+    except ValueError:
+        return None
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry_info = error_details_pb2.RetryInfo()
+            detail.Unpack(retry_info)
+            seconds: float = retry_info.retry_delay.ToTimedelta().total_seconds()
+            return max(1, math.ceil(seconds))
+    return None
+
+
+def too_many_requests(retry_after_seconds: int, message: str) -> JSONResponse:
+    """429 with the seconds after which a retry may succeed."""
+    response = error_response(HTTPStatus.TOO_MANY_REQUESTS, code="RESOURCE_EXHAUSTED", message=message)
+    response.headers["Retry-After"] = str(retry_after_seconds)
+    return response
+
+
+async def handle_rate_limited(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RateLimitedError)
+    return too_many_requests(exc.retry_after_seconds, str(exc))
 
 
 async def handle_invalid_token(request: Request, exc: Exception) -> JSONResponse:
@@ -182,6 +216,8 @@ async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
         code = HTTPStatus(exc.status_code).name
     except ValueError:
         code = f"HTTP_{exc.status_code}"
+    if exc.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
+        code = TOO_LARGE_CODE
     response = error_response(exc.status_code, code=code, message=str(exc.detail))
     if exc.headers:
         response.headers.update(exc.headers)
@@ -205,3 +241,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(FieldProblems, handle_invalid_values)
     app.add_exception_handler(HTTPException, handle_http_error)
+    app.add_exception_handler(RateLimitedError, handle_rate_limited)

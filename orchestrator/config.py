@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 
 from civicflow.auth.tokens import TokenSettings
 from civicflow.database import DatabaseSettings
+from civicflow.rate_limits import RateLimitSettings
 from civicflow.settings import REPO_ROOT, GrpcServiceSettings
 
 
@@ -19,7 +20,7 @@ def _default_replica_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-class OrchestratorSettings(GrpcServiceSettings, TokenSettings, DatabaseSettings):
+class OrchestratorSettings(GrpcServiceSettings, TokenSettings, DatabaseSettings, RateLimitSettings):
     orchestrator_port: int = 50051
     # dns:///evaluator:50052 spreads calls over every evaluator replica (round_robin).
     evaluator_target: str = "localhost:50052"

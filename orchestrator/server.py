@@ -9,6 +9,8 @@ from civicflow.auth.guards import BearerTokenGuard
 from civicflow.auth.tokens import TokenVerifier
 from civicflow.database import create_engine, is_reachable, require_migrated
 from civicflow.grpc_server import RunningServer, check_health, start_grpc_server
+from civicflow.message_limits import MiB, ReceiveLimits
+from civicflow.rate_limits import RateLimiter
 from civicflow.tls import Identity
 from civicflow.v1 import audit_pb2_grpc, evaluator_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator.appeals import AppealDesk
@@ -27,6 +29,12 @@ from orchestrator.templates.registry import TemplateRegistry
 from orchestrator.templates.schemes import SchemeCatalog
 
 SERVICE_NAME = orchestrator_pb2.DESCRIPTOR.services_by_name["OrchestratorService"].full_name
+
+
+# A run's inputs and an appeal's evidence arrive as JSON text the gateway re-encodes from a body of at most
+# 1 MiB: up to 4 times as long ("1e15," becomes "1000000000000000.0, "; a 4-byte character a 12-byte
+# escape), so 4 MiB, and as much again for a margin. The other RPCs name things.
+RECEIVE_LIMITS = ReceiveLimits({"ExecuteWorkflow": 8 * MiB, "SubmitAppeal": 8 * MiB})
 
 
 async def start(settings: OrchestratorSettings) -> RunningServer:
@@ -72,7 +80,7 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
             tasks=tasks,
         )
         servicer = OrchestratorServicer(
-            guard=BearerTokenGuard(verifier),
+            guard=BearerTokenGuard(verifier, RateLimiter.from_settings(settings)),
             templates=templates,
             replica=replica,
             appeals=AppealDesk(templates=templates, appeals=AppealStore(statements), replica=replica),
@@ -98,6 +106,7 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
             require_client_certificate=False,
             health_port=settings.health_port,
             readiness=ready,
+            receive_limits=RECEIVE_LIMITS,
         )
     except BaseException:  # a bad template or a port already taken, say: leave no run, channel or pool behind
         if replica is not None:

@@ -3,7 +3,8 @@
 `guarded` is a class decorator, applied under `maps_errors` so that a refusal ends the call with
 UNAUTHENTICATED or PERMISSION_DENIED like any other error. The guard of a service decides:
 
-    BearerTokenGuard  people and programs with a bearer token (the orchestrator's public API)
+    BearerTokenGuard  people and programs with a bearer token (the orchestrator's public API), each
+                      subject within its rate limit (civicflow/rate_limits.py) when given a limiter
     ServiceGuard      other services, by the certificate they connected with (access.SERVICE_RULES),
                       and, for calls a service makes on a person's behalf, that person's token too
 
@@ -23,6 +24,7 @@ import grpc
 from civicflow.auth.access import PermissionDeniedError, ServiceIdentity, ServiceRule, authorize, authorize_service
 from civicflow.auth.principals import Principal
 from civicflow.auth.tokens import InvalidTokenError, TokenVerifier, bearer_token
+from civicflow.rate_limits import RateLimitedError, RateLimiter
 from civicflow.tls import peer_identity
 
 AUTHORIZATION = "authorization"
@@ -48,11 +50,23 @@ def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
 
 
 class BearerTokenGuard:
-    def __init__(self, verifier: TokenVerifier) -> None:
+    """Admits a valid token's subject, within the subject's rate limit if there is a limiter.
+
+    Calls the gateway relays count too, in this replica's own bucket: the public port asks for no
+    client certificate, so a relayed call cannot be told from a direct one, and it need not be. A
+    REST request takes one token from the gateway's bucket and one from this one, each refilling at
+    the same rate, so a REST caller still has the whole rate; a subject calling both ways shares one.
+    """
+
+    def __init__(self, verifier: TokenVerifier, limiter: RateLimiter | None = None) -> None:
         self._verifier = verifier
+        self._limiter = limiter
 
     def admit(self, rpc: str, context: grpc.aio.ServicerContext) -> None:
-        _caller.set(self._verifier.verify(bearer_token(_metadata(context, AUTHORIZATION))))
+        principal = self._verifier.verify(bearer_token(_metadata(context, AUTHORIZATION)))
+        if self._limiter is not None:
+            self._limiter.admit(principal.subject)
+        _caller.set(principal)
 
 
 class ServiceGuard:
@@ -121,4 +135,5 @@ def _metadata(context: grpc.aio.ServicerContext, key: str) -> str | None:
 REFUSAL_CODES: dict[type[Exception], grpc.StatusCode] = {
     InvalidTokenError: grpc.StatusCode.UNAUTHENTICATED,
     PermissionDeniedError: grpc.StatusCode.PERMISSION_DENIED,
+    RateLimitedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }

@@ -24,7 +24,7 @@ PROBLEM_KIND_NAMES: dict[int, audit_schemas.ProblemKindName] = {
     audit_pb2.PROBLEM_KIND_CHECKPOINT_MISMATCH: "checkpoint_mismatch",
 }
 
-router = APIRouter(prefix="/audit", tags=["audit log"], responses=error_responses(503, 504))
+router = APIRouter(prefix="/audit", tags=["audit log"], responses=error_responses(413, 503, 504))
 
 Seq = Annotated[int, Path(ge=0, le=MAX_INT64, description="The entry's seq: its leaf index, from 0.")]
 
@@ -69,7 +69,7 @@ async def list_public_keys(audit: AuditDep, timeout: TimeoutDep) -> audit_schema
     return audit_schemas.PublicKeyList(keys=[_public_key(key) for key in reply.keys])
 
 
-@router.get("/entries/{seq}", responses=error_responses(401, 403, 404, 422))
+@router.get("/entries/{seq}", responses=error_responses(401, 403, 404, 422, 429))
 async def get_entry(seq: Seq, auditor: AuditorDep, audit: AuditDep, timeout: TimeoutDep) -> audit_schemas.LogEntry:
     """The entry as stored: exactly the fields its leaf hash covers, and that hash."""
     reply = await audit.GetEntry(audit_pb2.GetEntryRequest(seq=seq), timeout=timeout, metadata=auditor.metadata)
@@ -77,7 +77,7 @@ async def get_entry(seq: Seq, auditor: AuditorDep, audit: AuditDep, timeout: Tim
     return audit_schemas.LogEntry(**json.loads(reply.canonical_json), leaf_hash=reply.entry.leaf_hash.hex())
 
 
-@router.get("/entries/{seq}/proof", responses=error_responses(401, 403, 404, 409, 422))
+@router.get("/entries/{seq}/proof", responses=error_responses(401, 403, 404, 409, 422, 429))
 async def get_inclusion_proof(
     seq: Seq,
     auditor: AuditorDep,
@@ -101,7 +101,7 @@ async def get_inclusion_proof(
     )
 
 
-@router.get("/consistency", responses=error_responses(401, 403, 422))
+@router.get("/consistency", responses=error_responses(401, 403, 422, 429))
 async def get_consistency_proof(
     auditor: AuditorDep,
     audit: AuditDep,
@@ -119,7 +119,7 @@ async def get_consistency_proof(
     )
 
 
-@router.get("/verify", responses=error_responses(401, 403))
+@router.get("/verify", responses=error_responses(401, 403, 429))
 async def verify_log(auditor: AuditorDep, audit: AuditDep, timeout: TimeoutDep) -> audit_schemas.VerificationReport:
     """Recomputes every hash of the stored log against its tree and every checkpoint; names each entry that differs."""
     reply = await audit.VerifyLog(audit_pb2.VerifyLogRequest(), timeout=timeout, metadata=auditor.metadata)

@@ -17,7 +17,9 @@ from gateway.routes import error_responses
 MAX_PAGE_SIZE = 1000
 
 router = APIRouter(
-    prefix="/workflows/report", tags=["impact reports"], responses=error_responses(401, 403, 404, 409, 422, 503, 504)
+    prefix="/workflows/report",
+    tags=["impact reports"],
+    responses=error_responses(401, 403, 404, 409, 413, 422, 429, 503, 504),
 )
 
 

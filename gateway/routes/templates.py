@@ -10,7 +10,7 @@ from gateway.auth import CallerDep
 from gateway.deps import OrchestratorDep, TimeoutDep
 from gateway.routes import error_responses
 
-router = APIRouter(tags=["templates"], responses=error_responses(401, 403, 503, 504))
+router = APIRouter(tags=["templates"], responses=error_responses(401, 403, 413, 429, 503, 504))
 
 
 @router.get("/templates")

@@ -12,6 +12,7 @@ import grpc
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.sse import EventSourceResponse, format_sse_event
+from starlette.types import Receive, Scope, Send
 
 from civicflow.input_limits import check_json
 from civicflow.v1 import orchestrator_pb2
@@ -19,8 +20,11 @@ from gateway import conversions, errors, schemas
 from gateway.auth import CallerDep
 from gateway.deps import OrchestratorDep, TimeoutDep
 from gateway.routes import error_responses
+from gateway.stream_slots import StreamSlot, StreamSlots
 
-router = APIRouter(prefix="/workflows", tags=["workflows"], responses=error_responses(401, 403, 422, 503, 504))
+router = APIRouter(
+    prefix="/workflows", tags=["workflows"], responses=error_responses(401, 403, 413, 422, 429, 503, 504)
+)
 
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -126,16 +130,20 @@ async def follow_workflow(
     Each event's `data` is the instance as `GET /workflows/{id}` shows it; the stream closes once
     the run has ended (the last event shows it completed or failed). Unknown instance: 404. A
     failure once the stream has begun (the orchestrator handing the run over, say) is a last
-    event named `error` whose `data` is the error shape.
+    event named `error` whose `data` is the error shape. A subject holding `SSE_MAX_PER_SUBJECT` open
+    streams already: 429 with `Retry-After`.
     """
+    slots: StreamSlots = request.app.state.stream_slots
+    slot = slots.acquire(caller.principal.subject)
     call = orchestrator.WatchWorkflow(
         orchestrator_pb2.WatchWorkflowRequest(instance_id=str(instance_id)), metadata=caller.metadata
     )
     try:
         # Read before answering, so that an unknown instance is a 404 rather than an empty stream.
         first = await call.read()
-    except grpc.aio.AioRpcError:
+    except BaseException:
         call.cancel()
+        slot.release()
         raise
 
     async def events() -> AsyncIterator[bytes]:
@@ -153,7 +161,21 @@ async def follow_workflow(
         finally:
             call.cancel()
 
-    return EventSourceResponse(events())
+    return _HeldStream(events(), slot=slot)
+
+
+class _HeldStream(EventSourceResponse):
+    """An event stream that gives its subject's slot back when it ends: run over, error, or client gone."""
+
+    def __init__(self, content: AsyncIterator[bytes], *, slot: StreamSlot) -> None:
+        super().__init__(content)
+        self._slot = slot
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._slot.release()
 
 
 @router.get("/{instance_id}/audit", responses=error_responses(404))
