@@ -11,6 +11,7 @@ on another replica, or by a replica that died). The queue is rows of the instanc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -66,6 +67,7 @@ class ImpactAdmission:
         self._poll_seconds = poll_seconds
         self._population_limits = population_limits
         self._slot_freed = asyncio.Event()
+        self._promoter: asyncio.Task[None] | None = None
 
     def controls(self, template_id: str) -> bool:
         """Whether runs of this template are impact analyses, admitted through the queue."""
@@ -92,14 +94,34 @@ class ImpactAdmission:
         """An analysis driven here ended: look at the queue now rather than at the next poll."""
         self._slot_freed.set()
 
-    async def keep_promoting(self, start: Callable[[list[InstanceRecord]], None]) -> None:
-        """Starts queued analyses (through `start`) as slots free up, until cancelled."""
-        while True:
+    def start_promoting(self, start: Callable[[list[InstanceRecord]], None], *, stopping: asyncio.Event) -> None:
+        """From now on, starts queued analyses (through `start`) as slots free up, until `stopping` is set."""
+        self._promoter = asyncio.create_task(self._keep_promoting(start, stopping), name="impact queue promoter")
+
+    async def stop_promoting(self, grace: float) -> None:
+        """Waits for the promoter to see `stopping` (set by now), or cancels it after `grace` seconds.
+
+        It is stopped rather than cancelled at once: a promotion already sent to the database
+        commits, and the runs it promoted must reach `start` (to be driven, or handed over),
+        or they would sit owned and idle until their lease ran out.
+        """
+        if self._promoter is None:
+            return
+        self._slot_freed.set()
+        await asyncio.wait([self._promoter], timeout=grace)
+        self._promoter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._promoter
+
+    async def _keep_promoting(self, start: Callable[[list[InstanceRecord]], None], stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
             try:
                 await asyncio.wait_for(self._slot_freed.wait(), self._poll_seconds)
             except TimeoutError:
                 pass
             self._slot_freed.clear()
+            if stopping.is_set():
+                return
             try:
                 promoted = await asyncio.to_thread(
                     self._queue.promote, owner=self._owner, lease_seconds=self._lease_seconds

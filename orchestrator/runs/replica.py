@@ -71,7 +71,6 @@ class Replica:
         self._keeper: asyncio.Task[None] | None = None
         # Impact analyses start through their queue (impact/admission.py); without one, they start at once.
         self._admission = admission
-        self._promoter: asyncio.Task[None] | None = None
         self._resumer = Resumer(
             owner=self._id,
             templates=templates,
@@ -90,9 +89,7 @@ class Replica:
         await self._claim(previous_self=self._id if stable else None)
         self._keeper = asyncio.create_task(self._keep(), name="lease keeper")
         if self._admission is not None:
-            self._promoter = asyncio.create_task(
-                self._admission.keep_promoting(self._start_promoted), name="impact queue promoter"
-            )
+            self._admission.start_promoting(self._start_promoted, stopping=self._stopping)
 
     async def execute(
         self,
@@ -242,11 +239,12 @@ class Replica:
 
     async def stop(self, grace: float) -> None:
         self._stopping.set()
-        for background in (self._keeper, self._promoter):
-            if background is not None:
-                background.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await background
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+        if self._admission is not None:
+            await self._admission.stop_promoting(grace)
         driving = dict(self._driving)
         if driving:
             _, late = await asyncio.wait(driving.values(), timeout=grace)

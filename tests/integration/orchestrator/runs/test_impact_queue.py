@@ -33,6 +33,7 @@ from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials, authorization
 from tests.support.databases import SetUpDatabase, set_up_database
 from tests.support.orchestrators import replica_settings, serving, wait_until
+from tests.support.rest_api import RestApi
 
 POPULATION = 100
 STALLED_CITIZEN = "CIT-0000050"
@@ -202,6 +203,31 @@ def test_a_sync_execute_waits_through_the_queue_to_the_end_of_its_run(
     assert json.loads(waited.outputs_json)["impact_report"]["total"] == POPULATION
     assert sampler.seen[waited.instance_id] == ["queued", "running", "completed"]
     assert sampler.started == [running.instance_id, waited.instance_id]
+
+
+def test_rest_shows_a_queued_analysis_and_its_events_go_queued_running_completed(
+    background_loop: BackgroundLoop,
+    credentials: Credentials,
+    settings_for: Any,
+    gateway_settings: GatewaySettings,
+) -> None:
+    body = {"template_id": "impact_analysis", "inputs": {"scheme_name": "scheme_beta", "population_size": POPULATION}}
+    with serving(background_loop, settings_for(impact_max_running=1)) as target:
+        app = create_app(gateway_settings.model_copy(update={"orchestrator_target": target}))
+        with TestClient(app) as client:
+            api = RestApi.acting_as(client, credentials, Role.ANALYST)
+            started = [api.post("/workflows/execute", json={**body, "mode": "async"}).json() for _ in range(2)]
+            assert [run["status"] for run in started] == ["running", "queued"]
+            shown = api.instance(started[1]["instance_id"])
+            assert (shown["status"], shown["completed_at"]) == ("queued", None)
+            with api.stream("GET", f"/workflows/{started[1]['instance_id']}/events") as response:
+                lines = [line for line in response.iter_lines() if line.startswith("data: ")]
+    statuses = [json.loads(line.removeprefix("data: "))["status"] for line in lines]
+    assert [status for index, status in enumerate(statuses) if statuses[index - 1 : index] != [status]] == [
+        "queued",
+        "running",
+        "completed",
+    ]
 
 
 def test_two_replicas_together_run_no_more_analyses_than_the_system_wide_cap(
