@@ -15,6 +15,7 @@ Calling: `classify_rpc_error` says what a failed call to another service means f
 
 from __future__ import annotations
 
+import datetime
 import functools
 import inspect
 import logging
@@ -25,11 +26,9 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import any_pb2, duration_pb2
+from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
-
-from civicflow.rate_limits import RateLimitedError
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +51,12 @@ class FieldProblems(Exception):
     def __init__(self, problems: Sequence[FieldProblem]) -> None:
         super().__init__("; ".join(map(str, problems)))
         self.problems = list(problems)
+
+
+class RetryLater(Exception):
+    """An error the same call may not meet after `retry_after_seconds`: sent as a google.rpc.RetryInfo."""
+
+    retry_after_seconds: float
 
 
 class UnreadableRequestError(Exception):
@@ -126,24 +131,30 @@ def _code_for(error: Exception, codes: StatusCodes) -> grpc.StatusCode | None:
 
 
 def _details(code: grpc.StatusCode, error: Exception) -> tuple[tuple[str, str | bytes], ...]:
-    """Trailing metadata carrying a google.rpc.Status with the error's field problems, or when to retry a call
-    refused for its rate (google.rpc.RetryInfo), where it has either."""
-    detail = any_pb2.Any()
+    """Trailing metadata carrying a google.rpc.Status with the error's field problems or retry delay, if it has any."""
+    details: list[any_pb2.Any] = []
     if isinstance(error, FieldProblems):
-        detail.Pack(
-            error_details_pb2.BadRequest(
-                field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=problem.field, description=problem.problem)
-                    for problem in error.problems
-                ]
-            )
+        violations = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=problem.field, description=problem.problem)
+                for problem in error.problems
+            ]
         )
-    elif isinstance(error, RateLimitedError):
-        detail.Pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=error.retry_after_seconds)))
-    else:
+        details.append(_packed(violations))
+    if isinstance(error, RetryLater):
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromTimedelta(datetime.timedelta(seconds=error.retry_after_seconds))
+        details.append(_packed(retry))
+    if not details:
         return ()
-    status = status_pb2.Status(code=code.value[0], message=str(error), details=[detail])
+    status = status_pb2.Status(code=code.value[0], message=str(error), details=details)
     return tuple(rpc_status.to_status(status).trailing_metadata)
+
+
+def _packed(message: Any) -> any_pb2.Any:
+    detail = any_pb2.Any()
+    detail.Pack(message)
+    return detail
 
 
 class CallFailure(StrEnum):

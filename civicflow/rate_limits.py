@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
+from civicflow.grpc_errors import RetryLater
+
 
 class RateLimitSettings(BaseSettings):
     """The per-subject limit; the settings of every service that admits callers by token extend this class."""
@@ -27,7 +29,7 @@ class RateLimitSettings(BaseSettings):
     rate_limit_burst: int = Field(default=100, ge=1)
 
 
-class RateLimitedError(Exception):
+class RateLimitedError(RetryLater):
     """A subject that called more often than its limit: 429 with Retry-After, RESOURCE_EXHAUSTED on gRPC."""
 
     def __init__(self, retry_after_seconds: int, message: str | None = None) -> None:

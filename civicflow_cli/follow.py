@@ -28,7 +28,8 @@ from rich.text import Text
 
 from civicflow_cli.api import Api, ApiError, CliError, GatewayUnreachableError
 
-RUNNING = "running"
+# Statuses of a run that has not ended: an impact analysis may wait queued before it runs.
+UNFINISHED = frozenset({"queued", "running"})
 POLL_INTERVAL_SECONDS = 0.25
 OUTAGE_PATIENCE_SECONDS = 60.0
 UNAVAILABLE = 503
@@ -50,7 +51,7 @@ def snapshots(
         for state in api.events(instance_id):
             yield state
             # The terminal event is the instance as GET answers it: nothing left to ask for.
-            if state["status"] != RUNNING:
+            if state["status"] not in UNFINISHED:
                 return
     except CliError as error:
         if not _is_outage(error):
@@ -67,7 +68,7 @@ def snapshots(
             continue
         outage_since = None
         yield state
-        if state.get("status") != RUNNING:
+        if state.get("status") not in UNFINISHED:
             return
         time.sleep(poll_interval)
 

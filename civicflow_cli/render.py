@@ -22,6 +22,7 @@ STYLES = {
     "success": "green",
     "failed": "bold red",
     "running": "cyan",
+    "queued": "magenta",
     "decision_changed": "yellow",
     "decision_upheld": "green",
     "run_failed": "bold red",

@@ -17,6 +17,7 @@ RUN_STATUS_NAMES: dict[int, schemas.RunStatusName] = {
     orchestrator_pb2.RUN_STATUS_RUNNING: "running",
     orchestrator_pb2.RUN_STATUS_COMPLETED: "completed",
     orchestrator_pb2.RUN_STATUS_FAILED: "failed",
+    orchestrator_pb2.RUN_STATUS_QUEUED: "queued",
 }
 STEP_STATUS_NAMES: dict[int, schemas.StepStatusName] = {
     audit_pb2.STEP_STATUS_SUCCESS: "success",

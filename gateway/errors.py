@@ -13,6 +13,7 @@ import math
 import re
 import uuid
 from http import HTTPStatus
+from typing import Any
 
 import grpc
 from fastapi import FastAPI, Request
@@ -129,26 +130,11 @@ def rpc_error_body(exc: grpc.aio.AioRpcError, *, path: str) -> ErrorResponse:
 async def handle_rpc_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, grpc.aio.AioRpcError)
     body = rpc_error_body(exc, path=request.url.path)
-    headers = CHALLENGE if body.error.status == HTTPStatus.UNAUTHORIZED else None
-    retry_after = retry_after_seconds(exc)
-    if retry_after is not None:
-        headers = {"Retry-After": str(retry_after)}
+    headers = dict(CHALLENGE) if body.error.status == HTTPStatus.UNAUTHORIZED else {}
+    delay = retry_after(exc)
+    if delay is not None:
+        headers["Retry-After"] = delay
     return JSONResponse(status_code=body.error.status, content=rendered(body), headers=headers)
-
-
-def retry_after_seconds(exc: grpc.aio.AioRpcError) -> int | None:
-    """The whole seconds of a google.rpc.RetryInfo the server attached (the orchestrator's rate limit), if any."""
-    try:
-        status = rpc_status.from_call(exc)
-    except ValueError:
-        return None
-    for detail in status.details if status is not None else ():
-        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            retry_info = error_details_pb2.RetryInfo()
-            detail.Unpack(retry_info)
-            seconds: float = retry_info.retry_delay.ToTimedelta().total_seconds()
-            return max(1, math.ceil(seconds))
-    return None
 
 
 def too_many_requests(retry_after_seconds: int, message: str) -> JSONResponse:
@@ -160,7 +146,7 @@ def too_many_requests(retry_after_seconds: int, message: str) -> JSONResponse:
 
 async def handle_rate_limited(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RateLimitedError)
-    return too_many_requests(exc.retry_after_seconds, str(exc))
+    return too_many_requests(max(1, math.ceil(exc.retry_after_seconds)), str(exc))
 
 
 async def handle_invalid_token(request: Request, exc: Exception) -> JSONResponse:
@@ -174,14 +160,28 @@ async def handle_permission_denied(request: Request, exc: Exception) -> JSONResp
     return error_response(HTTPStatus.FORBIDDEN, code="PERMISSION_DENIED", message=str(exc))
 
 
-def field_problems(exc: grpc.aio.AioRpcError) -> list[ErrorProblem]:
-    """The field violations of a google.rpc.BadRequest the server attached to its status, if any."""
+def _status_details(exc: grpc.aio.AioRpcError) -> list[Any]:
     try:
         status = rpc_status.from_call(exc)
     except ValueError:  # details that contradict the call's own code or message are ignored, not trusted
         return []
+    return list(status.details) if status is not None else []
+
+
+def retry_after(exc: grpc.aio.AioRpcError) -> str | None:
+    """Whole seconds of a google.rpc.RetryInfo the server attached to its status (a Retry-After value), if any."""
+    for detail in _status_details(exc):
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            detail.Unpack(info)
+            return str(max(1, math.ceil(info.retry_delay.ToTimedelta().total_seconds())))
+    return None
+
+
+def field_problems(exc: grpc.aio.AioRpcError) -> list[ErrorProblem]:
+    """The field violations of a google.rpc.BadRequest the server attached to its status, if any."""
     problems: list[ErrorProblem] = []
-    for detail in status.details if status is not None else ():
+    for detail in _status_details(exc):
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad_request = error_details_pb2.BadRequest()
             detail.Unpack(bad_request)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from civicflow.decisions import DecisionName
 
-RunStatusName = Literal["running", "completed", "failed"]
+RunStatusName = Literal["queued", "running", "completed", "failed"]
 StepStatusName = Literal["success", "failed"]
 AppealOutcomeName = Literal["decision_changed", "decision_upheld", "run_failed"]
 # As the orchestrator's templates name themselves (pydantic's patterns match `$` at the very end only).
@@ -61,7 +61,10 @@ class ExecuteWorkflowResult(BaseModel):
 
 class ExecuteWorkflowAccepted(BaseModel):
     instance_id: str
-    status: RunStatusName = Field(description="running, unless a repeated request finds the run already ended.")
+    status: RunStatusName = Field(
+        description="running; queued for an impact analysis waiting for a free slot; or how the run ended, "
+        "if a repeated request finds it ended already."
+    )
 
 
 class RunProgress(BaseModel):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
+from civicflow.auth.principals import Role
 from civicflow.auth.tokens import TokenSettings
 from civicflow.database import DatabaseSettings
 from civicflow.rate_limits import RateLimitSettings
@@ -49,6 +50,20 @@ class OrchestratorSettings(GrpcServiceSettings, TokenSettings, DatabaseSettings,
     # How long a completed step may wait to be journalled and audited together with the steps after it
     # (see recorder.py). A crash within it costs re-running those steps, never a wrong record.
     record_linger_seconds: float = Field(default=0.2, ge=0)
+
+    # Impact analyses (impact/admission.py). At most impact_max_running run at once across all replicas;
+    # the others wait queued, in submission order. A subject may have at most impact_max_per_subject
+    # queued or running; one more is refused (RESOURCE_EXHAUSTED, told to retry after the given seconds).
+    impact_max_running: int = Field(default=2, ge=1)
+    impact_max_per_subject: int = Field(default=4, ge=1)
+    impact_retry_after_seconds: int = Field(default=30, ge=1)
+    # How often each replica looks for queued analyses that a slot freed elsewhere lets start.
+    impact_queue_poll_seconds: float = Field(default=1.0, gt=0)
+    # The largest population one analysis may cover, per role (JSON in IMPACT_POPULATION_LIMITS); a role
+    # not named may analyse none. Larger ones are refused with PERMISSION_DENIED.
+    impact_population_limits: dict[Role, int] = Field(
+        default_factory=lambda: {Role.ANALYST: 1_000_000, Role.ADMIN: 1_000_000}
+    )
 
     @model_validator(mode="after")
     def _heartbeat_within_lease(self) -> OrchestratorSettings:

@@ -8,6 +8,7 @@
     ├── NotAppealableError         FAILED_PRECONDITION
     ├── ReportNotAvailableError    FAILED_PRECONDITION
     ├── IdempotencyConflictError   ALREADY_EXISTS (a key reused for a different request)
+    ├── SubjectQuotaError          RESOURCE_EXHAUSTED, with a RetryInfo (a subject at its allowance of analyses)
     └── DependencyUnavailableError UNAVAILABLE (audit service or database out of reach)
         ├── AuditUnavailableError  UNAVAILABLE (a step could not be audited: its run fails)
         │   └── AuditMismatchError UNAVAILABLE (the entry stored under its key is not the record sent)
@@ -24,7 +25,7 @@ from __future__ import annotations
 import grpc
 
 from civicflow.auth.guards import REFUSAL_CODES
-from civicflow.grpc_errors import FieldProblem, FieldProblems
+from civicflow.grpc_errors import FieldProblem, FieldProblems, RetryLater
 from orchestrator.templates.step_policy import ErrorKind
 
 
@@ -61,6 +62,14 @@ class ReportNotAvailableError(OrchestratorError):
 
 class IdempotencyConflictError(OrchestratorError):
     pass
+
+
+class SubjectQuotaError(OrchestratorError, RetryLater):
+    """The subject already has its allowance of queued or running impact analyses; nothing was created."""
+
+    def __init__(self, message: str, *, retry_after_seconds: float) -> None:
+        OrchestratorError.__init__(self, message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class DependencyUnavailableError(OrchestratorError):
@@ -114,6 +123,7 @@ STATUS_CODES: dict[type[Exception], grpc.StatusCode] = {
     NotAppealableError: grpc.StatusCode.FAILED_PRECONDITION,
     ReportNotAvailableError: grpc.StatusCode.FAILED_PRECONDITION,
     IdempotencyConflictError: grpc.StatusCode.ALREADY_EXISTS,
+    SubjectQuotaError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     DependencyUnavailableError: grpc.StatusCode.UNAVAILABLE,
     # A caller without a valid credential, or one whose roles or identity do not allow the call.
     **REFUSAL_CODES,

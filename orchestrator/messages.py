@@ -16,6 +16,7 @@ _RUN_STATUS = {
     "running": orchestrator_pb2.RUN_STATUS_RUNNING,
     "completed": orchestrator_pb2.RUN_STATUS_COMPLETED,
     "failed": orchestrator_pb2.RUN_STATUS_FAILED,
+    "queued": orchestrator_pb2.RUN_STATUS_QUEUED,
 }
 _APPEAL_OUTCOME = {
     "decision_changed": orchestrator_pb2.APPEAL_OUTCOME_DECISION_CHANGED,

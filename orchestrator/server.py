@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy.engine import Engine
+
 from civicflow.auth.access import ServiceIdentity
 from civicflow.auth.guards import BearerTokenGuard
 from civicflow.auth.tokens import TokenVerifier
@@ -15,11 +17,13 @@ from civicflow.tls import Identity
 from civicflow.v1 import audit_pb2_grpc, evaluator_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator.appeals import AppealDesk
 from orchestrator.config import OrchestratorSettings
+from orchestrator.impact.admission import ImpactAdmission, impact_templates
 from orchestrator.impact.results_store import ImpactResultStore
 from orchestrator.runs.audit_client import AuditClient
 from orchestrator.runs.replica import Replica
 from orchestrator.servicer import OrchestratorServicer
 from orchestrator.storage.appeal_records import AppealStore
+from orchestrator.storage.impact_queue import ImpactQueue, QueueLimits
 from orchestrator.storage.instances import InstanceStore
 from orchestrator.storage.leases import LeaseStore
 from orchestrator.storage.step_journal import StepJournal
@@ -70,6 +74,7 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
         await asyncio.to_thread(require_migrated, engine, script_location=MIGRATIONS, schema=SCHEMA)
         audit = AuditClient(audit_pb2_grpc.AuditServiceStub(audit_channel), timeout=settings.downstream_timeout_seconds)
         instances = InstanceStore(statements)
+        admission = _impact_admission(settings, statements, templates)
         replica = Replica(
             settings=settings,
             templates=templates,
@@ -78,11 +83,13 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
             leases=LeaseStore(statements),
             audit=audit,
             tasks=tasks,
+            admission=admission,
         )
         servicer = OrchestratorServicer(
             guard=BearerTokenGuard(verifier, RateLimiter.from_settings(settings)),
             templates=templates,
             replica=replica,
+            admission=admission,
             appeals=AppealDesk(templates=templates, appeals=AppealStore(statements), replica=replica),
             results=results,
             audit=audit,
@@ -116,3 +123,22 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
     running.on_stop.append(replica.stop)
     running.cleanups.append(close)
     return running
+
+
+def _impact_admission(
+    settings: OrchestratorSettings, statements: Engine, templates: TemplateRegistry
+) -> ImpactAdmission:
+    analyses = impact_templates(templates)
+    limits = QueueLimits(
+        max_running=settings.impact_max_running,
+        max_per_subject=settings.impact_max_per_subject,
+        retry_after_seconds=settings.impact_retry_after_seconds,
+    )
+    return ImpactAdmission(
+        queue=ImpactQueue(statements, templates=analyses, limits=limits),
+        templates=analyses,
+        owner=settings.replica_id,
+        lease_seconds=settings.run_lease_seconds,
+        poll_seconds=settings.impact_queue_poll_seconds,
+        population_limits=settings.impact_population_limits,
+    )

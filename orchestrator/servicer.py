@@ -16,6 +16,7 @@ from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator import messages
 from orchestrator.appeals import AppealDesk
 from orchestrator.errors import STATUS_CODES, InputValidationError, ReportNotAvailableError
+from orchestrator.impact.admission import ImpactAdmission
 from orchestrator.impact.report import ImpactReport
 from orchestrator.impact.results_store import ImpactResultStore
 from orchestrator.runs import idempotency
@@ -44,6 +45,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         guard: Guard,
         templates: TemplateRegistry,
         replica: Replica,
+        admission: ImpactAdmission,
         appeals: AppealDesk,
         results: ImpactResultStore,
         audit: AuditClient,
@@ -51,6 +53,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         self.guard = guard
         self._templates = templates
         self._replica = replica
+        self._admission = admission
         self._appeals = appeals
         self._results = results
         self._audit = audit
@@ -73,6 +76,7 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         template = self._templates.get(request.template_id)
         authorize(principal, Action.RUN_WORKFLOW, template_roles=template.allowed_roles, what=template.template_id)
         inputs = parse_json("inputs_json", request.inputs_json or "{}")
+        self._admission.authorize_population(principal, template, inputs)
         instance = await self._replica.execute(
             template,
             inputs,

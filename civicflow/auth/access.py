@@ -3,7 +3,8 @@
 People act through roles. Some actions are granted outright (GRANTS); the rest also depend on the
 workflow template the action concerns: running a template takes one of its `allowed_roles`, and
 reading a run takes one of its template's roles or a reader's role. admin may do everything;
-auditor reads everything and runs nothing.
+auditor reads everything and runs nothing. How many citizens one impact analysis may cover is
+decided per role too (authorize_population), from a table the deployment sets.
 
 Services act through the identity in their TLS certificate, and call only the RPCs of other
 services that SERVICE_RULES lists for them.
@@ -75,6 +76,19 @@ def authorize(
     needed = ", ".join(sorted(allowed))
     raise PermissionDeniedError(
         f"'{principal.subject}' may not {action.value.replace('_', ' ')}{target}: needs a role of {needed}"
+    )
+
+
+def authorize_population(principal: Principal, size: int, limits: Mapping[Role, int]) -> None:
+    """Returns if one of the principal's roles may analyse `size` citizens; PermissionDeniedError if none may.
+
+    `limits` is the largest population per role (a deployment's setting); a role it does not name may analyse none.
+    """
+    allowed = max((limits.get(role, 0) for role in principal.roles), default=0)
+    if size <= allowed:
+        return
+    raise PermissionDeniedError(
+        f"'{principal.subject}' may not analyse a population of {size}: the caller's roles allow at most {allowed}"
     )
 
 

@@ -42,8 +42,8 @@ IdempotencyKeyHeader = Annotated[
     "/execute",
     response_model=schemas.ExecuteWorkflowResult,
     responses={
-        202: {"model": schemas.ExecuteWorkflowAccepted, "description": "mode async: the run has started."},
-        **error_responses(404, 409),
+        202: {"model": schemas.ExecuteWorkflowAccepted, "description": "mode async: the run has started (or queued)."},
+        **error_responses(404, 409, 429),
     },
 )
 async def execute_workflow(
@@ -54,13 +54,16 @@ async def execute_workflow(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> schemas.ExecuteWorkflowResult | JSONResponse:
     """Runs a template. `mode` sync (default): to its end, answering what happened, status `completed` or `failed`.
-    `mode` async: answers 202 `{"instance_id", "status": "running"}` at once.
+    `mode` async: answers 202 `{"instance_id", "status": "running"}` at once (`"queued"` for an
+    impact analysis waiting for a free slot; sync mode waits through the queue too).
 
     A run that fails at a step (an unknown scheme, say) is still a 200: the instance exists and its
     audit trail shows the failed step. Unknown template: 404. Inputs that do not match the
     template's input schema, or break the limits every input keeps (nested deeper than 32 levels,
     text with NUL or over 4,096 characters, a number beyond 2^53 - 1): 422, and no instance is
-    created. An `Idempotency-Key` reused with a different request: 409.
+    created. An `Idempotency-Key` reused with a different request: 409. A population larger than
+    the caller's roles allow: 403. A caller who already has IMPACT_MAX_PER_SUBJECT impact analyses
+    queued or running: 429 with `Retry-After`. Nothing is created on any of these refusals.
     """
     check_json(body.inputs, "inputs")
     mode = orchestrator_pb2.EXECUTION_MODE_ASYNC if body.mode == "async" else orchestrator_pb2.EXECUTION_MODE_SYNC

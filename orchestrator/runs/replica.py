@@ -23,6 +23,7 @@ from typing import Any
 
 from orchestrator.config import OrchestratorSettings
 from orchestrator.errors import DependencyUnavailableError, LeaseLostError, RunHandedOverError
+from orchestrator.impact.admission import ImpactAdmission
 from orchestrator.runs import idempotency
 from orchestrator.runs.audit_client import AuditClient
 from orchestrator.runs.recorder import RunRecorder
@@ -52,6 +53,7 @@ class Replica:
         leases: LeaseStore,
         audit: AuditClient,
         tasks: TaskRegistry,
+        admission: ImpactAdmission | None = None,
     ) -> None:
         self._settings = settings
         self._id = settings.replica_id
@@ -67,6 +69,8 @@ class Replica:
         )
         self._driving: dict[uuid.UUID, asyncio.Task[InstanceRecord | None]] = {}
         self._keeper: asyncio.Task[None] | None = None
+        # Impact analyses start through their queue (impact/admission.py); without one, they start at once.
+        self._admission = admission
         self._resumer = Resumer(
             owner=self._id,
             templates=templates,
@@ -84,6 +88,8 @@ class Replica:
         stable = "replica_id" in self._settings.model_fields_set
         await self._claim(previous_self=self._id if stable else None)
         self._keeper = asyncio.create_task(self._keep(), name="lease keeper")
+        if self._admission is not None:
+            self._admission.start_promoting(self._start_promoted, stopping=self._stopping)
 
     async def execute(
         self,
@@ -142,6 +148,8 @@ class Replica:
             idempotency_key=idempotency_key,
             request_hash=request_hash,
         )
+        if self._admission is not None and self._admission.controls(run.template_id):
+            return await self._admit(run)
         persisted: asyncio.Future[Any] | None = None
         if start_before_insert:
             assert idempotency_key is None, "a run with an idempotency key may turn out to exist already"
@@ -156,6 +164,24 @@ class Replica:
         log.debug("run started", extra={"instance_id": str(instance.instance_id), "template_id": run.template_id})
         self._spawn(instance, functools.partial(_new_run, instance, template), persisted=persisted)
         return instance
+
+    async def _admit(self, run: NewRun) -> InstanceRecord:
+        """An impact analysis: queued, then started here with the others the free slots let start, if any."""
+        assert self._admission is not None
+        admission = await self._admission.submit(run)
+        if not admission.created:
+            assert run.idempotency_key is not None and run.request_hash is not None
+            idempotency.ensure_same_request(admission.instance, key=run.idempotency_key, request_hash=run.request_hash)
+            return self._board.live(admission.instance.instance_id) or admission.instance
+        self._start_promoted(admission.promoted)
+        return self._board.live(run.instance_id) or admission.instance
+
+    def _start_promoted(self, instances: list[InstanceRecord]) -> None:
+        """Drives analyses this replica has just moved from the queue to running (it owns their leases)."""
+        for instance in instances:
+            if instance.instance_id not in self._driving:
+                template = self._templates.get(instance.template_id)
+                self._spawn(instance, functools.partial(_new_run, instance, template))
 
     async def _create(self, run: NewRun) -> tuple[InstanceRecord, bool]:
         return await asyncio.to_thread(
@@ -217,6 +243,8 @@ class Replica:
             self._keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._keeper
+        if self._admission is not None:
+            await self._admission.stop_promoting(grace)
         driving = dict(self._driving)
         if driving:
             _, late = await asyncio.wait(driving.values(), timeout=grace)
@@ -249,6 +277,9 @@ class Replica:
         task = asyncio.create_task(self._drive(instance, prepare, persisted), name=f"run {instance.instance_id}")
         self._driving[instance.instance_id] = task
         task.add_done_callback(lambda done: self._forget(instance.instance_id, done))
+        admission = self._admission
+        if admission is not None and admission.controls(instance.template_id):
+            task.add_done_callback(lambda _: admission.slot_freed())
 
     def _forget(self, instance_id: uuid.UUID, task: asyncio.Task[InstanceRecord | None]) -> None:
         if self._driving.get(instance_id) is task:

@@ -64,7 +64,7 @@ class RunBoard:
                 if last is None or _differs(snapshot, last):
                     yield snapshot
                     last = snapshot
-                if not snapshot.running:
+                if snapshot.ended:
                     return
                 if stopping.is_set():
                     raise RunHandedOverError("the orchestrator replica is shutting down; watch the run again")

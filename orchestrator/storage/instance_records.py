@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
+# An impact analysis waiting for a slot (impact/admission.py): not started, not owned by any replica.
+QUEUED = "queued"
 
 # The columns InstanceRecord.from_row reads, in every statement that returns an instance.
 INSTANCE_COLUMNS = (
@@ -44,6 +46,10 @@ class InstanceRecord:
     @property
     def running(self) -> bool:
         return self.status == RUNNING
+
+    @property
+    def ended(self) -> bool:
+        return self.status in (COMPLETED, FAILED)
 
     @classmethod
     def from_row(cls, row: Any) -> InstanceRecord:
