@@ -217,6 +217,11 @@ _UNAVAILABLE = (
 )
 
 
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database is out of reach (rather than that a statement was wrong)."""
+    return isinstance(error, _UNAVAILABLE)
+
+
 def _unavailable(error: Exception) -> AuditStoreUnavailableError:
     log.warning("audit database unavailable", extra={"error": str(error)})
     return AuditStoreUnavailableError(f"the audit database is unavailable ({type(error).__name__})")

@@ -1,10 +1,11 @@
-"""GET /audit/verify for many callers at once: one verification at a time on a worker of its own, shared and cached.
+"""GET /audit/verify for many callers at once: one verification at a time, shared by its callers and cached.
 
 A verification reads and rehashes the whole log (seconds for tens of thousands of entries). Run
 per caller on the event loop's default thread pool, eight of them once filled that pool, and the
-appends queued behind them until their callers gave up. Here it has one thread of its own; callers
-that arrive while it runs wait for that same run (single flight), and its report answers later
-callers as long as the log head has not grown and the report is younger than `max_age_seconds`.
+appends queued behind them until their callers gave up. Here it runs in a worker of its own
+(verification_worker.py); callers that arrive while it runs wait for that same run (single
+flight), and its report answers later callers as long as the log head has not grown and the
+report is younger than `max_age_seconds`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -38,11 +38,11 @@ class _Cached:
 
 
 class SharedVerification:
-    """Runs `verify` on its own thread for every caller at once; `close()` it when the service stops."""
+    """Answers every caller from one run of `verify` at a time, or from the last run's report while it is current."""
 
     def __init__(
         self,
-        verify: Callable[[], IntegrityReport],
+        verify: Callable[[], Awaitable[IntegrityReport]],
         head_size: Callable[[], int],
         *,
         max_age_seconds: float,
@@ -50,8 +50,6 @@ class SharedVerification:
         self._verify = verify
         self._head_size = head_size
         self._max_age_seconds = max_age_seconds
-        # One thread: a second verification would only slow the first, and the appends share the CPU.
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-verify")
         # Held while a caller decides between the cache, the running verification and a new one.
         self._deciding = asyncio.Lock()
         self._running: asyncio.Task[Verification] | None = None
@@ -64,8 +62,7 @@ class SharedVerification:
             if self._running is None:
                 cached = self._cached
                 if cached is not None and time.monotonic() - cached.finished < self._max_age_seconds:
-                    # The head is read on the default pool, like every other read: never on the worker, which
-                    # may be busy verifying, nor on the append writer's thread.
+                    # The head is read on the default pool, like every other read: never on the append writer's thread.
                     if await asyncio.to_thread(self._head_size) == cached.verification.report.tree_size:
                         return replace(cached.verification, from_cache=True)
                 self._running = asyncio.create_task(self._run(), name="audit-verify")
@@ -74,15 +71,11 @@ class SharedVerification:
         # Shielded: a caller that gives up (its deadline passed) leaves the run going for the others.
         return await asyncio.shield(running)
 
-    def close(self) -> None:
-        """Starts no new verification; one already running ends on its own (it only reads)."""
-        self._worker.shutdown(wait=False, cancel_futures=True)
-
     async def _run(self) -> Verification:
         self.runs += 1
         started = time.monotonic()
         try:
-            report = await asyncio.get_running_loop().run_in_executor(self._worker, self._verify)
+            report = await self._verify()
         finally:
             self._running = None
         finished = time.monotonic()
