@@ -33,17 +33,20 @@ class VerificationWorker:
     def __init__(self, database_url: str, public_key: PublicKey) -> None:
         self._arguments = (database_url, public_key.pem)
         self._pool = self._new_pool()
+        self._closed = False
 
     async def verify(self) -> IntegrityReport:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, _verify)
         except BrokenProcessPool:
             # The worker died (killed, out of memory): the next verification starts a new one.
-            self._pool = self._new_pool()
+            if not self._closed:
+                self._pool = self._new_pool()
             raise AuditStoreUnavailableError("the verification worker stopped; ask again") from None
 
     def close(self) -> None:
         """Stops the worker at once: a verification only reads, so one cut short loses nothing."""
+        self._closed = True
         processes = list(self._pool._processes.values())  # the executor offers no way to stop a running task
         self._pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
