@@ -21,3 +21,6 @@ class AuditSettings(GrpcServiceSettings, TokenSettings, DatabaseSettings):
     audit_checkpoint_interval_seconds: float = Field(default=1.0, ge=0.0)
     # Most records one group-commit transaction takes from concurrent appenders.
     audit_max_batch_records: int = Field(default=2000, ge=1)
+    # GET /audit/verify answers from the last verification's report while the log has not grown and
+    # the report is younger than this; 0 verifies on every call that finds no verification running.
+    audit_verify_cache_seconds: float = Field(default=60.0, ge=0.0)

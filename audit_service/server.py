@@ -14,8 +14,9 @@ from audit_service.log.tables import MIGRATIONS, SCHEMA
 from audit_service.servicer import AuditServicer
 from audit_service.signing.keys import load_signing_key
 from audit_service.signing.notary import Notary
-from audit_service.tree.integrity import LogVerifier
 from audit_service.tree.proofs import Prover
+from audit_service.tree.shared_verification import SharedVerification
+from audit_service.tree.verification_worker import VerificationWorker
 from civicflow.auth.access import SERVICE_RULES
 from civicflow.auth.guards import ServiceGuard
 from civicflow.auth.tokens import TokenVerifier
@@ -52,13 +53,17 @@ async def start(settings: AuditSettings) -> RunningServer:
         raise
     appender = GroupCommitWriter(store, max_batch_records=settings.audit_max_batch_records)
     appender.start()
+    worker = VerificationWorker(settings.database_login_url(), key.public)
+    verification = SharedVerification(
+        worker.verify, store.head_size, max_age_seconds=settings.audit_verify_cache_seconds
+    )
     servicer = AuditServicer(
         guard=ServiceGuard(SERVICE_RULES, TokenVerifier(settings)),
         store=store,
         appender=appender,
         notary=notary,
         prover=Prover(store),
-        verifier=LogVerifier(store, key.public),
+        verification=verification,
     )
 
     def register(server: grpc.aio.Server) -> None:
@@ -68,6 +73,7 @@ async def start(settings: AuditSettings) -> RunningServer:
         return await asyncio.to_thread(is_reachable, writer)
 
     async def release() -> None:
+        worker.close()
         await appender.stop()
         await asyncio.to_thread(writer.dispose)
 

@@ -7,6 +7,7 @@ import logging
 from typing import TypeVar
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from audit_service.errors import (
     STATUS_CODES,
@@ -22,8 +23,8 @@ from audit_service.signing.checkpoints import Checkpoint
 from audit_service.signing.keys import ALGORITHM, PublicKey
 from audit_service.signing.notary import Notary
 from audit_service.tree import integrity
-from audit_service.tree.integrity import LogVerifier
 from audit_service.tree.proofs import Prover
+from audit_service.tree.shared_verification import SharedVerification
 from civicflow.auth.guards import Guard, guarded
 from civicflow.grpc_errors import maps_errors
 from civicflow.input_limits import MAX_INT64, check_integer
@@ -58,14 +59,14 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         appender: GroupCommitWriter,
         notary: Notary,
         prover: Prover,
-        verifier: LogVerifier,
+        verification: SharedVerification,
     ) -> None:
         self.guard = guard
         self._store = store
         self._appender = appender
         self._notary = notary
         self._prover = prover
-        self._verifier = verifier
+        self._verification = verification
 
     async def AppendEntries(
         self, request: audit_pb2.AppendEntriesRequest, context: grpc.aio.ServicerContext
@@ -160,8 +161,13 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     async def VerifyLog(
         self, request: audit_pb2.VerifyLogRequest, context: grpc.aio.ServicerContext
     ) -> audit_pb2.VerifyLogResponse:
-        report = await asyncio.to_thread(self._verifier.verify)
+        verification = await self._verification.verification()
+        report = verification.report
+        verified_at = Timestamp()
+        verified_at.FromDatetime(verification.verified_at)
         return audit_pb2.VerifyLogResponse(
+            verified_at=verified_at,
+            from_cache=verification.from_cache,
             ok=report.ok,
             entries_checked=report.entries_checked,
             checkpoints_checked=report.checkpoints_checked,

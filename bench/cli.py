@@ -18,6 +18,7 @@ from bench.memory import peak_rss_mb, reset_peak_rss
 from bench.report import BenchResults, ScalingTiming, as_json, as_table
 from bench.rest_client import RestClient
 from bench.system import LOG_FILE, RunningSystem, run_with_system, stderr_progress
+from bench.verify_load import measure_verify_load, verify_load_json, verify_load_table
 from bench.workloads import (
     CheckTiming,
     ImpactTiming,
@@ -94,6 +95,12 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         type=log_size_argument,
         default=1_000_000,
         help="entries of the log the audit proofs are timed on; 0 skips the audit figures (default: 1000000)",
+    )
+    parser.add_argument(
+        "--verify-load-log-size",
+        type=log_size_argument,
+        default=60_000,
+        help="entries of the log 8 callers verify while eligibility checks are timed; 0 skips it (default: 60000)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     arguments = parser.parse_args(argv)
@@ -205,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     audit = (
         measure_audit(log_size=arguments.audit_log_size, progress=stderr_progress) if arguments.audit_log_size else None
     )
+    verify_load = (
+        measure_verify_load(log_size=arguments.verify_load_log_size, progress=stderr_progress)
+        if arguments.verify_load_log_size
+        else None
+    )
     environment = {
         "database": "a fresh embedded PostgreSQL" if "DATABASE_URL" not in os.environ else "DATABASE_URL",
         "python": platform.python_version(),
@@ -220,9 +232,14 @@ def main(argv: list[str] | None = None) -> int:
         scaling=scaling,
     )
     if arguments.json:
-        print(json.dumps(as_json(results) | ({"audit_log": audit_json(audit)} if audit else {}), indent=2))
+        document = as_json(results) | ({"audit_log": audit_json(audit)} if audit else {})
+        document |= {"audit_verify_load": verify_load_json(verify_load)} if verify_load else {}
+        print(json.dumps(document, indent=2))
     else:
-        print(as_table(results) + (f"\n\n{audit_table(audit)}" if audit else ""))
+        tables = [as_table(results)]
+        tables += [audit_table(audit)] if audit else []
+        tables += [verify_load_table(verify_load)] if verify_load else []
+        print("\n\n".join(tables))
     unclean = [dict(outcome.returncodes) for outcome in outcomes if not outcome.clean]
     if unclean:
         stderr_progress(f"the services did not stop cleanly {unclean}; see {LOG_FILE}")

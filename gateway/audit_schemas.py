@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -92,3 +93,8 @@ class VerificationReport(BaseModel):
     checkpoints_checked: int
     tree_size: int = Field(description="Size of the log head the verification ran against.")
     problems_truncated: bool = Field(description="More problems were found than are listed.")
+    verified_at: datetime = Field(description="When the verification that made this report finished.")
+    from_cache: bool = Field(
+        description="The report was made for an earlier caller, and the log head has not grown since: "
+        "one verification runs at a time, and its report is reused for a while (AUDIT_VERIFY_CACHE_SECONDS)."
+    )

@@ -3,7 +3,9 @@
 Appends are serialised by the lock on the log head's row anyway, so one transaction per call
 would make every caller wait for every earlier commit in turn. Instead a single writer task per
 process drains the queue, commits everything waiting as one transaction (one lock, one head
-update, one fsync), then answers each caller with its own entries.
+update, one fsync), then answers each caller with its own entries. The transactions run on a
+thread of the writer's own: reads, proofs and verifications use other threads, so however many
+of them are waiting, an append never queues behind them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from audit_service.errors import AuditStoreUnavailableError
@@ -39,6 +42,8 @@ class GroupCommitWriter:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        # One thread: the writer task commits one group at a time.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-append")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._write_forever(), name="audit-group-commit")
@@ -62,6 +67,7 @@ class GroupCommitWriter:
         self._wakeup.set()
         if self._task is not None:
             await self._task
+        self._thread.shutdown(wait=True)
 
     async def _write_forever(self) -> None:
         while self._queue or not self._stopping:
@@ -72,7 +78,8 @@ class GroupCommitWriter:
             batch = self._take_batch()
             if not batch:
                 continue
-            answers = await asyncio.to_thread(self._commit, [waiting.records for waiting in batch])
+            records = [waiting.records for waiting in batch]
+            answers = await asyncio.get_running_loop().run_in_executor(self._thread, self._commit, records)
             for waiting, answer in zip(batch, answers, strict=True):
                 if waiting.answer.done():  # the caller went away; its entries stand
                     continue

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from audit_service.errors import AuditStoreUnavailableError
 from audit_service.log.records import AuditRecord, StoredEntry, hash_entry
-from audit_service.log.tables import AUDIT_TRAIL, RECORD_COLUMNS, entry_from_mapping
+from audit_service.log.tables import AUDIT_TRAIL, LOG_HEAD, RECORD_COLUMNS, entry_from_mapping
 from audit_service.tree.merkle import Frontier
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,11 @@ class AuditStore:
         with self.transaction() as connection:
             return [entry_from_mapping(row._mapping) for row in connection.execute(query)]
 
+    def head_size(self) -> int:
+        """Entries the log head covers."""
+        with self.transaction() as connection:
+            return int(connection.execute(sa.select(LOG_HEAD.c.tree_size)).scalar_one())
+
     def get_entry(self, seq: int) -> StoredEntry | None:
         with self.transaction() as connection:
             row = connection.execute(sa.select(AUDIT_TRAIL).where(AUDIT_TRAIL.c.seq == seq)).one_or_none()
@@ -210,6 +215,11 @@ _UNAVAILABLE = (
     psycopg2.OperationalError,
     psycopg2.InterfaceError,
 )
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database is out of reach (rather than that a statement was wrong)."""
+    return isinstance(error, _UNAVAILABLE)
 
 
 def _unavailable(error: Exception) -> AuditStoreUnavailableError:

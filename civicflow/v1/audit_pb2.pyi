@@ -235,17 +235,21 @@ class LogProblem(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., kind: _Optional[_Union[ProblemKind, str]] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class VerifyLogResponse(_message.Message):
-    __slots__ = ("ok", "entries_checked", "problems", "checkpoints_checked", "tree_size", "problems_truncated")
+    __slots__ = ("ok", "entries_checked", "problems", "checkpoints_checked", "tree_size", "problems_truncated", "verified_at", "from_cache")
     OK_FIELD_NUMBER: _ClassVar[int]
     ENTRIES_CHECKED_FIELD_NUMBER: _ClassVar[int]
     PROBLEMS_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINTS_CHECKED_FIELD_NUMBER: _ClassVar[int]
     TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PROBLEMS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_AT_FIELD_NUMBER: _ClassVar[int]
+    FROM_CACHE_FIELD_NUMBER: _ClassVar[int]
     ok: bool
     entries_checked: int
     problems: _containers.RepeatedCompositeFieldContainer[LogProblem]
     checkpoints_checked: int
     tree_size: int
     problems_truncated: bool
-    def __init__(self, ok: _Optional[bool] = ..., entries_checked: _Optional[int] = ..., problems: _Optional[_Iterable[_Union[LogProblem, _Mapping]]] = ..., checkpoints_checked: _Optional[int] = ..., tree_size: _Optional[int] = ..., problems_truncated: _Optional[bool] = ...) -> None: ...
+    verified_at: _timestamp_pb2.Timestamp
+    from_cache: bool
+    def __init__(self, ok: _Optional[bool] = ..., entries_checked: _Optional[int] = ..., problems: _Optional[_Iterable[_Union[LogProblem, _Mapping]]] = ..., checkpoints_checked: _Optional[int] = ..., tree_size: _Optional[int] = ..., problems_truncated: _Optional[bool] = ..., verified_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., from_cache: _Optional[bool] = ...) -> None: ...

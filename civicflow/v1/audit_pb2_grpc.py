@@ -161,6 +161,8 @@ class AuditServiceServicer:
 
     def VerifyLog(self, request, context):
         """Recomputes every hash of the stored log and checks it against the stored tree and checkpoints.
+        One verification runs at a time: callers arriving meanwhile share its report, and later callers
+        get it from cache while the log head has not grown (and the report is recent).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -121,7 +122,11 @@ async def get_consistency_proof(
 
 @router.get("/verify", responses=error_responses(401, 403, 429))
 async def verify_log(auditor: AuditorDep, audit: AuditDep, timeout: TimeoutDep) -> audit_schemas.VerificationReport:
-    """Recomputes every hash of the stored log against its tree and every checkpoint; names each entry that differs."""
+    """Recomputes every hash of the stored log against its tree and every checkpoint; names each entry that differs.
+
+    One verification runs at a time: callers arriving meanwhile get its report, and so do later ones
+    while the log has not grown and the report is recent (`from_cache`, `verified_at`).
+    """
     reply = await audit.VerifyLog(audit_pb2.VerifyLogRequest(), timeout=timeout, metadata=auditor.metadata)
     return audit_schemas.VerificationReport(
         ok=reply.ok,
@@ -129,6 +134,8 @@ async def verify_log(auditor: AuditorDep, audit: AuditDep, timeout: TimeoutDep) 
         checkpoints_checked=reply.checkpoints_checked,
         tree_size=reply.tree_size,
         problems_truncated=reply.problems_truncated,
+        verified_at=reply.verified_at.ToDatetime(tzinfo=UTC),
+        from_cache=reply.from_cache,
         problems=[
             audit_schemas.LogProblem(
                 seq=problem.seq if problem.HasField("seq") else None,
