@@ -198,3 +198,23 @@ def test_a_process_refusing_its_configuration_is_not_restarted() -> None:
     assert outcome == {"stop_requested": False, "returncodes": {"steady": 0, "refusing": 2}, "restarts": {}}
     (gave_up,) = logged(stderr, "process exited on its own; giving up on it and stopping the others")
     assert "refused its configuration" in gave_up["reason"]
+
+
+def test_a_second_sigint_kills_every_process_at_once() -> None:
+    # A grace of 30 s: the first SIGINT alone would wait that long for the process that ignores SIGTERM.
+    driver = start_driver({"stubborn": STUBBORN, "steady": GRACEFUL}, grace=30.0)
+    wait_for_lines(driver, "| ready", 2)
+    children = descendants(driver.pid)
+    started = time.monotonic()
+
+    driver.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    driver.send_signal(signal.SIGINT)
+    returncode, outcome, stderr = finish(driver)
+
+    assert time.monotonic() - started < 5, stderr
+    assert returncode == 1
+    assert outcome["stop_requested"] is True
+    assert outcome["returncodes"]["stubborn"] == -signal.SIGKILL
+    assert "second interrupt: killing every process now" in stderr
+    assert not [pid for pid in children if is_alive(pid)]
