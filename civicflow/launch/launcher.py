@@ -27,7 +27,13 @@ def run(settings: LauncherSettings) -> RunOutcome:
 
     def start_services() -> None:
         log.info("starting embedded PostgreSQL", extra={"data_dir": str(settings.civicflow_data_dir)})
-        wait_until_accepting(postgres, running=lambda: supervisor.running(postgres.spec.name))
+        ready = wait_until_accepting(
+            postgres,
+            running=lambda: supervisor.running(postgres.spec.name),
+            abandoned=lambda: supervisor.stop_requested,
+        )
+        if not ready:
+            return  # Ctrl-C while the database started: only it is left to stop
         ensure_database(postgres.url(), DATABASE_NAME)
         _start_services(supervisor, settings, database_url_on(postgres.url(), DATABASE_NAME))
 
@@ -53,6 +59,8 @@ def _start_services(supervisor: Supervisor, settings: LauncherSettings, admin_ur
         settings, database=prepare_database(settings, admin_url), credentials=prepare_credentials(settings)
     )
     supervisor.add(plan)
+    if supervisor.stop_requested:
+        return  # Ctrl-C while the database was set up: nothing started, nothing to announce
     for line in banner(settings, plan):
         supervisor.announce(line)
 

@@ -103,15 +103,23 @@ def prepare_postgres(data_dir: Path) -> EmbeddedPostgres:
     return EmbeddedPostgres(spec=spec, socket_dir=socket_dir)
 
 
-def wait_until_accepting(postgres: EmbeddedPostgres, *, running: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Returns once the server accepts connections; raises if it exits first or takes longer than `timeout`."""
+def wait_until_accepting(
+    postgres: EmbeddedPostgres, *, running: Callable[[], bool], abandoned: Callable[[], bool], timeout: float = 60.0
+) -> bool:
+    """True once the server accepts connections, False if `abandoned()` (a stop) came first.
+
+    Raises if the server exits first or takes longer than `timeout`.
+    """
     deadline = time.monotonic() + timeout
     while not postgres.accepts_connections():
+        if abandoned():
+            return False
         if not running():
             raise PostgresStartError("the embedded PostgreSQL exited while starting")
         if time.monotonic() > deadline:
             raise PostgresStartError(f"the embedded PostgreSQL did not accept connections within {timeout:g} s")
         time.sleep(0.1)
+    return True
 
 
 def _system_user(data_dir: Path, binaries: Path) -> str | None:

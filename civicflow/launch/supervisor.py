@@ -1,10 +1,10 @@
 """Runs a process plan: prefixed logs, restarts of dead processes, a stop in dependency order, exit 0 if clean.
 
 Each process runs in its own session, so a terminal's Ctrl-C reaches the launcher alone and the
-launcher decides the order: on SIGINT, SIGTERM or `stop()` it sends SIGTERM stage by stage
+launcher decides the order: on SIGINT, SIGTERM, SIGHUP or `stop()` it sends SIGTERM stage by stage
 (`ProcessSpec.stop_stage`, lowest first: the gateway before the orchestrator before the services
 it calls before PostgreSQL), waits for each stage up to a deadline, then SIGKILLs what is left of
-it. A second SIGINT or SIGTERM kills every process at once. Under a RestartPolicy a process that
+it. A second such signal kills every process at once. Under a RestartPolicy a process that
 dies unasked is started again after a backoff; without one, or once the policy gives up, its death
 stops the others. Output is relayed line by line by one reader thread per process; when the
 launcher's own output goes away (a closed pipe), the processes keep running and the lines are dropped.
@@ -38,6 +38,8 @@ _KILL_MARGIN_SECONDS = 5.0
 # How often the loop looks at deadlines and signals when no process writes anything.
 _TICK_SECONDS = 0.1
 LAUNCHER_NAME = "launcher"
+# Ctrl-C, a service manager's stop, and a terminal closed under the launcher.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass(frozen=True)
@@ -48,11 +50,15 @@ class RunOutcome:
     # Exit status of each process's last run.
     returncodes: Mapping[str, int]
     restarts: Mapping[str, int] = field(default_factory=dict)
+    # Processes that died of the stop signal itself: still starting, before their handler was set.
+    ended_by_stop_signal: frozenset[str] = frozenset()
 
     @property
     def clean(self) -> bool:
-        """Stopped on request, and every process exited 0 after its graceful shutdown."""
-        return self.stop_requested and all(code == 0 for code in self.returncodes.values())
+        """Stopped on request, and every process exited 0 after its graceful shutdown (or before it began)."""
+        return self.stop_requested and all(
+            code == 0 or name in self.ended_by_stop_signal for name, code in self.returncodes.items()
+        )
 
     @property
     def exit_code(self) -> int:
@@ -96,20 +102,23 @@ class Supervisor:
         # Names signalled to stop, and when the current stage's deadline passes.
         self._signalled: set[str] = set()
         self._stage_deadline: float | None = None
+        self._ended_by_stop_signal: set[str] = set()
 
     @property
     def pids(self) -> dict[str, int]:
         """Pid of each running process, by name (the service itself: no shell in between)."""
-        return {name: child.popen.pid for name, child in self._children.items()}
+        # A copy first: other threads (a benchmark's workload) ask while the loop changes the table.
+        children = dict(self._children)
+        return {name: child.popen.pid for name, child in children.items()}
 
     @property
     def stop_requested(self) -> bool:
         return self._stop.is_set()
 
     def running(self, name: str) -> bool:
-        """Whether process `name` is alive now; false once a stop has been requested."""
+        """Whether process `name` is alive now."""
         child = self._children.get(name)
-        return child is not None and child.popen.poll() is None and not self._stop.is_set()
+        return child is not None and child.popen.poll() is None
 
     def stop(self) -> None:
         """Asks for a stop in dependency order; safe to call from any thread."""
@@ -123,6 +132,8 @@ class Supervisor:
         """Starts more processes, supervised like the plan's; call from `on_started` (the supervisor's thread)."""
         self._plan.extend(specs)
         self._printer.width = max(self._printer.width, *(len(spec.name) for spec in specs))
+        if self._stop.is_set():
+            return  # a stop came while they were prepared: nothing to start, nothing to stop
         for spec in specs:
             self._start(spec)
 
@@ -131,7 +142,7 @@ class Supervisor:
 
         `on_started` runs once, on this thread, when every process of the plan has been spawned.
         """
-        previous = {signum: signal.signal(signum, self._on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in _STOP_SIGNALS}
         try:
             for spec in list(self._plan):
                 self._start(spec)
@@ -149,6 +160,7 @@ class Supervisor:
             stop_requested=self._stop.is_set(),
             returncodes=dict(self._returncodes),
             restarts=dict(self._restart_counts),
+            ended_by_stop_signal=frozenset(self._ended_by_stop_signal),
         )
         if not outcome.clean:
             log.error("processes did not stop cleanly", extra={"returncodes": outcome.returncodes})
@@ -188,7 +200,10 @@ class Supervisor:
             returncode = message.data["returncode"]
             self._returncodes[message.name] = returncode
             self._write(_line(f"{message.name} stopped (rc={returncode})"))
-            if message.name not in self._signalled and not self._kill.is_set():
+            if message.name in self._signalled:
+                if returncode == -child.spec.stop_signal:
+                    self._ended_by_stop_signal.add(message.name)
+            elif not self._kill.is_set():
                 self._on_unexpected_exit(child, returncode)
 
     def _on_unexpected_exit(self, child: _Child, returncode: int) -> None:

@@ -60,14 +60,15 @@ def _set_foreground(terminal: int, group: int) -> None:
 
 
 def keep_writing_without_a_reader(write: Callable[[], None]) -> None:
-    """Runs `write`; if the reader of stdout or stderr has gone away (tee stopped), later output goes nowhere.
+    """Runs `write`; if the reader of stdout or stderr has gone away, later output goes nowhere.
 
-    The launcher must go on stopping its processes in order rather than die of EPIPE halfway.
+    EPIPE: the reader of a pipe (tee) stopped; EIO: the terminal was closed. The launcher must go
+    on stopping its processes in order rather than die halfway.
     """
     try:
         write()
     except OSError as error:
-        if error.errno != errno.EPIPE:
+        if error.errno not in {errno.EPIPE, errno.EIO}:
             raise
         _discard_output()
 

@@ -40,6 +40,7 @@ class TerminalSession:
 @contextmanager
 def terminal_session(argv: Sequence[str], *, env: Mapping[str, str], screen: Path) -> Iterator[TerminalSession]:
     """Runs `argv` in a new session on a new pseudo-terminal; what it shows goes to `screen`. Killed at the end."""
+    screen.touch()
     master, slave = os.openpty()
     process = subprocess.Popen(
         list(argv),

@@ -97,3 +97,20 @@ def test_ctrl_c_stops_make_run_in_order_with_status_0_and_the_run_completes_afte
     assert finished["outputs"]["impact_report"]["total"] == POPULATION
     successes = Counter(entry["step_name"] for entry in entries if entry["status"] == "success")
     assert successes == Counter(STEPS), entries
+
+
+def test_ctrl_c_while_make_run_starts_stops_what_started_with_status_0(tmp_path: Path) -> None:
+    environment = make_run_environment(tmp_path)
+    with terminal_session(["make", "run"], env=environment, screen=tmp_path / "screen") as session:
+        deadline = time.monotonic() + 60
+        while "postgres started" not in session.output():
+            assert session.process.poll() is None and time.monotonic() < deadline, session.output()
+            time.sleep(0.02)
+        processes = descendants(session.process.pid)
+        returncode = stop_with_ctrl_c(session)
+        output = session.output()
+
+    assert returncode == 0, output[-6000:]
+    assert "Traceback" not in output and "Interrupt" not in output
+    assert ("postgres", "0") in stopped_lines(output)
+    assert not [line for pid, line in processes.items() if is_alive(pid)], "processes outlived make run"
