@@ -4,12 +4,16 @@ make exits 0 without "Interrupt" (also piped into tee), and the run completes af
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from civicflow.settings import REPO_ROOT
 from tests.support.local_system import (
     audit_entries,
     gateway_url,
@@ -114,3 +118,32 @@ def test_ctrl_c_while_make_run_starts_stops_what_started_with_status_0(tmp_path:
     assert "Traceback" not in output and "Interrupt" not in output
     assert ("postgres", "0") in stopped_lines(output)
     assert not [line for pid, line in processes.items() if is_alive(pid)], "processes outlived make run"
+
+
+def test_a_launcher_whose_output_pipe_closes_keeps_serving_and_stops_in_order_with_status_0(tmp_path: Path) -> None:
+    environment = make_run_environment(tmp_path)
+    url = gateway_url(environment)
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "civicflow.launch"],
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert launcher.stdout is not None
+        # The reader goes away after a line, as `make run | head -1` would: every later write meets EPIPE.
+        launcher.stdout.readline()
+        launcher.stdout.close()
+        wait_until_healthy(url, alive=lambda: launcher.poll() is None, describe=lambda: "(output closed)")
+        processes = descendants(launcher.pid)
+
+        launcher.send_signal(signal.SIGTERM)
+        returncode = launcher.wait(timeout=STOP_SECONDS)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+
+    assert returncode == 0
+    assert not [line for pid, line in processes.items() if is_alive(pid)], "processes outlived the launcher"
