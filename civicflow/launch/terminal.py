@@ -39,9 +39,13 @@ def terminal_foreground() -> Iterator[None]:
             # A session leader (started by setsid) leads its group already and may not change it.
             os.setpgid(0, 0)
         _set_foreground(terminal, os.getpgrp())
+        # Ctrl-Z would now stop the launcher alone, behind the shell's back (its job is make's group),
+        # leaving the terminal to a stopped process: ignored instead.
+        suspend = signal.signal(signal.SIGTSTP, signal.SIG_IGN)
         try:
             yield
         finally:
+            signal.signal(signal.SIGTSTP, suspend)
             # Back to make's group (or the shell's), so the terminal is not left to a group about to vanish.
             _set_foreground(terminal, previous)
     finally:
