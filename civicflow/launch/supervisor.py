@@ -203,7 +203,11 @@ class Supervisor:
             if message.name in self._signalled:
                 if returncode == -child.spec.stop_signal:
                     self._ended_by_stop_signal.add(message.name)
-            elif not self._kill.is_set():
+            elif self._stopping:
+                # Not restarted: the stop would only have to stop it again. (Killed by a second interrupt: expected.)
+                if not self._kill.is_set():
+                    log.warning("process exited during the stop", extra={"process_name": message.name})
+            else:
                 self._on_unexpected_exit(child, returncode)
 
     def _on_unexpected_exit(self, child: _Child, returncode: int) -> None:
