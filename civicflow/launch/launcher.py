@@ -26,7 +26,7 @@ def run(settings: LauncherSettings) -> RunOutcome:
     supervisor = _supervisor(settings, [postgres.spec])
 
     def start_services() -> None:
-        log.info("starting embedded PostgreSQL", extra={"data_dir": str(settings.civicflow_data_dir)})
+        log.info("waiting for the embedded PostgreSQL", extra={"data_dir": str(settings.civicflow_data_dir)})
         ready = wait_until_accepting(
             postgres,
             running=lambda: supervisor.running(postgres.spec.name),

@@ -131,7 +131,7 @@ class Supervisor:
     def add(self, specs: Sequence[ProcessSpec]) -> None:
         """Starts more processes, supervised like the plan's; call from `on_started` (the supervisor's thread)."""
         self._plan.extend(specs)
-        self._printer.width = max(self._printer.width, *(len(spec.name) for spec in specs))
+        self._printer.width = max([self._printer.width, *(len(spec.name) for spec in specs)])
         if self._stop.is_set():
             return  # a stop came while they were prepared: nothing to start, nothing to stop
         for spec in specs:
