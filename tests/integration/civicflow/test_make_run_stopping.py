@@ -45,6 +45,12 @@ def stopped_lines(output: str) -> list[tuple[str, str]]:
     return re.findall(r"\| (\S+) stopped \(rc=(-?\d+)\)", output)
 
 
+def stop_events(output: str) -> list[tuple[str, str]]:
+    """("signalled" or "stopped", process) for each line of the launcher's stop, in order."""
+    events = re.findall(r"\| (?:sending \S+ to (\S+)|(\S+) stopped \(rc=)", output)
+    return [("signalled", signalled) if signalled else ("stopped", stopped) for signalled, stopped in events]
+
+
 def wait_healthy(session: TerminalSession, url: str) -> None:
     wait_until_healthy(url, alive=lambda: session.process.poll() is None, describe=lambda: session.output()[-6000:])
 
@@ -83,9 +89,12 @@ def test_ctrl_c_stops_make_run_in_order_with_status_0_and_the_run_completes_afte
     assert not [line for pid, line in processes.items() if is_alive(pid)], "processes outlived make run"
     stops = stopped_lines(output)
     assert sorted(stops) == sorted((name, "0") for group in STOP_ORDER for name in group), output[-6000:]
-    order = [name for name, _ in stops]
+    # Each stage is signalled only once every process of the stage before has stopped.
+    events = stop_events(output)
     for earlier, later in zip(STOP_ORDER, STOP_ORDER[1:], strict=False):
-        assert max(order.index(name) for name in earlier) < min(order.index(name) for name in later), order
+        last_stopped = max(events.index(("stopped", name)) for name in earlier)
+        first_signalled = min(events.index(("signalled", name)) for name in later)
+        assert last_stopped < first_signalled, events
     if piped:
         # tee did not see the Ctrl-C: it logged to the last line.
         assert stopped_lines(tee_log.read_text()) == stops
