@@ -16,8 +16,10 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
+# exec: the launcher replaces the recipe's shell; it takes the terminal's Ctrl-C for itself (see
+# civicflow/launch/terminal.py), stops everything in order and exits 0, so make exits 0 too.
 run: $(INSTALLED)
-	EVALUATORS=$(EVALUATORS) $(BIN)/python -m civicflow.launch
+	exec env EVALUATORS=$(EVALUATORS) $(BIN)/python -m civicflow.launch
 
 test: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -4,6 +4,24 @@ from __future__ import annotations
 
 import sys
 
-from civicflow.launch.launcher import main
+from civicflow.launch.ports import PortInUseError, refuse_ports_in_use
+from civicflow.launch.settings import LauncherSettings
+
+# Exit status of a launcher that refused to start, as the services use it for a configuration they refuse.
+EXIT_REFUSED = 2
+
+
+def main() -> int:
+    settings = LauncherSettings()
+    try:
+        # First, before the imports of everything else: a port in use is reported within a second or two.
+        refuse_ports_in_use(settings)
+    except PortInUseError as error:
+        print(error, file=sys.stderr)
+        return EXIT_REFUSED
+    from civicflow.launch.launcher import launch
+
+    return launch(settings)
+
 
 sys.exit(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
 from collections.abc import Mapping
@@ -15,6 +16,11 @@ from civicflow.launch.settings import LauncherSettings
 from civicflow.local_pki import LocalPki, ensure_local_pki
 
 LOOPBACK = "127.0.0.1"
+
+# The order of a stop, lowest first: each stage exits before the next is signalled. The gateway
+# stops taking requests; the orchestrator finishes or hands over its runs while the services its
+# steps call are still up; then those services; then the database under all of them.
+STOP_GATEWAY, STOP_ORCHESTRATOR, STOP_SERVICES, STOP_DATABASE = range(4)
 
 
 class ProcessPlanError(ValueError):
@@ -31,6 +37,12 @@ class ProcessSpec:
     argv: tuple[str, ...]
     # Only the variables the service reads; the launcher adds the inherited environment (PATH, ...).
     env: Mapping[str, str] = field(default_factory=dict)
+    # Stopped after every process of a lower stage has exited (STOP_GATEWAY, ...).
+    stop_stage: int = 0
+    # The signal that asks for a graceful stop (PostgreSQL's fast shutdown is SIGINT).
+    stop_signal: signal.Signals = signal.SIGTERM
+    # Run as this system user (PostgreSQL refuses to run as root); None: as the launcher.
+    user: str | None = None
 
 
 def evaluator_ports(settings: LauncherSettings) -> list[int]:
@@ -122,8 +134,15 @@ def plan_processes(
         "AUDIT_TARGET": f"{LOOPBACK}:{settings.audit_port}",
     }
 
-    def spec(name: str, module: str, port: int, env: dict[str, str]) -> ProcessSpec:
-        return ProcessSpec(name=name, module=module, port=port, argv=(python, "-m", module), env={**common, **env})
+    def spec(name: str, module: str, port: int, env: dict[str, str], *, stop_stage: int) -> ProcessSpec:
+        return ProcessSpec(
+            name=name,
+            module=module,
+            port=port,
+            argv=(python, "-m", module),
+            env={**common, **env},
+            stop_stage=stop_stage,
+        )
 
     plan = [
         spec(
@@ -138,6 +157,7 @@ def plan_processes(
                 "TOKEN_PUBLIC_KEY_PATH": str(credentials.token_public_key),
                 **credentials.tls(ServiceIdentity.AUDIT_SERVICE),
             },
+            stop_stage=STOP_SERVICES,
         ),
         *(
             spec(
@@ -145,6 +165,7 @@ def plan_processes(
                 "evaluator",
                 port,
                 {"EVALUATOR_PORT": str(port), **credentials.tls(ServiceIdentity.EVALUATOR)},
+                stop_stage=STOP_SERVICES,
             )
             for index, port in enumerate(evaluators)
         ),
@@ -164,6 +185,7 @@ def plan_processes(
                 **credentials.tls(ServiceIdentity.ORCHESTRATOR),
                 **targets,
             },
+            stop_stage=STOP_ORCHESTRATOR,
         ),
         spec(
             "gateway",
@@ -176,6 +198,7 @@ def plan_processes(
                 **credentials.tls(ServiceIdentity.GATEWAY),
                 **targets,
             },
+            stop_stage=STOP_GATEWAY,
         ),
     ]
     _refuse_shared_ports(plan)

@@ -1,23 +1,23 @@
-"""Runs a process plan with honcho: prefixed logs, restarts of dead processes, SIGINT/SIGTERM stop all, exit 0 if clean.
+"""Runs a process plan: prefixed logs, restarts of dead processes, a stop in dependency order, exit 0 if clean.
 
-honcho's Manager starts each process in its own session, relays its output line by line
-under its name, and on SIGINT or SIGTERM sends SIGTERM to every process, then SIGKILL to
-those still running after a deadline. It stops everything as soon as one process exits.
-The supervisor adds what a launcher needs on top, all at honcho's event queue: the pid and
-exit code of each process, a stop that any thread may request, the verdict of whether the
-run ended cleanly, and, under a RestartPolicy, restarts. The `stop` message of a process
-that died unasked is kept from honcho (which would stop everything) and the process is
-started again after a backoff; honcho sees it only when the supervisor gives up on it.
+Each process runs in its own session, so a terminal's Ctrl-C reaches the launcher alone and the
+launcher decides the order: on SIGINT, SIGTERM, SIGHUP or `stop()` it sends SIGTERM stage by stage
+(`ProcessSpec.stop_stage`, lowest first: the gateway before the orchestrator before the services
+it calls before PostgreSQL), waits for each stage up to a deadline, then SIGKILLs what is left of
+it. A second such signal kills every process at once. Under a RestartPolicy a process that
+dies unasked is started again after a backoff; without one, or once the policy gives up, its death
+stops the others. Output is relayed line by line by one reader thread per process; when the
+launcher's own output goes away (a closed pipe), the processes keep running and the lines are dropped.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
-import multiprocessing
 import os
-import shlex
+import queue
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,20 +25,21 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-import honcho.manager
-from honcho.manager import Manager
 from honcho.printer import Message, Printer
 
 from civicflow.launch.process_plan import ProcessSpec
 from civicflow.launch.restart_policy import RestartPolicy, RestartTracker
+from civicflow.launch.terminal import keep_writing_without_a_reader
 
 log = logging.getLogger(__name__)
 
-# honcho.manager.loop() sets Manager.returncode to these when it stops on a signal.
-_SIGNAL_RETURN_CODES = frozenset(entry["rc"] for entry in honcho.manager.SIGNALS.values())
-# Time beyond the services' own shutdown grace before honcho sends SIGKILL.
+# Time beyond the services' own shutdown grace before a stage is killed.
 _KILL_MARGIN_SECONDS = 5.0
+# How often the loop looks at deadlines and signals when no process writes anything.
+_TICK_SECONDS = 0.1
 LAUNCHER_NAME = "launcher"
+# Ctrl-C, a service manager's stop, and a terminal closed under the launcher.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass(frozen=True)
@@ -49,21 +50,26 @@ class RunOutcome:
     # Exit status of each process's last run.
     returncodes: Mapping[str, int]
     restarts: Mapping[str, int] = field(default_factory=dict)
+    # Processes that died of the stop signal itself: still starting, before their handler was set.
+    ended_by_stop_signal: frozenset[str] = frozenset()
 
     @property
     def clean(self) -> bool:
-        """Stopped on request, and every process exited 0 after its graceful shutdown."""
-        return self.stop_requested and all(code == 0 for code in self.returncodes.values())
+        """Stopped on request, and every process exited 0 after its graceful shutdown (or before it began)."""
+        return self.stop_requested and all(
+            code == 0 or name in self.ended_by_stop_signal for name, code in self.returncodes.items()
+        )
 
     @property
     def exit_code(self) -> int:
         return 0 if self.clean else 1
 
 
-@dataclass(frozen=True)
-class _PendingRestart:
-    due: float
-    returncode: int
+@dataclass
+class _Child:
+    spec: ProcessSpec
+    popen: subprocess.Popen[bytes]
+    started_at: float
 
 
 class Supervisor:
@@ -80,213 +86,236 @@ class Supervisor:
     ) -> None:
         self._plan = list(plan)
         self._printer = printer
+        self._printer.width = max([len(LAUNCHER_NAME), *(len(spec.name) for spec in plan)])
         self._inherited_env = dict(os.environ if inherited_env is None else inherited_env)
         self._kill_wait = shutdown_grace_seconds + _KILL_MARGIN_SECONDS
         # None: a process that dies takes the others down (the benchmark wants a crash to show).
         self._restarts = RestartTracker(restart_policy) if restart_policy is not None else None
-        self._pids: dict[str, int] = {}
-        self._started_at: dict[str, float] = {}
+        self._events: queue.Queue[Message] = queue.Queue()
+        self._children: dict[str, _Child] = {}
         self._returncodes: dict[str, int] = {}
-        self._pending: dict[str, _PendingRestart] = {}
+        self._pending: dict[str, float] = {}
         self._restart_counts: dict[str, int] = {}
         self._stop = threading.Event()
-        self._on_started: Callable[[], None] | None = None
-        self._stopping_since: float | None = None
-        self._killed = False
+        self._kill = threading.Event()
+        self._stopping = False
+        # Names signalled to stop, and when the current stage's deadline passes.
+        self._signalled: set[str] = set()
+        self._stage_deadline: float | None = None
+        self._ended_by_stop_signal: set[str] = set()
 
     @property
     def pids(self) -> dict[str, int]:
-        """Pid of each started process, by name (the service itself: its command is exec'd)."""
-        return dict(self._pids)
+        """Pid of each running process, by name (the service itself: no shell in between)."""
+        # A copy first: other threads (a benchmark's workload) ask while the loop changes the table.
+        children = dict(self._children)
+        return {name: child.popen.pid for name, child in children.items()}
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def running(self, name: str) -> bool:
+        """Whether process `name` is alive now."""
+        child = self._children.get(name)
+        return child is not None and child.popen.poll() is None
 
     def stop(self) -> None:
-        """Asks for a graceful stop of every process; safe to call from any thread."""
+        """Asks for a stop in dependency order; safe to call from any thread."""
         self._stop.set()
 
     def announce(self, text: str) -> None:
         """Writes a line under the name `launcher`, interleaved with the processes' output."""
-        self._printer.write(_line(text))
+        self._write(_line(text))
+
+    def add(self, specs: Sequence[ProcessSpec]) -> None:
+        """Starts more processes, supervised like the plan's; call from `on_started` (the supervisor's thread)."""
+        self._plan.extend(specs)
+        self._printer.width = max([self._printer.width, *(len(spec.name) for spec in specs)])
+        if self._stop.is_set():
+            return  # a stop came while they were prepared: nothing to start, nothing to stop
+        for spec in specs:
+            self._start(spec)
 
     def run(self, *, on_started: Callable[[], None] | None = None) -> RunOutcome:
         """Blocks until every process has exited. Must run on the main thread (it handles signals).
 
-        `on_started` runs once, on this thread, when every process has been spawned.
+        `on_started` runs once, on this thread, when every process of the plan has been spawned.
         """
-        self._on_started = on_started
-        manager = Manager(printer=self._printer)
-        manager.events = _ObservedEvents(
-            manager.events,
-            observe=lambda message: self._observe(message, manager),
-            before_read=lambda: self._before_read(manager),
-        )
-        for process in self._plan:
-            manager.add_process(
-                process.name,
-                # exec: the shell honcho runs commands in becomes the service, so SIGTERM reaches it directly.
-                "exec " + shlex.join(process.argv),
-                env={**self._inherited_env, **process.env},
-            )
-        previous_handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-        previous_kill_wait = honcho.manager.KILL_WAIT
-        # honcho's SIGKILL deadline is a module constant of 5 s, shorter than the services'
-        # shutdown grace; lengthened for the run so in-flight calls may finish.
-        honcho.manager.KILL_WAIT = self._kill_wait
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in _STOP_SIGNALS}
         try:
-            manager.loop()
+            for spec in list(self._plan):
+                self._start(spec)
+            if on_started is not None and not self._stop.is_set():
+                on_started()
+            self._loop()
         except BaseException:
             # The launcher itself failed: its processes must not outlive it.
-            if len(self._pids) == len(self._plan):
-                manager.terminate()
+            self._stop_now()
             raise
         finally:
-            honcho.manager.KILL_WAIT = previous_kill_wait
-            for signum, handler in previous_handlers.items():
+            for signum, handler in previous.items():
                 signal.signal(signum, _restorable(handler))
         outcome = RunOutcome(
-            stop_requested=self._stop.is_set() or manager.returncode in _SIGNAL_RETURN_CODES,
+            stop_requested=self._stop.is_set(),
             returncodes=dict(self._returncodes),
             restarts=dict(self._restart_counts),
+            ended_by_stop_signal=frozenset(self._ended_by_stop_signal),
         )
         if not outcome.clean:
             log.error("processes did not stop cleanly", extra={"returncodes": outcome.returncodes})
         return outcome
 
-    def _stopping(self, manager: Manager) -> bool:
-        # honcho sets its return code on a signal or when it lets a death stop everything.
-        return self._stop.is_set() or manager.returncode is not None
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # Only flags here: the loop acts on them within a tick, and nothing here can fail on a closed pipe.
+        if self._stop.is_set():
+            self._kill.set()
+        self._stop.set()
 
-    def _observe(self, message: Message, manager: Manager) -> Message:
-        """Sees each message before honcho does; answers the message honcho gets instead."""
-        if message.type == "start":
-            self._pids[message.name] = message.data["pid"]
-            self._started_at[message.name] = time.monotonic()
-            if self._stopping(manager):
-                # Restarted just as the stop began: honcho signalled the pid it knew, the dead one.
-                _signal_group(message.data["pid"], signal.SIGKILL if self._killed else signal.SIGTERM)
+    def _loop(self) -> None:
+        announced_kill = False
+        while self._children or (self._pending and not self._stopping):
+            if self._kill.is_set() and not announced_kill:
+                announced_kill = True
+                self.announce("second interrupt: killing every process now")
+                for child in self._children.values():
+                    _signal_group(child.popen.pid, signal.SIGKILL)
+            if self._stop.is_set() and not self._stopping:
+                self._begin_stop("stop requested")
+            if self._stopping:
+                self._advance_stop()
+            else:
+                self._start_due_restarts()
+            try:
+                message = self._events.get(timeout=_TICK_SECONDS)
+            except queue.Empty:
+                continue
+            self._handle(message)
+
+    def _handle(self, message: Message) -> None:
+        if message.type == "line":
+            self._write(message)
         elif message.type == "stop":
-            self._returncodes[message.name] = message.data["returncode"]
-            # Read before honcho handles the message: no return code yet means nobody asked for a stop.
-            if not self._stopping(manager):
-                return self._on_unexpected_exit(message)
-        return message
+            child = self._children.pop(message.name)
+            returncode = message.data["returncode"]
+            self._returncodes[message.name] = returncode
+            self._write(_line(f"{message.name} stopped (rc={returncode})"))
+            if message.name in self._signalled:
+                if returncode == -child.spec.stop_signal:
+                    self._ended_by_stop_signal.add(message.name)
+            elif self._stopping:
+                # Not restarted: the stop would only have to stop it again. (Killed by a second interrupt: expected.)
+                if not self._kill.is_set():
+                    log.warning("process exited during the stop", extra={"process_name": message.name})
+            else:
+                self._on_unexpected_exit(child, returncode)
 
-    def _on_unexpected_exit(self, message: Message) -> Message:
-        name, returncode = message.name, message.data["returncode"]
-        uptime = time.monotonic() - self._started_at.get(name, time.monotonic())
+    def _on_unexpected_exit(self, child: _Child, returncode: int) -> None:
+        name = child.spec.name
+        uptime = time.monotonic() - child.started_at
         details = {"process_name": name, "returncode": returncode, "uptime_seconds": round(uptime, 3)}
         if self._restarts is None:
             log.error("process exited on its own; stopping the others", extra=details)
-            return message
+            self._begin_stop(f"{name} exited")
+            return
         decision = self._restarts.decide(name, returncode=returncode, uptime_seconds=uptime)
         if not decision.restart:
             log.error(
                 "process exited on its own; giving up on it and stopping the others",
                 extra={**details, "reason": decision.reason},
             )
-            return message
+            self._begin_stop(f"gave up on {name}")
+            return
         log.warning(
             "process exited on its own; restarting it",
             extra={**details, "restart_in_seconds": decision.delay_seconds, "quick_failures": decision.quick_failures},
         )
-        self._pending[name] = _PendingRestart(due=time.monotonic() + decision.delay_seconds, returncode=returncode)
-        # honcho must not see this stop: it would stop every process.
-        return _line(f"{name} exited (rc={returncode}); restarting it in {decision.delay_seconds:g} s")
+        self._pending[name] = time.monotonic() + decision.delay_seconds
+        self.announce(f"{name} exited (rc={returncode}); restarting it in {decision.delay_seconds:g} s")
 
-    def _before_read(self, manager: Manager) -> Message | None:
-        """Runs on the main thread before each of honcho's queue reads; a message returned is read instead."""
-        self._between_reads(manager)
-        if self._pending and self._stopping(manager):
-            # A process waiting for its restart is not started again; honcho learns it has stopped.
-            name, pending = self._pending.popitem()
-            log.warning("restart abandoned: stopping", extra={"process_name": name})
-            return Message(
-                type="stop",
-                data={"returncode": pending.returncode},
-                time=datetime.datetime.now(),
-                name=name,
-                colour=None,
-            )
-        return None
-
-    def _between_reads(self, manager: Manager) -> None:
-        # After honcho has handled the previous message, so terminate() never races its loop
-        # and on_started follows its output.
-        if len(self._pids) < len(self._plan):
-            return  # honcho can signal a process only once it knows its pid
-        if self._on_started is not None:
-            on_started, self._on_started = self._on_started, None
-            on_started()
-        if self._stop.is_set():
-            manager.terminate()
-        self._start_due_restarts(manager)
-        self._kill_stragglers(manager)
-
-    def _start_due_restarts(self, manager: Manager) -> None:
-        if self._stopping(manager):
-            return
+    def _start_due_restarts(self) -> None:
         now = time.monotonic()
-        for name, pending in list(self._pending.items()):
-            if pending.due > now:
+        for name, due in list(self._pending.items()):
+            if due > now:
                 continue
             del self._pending[name]
             self._restart_counts[name] = self._restart_counts.get(name, 0) + 1
             log.warning("restarting process", extra={"process_name": name, "restart": self._restart_counts[name]})
-            # As honcho's own start does (honcho 2.0.0, pinned): a relay process runs the
-            # command and puts its start, lines and stop on the queue; honcho keeps the old pid
-            # until the new start message replaces it.
-            entry = manager._processes[name]
-            relay = multiprocessing.Process(name=name, target=entry["obj"].run, args=(manager.events, True))
-            relay.start()
-            entry["process"] = relay
+            self._start(next(spec for spec in self._plan if spec.name == name))
 
-    def _kill_stragglers(self, manager: Manager) -> None:
-        # honcho's own SIGKILL deadline starts only once some process has exited; if none
-        # does after SIGTERM, this one still ends the run.
-        if not self._stopping(manager):
-            return
+    def _begin_stop(self, reason: str) -> None:
+        self._stopping = True
+        for name in self._pending:
+            log.warning("restart abandoned: stopping", extra={"process_name": name})
+        self._pending.clear()
+        log.info("stopping in dependency order", extra={"reason": reason})
+
+    def _advance_stop(self) -> None:
+        """Signals the next stage once the current one has exited; kills a stage that outlives its deadline."""
         now = time.monotonic()
-        if self._stopping_since is None:
-            self._stopping_since = now
-        elif not self._killed and now - self._stopping_since > self._kill_wait:
-            log.error("processes ignored SIGTERM; killing them", extra={"waited_seconds": self._kill_wait})
-            self._killed = True
-            manager.kill()
+        current = [child for child in self._children.values() if child.spec.name in self._signalled]
+        if current:
+            if self._stage_deadline is not None and now > self._stage_deadline:
+                names = sorted(child.spec.name for child in current)
+                log.error("processes ignored SIGTERM; killing them", extra={"processes": names})
+                for child in current:
+                    _signal_group(child.popen.pid, signal.SIGKILL)
+                self._stage_deadline = None
+            return
+        remaining = [child for child in self._children.values() if child.spec.name not in self._signalled]
+        if not remaining:
+            return
+        stage = min(child.spec.stop_stage for child in remaining)
+        for child in remaining:
+            if child.spec.stop_stage == stage:
+                self._signalled.add(child.spec.name)
+                self._write(_line(f"sending {child.spec.stop_signal.name} to {child.spec.name}"))
+                _signal_group(child.popen.pid, child.spec.stop_signal)
+        self._stage_deadline = now + self._kill_wait
 
+    def _start(self, spec: ProcessSpec) -> None:
+        popen = subprocess.Popen(
+            spec.argv,
+            env={**self._inherited_env, **spec.env},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            # Its own session: a terminal's SIGINT reaches the launcher only, which then stops in order.
+            start_new_session=True,
+            user=spec.user,
+        )
+        self._children[spec.name] = _Child(spec=spec, popen=popen, started_at=time.monotonic())
+        self._signalled.discard(spec.name)
+        self._write(_line(f"{spec.name} started (pid={popen.pid})"))
+        threading.Thread(target=self._relay, args=(spec.name, popen), name=f"relay {spec.name}", daemon=True).start()
 
-class _ObservedEvents:
-    """honcho's event queue, read through an observer: the manager's loop is left as it is."""
+    def _relay(self, name: str, popen: subprocess.Popen[bytes]) -> None:
+        assert popen.stdout is not None
+        for line in iter(popen.stdout.readline, b""):
+            self._events.put(Message(type="line", data=line, time=datetime.datetime.now(), name=name, colour=None))
+        popen.stdout.close()
+        returncode = popen.wait()
+        self._events.put(
+            Message(type="stop", data={"returncode": returncode}, time=datetime.datetime.now(), name=name, colour=None)
+        )
 
-    def __init__(
-        self,
-        queue: Any,
-        *,
-        observe: Callable[[Message], Message],
-        before_read: Callable[[], Message | None],
-    ) -> None:
-        self._queue = queue
-        self._observe = observe
-        self._before_read = before_read
+    def _stop_now(self) -> None:
+        """After a failure of the launcher itself: SIGTERM to all, a bounded wait, SIGKILL to the rest."""
+        for child in self._children.values():
+            _signal_group(child.popen.pid, child.spec.stop_signal)
+        deadline = time.monotonic() + self._kill_wait
+        for child in self._children.values():
+            try:
+                child.popen.wait(timeout=max(deadline - time.monotonic(), 0.0))
+            except subprocess.TimeoutExpired:
+                _signal_group(child.popen.pid, signal.SIGKILL)
 
-    def put(self, message: Message) -> None:
-        self._queue.put(message)
-
-    def get(self, timeout: float | None = None) -> Message:
-        message = self._before_read()
-        if message is None:
-            message = self._queue.get(timeout=timeout)
-        return self._observe(message)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Children started with spawn or forkserver only put messages: hand them the bare queue.
-        return (_bare_queue, (self._queue,))
-
-
-def _bare_queue(queue: Any) -> Any:
-    return queue
+    def _write(self, message: Message) -> None:
+        keep_writing_without_a_reader(lambda: self._printer.write(message))
 
 
 def _signal_group(pid: int, signum: int) -> None:
-    # Each process leads its own session (honcho starts it so); a group already gone is fine.
+    # Each process leads its own session; a group already gone is fine.
     try:
         os.killpg(pid, signum)
     except ProcessLookupError:

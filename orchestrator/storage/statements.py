@@ -11,6 +11,7 @@ psycopg2's `%(name)s` parameters; rows are named tuples.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +22,8 @@ from psycopg2.extras import NamedTupleCursor
 from sqlalchemy.engine import Engine
 
 from orchestrator.errors import DependencyUnavailableError
+
+log = logging.getLogger(__name__)
 
 _UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg2.OperationalError, psycopg2.InterfaceError)
 
@@ -67,4 +70,6 @@ def database_errors() -> Iterator[None]:
         yield
     except _UNAVAILABLE as error:
         cause = error.orig if isinstance(error, sa.exc.DBAPIError) else error
-        raise DependencyUnavailableError(f"database unavailable: {cause}") from error
+        # The driver's message names the server's socket or host: logged here, never sent to a caller.
+        log.warning("database unavailable", extra={"error": str(cause).strip()})
+        raise DependencyUnavailableError("database unavailable") from error

@@ -157,7 +157,8 @@ def test_a_killed_process_is_restarted_and_a_later_stop_is_still_clean() -> None
 
     os.kill(victim, signal.SIGKILL)
     lines = wait_for_lines(driver, "victim started (pid=", 1)
-    wait_for_lines(driver, "victim | ready", 1)
+    # Only the restarted process says ready now.
+    wait_for_lines(driver, "| ready", 1)
     restarted = int(lines[-1].split("pid=")[1].split(")")[0])
     assert restarted != victim and is_alive(restarted)
     assert any(f"victim exited (rc={-signal.SIGKILL}); restarting it in 0.2 s" in line for line in lines)
@@ -197,3 +198,23 @@ def test_a_process_refusing_its_configuration_is_not_restarted() -> None:
     assert outcome == {"stop_requested": False, "returncodes": {"steady": 0, "refusing": 2}, "restarts": {}}
     (gave_up,) = logged(stderr, "process exited on its own; giving up on it and stopping the others")
     assert "refused its configuration" in gave_up["reason"]
+
+
+def test_a_second_sigint_kills_every_process_at_once() -> None:
+    # A grace of 30 s: the first SIGINT alone would wait that long for the process that ignores SIGTERM.
+    driver = start_driver({"stubborn": STUBBORN, "steady": GRACEFUL}, grace=30.0)
+    wait_for_lines(driver, "| ready", 2)
+    children = descendants(driver.pid)
+    started = time.monotonic()
+
+    driver.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    driver.send_signal(signal.SIGINT)
+    returncode, outcome, stderr = finish(driver)
+
+    assert time.monotonic() - started < 5, stderr
+    assert returncode == 1
+    assert outcome["stop_requested"] is True
+    assert outcome["returncodes"]["stubborn"] == -signal.SIGKILL
+    assert "second interrupt: killing every process now" in stderr
+    assert not [pid for pid in children if is_alive(pid)]
