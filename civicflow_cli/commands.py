@@ -112,13 +112,13 @@ def show_results(api: Api, arguments: argparse.Namespace, output: Output) -> int
 
 
 def submit_appeal(api: Api, arguments: argparse.Namespace, output: Output) -> int:
-    base = read_json_object(arguments.evidence_file) if arguments.evidence_file else {}
-    evidence = merge_assignments(base, arguments.evidence, None)
-    if not evidence:
-        raise UsageError("an appeal needs evidence: --evidence KEY=VALUE (age, income, category) or --evidence-file")
+    base = read_json_object(arguments.new_data_file) if arguments.new_data_file else {}
+    new_data = merge_assignments(base, arguments.new_data, None)
+    if not new_data:
+        raise UsageError("an appeal needs new data: --new-data KEY=VALUE (age, income, category) or --new-data-file")
     response = api.post(
         "/workflows/appeal",
-        {"original_instance_id": arguments.instance_id, "new_data": evidence},
+        {"original_instance_id": arguments.instance_id, "new_data": new_data},
         idempotency_key=arguments.idempotency_key,
     )
     body = dict(response.json())

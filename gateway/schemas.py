@@ -37,7 +37,7 @@ class ExecuteWorkflowBody(RequestBody):
 class AppealBody(RequestBody):
     original_instance_id: uuid.UUID = Field(description="A completed eligibility_check or appeal_processing instance.")
     new_data: dict[str, Any] = Field(
-        description="Corrected evidence overriding the mock data: any of age (0..130), income (>= 0), "
+        description="Corrected data overriding the registry's (mock) data: any of age (0..130), income (>= 0), "
         "category (general, sc, st, obc).",
         examples=[{"age": 30, "income": 90000}],
     )

@@ -97,9 +97,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         self, request: orchestrator_pb2.SubmitAppealRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.SubmitAppealResponse:
         original_id = _parse_uuid("original_instance_id", request.original_instance_id)
-        evidence = parse_json("evidence_json", request.evidence_json)
+        new_data = parse_json("new_data_json", request.new_data_json)
         key = idempotency.checked_key(request.idempotency_key)
-        result = await self._appeals.submit(original_id, evidence, idempotency_key=key, principal=caller())
+        result = await self._appeals.submit(original_id, new_data, idempotency_key=key, principal=caller())
         return messages.appeal_message(result)
 
     async def GetImpactReport(
