@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--idempotency-key", metavar="KEY", help="a repeated request with this key starts nothing new")
     how = run.add_mutually_exclusive_group()
     how.add_argument("--sync", action="store_true", help="one request that answers when the run has ended")
-    how.add_argument("--detach", action="store_true", help="start the run, print its id and return at once")
+    how.add_argument("--detach", action="store_true", help="start the run, print its id alone and return at once")
     run.epilog = (
         "KEY=VALUE: text where the template's input is a string, JSON otherwise "
         "(population_size=1000, proposed_rules='{\"max_income\": 200000}'); "

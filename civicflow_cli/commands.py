@@ -37,6 +37,15 @@ class Output:
         else:
             self.console.print(table)
 
+    def show_id(self, body: Any, instance_id: str) -> None:
+        """The id alone on one line, for `id=$(civicflow run --detach ...)`; the whole answer with --json."""
+        if self.as_json:
+            self.show(body, instance_id)
+        else:
+            # Written as it is: the console would highlight or wrap it on a terminal.
+            self.console.file.write(instance_id + "\n")
+            self.console.file.flush()
+
 
 def list_templates(api: Api, arguments: argparse.Namespace, output: Output) -> int:
     items = api.templates()
@@ -54,7 +63,7 @@ def run_workflow(api: Api, arguments: argparse.Namespace, output: Output) -> int
     started = api.execute(arguments.template_id, inputs, asynchronous=True, idempotency_key=key)
     instance_id = str(started["instance_id"])
     if arguments.detach:
-        output.show(started, f"started {arguments.template_id} run {instance_id}")
+        output.show_id(started, instance_id)
         return EXIT_OK
     return _followed(api, instance_id, output, label=arguments.template_id)
 

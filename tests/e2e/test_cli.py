@@ -176,6 +176,17 @@ def test_a_detached_run_returns_at_once_and_watch_follows_it_to_the_end(civicflo
     assert finished["outputs"]["impact_report"]["total"] == 20000
 
 
+def test_a_detached_run_prints_its_instance_id_alone(civicflow: RunCommand) -> None:
+    started = civicflow(
+        "run", "eligibility_check", "-i", "citizen_id=CIT-0000042", "-i", "scheme_name=scheme_alpha", "--detach"
+    )
+
+    assert started.status == 0, started.err
+    assert started.out == f"{uuid.UUID(started.out.strip())}\n"
+    shown = civicflow("show", started.out.strip(), "--json")
+    assert shown.status == 0 and shown.json()["instance_id"] == started.out.strip()
+
+
 def test_a_sync_run_from_an_inputs_file_with_an_idempotency_key_is_not_repeated(
     civicflow: RunCommand, tmp_path: Any
 ) -> None:
