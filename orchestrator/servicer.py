@@ -121,7 +121,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
             results=[messages.result_message(row) for row in rows],
             total=total,
             # Offsets are positions (keyset): a failed citizen leaves a gap, so the next page starts after the last row.
-            next_offset=rows[-1].position if len(rows) == limit and rows[-1].position < total else total,
+            # Past the end it stays where the caller asked: a next page never points backwards.
+            next_offset=rows[-1].position
+            if len(rows) == limit and rows[-1].position < total
+            else max(request.offset, total),
         )
 
     async def _instance(self, raw_id: str) -> InstanceRecord:
