@@ -60,7 +60,9 @@ def banner(settings: LauncherSettings, plan: list[ProcessSpec]) -> list[str]:
 
 def main() -> int:
     settings = LauncherSettings()
-    configure_logging("launcher", settings.log_level)
+    configure_logging("launcher", settings.log_level, settings.log_format)
     # pgserver logs every pg_ctl command line and its output at INFO: noise on a developer's terminal.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
+    # Alembic says which dialect it uses at every start, twice; the setup's own line says the database is ready.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     return run(settings).exit_code
