@@ -2,21 +2,28 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Two stamps in one environment: what the services need (make run), then the dev tools on top
+# (make test, bench, proto). `make run` alone never installs the dev tools; `make test` adds them.
+RUNTIME_INSTALLED := $(VENV)/.runtime-installed
 INSTALLED := $(VENV)/.installed
 EVALUATORS ?= 1
 
 .PHONY: install run test bench proto clean
 
-$(INSTALLED): pyproject.toml
+$(RUNTIME_INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME_INSTALLED)
+
+$(INSTALLED): $(RUNTIME_INSTALLED) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
 
-run: $(INSTALLED)
+run: $(RUNTIME_INSTALLED)
 	EVALUATORS=$(EVALUATORS) $(BIN)/python -m civicflow.launch
 
 test: $(INSTALLED)
