@@ -2,15 +2,22 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Two stamps in one environment: what the services need (make run), then the dev tools on top
+# (make test, bench, proto). `make run` alone never installs the dev tools; `make test` adds them.
+RUNTIME_INSTALLED := $(VENV)/.runtime-installed
 INSTALLED := $(VENV)/.installed
 EVALUATORS ?= 1
 
 .PHONY: install run test bench proto clean
 
-$(INSTALLED): pyproject.toml
+$(RUNTIME_INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME_INSTALLED)
+
+$(INSTALLED): $(RUNTIME_INSTALLED) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(INSTALLED)
 
@@ -18,7 +25,7 @@ install: $(INSTALLED)
 
 # exec: the launcher replaces the recipe's shell; it takes the terminal's Ctrl-C for itself (see
 # civicflow/launch/terminal.py), stops everything in order and exits 0, so make exits 0 too.
-run: $(INSTALLED)
+run: $(RUNTIME_INSTALLED)
 	exec env EVALUATORS=$(EVALUATORS) $(BIN)/python -m civicflow.launch
 
 test: $(INSTALLED)

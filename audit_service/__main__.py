@@ -13,7 +13,7 @@ from civicflow.logs import configure_logging
 
 def main() -> int:
     settings = AuditSettings()  # database_url and audit_signing_key_path come from the environment
-    configure_logging("audit_service", settings.log_level)
+    configure_logging("audit_service", settings.log_level, settings.log_format)
     return run_service(
         "audit_service",
         lambda: start(settings),

@@ -6,7 +6,10 @@
     entry        an entry's content still matches its leaf hash
 
 Exit status: 0 and a line starting "verified" when the check holds; 1 and a line starting
-"NOT VERIFIED" saying why when it does not or a file cannot be used; 2 for a usage error.
+"NOT VERIFIED" saying why when it does not (the documents disagree: tampering, or documents
+that do not belong together); 2 and a line starting "CANNOT VERIFY" on standard error when the
+check could not be made (a file missing or unreadable, not a JSON object, a key file without a
+usable public key) or the arguments are wrong. A script may treat 1 alone as an alarm.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,9 +27,18 @@ from audit_service.signing.checkpoints import Checkpoint, hex_field
 from audit_service.signing.keys import PublicKey
 from audit_service.tree.merkle import HASH_SIZE, verify_consistency, verify_inclusion
 
+EXIT_VERIFIED = 0
+EXIT_NOT_VERIFIED = 1
+# As argparse exits for a usage error: the check was not made, so nothing is known either way.
+EXIT_CANNOT_VERIFY = 2
+
 
 class NotVerifiedError(Exception):
     """The check does not hold; the message says why."""
+
+
+class CannotVerifyError(Exception):
+    """The check could not be made: a file cannot be read or is not a JSON object, or a key file holds no key."""
 
 
 def check_entry(entry: dict[str, Any]) -> bytes:
@@ -121,14 +134,14 @@ def load_public_keys(paths: Sequence[Path]) -> dict[str, PublicKey]:
         else:
             document = _json(path, text)
             listed = document.get("keys") if "keys" in document else [document]
-            if not isinstance(listed, list):
-                raise NotVerifiedError(f"{path}: 'keys' must be a list of public keys")
+            if not isinstance(listed, list) or not listed:
+                raise CannotVerifyError(f"{path}: 'keys' must be a non-empty list of public keys")
             pems = [str(key.get("public_key_pem", "") if isinstance(key, dict) else "").encode() for key in listed]
         for pem in pems:
             try:
                 key = PublicKey.from_pem(pem)
             except ValueError as error:
-                raise NotVerifiedError(f"{path} is not an Ed25519 public key: {error}") from None
+                raise CannotVerifyError(f"{path} is not an Ed25519 public key: {error}") from None
             keys[key.key_id] = key
     return keys
 
@@ -150,9 +163,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = _run(arguments)
     except NotVerifiedError as error:
         print(f"NOT VERIFIED: {error}")
-        return 1
+        return EXIT_NOT_VERIFIED
+    except CannotVerifyError as error:
+        print(f"CANNOT VERIFY: {error}", file=sys.stderr)
+        return EXIT_CANNOT_VERIFY
+    except Exception:  # a bug of the verifier's own: exit 1, Python's default, would read as tampering
+        traceback.print_exc()
+        print("CANNOT VERIFY: the verifier failed unexpectedly (above)", file=sys.stderr)
+        return EXIT_CANNOT_VERIFY
     print(message)
-    return 0
+    return EXIT_VERIFIED
 
 
 def _run(arguments: argparse.Namespace) -> str:
@@ -204,16 +224,16 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as error:
-        raise NotVerifiedError(f"cannot read {path}: {error.strerror}") from None
+        raise CannotVerifyError(f"cannot read {path}: {error.strerror}") from None
 
 
 def _json(path: Path, text: bytes) -> dict[str, Any]:
     try:
         document = json.loads(text)
     except ValueError as error:
-        raise NotVerifiedError(f"{path} is not JSON: {error}") from None
+        raise CannotVerifyError(f"{path} is not JSON: {error}") from None
     if not isinstance(document, dict):
-        raise NotVerifiedError(f"{path} holds a JSON {type(document).__name__}, not an object")
+        raise CannotVerifyError(f"{path} holds a JSON {type(document).__name__}, not an object")
     return document
 
 

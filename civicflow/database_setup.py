@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from civicflow.database import run_migrations, url_with_password_from
-from civicflow.logs import configure_logging
+from civicflow.logs import configure_logging, log_format_from_environment
 from civicflow.settings import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -258,7 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--prefix", default=os.environ.get("DATABASE_ROLE_PREFIX", DEFAULT_PREFIX))
     arguments = parser.parse_args(argv)
-    configure_logging("database_setup", os.environ.get("LOG_LEVEL", "INFO"))
+    log_format = log_format_from_environment(os.environ.get("LOG_FORMAT"))
+    configure_logging("database_setup", os.environ.get("LOG_LEVEL", "INFO"), log_format)
     admin_url = os.environ.get("DATABASE_ADMIN_URL")
     if not admin_url:
         print("DATABASE_ADMIN_URL must name an administrative connection", file=sys.stderr)

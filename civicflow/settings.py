@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from civicflow.logs import LogFormat
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -19,6 +21,8 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
     log_level: str = "INFO"
+    # human, json, or auto: human on a terminal, JSON otherwise (civicflow/logs.py).
+    log_format: LogFormat = "auto"
     # Address the server binds to; 0.0.0.0 so that containers are reachable.
     host: str = "0.0.0.0"
     # How long in-flight calls may run on after SIGTERM before they are cancelled.

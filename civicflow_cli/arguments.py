@@ -26,7 +26,7 @@ examples:
   civicflow run impact_analysis --input scheme_name=scheme_alpha --input population_size=1000000 \\
       --input proposed_rules.max_income=200000
   civicflow show ID; civicflow audit ID; civicflow report ID; civicflow results ID --offset 100 --limit 50
-  civicflow appeal ID --evidence income=240000
+  civicflow appeal ID --new-data income=240000
 
 The gateway is at --url, else ${URL_VARIABLE}, else {DEFAULT_URL}. Requests carry the bearer token
 --token, else ${TOKEN_VARIABLE}.
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--idempotency-key", metavar="KEY", help="a repeated request with this key starts nothing new")
     how = run.add_mutually_exclusive_group()
     how.add_argument("--sync", action="store_true", help="one request that answers when the run has ended")
-    how.add_argument("--detach", action="store_true", help="start the run, print its id and return at once")
+    how.add_argument("--detach", action="store_true", help="start the run, print its id alone and return at once")
     run.epilog = (
         "KEY=VALUE: text where the template's input is a string, JSON otherwise "
         "(population_size=1000, proposed_rules='{\"max_income\": 200000}'); "
@@ -119,12 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--offset", type=_count(0), default=0, help="citizens to skip (default: 0)")
     results.add_argument("--limit", type=_count(1), default=20, help="citizens on the page, at most 1000 (default: 20)")
 
-    appeal = command("appeal", "appeal a decision with corrected evidence (age, income, category)")
+    appeal = command("appeal", "appeal a decision with new data correcting the registry's (age, income, category)")
     appeal.add_argument("instance_id", type=_instance_id, metavar="ID", help="the eligibility check or appeal")
     appeal.add_argument(
-        "--evidence", "-e", action="append", default=[], metavar="KEY=VALUE", help="e.g. income=240000 (repeatable)"
+        "--new-data", action="append", default=[], metavar="KEY=VALUE", help="e.g. income=240000 (repeatable)"
     )
-    appeal.add_argument("--evidence-file", metavar="FILE", help="a JSON object of evidence ('-' reads standard input)")
+    appeal.add_argument("--new-data-file", metavar="FILE", help="a JSON object of new data ('-' reads standard input)")
     appeal.add_argument("--idempotency-key", metavar="KEY", help="a repeated request with this key creates nothing new")
 
     token = command("token", "tokens of the local issuer, for development (make run)")

@@ -37,6 +37,15 @@ class Output:
         else:
             self.console.print(table)
 
+    def show_id(self, body: Any, instance_id: str) -> None:
+        """The id alone on one line, for `id=$(civicflow run --detach ...)`; the whole answer with --json."""
+        if self.as_json:
+            self.show(body, instance_id)
+        else:
+            # Written as it is: the console would highlight or wrap it on a terminal.
+            self.console.file.write(instance_id + "\n")
+            self.console.file.flush()
+
 
 def list_templates(api: Api, arguments: argparse.Namespace, output: Output) -> int:
     items = api.templates()
@@ -54,7 +63,7 @@ def run_workflow(api: Api, arguments: argparse.Namespace, output: Output) -> int
     started = api.execute(arguments.template_id, inputs, asynchronous=True, idempotency_key=key)
     instance_id = str(started["instance_id"])
     if arguments.detach:
-        output.show(started, f"started {arguments.template_id} run {instance_id}")
+        output.show_id(started, instance_id)
         return EXIT_OK
     return _followed(api, instance_id, output, label=arguments.template_id)
 
@@ -112,13 +121,13 @@ def show_results(api: Api, arguments: argparse.Namespace, output: Output) -> int
 
 
 def submit_appeal(api: Api, arguments: argparse.Namespace, output: Output) -> int:
-    base = read_json_object(arguments.evidence_file) if arguments.evidence_file else {}
-    evidence = merge_assignments(base, arguments.evidence, None)
-    if not evidence:
-        raise UsageError("an appeal needs evidence: --evidence KEY=VALUE (age, income, category) or --evidence-file")
+    base = read_json_object(arguments.new_data_file) if arguments.new_data_file else {}
+    new_data = merge_assignments(base, arguments.new_data, None)
+    if not new_data:
+        raise UsageError("an appeal needs new data: --new-data KEY=VALUE (age, income, category) or --new-data-file")
     response = api.post(
         "/workflows/appeal",
-        {"original_instance_id": arguments.instance_id, "new_data": evidence},
+        {"original_instance_id": arguments.instance_id, "new_data": new_data},
         idempotency_key=arguments.idempotency_key,
     )
     body = dict(response.json())

@@ -1,4 +1,4 @@
-"""Workflow inputs and appeal evidence from the command line: `key=value` pairs and JSON files.
+"""Workflow inputs and an appeal's new data from the command line: `key=value` pairs and JSON files.
 
 A value is taken as the template's input schema types it: text for a string property, JSON
 otherwise (`population_size=1000` is a number, `proposed_rules={"max_income": 200000}` an

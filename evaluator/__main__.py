@@ -12,7 +12,7 @@ from evaluator.server import start
 
 def main() -> int:
     settings = EvaluatorSettings()
-    configure_logging("evaluator", settings.log_level)
+    configure_logging("evaluator", settings.log_level, settings.log_format)
     return run_service("evaluator", lambda: start(settings), grace=settings.shutdown_grace_seconds)
 
 

@@ -13,6 +13,7 @@ import uvicorn
 from civicflow.launch.restart_policy import EXIT_BAD_CONFIGURATION
 from civicflow.logs import configure_logging
 from civicflow.settings import ConfigurationError
+from gateway.access_log import quiet_health_probes
 from gateway.app import create_app
 from gateway.config import GatewaySettings
 from gateway.http_protocol import with_deadlines
@@ -34,7 +35,8 @@ class _Server(uvicorn.Server):
 
 def main() -> int:
     settings = GatewaySettings()
-    configure_logging("gateway", settings.log_level)
+    configure_logging("gateway", settings.log_level, settings.log_format)
+    quiet_health_probes()
     try:
         app = create_app(settings)
     except ConfigurationError as error:

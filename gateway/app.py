@@ -27,7 +27,7 @@ Runs template-driven benefit-decision workflows and answers for their results.
 
 * **eligibility_check**: decides one citizen under one scheme.
 * **impact_analysis**: re-evaluates a population under proposed rules and reports what changes.
-* **appeal_processing**: re-runs a decision with corrected evidence, never modifying the original.
+* **appeal_processing**: re-runs a decision with corrected data (`new_data`), never modifying the original.
 
 Every step of every run is written to an append-only audit trail. Errors always answer
 `{"error": {"status", "code", "message", "details"}}`.

@@ -31,7 +31,10 @@ class CheckpointPage(BaseModel):
     total: int
     offset: int
     limit: int
-    next_offset: int = Field(description="Offset of the next page; equal to total on the last page.")
+    next_offset: int = Field(
+        description="Offset of the next page; on the last page total, or offset when that is past the end: "
+        "never smaller than offset, and the last page when it is >= total."
+    )
     checkpoints: list[Checkpoint] = Field(description="Smallest tree first.")
 
 

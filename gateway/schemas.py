@@ -45,7 +45,7 @@ class ExecuteWorkflowBody(RequestBody):
 class AppealBody(RequestBody):
     original_instance_id: uuid.UUID = Field(description="A completed eligibility_check or appeal_processing instance.")
     new_data: dict[str, Any] = Field(
-        description="Corrected evidence overriding the mock data: any of age (0..130), income (>= 0), "
+        description="Corrected data overriding the registry's (mock) data: any of age (0..130), income (>= 0), "
         "category (general, sc, st, obc).",
         examples=[{"age": 30, "income": 90000}],
     )
@@ -173,7 +173,10 @@ class ImpactResultsPage(BaseModel):
     total: int
     offset: int
     limit: int
-    next_offset: int = Field(description="Offset of the next page; equal to total on the last page.")
+    next_offset: int = Field(
+        description="Offset of the next page; on the last page total, or offset when that is past the end: "
+        "never smaller than offset, and the last page when it is >= total."
+    )
     results: list[CitizenResult]
 
 

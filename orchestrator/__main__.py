@@ -13,7 +13,7 @@ from orchestrator.server import start
 
 def main() -> int:
     settings = OrchestratorSettings()  # database_url comes from DATABASE_URL
-    configure_logging("orchestrator", settings.log_level)
+    configure_logging("orchestrator", settings.log_level, settings.log_format)
     return run_service(
         "orchestrator",
         lambda: start(settings),

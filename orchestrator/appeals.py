@@ -1,4 +1,4 @@
-"""Appeals: re-decide a completed decision with corrected evidence, as a new run linked to the original."""
+"""Appeals: re-decide a completed decision with new data (`new_data`), as a new run linked to the original."""
 
 from __future__ import annotations
 
@@ -9,14 +9,18 @@ from typing import Any
 
 from civicflow.auth.access import Action, authorize
 from civicflow.auth.principals import Principal
-from orchestrator.errors import InvalidRequestError, NotAppealableError
+from civicflow.grpc_errors import FieldProblem
+from orchestrator.errors import InputValidationError, InvalidRequestError, NotAppealableError
 from orchestrator.runs import idempotency
 from orchestrator.runs.replica import Replica
 from orchestrator.storage.appeal_records import AppealRecord, AppealStore
 from orchestrator.storage.instance_records import COMPLETED, InstanceRecord
-from orchestrator.templates.registry import TemplateRegistry
+from orchestrator.templates.registry import LoadedTemplate, TemplateRegistry
 
-EVIDENCE_INPUT = "evidence"
+# The appeal template's input holding the corrections, named as the request's field (REST and gRPC).
+NEW_DATA_INPUT = "new_data"
+# What appeals made before the input was renamed stored their corrections under; read when appealing them again.
+_EARLIER_NAME = "evidence"
 
 
 @dataclass(frozen=True)
@@ -34,21 +38,21 @@ class AppealDesk:
     async def submit(
         self,
         original_instance_id: uuid.UUID,
-        evidence: Any,
+        new_data: Any,
         *,
         principal: Principal,
         idempotency_key: str | None = None,
     ) -> AppealResult:
-        """Runs the original template's appeal template on the original inputs with the evidence merged in.
+        """Runs the original template's appeal template on the original inputs with the new data merged in.
 
-        Evidence accumulates along a chain of appeals: an appeal of an appeal keeps
-        the earlier corrections and lets the new evidence override them. The
+        Corrections accumulate along a chain of appeals: an appeal of an appeal keeps
+        the earlier corrections and lets the new data override them. The
         original instance is only read, never written. A repeated request with the
         same idempotency key answers the appeal the first one made. The principal must
         be allowed to read the original run and to run the appeal template.
         """
-        if not isinstance(evidence, dict):
-            raise InvalidRequestError("evidence must be a JSON object")
+        if not isinstance(new_data, dict):
+            raise InvalidRequestError("new_data: must be a JSON object")
         original = await self._replica.current(original_instance_id)
         authorize(
             principal,
@@ -67,16 +71,18 @@ class AppealDesk:
         )
         original_decision = self._decision_of(original)
         appeal_template = self._templates.get(self._appeal_template_id(original))
-        inputs = {key: value for key, value in original.inputs.items() if key != EVIDENCE_INPUT}
-        inputs[EVIDENCE_INPUT] = {**original.inputs.get(EVIDENCE_INPUT, {}), **evidence}
+        earlier = original.inputs.get(NEW_DATA_INPUT) or original.inputs.get(_EARLIER_NAME) or {}
+        inputs = {key: value for key, value in original.inputs.items() if key not in (NEW_DATA_INPUT, _EARLIER_NAME)}
+        inputs[NEW_DATA_INPUT] = {**earlier, **new_data}
         request_hash = None
         if idempotency_key is not None:
+            # Hashed under the name fingerprints were stored with, so a retry across the rename is the same request.
             request_hash = idempotency.fingerprint(
-                "appeal", original_instance_id=str(original_instance_id), evidence=evidence
+                "appeal", original_instance_id=str(original_instance_id), **{_EARLIER_NAME: new_data}
             )
         started = await self._replica.submit(
             appeal_template,
-            appeal_template.prepare_inputs(inputs),
+            _prepared(appeal_template, inputs),
             appealed_instance_id=original.instance_id,
             actor=principal.subject,
             idempotency_key=idempotency_key,
@@ -94,7 +100,7 @@ class AppealDesk:
             appeal_id=uuid.uuid4(),
             original_instance_id=original.instance_id,
             new_instance_id=new_instance.instance_id,
-            evidence=evidence,
+            new_data=new_data,
             original_decision=original_decision,
             new_decision=new_decision,
             outcome=outcome,
@@ -125,3 +131,19 @@ class AppealDesk:
                 f"instance {instance.instance_id} ({instance.template_id}) made no decision to appeal"
             )
         return value
+
+
+def _prepared(template: LoadedTemplate, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The appeal run's inputs; a problem with the new data is named as the request's field, `new_data.<key>`."""
+    try:
+        return template.prepare_inputs(inputs)
+    except InputValidationError as error:
+        prefix = f"inputs.{NEW_DATA_INPUT}"
+        raise InputValidationError(
+            [
+                FieldProblem(NEW_DATA_INPUT + problem.field.removeprefix(prefix), problem.problem)
+                if problem.field == prefix or problem.field.startswith(prefix + ".")
+                else problem
+                for problem in error.problems
+            ]
+        ) from None

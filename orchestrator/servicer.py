@@ -109,9 +109,9 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         self, request: orchestrator_pb2.SubmitAppealRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.SubmitAppealResponse:
         original_id = _parse_uuid("original_instance_id", request.original_instance_id)
-        evidence = parse_json("evidence_json", request.evidence_json)
+        new_data = parse_json("new_data_json", request.new_data_json)
         key = idempotency.checked_key(request.idempotency_key)
-        result = await self._appeals.submit(original_id, evidence, idempotency_key=key, principal=caller())
+        result = await self._appeals.submit(original_id, new_data, idempotency_key=key, principal=caller())
         return messages.appeal_message(result)
 
     async def GetImpactReport(
@@ -133,7 +133,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
             results=[messages.result_message(row) for row in rows],
             total=total,
             # Offsets are positions (keyset): a failed citizen leaves a gap, so the next page starts after the last row.
-            next_offset=rows[-1].position if len(rows) == limit and rows[-1].position < total else total,
+            # Past the end it stays where the caller asked: a next page never points backwards.
+            next_offset=rows[-1].position
+            if len(rows) == limit and rows[-1].position < total
+            else max(request.offset, total),
         )
 
     async def _instance(self, raw_id: str) -> InstanceRecord:

@@ -90,8 +90,10 @@ def banner(settings: LauncherSettings, plan: list[ProcessSpec]) -> list[str]:
 
 def launch(settings: LauncherSettings) -> int:
     """The launcher's exit status: 0 when stopped on request and every process stopped cleanly."""
-    configure_logging("launcher", settings.log_level)
+    configure_logging("launcher", settings.log_level, settings.log_format)
     # pgserver logs every initdb and pg_ctl command line and its output at INFO: noise on a developer's terminal.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
+    # Alembic says which dialect it uses at every start, twice; the setup's own line says the database is ready.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     with terminal_foreground():
         return run(settings).exit_code

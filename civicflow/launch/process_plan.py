@@ -14,6 +14,7 @@ from civicflow.auth.local_issuer import ensure_issuer_key
 from civicflow.database_setup import DatabaseAccounts, civicflow_migrations, load_or_create_passwords, setup_database
 from civicflow.launch.settings import LauncherSettings
 from civicflow.local_pki import LocalPki, ensure_local_pki
+from civicflow.logs import resolve_log_format
 
 LOOPBACK = "127.0.0.1"
 
@@ -124,6 +125,8 @@ def plan_processes(
     common = {
         "HOST": settings.host,
         "LOG_LEVEL": settings.log_level,
+        # Decided here, where the terminal is: the children write into the launcher's pipes.
+        "LOG_FORMAT": resolve_log_format(settings.log_format),
         "SHUTDOWN_GRACE_SECONDS": str(settings.shutdown_grace_seconds),
         # Children write into a pipe; unbuffered output keeps their lines in step with what happens.
         "PYTHONUNBUFFERED": "1",

@@ -164,14 +164,14 @@ class GetAuditTrailResponse(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[_audit_pb2.AuditEntry, _Mapping]]] = ...) -> None: ...
 
 class SubmitAppealRequest(_message.Message):
-    __slots__ = ("original_instance_id", "evidence_json", "idempotency_key")
+    __slots__ = ("original_instance_id", "new_data_json", "idempotency_key")
     ORIGINAL_INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
-    EVIDENCE_JSON_FIELD_NUMBER: _ClassVar[int]
+    NEW_DATA_JSON_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     original_instance_id: str
-    evidence_json: str
+    new_data_json: str
     idempotency_key: str
-    def __init__(self, original_instance_id: _Optional[str] = ..., evidence_json: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    def __init__(self, original_instance_id: _Optional[str] = ..., new_data_json: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class SubmitAppealResponse(_message.Message):
     __slots__ = ("appeal_id", "original_instance_id", "new_instance_id", "original_decision", "new_decision", "outcome", "new_instance")

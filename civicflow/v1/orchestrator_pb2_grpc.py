@@ -30,7 +30,7 @@ class OrchestratorServiceStub:
     Every call carries the caller's bearer token in the `authorization` metadata
     ("Bearer <token>"): UNAUTHENTICATED without a valid one, PERMISSION_DENIED when
     its roles do not allow the call. The server speaks TLS; no client certificate is needed.
-    Free-form JSON documents (inputs, outputs, evidence) travel as JSON text so
+    Free-form JSON documents (inputs, outputs, an appeal's new data) travel as JSON text so
     that integers, decimals and key names arrive exactly as they were stored.
     """
 
@@ -87,7 +87,7 @@ class OrchestratorServiceServicer:
     Every call carries the caller's bearer token in the `authorization` metadata
     ("Bearer <token>"): UNAUTHENTICATED without a valid one, PERMISSION_DENIED when
     its roles do not allow the call. The server speaks TLS; no client certificate is needed.
-    Free-form JSON documents (inputs, outputs, evidence) travel as JSON text so
+    Free-form JSON documents (inputs, outputs, an appeal's new data) travel as JSON text so
     that integers, decimals and key names arrive exactly as they were stored.
     """
 
@@ -124,7 +124,7 @@ class OrchestratorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SubmitAppeal(self, request, context):
-        """Re-runs a decision with corrected evidence as a new linked instance.
+        """Re-runs a decision with corrected data (new_data) as a new linked instance.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -199,7 +199,7 @@ class OrchestratorService:
     Every call carries the caller's bearer token in the `authorization` metadata
     ("Bearer <token>"): UNAUTHENTICATED without a valid one, PERMISSION_DENIED when
     its roles do not allow the call. The server speaks TLS; no client certificate is needed.
-    Free-form JSON documents (inputs, outputs, evidence) travel as JSON text so
+    Free-form JSON documents (inputs, outputs, an appeal's new data) travel as JSON text so
     that integers, decimals and key names arrive exactly as they were stored.
     """
 

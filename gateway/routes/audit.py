@@ -51,7 +51,8 @@ async def list_checkpoints(
         total=reply.total,
         offset=offset,
         limit=limit,
-        next_offset=min(offset + len(reply.checkpoints), reply.total),
+        # Past the end it stays where the caller asked: a next page never points backwards.
+        next_offset=max(offset, min(offset + len(reply.checkpoints), reply.total)),
         checkpoints=[_checkpoint(checkpoint) for checkpoint in reply.checkpoints],
     )
 

@@ -88,7 +88,7 @@ async def submit_appeal(
     timeout: TimeoutDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> schemas.AppealResult:
-    """Re-runs a decision with corrected evidence as a new instance linked to the original.
+    """Re-runs a decision with new data correcting the registry's, as a new instance linked to the original.
 
     The original instance and its audit trail are never modified. Unknown original: 404; an
     original that is not a completed eligibility_check or appeal_processing instance: 409, as is
@@ -97,7 +97,7 @@ async def submit_appeal(
     check_json(body.new_data, "new_data")
     request = orchestrator_pb2.SubmitAppealRequest(
         original_instance_id=str(body.original_instance_id),
-        evidence_json=json.dumps(body.new_data),
+        new_data_json=json.dumps(body.new_data),
         idempotency_key=idempotency_key or "",
     )
     reply = await orchestrator.SubmitAppeal(request, timeout=timeout, metadata=caller.metadata)

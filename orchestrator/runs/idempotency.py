@@ -5,7 +5,7 @@ which neither returns nor names the first one's run. The key is stored on the ru
 fingerprint of the request (SHA-256 of its canonical JSON), and PostgreSQL's unique constraint
 on (actor, key) decides which of several concurrent requests creates the run. The fingerprint
 covers what the request asks for (the template and its inputs after defaults are filled in,
-or the appealed instance and its evidence, and the mode).
+or the appealed instance and its new data, and the mode).
 """
 
 from __future__ import annotations

@@ -15,14 +15,14 @@ from sqlalchemy.engine import Engine
 from orchestrator.storage.statements import single_statements
 
 # The columns of an appeal that AppealRecord holds, named as its fields.
-_APPEAL_COLUMNS = "appeal_id, original_instance_id, new_instance_id, evidence, original_decision, new_decision, outcome"
+_APPEAL_COLUMNS = "appeal_id, original_instance_id, new_instance_id, new_data, original_decision, new_decision, outcome"
 _APPEAL_OF_RUN = f"SELECT {_APPEAL_COLUMNS} FROM orchestrator.appeals WHERE new_instance_id = %(new_instance_id)s"
 # One round trip that inserts the appeal unless this run's appeal is already recorded, and
 # answers the stored row either way (a repeated request gets the appeal it made the first time).
 _RECORD_APPEAL = f"""
     WITH inserted AS (
         INSERT INTO orchestrator.appeals ({_APPEAL_COLUMNS}, created_at)
-        VALUES (%(appeal_id)s, %(original_instance_id)s, %(new_instance_id)s, CAST(%(evidence)s AS json),
+        VALUES (%(appeal_id)s, %(original_instance_id)s, %(new_instance_id)s, CAST(%(new_data)s AS json),
                 %(original_decision)s, %(new_decision)s, %(outcome)s, now())
         ON CONFLICT (new_instance_id) DO NOTHING
         RETURNING {_APPEAL_COLUMNS}
@@ -39,7 +39,7 @@ class AppealRecord:
     appeal_id: uuid.UUID
     original_instance_id: uuid.UUID
     new_instance_id: uuid.UUID
-    evidence: dict[str, Any]
+    new_data: dict[str, Any]
     original_decision: str
     new_decision: str | None
     outcome: str
@@ -55,7 +55,7 @@ class AppealStore:
             "appeal_id": appeal.appeal_id,
             "original_instance_id": appeal.original_instance_id,
             "new_instance_id": appeal.new_instance_id,
-            "evidence": json.dumps(appeal.evidence),
+            "new_data": json.dumps(appeal.new_data),
             "original_decision": appeal.original_decision,
             "new_decision": appeal.new_decision,
             "outcome": appeal.outcome,

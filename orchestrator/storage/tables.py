@@ -87,7 +87,7 @@ class AppealRow(Base):
     appeal_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     original_instance_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey(WorkflowInstanceRow.instance_id))
     new_instance_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey(WorkflowInstanceRow.instance_id), unique=True)
-    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    new_data: Mapped[dict[str, Any]] = mapped_column(JSON)
     original_decision: Mapped[str] = mapped_column(Text)
     new_decision: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(Text)

@@ -27,11 +27,11 @@ _CATEGORY_VALUES = {
 
 
 async def fetch_citizen(inputs: Mapping[str, Any], _config: NoConfig, _context: TaskContext) -> dict[str, Any]:
-    """The registry's record of the citizen; corrected evidence, when given, overrides its fields."""
+    """The registry's record of the citizen; an appeal's new data, when given, overrides its fields."""
     citizen = mock_citizen(inputs["citizen_id"]).to_json()
-    evidence = inputs.get("evidence") or {}
-    output: dict[str, Any] = {"citizen": {**citizen, **evidence}}
-    if evidence:
+    new_data = inputs.get("new_data") or {}
+    output: dict[str, Any] = {"citizen": {**citizen, **new_data}}
+    if new_data:
         output["registry_record"] = citizen
     return output
 
@@ -89,7 +89,7 @@ async def make_decision(inputs: Mapping[str, Any], _config: NoConfig, _context: 
 FETCH_CITIZEN = TaskContract(
     task_type="fetch_citizen",
     required_inputs=frozenset({"citizen_id"}),
-    optional_inputs=frozenset({"evidence"}),
+    optional_inputs=frozenset({"new_data"}),
     outputs=frozenset({"citizen", "registry_record"}),
     pure=True,
 )

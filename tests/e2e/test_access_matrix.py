@@ -70,7 +70,7 @@ RUN_ANALYSIS = roles(caseworker=FORBIDDEN, analyst=OK, auditor=FORBIDDEN)
 
 CHECK_INPUTS = {"citizen_id": "CIT-0000301", "scheme_name": "scheme_alpha"}
 IMPACT_INPUTS = {"scheme_name": "scheme_alpha", "population_size": 20, "proposed_rules": {"max_income": 200000}}
-APPEAL_INPUTS = {**CHECK_INPUTS, "evidence": {"income": 1000}}
+APPEAL_INPUTS = {**CHECK_INPUTS, "new_data": {"income": 1000}}
 
 
 def _run_reads(route: str, suffix: str) -> list[Row]:

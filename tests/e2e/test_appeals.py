@@ -1,4 +1,4 @@
-"""Appeals through REST: a new linked instance decides with the evidence; the original never changes."""
+"""Appeals through REST: a new linked instance decides with the new data; the original never changes."""
 
 from __future__ import annotations
 
@@ -37,17 +37,17 @@ def _unchanged(api: RestApi, instance_id: str) -> Iterator[None]:
 
 
 def _applied_citizen(api: RestApi, instance_id: str) -> dict[str, Any]:
-    """The citizen as the appeal's fetch_citizen step recorded it, evidence applied."""
+    """The citizen as the appeal's fetch_citizen step recorded it, new data applied."""
     fetch = next(entry for entry in api.audit(instance_id) if entry["step_name"] == "fetch_citizen")
     assert fetch["status"] == "success"
     return dict(fetch["output"]["citizen"])
 
 
-def test_appeal_with_evidence_that_changes_the_decision(api: RestApi, too_old: dict[str, Any]) -> None:
-    evidence = {"age": 30, "income": 60000}
+def test_appeal_with_new_data_that_changes_the_decision(api: RestApi, too_old: dict[str, Any]) -> None:
+    new_data = {"age": 30, "income": 60000}
 
     with _unchanged(api, too_old["instance_id"]):
-        appeal = api.appeal(too_old["instance_id"], evidence)
+        appeal = api.appeal(too_old["instance_id"], new_data)
 
     assert appeal["original_instance_id"] == too_old["instance_id"]
     assert (appeal["original_decision"], appeal["new_decision"]) == ("NOT_ELIGIBLE", "ELIGIBLE")
@@ -63,7 +63,7 @@ def test_appeal_with_evidence_that_changes_the_decision(api: RestApi, too_old: d
     assert applied["citizen_id"] == too_old["outputs"]["citizen"]["citizen_id"]
 
 
-def test_appeal_with_evidence_that_keeps_the_decision(api: RestApi, too_old: dict[str, Any]) -> None:
+def test_appeal_with_new_data_that_keeps_the_decision(api: RestApi, too_old: dict[str, Any]) -> None:
     category = "st" if too_old["outputs"]["citizen"]["category"] != "st" else "sc"
 
     with _unchanged(api, too_old["instance_id"]):
@@ -116,7 +116,7 @@ def test_appeal_of_a_failed_run_is_409(api: RestApi) -> None:
 
 
 @pytest.mark.parametrize(
-    ("evidence", "field"),
+    ("new_data", "field"),
     [
         ({"height": 180}, "height"),
         ({"age": "thirty"}, "age"),
@@ -126,23 +126,25 @@ def test_appeal_of_a_failed_run_is_409(api: RestApi) -> None:
     ],
     ids=["unknown-field", "wrong-type", "age-131", "negative-income", "unknown-category"],
 )
-def test_invalid_evidence_is_422_naming_the_field_and_creates_nothing(
+def test_invalid_new_data_is_422_naming_the_field_by_its_request_path_and_creates_nothing(
     api: RestApi,
     count_instances: Callable[[], int],
     too_old: dict[str, Any],
-    evidence: dict[str, Any],
+    new_data: dict[str, Any],
     field: str,
 ) -> None:
     before = count_instances()
 
     with _unchanged(api, too_old["instance_id"]):
         response = api.post(
-            "/workflows/appeal", json={"original_instance_id": too_old["instance_id"], "new_data": evidence}
+            "/workflows/appeal", json={"original_instance_id": too_old["instance_id"], "new_data": new_data}
         )
 
     error = api.error(response, 422)
     assert error["code"] == "INVALID_ARGUMENT"
-    assert field in error["message"]
+    assert field in error["message"] and "evidence" not in error["message"]
+    named = "new_data" if field == "height" else f"new_data.{field}"  # an unknown key is the object's problem
+    assert [detail["field"] for detail in error["details"]] == [named]
     assert count_instances() == before
 
 

@@ -146,6 +146,18 @@ def test_checkpoints_are_exported_and_each_verifies(
         assert verified.returncode == 0, verified.stdout
 
 
+def test_a_checkpoints_page_past_the_end_is_empty_and_its_next_offset_never_points_backwards(
+    auditor_api: RestApi,
+) -> None:
+    # Far enough past the end that a checkpoint signed meanwhile does not reach it.
+    total = get(auditor_api, "/audit/checkpoints", limit=1)["total"]
+
+    for offset in (total + 1000, total * 10 + 5000):
+        page = get(auditor_api, "/audit/checkpoints", offset=offset, limit=10)
+        assert (page["checkpoints"], page["offset"]) == ([], offset)
+        assert page["next_offset"] == offset > page["total"]
+
+
 def test_the_public_key_id_is_the_sha256_of_the_raw_key(auditor_api: RestApi) -> None:
     key = get(auditor_api, "/audit/public-key")
 

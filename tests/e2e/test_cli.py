@@ -176,6 +176,17 @@ def test_a_detached_run_returns_at_once_and_watch_follows_it_to_the_end(civicflo
     assert finished["outputs"]["impact_report"]["total"] == 20000
 
 
+def test_a_detached_run_prints_its_instance_id_alone(civicflow: RunCommand) -> None:
+    started = civicflow(
+        "run", "eligibility_check", "-i", "citizen_id=CIT-0000042", "-i", "scheme_name=scheme_alpha", "--detach"
+    )
+
+    assert started.status == 0, started.err
+    assert started.out == f"{uuid.UUID(started.out.strip())}\n"
+    shown = civicflow("show", started.out.strip(), "--json")
+    assert shown.status == 0 and shown.json()["instance_id"] == started.out.strip()
+
+
 def test_a_sync_run_from_an_inputs_file_with_an_idempotency_key_is_not_repeated(
     civicflow: RunCommand, tmp_path: Any
 ) -> None:
@@ -219,8 +230,8 @@ def test_the_audit_trail_has_one_row_per_step(civicflow: RunCommand, checked: di
         assert f"{index} {step}" in table.out
 
 
-def test_an_appeal_with_evidence_creates_a_linked_instance(civicflow: RunCommand, checked: dict[str, Any]) -> None:
-    ran = civicflow("appeal", checked["instance_id"], "--evidence", "income=240000", "--json")
+def test_an_appeal_with_new_data_creates_a_linked_instance(civicflow: RunCommand, checked: dict[str, Any]) -> None:
+    ran = civicflow("appeal", checked["instance_id"], "--new-data", "income=240000", "--json")
     assert ran.status == 0, ran.err
     appeal = ran.json()
     assert appeal["original_instance_id"] == checked["instance_id"]
@@ -228,8 +239,18 @@ def test_an_appeal_with_evidence_creates_a_linked_instance(civicflow: RunCommand
 
     shown = civicflow("show", appeal["new_instance_id"], "--json").json()
     assert shown["appealed_instance_id"] == checked["instance_id"]
-    table = civicflow("appeal", checked["instance_id"], "-e", "age=30", "-e", "category=sc")
+    table = civicflow("appeal", checked["instance_id"], "--new-data", "age=30", "--new-data", "category=sc")
     assert table.status == 0 and "Appeal" in table.out and "->" in table.out
+
+
+def test_an_appeal_names_its_new_data_as_the_api_does(civicflow: RunCommand, checked: dict[str, Any]) -> None:
+    refused = civicflow("appeal", checked["instance_id"], "--new-data", "age=131")
+    assert refused.status == 1
+    assert "error 422" in refused.err and "  new_data.age: 131 is greater than the maximum of 130" in refused.err
+
+    with pytest.raises(SystemExit) as old_option:  # argparse's usage error: no other name is taken
+        civicflow("appeal", checked["instance_id"], "--evidence", "age=30")
+    assert old_option.value.code == 2
 
 
 def test_watching_a_finished_run_shows_it_at_once(civicflow: RunCommand, checked: dict[str, Any]) -> None:
@@ -270,11 +291,11 @@ def test_api_errors_are_printed_readably_and_exit_1(civicflow: RunCommand, check
 
 def test_usage_errors_exit_2_and_send_nothing(civicflow: RunCommand, count_instances: Any) -> None:
     before = count_instances()
-    no_evidence = civicflow("appeal", str(uuid.uuid4()))
+    no_new_data = civicflow("appeal", str(uuid.uuid4()))
     bad_pair = civicflow("run", "eligibility_check", "-i", "citizen_id")
 
-    assert (no_evidence.status, bad_pair.status) == (2, 2)
-    assert "an appeal needs evidence" in no_evidence.err and "is not KEY=VALUE" in bad_pair.err
+    assert (no_new_data.status, bad_pair.status) == (2, 2)
+    assert "an appeal needs new data: --new-data" in no_new_data.err and "is not KEY=VALUE" in bad_pair.err
     assert count_instances() == before
 
 

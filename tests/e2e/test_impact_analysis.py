@@ -40,6 +40,18 @@ def results(analyst_api: RestApi, analysis: dict[str, Any]) -> list[dict[str, An
     return collected
 
 
+@pytest.mark.parametrize("offset", [POPULATION, POPULATION + 1, 10 * POPULATION])
+def test_a_page_at_or_past_the_end_is_empty_and_its_next_offset_never_points_backwards(
+    analyst_api: RestApi, analysis: dict[str, Any], offset: int
+) -> None:
+    response = analyst_api.get(f"/workflows/report/{analysis['instance_id']}/results?offset={offset}&limit={PAGE}")
+
+    assert response.status_code == 200, response.text
+    page = response.json()
+    assert (page["results"], page["offset"], page["total"]) == ([], offset, POPULATION)
+    assert page["next_offset"] == offset  # the last page: at least total, and not behind where the caller is
+
+
 def _report(analysis: dict[str, Any]) -> dict[str, Any]:
     return dict(analysis["outputs"]["impact_report"])
 

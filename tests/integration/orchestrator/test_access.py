@@ -60,7 +60,7 @@ RUN_ANALYSIS = roles(caseworker=DENIED, analyst=OK, auditor=DENIED)
 
 CHECK_INPUTS = {"citizen_id": "CIT-0000401", "scheme_name": "scheme_alpha"}
 IMPACT_INPUTS = {"scheme_name": "scheme_alpha", "population_size": 20, "proposed_rules": {"max_income": 200000}}
-APPEAL_INPUTS = {**CHECK_INPUTS, "evidence": {"income": 1000}}
+APPEAL_INPUTS = {**CHECK_INPUTS, "new_data": {"income": 1000}}
 
 
 def _execute(template_id: str, inputs: dict[str, object], expected: dict[Role, Code]) -> Row:
@@ -71,7 +71,7 @@ def _execute(template_id: str, inputs: dict[str, object], expected: dict[Role, C
 def _appeal(original: Callable[[Runs], str], expected: dict[Role, Code], name: str) -> Row:
     def request(runs: Runs) -> Message:
         return orchestrator_pb2.SubmitAppealRequest(
-            original_instance_id=original(runs), evidence_json=json.dumps({"income": 2000})
+            original_instance_id=original(runs), new_data_json=json.dumps({"income": 2000})
         )
 
     return Row("SubmitAppeal", request, expected, name=name, starts_runs=expected[CASEWORKER] == OK)
@@ -149,7 +149,7 @@ def runs(orchestrator: orchestrator_pb2_grpc.OrchestratorServiceStub, credential
     check = execute("eligibility_check", {"citizen_id": "CIT-0000400", "scheme_name": "scheme_alpha"})
     appeal = orchestrator.SubmitAppeal(
         orchestrator_pb2.SubmitAppealRequest(
-            original_instance_id=check.instance_id, evidence_json=json.dumps({"income": 1000})
+            original_instance_id=check.instance_id, new_data_json=json.dumps({"income": 1000})
         ),
         metadata=admin,
         timeout=60,

@@ -75,7 +75,7 @@ def test_appeal_over_grpc_reports_both_decisions(orchestrator: orchestrator_pb2_
 
     reply = orchestrator.SubmitAppeal(
         orchestrator_pb2.SubmitAppealRequest(
-            original_instance_id=original.instance_id, evidence_json=json.dumps({"age": 30, "income": 60000})
+            original_instance_id=original.instance_id, new_data_json=json.dumps({"age": 30, "income": 60000})
         ),
         timeout=30,
     )

@@ -35,7 +35,7 @@ class Caller:
 
     def appeal(self, original: str, income: int, *, key: str) -> orchestrator_pb2.SubmitAppealResponse:
         request = orchestrator_pb2.SubmitAppealRequest(
-            original_instance_id=original, evidence_json=json.dumps({"income": income}), idempotency_key=key
+            original_instance_id=original, new_data_json=json.dumps({"income": income}), idempotency_key=key
         )
         return self._stub.SubmitAppeal(request, metadata=self._metadata, timeout=30)
 

@@ -31,6 +31,7 @@ from audit_service.signing.keys import SigningKey
 from audit_service.tree.merkle import Frontier, NodeId, inclusion_ranges, range_hashes
 from civicflow.settings import REPO_ROOT
 from civicflow.v1 import audit_pb2
+from tests.support.offline_verifier import run_verifier
 
 KEY = SigningKey(Ed25519PrivateKey.from_private_bytes(bytes(range(32))))
 
@@ -233,14 +234,48 @@ class TestOfflineVerifier:
         assert self.inclusion(files) == 1
         assert f"which is not among the keys given ({other.public.key_id})" in capsys.readouterr().out
 
-    def test_unreadable_files_are_not_verified(
-        self, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+    @pytest.mark.parametrize(
+        ("file", "content", "reason"),
+        [
+            ("entry", None, "cannot read"),
+            ("proof", "{not json", "is not JSON"),
+            ("proof", "[1, 2]", "holds a JSON list, not an object"),
+            ("checkpoint", "\xff\xfe", "is not JSON"),
+            ("key", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "is not an Ed25519 public key"),
+            ("key", '{"keys": []}', "'keys' must be a non-empty list of public keys"),
+            ("key", '{"public_key_pem": 42}', "is not an Ed25519 public key"),
+        ],
+        ids=["missing", "not-json", "not-an-object", "not-utf8", "bad-pem", "no-keys", "key-not-text"],
+    )
+    def test_a_check_that_cannot_be_made_exits_2_not_the_tampering_status(
+        self, files: dict[str, Path], capsys: pytest.CaptureFixture[str], file: str, content: str | None, reason: str
     ) -> None:
-        files["proof"].write_text("[1, 2]")
-        files["entry"].unlink()
+        if content is None:
+            files[file].unlink()
+        else:
+            files[file].write_bytes(content.encode("latin-1"))
 
-        assert self.inclusion(files) == 1
-        assert "NOT VERIFIED: cannot read" in capsys.readouterr().out
+        assert self.inclusion(files) == verify.EXIT_CANNOT_VERIFY == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.startswith("CANNOT VERIFY: ") and reason in captured.err
+
+    def test_wrong_arguments_exit_2(self, files: dict[str, Path]) -> None:
+        with pytest.raises(SystemExit) as exited:
+            verify.main(["inclusion", "--entry", str(files["entry"])])
+        assert exited.value.code == 2
+
+    def test_the_command_exits_1_when_tampered_and_2_when_a_file_is_missing(self, files: dict[str, Path]) -> None:
+        arguments = ["inclusion", "--entry", files["entry"], "--proof", files["proof"],
+                     "--checkpoint", files["checkpoint"], "--public-key", files["key"]]  # fmt: skip
+        self.edit(files["entry"], actor="mallory")
+        tampered = run_verifier(*arguments)
+        files["proof"].unlink()
+        missing = run_verifier(*arguments)
+
+        assert (tampered.returncode, missing.returncode) == (1, 2)
+        assert tampered.stdout.startswith("NOT VERIFIED: ")
+        assert (missing.stdout, missing.stderr.startswith("CANNOT VERIFY: cannot read ")) == ("", True)
 
     def test_the_verifier_needs_neither_network_nor_database_code(self) -> None:
         probe = "import sys, audit_service.verify; print(sorted(m for m in ('grpc', 'sqlalchemy') if m in sys.modules))"

@@ -112,6 +112,17 @@ def test_the_shared_settings_reach_every_process(made: Credentials) -> None:
         )
 
 
+@pytest.mark.parametrize(("chosen", "passed_on"), [("auto", "json"), ("human", "human"), ("json", "json")])
+def test_the_log_format_is_decided_once_by_the_launcher_for_every_process(
+    made: Credentials, chosen: str, passed_on: str
+) -> None:
+    # Under pytest the launcher's stdout is captured, not a terminal: auto is JSON, for the children too,
+    # whose own stdout is always the launcher's pipe.
+    plan = plan_processes(settings(log_format=chosen), database=DATABASE, credentials=made)
+
+    assert {process.env["LOG_FORMAT"] for process in plan} == {passed_on}
+
+
 def test_the_orchestrator_is_given_the_templates_and_schemes_it_should_load(tmp_path: Path, made: Credentials) -> None:
     chosen = settings(templates_dir=tmp_path / "templates", schemes_file=tmp_path / "schemes.json")
     orchestrator = by_name(plan_processes(chosen, database=DATABASE, credentials=made))["orchestrator"]

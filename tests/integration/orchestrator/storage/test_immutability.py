@@ -79,7 +79,7 @@ def test_running_instance_keeps_its_identity_and_inputs(owner: sa.Engine) -> Non
 def test_appeals_are_append_only(orchestrator, owner: sa.Engine) -> None:
     original = _execute(orchestrator, "eligibility_check", {"citizen_id": "CIT-8", "scheme_name": "scheme_alpha"})
     appeal = orchestrator.SubmitAppeal(
-        orchestrator_pb2.SubmitAppealRequest(original_instance_id=original, evidence_json='{"age": 99}')
+        orchestrator_pb2.SubmitAppealRequest(original_instance_id=original, new_data_json='{"age": 99}')
     )
     assert appeal.outcome != orchestrator_pb2.APPEAL_OUTCOME_UNSPECIFIED
     for statement in (
