@@ -24,6 +24,9 @@ from gateway.schemas import ErrorBody, ErrorProblem, ErrorResponse
 log = logging.getLogger(__name__)
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
+# A 503 is a service or the database restarting or out of reach: the launcher restarts a process
+# after a second or more, so a client is told to try again after about that (RFC 9110, Retry-After).
+RETRY_AFTER_SECONDS = 2
 # Nginx's 499 "client closed request", as code.proto suggests for CANCELLED.
 CLIENT_CLOSED_REQUEST = 499
 
@@ -77,8 +80,13 @@ def rpc_error_body(exc: grpc.aio.AioRpcError, *, path: str) -> ErrorResponse:
 async def handle_rpc_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, grpc.aio.AioRpcError)
     body = rpc_error_body(exc, path=request.url.path)
-    headers = CHALLENGE if body.error.status == HTTPStatus.UNAUTHORIZED else None
+    headers = retry_headers(body.error.status) or (CHALLENGE if body.error.status == HTTPStatus.UNAUTHORIZED else None)
     return JSONResponse(status_code=body.error.status, content=body.model_dump(mode="json"), headers=headers)
+
+
+def retry_headers(status: int) -> dict[str, str] | None:
+    """Retry-After on a 503: the request created nothing, and the same request later may well succeed."""
+    return {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == HTTPStatus.SERVICE_UNAVAILABLE else None
 
 
 async def handle_invalid_token(request: Request, exc: Exception) -> JSONResponse:

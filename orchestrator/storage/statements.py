@@ -11,6 +11,7 @@ psycopg2's `%(name)s` parameters; rows are named tuples.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -20,8 +21,9 @@ import sqlalchemy as sa
 from psycopg2.extras import NamedTupleCursor
 from sqlalchemy.engine import Engine
 
-from orchestrator.errors import DependencyUnavailableError
+from orchestrator.errors import DatabaseUnavailableError
 
+log = logging.getLogger(__name__)
 _UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
@@ -62,9 +64,13 @@ def single_statements(engine: Engine) -> Iterator[Statements]:
 
 @contextmanager
 def database_errors() -> Iterator[None]:
-    """Turns a lost or refused database connection into DependencyUnavailableError (UNAVAILABLE)."""
+    """Turns a lost or refused database connection into DatabaseUnavailableError (UNAVAILABLE).
+
+    The driver's message (a socket path, a host name) stays in the log: the error reaches callers.
+    """
     try:
         yield
     except _UNAVAILABLE as error:
         cause = error.orig if isinstance(error, sa.exc.DBAPIError) else error
-        raise DependencyUnavailableError(f"database unavailable: {cause}") from error
+        log.info("database unavailable", extra={"error": str(cause).strip()})
+        raise DatabaseUnavailableError("the database is unavailable; send the request again") from error
