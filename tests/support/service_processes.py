@@ -3,6 +3,7 @@ again on the same address, as the launcher does; and an embedded PostgreSQL they
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -16,9 +17,11 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from civicflow.auth.access import ServiceIdentity
+from civicflow.launch.embedded_postgres import embedded_database_url, start_embedded_postgres
 from civicflow.launch.settings import free_ports
 from civicflow.settings import REPO_ROOT
 from tests.support.credentials import Credentials
+from tests.support.process_tree import PROC, descendants
 
 STARTUP_SECONDS = 60.0
 # The module each service runs as, and the variable that sets its port.
@@ -103,3 +106,40 @@ def evaluator_process(credentials: Credentials, **settings: Any) -> ServiceProce
     return ServiceProcess(
         ServiceIdentity.EVALUATOR, credentials, {name.upper(): str(value) for name, value in settings.items()}
     )
+
+
+class KillablePostgres:
+    """An embedded PostgreSQL of a test's own, killed as a crash kills it (SIGKILL to the postmaster and every
+    backend) and started again on the same data directory and socket: the same URL reaches it afterwards."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._server = start_embedded_postgres(data_dir)
+        self.url = embedded_database_url(self._server)
+
+    def kill(self) -> None:
+        postmaster = int(self._server.get_pid())
+        doomed = [postmaster, *descendants(postmaster)]
+        for pid in doomed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        # A backend still attached to the old shared memory would keep the new postmaster from starting.
+        while any(_running(pid) for pid in doomed) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def start(self) -> None:
+        """Starts it again after kill(): PostgreSQL recovers from its write-ahead log, as after a power cut."""
+        self._server.ensure_postgres_running()
+        assert embedded_database_url(self._server) == self.url, "the server came back on another socket"
+
+    def close(self) -> None:
+        self._server.cleanup()
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie: a killed process nobody has reaped yet holds no shared memory any more."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"

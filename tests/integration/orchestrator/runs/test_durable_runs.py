@@ -4,8 +4,8 @@ a run left by a dead replica resumed after its last recorded step, retries and t
 from __future__ import annotations
 
 import json
-import time
 import shutil
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
