@@ -131,7 +131,9 @@ class StreamPool:
             if broken.failure is CallFailure.REFUSED:  # another stream would be refused the same
                 raise StepFailedError(f"evaluator stream failed: {broken}", kind=ErrorKind.FAILED)
             self.restarts += 1
-            log.warning(
+            waiting = self._outage is not None and self._answers == self._answers_before_outage
+            log.log(
+                logging.DEBUG if waiting else logging.WARNING,  # once per outage, not once per try
                 "evaluator stream broke; its unanswered batches go to another stream",
                 extra={
                     "stream": number,
