@@ -13,6 +13,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,14 +26,14 @@ from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrat
 from tests.support.credentials import Credentials
 from tests.support.databases import SetUpDatabase, set_up_database
 from tests.support.orchestrators import OrchestratorProcess
-from tests.support.service_processes import KillablePostgres, ServiceProcess, audit_process, evaluator_process
+from tests.support.service_processes import KillablePostgres, audit_process, evaluator_process
 
 pytestmark = pytest.mark.chaos
 
 POPULATION = 1_000_000
 IMPACT = {"scheme_name": "scheme_beta", "population_size": POPULATION, "proposed_rules": {"min_age": 25}}
 STEPS = {"impact_analysis": 5, "eligibility_check": 4}
-CHECKS_PER_KILL = 10  # 40 in all, sent just before each of the four kills
+CHECKS_PER_KILL = 10  # 40 in all, sent at once as each of the four components is killed
 # Their batches are held back, every time they are sent: the analysis is surely still running at each kill.
 STALLED_CITIZENS = "CIT-0250000,CIT-0500000,CIT-0750000"
 RESTART_DELAY_SECONDS = 1.0  # the launcher's first restart delay (civicflow/launch/restart_policy.py)
@@ -113,13 +114,6 @@ def _start(system: System, template_id: str, inputs: dict[str, Any]) -> str:
     return _until_answered(lambda: str(system.orchestrator.ExecuteWorkflow(request, timeout=30).instance.instance_id))
 
 
-def _checks(system: System, first: int) -> list[str]:
-    return [
-        _start(system, "eligibility_check", {"citizen_id": f"CIT-{n:07d}", "scheme_name": "scheme_alpha"})
-        for n in range(first, first + CHECKS_PER_KILL)
-    ]
-
-
 def _analysis(system: System, instance_id: str) -> orchestrator_pb2.WorkflowInstance:
     request = orchestrator_pb2.GetWorkflowRequest(instance_id=instance_id)
     return _until_answered(lambda: system.orchestrator.GetWorkflow(request, timeout=10).instance)
@@ -159,10 +153,30 @@ def _successes_per_step(system: System, instance_id: str) -> Counter[int]:
     return Counter(e.record.step_index for e in entries.entries if e.record.status == audit_pb2.STEP_STATUS_SUCCESS)
 
 
-def _kill_and_restart(process: ServiceProcess) -> None:
-    process.kill()
-    time.sleep(RESTART_DELAY_SECONDS)
-    process.start()
+def _restart(kill: Callable[[], None], start: Callable[[], None]) -> Callable[[], None]:
+    def outage() -> None:
+        kill()
+        time.sleep(RESTART_DELAY_SECONDS)
+        start()
+
+    return outage
+
+
+def _checks_during(system: System, first: int, outage: Callable[[], None]) -> list[str]:
+    """Eligibility checks sent all at once while `outage` happens; their ids once every one has been accepted."""
+    with ThreadPoolExecutor(max_workers=CHECKS_PER_KILL) as senders:
+        sent = [
+            senders.submit(
+                _start, system, "eligibility_check", {"citizen_id": f"CIT-{n:07d}", "scheme_name": "scheme_alpha"}
+            )
+            for n in range(first, first + CHECKS_PER_KILL)
+        ]
+        outage()
+        return [instance_id.result() for instance_id in sent]
+
+
+def _waited_for(process: OrchestratorProcess) -> set[str]:
+    return {str(line.get("dependency")) for line in process.logged("dependency unreachable; waiting for it")}
 
 
 def test_every_component_killed_in_turn_fails_no_run(system: System) -> None:
@@ -170,21 +184,17 @@ def test_every_component_killed_in_turn_fails_no_run(system: System) -> None:
     checks: list[str] = []
 
     _while_evaluating(system, impact_id)
-    checks += _checks(system, 1)
-    _kill_and_restart(system.audit)
+    checks += _checks_during(system, 1, _restart(system.audit.kill, system.audit.start))
 
     _while_evaluating(system, impact_id)
-    checks += _checks(system, 101)
-    _kill_and_restart(system.evaluator)
+    checks += _checks_during(system, 101, _restart(system.evaluator.kill, system.evaluator.start))
+    first = system.orchestrators[0]
 
-    checks += _checks(system, 201)
-    system.restart_orchestrator()
+    _while_evaluating(system, impact_id)
+    checks += _checks_during(system, 201, system.restart_orchestrator)
 
     _while_evaluating(system, impact_id)  # resumed by the new process, evaluating again
-    checks += _checks(system, 301)
-    system.postgres.kill()
-    time.sleep(RESTART_DELAY_SECONDS)
-    system.postgres.start()
+    checks += _checks_during(system, 301, _restart(system.postgres.kill, system.postgres.start))
 
     finished = {instance_id: _finished(system, instance_id) for instance_id in [impact_id, *checks]}
     uninterrupted = _finished(system, _start(system, "impact_analysis", IMPACT))
@@ -194,3 +204,8 @@ def test_every_component_killed_in_turn_fails_no_run(system: System) -> None:
     assert _report(finished[impact_id]) == _report(uninterrupted)
     for instance_id, instance in finished.items():
         assert _successes_per_step(system, instance_id) == Counter(range(STEPS[instance.template_id])), instance_id
+    # Each kill was felt, and waited out: the outages by the replica driving the runs, the kill by the next one.
+    last = system.orchestrators[-1]
+    assert {"audit service", "evaluator"} <= _waited_for(first)
+    assert "database" in _waited_for(last)
+    assert impact_id in {line["instance_id"] for line in last.logged("run resumed")}

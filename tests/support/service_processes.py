@@ -108,11 +108,15 @@ def evaluator_process(credentials: Credentials, **settings: Any) -> ServiceProce
     )
 
 
+_START_POSTGRES = "import sys, pathlib, pgserver; pgserver.get_server(pathlib.Path(sys.argv[1]), cleanup_mode=None)"
+
+
 class KillablePostgres:
     """An embedded PostgreSQL of a test's own, killed as a crash kills it (SIGKILL to the postmaster and every
     backend) and started again on the same data directory and socket: the same URL reaches it afterwards."""
 
     def __init__(self, data_dir: Path) -> None:
+        self._data_dir = data_dir
         self._server = start_embedded_postgres(data_dir)
         self.url = embedded_database_url(self._server)
 
@@ -128,8 +132,17 @@ class KillablePostgres:
             time.sleep(0.02)
 
     def start(self) -> None:
-        """Starts it again after kill(): PostgreSQL recovers from its write-ahead log, as after a power cut."""
-        self._server.ensure_postgres_running()
+        """Starts it again after kill(): PostgreSQL recovers from its write-ahead log, as after a power cut.
+
+        The killed postmaster may linger as a zombie that nobody reaps (its parent, pg_ctl, is gone): its lock
+        files would name a process that still seems to exist, so they go first.
+        """
+        for lock in ("postmaster.pid", ".s.PGSQL.5432.lock"):
+            (self._data_dir / lock).unlink(missing_ok=True)
+        # pgserver forks pg_ctl as another user, which a process whose threads are calling into gRPC cannot
+        # do safely (gRPC's fork handlers abort the child): a fresh interpreter without gRPC starts it instead.
+        subprocess.run([sys.executable, "-c", _START_POSTGRES, str(self._data_dir)], check=True, timeout=60)
+        self._server.ensure_postgres_running()  # finds it running: no fork here
         assert embedded_database_url(self._server) == self.url, "the server came back on another socket"
 
     def close(self) -> None:
