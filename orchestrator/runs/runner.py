@@ -97,33 +97,40 @@ class WorkflowRunner:
     async def drive(self, state: RunState, recorder: RunRecorder) -> InstanceRecord:
         """Runs the remaining steps and finishes the run; RunHandedOverError if the replica stops first."""
         try:
-            return await self._steps(state, recorder)
-        except AuditUnavailableError as error:
-            # A step that cannot be audited must not count: the run stops, failed, and says why.
-            await self._finish(recorder, last=None, outputs=None, error=str(error), audited=False)
-            raise
-        except (RunHandedOverError, LeaseLostError):
+            try:
+                return await self._steps(state, recorder)
+            except AuditUnavailableError as error:
+                # A step that cannot be audited must not count: the run stops, failed, and says why.
+                await self._finish(recorder, last=None, outputs=None, error=str(error), audited=False)
+                raise
+        except (RunHandedOverError, LeaseLostError, AuditUnavailableError):
             raise
         except DependencyUnavailableError:
             # Only the run's INSERT raises it here (stored records are written through outages): no run to end.
             raise
-        except Exception as error:
+        except Exception as error:  # ending the run above may be what raised it
             return await self._fail_unexpectedly(state, recorder, error)
         finally:
             recorder.close()
 
     async def _fail_unexpectedly(self, state: RunState, recorder: RunRecorder, error: Exception) -> InstanceRecord:
-        """Ends the run `failed` after an error nothing expected, with an audited record of it."""
+        """Ends the run `failed` after an error nothing expected (or an outage of the database past its limit while
+        the run was being recorded), with an audited record of it."""
         await recorder.persisted()  # a run whose INSERT failed was never stored: the request fails instead
         steps = state.template.steps
         step = steps[state.at_step if state.at_step is not None else min(state.next_step, len(steps) - 1)]
-        error_id = new_error_id()
-        log.error(
-            "run failed unexpectedly",
-            exc_info=error,
-            extra={"instance_id": str(state.instance.instance_id), "step": step.spec.name, "error_id": error_id},
-        )
-        message = f"step '{step.spec.name}' failed: {unexpected(error_id)}"
+        kind = ErrorKind.UNAVAILABLE if isinstance(error, DependencyOutageError) else ErrorKind.INTERNAL
+        if isinstance(error, DependencyOutageError):  # the database stayed down while the run was being recorded
+            message = f"step '{step.spec.name}' failed: {error}"
+            log.error("run failed", extra={"instance_id": str(state.instance.instance_id), "error": message})
+        else:
+            error_id = new_error_id()
+            log.error(
+                "run failed unexpectedly",
+                exc_info=error,
+                extra={"instance_id": str(state.instance.instance_id), "step": step.spec.name, "error_id": error_id},
+            )
+            message = f"step '{step.spec.name}' failed: {unexpected(error_id)}"
         now = datetime.now(UTC)
         failure = StepAttempt(
             step_index=step.index,
@@ -133,8 +140,8 @@ class WorkflowRunner:
             started_at=now,
             completed_at=now,
             input={},
-            output={ERROR_KIND_OUTPUT: ErrorKind.INTERNAL.value},
-            error_kind=ErrorKind.INTERNAL,
+            output={ERROR_KIND_OUTPUT: kind.value},
+            error_kind=kind,
             error=message,
         )
         instance = await recorder.fail(failure, error=message)
