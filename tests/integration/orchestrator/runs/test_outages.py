@@ -22,17 +22,21 @@ from typing import Any
 import grpc
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
 from civicflow.auth.access import ServiceIdentity
 from civicflow.auth.principals import Role
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from evaluator.config import EvaluatorSettings
 from evaluator.server import start as start_evaluator
+from gateway.app import create_app
+from gateway.config import GatewaySettings
 from orchestrator.config import OrchestratorSettings
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials
 from tests.support.databases import SetUpDatabase, set_up_database
 from tests.support.orchestrators import replica_settings, serving, wait_until
+from tests.support.rest_api import RestApi
 from tests.support.service_processes import ServiceProcess, audit_process, evaluator_process
 
 POPULATION = 200_000
@@ -297,12 +301,13 @@ def _plant_a_run_that_cannot_be_resumed(database: SetUpDatabase) -> str:
     return instance_id
 
 
-def test_a_run_that_cannot_be_resumed_is_failed_after_a_bounded_number_of_takeovers_and_its_watch_ends(
+def test_a_run_that_cannot_be_resumed_is_failed_after_a_bounded_number_of_takeovers_and_its_events_end(
     background_loop: BackgroundLoop,
     orchestrator_settings: OrchestratorSettings,
     own_database: SetUpDatabase,
     audit: ServiceProcess,
     credentials: Credentials,
+    gateway_settings: GatewaySettings,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     instance_id = _plant_a_run_that_cannot_be_resumed(own_database)
@@ -316,12 +321,21 @@ def test_a_run_that_cannot_be_resumed_is_failed_after_a_bounded_number_of_takeov
     )
     caplog.set_level(logging.INFO, logger="orchestrator.runs.replica")
     with serving(background_loop, settings) as target:
-        started = time.monotonic()
-        # Watched from before it is resumed: the stream ends with the run, failed.
+        gateway = gateway_settings.model_copy(update={"orchestrator_target": target})
+        with TestClient(create_app(gateway)) as client:
+            api = RestApi.acting_as(client, credentials, Role.ADMIN)
+            started = time.monotonic()
+            # Followed from before it is resumed: the events stream ends with the run, failed.
+            with api.stream("GET", f"/workflows/{instance_id}/events") as response:
+                lines = list(response.iter_lines())
+            waited = time.monotonic() - started
         finished = _finished(_stub(credentials, target), instance_id, timeout=60)
-        waited = time.monotonic() - started
 
+    events = [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")]
+    assert not [line for line in lines if line.startswith("event:")], lines  # no error event: it just ended
+    assert events[0]["status"] == "running" and events[-1]["status"] == "failed"
     assert finished.status == orchestrator_pb2.RUN_STATUS_FAILED
+    assert finished.error == events[-1]["error"]
     assert finished.error == "the run could not be resumed: it was taken over 3 times without finishing a step"
     resumes = [r for r in caplog.records if r.getMessage() == "run could not be resumed"]
     assert len(resumes) == 3
