@@ -74,6 +74,10 @@ class Identity:
             options=[
                 *SERVER_OPTIONS,
                 ("grpc.lb_policy_name", "round_robin"),
+                # gRPC's reconnect backoff grows to 120 s by default: a service restarted after a long outage
+                # would stay unused for up to that long. Capped, it is used again within seconds.
+                ("grpc.initial_reconnect_backoff_ms", 250),
+                ("grpc.max_reconnect_backoff_ms", 2000),
                 ("grpc.ssl_target_name_override", server),
                 ("grpc.default_authority", server),
             ],

@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 # A body over the gateway's limit: the code gRPC itself gives a message over a server's receive limit.
 TOO_LARGE_CODE = "RESOURCE_EXHAUSTED"
+# A 503 is a service or the database restarting or out of reach: the launcher restarts a process
+# after a second or more, so a client is told to try again after about that (RFC 9110, Retry-After).
+RETRY_AFTER_SECONDS = 2
 # Nginx's 499 "client closed request", as code.proto suggests for CANCELLED.
 CLIENT_CLOSED_REQUEST = 499
 
@@ -130,7 +133,10 @@ def rpc_error_body(exc: grpc.aio.AioRpcError, *, path: str) -> ErrorResponse:
 async def handle_rpc_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, grpc.aio.AioRpcError)
     body = rpc_error_body(exc, path=request.url.path)
-    headers = dict(CHALLENGE) if body.error.status == HTTPStatus.UNAUTHORIZED else {}
+    if body.error.status == HTTPStatus.UNAUTHORIZED:
+        headers = dict(CHALLENGE)
+    else:
+        headers = retry_headers(body.error.status) or {}
     delay = retry_after(exc)
     if delay is not None:
         headers["Retry-After"] = delay
@@ -147,6 +153,11 @@ def too_many_requests(retry_after_seconds: int, message: str) -> JSONResponse:
 async def handle_rate_limited(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RateLimitedError)
     return too_many_requests(max(1, math.ceil(exc.retry_after_seconds)), str(exc))
+
+
+def retry_headers(status: int) -> dict[str, str] | None:
+    """Retry-After on a 503: the request created nothing, and the same request later may well succeed."""
+    return {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == HTTPStatus.SERVICE_UNAVAILABLE else None
 
 
 async def handle_invalid_token(request: Request, exc: Exception) -> JSONResponse:

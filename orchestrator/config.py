@@ -50,6 +50,12 @@ class OrchestratorSettings(GrpcServiceSettings, TokenSettings, DatabaseSettings,
     # How long a completed step may wait to be journalled and audited together with the steps after it
     # (see recorder.py). A crash within it costs re-running those steps, never a wrong record.
     record_linger_seconds: float = Field(default=0.2, ge=0)
+    # How long a run waits for the evaluator, the audit service or the database to come back before it
+    # fails, saying which was down (runs/outages.py). Waiting spends no attempt of a step's retry policy.
+    dependency_outage_seconds: float = Field(default=300.0, gt=0)
+    # Times a run is taken over without finishing a step (its replica died each time, or the resume
+    # itself failed) before it is failed instead of taken over again.
+    max_resume_attempts: int = Field(default=5, ge=1)
 
     # Impact analyses (impact/admission.py). At most impact_max_running run at once across all replicas;
     # the others wait queued, in submission order. A subject may have at most impact_max_per_subject

@@ -10,12 +10,15 @@
     ├── IdempotencyConflictError   ALREADY_EXISTS (a key reused for a different request)
     ├── SubjectQuotaError          RESOURCE_EXHAUSTED, with a RetryInfo (a subject at its allowance of analyses)
     └── DependencyUnavailableError UNAVAILABLE (audit service or database out of reach)
+        ├── DatabaseUnavailableError UNAVAILABLE (a lost or refused database connection)
         ├── AuditUnavailableError  UNAVAILABLE (a step could not be audited: its run fails)
         │   └── AuditMismatchError UNAVAILABLE (the entry stored under its key is not the record sent)
         └── RunHandedOverError     UNAVAILABLE (this replica stopped driving the run; another resumes it)
 
 A step that fails is not an error of the request: the run ends `failed` and the
-answer says so. StepFailedError carries the reason from the task to the runner.
+answer says so. StepFailedError carries the reason from the task to the runner; one naming
+a `dependency` that could not be reached makes the runner wait for it (runs/outages.py), and
+DependencyOutageError says the wait outlasted DEPENDENCY_OUTAGE_SECONDS: the run fails.
 LeaseLostError tells a replica that another one now owns a run it was driving.
 ConfigurationError (TemplateError, SchemeFileError) stops the orchestrator at start.
 """
@@ -73,7 +76,18 @@ class SubjectQuotaError(OrchestratorError, RetryLater):
 
 
 class DependencyUnavailableError(OrchestratorError):
-    pass
+    """`dependency` names what could not be reached when that is an outage to wait out (runs/outages.py)."""
+
+    def __init__(self, message: str, *, dependency: str | None = None) -> None:
+        super().__init__(message)
+        self.dependency = dependency
+
+
+class DatabaseUnavailableError(DependencyUnavailableError):
+    """The database could not be reached: a step waits for it (runs/outages.py), a request answers UNAVAILABLE."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, dependency="database")
 
 
 class AuditUnavailableError(DependencyUnavailableError):
@@ -93,11 +107,26 @@ class StepFailedError(Exception):
 
     `kind` says why, when the task knows (an evaluator out of reach is `unavailable`, worth a retry);
     without it the runner looks at the error's cause, and otherwise counts it as `failed`.
+
+    `dependency` names a service the task could not reach (its call answered UNAVAILABLE): the
+    runner then waits for it and runs the attempt again, spending no attempt of the step's policy.
     """
 
-    def __init__(self, message: str, *, kind: ErrorKind | None = None) -> None:
+    def __init__(self, message: str, *, kind: ErrorKind | None = None, dependency: str | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.dependency = dependency
+
+
+class DependencyOutageError(StepFailedError):
+    """A dependency stayed out of reach longer than the outage limit: the step, and its run, fail saying which."""
+
+    def __init__(self, dependency: str, *, limit_seconds: float) -> None:
+        super().__init__(
+            f"the {dependency} could not be reached for {limit_seconds:g} s (DEPENDENCY_OUTAGE_SECONDS)",
+            kind=ErrorKind.UNAVAILABLE,
+        )
+        self.outlasted = dependency
 
 
 class LeaseLostError(Exception):

@@ -20,6 +20,7 @@ from orchestrator.config import OrchestratorSettings
 from orchestrator.impact.admission import ImpactAdmission, impact_templates
 from orchestrator.impact.results_store import ImpactResultStore
 from orchestrator.runs.audit_client import AuditClient
+from orchestrator.runs.outages import OutagePolicy
 from orchestrator.runs.replica import Replica
 from orchestrator.servicer import OrchestratorServicer
 from orchestrator.storage.appeal_records import AppealStore
@@ -72,7 +73,11 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
         tasks = task_registry(evaluator=evaluator, schemes=SchemeCatalog.load(settings.schemes_file), results=results)
         templates = TemplateRegistry.load_directory(settings.templates_dir, tasks.contracts())
         await asyncio.to_thread(require_migrated, engine, script_location=MIGRATIONS, schema=SCHEMA)
-        audit = AuditClient(audit_pb2_grpc.AuditServiceStub(audit_channel), timeout=settings.downstream_timeout_seconds)
+        audit = AuditClient(
+            audit_pb2_grpc.AuditServiceStub(audit_channel),
+            timeout=settings.downstream_timeout_seconds,
+            outages=OutagePolicy(limit_seconds=settings.dependency_outage_seconds),
+        )
         instances = InstanceStore(statements)
         admission = _impact_admission(settings, statements, templates)
         replica = Replica(

@@ -27,6 +27,7 @@ from orchestrator.impact.ordered_sink import CompletedBatch, OrderedSink
 from orchestrator.impact.outcome import PopulationOutcome
 from orchestrator.impact.results_store import ResultWriter
 from orchestrator.impact.stream_pool import JobSource, StreamPool
+from orchestrator.runs.outages import OutagePolicy
 from orchestrator.tasks.contract import ItemProgress
 from orchestrator.templates.schemes import SchemeRules
 from orchestrator.templates.step_policy import ErrorKind, FailureTolerance, RetryPolicy
@@ -205,6 +206,7 @@ async def evaluate_population(
     retry: RetryPolicy,
     tolerance: FailureTolerance,
     report_items: ItemProgress,
+    outage_seconds: float = 300.0,
 ) -> PopulationOutcome:
     """Decides every citizen under rule_sets[0] (baseline) and rule_sets[1] (proposed); writes them with `writer`."""
     rules = [rule_set.to_proto() for rule_set in rule_sets]
@@ -230,6 +232,7 @@ async def evaluate_population(
         config,
         streams=min(config.streams, expected),
         batch_timeout=batch_timeout,
+        outages=OutagePolicy(limit_seconds=outage_seconds),
     )
     try:
         async with asyncio.TaskGroup() as group:

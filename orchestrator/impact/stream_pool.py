@@ -4,7 +4,10 @@ Each of `streams` workers keeps one bidirectional stream open with at most `wind
 in flight. A stream that breaks (its replica died: UNAVAILABLE; or a job went unanswered
 for `batch_timeout` seconds: a stalled replica) is cancelled, its unanswered jobs go back
 to the front of the queue for any stream, and the worker opens a new stream, which
-round_robin places on a replica that answers. Restarts are bounded per run. A job's
+round_robin places on a replica that answers. Restarts after stalls are bounded per run;
+a stream that cannot reach any evaluator (UNAVAILABLE: every replica down or restarting) is
+opened again with a backoff until one answers, for up to the outage limit (runs/outages.py),
+without counting as a restart. A job's
 answer is handed on exactly once: it leaves `in_flight` when it is read, and a cancelled
 stream is never read again.
 """
@@ -24,6 +27,7 @@ from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from orchestrator.errors import StepFailedError
 from orchestrator.impact.batches import Batch, Job
 from orchestrator.impact.fan_out_config import FanOutConfig
+from orchestrator.runs.outages import DEFAULT_OUTAGES, EVALUATOR, Outage, OutagePolicy
 from orchestrator.templates.step_policy import ErrorKind, RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -92,6 +96,7 @@ class StreamPool:
         *,
         streams: int,
         batch_timeout: float,
+        outages: OutagePolicy = DEFAULT_OUTAGES,
     ) -> None:
         self._stub = stub
         self._rule_sets = rule_sets
@@ -102,7 +107,13 @@ class StreamPool:
         self._batch_timeout = batch_timeout
         self._max_restarts = config.max_stream_restarts
         self._answers = 0
+        # Streams opened again after a break; those the limit counts leave out an evaluator outage.
         self.restarts = 0
+        self._counted_restarts = 0
+        self._outages = outages
+        # The evaluators' outage the streams are waiting out, and the answers counted when it began.
+        self._outage: Outage | None = None
+        self._answers_before_outage = 0
 
     async def run(self, group: asyncio.TaskGroup) -> None:
         for number in range(self._streams):
@@ -120,13 +131,9 @@ class StreamPool:
             if broken.failure is CallFailure.REFUSED:  # another stream would be refused the same
                 raise StepFailedError(f"evaluator stream failed: {broken}", kind=ErrorKind.FAILED)
             self.restarts += 1
-            if self.restarts > self._max_restarts:
-                kind = ErrorKind.TIMEOUT if broken.failure is CallFailure.TIMEOUT else ErrorKind.UNAVAILABLE
-                raise StepFailedError(
-                    f"evaluator stream failed: {broken} (streams were restarted {self._max_restarts} times, the limit)",
-                    kind=kind,
-                )
-            log.warning(
+            waiting = self._outage is not None and self._answers == self._answers_before_outage
+            log.log(
+                logging.DEBUG if waiting else logging.WARNING,  # once per outage, not once per try
                 "evaluator stream broke; its unanswered batches go to another stream",
                 extra={
                     "stream": number,
@@ -135,8 +142,29 @@ class StreamPool:
                     "restarts": self.restarts,
                 },
             )
+            if broken.failure is CallFailure.UNAVAILABLE:  # no evaluator reached: an outage, not a failing stream
+                await asyncio.sleep(self._outage_pause())
+                continue
+            self._counted_restarts += 1
+            if self._counted_restarts > self._max_restarts:
+                kind = ErrorKind.TIMEOUT if broken.failure is CallFailure.TIMEOUT else ErrorKind.UNAVAILABLE
+                raise StepFailedError(
+                    f"evaluator stream failed: {broken} (streams were restarted {self._max_restarts} times, the limit)",
+                    kind=kind,
+                )
             failures_in_a_row += 1
             await asyncio.sleep(_RESTART_BACKOFF.backoff_after(failures_in_a_row))
+
+    def _outage_pause(self) -> float:
+        """The pause before a stream tries again to reach an evaluator; DependencyOutageError past the limit.
+
+        An outage is one for all streams, and over once any of them was answered again.
+        """
+        if self._outage is None or self._answers > self._answers_before_outage:
+            if self._outage is not None:
+                self._outage.healed()
+            self._outage, self._answers_before_outage = Outage(self._outages, EVALUATOR), self._answers
+        return self._outage.next_pause()
 
     async def _stream(self) -> DownstreamError | None:
         """One stream until the work is done (None) or it breaks: why, with its jobs put back."""

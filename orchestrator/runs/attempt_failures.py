@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 
 import grpc
@@ -11,8 +10,8 @@ from civicflow.grpc_errors import CallFailure, classify_rpc_error
 from orchestrator.errors import DependencyUnavailableError, StepFailedError
 from orchestrator.templates.step_policy import ErrorKind, RetryPolicy
 
-log = logging.getLogger(__name__)
-
+# The message of an error no task expected: what it said stays in the log, under an error id.
+UNEXPECTED = "internal error"
 # The transient failures of a call to another service, as the kinds a retry policy names.
 _KIND_OF_CALL_FAILURE = {CallFailure.UNAVAILABLE: ErrorKind.UNAVAILABLE, CallFailure.TIMEOUT: ErrorKind.TIMEOUT}
 
@@ -22,7 +21,8 @@ def classify(error: Exception, *, timeout_seconds: float | None) -> tuple[ErrorK
 
     A task's StepFailedError is `failed` (the task refused) unless it declares a kind or was
     caused by something transient: an evaluator that was unreachable is worth another attempt,
-    a scheme that does not exist is not. Anything a task did not expect is `internal`.
+    a scheme that does not exist is not. Anything a task did not expect is `internal`, and its
+    message is UNEXPECTED alone: the runner gives it an error id and logs the rest.
     """
     if isinstance(error, TimeoutError):
         return ErrorKind.TIMEOUT, f"no result within the step's timeout of {timeout_seconds:g} s"
@@ -33,11 +33,7 @@ def classify(error: Exception, *, timeout_seconds: float | None) -> tuple[ErrorK
     if isinstance(error, grpc.aio.AioRpcError):  # a call a task made and did not expect to fail
         failure = classify_rpc_error(error)
         return _KIND_OF_CALL_FAILURE.get(failure.failure, ErrorKind.INTERNAL), str(failure)
-    # What went wrong is for the log ("step raised", with the traceback); the run's error, which the API
-    # and the audit trail show, names no class or library message, only an id to find that line by.
-    error_id = uuid.uuid4().hex[:12]
-    log.error("unexpected error in a step", exc_info=error, extra={"error_id": error_id})
-    return ErrorKind.INTERNAL, f"internal error (error id {error_id}); the orchestrator log has the details"
+    return ErrorKind.INTERNAL, UNEXPECTED
 
 
 def _kind_of_cause(error: BaseException) -> ErrorKind | None:
@@ -60,3 +56,12 @@ def run_failure(step_name: str, *, attempts: int, kind: ErrorKind, error: str, p
     counted = f"{attempts} attempt{'s' if attempts != 1 else ''}"
     why = "no attempts left" if kind in policy.retryable else f"'{kind}' is not retried"
     return f"step '{step_name}' failed: {error} (after {counted}; {why})"
+
+
+def new_error_id() -> str:
+    """Names one unexpected error in both the log line that details it and the message that reports it."""
+    return uuid.uuid4().hex[:12]
+
+
+def unexpected(error_id: str) -> str:
+    return f"{UNEXPECTED} (error id {error_id}; the orchestrator log has it)"

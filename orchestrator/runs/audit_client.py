@@ -5,6 +5,11 @@ flight, the records of every run that asks meanwhile queue up and go in the next
 together. Under load that is one call for several runs instead of one each, which is most of
 the audit's cost per run; a lone run sees no delay. Each run's records stay contiguous and in
 order, and a run sends its next records only once the audit service has taken the earlier ones.
+
+A call that does not reach the audit service (UNAVAILABLE, DEADLINE_EXCEEDED: it is down or
+restarting) is made again, with the same records, until it does or the outage outlasts its limit
+(outages.py): idempotency keys make a record that did arrive the first time a no-op. While an
+outage lasts, `unreachable` is true, and new runs are refused rather than started (replica.py).
 """
 
 from __future__ import annotations
@@ -19,9 +24,15 @@ from dataclasses import dataclass
 import grpc
 
 from civicflow.auth.access import ServiceIdentity
-from civicflow.grpc_errors import CallFailure, DownstreamError, classify_rpc_error
+from civicflow.grpc_errors import CallFailure, classify_rpc_error
 from civicflow.v1 import audit_pb2, audit_pb2_grpc
-from orchestrator.errors import AuditMismatchError, AuditUnavailableError, DependencyUnavailableError
+from orchestrator.errors import (
+    AuditMismatchError,
+    AuditUnavailableError,
+    DependencyOutageError,
+    DependencyUnavailableError,
+)
+from orchestrator.runs.outages import AUDIT_SERVICE, DEFAULT_OUTAGES, Outage, OutagePolicy
 
 log = logging.getLogger(__name__)
 # Entries the orchestrator adopts or accepts as its own must have been appended by it.
@@ -39,11 +50,21 @@ class _Request:
 
 
 class AuditClient:
-    def __init__(self, stub: audit_pb2_grpc.AuditServiceStub, *, timeout: float) -> None:
+    def __init__(
+        self, stub: audit_pb2_grpc.AuditServiceStub, *, timeout: float, outages: OutagePolicy = DEFAULT_OUTAGES
+    ) -> None:
         self._stub = stub
         self._timeout = timeout
+        self._outages = outages
         self._queue: deque[_Request] = deque()
         self._senders: set[asyncio.Task[None]] = set()
+        # Calls waiting for the audit service to come back.
+        self._waiting_out = 0
+
+    @property
+    def unreachable(self) -> bool:
+        """Whether appends are waiting for the audit service to come back right now."""
+        return self._waiting_out > 0
 
     async def append(self, records: Sequence[audit_pb2.AuditRecord]) -> list[audit_pb2.AuditEntry]:
         """Appends the records atomically and in order; AuditUnavailableError if the service did not take them.
@@ -65,7 +86,10 @@ class AuditClient:
                 audit_pb2.ListEntriesRequest(instance_id=str(instance_id)), timeout=self._timeout
             )
         except grpc.aio.AioRpcError as error:
-            raise DependencyUnavailableError(f"audit service unavailable: {classify_rpc_error(error)}") from error
+            failure = classify_rpc_error(error)
+            log.info("audit trail not read", extra={"instance_id": str(instance_id), "error": str(failure)})
+            dependency = AUDIT_SERVICE if failure.transient else None
+            raise DependencyUnavailableError("the audit service is unavailable", dependency=dependency) from error
         return list(reply.entries)
 
     async def _send_queued(self) -> None:
@@ -80,19 +104,33 @@ class AuditClient:
 
     async def _send(self, batch: list[_Request]) -> None:
         records = [record for request in batch for record in request.records]
+        outage: Outage | None = None
         try:
-            reply: audit_pb2.AppendEntriesResponse = await self._stub.AppendEntries(
-                audit_pb2.AppendEntriesRequest(records=records), timeout=self._timeout
-            )
-        except grpc.aio.AioRpcError as error:
-            failure = classify_rpc_error(error)
-            if len(batch) > 1 and failure.failure is CallFailure.REFUSED:
-                for request in batch:  # one run's bad record must not fail the runs it shared a call with
-                    await self._send([request])
-                return
-            for request in batch:
-                _settle(request, error=_not_recorded(request, failure))
-            return
+            while True:
+                try:
+                    reply: audit_pb2.AppendEntriesResponse = await self._stub.AppendEntries(
+                        audit_pb2.AppendEntriesRequest(records=records), timeout=self._timeout
+                    )
+                    break
+                except grpc.aio.AioRpcError as error:
+                    failure = classify_rpc_error(error)
+                    if not failure.transient:
+                        await self._refused(batch, str(failure), separately=failure.failure is CallFailure.REFUSED)
+                        return
+                    if outage is None:
+                        outage = Outage(self._outages, AUDIT_SERVICE)
+                        self._waiting_out += 1
+                    try:
+                        await outage.wait()
+                    except DependencyOutageError as outlasted:
+                        for request in batch:
+                            _settle(request, error=_not_recorded(request, str(outlasted)))
+                        return
+        finally:
+            if outage is not None:
+                self._waiting_out -= 1
+        if outage is not None:
+            outage.healed()
         entries = list(reply.entries)
         for request in batch:
             answered, entries = entries[: len(request.records)], entries[len(request.records) :]
@@ -102,6 +140,14 @@ class AuditClient:
             else:
                 log.error("audit entry differs from the record sent", extra={"problem": mismatch})
                 _settle(request, error=AuditMismatchError(mismatch))
+
+    async def _refused(self, batch: list[_Request], why: str, *, separately: bool) -> None:
+        if len(batch) > 1 and separately:
+            for request in batch:  # one run's bad record must not fail the runs it shared a call with
+                await self._send([request])
+            return
+        for request in batch:
+            _settle(request, error=_not_recorded(request, why))
 
 
 def _first_mismatch(sent: Sequence[audit_pb2.AuditRecord], stored: Sequence[audit_pb2.AuditEntry]) -> str | None:
@@ -129,9 +175,9 @@ def _first_mismatch(sent: Sequence[audit_pb2.AuditRecord], stored: Sequence[audi
     return None
 
 
-def _not_recorded(request: _Request, failure: DownstreamError) -> AuditUnavailableError:
+def _not_recorded(request: _Request, why: str) -> AuditUnavailableError:
     step = request.records[0].step_name if request.records else "?"
-    return AuditUnavailableError(f"audit service did not record step '{step}': {failure}")
+    return AuditUnavailableError(f"audit service did not record step '{step}': {why}")
 
 
 def _settle(

@@ -16,23 +16,29 @@ in the same statement that completes the run.
 
 A run may start before its instance row has committed (`persisted`, see Replica.submit):
 nothing is journalled or audited until it has, so no record can precede its instance.
+
+Writes wait out an outage of the database (outages.py) as the audit client waits out one of the
+audit service: journalling an attempt again is a no-op (the journal ignores an attempt it holds).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from orchestrator.runs.audit_client import AuditClient
+from orchestrator.runs.outages import DEFAULT_OUTAGES, OutagePolicy, outlasting
 from orchestrator.runs.step_attempts import StepAttempt
 from orchestrator.storage.instance_records import InstanceRecord, RunProgress
 from orchestrator.storage.instances import InstanceStore
 from orchestrator.storage.step_journal import StepJournal
 
+log = logging.getLogger(__name__)
 Item = TypeVar("Item")
 
 
@@ -116,7 +122,9 @@ class RunRecorder:
         progress_flush_seconds: float,
         linger: float,
         persisted: asyncio.Future[Any] | None = None,
+        outages: OutagePolicy = DEFAULT_OUTAGES,
     ) -> None:
+        self._outages = outages
         self._instance_id = instance_id
         self._owner = owner
         self._actor = actor
@@ -172,14 +180,34 @@ class RunRecorder:
         if self._last is not None:
             attempts.append(self._last)
         self._audit_lane.cancel()
-        return await asyncio.to_thread(
-            self._store.finish,
-            self._instance_id,
-            owner=self._owner,
-            outputs=outputs,
-            error=error,
-            attempts=attempts,
-            progress=self.progress,
+        return await self._end(outputs=outputs, error=error, attempts=attempts)
+
+    async def fail(self, failure: StepAttempt, *, error: str) -> InstanceRecord:
+        """Ends the run `failed` after an unexpected error: the records still queued are dropped (they may be
+        what failed), `failure` is audited if the audit service takes it, and journalled with the end."""
+        await self._journal_lane.stop()
+        await self._audit_lane.stop()
+        self._audit_lane.cancel()
+        try:
+            await self._audit.append([failure.audit_record(self._instance_id, actor=self._actor)])
+        except Exception:  # the run must end all the same; its error names the id the log holds
+            log.exception("the failure of a run was not audited", extra={"instance_id": str(self._instance_id)})
+        return await self._end(outputs=None, error=error, attempts=[failure])
+
+    async def _end(
+        self, *, outputs: dict[str, Any] | None, error: str | None, attempts: list[StepAttempt]
+    ) -> InstanceRecord:
+        return await outlasting(
+            lambda: asyncio.to_thread(
+                self._store.finish,
+                self._instance_id,
+                owner=self._owner,
+                outputs=outputs,
+                error=error,
+                attempts=attempts,
+                progress=self.progress,
+            ),
+            policy=self._outages,
         )
 
     async def flush(self) -> None:
@@ -195,13 +223,16 @@ class RunRecorder:
     async def _write_journal(self, attempts: list[StepAttempt]) -> None:
         await self.persisted()
         self._journalled_at = time.monotonic()
-        await asyncio.to_thread(
-            self._journal.record,
-            self._instance_id,
-            owner=self._owner,
-            attempts=attempts,
-            progress=self.progress,
-            lease_seconds=self._lease_seconds,
+        await outlasting(
+            lambda: asyncio.to_thread(
+                self._journal.record,
+                self._instance_id,
+                owner=self._owner,
+                attempts=attempts,
+                progress=self.progress,
+                lease_seconds=self._lease_seconds,
+            ),
+            policy=self._outages,
         )
 
     async def _append_audit(self, attempts: list[StepAttempt]) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from civicflow.v1 import audit_pb2
 from orchestrator.errors import StepFailedError, TemplateNotFoundError
 from orchestrator.runs.audit_client import ORCHESTRATOR, AuditClient
+from orchestrator.runs.outages import DEFAULT_OUTAGES, OutagePolicy, outlasting
 from orchestrator.runs.runner import RunState, resolve_inputs
 from orchestrator.runs.step_attempts import StepAttempt
 from orchestrator.storage.instance_records import InstanceRecord, RunProgress
@@ -169,6 +170,8 @@ class Resumer:
     journal: StepJournal
     audit: AuditClient
     lease_seconds: float
+    # Reading and reconciling the run's records waits out an outage of the database or the audit service.
+    outages: OutagePolicy = DEFAULT_OUTAGES
 
     async def prepare(self, instance: InstanceRecord) -> tuple[RunState, RunProgress] | None:
         """The state to drive the run from, or None if it cannot go on (then it has been failed, saying why)."""
@@ -184,31 +187,38 @@ class Resumer:
                 f"cannot resume: the run was started with template '{instance.template_id}' version"
                 f" {instance.template_version}, and this replica has {here}"
             )
-            await asyncio.to_thread(
-                self.store.finish,
-                instance_id,
-                owner=self.owner,
-                outputs=None,
-                error=error,
-                attempts=[],
-                progress=instance.progress,
+            await outlasting(
+                lambda: asyncio.to_thread(
+                    self.store.finish,
+                    instance_id,
+                    owner=self.owner,
+                    outputs=None,
+                    error=error,
+                    attempts=[],
+                    progress=instance.progress,
+                ),
+                policy=self.outages,
             )
             log.warning("run failed on resume", extra={"instance_id": str(instance_id), "error": error})
             return None
-        journal = await asyncio.to_thread(self.journal.attempts, instance_id)
-        plan = plan_resume(instance, template, journal=journal, audit=await self.audit.entries(instance_id))
+        journal = await outlasting(lambda: asyncio.to_thread(self.journal.attempts, instance_id), policy=self.outages)
+        trail = await outlasting(lambda: self.audit.entries(instance_id), policy=self.outages)
+        plan = plan_resume(instance, template, journal=journal, audit=trail)
         if plan.to_audit:
             await self.audit.append(
                 [attempt.audit_record(instance_id, actor=instance.actor) for attempt in plan.to_audit]
             )
         if plan.to_journal:
-            await asyncio.to_thread(
-                self.journal.record,
-                instance_id,
-                owner=self.owner,
-                attempts=plan.to_journal,
-                progress=plan.progress,
-                lease_seconds=self.lease_seconds,
+            await outlasting(
+                lambda: asyncio.to_thread(
+                    self.journal.record,
+                    instance_id,
+                    owner=self.owner,
+                    attempts=plan.to_journal,
+                    progress=plan.progress,
+                    lease_seconds=self.lease_seconds,
+                ),
+                policy=self.outages,
             )
         for problem in plan.problems:
             log.warning(

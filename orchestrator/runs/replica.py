@@ -5,6 +5,11 @@ caller waits for the task, an asynchronous one does not, and a caller that goes 
 the run going. A run belongs to the replica holding its lease (leases.py). In the background
 this replica renews its leases, and claims and resumes runs whose lease expired.
 
+A run taken over more than `max_resume_attempts` times without finishing a step in between is
+failed instead of taken over again: something keeps its replicas from driving it (leases.py).
+While the audit service is out of reach, new runs are refused (UNAVAILABLE, nothing created);
+the runs in flight wait for it (outages.py).
+
 On shutdown it starts no step and claims no run any more, lets the steps in flight finish
 within the grace period, and releases the leases of the runs it did not finish, so that
 another replica resumes them at its next scan; the log names them.
@@ -26,6 +31,7 @@ from orchestrator.errors import DependencyUnavailableError, LeaseLostError, RunH
 from orchestrator.impact.admission import ImpactAdmission
 from orchestrator.runs import idempotency
 from orchestrator.runs.audit_client import AuditClient
+from orchestrator.runs.outages import OutagePolicy
 from orchestrator.runs.recorder import RunRecorder
 from orchestrator.runs.recovery import Resumer
 from orchestrator.runs.run_board import RunBoard
@@ -64,8 +70,13 @@ class Replica:
         self._audit = audit
         self._board = RunBoard()
         self._stopping = asyncio.Event()
+        self._outages = OutagePolicy(limit_seconds=settings.dependency_outage_seconds)
         self._runner = WorkflowRunner(
-            board=self._board, tasks=tasks, call_timeout=settings.downstream_timeout_seconds, stopping=self._stopping
+            board=self._board,
+            tasks=tasks,
+            call_timeout=settings.downstream_timeout_seconds,
+            stopping=self._stopping,
+            outages=self._outages,
         )
         self._driving: dict[uuid.UUID, asyncio.Task[InstanceRecord | None]] = {}
         self._keeper: asyncio.Task[None] | None = None
@@ -78,6 +89,7 @@ class Replica:
             journal=journal,
             audit=audit,
             lease_seconds=settings.run_lease_seconds,
+            outages=self._outages,
         )
 
     async def start(self) -> None:
@@ -138,6 +150,8 @@ class Replica:
         """
         if self._stopping.is_set():
             raise DependencyUnavailableError("the orchestrator replica is shutting down; send the request again")
+        if self._audit.unreachable:  # a run started now would only wait with the others
+            raise DependencyUnavailableError("the audit service is unavailable; send the request again")
         run = NewRun(
             template_id=template.template_id,
             template_version=template.model.version,
@@ -291,7 +305,12 @@ class Replica:
         self, instance: InstanceRecord, prepare: Preparation, persisted: asyncio.Future[Any] | None
     ) -> InstanceRecord | None:
         instance_id = instance.instance_id
-        prepared = await prepare()
+        try:
+            prepared = await prepare()
+        except Exception:
+            # Its lease runs out and it is taken over again, at most max_resume_attempts times (_claim).
+            log.exception("run could not be resumed", extra={"instance_id": str(instance_id)})
+            raise
         if prepared is None:
             return None
         state, progress = prepared
@@ -308,6 +327,7 @@ class Replica:
             progress_flush_seconds=self._settings.progress_flush_seconds,
             linger=self._settings.record_linger_seconds,
             persisted=persisted,
+            outages=self._outages,
         )
         try:
             return await self._runner.drive(state, recorder)
@@ -355,12 +375,21 @@ class Replica:
     async def _claim(self, previous_self: str | None = None) -> None:
         if self._stopping.is_set():
             return
+        limit = self._settings.max_resume_attempts
+        failed = await asyncio.to_thread(
+            self._leases.fail_unresumable,
+            max_resumes=limit,
+            error=f"the run could not be resumed: it was taken over {limit} times without finishing a step",
+        )
+        for instance_id in failed:
+            log.error("run failed: taken over too often", extra={"instance_id": str(instance_id), "resumes": limit})
         claimed = await asyncio.to_thread(
             self._leases.claim_expired,
             self._id,
             lease_seconds=self._settings.run_lease_seconds,
             limit=self._settings.resume_batch,
             previous_self=previous_self,
+            driving=list(self._driving),
         )
         for instance in claimed:
             if instance.instance_id not in self._driving:

@@ -1,4 +1,10 @@
-"""Runs a template's steps in order under each step's policy (timeout, retries), recording every attempt."""
+"""Runs a template's steps in order under each step's policy (timeout, retries), recording every attempt.
+
+An attempt that could not reach a dependency (outages.py) is made again once it is back, under
+the same number: an outage spends none of the step's attempts, and leaves no record of its own.
+Whatever else goes wrong unexpectedly, in a step or in recording or ending the run, ends the run
+`failed`, audited with an error id whose details the log holds: no run is left `running`.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from orchestrator.errors import AuditUnavailableError, RunHandedOverError, StepFailedError
-from orchestrator.runs.attempt_failures import classify, run_failure
+from orchestrator.errors import (
+    AuditUnavailableError,
+    DependencyOutageError,
+    DependencyUnavailableError,
+    LeaseLostError,
+    RunHandedOverError,
+    StepFailedError,
+)
+from orchestrator.runs.attempt_failures import UNEXPECTED, classify, new_error_id, run_failure, unexpected
+from orchestrator.runs.outages import DEFAULT_OUTAGES, Outage, OutagePolicy, unreachable_dependency
 from orchestrator.runs.recorder import RunRecorder
 from orchestrator.runs.run_board import RunBoard
 from orchestrator.runs.step_attempts import ERROR_KIND_OUTPUT, StepAttempt
@@ -39,6 +53,9 @@ class RunState:
     # Per step from next_step on, the highest attempt number that audit entries this run does not adopt
     # already hold (recovery.py): numbering continues after them too, since their idempotency keys are taken.
     taken_attempts: dict[int, int] = dataclasses.field(default_factory=dict)
+    # The step being run and the highest attempt number it was given, for a record of a failure after it.
+    at_step: int | None = None
+    last_attempt: int = 0
 
     @classmethod
     def new(cls, instance: InstanceRecord, template: LoadedTemplate) -> RunState:
@@ -60,9 +77,18 @@ class RunState:
 
 
 class WorkflowRunner:
-    def __init__(self, *, board: RunBoard, tasks: TaskRegistry, call_timeout: float, stopping: asyncio.Event) -> None:
+    def __init__(
+        self,
+        *,
+        board: RunBoard,
+        tasks: TaskRegistry,
+        call_timeout: float,
+        stopping: asyncio.Event,
+        outages: OutagePolicy = DEFAULT_OUTAGES,
+    ) -> None:
         self._board = board
         self._tasks = tasks
+        self._outages = outages
         # Deadline of one call a task makes to another service, unless its step's timeout is shorter.
         self._call_timeout = call_timeout
         # Set when the replica shuts down: runs stop at the next step boundary and are handed over.
@@ -71,13 +97,66 @@ class WorkflowRunner:
     async def drive(self, state: RunState, recorder: RunRecorder) -> InstanceRecord:
         """Runs the remaining steps and finishes the run; RunHandedOverError if the replica stops first."""
         try:
-            return await self._steps(state, recorder)
-        except AuditUnavailableError as error:
-            # A step that cannot be audited must not count: the run stops, failed, and says why.
-            await self._finish(recorder, last=None, outputs=None, error=str(error), audited=False)
+            try:
+                return await self._steps(state, recorder)
+            except AuditUnavailableError as error:
+                # A step that cannot be audited must not count: the run stops, failed, and says why.
+                await self._finish(recorder, last=None, outputs=None, error=str(error), audited=False)
+                raise
+        except (RunHandedOverError, LeaseLostError, AuditUnavailableError):
             raise
+        except DependencyUnavailableError:
+            # Only the run's INSERT raises it here (stored records are written through outages): no run to end.
+            raise
+        except Exception as error:  # ending the run above may be what raised it
+            return await self._fail_unexpectedly(state, recorder, error)
         finally:
             recorder.close()
+
+    async def _fail_unexpectedly(self, state: RunState, recorder: RunRecorder, error: Exception) -> InstanceRecord:
+        """Ends the run `failed` after an error nothing expected (or an outage of the database past its limit while
+        the run was being recorded), with an audited record of it."""
+        await recorder.persisted()  # a run whose INSERT failed was never stored: the request fails instead
+        steps = state.template.steps
+        step = steps[state.at_step if state.at_step is not None else min(state.next_step, len(steps) - 1)]
+        kind = ErrorKind.UNAVAILABLE if isinstance(error, DependencyOutageError) else ErrorKind.INTERNAL
+        if isinstance(error, DependencyOutageError):  # the database stayed down while the run was being recorded
+            message = f"step '{step.spec.name}' failed: {error}"
+            log.error("run failed", extra={"instance_id": str(state.instance.instance_id), "error": message})
+        else:
+            error_id = new_error_id()
+            log.error(
+                "run failed unexpectedly",
+                exc_info=error,
+                extra={"instance_id": str(state.instance.instance_id), "step": step.spec.name, "error_id": error_id},
+            )
+            message = f"step '{step.spec.name}' failed: {unexpected(error_id)}"
+        now = datetime.now(UTC)
+        failure = StepAttempt(
+            step_index=step.index,
+            step_name=step.spec.name,
+            # After every number this run may have given the step, so that its key is new.
+            attempt=max(state.last_attempt if state.at_step == step.index else 0, state.attempts_used(step.index)) + 1,
+            started_at=now,
+            completed_at=now,
+            input={},
+            output={ERROR_KIND_OUTPUT: kind.value},
+            error_kind=kind,
+            error=message,
+        )
+        instance = await recorder.fail(failure, error=message)
+        self._board.publish(instance)
+        log.info(
+            "run finished",
+            extra={
+                "instance_id": str(instance.instance_id),
+                "template_id": instance.template_id,
+                "status": instance.status,
+                "error": message,
+                "duration_ms": _duration_ms(instance),
+            },
+        )
+        return instance
 
     async def _steps(self, state: RunState, recorder: RunRecorder) -> InstanceRecord:
         steps = state.template.steps
@@ -91,7 +170,11 @@ class WorkflowRunner:
                 await self._hand_over_if_stopping(state, recorder)
                 if not step.contract.pure:
                     await recorder.persisted()
-                attempt = await self._attempt(step, number, state, recorder)
+                state.at_step, state.last_attempt = step.index, number
+                attempt, outlasted = await self._attempt(step, number, state, recorder)
+                if outlasted:  # a dependency stayed down past the limit: no attempt would fare better
+                    error = f"step '{step.spec.name}' failed: {attempt.error}"
+                    return await self._finish(recorder, last=attempt, outputs=None, error=error)
                 if attempt.succeeded:
                     step.store_outputs(attempt.output, state.context)
                     progress = dataclasses.replace(recorder.progress, steps_completed=step.index + 1)
@@ -110,7 +193,37 @@ class WorkflowRunner:
         # Every step had succeeded before this replica took the run over: only the finish was missing.
         return await self._finish(recorder, last=None, outputs=state.outputs(), error=None)
 
-    async def _attempt(self, step: CompiledStep, number: int, state: RunState, recorder: RunRecorder) -> StepAttempt:
+    async def _attempt(
+        self, step: CompiledStep, number: int, state: RunState, recorder: RunRecorder
+    ) -> tuple[StepAttempt, bool]:
+        """The attempt, made again while a dependency it needs is down; and whether that outage outlasted its limit."""
+        outage: Outage | None = None
+        while True:
+            attempt, failure = await self._try(step, number, state, recorder)
+            dependency = unreachable_dependency(failure) if failure is not None else None
+            if dependency is None:
+                if outage is not None:
+                    outage.healed()
+                return attempt, isinstance(failure, DependencyOutageError)
+            if outage is None or outage.dependency != dependency:
+                outage = Outage(self._outages, dependency)
+                log.warning(
+                    "step waits for a dependency to come back",
+                    extra={
+                        "instance_id": str(state.instance.instance_id),
+                        "step": step.spec.name,
+                        "dependency": dependency,
+                    },
+                )
+            try:
+                await outage.wait(self._stopping)
+            except DependencyOutageError as outlasted:
+                return dataclasses.replace(attempt, error=str(outlasted)), True
+            await self._hand_over_if_stopping(state, recorder)
+
+    async def _try(
+        self, step: CompiledStep, number: int, state: RunState, recorder: RunRecorder
+    ) -> tuple[StepAttempt, Exception | None]:
         spec = step.spec
         instance_id = state.instance.instance_id
 
@@ -126,25 +239,35 @@ class WorkflowRunner:
             attempt=number,
             report_items=report_items,
             call_timeout=min(self._call_timeout, spec.timeout_seconds or self._call_timeout),
+            outage_seconds=self._outages.limit_seconds,
         )
         run = self._tasks.get(step.spec.task_type).run
         started_at = datetime.now(UTC)
         step_input: dict[str, Any] = {}
         kind: ErrorKind | None = None
         error = ""
+        failure: Exception | None = None
         try:
             step_input = resolve_inputs(spec.input_mapping, state.context)
             async with asyncio.timeout(spec.timeout_seconds):
                 output = await run(step_input, step.config, context)
-        except Exception as failure:
-            # An unexpected error is logged by classify, with its traceback and the error id the run's error names.
-            kind, error = classify(failure, timeout_seconds=spec.timeout_seconds)
+        except Exception as raised:
+            failure = raised
+            kind, error = classify(raised, timeout_seconds=spec.timeout_seconds)
+            if error == UNEXPECTED:
+                error_id = new_error_id()
+                error = unexpected(error_id)
+                log.error(
+                    "step raised",
+                    exc_info=raised,
+                    extra={"instance_id": str(instance_id), "step": spec.name, "error_id": error_id},
+                )
             log.info(
                 "step attempt failed",
                 extra={"instance_id": str(instance_id), "step": spec.name, "attempt": number, "error": error},
             )
             output = {ERROR_KIND_OUTPUT: kind.value}
-        return StepAttempt(
+        attempt = StepAttempt(
             step_index=step.index,
             step_name=spec.name,
             attempt=number,
@@ -155,6 +278,7 @@ class WorkflowRunner:
             error_kind=kind,
             error=error,
         )
+        return attempt, failure
 
     async def _finish(
         self,

@@ -3,6 +3,8 @@
 A replica owns a run while `lease_expires_at` (database time, so replicas' clocks do not
 matter) lies ahead; it renews its leases on a heartbeat and with every step it records.
 A run whose lease expired belongs to a dead or stuck replica, and any replica may claim it.
+Every claim counts in `resume_attempts`, which a step journalled as done sets back to 0
+(step_journal.py): a run claimed that often without finishing a step is failed instead.
 Blocking: call through asyncio.to_thread.
 """
 
@@ -30,17 +32,27 @@ _RENEW = """
     """
 # SKIP LOCKED: replicas scanning at once claim disjoint runs instead of queueing behind each other.
 # The subquery's column is named expired_id so that no returned column is ambiguous.
+# A run the claiming replica still drives (its lease ran out while the database was down) is not claimed.
 _CLAIM = f"""
     UPDATE orchestrator.workflow_instances
-       SET owner = %(owner)s, lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
+       SET owner = %(owner)s, lease_expires_at = now() + make_interval(secs => %(lease_seconds)s),
+           resume_attempts = resume_attempts + 1
       FROM (SELECT instance_id AS expired_id FROM orchestrator.workflow_instances
              WHERE status = 'running'
                AND (lease_expires_at IS NULL OR lease_expires_at < now() OR owner = %(previous_self)s)
+               AND instance_id <> ALL(%(driving)s)
              ORDER BY created_at
              LIMIT %(limit)s
                FOR UPDATE SKIP LOCKED) AS expired
      WHERE instance_id = expired_id
     RETURNING {INSTANCE_COLUMNS}
+    """
+_FAIL_UNRESUMABLE = """
+    UPDATE orchestrator.workflow_instances
+       SET status = 'failed', error = %(error)s, completed_at = now(), owner = NULL, lease_expires_at = NULL
+     WHERE status = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < now())
+       AND resume_attempts >= %(max_resumes)s
+    RETURNING instance_id
     """
 # An expired lease, not merely none: the claim scan of every replica picks the run up at once.
 _RELEASE = """
@@ -61,16 +73,33 @@ class LeaseStore:
             return set(statements.scalars(_RENEW, params))
 
     def claim_expired(
-        self, owner: str, *, lease_seconds: float, limit: int, previous_self: str | None = None
+        self,
+        owner: str,
+        *,
+        lease_seconds: float,
+        limit: int,
+        previous_self: str | None = None,
+        driving: Collection[uuid.UUID] = (),
     ) -> list[InstanceRecord]:
         """Takes over running runs whose lease expired, oldest first.
 
         `previous_self`: at start, a replica with a stable id also takes back the runs its previous
         process left, without waiting for their leases to run out (that process is gone).
         """
-        params = {"owner": owner, "lease_seconds": lease_seconds, "limit": limit, "previous_self": previous_self}
+        params = {
+            "owner": owner,
+            "lease_seconds": lease_seconds,
+            "limit": limit,
+            "previous_self": previous_self,
+            "driving": list(driving),
+        }
         with single_statements(self._engine) as statements:
             return [InstanceRecord.from_row(row) for row in statements.rows(_CLAIM, params)]
+
+    def fail_unresumable(self, *, max_resumes: int, error: str) -> list[uuid.UUID]:
+        """Fails the runs left without an owner after `max_resumes` claims without a finished step."""
+        with single_statements(self._engine) as statements:
+            return statements.scalars(_FAIL_UNRESUMABLE, {"max_resumes": max_resumes, "error": error})
 
     def release(self, owner: str, instance_ids: Collection[uuid.UUID]) -> list[uuid.UUID]:
         """Gives up `owner`'s leases of these runs, so that another replica resumes them at its next scan."""

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from psycopg2.extras import NamedTupleCursor
 from sqlalchemy.engine import Engine
 
-from orchestrator.errors import DependencyUnavailableError
+from orchestrator.errors import DatabaseUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +65,13 @@ def single_statements(engine: Engine) -> Iterator[Statements]:
 
 @contextmanager
 def database_errors() -> Iterator[None]:
-    """Turns a lost or refused database connection into DependencyUnavailableError (UNAVAILABLE)."""
+    """Turns a lost or refused database connection into DatabaseUnavailableError (UNAVAILABLE).
+
+    The driver's message (a socket path, a host name) stays in the log: the error reaches callers.
+    """
     try:
         yield
     except _UNAVAILABLE as error:
         cause = error.orig if isinstance(error, sa.exc.DBAPIError) else error
-        # The driver's message names the server's socket or host: logged here, never sent to a caller.
-        log.warning("database unavailable", extra={"error": str(cause).strip()})
-        raise DependencyUnavailableError("database unavailable") from error
+        log.info("database unavailable", extra={"error": str(cause).strip()})
+        raise DatabaseUnavailableError("the database is unavailable; send the request again") from error

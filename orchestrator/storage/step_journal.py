@@ -19,6 +19,7 @@ from orchestrator.storage.statements import single_statements
 
 # Inserts attempts given as a JSON array of StepAttempt.journal_row() objects, for the instance
 # the preceding CTE `owned` returned: nothing is journalled for a run this replica no longer owns.
+# An attempt journalled already is left as it is: a write whose answer an outage lost is made again.
 JOURNAL_ATTEMPTS = """
     INSERT INTO orchestrator.workflow_steps (instance_id, step_index, attempt, step_name, succeeded,
                                              error_kind, error, input, output, started_at, completed_at)
@@ -27,14 +28,17 @@ JOURNAL_ATTEMPTS = """
       FROM owned, json_to_recordset(CAST(%(attempts)s AS json)) AS a(
            step_index int, attempt int, step_name text, succeeded boolean, error_kind text, error text,
            input json, output json, started_at timestamptz, completed_at timestamptz)
+    ON CONFLICT DO NOTHING
 """
 
-# Progress and attempts in one transaction, renewing the lease on the way.
+# Progress and attempts in one transaction, renewing the lease on the way; a step done is progress
+# enough to count the run's takeovers from 0 again (leases.py).
 _RECORD = f"""
     WITH owned AS (
         UPDATE orchestrator.workflow_instances
            SET steps_completed = %(steps_completed)s, items_done = %(items_done)s, items_total = %(items_total)s,
-               lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
+               lease_expires_at = now() + make_interval(secs => %(lease_seconds)s),
+               resume_attempts = CASE WHEN %(steps_completed)s > steps_completed THEN 0 ELSE resume_attempts END
          WHERE instance_id = %(instance_id)s AND owner = %(owner)s AND status = 'running'
      RETURNING instance_id
     ), journalled AS ({JOURNAL_ATTEMPTS})

@@ -54,6 +54,8 @@ class WorkflowInstanceRow(Base):
     # The replica driving a running run, until lease_expires_at; then any replica may take it over.
     owner: Mapped[str | None] = mapped_column(Text)
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Times the run was taken over since it last finished a step; past a limit it is failed (leases.py).
+    resume_attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class WorkflowStepRow(Base):

@@ -41,6 +41,8 @@ class TaskContext:
     tolerated_failures: FailureTolerance = FAIL_FAST
     attempt: int = 1
     report_items: ItemProgress = _ignore_progress
+    # How long a task that waits out a dependency's outage itself (a fan-out's streams) may wait for it.
+    outage_seconds: float = 300.0
 
 
 TaskFunction = Callable[[Mapping[str, Any], Any, TaskContext], Awaitable[dict[str, Any]]]

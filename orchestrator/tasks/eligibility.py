@@ -9,10 +9,11 @@ from typing import Any
 import grpc
 
 from civicflow.decisions import DECISION_NAMES
-from civicflow.grpc_errors import classify_rpc_error
+from civicflow.grpc_errors import CallFailure, classify_rpc_error
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from orchestrator.citizens import Citizen, mock_citizen
 from orchestrator.errors import StepFailedError
+from orchestrator.runs.outages import EVALUATOR
 from orchestrator.tasks.contract import NoConfig, Task, TaskContext, TaskContract
 from orchestrator.templates.schemes import SchemeCatalog, SchemeRules
 
@@ -60,8 +61,11 @@ async def evaluate_rules(
     try:
         reply = await evaluator.Evaluate(request, timeout=context.call_timeout)
     except grpc.aio.AioRpcError as error:
+        failure = classify_rpc_error(error)
+        if failure.failure is CallFailure.UNAVAILABLE:  # down or restarting: the runner waits for it
+            raise StepFailedError("the evaluator is unavailable", dependency=EVALUATOR) from error
         # Its kind (a retry policy's business) is read from the cause: runs/attempt_failures.py.
-        raise StepFailedError(f"evaluator failed: {classify_rpc_error(error)}") from error
+        raise StepFailedError(f"evaluator failed: {failure}") from error
     return {
         "evaluation": {
             "decision": DECISION_NAMES[reply.decision],

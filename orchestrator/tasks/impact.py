@@ -76,6 +76,7 @@ async def evaluate_population_task(
                 retry=context.retry,
                 tolerance=context.tolerated_failures,
                 report_items=context.report_items,
+                outage_seconds=context.outage_seconds,
             )
     except BaseException:
         await asyncio.to_thread(writer.abort)

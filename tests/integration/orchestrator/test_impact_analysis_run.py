@@ -81,18 +81,22 @@ def orchestrator_without_evaluator(
     background_loop: BackgroundLoop, orchestrator_settings: OrchestratorSettings
 ) -> Iterator[str]:
     """A real orchestrator whose evaluator address has nothing listening."""
-    settings = orchestrator_settings.model_copy(update={"evaluator_target": "127.0.0.1:1"})
+    settings = orchestrator_settings.model_copy(
+        update={"evaluator_target": "127.0.0.1:1", "dependency_outage_seconds": 2.0}
+    )
     with serving(background_loop, settings) as target:
         yield target
 
 
-def test_unreachable_evaluator_fails_the_run_and_leaves_no_rows(
+def test_an_evaluator_unreachable_past_the_outage_limit_fails_the_run_naming_it_and_leaves_no_rows(
     credentials: Credentials, orchestrator_without_evaluator: str, owner: sa.Engine
 ) -> None:
     stub = _stub(credentials, orchestrator_without_evaluator)
     instance = _run(stub, 3_000)
     assert instance.status == orchestrator_pb2.RUN_STATUS_FAILED
-    assert "step 'evaluate_population' failed: evaluator stream failed: UNAVAILABLE" in instance.error
+    assert instance.error == (
+        "step 'evaluate_population' failed: the evaluator could not be reached for 2 s (DEPENDENCY_OUTAGE_SECONDS)"
+    )
     trail = stub.GetAuditTrail(orchestrator_pb2.GetAuditTrailRequest(instance_id=instance.instance_id)).entries
     assert [(e.record.step_name, e.record.status) for e in trail][-1] == ("evaluate_population", 2)
     with owner.connect() as connection:

@@ -1,4 +1,5 @@
-"""A step that cannot be audited stops its run: the instance ends failed and the caller hears UNAVAILABLE."""
+"""A step that cannot be audited for longer than DEPENDENCY_OUTAGE_SECONDS stops its run: the instance ends failed
+and the caller hears UNAVAILABLE; a request that comes meanwhile is refused and creates nothing."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def orchestrator_without_audit(
 ) -> Iterator[str]:
     """A real orchestrator whose audit service address has nothing listening."""
     settings = orchestrator_settings.model_copy(
-        update={"audit_target": "127.0.0.1:1", "downstream_timeout_seconds": 2.0}
+        update={"audit_target": "127.0.0.1:1", "downstream_timeout_seconds": 2.0, "dependency_outage_seconds": 2.0}
     )
     with serving(background_loop, settings) as target:
         yield target
@@ -38,7 +39,10 @@ def test_unauditable_run_is_failed_and_answered_unavailable(
             orchestrator_pb2.ExecuteWorkflowRequest(template_id="eligibility_check", inputs_json=json.dumps(inputs))
         )
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert "audit service did not record step 'fetch_citizen'" in refused.value.details()
+    assert refused.value.details() == (
+        "audit service did not record step 'fetch_citizen':"
+        " the audit service could not be reached for 2 s (DEPENDENCY_OUTAGE_SECONDS)"
+    )
 
     with owner.connect() as connection:
         rows = connection.execute(

@@ -16,7 +16,13 @@ from civicflow.auth.access import ServiceIdentity
 from civicflow.auth.principals import Role
 from gateway.app import create_app
 from gateway.config import GatewaySettings
-from gateway.errors import HTTP_STATUS_BY_GRPC_CODE, http_status_for, install_error_handlers, rpc_error_body
+from gateway.errors import (
+    HTTP_STATUS_BY_GRPC_CODE,
+    RETRY_AFTER_SECONDS,
+    http_status_for,
+    install_error_handlers,
+    rpc_error_body,
+)
 from tests.support.credentials import Credentials
 from tests.support.rest_api import RestApi
 
@@ -84,6 +90,9 @@ def test_unreachable_orchestrator_answers_503_in_the_error_shape(client: RestApi
 
     assert response.status_code == 503
     _error(response.json(), status=503, code="UNAVAILABLE")
+    # A client is told when to try again: the launcher restarts a service within seconds.
+    assert response.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
+    assert 1 <= RETRY_AFTER_SECONDS <= 5
 
 
 def test_unreachable_orchestrator_gives_503_on_reads_too(client: RestApi) -> None:
@@ -91,6 +100,7 @@ def test_unreachable_orchestrator_gives_503_on_reads_too(client: RestApi) -> Non
         response = client.get(path)
         assert response.status_code == 503, path
         _error(response.json(), status=503, code="UNAVAILABLE")
+        assert response.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
 
 
 def test_healthz_is_503_degraded_when_the_services_are_unreachable(client: RestApi) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import defaultdict
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
@@ -21,10 +22,11 @@ from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from evaluator.config import EvaluatorSettings
 from evaluator.rules import Rules
 from evaluator.server import start as start_evaluator
-from orchestrator.errors import StepFailedError
+from orchestrator.errors import DependencyOutageError, StepFailedError
 from orchestrator.impact.batches import Batch, Job, batch_count, generate_batches
 from orchestrator.impact.fan_out_config import FanOutConfig
 from orchestrator.impact.stream_pool import JobSource, StreamPool
+from orchestrator.runs.outages import DEFAULT_OUTAGES, OutagePolicy
 from orchestrator.templates.step_policy import ErrorKind
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials
@@ -55,6 +57,7 @@ async def evaluate(
     config: FanOutConfig,
     batch_timeout: float = 10.0,
     rule_sets: list[evaluator_pb2.EligibilityRules] = RULE_SETS,
+    outages: OutagePolicy = DEFAULT_OUTAGES,
 ) -> Evaluation:
     """Sends the population's batches through a StreamPool to `target`, as the orchestrator does; notes the error
     that stopped it, if any."""
@@ -81,7 +84,16 @@ async def evaluate(
         target, server=ServiceIdentity.EVALUATOR, as_=ServiceIdentity.ORCHESTRATOR
     ) as channel:
         stub = evaluator_pb2_grpc.EvaluatorServiceStub(channel)
-        pool = StreamPool(stub, rule_sets, source, deliver, config, streams=config.streams, batch_timeout=batch_timeout)
+        pool = StreamPool(
+            stub,
+            rule_sets,
+            source,
+            deliver,
+            config,
+            streams=config.streams,
+            batch_timeout=batch_timeout,
+            outages=outages,
+        )
         try:
             async with asyncio.TaskGroup() as group:
                 await pool.run(group)
@@ -175,17 +187,20 @@ def test_streams_that_keep_stalling_fail_the_step_as_timed_out_past_the_restart_
     assert evaluation.restarts == 3
 
 
-def test_an_evaluator_out_of_reach_fails_the_step_as_unavailable_past_the_restart_limit(
+def test_an_evaluator_out_of_reach_is_waited_for_past_the_restart_limit_then_fails_the_step_naming_it(
     background_loop: BackgroundLoop, credentials: Credentials
 ) -> None:
     config = FanOutConfig(batch_size=50, streams=2, window=2, max_stream_restarts=3)
+    outages = OutagePolicy(limit_seconds=2.0, first_backoff_seconds=0.05, max_backoff_seconds=0.2)
 
-    evaluation = run(background_loop, evaluate(credentials, NOWHERE, population=500, config=config))
+    started = time.monotonic()
+    evaluation = run(background_loop, evaluate(credentials, NOWHERE, population=500, config=config, outages=outages))
 
     failure = step_failure(evaluation)
-    assert failure.kind is ErrorKind.UNAVAILABLE
-    assert "restarted 3 times, the limit" in str(failure)
-    assert evaluation.restarts == 4
+    assert isinstance(failure, DependencyOutageError) and failure.kind is ErrorKind.UNAVAILABLE
+    assert str(failure) == "the evaluator could not be reached for 2 s (DEPENDENCY_OUTAGE_SECONDS)"
+    assert evaluation.restarts > 3, "the restart limit ended the wait"
+    assert 1.5 <= time.monotonic() - started < 10
     assert evaluation.answers == {}
 
 

@@ -13,6 +13,7 @@ from civicflow.auth.access import ServiceIdentity
 from civicflow.v1 import audit_pb2_grpc
 from orchestrator.errors import AuditUnavailableError
 from orchestrator.runs.audit_client import AuditClient
+from orchestrator.runs.outages import OutagePolicy
 from orchestrator.runs.recorder import RunRecorder
 from orchestrator.runs.step_attempts import StepAttempt
 from orchestrator.storage.instance_records import InstanceRecord, NewRun, RunProgress
@@ -107,10 +108,14 @@ def test_a_run_whose_attempts_cannot_be_audited_is_not_finished(
 
     async def scenario() -> None:
         async with _audit_channel(credentials, "127.0.0.1:1") as channel:  # nothing listens there
-            audit = AuditClient(audit_pb2_grpc.AuditServiceStub(channel), timeout=2)
+            outages = OutagePolicy(limit_seconds=1.0)  # the outage waited out before the audit counts as failed
+            audit = AuditClient(audit_pb2_grpc.AuditServiceStub(channel), timeout=2, outages=outages)
             await record_and_finish(recorder_for(instance, statements, audit))
 
-    with pytest.raises(AuditUnavailableError, match="audit service did not record step 'step_0'"):
+    with pytest.raises(
+        AuditUnavailableError,
+        match=r"audit service did not record step 'step_0': the audit service could not be reached for 1 s",
+    ):
         background_loop.run(scenario())
 
     stored = store.get(instance.instance_id)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from civicflow.launch.restart_policy import RestartPolicy
 from civicflow.settings import REPO_ROOT
 from orchestrator.errors import TemplateError
 from orchestrator.tasks import TASK_CONTRACTS
@@ -37,6 +38,26 @@ def test_shipped_templates_retry_transient_evaluator_failures_within_a_timeout()
         assert step.spec.retry.max_attempts > 1
         assert step.spec.retry.retryable == {ErrorKind.TIMEOUT, ErrorKind.UNAVAILABLE}
         assert step.spec.timeout_seconds is not None
+
+
+# What a service takes from its launch to answering its first call, on the development machine (about 1 s for
+# the evaluator), with room to spare: the shipped retries must outlast the launcher's restart delay plus this.
+SERVICE_START_SECONDS = 2.0
+
+
+def test_the_shipped_retries_outlast_a_restart_of_the_evaluator_by_the_launcher() -> None:
+    registry = TemplateRegistry.load_directory(SHIPPED, TASK_CONTRACTS)
+    restart = RestartPolicy().backoff_seconds + SERVICE_START_SECONDS
+    retrying = [
+        step.spec
+        for template in registry
+        for step in template.steps
+        if ErrorKind.UNAVAILABLE in step.spec.retry.retryable and step.spec.retry.max_attempts > 1
+    ]
+    assert {spec.name for spec in retrying} == {"evaluate_rules", "evaluate_population"}
+    for spec in retrying:
+        waited = sum(spec.retry.backoff_after(attempt) for attempt in range(1, spec.retry.max_attempts))
+        assert waited >= restart, (spec.name, waited)
 
 
 @pytest.mark.parametrize(
