@@ -223,8 +223,9 @@ def is_unavailable(error: BaseException) -> bool:
 
 
 def _unavailable(error: Exception) -> AuditStoreUnavailableError:
-    log.warning("audit database unavailable", extra={"error": str(error)})
-    return AuditStoreUnavailableError(f"the audit database is unavailable ({type(error).__name__})")
+    # The driver's words name the server's socket or host: for the log, never for a caller.
+    log.warning("audit database unavailable", extra={"error": str(error), "error_class": type(error).__name__})
+    return AuditStoreUnavailableError("the audit database is unavailable")
 
 
 def _column_values(entry: StoredEntry) -> dict[str, object]:

@@ -10,6 +10,7 @@ work go first.
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -20,6 +21,8 @@ from audit_service.log.store import AuditStore, is_unavailable
 from audit_service.signing.keys import PublicKey
 from audit_service.tree.integrity import IntegrityReport, LogVerifier
 from civicflow.database import create_engine
+
+log = logging.getLogger(__name__)
 
 # Added to the worker's niceness: the scheduler runs the service's own threads (appends, proofs) first.
 NICENESS = 10
@@ -32,10 +35,14 @@ class VerificationWorker:
 
     def __init__(self, database_url: str, public_key: PublicKey) -> None:
         self._arguments = (database_url, public_key.pem)
-        self._pool = self._new_pool()
+        # Made at the first verification: a pool starts multiprocessing's resource tracker, a process a
+        # service that is never asked to verify has no use for.
+        self._pool: ProcessPoolExecutor | None = None
         self._closed = False
 
     async def verify(self) -> IntegrityReport:
+        if self._pool is None:
+            self._pool = self._new_pool()
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, _verify)
         except BrokenProcessPool:
@@ -47,6 +54,8 @@ class VerificationWorker:
     def close(self) -> None:
         """Stops the worker at once: a verification only reads, so one cut short loses nothing."""
         self._closed = True
+        if self._pool is None:
+            return
         processes = list(self._pool._processes.values())  # the executor offers no way to stop a running task
         self._pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
@@ -75,5 +84,7 @@ def _verify() -> IntegrityReport:
         raise
     except Exception as error:
         if is_unavailable(error):
-            raise AuditStoreUnavailableError(f"the audit database is unavailable ({type(error).__name__})") from None
-        raise RuntimeError(f"the verification failed: {type(error).__name__}") from None
+            raise AuditStoreUnavailableError("the audit database is unavailable") from None
+        # A driver's exception may not survive pickling: its traceback is written here, a plain error crosses.
+        log.exception("the verification failed")
+        raise RuntimeError("the verification failed") from None

@@ -197,6 +197,8 @@ class Supervisor:
             self._write(message)
         elif message.type == "stop":
             child = self._children.pop(message.name)
+            # Whatever the process left in its session (a helper process it started) goes with it.
+            _signal_group(child.popen.pid, signal.SIGKILL)
             returncode = message.data["returncode"]
             self._returncodes[message.name] = returncode
             self._write(_line(f"{message.name} stopped (rc={returncode})"))

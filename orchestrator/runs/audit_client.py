@@ -87,7 +87,10 @@ class AuditClient:
             )
         except grpc.aio.AioRpcError as error:
             failure = classify_rpc_error(error)
-            log.info("audit trail not read", extra={"instance_id": str(instance_id), "error": str(failure)})
+            log.info(
+                "audit trail not read",
+                extra={"instance_id": str(instance_id), "error": str(failure), "details": failure.details},
+            )
             dependency = AUDIT_SERVICE if failure.transient else None
             raise DependencyUnavailableError("the audit service is unavailable", dependency=dependency) from error
         return list(reply.entries)

@@ -84,12 +84,12 @@ def extreme_requests() -> Iterator[tuple[str, Message]]:
         yield "GetAuditTrail", pb.GetAuditTrailRequest(instance_id=instance_id)
         yield "GetImpactReport", pb.GetImpactReportRequest(instance_id=instance_id)
         yield "ListImpactResults", pb.ListImpactResultsRequest(instance_id=instance_id)
-        yield "SubmitAppeal", pb.SubmitAppealRequest(original_instance_id=instance_id, evidence_json="{}")
+        yield "SubmitAppeal", pb.SubmitAppealRequest(original_instance_id=instance_id, new_data_json="{}")
     for evidence in JSON_TEXTS:
-        yield "SubmitAppeal", pb.SubmitAppealRequest(original_instance_id=str(uuid.uuid4()), evidence_json=evidence)
+        yield "SubmitAppeal", pb.SubmitAppealRequest(original_instance_id=str(uuid.uuid4()), new_data_json=evidence)
     for key in TEXTS:
         request = pb.SubmitAppealRequest(
-            original_instance_id=str(uuid.uuid4()), evidence_json="{}", idempotency_key=key
+            original_instance_id=str(uuid.uuid4()), new_data_json="{}", idempotency_key=key
         )
         yield "SubmitAppeal", request
     for offset in INT64:
