@@ -193,15 +193,7 @@ class DownstreamError:
         return self.failure in (CallFailure.TIMEOUT, CallFailure.UNAVAILABLE)
 
     def __str__(self) -> str:
-        # A call that got no answer carries gRPC's own transport words (addresses, socket errors): ours instead.
-        plain = _PLAIN_WORDS.get(self.failure)
-        return f"{self.code.name}: {plain or self.details}"
-
-
-_PLAIN_WORDS = {
-    CallFailure.TIMEOUT: "no answer within the call's deadline",
-    CallFailure.UNAVAILABLE: "the service could not be reached",
-}
+        return f"{self.code.name}: {self.details}"
 
 
 def classify_rpc_error(error: grpc.aio.AioRpcError) -> DownstreamError:
