@@ -53,6 +53,10 @@ class FieldProblems(Exception):
         self.problems = list(problems)
 
 
+# The launcher restarts a process after a second and it starts within about another.
+UNAVAILABLE_RETRY_SECONDS = 2
+
+
 class RetryLater(Exception):
     """An error the same call may not meet after `retry_after_seconds`: sent as a google.rpc.RetryInfo."""
 
@@ -141,9 +145,14 @@ def _details(code: grpc.StatusCode, error: Exception) -> tuple[tuple[str, str | 
             ]
         )
         details.append(_packed(violations))
-    if isinstance(error, RetryLater):
+    retry_after_seconds = error.retry_after_seconds if isinstance(error, RetryLater) else None
+    if retry_after_seconds is None and code is grpc.StatusCode.UNAVAILABLE:
+        # A service's own "unavailable" (its database, a service behind it): retried after what a restart takes.
+        # Attached details also tell a caller these words are ours, not gRPC's about a connection it could not make.
+        retry_after_seconds = UNAVAILABLE_RETRY_SECONDS
+    if retry_after_seconds is not None:
         retry = error_details_pb2.RetryInfo()
-        retry.retry_delay.FromTimedelta(datetime.timedelta(seconds=error.retry_after_seconds))
+        retry.retry_delay.FromTimedelta(datetime.timedelta(seconds=retry_after_seconds))
         details.append(_packed(retry))
     if not details:
         return ()

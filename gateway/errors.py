@@ -71,6 +71,9 @@ REST_CODE_BY_GRPC_CODE = {grpc.StatusCode.OUT_OF_RANGE: INVALID_ARGUMENT}
 # the answer carries an error id instead, found in our services' own message or made here and logged.
 # DATA_LOSS is not among them: the audit service says with it which entry no longer reads, tamper evidence.
 OPAQUE_CODES = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL})
+# Codes gRPC itself gives a call no service answered. A service's own UNAVAILABLE carries a RetryInfo
+# (civicflow/grpc_errors.py), so its words are kept; without one, the words are the library's.
+TRANSPORT_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 UPSTREAM_ERROR_ID = re.compile(r"\(error id ([0-9a-f]{12})\)")
 
 
@@ -124,8 +127,12 @@ def rpc_error_body(exc: grpc.aio.AioRpcError, *, path: str) -> ErrorResponse:
             log.error("upstream failure without an error id", extra={"path": path, "error_id": error_id})
         message = internal_error_message(error_id)
         return ErrorResponse(error=ErrorBody(status=status, code=code.name, message=message, error_id=error_id))
-    # A status without details still says what went wrong: an error message is never empty.
-    message = exc.details() or code.name.replace("_", " ").lower()
+    if code in TRANSPORT_CODES and not _status_details(exc):
+        # No service answered: the details are gRPC's own words about addresses and sockets.
+        message = _no_answer_message(code, path=path)
+    else:
+        # A status without details still says what went wrong: an error message is never empty.
+        message = exc.details() or code.name.replace("_", " ").lower()
     rest_code = REST_CODE_BY_GRPC_CODE.get(code, code.name)
     return ErrorResponse(error=ErrorBody(status=status, code=rest_code, message=message, details=field_problems(exc)))
 
@@ -153,6 +160,13 @@ def too_many_requests(retry_after_seconds: int, message: str) -> JSONResponse:
 async def handle_rate_limited(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RateLimitedError)
     return too_many_requests(max(1, math.ceil(exc.retry_after_seconds)), str(exc))
+
+
+def _no_answer_message(code: grpc.StatusCode, *, path: str) -> str:
+    upstream = "the audit service" if path.startswith("/audit") else "the orchestrator"
+    if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+        return f"{upstream} did not answer in time"
+    return f"{upstream} could not be reached; send the request again"
 
 
 def retry_headers(status: int) -> dict[str, str] | None:

@@ -184,8 +184,13 @@ def test_the_gateway_sends_each_snapshot_as_one_unnamed_data_line(
             {"status": 500, "message": f"internal error (error id {ERROR_ID}); the service log has the details"}
             | {"error_id": ERROR_ID},
         ),
+        # UNAVAILABLE without a service's RetryInfo: no service answered, and the gateway says so in its words.
+        (
+            grpc.StatusCode.UNAVAILABLE,
+            "",
+            {"status": 503, "message": "the orchestrator could not be reached; send the request again"},
+        ),
         # No details: the message is the code's name, never empty.
-        (grpc.StatusCode.UNAVAILABLE, "", {"status": 503, "message": "unavailable"}),
         (grpc.StatusCode.FAILED_PRECONDITION, "", {"status": 409, "message": "failed precondition"}),
     ],
     ids=["details", "no-details-503", "no-details-409"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 import uuid
 from collections.abc import Iterator
@@ -11,9 +12,12 @@ import grpc
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from civicflow.auth.access import ServiceIdentity
 from civicflow.auth.principals import Role
+from civicflow.grpc_errors import UNAVAILABLE_RETRY_SECONDS
 from gateway.app import create_app
 from gateway.config import GatewaySettings
 from gateway.errors import (
@@ -93,6 +97,35 @@ def test_unreachable_orchestrator_answers_503_in_the_error_shape(client: RestApi
     # A client is told when to try again: the launcher restarts a service within seconds.
     assert response.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
     assert 1 <= RETRY_AFTER_SECONDS <= 5
+
+
+def test_an_unreachable_service_is_named_in_our_words_not_grpcs(client: RestApi) -> None:
+    orchestrator = client.post("/workflows/execute", json={"template_id": "eligibility_check", "inputs": {}})
+    audit = client.get("/audit/checkpoint")
+
+    assert orchestrator.json()["error"]["message"] == "the orchestrator could not be reached; send the request again"
+    assert audit.status_code == 503
+    assert audit.json()["error"]["message"] == "the audit service could not be reached; send the request again"
+    assert audit.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
+
+
+def test_a_services_own_unavailable_keeps_its_words_and_its_retry_delay() -> None:
+    """What maps_errors sends for a service's own outage: the message, and a RetryInfo that marks it as ours."""
+    status = status_pb2.Status(code=grpc.StatusCode.UNAVAILABLE.value[0], message="the database is unavailable")
+    retry = error_details_pb2.RetryInfo()
+    retry.retry_delay.FromTimedelta(datetime.timedelta(seconds=UNAVAILABLE_RETRY_SECONDS))
+    status.details.add().Pack(retry)
+    trailing = grpc.aio.Metadata(*rpc_status.to_status(status).trailing_metadata)
+    said = grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), trailing, details=status.message)
+    gone = grpc.aio.AioRpcError(
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.aio.Metadata(),
+        grpc.aio.Metadata(),
+        details="failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:50051: Connection refused",
+    )
+
+    assert rpc_error_body(said, path="/workflows/execute").error.message == "the database is unavailable"
+    assert "ipv4" not in rpc_error_body(gone, path="/workflows/execute").error.message
 
 
 def test_unreachable_orchestrator_gives_503_on_reads_too(client: RestApi) -> None:
