@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from orchestrator.config import OrchestratorSettings
-from orchestrator.errors import DependencyUnavailableError, LeaseLostError, RunHandedOverError
+from orchestrator.errors import DependencyUnavailableError, LeaseLostError, RunHandedOverError, TemplateNotFoundError
 from orchestrator.impact.admission import ImpactAdmission
 from orchestrator.runs import idempotency
 from orchestrator.runs.audit_client import AuditClient
@@ -193,8 +193,17 @@ class Replica:
     def _start_promoted(self, instances: list[InstanceRecord]) -> None:
         """Drives analyses this replica has just moved from the queue to running (it owns their leases)."""
         for instance in instances:
-            if instance.instance_id not in self._driving:
-                template = self._templates.get(instance.template_id)
+            if instance.instance_id in self._driving:
+                continue
+            try:
+                template: LoadedTemplate | None = self._templates.get(instance.template_id)
+            except TemplateNotFoundError:
+                template = None
+            if template is None or template.model.version != instance.template_version:
+                # Queued under a template this replica no longer has as it was: never run under another
+                # definition. The resumer fails the run, saying so, as it does for any run it cannot continue.
+                self._spawn(instance, functools.partial(self._resumer.prepare, instance))
+            else:
                 self._spawn(instance, functools.partial(_new_run, instance, template))
 
     async def _create(self, run: NewRun) -> tuple[InstanceRecord, bool]:

@@ -9,6 +9,7 @@ that holds back one citizen's batch: every analysis lasts long enough for the qu
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 import uuid
@@ -16,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -347,3 +349,40 @@ def test_a_queued_analysis_survives_an_orchestrator_restart_and_completes(
         entry.record.step_index for entry in trail if entry.record.status == audit_pb2.STEP_STATUS_SUCCESS
     )
     assert successes == Counter(range(IMPACT_STEPS))
+
+
+def test_a_queued_analysis_whose_template_changed_meanwhile_fails_saying_so_and_never_runs_under_the_new_one(
+    background_loop: BackgroundLoop,
+    credentials: Credentials,
+    settings_for: Any,
+    queue_database: SetUpDatabase,
+    tmp_path: Path,
+) -> None:
+    settings = settings_for(impact_max_running=1)
+    with serving(background_loop, settings) as target:
+        stub = _stub(credentials, target, credentials.token(Role.ANALYST))
+        running, queued = _start(stub), _start(stub)
+        assert (running.status, queued.status) == (RUNNING, QUEUED)
+    changed = tmp_path / "templates"
+    shutil.copytree(settings.templates_dir, changed)
+    impact = json.loads((changed / "impact_analysis.json").read_text())
+    impact["version"] = "9.0.0"
+    (changed / "impact_analysis.json").write_text(json.dumps(impact))
+
+    restarted = settings.model_copy(update={"replica_id": "replica-with-new-templates", "templates_dir": changed})
+    with serving(background_loop, restarted) as target:
+        stub = _stub(credentials, target, credentials.token(Role.ANALYST))
+        wait_until(
+            lambda: (
+                stub.GetWorkflow(orchestrator_pb2.GetWorkflowRequest(instance_id=queued.instance_id)).instance.status
+                != QUEUED
+            ),
+            timeout=30,
+            what="the queued analysis to leave the queue",
+        )
+        assert _statuses(stub, queued.instance_id)[-1] == orchestrator_pb2.RUN_STATUS_FAILED
+        ended = stub.GetWorkflow(orchestrator_pb2.GetWorkflowRequest(instance_id=queued.instance_id)).instance
+        trail = stub.GetAuditTrail(orchestrator_pb2.GetAuditTrailRequest(instance_id=queued.instance_id)).entries
+        _drain(queue_database)
+    assert "version 1.0.0, and this replica has version 9.0.0" in ended.error
+    assert not trail  # not one step of it ran under the other definition
