@@ -144,19 +144,7 @@ class WorkflowRunner:
             error_kind=kind,
             error=message,
         )
-        instance = await recorder.fail(failure, error=message)
-        self._board.publish(instance)
-        log.info(
-            "run finished",
-            extra={
-                "instance_id": str(instance.instance_id),
-                "template_id": instance.template_id,
-                "status": instance.status,
-                "error": message,
-                "duration_ms": _duration_ms(instance),
-            },
-        )
-        return instance
+        return self._ended(await recorder.fail(failure, error=message), error=message)
 
     async def _steps(self, state: RunState, recorder: RunRecorder) -> InstanceRecord:
         steps = state.template.steps
@@ -290,6 +278,9 @@ class WorkflowRunner:
         audited: bool = True,
     ) -> InstanceRecord:
         instance = await recorder.finish(last=last, outputs=outputs, error=error, audited=audited)
+        return self._ended(instance, error=error)
+
+    def _ended(self, instance: InstanceRecord, *, error: str | None) -> InstanceRecord:
         self._board.publish(instance)
         # The one line per run at INFO (its start is DEBUG): under load, logging is a visible share of a short run.
         log.info(

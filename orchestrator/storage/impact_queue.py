@@ -11,7 +11,6 @@ another replica resumes it (leases.py). Blocking: call through asyncio.to_thread
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -101,7 +100,7 @@ class ImpactQueue:
                     f" subject may have ({self._limits.max_per_subject}); send it again once one has ended",
                     retry_after_seconds=self._limits.retry_after_seconds,
                 )
-            queued = InstanceRecord.from_row(statements.row(_ENQUEUE, _insert_params(run)))
+            queued = InstanceRecord.from_row(statements.row(_ENQUEUE, run.insert_parameters()))
             promoted = self._promote(statements, owner=owner, lease_seconds=lease_seconds)
         mine = next((instance for instance in promoted if instance.instance_id == run.instance_id), queued)
         return Admission(mine, created=True, promoted=promoted)
@@ -139,17 +138,3 @@ class ImpactQueue:
                     cursor.execute("COMMIT")
             finally:
                 connection.close()
-
-
-def _insert_params(run: NewRun) -> dict[str, object]:
-    return {
-        "instance_id": run.instance_id,
-        "template_id": run.template_id,
-        "template_version": run.template_version,
-        "inputs": json.dumps(run.inputs),
-        "appealed_instance_id": run.appealed_instance_id,
-        "actor": run.actor,
-        "idempotency_key": run.idempotency_key,
-        "request_hash": run.request_hash,
-        "steps_total": run.steps_total,
-    }

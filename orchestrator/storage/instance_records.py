@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -83,6 +84,20 @@ class NewRun:
     idempotency_key: str | None = None
     request_hash: str | None = None
     instance_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    def insert_parameters(self) -> dict[str, object]:
+        """The values of the run's INSERT (a run started at once, or one queued), by column."""
+        return {
+            "instance_id": self.instance_id,
+            "template_id": self.template_id,
+            "template_version": self.template_version,
+            "inputs": json.dumps(self.inputs),
+            "appealed_instance_id": self.appealed_instance_id,
+            "actor": self.actor,
+            "idempotency_key": self.idempotency_key,
+            "request_hash": self.request_hash,
+            "steps_total": self.steps_total,
+        }
 
     def unsaved_instance(self) -> InstanceRecord:
         """The instance this run will be once created: what a run started before its INSERT commits works on."""

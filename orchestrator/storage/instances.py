@@ -66,19 +66,7 @@ class InstanceStore:
         Returns the instance and whether this call created it. Concurrent calls with one key are safe:
         PostgreSQL lets exactly one INSERT through the unique key; the others wait for it and find its row.
         """
-        params = {
-            "instance_id": run.instance_id,
-            "template_id": run.template_id,
-            "template_version": run.template_version,
-            "inputs": json.dumps(run.inputs),
-            "appealed_instance_id": run.appealed_instance_id,
-            "actor": run.actor,
-            "idempotency_key": run.idempotency_key,
-            "request_hash": run.request_hash,
-            "steps_total": run.steps_total,
-            "owner": owner,
-            "lease_seconds": lease_seconds,
-        }
+        params = {**run.insert_parameters(), "owner": owner, "lease_seconds": lease_seconds}
         with single_statements(self._engine) as statements:
             created = statements.row(_CREATE, params)
             if created is not None:
