@@ -389,6 +389,7 @@ class Replica:
             self._leases.fail_unresumable,
             max_resumes=limit,
             error=f"the run could not be resumed: it was taken over {limit} times without finishing a step",
+            driving=list(self._driving),
         )
         for instance_id in failed:
             log.error("run failed: taken over too often", extra={"instance_id": str(instance_id), "resumes": limit})

@@ -33,10 +33,12 @@ _RENEW = """
 # SKIP LOCKED: replicas scanning at once claim disjoint runs instead of queueing behind each other.
 # The subquery's column is named expired_id so that no returned column is ambiguous.
 # A run the claiming replica still drives (its lease ran out while the database was down) is not claimed.
+# A takeover counts towards the run's bound only when its owner left it without handing it over (a crash): a
+# run released by a replica that stopped in order (owner NULL) is resumed as often as deployments happen.
 _CLAIM = f"""
     UPDATE orchestrator.workflow_instances
        SET owner = %(owner)s, lease_expires_at = now() + make_interval(secs => %(lease_seconds)s),
-           resume_attempts = resume_attempts + 1
+           resume_attempts = resume_attempts + CASE WHEN owner IS NULL THEN 0 ELSE 1 END
       FROM (SELECT instance_id AS expired_id FROM orchestrator.workflow_instances
              WHERE status = 'running'
                AND (lease_expires_at IS NULL OR lease_expires_at < now() OR owner = %(previous_self)s)
@@ -51,7 +53,7 @@ _FAIL_UNRESUMABLE = """
     UPDATE orchestrator.workflow_instances
        SET status = 'failed', error = %(error)s, completed_at = now(), owner = NULL, lease_expires_at = NULL
      WHERE status = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < now())
-       AND resume_attempts >= %(max_resumes)s
+       AND resume_attempts >= %(max_resumes)s AND instance_id <> ALL(%(driving)s)
     RETURNING instance_id
     """
 # An expired lease, not merely none: the claim scan of every replica picks the run up at once.
@@ -96,10 +98,14 @@ class LeaseStore:
         with single_statements(self._engine) as statements:
             return [InstanceRecord.from_row(row) for row in statements.rows(_CLAIM, params)]
 
-    def fail_unresumable(self, *, max_resumes: int, error: str) -> list[uuid.UUID]:
-        """Fails the runs left without an owner after `max_resumes` claims without a finished step."""
+    def fail_unresumable(self, *, max_resumes: int, error: str, driving: Collection[uuid.UUID] = ()) -> list[uuid.UUID]:
+        """Fails the runs left without an owner after `max_resumes` claims without a finished step.
+
+        Not those in `driving`: the calling replica still drives them (their lease ran out while the database was down).
+        """
+        params = {"max_resumes": max_resumes, "error": error, "driving": list(driving)}
         with single_statements(self._engine) as statements:
-            return statements.scalars(_FAIL_UNRESUMABLE, {"max_resumes": max_resumes, "error": error})
+            return statements.scalars(_FAIL_UNRESUMABLE, params)
 
     def release(self, owner: str, instance_ids: Collection[uuid.UUID]) -> list[uuid.UUID]:
         """Gives up `owner`'s leases of these runs, so that another replica resumes them at its next scan."""

@@ -178,3 +178,33 @@ def test_a_released_run_is_claimed_by_the_next_scan_of_another_replica(
     assert released == [mine]
     assert lease_of(statements, someone_elses)[0] == "live-replica"
     assert [run.instance_id for run in leases.claim_expired("next-replica", lease_seconds=30, limit=10)] == [mine]
+
+
+def test_only_takeovers_of_runs_left_by_a_crash_count_towards_failing_it_as_unresumable(
+    store: InstanceStore, leases: LeaseStore, statements: Engine
+) -> None:
+    handed_over = new_run(store, owner="replica-0", lease_seconds=LIVE)
+    crashed = new_run(store, owner="dead-replica", lease_seconds=EXPIRED)
+    error = "taken over too often"
+
+    # Every deployment stops the replica in order and hands the run over: none of that counts.
+    owner = "replica-0"
+    for deployment in range(1, 4):
+        assert leases.release(owner, [handed_over]) == [handed_over]
+        owner = f"replica-{deployment}"
+        claimed = leases.claim_expired(owner, lease_seconds=LIVE, limit=10, driving=[crashed])
+        assert [run.instance_id for run in claimed] == [handed_over]
+    # Each takeover of a run whose owner died without handing it over does.
+    for _ in range(2):
+        claimed = leases.claim_expired("claimer", lease_seconds=EXPIRED, limit=10, driving=[handed_over])
+        assert [run.instance_id for run in claimed] == [crashed]
+
+    # The replica still driving a run whose lease lapsed keeps it, whatever its count.
+    assert leases.fail_unresumable(max_resumes=2, error=error, driving=[crashed]) == []
+    assert leases.fail_unresumable(max_resumes=2, error=error) == [crashed]
+    with statements.connect() as connection:
+        status, counted = connection.execute(
+            sa.text("SELECT status, resume_attempts FROM orchestrator.workflow_instances WHERE instance_id = :id"),
+            {"id": handed_over},
+        ).one()
+    assert (status, counted) == ("running", 0)
