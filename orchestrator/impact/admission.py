@@ -126,9 +126,13 @@ class ImpactAdmission:
                 promoted = await asyncio.to_thread(
                     self._queue.promote, owner=self._owner, lease_seconds=self._lease_seconds
                 )
+                for instance in promoted:
+                    log.info("impact analysis started from the queue", extra={"instance_id": str(instance.instance_id)})
+                start(promoted)
             except DependencyUnavailableError as error:
                 log.warning("could not look at the impact queue; trying again", extra={"error": str(error)})
-                continue
-            for instance in promoted:
-                log.info("impact analysis started from the queue", extra={"instance_id": str(instance.instance_id)})
-            start(promoted)
+            except Exception:
+                # The promoter outlives any one failure: were it to end, this replica would never start a queued
+                # analysis again. Runs promoted but not started are owned and idle until their lease lapses;
+                # recovery then resumes them.
+                log.exception("looking at the impact queue failed; trying again at the next poll")

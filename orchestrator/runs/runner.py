@@ -194,7 +194,11 @@ class WorkflowRunner:
                     outage.healed()
                 return attempt, isinstance(failure, DependencyOutageError)
             if outage is None or outage.dependency != dependency:
-                outage = Outage(self._outages, dependency)
+                if outage is None:
+                    outage = Outage(self._outages, dependency)
+                else:
+                    # One clock per attempt: a step meeting one dependency down after another waits no longer in all.
+                    outage.dependency = dependency
                 log.warning(
                     "step waits for a dependency to come back",
                     extra={
