@@ -24,35 +24,35 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63ivicflow/v1/evaluator.proto\x12\x0c\x63ivicflow.v1\"]\n\x10\x45ligibilityRules\x12\x13\n\x0bscheme_name\x18\x01 \x01(\t\x12\x0f\n\x07min_age\x18\x02 \x01(\x05\x12\x0f\n\x07max_age\x18\x03 \x01(\x05\x12\x12\n\nmax_income\x18\x04 \x01(\x01\"y\n\x0e\x43itizenProfile\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03\x61ge\x18\x03 \x01(\x05\x12\x0e\n\x06income\x18\x04 \x01(\x01\x12(\n\x08\x63\x61tegory\x18\x05 \x01(\x0e\x32\x16.civicflow.v1.Category\"D\n\x0f\x43riterionResult\x12\x11\n\tcriterion\x18\x01 \x01(\t\x12\x0e\n\x06passed\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"o\n\x0f\x45valuateRequest\x12-\n\x07\x63itizen\x18\x01 \x01(\x0b\x32\x1c.civicflow.v1.CitizenProfile\x12-\n\x05rules\x18\x02 \x01(\x0b\x32\x1e.civicflow.v1.EligibilityRules\"l\n\x10\x45valuateResponse\x12(\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0e\x32\x16.civicflow.v1.Decision\x12.\n\x07reasons\x18\x02 \x03(\x0b\x32\x1d.civicflow.v1.CriterionResult\"\x93\x01\n\x15\x45valuateStreamRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12\x31\n\trule_sets\x18\x02 \x03(\x0b\x32\x1e.civicflow.v1.EligibilityRules\x12\x0c\n\x04\x61ges\x18\x03 \x03(\x05\x12\x0f\n\x07incomes\x18\x04 \x03(\x01\x12\x16\n\x0e\x66irst_position\x18\x05 \x01(\x04\";\n\x0e\x44\x65\x63isionColumn\x12)\n\tdecisions\x18\x01 \x03(\x0e\x32\x16.civicflow.v1.Decision\"\x82\x01\n\x16\x45valuateStreamResponse\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12-\n\x07\x63olumns\x18\x02 \x03(\x0b\x32\x1c.civicflow.v1.DecisionColumn\x12\'\n\x06\x65rrors\x18\x03 \x03(\x0b\x32\x17.civicflow.v1.ItemError\")\n\tItemError\x12\r\n\x05index\x18\x01 \x01(\r\x12\r\n\x05\x65rror\x18\x02 \x01(\t*q\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44\x45\x43ISION_ELIGIBLE\x10\x01\x12\x19\n\x15\x44\x45\x43ISION_NOT_ELIGIBLE\x10\x02\x12\x19\n\x15\x44\x45\x43ISION_NEEDS_REVIEW\x10\x03*n\n\x08\x43\x61tegory\x12\x18\n\x14\x43\x41TEGORY_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43\x41TEGORY_GENERAL\x10\x01\x12\x0f\n\x0b\x43\x41TEGORY_SC\x10\x02\x12\x0f\n\x0b\x43\x41TEGORY_ST\x10\x03\x12\x10\n\x0c\x43\x41TEGORY_OBC\x10\x04\x32\xbe\x01\n\x10\x45valuatorService\x12I\n\x08\x45valuate\x12\x1d.civicflow.v1.EvaluateRequest\x1a\x1e.civicflow.v1.EvaluateResponse\x12_\n\x0e\x45valuateStream\x12#.civicflow.v1.EvaluateStreamRequest\x1a$.civicflow.v1.EvaluateStreamResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63ivicflow/v1/evaluator.proto\x12\x0c\x63ivicflow.v1\"K\n\x0cRuleDocument\x12\x13\n\x0bscheme_name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x15\n\rdocument_json\x18\x03 \x01(\t\"\xa9\x01\n\x0e\x43itizenProfile\x12\x12\n\ncitizen_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03\x61ge\x18\x03 \x01(\x05\x12\x0e\n\x06income\x18\x04 \x01(\x01\x12(\n\x08\x63\x61tegory\x18\x05 \x01(\x0e\x32\x16.civicflow.v1.Category\x12\x16\n\x0ehousehold_size\x18\x06 \x01(\x05\x12\x16\n\x0ehas_disability\x18\x07 \x01(\x08\"g\n\x0f\x43riterionResult\x12\x11\n\tcriterion\x18\x01 \x01(\t\x12\x0e\n\x06passed\x18\x02 \x01(\x08\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x13\n\x0bvalues_json\x18\x05 \x01(\t\"{\n\x0f\x45valuateRequest\x12-\n\x07\x63itizen\x18\x01 \x01(\x0b\x32\x1c.civicflow.v1.CitizenProfile\x12,\n\x08\x64ocument\x18\x03 \x01(\x0b\x32\x1a.civicflow.v1.RuleDocumentJ\x04\x08\x02\x10\x03R\x05rules\"\x7f\n\x10\x45valuateResponse\x12(\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0e\x32\x16.civicflow.v1.Decision\x12.\n\x07reasons\x18\x02 \x03(\x0b\x32\x1d.civicflow.v1.CriterionResult\x12\x11\n\trule_hash\x18\x03 \x01(\t\"\x89\x02\n\x15\x45valuateStreamRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12\x0c\n\x04\x61ges\x18\x03 \x03(\x05\x12\x0f\n\x07incomes\x18\x04 \x03(\x01\x12\x16\n\x0e\x66irst_position\x18\x05 \x01(\x04\x12-\n\tdocuments\x18\x06 \x03(\x0b\x32\x1a.civicflow.v1.RuleDocument\x12\x0c\n\x04size\x18\x07 \x01(\r\x12*\n\ncategories\x18\x08 \x03(\x0e\x32\x16.civicflow.v1.Category\x12\x17\n\x0fhousehold_sizes\x18\t \x03(\x05\x12\x14\n\x0c\x64isabilities\x18\n \x03(\x08J\x04\x08\x02\x10\x03R\trule_sets\";\n\x0e\x44\x65\x63isionColumn\x12)\n\tdecisions\x18\x01 \x03(\x0e\x32\x16.civicflow.v1.Decision\"\x82\x01\n\x16\x45valuateStreamResponse\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12-\n\x07\x63olumns\x18\x02 \x03(\x0b\x32\x1c.civicflow.v1.DecisionColumn\x12\'\n\x06\x65rrors\x18\x03 \x03(\x0b\x32\x17.civicflow.v1.ItemError\")\n\tItemError\x12\r\n\x05index\x18\x01 \x01(\r\x12\r\n\x05\x65rror\x18\x02 \x01(\t*q\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44\x45\x43ISION_ELIGIBLE\x10\x01\x12\x19\n\x15\x44\x45\x43ISION_NOT_ELIGIBLE\x10\x02\x12\x19\n\x15\x44\x45\x43ISION_NEEDS_REVIEW\x10\x03*n\n\x08\x43\x61tegory\x12\x18\n\x14\x43\x41TEGORY_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43\x41TEGORY_GENERAL\x10\x01\x12\x0f\n\x0b\x43\x41TEGORY_SC\x10\x02\x12\x0f\n\x0b\x43\x41TEGORY_ST\x10\x03\x12\x10\n\x0c\x43\x41TEGORY_OBC\x10\x04\x32\xbe\x01\n\x10\x45valuatorService\x12I\n\x08\x45valuate\x12\x1d.civicflow.v1.EvaluateRequest\x1a\x1e.civicflow.v1.EvaluateResponse\x12_\n\x0e\x45valuateStream\x12#.civicflow.v1.EvaluateStreamRequest\x1a$.civicflow.v1.EvaluateStreamResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'civicflow.v1.evaluator_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DECISION']._serialized_start=944
-  _globals['_DECISION']._serialized_end=1057
-  _globals['_CATEGORY']._serialized_start=1059
-  _globals['_CATEGORY']._serialized_end=1169
-  _globals['_ELIGIBILITYRULES']._serialized_start=46
-  _globals['_ELIGIBILITYRULES']._serialized_end=139
-  _globals['_CITIZENPROFILE']._serialized_start=141
-  _globals['_CITIZENPROFILE']._serialized_end=262
-  _globals['_CRITERIONRESULT']._serialized_start=264
-  _globals['_CRITERIONRESULT']._serialized_end=332
-  _globals['_EVALUATEREQUEST']._serialized_start=334
-  _globals['_EVALUATEREQUEST']._serialized_end=445
-  _globals['_EVALUATERESPONSE']._serialized_start=447
-  _globals['_EVALUATERESPONSE']._serialized_end=555
-  _globals['_EVALUATESTREAMREQUEST']._serialized_start=558
-  _globals['_EVALUATESTREAMREQUEST']._serialized_end=705
-  _globals['_DECISIONCOLUMN']._serialized_start=707
-  _globals['_DECISIONCOLUMN']._serialized_end=766
-  _globals['_EVALUATESTREAMRESPONSE']._serialized_start=769
-  _globals['_EVALUATESTREAMRESPONSE']._serialized_end=899
-  _globals['_ITEMERROR']._serialized_start=901
-  _globals['_ITEMERROR']._serialized_end=942
-  _globals['_EVALUATORSERVICE']._serialized_start=1172
-  _globals['_EVALUATORSERVICE']._serialized_end=1362
+  _globals['_DECISION']._serialized_start=1159
+  _globals['_DECISION']._serialized_end=1272
+  _globals['_CATEGORY']._serialized_start=1274
+  _globals['_CATEGORY']._serialized_end=1384
+  _globals['_RULEDOCUMENT']._serialized_start=46
+  _globals['_RULEDOCUMENT']._serialized_end=121
+  _globals['_CITIZENPROFILE']._serialized_start=124
+  _globals['_CITIZENPROFILE']._serialized_end=293
+  _globals['_CRITERIONRESULT']._serialized_start=295
+  _globals['_CRITERIONRESULT']._serialized_end=398
+  _globals['_EVALUATEREQUEST']._serialized_start=400
+  _globals['_EVALUATEREQUEST']._serialized_end=523
+  _globals['_EVALUATERESPONSE']._serialized_start=525
+  _globals['_EVALUATERESPONSE']._serialized_end=652
+  _globals['_EVALUATESTREAMREQUEST']._serialized_start=655
+  _globals['_EVALUATESTREAMREQUEST']._serialized_end=920
+  _globals['_DECISIONCOLUMN']._serialized_start=922
+  _globals['_DECISIONCOLUMN']._serialized_end=981
+  _globals['_EVALUATESTREAMRESPONSE']._serialized_start=984
+  _globals['_EVALUATESTREAMRESPONSE']._serialized_end=1114
+  _globals['_ITEMERROR']._serialized_start=1116
+  _globals['_ITEMERROR']._serialized_end=1157
+  _globals['_EVALUATORSERVICE']._serialized_start=1387
+  _globals['_EVALUATORSERVICE']._serialized_end=1577
 # @@protoc_insertion_point(module_scope)

@@ -54,14 +54,14 @@ class EvaluatorServiceServicer:
     """
 
     def Evaluate(self, request, context):
-        """Decides one citizen under one rule set, with the reasons for the decision.
+        """Decides one citizen under one scheme version's rule document, with the reason of every criterion.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def EvaluateStream(self, request_iterator, context):
-        """Decides batches of citizens under one or more rule sets. Each request is
+        """Decides batches of citizens under one or more rule documents. Each request is
         answered by exactly one response carrying the same batch_id; responses may
         arrive in any order relative to other batches.
         """

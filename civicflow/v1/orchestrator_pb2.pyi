@@ -32,6 +32,12 @@ class AppealOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     APPEAL_OUTCOME_DECISION_CHANGED: _ClassVar[AppealOutcome]
     APPEAL_OUTCOME_DECISION_UPHELD: _ClassVar[AppealOutcome]
     APPEAL_OUTCOME_RUN_FAILED: _ClassVar[AppealOutcome]
+
+class SchemeVersionStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SCHEME_VERSION_STATUS_UNSPECIFIED: _ClassVar[SchemeVersionStatus]
+    SCHEME_VERSION_STATUS_DRAFT: _ClassVar[SchemeVersionStatus]
+    SCHEME_VERSION_STATUS_PUBLISHED: _ClassVar[SchemeVersionStatus]
 RUN_STATUS_UNSPECIFIED: RunStatus
 RUN_STATUS_RUNNING: RunStatus
 RUN_STATUS_COMPLETED: RunStatus
@@ -44,6 +50,9 @@ APPEAL_OUTCOME_UNSPECIFIED: AppealOutcome
 APPEAL_OUTCOME_DECISION_CHANGED: AppealOutcome
 APPEAL_OUTCOME_DECISION_UPHELD: AppealOutcome
 APPEAL_OUTCOME_RUN_FAILED: AppealOutcome
+SCHEME_VERSION_STATUS_UNSPECIFIED: SchemeVersionStatus
+SCHEME_VERSION_STATUS_DRAFT: SchemeVersionStatus
+SCHEME_VERSION_STATUS_PUBLISHED: SchemeVersionStatus
 
 class WorkflowInstance(_message.Message):
     __slots__ = ("instance_id", "template_id", "template_version", "status", "inputs_json", "outputs_json", "error", "created_at", "completed_at", "appealed_instance_id", "progress", "actor")
@@ -212,30 +221,52 @@ class DecisionTransition(_message.Message):
     def __init__(self, from_decision: _Optional[_Union[_evaluator_pb2.Decision, str]] = ..., to_decision: _Optional[_Union[_evaluator_pb2.Decision, str]] = ..., count: _Optional[int] = ...) -> None: ...
 
 class ImpactReport(_message.Message):
-    __slots__ = ("instance_id", "scheme_name", "total", "proposed", "baseline", "transitions", "current_rules", "proposed_rules", "results_digest", "failed", "failures")
+    __slots__ = ("instance_id", "scheme_name", "total", "proposed", "baseline", "transitions", "results_digest", "failed", "failures", "current_rules_json", "proposed_rules_json", "baseline_version", "proposed_version", "baseline_rule_hash", "proposed_rule_hash", "by_category")
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     SCHEME_NAME_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     PROPOSED_FIELD_NUMBER: _ClassVar[int]
     BASELINE_FIELD_NUMBER: _ClassVar[int]
     TRANSITIONS_FIELD_NUMBER: _ClassVar[int]
-    CURRENT_RULES_FIELD_NUMBER: _ClassVar[int]
-    PROPOSED_RULES_FIELD_NUMBER: _ClassVar[int]
     RESULTS_DIGEST_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
     FAILURES_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_RULES_JSON_FIELD_NUMBER: _ClassVar[int]
+    PROPOSED_RULES_JSON_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PROPOSED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_RULE_HASH_FIELD_NUMBER: _ClassVar[int]
+    PROPOSED_RULE_HASH_FIELD_NUMBER: _ClassVar[int]
+    BY_CATEGORY_FIELD_NUMBER: _ClassVar[int]
     instance_id: str
     scheme_name: str
     total: int
     proposed: DecisionCounts
     baseline: DecisionCounts
     transitions: _containers.RepeatedCompositeFieldContainer[DecisionTransition]
-    current_rules: _evaluator_pb2.EligibilityRules
-    proposed_rules: _evaluator_pb2.EligibilityRules
     results_digest: str
     failed: int
     failures: _containers.RepeatedCompositeFieldContainer[ItemFailure]
-    def __init__(self, instance_id: _Optional[str] = ..., scheme_name: _Optional[str] = ..., total: _Optional[int] = ..., proposed: _Optional[_Union[DecisionCounts, _Mapping]] = ..., baseline: _Optional[_Union[DecisionCounts, _Mapping]] = ..., transitions: _Optional[_Iterable[_Union[DecisionTransition, _Mapping]]] = ..., current_rules: _Optional[_Union[_evaluator_pb2.EligibilityRules, _Mapping]] = ..., proposed_rules: _Optional[_Union[_evaluator_pb2.EligibilityRules, _Mapping]] = ..., results_digest: _Optional[str] = ..., failed: _Optional[int] = ..., failures: _Optional[_Iterable[_Union[ItemFailure, _Mapping]]] = ...) -> None: ...
+    current_rules_json: str
+    proposed_rules_json: str
+    baseline_version: int
+    proposed_version: int
+    baseline_rule_hash: str
+    proposed_rule_hash: str
+    by_category: _containers.RepeatedCompositeFieldContainer[CategoryImpact]
+    def __init__(self, instance_id: _Optional[str] = ..., scheme_name: _Optional[str] = ..., total: _Optional[int] = ..., proposed: _Optional[_Union[DecisionCounts, _Mapping]] = ..., baseline: _Optional[_Union[DecisionCounts, _Mapping]] = ..., transitions: _Optional[_Iterable[_Union[DecisionTransition, _Mapping]]] = ..., results_digest: _Optional[str] = ..., failed: _Optional[int] = ..., failures: _Optional[_Iterable[_Union[ItemFailure, _Mapping]]] = ..., current_rules_json: _Optional[str] = ..., proposed_rules_json: _Optional[str] = ..., baseline_version: _Optional[int] = ..., proposed_version: _Optional[int] = ..., baseline_rule_hash: _Optional[str] = ..., proposed_rule_hash: _Optional[str] = ..., by_category: _Optional[_Iterable[_Union[CategoryImpact, _Mapping]]] = ...) -> None: ...
+
+class CategoryImpact(_message.Message):
+    __slots__ = ("category", "total", "proposed", "baseline")
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    PROPOSED_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    category: str
+    total: int
+    proposed: DecisionCounts
+    baseline: DecisionCounts
+    def __init__(self, category: _Optional[str] = ..., total: _Optional[int] = ..., proposed: _Optional[_Union[DecisionCounts, _Mapping]] = ..., baseline: _Optional[_Union[DecisionCounts, _Mapping]] = ...) -> None: ...
 
 class ItemFailure(_message.Message):
     __slots__ = ("position", "citizen_id", "error")
@@ -290,3 +321,115 @@ class ListImpactResultsResponse(_message.Message):
     total: int
     next_offset: int
     def __init__(self, results: _Optional[_Iterable[_Union[CitizenResult, _Mapping]]] = ..., total: _Optional[int] = ..., next_offset: _Optional[int] = ...) -> None: ...
+
+class SchemeVersion(_message.Message):
+    __slots__ = ("scheme_name", "version", "status", "effective_from", "rule_hash", "created_by", "created_at", "published_by", "published_at", "document_json")
+    SCHEME_NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_FROM_FIELD_NUMBER: _ClassVar[int]
+    RULE_HASH_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_BY_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_JSON_FIELD_NUMBER: _ClassVar[int]
+    scheme_name: str
+    version: int
+    status: SchemeVersionStatus
+    effective_from: str
+    rule_hash: str
+    created_by: str
+    created_at: _timestamp_pb2.Timestamp
+    published_by: str
+    published_at: _timestamp_pb2.Timestamp
+    document_json: str
+    def __init__(self, scheme_name: _Optional[str] = ..., version: _Optional[int] = ..., status: _Optional[_Union[SchemeVersionStatus, str]] = ..., effective_from: _Optional[str] = ..., rule_hash: _Optional[str] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., published_by: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., document_json: _Optional[str] = ...) -> None: ...
+
+class SchemeSummary(_message.Message):
+    __slots__ = ("scheme_name", "current_version", "effective_from")
+    SCHEME_NAME_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_FROM_FIELD_NUMBER: _ClassVar[int]
+    scheme_name: str
+    current_version: int
+    effective_from: str
+    def __init__(self, scheme_name: _Optional[str] = ..., current_version: _Optional[int] = ..., effective_from: _Optional[str] = ...) -> None: ...
+
+class GetSchemeDocumentSchemaRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetSchemeDocumentSchemaResponse(_message.Message):
+    __slots__ = ("schema_json",)
+    SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
+    schema_json: str
+    def __init__(self, schema_json: _Optional[str] = ...) -> None: ...
+
+class ListSchemesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListSchemesResponse(_message.Message):
+    __slots__ = ("schemes",)
+    SCHEMES_FIELD_NUMBER: _ClassVar[int]
+    schemes: _containers.RepeatedCompositeFieldContainer[SchemeSummary]
+    def __init__(self, schemes: _Optional[_Iterable[_Union[SchemeSummary, _Mapping]]] = ...) -> None: ...
+
+class GetSchemeRequest(_message.Message):
+    __slots__ = ("scheme_name",)
+    SCHEME_NAME_FIELD_NUMBER: _ClassVar[int]
+    scheme_name: str
+    def __init__(self, scheme_name: _Optional[str] = ...) -> None: ...
+
+class GetSchemeResponse(_message.Message):
+    __slots__ = ("scheme_name", "versions")
+    SCHEME_NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    scheme_name: str
+    versions: _containers.RepeatedCompositeFieldContainer[SchemeVersion]
+    def __init__(self, scheme_name: _Optional[str] = ..., versions: _Optional[_Iterable[_Union[SchemeVersion, _Mapping]]] = ...) -> None: ...
+
+class GetSchemeVersionRequest(_message.Message):
+    __slots__ = ("scheme_name", "version")
+    SCHEME_NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    scheme_name: str
+    version: int
+    def __init__(self, scheme_name: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class GetSchemeVersionResponse(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: SchemeVersion
+    def __init__(self, version: _Optional[_Union[SchemeVersion, _Mapping]] = ...) -> None: ...
+
+class CreateSchemeVersionRequest(_message.Message):
+    __slots__ = ("scheme_name", "document_json")
+    SCHEME_NAME_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_JSON_FIELD_NUMBER: _ClassVar[int]
+    scheme_name: str
+    document_json: str
+    def __init__(self, scheme_name: _Optional[str] = ..., document_json: _Optional[str] = ...) -> None: ...
+
+class CreateSchemeVersionResponse(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: SchemeVersion
+    def __init__(self, version: _Optional[_Union[SchemeVersion, _Mapping]] = ...) -> None: ...
+
+class PublishSchemeVersionRequest(_message.Message):
+    __slots__ = ("scheme_name", "version", "effective_from")
+    SCHEME_NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_FROM_FIELD_NUMBER: _ClassVar[int]
+    scheme_name: str
+    version: int
+    effective_from: str
+    def __init__(self, scheme_name: _Optional[str] = ..., version: _Optional[int] = ..., effective_from: _Optional[str] = ...) -> None: ...
+
+class PublishSchemeVersionResponse(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: SchemeVersion
+    def __init__(self, version: _Optional[_Union[SchemeVersion, _Mapping]] = ...) -> None: ...

@@ -80,6 +80,36 @@ class OrchestratorServiceStub:
                 request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.ListImpactResultsRequest.SerializeToString,
                 response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.ListImpactResultsResponse.FromString,
                 _registered_method=True)
+        self.GetSchemeDocumentSchema = channel.unary_unary(
+                '/civicflow.v1.OrchestratorService/GetSchemeDocumentSchema',
+                request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.GetSchemeDocumentSchemaRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.GetSchemeDocumentSchemaResponse.FromString,
+                _registered_method=True)
+        self.ListSchemes = channel.unary_unary(
+                '/civicflow.v1.OrchestratorService/ListSchemes',
+                request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.ListSchemesRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.ListSchemesResponse.FromString,
+                _registered_method=True)
+        self.GetScheme = channel.unary_unary(
+                '/civicflow.v1.OrchestratorService/GetScheme',
+                request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.GetSchemeRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.GetSchemeResponse.FromString,
+                _registered_method=True)
+        self.GetSchemeVersion = channel.unary_unary(
+                '/civicflow.v1.OrchestratorService/GetSchemeVersion',
+                request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.GetSchemeVersionRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.GetSchemeVersionResponse.FromString,
+                _registered_method=True)
+        self.CreateSchemeVersion = channel.unary_unary(
+                '/civicflow.v1.OrchestratorService/CreateSchemeVersion',
+                request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.CreateSchemeVersionRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.CreateSchemeVersionResponse.FromString,
+                _registered_method=True)
+        self.PublishSchemeVersion = channel.unary_unary(
+                '/civicflow.v1.OrchestratorService/PublishSchemeVersion',
+                request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.PublishSchemeVersionRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.PublishSchemeVersionResponse.FromString,
+                _registered_method=True)
 
 
 class OrchestratorServiceServicer:
@@ -143,6 +173,51 @@ class OrchestratorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSchemeDocumentSchema(self, request, context):
+        """Scheme rules as versioned documents (docs/rules.md). Every role may read them.
+        The JSON Schema every scheme document satisfies.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSchemes(self, request, context):
+        """Every scheme, with the version in force today.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetScheme(self, request, context):
+        """One scheme's versions, drafts included, oldest first. NOT_FOUND for an unknown scheme.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSchemeVersion(self, request, context):
+        """One version with its document.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSchemeVersion(self, request, context):
+        """Stores a document as the scheme's next version, a draft (analyst, admin). A new name creates the scheme.
+        INVALID_ARGUMENT with every problem of the document, each at its path.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishSchemeVersion(self, request, context):
+        """Publishes a draft from a date (admin, and not the subject who created it). FAILED_PRECONDITION
+        if it is published already or the date is before the latest published version's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrchestratorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -185,6 +260,36 @@ def add_OrchestratorServiceServicer_to_server(servicer, server):
                     servicer.ListImpactResults,
                     request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.ListImpactResultsRequest.FromString,
                     response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.ListImpactResultsResponse.SerializeToString,
+            ),
+            'GetSchemeDocumentSchema': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSchemeDocumentSchema,
+                    request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.GetSchemeDocumentSchemaRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.GetSchemeDocumentSchemaResponse.SerializeToString,
+            ),
+            'ListSchemes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSchemes,
+                    request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.ListSchemesRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.ListSchemesResponse.SerializeToString,
+            ),
+            'GetScheme': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetScheme,
+                    request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.GetSchemeRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.GetSchemeResponse.SerializeToString,
+            ),
+            'GetSchemeVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSchemeVersion,
+                    request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.GetSchemeVersionRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.GetSchemeVersionResponse.SerializeToString,
+            ),
+            'CreateSchemeVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSchemeVersion,
+                    request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.CreateSchemeVersionRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.CreateSchemeVersionResponse.SerializeToString,
+            ),
+            'PublishSchemeVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishSchemeVersion,
+                    request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.PublishSchemeVersionRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.PublishSchemeVersionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -409,6 +514,168 @@ class OrchestratorService:
             '/civicflow.v1.OrchestratorService/ListImpactResults',
             civicflow_dot_v1_dot_orchestrator__pb2.ListImpactResultsRequest.SerializeToString,
             civicflow_dot_v1_dot_orchestrator__pb2.ListImpactResultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSchemeDocumentSchema(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.OrchestratorService/GetSchemeDocumentSchema',
+            civicflow_dot_v1_dot_orchestrator__pb2.GetSchemeDocumentSchemaRequest.SerializeToString,
+            civicflow_dot_v1_dot_orchestrator__pb2.GetSchemeDocumentSchemaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSchemes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.OrchestratorService/ListSchemes',
+            civicflow_dot_v1_dot_orchestrator__pb2.ListSchemesRequest.SerializeToString,
+            civicflow_dot_v1_dot_orchestrator__pb2.ListSchemesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetScheme(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.OrchestratorService/GetScheme',
+            civicflow_dot_v1_dot_orchestrator__pb2.GetSchemeRequest.SerializeToString,
+            civicflow_dot_v1_dot_orchestrator__pb2.GetSchemeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSchemeVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.OrchestratorService/GetSchemeVersion',
+            civicflow_dot_v1_dot_orchestrator__pb2.GetSchemeVersionRequest.SerializeToString,
+            civicflow_dot_v1_dot_orchestrator__pb2.GetSchemeVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSchemeVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.OrchestratorService/CreateSchemeVersion',
+            civicflow_dot_v1_dot_orchestrator__pb2.CreateSchemeVersionRequest.SerializeToString,
+            civicflow_dot_v1_dot_orchestrator__pb2.CreateSchemeVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishSchemeVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.OrchestratorService/PublishSchemeVersion',
+            civicflow_dot_v1_dot_orchestrator__pb2.PublishSchemeVersionRequest.SerializeToString,
+            civicflow_dot_v1_dot_orchestrator__pb2.PublishSchemeVersionResponse.FromString,
             options,
             channel_credentials,
             insecure,

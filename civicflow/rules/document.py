@@ -1,0 +1,59 @@
+"""A scheme document, parsed and checked: what a scheme version is, and its rule_hash."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from civicflow.canonical_json import canonical_json_bytes
+from civicflow.grpc_errors import FieldProblem, FieldProblems
+from civicflow.rules.schema import DOCUMENT_SCHEMA
+
+_VALIDATOR = Draft202012Validator(DOCUMENT_SCHEMA)
+
+
+class DocumentError(FieldProblems):
+    """A document that is not a valid scheme document: every problem, each at its path (422, INVALID_ARGUMENT)."""
+
+
+@dataclass(frozen=True)
+class SchemeDocument:
+    """A checked document. `content` is the JSON as submitted; never mutate it."""
+
+    content: Mapping[str, Any]
+    rule_hash: str
+
+    @property
+    def parameters(self) -> Mapping[str, Any]:
+        return self.content["parameters"]  # type: ignore[no-any-return]
+
+    @property
+    def criteria(self) -> list[Mapping[str, Any]]:
+        return self.content["criteria"]  # type: ignore[no-any-return]
+
+
+def rule_hash(content: Any) -> str:
+    """SHA-256 (hex) of the document's RFC 8785 JSON."""
+    return hashlib.sha256(canonical_json_bytes(content)).hexdigest()
+
+
+def parse_document(content: Any, *, field: str = "document") -> SchemeDocument:
+    """The document checked; DocumentError with every problem, each named at `field` + its path inside."""
+    problems = [
+        FieldProblem(_path(field, error.absolute_path), error.message)
+        for error in sorted(_VALIDATOR.iter_errors(content), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+    if problems:
+        raise DocumentError(problems)
+    return SchemeDocument(content=content, rule_hash=rule_hash(content))
+
+
+def _path(field: str, parts: Any) -> str:
+    path = field
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
