@@ -57,3 +57,37 @@ def _path(field: str, parts: Any) -> str:
     for part in parts:
         path += f"[{part}]" if isinstance(part, int) else f".{part}"
     return path
+
+
+def with_parameters(document: SchemeDocument, overrides: Mapping[str, Any], *, field: str) -> SchemeDocument:
+    """The document with some parameters' values replaced, checked again; DocumentError naming each bad override.
+
+    Only parameters the document has may be overridden: a new name could change nothing.
+    """
+    unknown = sorted(set(overrides) - set(document.parameters))
+    if unknown:
+        known = ", ".join(sorted(document.parameters))
+        raise DocumentError(
+            [
+                FieldProblem(f"{field}.{name}", f"the document has no parameter {name!r} (it has {known})")
+                for name in unknown
+            ]
+        )
+    content = {**document.content, "parameters": {**document.parameters, **overrides}}
+    return parse_document(content, field=field)
+
+
+def attributes_read(content: Any) -> frozenset[str]:
+    """The citizen attributes (`var`s) an expression, a criterion or a whole document reads."""
+    found: set[str] = set()
+    pending = [content]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, Mapping):
+            if isinstance(node.get("var"), str) and len(node) == 1:
+                found.add(node["var"])
+            else:
+                pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return frozenset(found)
