@@ -10,7 +10,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from civicflow.decisions import DECISION_NAMES
-from civicflow.v1 import audit_pb2, evaluator_pb2, orchestrator_pb2
+from civicflow.v1 import audit_pb2, orchestrator_pb2
 from gateway import schemas
 
 RUN_STATUS_NAMES: dict[int, schemas.RunStatusName] = {
@@ -104,11 +104,26 @@ def impact_report(report: orchestrator_pb2.ImpactReport) -> schemas.ImpactReport
     return schemas.ImpactReport(
         instance_id=report.instance_id,
         scheme_name=report.scheme_name,
+        # proto3 has no null: 0 and "" stand for it (a proposal of overrides, or a report from before versions).
+        baseline_version=report.baseline_version or None,
+        proposed_version=report.proposed_version or None,
+        baseline_rule_hash=report.baseline_rule_hash or None,
+        proposed_rule_hash=report.proposed_rule_hash or None,
         total=report.total,
         eligible=report.proposed.eligible,
         not_eligible=report.proposed.not_eligible,
         needs_review=report.proposed.needs_review,
         baseline=_counts(report.baseline),
+        by_category={
+            impact.category: schemas.CategoryImpact(
+                total=impact.total,
+                eligible=impact.proposed.eligible,
+                not_eligible=impact.proposed.not_eligible,
+                needs_review=impact.proposed.needs_review,
+                baseline=_counts(impact.baseline),
+            )
+            for impact in report.by_category
+        },
         transitions=[
             schemas.DecisionTransition(
                 from_decision=DECISION_NAMES[transition.from_decision],
@@ -117,8 +132,8 @@ def impact_report(report: orchestrator_pb2.ImpactReport) -> schemas.ImpactReport
             )
             for transition in report.transitions
         ],
-        current_rules=_rules(report.current_rules),
-        proposed_rules=_rules(report.proposed_rules),
+        current_rules=_parse_json(report.current_rules_json, default={}),
+        proposed_rules=_parse_json(report.proposed_rules_json, default={}),
         results_digest=report.results_digest,
         failed=report.failed,
         failures=[
@@ -162,12 +177,6 @@ def _counts(counts: orchestrator_pb2.DecisionCounts) -> schemas.DecisionCounts:
     return schemas.DecisionCounts(
         eligible=counts.eligible, not_eligible=counts.not_eligible, needs_review=counts.needs_review
     )
-
-
-def _rules(rules: evaluator_pb2.EligibilityRules) -> schemas.EligibilityRules:
-    # proto carries a double; the orchestrator's stored report writes an integral ceiling as an int.
-    max_income: int | float = int(rules.max_income) if rules.max_income.is_integer() else rules.max_income
-    return schemas.EligibilityRules(min_age=rules.min_age, max_age=rules.max_age, max_income=max_income)
 
 
 def _parse_json(text: str, *, default: Any) -> Any:

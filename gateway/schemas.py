@@ -133,11 +133,12 @@ class DecisionTransition(BaseModel):
     count: int
 
 
-class EligibilityRules(BaseModel):
-    min_age: int
-    max_age: int
-    # An integral ceiling stays an int so that the report equals the one the orchestrator stored.
-    max_income: int | float
+class CategoryImpact(BaseModel):
+    total: int
+    eligible: int = Field(description="Under the proposed rules, as are not_eligible and needs_review.")
+    not_eligible: int
+    needs_review: int
+    baseline: DecisionCounts
 
 
 class ItemFailure(BaseModel):
@@ -149,14 +150,23 @@ class ItemFailure(BaseModel):
 class ImpactReport(BaseModel):
     instance_id: str
     scheme_name: str
+    baseline_version: int | None = Field(description="The scheme version decisions are compared with.")
+    proposed_version: int | None = Field(
+        description="The version proposed; null when the proposal is proposed_rules overriding the baseline's."
+    )
+    baseline_rule_hash: str | None = Field(description="SHA-256 of the baseline document's RFC 8785 JSON.")
+    proposed_rule_hash: str | None = Field(description="SHA-256 of the proposed document's RFC 8785 JSON.")
     total: int
     eligible: int = Field(description="Under the proposed rules, as are not_eligible and needs_review.")
     not_eligible: int
     needs_review: int
     baseline: DecisionCounts = Field(description="Counts under the scheme's current rules.")
+    by_category: dict[str, CategoryImpact] = Field(
+        description="The same counts for the citizens of each category: general, obc, sc and st."
+    )
     transitions: list[DecisionTransition] = Field(description="Every (from, to) pair, unchanged ones included.")
-    current_rules: EligibilityRules
-    proposed_rules: EligibilityRules
+    current_rules: dict[str, Any] = Field(description="The parameters of the baseline document.")
+    proposed_rules: dict[str, Any] = Field(description="The parameters of the proposed document.")
     results_digest: str = Field(description="SHA-256 (hex) over the per-citizen results.")
     failed: int = Field(description="Citizens whose evaluation failed for good; in no count above and no result row.")
     failures: list[ItemFailure] = Field(description="The failed citizens in population order (the first 1,000).")

@@ -1,6 +1,8 @@
 """Mock citizen registry: each citizen's data is a pure function of the citizen id.
 
-A citizen's fields are cut from two splitmix64 outputs of a 64-bit key. A population
+A citizen's fields are cut from two splitmix64 outputs of a 64-bit key: age and income
+from the first; name, category, household size and disability from disjoint bits of the
+second, so the fields added later left every earlier field of every citizen as it was. A population
 id (`CIT-0000042`, see civicflow.citizen_ids) has its position as key, so a whole
 batch of a population is generated in a handful of uint64 NumPy operations; any other
 id is keyed by SHA-256 of the id with the top bit set, so it can never alias a position.
@@ -11,6 +13,7 @@ every process, restart and machine sees the same citizen, one at a time or in a 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -18,10 +21,14 @@ import numpy as np
 import numpy.typing as npt
 
 from civicflow.citizen_ids import population_position
+from civicflow.rules.attributes import ATTRIBUTES, CATEGORY_CODES
 
 CATEGORIES = ("general", "sc", "st", "obc")
 MIN_AGE, MAX_AGE = 18, 80
 MIN_INCOME, MAX_INCOME = 50_000, 300_000
+MIN_HOUSEHOLD, MAX_HOUSEHOLD = 1, 8  # three bits of the second output
+# has_disability is true when the top 32 bits of the second output fall below this: 5 % of 2**32.
+_DISABILITY_BELOW = round(0.05 * 2**32)
 _FIRST_NAMES = (
     "Aarav",
     "Ananya",
@@ -70,6 +77,12 @@ _GAMMA_INT = int(_GAMMA)
 
 Ages = npt.NDArray[np.int32]
 Incomes = npt.NDArray[np.float64]
+CategoryCodes = npt.NDArray[np.int32]  # civicflow.v1.Category values (civicflow.rules.attributes.CATEGORY_CODES)
+HouseholdSizes = npt.NDArray[np.int32]
+Disabilities = npt.NDArray[np.bool_]
+# The Category value of each index into CATEGORIES, the order the registry draws them in.
+_CATEGORY_CODES = np.array([CATEGORY_CODES[category] for category in CATEGORIES], dtype=np.int32)
+_LABEL_ATTRIBUTES = frozenset({"category", "household_size", "has_disability"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,27 +92,71 @@ class Citizen:
     age: int
     income: float
     category: str
+    household_size: int
+    has_disability: bool
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class CitizenColumns:
+    """Attributes of consecutive citizens as columns; an attribute not asked for is None."""
+
+    size: int
+    age: Ages | None = None
+    income: Incomes | None = None
+    category: CategoryCodes | None = None
+    household_size: HouseholdSizes | None = None
+    has_disability: Disabilities | None = None
+
+
 def population_columns(first_position: int, count: int) -> tuple[Ages, Incomes]:
-    """Ages and incomes of the citizens at positions first_position .. first_position + count - 1."""
+    """Ages and incomes of the citizens at positions first_position .. first_position + count - 1: the cheap path."""
     keys = np.arange(first_position, first_position + count, dtype=np.uint64)
-    ages, incomes, _ = _fields(keys)
-    return ages, incomes
+    return _ages_and_incomes(_splitmix64((keys ^ _VERSION) + _GAMMA))
 
 
-def mock_citizen(citizen_id: str) -> Citizen:
-    """The registry's record of one citizen: for a population id, exactly what population_columns gives."""
+def population_attributes(first_position: int, count: int, attributes: Collection[str]) -> CitizenColumns:
+    """The asked-for attributes (civicflow.rules.attributes.ATTRIBUTES) of the citizens from first_position on."""
+    return attributes_at(np.arange(first_position, first_position + count, dtype=np.uint64), attributes)
+
+
+def attributes_at(keys: npt.NDArray[np.uint64], attributes: Collection[str]) -> CitizenColumns:
+    """The asked-for attributes of the citizens of these keys (citizen_key; a position is its own), computing
+    only what is asked: the first splitmix64 output for age and income, the second for the others."""
+    unknown = set(attributes) - set(ATTRIBUTES)
+    if unknown:
+        raise ValueError(f"the registry has no attribute {sorted(unknown)[0]!r}")
+    state = keys ^ _VERSION
+    columns: dict[str, Any] = {}
+    if "age" in attributes or "income" in attributes:
+        ages, incomes = _ages_and_incomes(_splitmix64(state + _GAMMA))
+        columns |= {"age": ages, "income": incomes}
+    if _LABEL_ATTRIBUTES.intersection(attributes):
+        label = _splitmix64(state + _GAMMA + _GAMMA)
+        columns |= {
+            # Bits 8-9: `% len(CATEGORIES)` in mock_citizen, a mask here since there are four.
+            "category": _CATEGORY_CODES[((label >> np.uint64(8)) & np.uint64(3)).astype(np.intp)],
+            "household_size": (MIN_HOUSEHOLD + ((label >> np.uint64(10)) & np.uint64(7))).astype(np.int32),
+            "has_disability": (label >> np.uint64(32)) < np.uint64(_DISABILITY_BELOW),
+        }
+    return CitizenColumns(size=len(keys), **{name: columns[name] for name in attributes})
+
+
+def citizen_key(citizen_id: str) -> int:
+    """The 64-bit key a citizen's data is cut from: a population id's position, or a hash of any other id."""
     position = population_position(citizen_id)
     # A position of 2**63 or more would alias a hashed key (or not fit 64 bits): hash it like any other id.
     if position is not None and position < _NAMED_KEY_BIT:
-        key = position
-    else:
-        digest = hashlib.sha256(_DOMAIN + b":" + citizen_id.encode("utf-8")).digest()
-        key = int.from_bytes(digest[:8], "big") | _NAMED_KEY_BIT
+        return position
+    digest = hashlib.sha256(_DOMAIN + b":" + citizen_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") | _NAMED_KEY_BIT
+
+
+def mock_citizen(citizen_id: str) -> Citizen:
+    """The registry's record of one citizen: exactly what attributes_at gives for its key."""
+    key = citizen_key(citizen_id)
     # Plain ints: NumPy costs tens of microseconds per call on a one-element array.
     state = key ^ _VERSION_INT
     first = _splitmix64_int((state + _GAMMA_INT) & _MASK64)
@@ -111,18 +168,17 @@ def mock_citizen(citizen_id: str) -> Citizen:
         # Whole amounts, kept as int so that JSON shows 114920 rather than 114920.0.
         income=MIN_INCOME + (first & 0xFFFFFFFF) % (MAX_INCOME - MIN_INCOME + 1),
         category=CATEGORIES[(label >> 8) % len(CATEGORIES)],
+        household_size=MIN_HOUSEHOLD + ((label >> 10) & 0x7),
+        has_disability=(label >> 32) < _DISABILITY_BELOW,
     )
 
 
-def _fields(keys: npt.NDArray[np.uint64]) -> tuple[Ages, Incomes, npt.NDArray[np.uint64]]:
-    """Ages, incomes and name/category bits of each key: the two first outputs of splitmix64 seeded with it."""
-    state = keys ^ _VERSION
-    first = _splitmix64(state + _GAMMA)
-    second = _splitmix64(state + _GAMMA + _GAMMA)
+def _ages_and_incomes(first: npt.NDArray[np.uint64]) -> tuple[Ages, Incomes]:
+    """Ages and incomes cut from the first splitmix64 output of each key."""
     # Modulo of 32-bit values by 63 and 250,001: the bias is below one part in 17,000.
     ages = (MIN_AGE + (first >> np.uint64(32)) % np.uint64(MAX_AGE - MIN_AGE + 1)).astype(np.int32)
     incomes = (MIN_INCOME + (first & _U32) % np.uint64(MAX_INCOME - MIN_INCOME + 1)).astype(np.float64)
-    return ages, incomes, second
+    return ages, incomes
 
 
 def _splitmix64(z: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:

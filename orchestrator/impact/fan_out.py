@@ -14,14 +14,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from civicflow.citizen_ids import population_citizen_id
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from orchestrator.errors import StepFailedError
-from orchestrator.impact.batches import Batch, Job, batch_count, generate_batches
+from orchestrator.impact.batches import Batch, Job, RuleDocuments, batch_count, generate_batches
 from orchestrator.impact.fan_out_config import FanOutConfig
 from orchestrator.impact.ordered_sink import CompletedBatch, OrderedSink
 from orchestrator.impact.outcome import PopulationOutcome
@@ -29,7 +30,6 @@ from orchestrator.impact.results_store import ResultWriter
 from orchestrator.impact.stream_pool import JobSource, StreamPool
 from orchestrator.runs.outages import OutagePolicy
 from orchestrator.tasks.contract import ItemProgress
-from orchestrator.templates.schemes import SchemeRules
 from orchestrator.templates.step_policy import ErrorKind, FailureTolerance, RetryPolicy
 
 # The evaluator's ItemError is a refusal to decide that citizen; a policy retries it only if it names `failed`.
@@ -108,7 +108,7 @@ class _FanOut:
     ) -> tuple[np.ndarray, np.ndarray, dict[int, str], np.ndarray]:
         """Proposed, baseline, item errors and the mask of decided citizens, from an answer that must fit its job."""
         if len(response.columns) != self._rule_count:
-            raise _protocol_error(job, f"{len(response.columns)} decision columns for {self._rule_count} rule sets")
+            raise _protocol_error(job, f"{len(response.columns)} decision columns for {self._rule_count} documents")
         baseline, proposed = (np.array(column.decisions, dtype=np.int8) for column in response.columns)
         if len(baseline) != job.size or len(proposed) != job.size:
             raise _protocol_error(job, f"{len(baseline)} decisions for {job.size} citizens")
@@ -154,6 +154,7 @@ class _FanOut:
             CompletedBatch(
                 index=batch.index,
                 first_position=batch.first_position,
+                categories=batch.categories,
                 proposed=open_batch.proposed,
                 baseline=open_batch.baseline,
                 failures=sorted(open_batch.failures.items()),
@@ -199,7 +200,7 @@ async def evaluate_population(
     stub: evaluator_pb2_grpc.EvaluatorServiceStub,
     instance_id: uuid.UUID,
     size: int,
-    rule_sets: Sequence[SchemeRules],
+    rules: Sequence[Mapping[str, Any]],
     writer: ResultWriter,
     config: FanOutConfig,
     batch_timeout: float,
@@ -208,8 +209,9 @@ async def evaluate_population(
     report_items: ItemProgress,
     outage_seconds: float = 300.0,
 ) -> PopulationOutcome:
-    """Decides every citizen under rule_sets[0] (baseline) and rule_sets[1] (proposed); writes them with `writer`."""
-    rules = [rule_set.to_proto() for rule_set in rule_sets]
+    """Decides every citizen under the rule values rules[0] (baseline) and rules[1] (proposed); writes them with
+    `writer`. Only the citizen attributes the documents read are sent."""
+    documents = RuleDocuments.of(rules)
     expected = batch_count(size, config.batch_size)
     source: JobSource | None = None
     sink = OrderedSink(
@@ -221,12 +223,17 @@ async def evaluate_population(
         on_room=lambda: source.wake() if source is not None else None,
     )
     fan_out = _FanOut(
-        size=size, rule_count=len(rules), sink=sink, retry=retry, tolerance=tolerance, report_items=report_items
+        size=size,
+        rule_count=len(documents.documents),
+        sink=sink,
+        retry=retry,
+        tolerance=tolerance,
+        report_items=report_items,
     )
-    source = fan_out.source = JobSource(generate_batches(size, config.batch_size), fan_out.admit)
+    source = fan_out.source = JobSource(generate_batches(size, config.batch_size, documents.attributes), fan_out.admit)
     pool = StreamPool(
         stub,
-        rules,
+        documents,
         source,
         fan_out.deliver,
         config,

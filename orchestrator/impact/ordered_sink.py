@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from civicflow.citizen_ids import population_citizen_id
+from orchestrator.citizens import CategoryCodes
 from orchestrator.impact.outcome import FailureRow, PopulationOutcome, Tally
 from orchestrator.impact.result_rows import Decisions, encode_failures, encode_results
 from orchestrator.impact.results_store import ResultWriter
@@ -33,6 +34,7 @@ class CompletedBatch:
 
     index: int
     first_position: int
+    categories: CategoryCodes
     proposed: Decisions
     baseline: Decisions
     failures: list[tuple[int, str]]  # (offset in the batch, error), ascending offsets
@@ -129,7 +131,7 @@ class OrderedSink:
             self.failed += 1
             if len(self._failures) < self._failure_limit:
                 self._failures.append(FailureRow(position, population_citizen_id(position), error))
-        self.tally.add(batch.baseline[written], batch.proposed[written])
+        self.tally.add(batch.categories[written], batch.baseline[written], batch.proposed[written])
         rows = encode_results(self._instance_id, batch.first_position, batch.proposed, batch.baseline, written)
         # The digest leaves the instance id out, so equal analyses have equal digests.
         self._digest.update(rows.text)

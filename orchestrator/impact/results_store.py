@@ -9,10 +9,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import psycopg2
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from orchestrator.citizens import attributes_at
 from orchestrator.impact.outcome import FailureRow, PopulationOutcome, Tally
 from orchestrator.storage.statements import database_errors
 from orchestrator.storage.tables import ImpactFailureRow, ImpactResultRow
@@ -29,6 +31,9 @@ DIGEST_EXPORT = (
 # First key of the advisory lock that lets one attempt at a time write an instance's results.
 _WRITER_LOCK_SPACE = 0x1D9A_C7F0
 _COPY_READ_BYTES = 1 << 20
+# Results rows read at a time when an outcome is rebuilt from them.
+_TALLY_READ_ROWS = 100_000
+_TALLY_READ = "SELECT position, baseline_decision, decision FROM orchestrator.impact_results WHERE instance_id = %s"
 
 
 @dataclass(frozen=True)
@@ -123,12 +128,8 @@ class ImpactResultStore:
             return [ResultRow(*row) for row in connection.execute(query)]
 
     def stored_outcome(self, instance_id: uuid.UUID, *, failure_limit: int) -> PopulationOutcome:
-        """What the attempt that committed these rows came to, rebuilt from them; the digest is streamed."""
-        transitions = (
-            sa.select(ImpactResultRow.baseline_decision, ImpactResultRow.decision, sa.func.count())
-            .where(ImpactResultRow.instance_id == instance_id)
-            .group_by(ImpactResultRow.baseline_decision, ImpactResultRow.decision)
-        )
+        """What the attempt that committed these rows came to, rebuilt from them; the digest and the tally are
+        streamed."""
         failed = sa.select(sa.func.count()).where(ImpactFailureRow.instance_id == instance_id)
         first_failures = (
             sa.select(ImpactFailureRow.position, ImpactFailureRow.citizen_id, ImpactFailureRow.error)
@@ -137,18 +138,32 @@ class ImpactResultStore:
             .limit(failure_limit)
         )
         with database_errors(), self._engine.connect() as connection:
-            pairs = [(int(a), int(b), int(n)) for a, b, n in connection.execute(transitions)]
             failed_count = int(connection.execute(failed).scalar_one())
             failures = [FailureRow(*row) for row in connection.execute(first_failures)]
-        tally = Tally()
-        for baseline, proposed, count in pairs:
-            tally.add_count(baseline, proposed, count)
         return PopulationOutcome(
-            tally=tally,
+            tally=self._tally(instance_id),
             results_digest=self._digest(instance_id),
             failed=failed_count,
             failures=failures,
         )
+
+    def _tally(self, instance_id: uuid.UUID) -> Tally:
+        """The rows' decisions counted by category: the registry gives each position's, as it did when evaluated."""
+        tally = Tally()
+        with database_errors():
+            connection: Any = self._engine.raw_connection()
+            try:
+                cursor = connection.cursor(name="impact_tally")  # server-side: a million rows come a chunk at a time
+                cursor.execute(_TALLY_READ, (str(instance_id),))
+                while rows := cursor.fetchmany(_TALLY_READ_ROWS):
+                    table = np.array(rows, dtype=np.int64)
+                    categories = attributes_at(table[:, 0].astype(np.uint64), {"category"}).category
+                    assert categories is not None
+                    tally.add(categories, table[:, 1].astype(np.int8), table[:, 2].astype(np.int8))
+                cursor.close()
+            finally:
+                connection.close()
+        return tally
 
     def _digest(self, instance_id: uuid.UUID) -> str:
         digest = _HashingSink()

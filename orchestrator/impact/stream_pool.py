@@ -25,7 +25,7 @@ import grpc
 from civicflow.grpc_errors import CallFailure, DownstreamError, classify_rpc_error
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from orchestrator.errors import StepFailedError
-from orchestrator.impact.batches import Batch, Job
+from orchestrator.impact.batches import Batch, Job, RuleDocuments
 from orchestrator.impact.fan_out_config import FanOutConfig
 from orchestrator.runs.outages import DEFAULT_OUTAGES, EVALUATOR, Outage, OutagePolicy
 from orchestrator.templates.step_policy import ErrorKind, RetryPolicy
@@ -89,7 +89,7 @@ class StreamPool:
     def __init__(
         self,
         stub: evaluator_pb2_grpc.EvaluatorServiceStub,
-        rule_sets: Sequence[evaluator_pb2.EligibilityRules],
+        rules: RuleDocuments,
         source: JobSource,
         deliver: Deliver,
         config: FanOutConfig,
@@ -99,7 +99,7 @@ class StreamPool:
         outages: OutagePolicy = DEFAULT_OUTAGES,
     ) -> None:
         self._stub = stub
-        self._rule_sets = rule_sets
+        self._rules = rules
         self._source = source
         self._deliver = deliver
         self._streams = streams
@@ -182,7 +182,7 @@ class StreamPool:
                     break
                 in_flight[job.job_id] = (job, loop.time())
                 sent.set()
-                await call.write(job.request(self._rule_sets))
+                await call.write(job.request(self._rules))
             await call.done_writing()
 
         async def receive() -> None:

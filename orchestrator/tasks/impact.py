@@ -69,7 +69,7 @@ async def evaluate_population_task(
                 stub=evaluator,
                 instance_id=context.instance_id,
                 size=size,
-                rule_sets=(SchemeRules(**inputs["rules"]), SchemeRules(**inputs["proposed_rules"])),
+                rules=(inputs["rules"], inputs["proposed_rules"]),
                 writer=writer,
                 config=config,
                 batch_timeout=config.batch_timeout(context.call_timeout),
@@ -97,6 +97,15 @@ def _evaluation(outcome: PopulationOutcome, *, size: int, batches: int) -> dict[
         "total": size,
         "baseline": _named_counts(tally.counts(proposed=False)),
         "proposed": _named_counts(tally.counts(proposed=True)),
+        # As the report gives them: the proposed counts at the top.
+        "by_category": {
+            category: {
+                "total": counts.total,
+                **_named_counts(counts.proposed),
+                "baseline": _named_counts(counts.baseline),
+            }
+            for category, counts in tally.by_category().items()
+        },
         "transitions": [
             {"from": DECISION_NAMES[a], "to": DECISION_NAMES[b], "count": count} for a, b, count in tally.transitions()
         ],
@@ -114,8 +123,8 @@ async def build_impact_report(inputs: Mapping[str, Any], _config: NoConfig, cont
     report = ImpactReport.from_evaluation(
         inputs["evaluation"],
         instance_id=str(context.instance_id),
-        current_rules=inputs["rules"],
-        proposed_rules=inputs["proposed_rules"],
+        baseline=inputs["rules"],
+        proposed=inputs["proposed_rules"],
     )
     return {"impact_report": report.to_document()}
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from orchestrator.citizens import CategoryCodes, population_attributes
 from orchestrator.impact.ordered_sink import CompletedBatch, OrderedSink, PopulationOutcome
 from orchestrator.impact.result_rows import encode_failures, encode_results
 from orchestrator.impact.results_store import ImpactResultStore
@@ -32,8 +33,19 @@ def _batch(index: int, failures: list[tuple[int, str]] | None = None) -> Complet
     for offset, _ in failures:
         proposed[offset] = baseline[offset] = 0
     return CompletedBatch(
-        index=index, first_position=1 + index * BATCH, proposed=proposed, baseline=baseline, failures=list(failures)
+        index=index,
+        first_position=1 + index * BATCH,
+        categories=_categories(index),
+        proposed=proposed,
+        baseline=baseline,
+        failures=list(failures),
     )
+
+
+def _categories(index: int) -> CategoryCodes:
+    columns = population_attributes(1 + index * BATCH, BATCH, {"category"})
+    assert columns.category is not None
+    return columns.category
 
 
 def _run(
@@ -87,6 +99,7 @@ def test_each_batch_is_written_once_in_population_order_however_it_arrives(
     ]
     expected_total = sum(int((b.proposed > 0).sum()) for b in batches)
     assert int(outcome.tally.matrix.sum()) == expected_total == 4 * BATCH - 3
+    assert sum(counts.total for counts in outcome.tally.by_category().values()) == expected_total
 
 
 def test_stored_outcome_rebuilds_what_the_sink_computed(store: ImpactResultStore, owner: sa.Engine) -> None:
@@ -98,6 +111,9 @@ def test_stored_outcome_rebuilds_what_the_sink_computed(store: ImpactResultStore
     assert stored.results_digest == outcome.results_digest
     assert (stored.failed, [(f.position, f.error) for f in stored.failures]) == (1, [(BATCH + 6, "no")])
     assert stored.tally.transitions() == outcome.tally.transitions()
+    # By category too, from the registry's categories of the stored positions.
+    assert stored.tally.by_category() == outcome.tally.by_category()
+    assert np.array_equal(stored.tally.matrix, outcome.tally.matrix)
 
 
 def test_a_second_writer_finds_the_committed_results_and_writes_nothing(
@@ -211,8 +227,8 @@ def test_a_batch_delivered_again_is_refused_and_changes_nothing(store: ImpactRes
     instance_id = instance_for_results(owner)
     first, later = _batch(0), _batch(2, [(7, "refused")])
     # The same batches with other decisions and failures: what a stale answer could carry.
-    stale_first = CompletedBatch(0, 1, first.baseline, first.proposed, failures=[])
-    stale_later = CompletedBatch(2, 1 + 2 * BATCH, later.baseline, later.proposed, failures=[])
+    stale_first = CompletedBatch(0, 1, _categories(0), first.baseline, first.proposed, failures=[])
+    stale_later = CompletedBatch(2, 1 + 2 * BATCH, _categories(2), later.baseline, later.proposed, failures=[])
 
     async def scenario() -> tuple[list[bool], Summary, Summary]:
         held = Sink(store, instance_id, capacity=16, flush_bytes=1 << 20)
