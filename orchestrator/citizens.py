@@ -83,6 +83,11 @@ Disabilities = npt.NDArray[np.bool_]
 # The Category value of each index into CATEGORIES, the order the registry draws them in.
 _CATEGORY_CODES = np.array([CATEGORY_CODES[category] for category in CATEGORIES], dtype=np.int32)
 _LABEL_ATTRIBUTES = frozenset({"category", "household_size", "has_disability"})
+# Shifts, masks and multipliers made once: NumPy scalars cost a little on every batch.
+_U3, _U7, _U8, _U10, _U27, _U30, _U31, _U32_SHIFT = (np.uint64(n) for n in (3, 7, 8, 10, 27, 30, 31, 32))
+_MIX_1, _MIX_2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_DISABILITY_BELOW_U64 = np.uint64(_DISABILITY_BELOW)
+_AGE_SPAN, _INCOME_SPAN = np.uint64(MAX_AGE - MIN_AGE + 1), np.uint64(MAX_INCOME - MIN_INCOME + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,22 +130,23 @@ def population_attributes(first_position: int, count: int, attributes: Collectio
 def attributes_at(keys: npt.NDArray[np.uint64], attributes: Collection[str]) -> CitizenColumns:
     """The asked-for attributes of the citizens of these keys (citizen_key; a position is its own), computing
     only what is asked: the first splitmix64 output for age and income, the second for the others."""
-    unknown = set(attributes) - set(ATTRIBUTES)
+    unknown = set(attributes).difference(ATTRIBUTES)
     if unknown:
         raise ValueError(f"the registry has no attribute {sorted(unknown)[0]!r}")
     state = keys ^ _VERSION
     columns: dict[str, Any] = {}
     if "age" in attributes or "income" in attributes:
         ages, incomes = _ages_and_incomes(_splitmix64(state + _GAMMA))
-        columns |= {"age": ages, "income": incomes}
+        columns["age"], columns["income"] = ages, incomes
     if _LABEL_ATTRIBUTES.intersection(attributes):
         label = _splitmix64(state + _GAMMA + _GAMMA)
-        columns |= {
+        if "category" in attributes:
             # Bits 8-9: `% len(CATEGORIES)` in mock_citizen, a mask here since there are four.
-            "category": _CATEGORY_CODES[((label >> np.uint64(8)) & np.uint64(3)).astype(np.intp)],
-            "household_size": (MIN_HOUSEHOLD + ((label >> np.uint64(10)) & np.uint64(7))).astype(np.int32),
-            "has_disability": (label >> np.uint64(32)) < np.uint64(_DISABILITY_BELOW),
-        }
+            columns["category"] = _CATEGORY_CODES.take((label >> _U8) & _U3)
+        if "household_size" in attributes:
+            columns["household_size"] = (MIN_HOUSEHOLD + ((label >> _U10) & _U7)).astype(np.int32)
+        if "has_disability" in attributes:
+            columns["has_disability"] = (label >> _U32_SHIFT) < _DISABILITY_BELOW_U64
     return CitizenColumns(size=len(keys), **{name: columns[name] for name in attributes})
 
 
@@ -176,16 +182,16 @@ def mock_citizen(citizen_id: str) -> Citizen:
 def _ages_and_incomes(first: npt.NDArray[np.uint64]) -> tuple[Ages, Incomes]:
     """Ages and incomes cut from the first splitmix64 output of each key."""
     # Modulo of 32-bit values by 63 and 250,001: the bias is below one part in 17,000.
-    ages = (MIN_AGE + (first >> np.uint64(32)) % np.uint64(MAX_AGE - MIN_AGE + 1)).astype(np.int32)
-    incomes = (MIN_INCOME + (first & _U32) % np.uint64(MAX_INCOME - MIN_INCOME + 1)).astype(np.float64)
+    ages = (MIN_AGE + (first >> _U32_SHIFT) % _AGE_SPAN).astype(np.int32)
+    incomes = (MIN_INCOME + (first & _U32) % _INCOME_SPAN).astype(np.float64)
     return ages, incomes
 
 
 def _splitmix64(z: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     """The splitmix64 finaliser (Steele, Lea, Flood 2014); uint64 arrays wrap silently, as the algorithm needs."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
+    z = (z ^ (z >> _U30)) * _MIX_1
+    z = (z ^ (z >> _U27)) * _MIX_2
+    return z ^ (z >> _U31)
 
 
 def _splitmix64_int(z: int) -> int:

@@ -9,22 +9,50 @@ import sys
 from collections import Counter
 
 import numpy as np
+import pytest
 
 from civicflow.citizen_ids import population_citizen_id
+from civicflow.rules.attributes import ATTRIBUTES, CATEGORY_CODES
 from civicflow.settings import REPO_ROOT
-from orchestrator.citizens import CATEGORIES, Citizen, mock_citizen, population_columns
+from orchestrator.citizens import (
+    CATEGORIES,
+    Citizen,
+    attributes_at,
+    citizen_key,
+    mock_citizen,
+    population_attributes,
+    population_columns,
+)
 
 
 def test_citizen_data_is_pinned_to_its_id() -> None:
     # Pinned values: a change here changes every decision ever made, and must be deliberate.
     assert mock_citizen("CIT-0000001") == Citizen(
-        citizen_id="CIT-0000001", name="Tara Gupta", age=39, income=162739, category="st"
+        citizen_id="CIT-0000001",
+        name="Tara Gupta",
+        age=39,
+        income=162739,
+        category="st",
+        household_size=1,
+        has_disability=False,
     )
     assert mock_citizen("CIT-0000042") == Citizen(
-        citizen_id="CIT-0000042", name="Arjun Joshi", age=48, income=114920, category="st"
+        citizen_id="CIT-0000042",
+        name="Arjun Joshi",
+        age=48,
+        income=114920,
+        category="st",
+        household_size=8,
+        has_disability=False,
     )
     assert mock_citizen("CIT-1") == Citizen(
-        citizen_id="CIT-1", name="Tara Reddy", age=34, income=284143, category="general"
+        citizen_id="CIT-1",
+        name="Tara Reddy",
+        age=34,
+        income=284143,
+        category="general",
+        household_size=7,
+        has_disability=False,
     )
 
 
@@ -127,13 +155,31 @@ def test_fields_are_spread_evenly_and_independently_over_a_population() -> None:
 def test_citizens_far_into_a_population_are_pinned_too() -> None:
     # Regression anchors beyond 7 digits and at the largest position a key holds.
     assert mock_citizen("CIT-12345678901") == Citizen(
-        citizen_id="CIT-12345678901", name="Ishaan Rao", age=30, income=237140, category="obc"
+        citizen_id="CIT-12345678901",
+        name="Ishaan Rao",
+        age=30,
+        income=237140,
+        category="obc",
+        household_size=5,
+        has_disability=False,
     )
     assert mock_citizen(population_citizen_id(2**63 - 1)) == Citizen(
-        citizen_id="CIT-9223372036854775807", name="Arjun Gupta", age=53, income=268078, category="sc"
+        citizen_id="CIT-9223372036854775807",
+        name="Arjun Gupta",
+        age=53,
+        income=268078,
+        category="sc",
+        household_size=4,
+        has_disability=False,
     )
     assert mock_citizen("CIT-00000042") == Citizen(
-        citizen_id="CIT-00000042", name="Aarav Joshi", age=58, income=119872, category="obc"
+        citizen_id="CIT-00000042",
+        name="Aarav Joshi",
+        age=58,
+        income=119872,
+        category="obc",
+        household_size=7,
+        has_disability=False,
     )
 
 
@@ -145,3 +191,73 @@ def citizen_equal(one: Citizen, other: Citizen) -> bool:
 def test_a_huge_population_id_gets_a_citizen_not_an_overflow() -> None:
     citizen = mock_citizen("CIT-" + "9" * 60)
     assert 18 <= citizen.age <= 80 and citizen.category in CATEGORIES
+
+
+def test_household_size_and_disability_are_pinned_to_the_id() -> None:
+    # Added after the other fields, from bits of the second output none of them used: those stayed as they were.
+    assert mock_citizen("CIT-0000040") == Citizen(
+        citizen_id="CIT-0000040",
+        name="Riya Patel",
+        age=58,
+        income=178403,
+        category="obc",
+        household_size=5,
+        has_disability=True,
+    )
+    disabled = [p for p in range(1, 400) if mock_citizen(population_citizen_id(p)).has_disability]
+    assert disabled[:5] == [40, 150, 154, 169, 173] and len(disabled) == 14
+
+
+def test_every_attribute_is_the_same_looked_up_alone_or_generated_in_a_batch() -> None:
+    ids = [population_citizen_id(p) for p in (*range(1, 500), 9_999_998, 12_345_678_900, 2**63 - 3, 2**63 - 1)]
+    # Ids that are no population position are keyed by their hash; the batch path takes those keys too.
+    ids += ["CIT-1", "CIT-00000042", "x", "A.b-c_9", "CIT-" + "9" * 60, *(f"CIT-{n}" for n in range(300))]
+    singles = [mock_citizen(citizen_id) for citizen_id in ids]
+
+    columns = attributes_at(np.array([citizen_key(i) for i in ids], dtype=np.uint64), ATTRIBUTES)
+
+    assert columns.size == len(ids)
+    assert columns.age is not None and columns.age.tolist() == [c.age for c in singles]
+    assert columns.income is not None and columns.income.tolist() == [c.income for c in singles]
+    assert columns.category is not None
+    assert columns.category.tolist() == [CATEGORY_CODES[c.category] for c in singles]
+    assert columns.household_size is not None
+    assert columns.household_size.tolist() == [c.household_size for c in singles]
+    assert columns.has_disability is not None
+    assert columns.has_disability.tolist() == [c.has_disability for c in singles]
+
+
+def test_only_the_attributes_asked_for_are_generated_and_agree_with_the_cheap_path() -> None:
+    ages, incomes = population_columns(9_990, 20)
+
+    both = population_attributes(9_990, 20, {"age", "income"})
+    labels = population_attributes(9_990, 20, {"household_size"})
+
+    assert both.age is not None and both.income is not None
+    assert np.array_equal(both.age, ages) and np.array_equal(both.income, incomes)
+    assert both.category is None and both.household_size is None and both.has_disability is None
+    assert labels.household_size is not None and labels.age is None and labels.category is None
+    assert labels.household_size.dtype == np.int32
+    assert population_attributes(1, 5, ()).size == 5
+
+
+def test_an_unknown_attribute_is_refused() -> None:
+    with pytest.raises(ValueError, match="'wealth'"):
+        population_attributes(1, 5, {"age", "wealth"})
+
+
+def test_household_sizes_and_disabilities_are_spread_as_specified_and_independent() -> None:
+    columns = population_attributes(1, 200_000, ATTRIBUTES)
+    assert columns.household_size is not None and columns.has_disability is not None
+    assert columns.age is not None and columns.income is not None and columns.category is not None
+
+    per_size = np.bincount(columns.household_size, minlength=9)
+    assert per_size[0] == 0 and per_size[1:].min() > 0.95 * 200_000 / 8 and per_size.max() < 1.05 * 200_000 / 8
+    assert 0.045 < columns.has_disability.mean() < 0.055
+    size, disabled = columns.household_size.astype(np.float64), columns.has_disability.astype(np.float64)
+    for x, y in ((size, disabled), (size, columns.age), (size, columns.income), (disabled, columns.income)):
+        assert abs(np.corrcoef(x, y)[0, 1]) < 0.02
+    for code in CATEGORY_CODES.values():
+        in_category = columns.category == code
+        assert 0.045 < columns.has_disability[in_category].mean() < 0.055
+        assert abs(columns.household_size[in_category].mean() - 4.5) < 0.05
