@@ -27,7 +27,7 @@ class Admission:
 
 
 def source_of(batches: int, admission: Admission) -> JobSource:
-    return JobSource(generate_batches(batches * 10, 10), admission)
+    return JobSource(generate_batches(batches * 10, 10, frozenset({"age", "income"})), admission)
 
 
 def run(scenario: Callable[[], Awaitable[T]]) -> T:

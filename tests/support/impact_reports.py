@@ -1,0 +1,42 @@
+"""An evaluate_population output and the rule values it was made under, to build impact reports from in tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support.rule_values import overridden_rules, seed_rules
+
+BASELINE = seed_rules("scheme_alpha")
+PROPOSED = overridden_rules(BASELINE, {"max_income": 200000})
+TRANSITIONS = [
+    {"from": a, "to": b, "count": 1 if a == b else 0}
+    for a in ("ELIGIBLE", "NOT_ELIGIBLE", "NEEDS_REVIEW")
+    for b in ("ELIGIBLE", "NOT_ELIGIBLE", "NEEDS_REVIEW")
+]
+
+
+def category_counts(total: int) -> dict[str, Any]:
+    return {
+        "total": total,
+        "eligible": total,
+        "not_eligible": 0,
+        "needs_review": 0,
+        "baseline": {"eligible": 0, "not_eligible": total, "needs_review": 0},
+    }
+
+
+EVALUATION = {
+    "total": 4,
+    "baseline": {"eligible": 1, "not_eligible": 1, "needs_review": 1},
+    "proposed": {"eligible": 1, "not_eligible": 1, "needs_review": 1},
+    "by_category": {
+        "general": category_counts(0),
+        "obc": category_counts(1),
+        "sc": category_counts(2),
+        "st": category_counts(0),
+    },
+    "transitions": TRANSITIONS,
+    "failed": 1,
+    "failures": [{"position": 3, "citizen_id": "CIT-0000003", "error": "refused"}],
+    "results_digest": "ab" * 32,
+}
