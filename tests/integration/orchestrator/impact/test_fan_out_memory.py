@@ -14,20 +14,17 @@ from civicflow.v1 import evaluator_pb2_grpc
 from orchestrator.impact.fan_out import evaluate_population
 from orchestrator.impact.fan_out_config import FanOutConfig
 from orchestrator.impact.results_store import ImpactResultStore
-from orchestrator.templates.schemes import SchemeRules
 from orchestrator.templates.step_policy import FAIL_FAST, NO_RETRY
 from tests.support.background_loop import BackgroundLoop
 from tests.support.credentials import Credentials
 from tests.support.impact_results import instance_for_results, migrate, stored_rows
+from tests.support.rule_values import overridden_rules, seed_rules
 
 LARGE = 200_000
 # The population's rows as COPY text alone are ~12 MB (61 bytes a citizen); its columns another 2.8 MB.
 BUDGET_BYTES = 6 * 1024 * 1024  # measured: ~3.4 MiB; ~24 MiB when the write buffer is let grow unbounded
 CONFIG = FanOutConfig(batch_size=1000, streams=4, window=4, flush_bytes=256 * 1024, max_stream_restarts=0)
-RULES = (
-    SchemeRules(scheme_name="scheme_alpha", min_age=18, max_age=60, max_income=250000),
-    SchemeRules(scheme_name="scheme_alpha", min_age=18, max_age=60, max_income=200000),
-)
+RULES = (seed_rules("scheme_alpha"), overridden_rules(seed_rules("scheme_alpha"), {"max_income": 200000}))
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +53,7 @@ def _peak_bytes(
                 stub=evaluator_pb2_grpc.EvaluatorServiceStub(channel),
                 instance_id=instance,
                 size=LARGE,
-                rule_sets=RULES,
+                rules=RULES,
                 writer=writer,
                 config=CONFIG,
                 batch_timeout=30.0,

@@ -19,13 +19,15 @@ from orchestrator.templates.step_policy import FailureTolerance
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials
 from tests.support.impact_results import instance_for_results, migrate, stored_rows
+from tests.support.rule_values import overridden_rules, seed_rules
 
 SIZE = 5_000
 FAILING = ("CIT-0000010", "CIT-0004999")
+# scheme_delta reads every attribute, so the rebuilt by-category counts are checked against a full evaluation.
 INPUTS = {
     "population": {"size": SIZE},
-    "rules": {"scheme_name": "scheme_alpha", "min_age": 18, "max_age": 60, "max_income": 250000},
-    "proposed_rules": {"scheme_name": "scheme_alpha", "min_age": 18, "max_age": 60, "max_income": 200000},
+    "rules": seed_rules("scheme_delta"),
+    "proposed_rules": overridden_rules(seed_rules("scheme_delta"), {"base_general": 150000, "base_sc": 300000}),
 }
 
 
@@ -85,4 +87,10 @@ def test_a_second_attempt_rebuilds_the_first_ones_outcome_from_its_rows(
     assert first["evaluation"]["failed"] == 2
     assert [f["citizen_id"] for f in first["evaluation"]["failures"]] == list(FAILING)
     assert second == first
+    by_category = first["evaluation"]["by_category"]
+    assert list(by_category) == ["general", "obc", "sc", "st"]
+    assert sum(counts["total"] for counts in by_category.values()) == SIZE - 2, "failed citizens are in no count"
+    for side in ("eligible", "not_eligible", "needs_review"):
+        assert sum(counts[side] for counts in by_category.values()) == first["evaluation"]["proposed"][side]
+        assert sum(c["baseline"][side] for c in by_category.values()) == first["evaluation"]["baseline"][side]
     assert stored_rows(owner, instance_id) == (SIZE - 2, 1, SIZE)

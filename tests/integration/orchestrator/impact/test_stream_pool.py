@@ -20,10 +20,9 @@ import pytest
 from civicflow.auth.access import ServiceIdentity
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from evaluator.config import EvaluatorSettings
-from evaluator.rules import Rules
 from evaluator.server import start as start_evaluator
 from orchestrator.errors import DependencyOutageError, StepFailedError
-from orchestrator.impact.batches import Batch, Job, batch_count, generate_batches
+from orchestrator.impact.batches import Batch, Job, RuleDocuments, batch_count, generate_batches
 from orchestrator.impact.fan_out_config import FanOutConfig
 from orchestrator.impact.stream_pool import JobSource, StreamPool
 from orchestrator.runs.outages import DEFAULT_OUTAGES, OutagePolicy
@@ -31,9 +30,12 @@ from orchestrator.templates.step_policy import ErrorKind
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials
 from tests.support.eligibility_oracle import SCHEME_RULES, reference_decisions
+from tests.support.rule_values import seed_rules
 
 SCHEMES = ("scheme_alpha", "scheme_gamma")  # baseline and proposed, as an impact analysis sends them
-RULE_SETS = [Rules(scheme_name=scheme, **SCHEME_RULES[scheme]).to_proto() for scheme in SCHEMES]
+RULES = RuleDocuments.of([seed_rules(scheme) for scheme in SCHEMES])
+# A request with no document to decide under: the evaluator refuses it.
+NO_DOCUMENTS = RuleDocuments(documents=(), attributes=frozenset({"age", "income"}))
 NOWHERE = "127.0.0.1:1"  # nothing listens there
 
 
@@ -56,7 +58,7 @@ async def evaluate(
     population: int,
     config: FanOutConfig,
     batch_timeout: float = 10.0,
-    rule_sets: list[evaluator_pb2.EligibilityRules] = RULE_SETS,
+    rules: RuleDocuments = RULES,
     outages: OutagePolicy = DEFAULT_OUTAGES,
 ) -> Evaluation:
     """Sends the population's batches through a StreamPool to `target`, as the orchestrator does; notes the error
@@ -72,7 +74,7 @@ async def evaluate(
         evaluation.jobs[job.job_id] = job
         return job
 
-    source = JobSource(generate_batches(population, config.batch_size), admit)
+    source = JobSource(generate_batches(population, config.batch_size, rules.attributes), admit)
 
     def deliver(job: Job, response: evaluator_pb2.EvaluateStreamResponse) -> None:
         evaluation.answers[job.job_id].append(response)
@@ -86,7 +88,7 @@ async def evaluate(
         stub = evaluator_pb2_grpc.EvaluatorServiceStub(channel)
         pool = StreamPool(
             stub,
-            rule_sets,
+            rules,
             source,
             deliver,
             config,
@@ -121,7 +123,9 @@ def assert_each_job_answered_once_and_right(evaluation: Evaluation, *, populatio
     for job_id, [answer] in evaluation.answers.items():
         batch = evaluation.jobs[job_id].batch
         for column, scheme in zip(answer.columns, SCHEMES, strict=True):
-            expected = reference_decisions(batch.ages, batch.incomes, SCHEME_RULES[scheme]) + 1
+            ages, incomes = batch.columns.age, batch.columns.income
+            assert ages is not None and incomes is not None
+            expected = reference_decisions(ages, incomes, SCHEME_RULES[scheme]) + 1
             assert np.array_equal(np.array(column.decisions), expected), f"batch {batch.index} got another's answer"
 
 
@@ -213,10 +217,10 @@ def test_a_batch_the_evaluator_refuses_fails_the_step_at_once_without_a_restart(
     config = FanOutConfig(batch_size=50, streams=2, window=1, max_stream_restarts=8)
 
     evaluation = run(
-        background_loop, evaluate(credentials, evaluator_target, population=500, config=config, rule_sets=[])
+        background_loop, evaluate(credentials, evaluator_target, population=500, config=config, rules=NO_DOCUMENTS)
     )
 
     failure = step_failure(evaluation)
     assert failure.kind is ErrorKind.FAILED
-    assert "INVALID_ARGUMENT" in str(failure) and "at least one rule set" in str(failure)
+    assert "INVALID_ARGUMENT" in str(failure)
     assert evaluation.restarts == 0

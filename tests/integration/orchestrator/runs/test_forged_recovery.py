@@ -22,7 +22,6 @@ import sqlalchemy as sa
 from audit_service.config import AuditSettings
 from civicflow.auth.access import ServiceIdentity
 from civicflow.database import create_engine
-from civicflow.settings import REPO_ROOT
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from evaluator.config import EvaluatorSettings
 from evaluator.server import start as start_evaluator
@@ -32,17 +31,18 @@ from orchestrator.runs.step_attempts import StepAttempt
 from orchestrator.storage.instance_records import NewRun, RunProgress
 from orchestrator.storage.instances import InstanceStore
 from orchestrator.storage.step_journal import StepJournal
-from orchestrator.templates.schemes import SchemeCatalog
 from tests.support.audit_records import plant
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials
 from tests.support.databases import SetUpDatabase, set_up_database
 from tests.support.eligibility_oracle import SCHEME_RULES, expected_decision
 from tests.support.orchestrators import OrchestratorProcess, wait_until
+from tests.support.rule_values import seed_rules
 from tests.support.stacks import OwnStack, audit_service_on, own_stack
 
 SCHEME = "scheme_alpha"
-RULES = SchemeCatalog.load(REPO_ROOT / "schemes" / "schemes.json").rules_for(SCHEME).to_json()
+# The rule value fetch_scheme_rules outputs for the scheme's seeded version 1.
+RULES = seed_rules(SCHEME)
 EVALUATE_RULES = 2
 ACTOR = "clerk-3"
 DEAD_REPLICA = "dead-replica"
