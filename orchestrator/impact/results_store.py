@@ -32,7 +32,7 @@ DIGEST_EXPORT = (
 _WRITER_LOCK_SPACE = 0x1D9A_C7F0
 _COPY_READ_BYTES = 1 << 20
 # Results rows read at a time when an outcome is rebuilt from them.
-_TALLY_READ_ROWS = 100_000
+_TALLY_READ_ROWS = 50_000
 _TALLY_READ = "SELECT position, baseline_decision, decision FROM orchestrator.impact_results WHERE instance_id = %s"
 
 

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from orchestrator.citizens import mock_citizen
 from tests.support.eligibility_oracle import DECISIONS, SCHEME_RULES, expected_decision
 from tests.support.rest_api import RestApi
+from tests.support.rule_values import seed_rules
 
 POPULATION = 500
 PROPOSED = {"min_age": 21, "max_income": 200000}
@@ -83,9 +85,29 @@ def test_report_names_the_current_and_the_proposed_rules(analysis: dict[str, Any
 
     assert report["instance_id"] == analysis["instance_id"]
     assert report["scheme_name"] == "scheme_alpha"
-    assert report["current_rules"] == SCHEME_RULES["scheme_alpha"]
-    assert report["proposed_rules"] == {**SCHEME_RULES["scheme_alpha"], **PROPOSED}
+    baseline = seed_rules("scheme_alpha")
+    assert report["current_rules"] == baseline["document"]["parameters"]
+    assert report["proposed_rules"] == {**baseline["document"]["parameters"], **PROPOSED}
+    # proposed_rules override the version in force: a proposal that is no stored version.
+    assert (report["baseline_version"], report["proposed_version"]) == (1, None)
+    assert report["baseline_rule_hash"] == baseline["rule_hash"]
+    assert len(report["proposed_rule_hash"]) == 64 and report["proposed_rule_hash"] != baseline["rule_hash"]
     assert len(report["results_digest"]) == 64
+
+
+def test_counts_by_category_add_up_to_the_results_of_each_categorys_citizens(
+    analysis: dict[str, Any], results: list[dict[str, Any]]
+) -> None:
+    by_category = _report(analysis)["by_category"]
+    keys = {"ELIGIBLE": "eligible", "NOT_ELIGIBLE": "not_eligible", "NEEDS_REVIEW": "needs_review"}
+
+    assert list(by_category) == ["general", "obc", "sc", "st"]
+    for category, counts in by_category.items():
+        mine = [result for result in results if mock_citizen(result["citizen_id"]).category == category]
+        assert counts["total"] == len(mine) > 0
+        for decision, key in keys.items():
+            assert counts[key] == sum(result["decision"] == decision for result in mine)
+            assert counts["baseline"][key] == sum(result["baseline_decision"] == decision for result in mine)
 
 
 def test_get_report_equals_the_stored_outputs_report_exactly(analyst_api: RestApi, analysis: dict[str, Any]) -> None:
@@ -143,4 +165,5 @@ def test_population_size_defaults_to_500(analyst_api: RestApi) -> None:
     assert run["status"] == "completed", run
     report = _report(run)
     assert report["total"] == 500
-    assert report["proposed_rules"] == report["current_rules"] == SCHEME_RULES["scheme_gamma"]
+    assert report["proposed_rules"] == report["current_rules"] == seed_rules("scheme_gamma")["document"]["parameters"]
+    assert report["proposed_rule_hash"] == report["baseline_rule_hash"] == seed_rules("scheme_gamma")["rule_hash"]
