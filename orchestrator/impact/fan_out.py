@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from civicflow.citizen_ids import population_citizen_id
+from civicflow.rules.attributes import ATTRIBUTES
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from orchestrator.errors import StepFailedError
 from orchestrator.impact.batches import Batch, Job, RuleDocuments, batch_count, generate_batches
@@ -212,6 +213,9 @@ async def evaluate_population(
     """Decides every citizen under the rule values rules[0] (baseline) and rules[1] (proposed); writes them with
     `writer`. Only the citizen attributes the documents read are sent."""
     documents = RuleDocuments.of(rules)
+    unknown = documents.attributes.difference(ATTRIBUTES)
+    if unknown:  # parse_document refuses such a document; this guards the registry against one that slipped by
+        raise StepFailedError(f"the rule documents read {', '.join(sorted(unknown))}, which no citizen has")
     expected = batch_count(size, config.batch_size)
     source: JobSource | None = None
     sink = OrderedSink(

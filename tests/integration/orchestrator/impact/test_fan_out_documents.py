@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -18,10 +19,13 @@ from civicflow.rules.attributes import CATEGORIES, CATEGORY_CODES
 from civicflow.v1 import evaluator_pb2_grpc
 from evaluator.config import EvaluatorSettings
 from orchestrator.citizens import population_attributes
+from orchestrator.errors import StepFailedError
 from orchestrator.impact.fan_out import evaluate_population
 from orchestrator.impact.fan_out_config import FanOutConfig
 from orchestrator.impact.outcome import PopulationOutcome
 from orchestrator.impact.results_store import ImpactResultStore
+from orchestrator.tasks.contract import NoConfig, TaskContext
+from orchestrator.tasks.impact import build_impact_report, evaluate_population_task
 from orchestrator.templates.step_policy import FAIL_FAST, NO_RETRY
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials
@@ -52,6 +56,8 @@ def _evaluate(
     target: str,
     store: ImpactResultStore,
     instance: uuid.UUID,
+    *,
+    rules: tuple[dict[str, Any], dict[str, Any]] = (BASELINE, PROPOSED),
 ) -> PopulationOutcome:
     async def run() -> PopulationOutcome:
         channel = credentials.aio_channel(target, server=ServiceIdentity.EVALUATOR, as_=ServiceIdentity.ORCHESTRATOR)
@@ -62,7 +68,7 @@ def _evaluate(
                 stub=evaluator_pb2_grpc.EvaluatorServiceStub(channel),
                 instance_id=instance,
                 size=SIZE,
-                rules=(BASELINE, PROPOSED),
+                rules=rules,
                 writer=writer,
                 config=CONFIG,
                 batch_timeout=30.0,
@@ -107,6 +113,31 @@ def test_documents_and_only_the_columns_they_read_go_to_the_evaluator_and_are_co
     assert stored.results_digest == outcome.results_digest
 
 
+def test_a_document_reading_an_attribute_no_citizen_has_fails_the_step_before_anything_is_sent(
+    background_loop: BackgroundLoop, credentials: Credentials, oracle: tuple[OracleEvaluator, str], owner: sa.Engine
+) -> None:
+    servicer, target = oracle
+    migrate(owner)
+    sent_before = len(servicer.requests)
+    wealth = {"==": [{"var": "wealth"}, 1]}
+    slipped_by = {
+        **PROPOSED,
+        "document": {**PROPOSED["document"], "criteria": [{"id": "w", "kind": "review", "test": wealth}]},
+    }
+
+    with pytest.raises(StepFailedError, match="read wealth, which no citizen has"):
+        _evaluate(
+            background_loop,
+            credentials,
+            target,
+            ImpactResultStore(owner),
+            instance_for_results(owner),
+            rules=(BASELINE, slipped_by),
+        )
+
+    assert len(servicer.requests) == sent_before
+
+
 def _expected_by_category() -> dict[str, tuple[int, dict[int, int], dict[int, int]]]:
     """What a direct evaluation of the whole population gives, per category."""
     columns = population_attributes(1, SIZE, {"age", "income", "category"})
@@ -122,3 +153,40 @@ def _expected_by_category() -> dict[str, tuple[int, dict[int, int], dict[int, in
             {decision: int((after[mine] == decision).sum()) for decision in (1, 2, 3)},
         )
     return expected
+
+
+def test_the_tasks_pass_the_by_category_counts_and_both_documents_into_the_report(
+    background_loop: BackgroundLoop, credentials: Credentials, oracle: tuple[OracleEvaluator, str], owner: sa.Engine
+) -> None:
+    _, target = oracle
+    migrate(owner)
+    context = TaskContext(instance_id=instance_for_results(owner), call_timeout=10.0)
+    inputs = {"population": {"size": SIZE}, "rules": BASELINE, "proposed_rules": PROPOSED}
+
+    async def evaluate_and_report() -> dict[str, Any]:
+        channel = credentials.aio_channel(target, server=ServiceIdentity.EVALUATOR, as_=ServiceIdentity.ORCHESTRATOR)
+        try:
+            stub = evaluator_pb2_grpc.EvaluatorServiceStub(channel)
+            store = ImpactResultStore(owner)
+            evaluated = await evaluate_population_task(inputs, CONFIG, context, evaluator=stub, results=store)
+        finally:
+            await channel.close()
+        return await build_impact_report({**inputs, **evaluated}, NoConfig(), context)
+
+    report = background_loop.run(evaluate_and_report(), timeout=60)["impact_report"]
+
+    names = {1: "eligible", 2: "not_eligible", 3: "needs_review"}
+    assert report["by_category"] == {
+        category: {
+            "total": total,
+            **{names[d]: n for d, n in proposed.items()},
+            "baseline": {names[d]: n for d, n in baseline.items()},
+        }
+        for category, (total, baseline, proposed) in _expected_by_category().items()
+    }
+    assert (report["baseline_version"], report["proposed_version"]) == (1, None)
+    assert (report["baseline_rule_hash"], report["proposed_rule_hash"]) == (
+        BASELINE["rule_hash"],
+        PROPOSED["rule_hash"],
+    )
+    assert report["proposed_rules"]["max_age"] == 65 and report["current_rules"]["max_age"] == 60
