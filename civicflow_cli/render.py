@@ -131,15 +131,38 @@ def impact_report(body: dict[str, Any]) -> RenderableType:
     for name in sorted(set(current_rules) | set(proposed_rules)):
         now, then = current_rules.get(name, "-"), proposed_rules.get(name, "-")
         rules.add_row(name, str(now), Text(str(then), "bold" if now != then else ""))
-    footer = [("instance", body.get("instance_id")), ("results digest", body.get("results_digest"))]
+    footer = [
+        ("instance", body.get("instance_id")),
+        ("versions", f"{_version(body.get('baseline_version'))} -> {_version(body.get('proposed_version'))}"),
+        ("results digest", body.get("results_digest")),
+    ]
     if body.get("failed"):
         footer.append(("failed citizens", Text(f"{int(body['failed']):,}", style="red")))
     return Group(
         _titled(f"Impact of the proposed rules on {body.get('scheme_name')}: {total:,} citizens", counts),
+        _titled("By category (current -> proposed)", _by_category(body.get("by_category") or {})),
         _titled("From current to proposed decision", transitions),
         _titled("Rules", rules),
         _fields(footer),
     )
+
+
+def _by_category(by_category: dict[str, Any]) -> Table:
+    table = Table(box=box.SIMPLE)
+    table.add_column("category")
+    table.add_column("citizens", justify="right")
+    for name in DECISIONS:
+        table.add_column(name, justify="right")
+    for category, counts in by_category.items():
+        baseline = counts.get("baseline") or {}
+        moves = (f"{int(baseline.get(n.lower(), 0)):,} -> {int(counts.get(n.lower(), 0)):,}" for n in DECISIONS)
+        table.add_row(category, f"{int(counts.get('total', 0)):,}", *moves)
+    return table
+
+
+def _version(version: Any) -> str:
+    """A report's version field: null is a proposal of overridden parameters (or a report from before versions)."""
+    return "overrides" if version is None else f"v{version}"
 
 
 def results_page(body: dict[str, Any], instance_id: str) -> RenderableType:
