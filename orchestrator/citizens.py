@@ -2,10 +2,10 @@
 
 A citizen's fields are cut from two splitmix64 outputs of a 64-bit key: age and income
 from the first; name, category, household size and disability from disjoint bits of the
-second, so the fields added later left every earlier field of every citizen as it was. A population
-id (`CIT-0000042`, see civicflow.citizen_ids) has its position as key, so a whole
-batch of a population is generated in a handful of uint64 NumPy operations; any other
-id is keyed by SHA-256 of the id with the top bit set, so it can never alias a position.
+second, so the fields added later left every earlier field of every citizen as it was.
+A population id (`CIT-0000042`, see civicflow.citizen_ids) has its position as key, so a
+whole batch of a population is generated in a handful of uint64 NumPy operations; any
+other id is keyed by SHA-256 of the id with the top bit set, so it can never alias a position.
 Nothing comes from Python's hash() (salted per process) or a shared random generator:
 every process, restart and machine sees the same citizen, one at a time or in a batch.
 """

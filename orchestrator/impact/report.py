@@ -9,7 +9,7 @@ from typing import Any
 from civicflow.canonical_json import canonical_json
 from civicflow.decisions import DECISION_NAMES, DECISION_VALUES
 from civicflow.v1 import orchestrator_pb2
-from orchestrator.impact.outcome import FailureRow
+from orchestrator.impact.outcome import CategoryCounts, FailureRow
 
 COUNT_NAMES = tuple(name.lower() for name in DECISION_NAMES.values())
 
@@ -23,6 +23,11 @@ class DecisionCounts:
     @classmethod
     def from_names(cls, counts: Mapping[str, int]) -> DecisionCounts:
         return cls(**{name: counts[name] for name in COUNT_NAMES})
+
+    @classmethod
+    def from_decisions(cls, counts: Mapping[int, int]) -> DecisionCounts:
+        """From counts by Decision value, as the tally keeps them."""
+        return cls.from_names({DECISION_NAMES[decision].lower(): count for decision, count in counts.items()})
 
     def to_json(self) -> dict[str, int]:
         return {"eligible": self.eligible, "not_eligible": self.not_eligible, "needs_review": self.needs_review}
@@ -39,6 +44,15 @@ class CategoryImpact:
     total: int
     proposed: DecisionCounts
     baseline: DecisionCounts
+
+    @classmethod
+    def from_tally(cls, category: str, counts: CategoryCounts) -> CategoryImpact:
+        return cls(
+            category=category,
+            total=counts.total,
+            proposed=DecisionCounts.from_decisions(counts.proposed),
+            baseline=DecisionCounts.from_decisions(counts.baseline),
+        )
 
     @classmethod
     def from_json(cls, category: str, counts: Mapping[str, Any]) -> CategoryImpact:

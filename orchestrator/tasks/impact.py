@@ -17,7 +17,7 @@ from orchestrator.impact.batches import batch_count
 from orchestrator.impact.fan_out import FAILURE_LIST_LIMIT, evaluate_population
 from orchestrator.impact.fan_out_config import FanOutConfig
 from orchestrator.impact.outcome import PopulationOutcome
-from orchestrator.impact.report import ImpactReport, failure_json
+from orchestrator.impact.report import CategoryImpact, ImpactReport, failure_json
 from orchestrator.impact.results_store import ImpactResultStore
 from orchestrator.storage.tables import SCHEMA, ImpactFailureRow, ImpactResultRow
 from orchestrator.tasks.contract import NoConfig, Task, TaskContext, TaskContract
@@ -99,11 +99,7 @@ def _evaluation(outcome: PopulationOutcome, *, size: int, batches: int) -> dict[
         "proposed": _named_counts(tally.counts(proposed=True)),
         # As the report gives them: the proposed counts at the top.
         "by_category": {
-            category: {
-                "total": counts.total,
-                **_named_counts(counts.proposed),
-                "baseline": _named_counts(counts.baseline),
-            }
+            category: CategoryImpact.from_tally(category, counts).to_json()
             for category, counts in tally.by_category().items()
         },
         "transitions": [
