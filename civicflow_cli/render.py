@@ -134,12 +134,39 @@ def impact_report(body: dict[str, Any]) -> RenderableType:
     footer = [("instance", body.get("instance_id")), ("results digest", body.get("results_digest"))]
     if body.get("failed"):
         footer.append(("failed citizens", Text(f"{int(body['failed']):,}", style="red")))
-    return Group(
-        _titled(f"Impact of the proposed rules on {body.get('scheme_name')}: {total:,} citizens", counts),
+    proposal = _proposal(body)
+    parts = [
+        _titled(f"Impact of {proposal} on {body.get('scheme_name')}: {total:,} citizens", counts),
         _titled("From current to proposed decision", transitions),
-        _titled("Rules", rules),
-        _fields(footer),
-    )
+    ]
+    if body.get("by_category"):
+        parts.append(_titled("By category (current -> proposed)", _by_category(body["by_category"])))
+    return Group(*parts, _titled("Rules", rules), _fields(footer))
+
+
+def _proposal(body: dict[str, Any]) -> str:
+    """Which versions the report compares, where it says: reports made before versions do not."""
+    baseline, proposed = body.get("baseline_version"), body.get("proposed_version")
+    if baseline is None:
+        return "the proposed rules"
+    against = f"version {proposed}" if proposed is not None else "proposed rules"
+    return f"{against} against version {baseline}"
+
+
+def _by_category(by_category: dict[str, Any]) -> Table:
+    table = Table(box=box.SIMPLE)
+    table.add_column("category")
+    table.add_column("citizens", justify="right")
+    for name in DECISIONS:
+        table.add_column(name, justify="right")
+    for category, counts in by_category.items():
+        baseline = counts.get("baseline") or {}
+        table.add_row(
+            category,
+            f"{int(counts.get('total', 0)):,}",
+            *(f"{int(baseline.get(n.lower(), 0)):,} -> {int(counts.get(n.lower(), 0)):,}" for n in DECISIONS),
+        )
+    return table
 
 
 def results_page(body: dict[str, Any], instance_id: str) -> RenderableType:
