@@ -17,6 +17,15 @@ from bench.audit_workloads import audit_json, audit_table, log_size_argument, me
 from bench.memory import peak_rss_mb, reset_peak_rss
 from bench.report import BenchResults, ScalingTiming, as_json, as_table
 from bench.rest_client import RestClient
+from bench.rules_workloads import (
+    DELTA_SCHEME,
+    CriteriaCheckTiming,
+    VersionedImpactTiming,
+    prepare_rule_versions,
+    seed_document,
+    time_criteria_checks,
+    time_versioned_impact,
+)
 from bench.system import LOG_FILE, RunningSystem, run_with_system, stderr_progress
 from bench.verify_load import measure_verify_load, verify_load_json, verify_load_table
 from bench.workloads import (
@@ -39,6 +48,7 @@ LARGE_POPULATION = 500_000
 # Untimed before anything else in each system started: first connections, imports, caches.
 SYSTEM_WARMUP_POPULATION = 500
 SYSTEM_WARMUP_CHECKS = 20
+CRITERIA_BURSTS = 8
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,8 @@ class MainPhase:
     checks: CheckTiming
     concurrent_checks: CheckTiming | None
     peak_rss_reset: bool
+    versioned_impact: VersionedImpactTiming | None
+    criteria_checks: CriteriaCheckTiming | None
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -91,6 +103,17 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-scaling", action="store_true", help="skip the run with 2 evaluators")
     parser.add_argument(
+        "--no-rules",
+        action="store_true",
+        help="skip the rules-as-data figures (a versioned proposal, a ten-criterion decision)",
+    )
+    parser.add_argument(
+        "--criteria-checks",
+        type=int,
+        default=50,
+        help="eligibility checks per burst under three and under ten criteria, 8 bursts (default: 50)",
+    )
+    parser.add_argument(
         "--audit-log-size",
         type=log_size_argument,
         default=1_000_000,
@@ -104,8 +127,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     arguments = parser.parse_args(argv)
-    if min(arguments.runs, arguments.large_runs, arguments.checks, arguments.clients) < 1:
-        parser.error("--runs, --large-runs, --checks and --clients must be at least 1")
+    if min(arguments.runs, arguments.large_runs, arguments.checks, arguments.clients, arguments.criteria_checks) < 1:
+        parser.error("--runs, --large-runs, --checks, --clients and --criteria-checks must be at least 1")
     if arguments.warmup_runs < 0 or arguments.concurrent_checks < 0:
         parser.error("--warmup-runs and --concurrent-checks must be at least 0")
     if arguments.scaling_population is None:
@@ -182,7 +205,32 @@ def measure_main(system: RunningSystem, arguments: argparse.Namespace) -> MainPh
         concurrent = replace(concurrent, peak_rss_mb=rss)
     with _client(system, Role.ANALYST) as client:
         impact = [_impact(system, client, population, arguments) for population in arguments.populations]
-    return MainPhase(impact=impact, checks=checks, concurrent_checks=concurrent, peak_rss_reset=reset)
+    versioned, criteria = (None, None) if arguments.no_rules else _measure_rules(system, arguments)
+    return MainPhase(
+        impact=impact,
+        checks=checks,
+        concurrent_checks=concurrent,
+        peak_rss_reset=reset,
+        versioned_impact=versioned,
+        criteria_checks=criteria,
+    )
+
+
+def _measure_rules(
+    system: RunningSystem, arguments: argparse.Namespace
+) -> tuple[VersionedImpactTiming, CriteriaCheckTiming]:
+    population = max(arguments.populations)
+    _, runs = runs_for(population, arguments)
+    with _client(system, Role.ANALYST) as analyst, _client(system, Role.ADMIN) as admin:
+        versions = prepare_rule_versions(analyst=analyst, admin=admin, delta_document=seed_document(DELTA_SCHEME))
+        stderr_progress(f"rules as data: scheme_alpha and scheme_delta at {population} citizens, {runs} runs each")
+        versioned = time_versioned_impact(analyst, versions, population=population, runs=runs)
+    with _client(system, Role.CASEWORKER) as caseworker:
+        stderr_progress(
+            f"rules as data: eligibility checks under 3 and 10 criteria, {arguments.criteria_checks} a burst"
+        )
+        criteria = time_criteria_checks(caseworker, bursts=CRITERIA_BURSTS, per_burst=arguments.criteria_checks)
+    return versioned, criteria
 
 
 def measure_two_evaluators(system: RunningSystem, arguments: argparse.Namespace) -> ImpactTiming:
@@ -230,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         checks=main_phase.checks,
         concurrent_checks=main_phase.concurrent_checks,
         scaling=scaling,
+        versioned_impact=main_phase.versioned_impact,
+        criteria_checks=main_phase.criteria_checks,
     )
     if arguments.json:
         document = as_json(results) | ({"audit_log": audit_json(audit)} if audit else {})

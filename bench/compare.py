@@ -5,12 +5,14 @@
 starts this checkout's system and the baseline's (each `python -m civicflow.launch` from its
 own tree) on one PostgreSQL server, a fresh embedded one unless DATABASE_URL is set, each on
 its own database and free ports. Then, round after round, each system in turn gets a burst of
-sequential checks and a burst from concurrent clients while the other idles. The development
+sequential checks and a burst from concurrent clients while the other idles; with
+`--impact-population N`, also one impact analysis of N citizens (scheme_alpha with
+proposed_rules, as `make bench` times it) per round. The development
 machine's speed drifts by more than most changes make (the same commit measured 136 and 218
 checks a second within hours), and bursts interleaved this way see the same drift.
 
-A checkout with bearer tokens (civicflow/auth/) is sent a caseworker's token signed with the key
-its own launcher made; an older one, whose gateway knows no tokens, is sent none.
+A checkout with bearer tokens (civicflow/auth/) is sent a caseworker's (and an analyst's) token
+signed with the key its own launcher made; an older one, whose gateway knows no tokens, is sent none.
 """
 
 from __future__ import annotations
@@ -30,14 +32,21 @@ from pathlib import Path
 from bench.launcher_process import launcher_process
 from bench.rest_client import RestClient
 from bench.system import UNTHROTTLED, BenchSystemError, stderr_progress, wait_until_healthy
-from bench.workloads import CheckTiming, percentile_ms, time_concurrent_checks, time_eligibility_checks
+from bench.workloads import (
+    CheckTiming,
+    percentile_ms,
+    time_concurrent_checks,
+    time_eligibility_checks,
+    time_impact_analysis,
+)
 from civicflow.auth.local_issuer import LocalTokenIssuer
 from civicflow.auth.principals import Role
 from civicflow.launch.local_database import embedded_database, scratch_database
 from civicflow.launch.settings import free_port_environment
 from civicflow.settings import REPO_ROOT
 
-REQUEST_TIMEOUT_SECONDS = 60.0
+# A million-citizen impact analysis takes seconds; the gateway's own deadline is 600 s.
+REQUEST_TIMEOUT_SECONDS = 660.0
 # Citizen numbers of each burst start here and grow: every check is of a new citizen.
 FIRST_CITIZEN = 2_000_001
 # Under each system's work directory: the launcher makes the local token issuer's key there on its first start.
@@ -50,17 +59,26 @@ class _System:
     gateway_url: str
     # The caseworker's bearer token its checks carry; None for a checkout without authentication.
     token: str | None
+    # The analyst's, for impact analyses.
+    analyst_token: str | None
     sequential: list[CheckTiming] = field(default_factory=list)
     concurrent: list[CheckTiming] = field(default_factory=list)
+    impact_seconds: list[float] = field(default_factory=list)
 
     def summary(self) -> str:
         latencies = [latency for timing in self.sequential for latency in timing.latencies_seconds]
         rates = [timing.workflows_per_second for timing in self.concurrent]
+        impact = (
+            f"; impact_analysis median {statistics.median(self.impact_seconds):.3f} s"
+            f" (rounds {', '.join(f'{seconds:.3f}' for seconds in self.impact_seconds)})"
+            if self.impact_seconds
+            else ""
+        )
         return (
             f"{self.name:>8}: sequential p50 {percentile_ms(latencies, 50):.2f} ms,"
             f" p99 {percentile_ms(latencies, 99):.2f} ms"
             f" ({len(latencies)} checks); concurrent median {statistics.median(rates):.0f} checks/s"
-            f" (rounds {', '.join(f'{rate:.0f}' for rate in rates)})"
+            f" (rounds {', '.join(f'{rate:.0f}' for rate in rates)}){impact}"
         )
 
 
@@ -71,11 +89,19 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sequential", type=int, default=60, help="sequential checks per burst (default: 60)")
     parser.add_argument("--concurrent", type=int, default=400, help="concurrent checks per burst (default: 400)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default: 16)")
+    parser.add_argument(
+        "--impact-population",
+        type=int,
+        default=0,
+        help="also one impact_analysis of this many citizens per system and round, 1 to 1000000 (default: 0, none)",
+    )
     arguments = parser.parse_args(argv)
     if not (arguments.baseline / "civicflow").is_dir():
         parser.error(f"--baseline {arguments.baseline} is not a Civicflow checkout")
     if min(arguments.rounds, arguments.sequential, arguments.concurrent, arguments.clients) < 1:
         parser.error("--rounds, --sequential, --concurrent and --clients must be at least 1")
+    if not 0 <= arguments.impact_population <= 1_000_000:
+        parser.error("--impact-population must be from 0 to 1000000")
     return arguments
 
 
@@ -96,7 +122,12 @@ def main(argv: list[str] | None = None) -> int:
             except BenchSystemError as error:
                 log = (workdir / name / "services.log").read_text(errors="replace")[-3000:]
                 raise BenchSystemError(f"{name} did not start: {error}\n{log}") from None
-            system = _System(name, gateway_url, _caseworker_token(tree, workdir / name))
+            system = _System(
+                name,
+                gateway_url,
+                _token(tree, workdir / name, Role.CASEWORKER),
+                _token(tree, workdir / name, Role.ANALYST),
+            )
             with _client(system) as client:
                 time_eligibility_checks(client, count=100, first_citizen=9_000_001)  # untimed warm-up
             systems.append(system)
@@ -122,6 +153,10 @@ def _measure(systems: list[_System], arguments: argparse.Namespace) -> None:
                     time_concurrent_checks(opened, count=arguments.concurrent, first_citizen=citizen)
                 )
             citizen += arguments.concurrent
+            if arguments.impact_population:
+                with _client(system, token=system.analyst_token) as client:
+                    timing = time_impact_analysis(client, population=arguments.impact_population, warmup_runs=0, runs=1)
+                system.impact_seconds.extend(timing.seconds)
         stderr_progress(
             f"round {round_number + 1} of {arguments.rounds}: "
             + "; ".join(
@@ -132,15 +167,15 @@ def _measure(systems: list[_System], arguments: argparse.Namespace) -> None:
         )
 
 
-def _client(system: _System) -> RestClient:
-    return RestClient(system.gateway_url, timeout=REQUEST_TIMEOUT_SECONDS, token=system.token)
+def _client(system: _System, *, token: str | None = None) -> RestClient:
+    return RestClient(system.gateway_url, timeout=REQUEST_TIMEOUT_SECONDS, token=token or system.token)
 
 
-def _caseworker_token(tree: Path, workdir: Path) -> str | None:
+def _token(tree: Path, workdir: Path, role: Role) -> str | None:
     """Signed with the key the tree's launcher made in `workdir`; None for a checkout from before bearer tokens."""
     if not (tree / "civicflow" / "auth").is_dir():
         return None
-    return LocalTokenIssuer(workdir / ISSUER_KEY).issue("bench-caseworker", [Role.CASEWORKER])
+    return LocalTokenIssuer(workdir / ISSUER_KEY).issue(f"bench-{role}", [role])
 
 
 def _has_exited(process: subprocess.Popen[bytes]) -> bool:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bench.workloads import CheckTiming, ImpactTiming
+from bench.rules_workloads import CriteriaCheckTiming, VersionedImpactTiming
+from bench.workloads import CheckTiming, ImpactTiming, percentile_ms
 
 # Issue 5's targets on the 2-core development machine: seconds per run (median) and peak RSS of any one service.
 IMPACT_TARGET_SECONDS = {500: 0.05, 50_000: 0.6, 1_000_000: 10.0}
@@ -14,6 +16,11 @@ IMPACT_TARGET_RSS_MB = {50_000: 200.0, 1_000_000: 300.0}
 CHECK_P50_TARGET_MS = 10.0
 THROUGHPUT_TARGET_PER_SECOND = 300.0
 SERVICES = ("audit_service", "evaluator", "orchestrator", "gateway")
+# Issue 14's targets: scheme_delta against a draft version in at most 1.5x the time of scheme_alpha with
+# proposed_rules, and under 5 s, at a million citizens; a ten-criterion decision's p50 within 10 % of three's.
+VERSIONED_IMPACT_TARGET_RATIO = 1.5
+VERSIONED_IMPACT_TARGET_SECONDS = 5.0
+CRITERIA_CHECK_TARGET_RATIO = 1.10
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,8 @@ class BenchResults:
     checks: CheckTiming
     concurrent_checks: CheckTiming | None
     scaling: ScalingTiming | None
+    versioned_impact: VersionedImpactTiming | None = None
+    criteria_checks: CriteriaCheckTiming | None = None
 
 
 def verdict(met: bool | None) -> str:
@@ -84,8 +93,34 @@ def _checks_json(timing: CheckTiming) -> dict[str, Any]:
     return figures
 
 
+def _versioned_impact_json(timing: VersionedImpactTiming) -> dict[str, Any]:
+    delta_median = statistics.median(timing.delta_seconds)
+    return {
+        "population": timing.population,
+        "runs": len(timing.delta_seconds),
+        "alpha_proposed_rules_median_s": statistics.median(timing.alpha_seconds),
+        "delta_proposed_version_median_s": delta_median,
+        "ratio": timing.ratio,
+        "target_ratio": VERSIONED_IMPACT_TARGET_RATIO,
+        "target_s": VERSIONED_IMPACT_TARGET_SECONDS,
+        "met": timing.ratio <= VERSIONED_IMPACT_TARGET_RATIO and delta_median < VERSIONED_IMPACT_TARGET_SECONDS,
+    }
+
+
+def _criteria_checks_json(timing: CriteriaCheckTiming) -> dict[str, Any]:
+    return {
+        "runs": len(timing.ten_latencies),
+        "three_criteria_p50_ms": percentile_ms(timing.three_latencies, 50),
+        "ten_criteria_p50_ms": percentile_ms(timing.ten_latencies, 50),
+        "ratio": timing.ratio,
+        "target_ratio": CRITERIA_CHECK_TARGET_RATIO,
+        "met": timing.ratio <= CRITERIA_CHECK_TARGET_RATIO,
+    }
+
+
 def as_json(results: BenchResults) -> dict[str, Any]:
     scaling = results.scaling
+    versioned, criteria = results.versioned_impact, results.criteria_checks
     return {
         "environment": results.environment,
         "impact_analysis": [_impact_json(timing) for timing in results.impact],
@@ -100,6 +135,10 @@ def as_json(results: BenchResults) -> dict[str, Any]:
             "one_evaluator": _impact_json(scaling.one),
             "two_evaluators": _impact_json(scaling.two),
             "speedup": scaling.speedup,
+        },
+        "rules": {
+            "versioned_impact": None if versioned is None else _versioned_impact_json(versioned),
+            "criteria_checks": None if criteria is None else _criteria_checks_json(criteria),
         },
     }
 
@@ -175,4 +214,26 @@ def as_table(results: BenchResults) -> str:
             f"  1 evaluator {one['median_s']:.3f} s, 2 evaluators {two['median_s']:.3f} s: "
             f"speed-up {scaling['speedup']:.2f}x",
         ]
-    return "\n".join(lines)
+    return "\n".join(lines + _rules_lines(figures["rules"]))
+
+
+def _rules_lines(rules: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    if (versioned := rules["versioned_impact"]) is not None:
+        lines += [
+            "",
+            f"rules as data: impact_analysis of {versioned['population']} citizens, interleaved "
+            f"(median of {versioned['runs']} runs each)",
+            f"  scheme_alpha proposed_rules {versioned['alpha_proposed_rules_median_s']:.3f} s, scheme_delta draft "
+            f"version {versioned['delta_proposed_version_median_s']:.3f} s: {versioned['ratio']:.2f}x "
+            f"(target <= {versioned['target_ratio']:g}x and < {versioned['target_s']:g} s {verdict(versioned['met'])})",
+        ]
+    if (criteria := rules["criteria_checks"]) is not None:
+        lines += [
+            "",
+            f"rules as data: sequential eligibility_check, interleaved bursts ({criteria['runs']} checks each)",
+            f"  3 criteria p50 {criteria['three_criteria_p50_ms']:.2f} ms, 10 criteria p50 "
+            f"{criteria['ten_criteria_p50_ms']:.2f} ms: {criteria['ratio']:.2f}x "
+            f"(target <= {criteria['target_ratio']:g}x {verdict(criteria['met'])})",
+        ]
+    return lines

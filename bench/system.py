@@ -44,7 +44,7 @@ class BenchSystemError(RuntimeError):
 
 
 # The roles whose work is measured: eligibility checks, and impact analyses.
-LOAD_ROLES = (Role.CASEWORKER, Role.ANALYST)
+LOAD_ROLES = (Role.CASEWORKER, Role.ANALYST, Role.ADMIN)
 
 
 @dataclass(frozen=True)

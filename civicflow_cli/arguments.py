@@ -8,6 +8,7 @@ from pathlib import Path
 
 from civicflow.auth.local_issuer import DEFAULT_TTL_SECONDS
 from civicflow.auth.principals import Role
+from civicflow_cli.scheme_commands import add_scheme_commands
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 URL_VARIABLE = "CIVICFLOW_URL"
@@ -27,6 +28,9 @@ examples:
       --input proposed_rules.max_income=200000
   civicflow show ID; civicflow audit ID; civicflow report ID; civicflow results ID --offset 100 --limit 50
   civicflow appeal ID --new-data income=240000
+  civicflow schemes list; civicflow schemes show scheme_delta 1
+  civicflow schemes draft scheme_delta delta-v2.json
+  civicflow schemes publish scheme_delta 2 --effective-from 2027-01-01
 
 The gateway is at --url, else ${URL_VARIABLE}, else {DEFAULT_URL}. Requests carry the bearer token
 --token, else ${TOKEN_VARIABLE}.
@@ -126,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     appeal.add_argument("--new-data-file", metavar="FILE", help="a JSON object of new data ('-' reads standard input)")
     appeal.add_argument("--idempotency-key", metavar="KEY", help="a repeated request with this key creates nothing new")
+
+    add_scheme_commands(
+        command,
+        version_number=_count(1),
+        global_options=lambda sub: _global_options(sub, suppress=True),
+    )
 
     token = command("token", "tokens of the local issuer, for development (make run)")
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="TOKEN_COMMAND")

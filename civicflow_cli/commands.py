@@ -17,6 +17,7 @@ from civicflow_cli.api import Api, CliError
 from civicflow_cli.arguments import DEFAULT_ISSUER_KEY, ISSUER_KEY_VARIABLE
 from civicflow_cli.follow import follow
 from civicflow_cli.inputs import UsageError, merge_assignments, read_json_object
+from civicflow_cli.scheme_commands import run_scheme_command
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -144,6 +145,7 @@ COMMANDS = {
     "report": show_report,
     "results": show_results,
     "appeal": submit_appeal,
+    "schemes": run_scheme_command,
 }
 
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from civicflow.auth.principals import Role
+from tests.support.cli_runs import RunCommand, command_runner
 from tests.support.credentials import Credentials
 from tests.support.rest_api import RestApi
 
@@ -46,3 +47,9 @@ def count_instances(owner: sa.Engine, gateway_client: TestClient) -> Callable[[]
             return int(connection.execute(sa.text("SELECT count(*) FROM orchestrator.workflow_instances")).scalar_one())
 
     return count
+
+
+@pytest.fixture(scope="module")
+def civicflow(gateway_client: TestClient, credentials: Credentials) -> RunCommand:
+    """Runs one `civicflow` command line in-process against the real app; returns its exit status and output."""
+    return command_runner(gateway_client, credentials)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.report import BenchResults, ScalingTiming, as_json, as_table
+from bench.rules_workloads import CriteriaCheckTiming, VersionedImpactTiming
 from bench.workloads import CheckTiming, ImpactTiming
 
 RSS = {"audit_service": 80.0, "evaluator": 60.0, "orchestrator": 250.5, "gateway": None}
@@ -75,3 +76,36 @@ def test_without_scaling_or_concurrency_those_parts_are_left_out() -> None:
     assert as_json(partial)["evaluator_scaling"] is None
     table = as_table(partial)
     assert "speed-up" not in table and "at once" not in table
+
+
+def test_the_rules_figures_are_ratios_of_workloads_measured_side_by_side() -> None:
+    with_rules = BenchResults(
+        **{
+            **results().__dict__,
+            "versioned_impact": VersionedImpactTiming(
+                population=1_000_000, alpha_seconds=(2.0, 3.0, 2.5), delta_seconds=(3.0, 3.5, 4.0)
+            ),
+            "criteria_checks": CriteriaCheckTiming(
+                three_latencies=tuple(n / 1000 for n in range(1, 101)),
+                ten_latencies=tuple(n / 1000 + 0.01 for n in range(1, 101)),
+            ),
+        }
+    )
+    rules = as_json(with_rules)["rules"]
+    versioned, criteria = rules["versioned_impact"], rules["criteria_checks"]
+    assert versioned["ratio"] == pytest.approx(3.5 / 2.5)
+    assert versioned["met"] is True, "1.4x is within 1.5x, and 3.5 s under 5 s"
+    assert (criteria["three_criteria_p50_ms"], criteria["ten_criteria_p50_ms"]) == (
+        pytest.approx(50.0),
+        pytest.approx(60.0),
+    )
+    assert criteria["met"] is False, "1.2x is more than the 10 % allowed"
+    table = as_table(with_rules)
+    assert "scheme_delta draft version 3.500 s: 1.40x (target <= 1.5x and < 5 s met)" in table
+    assert "10 criteria p50 60.00 ms: 1.20x (target <= 1.1x MISSED)" in table
+
+
+def test_without_the_rules_figures_they_are_left_out() -> None:
+    rules = as_json(results())["rules"]
+    assert rules == {"versioned_impact": None, "criteria_checks": None}
+    assert "rules as data" not in as_table(results())
