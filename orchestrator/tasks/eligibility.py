@@ -17,7 +17,7 @@ from orchestrator.citizens import mock_citizen
 from orchestrator.errors import StepFailedError
 from orchestrator.runs.outages import EVALUATOR
 from orchestrator.tasks.contract import NoConfig, Task, TaskContext, TaskContract
-from orchestrator.templates.schemes import SchemeCatalog, SchemeRules
+from orchestrator.templates.schemes import SchemeCatalog
 
 EvaluatorStub = evaluator_pb2_grpc.EvaluatorServiceStub
 
