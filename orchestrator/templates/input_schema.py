@@ -71,7 +71,6 @@ _FORMATS = FormatChecker(formats=())
 _FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-@_FORMATS.checks("date", raises=ValueError)
 def is_date(instance: object) -> bool:
     """A string is a date if it is YYYY-MM-DD and that day exists; other types are the type keyword's business."""
     if not isinstance(instance, str):
@@ -80,6 +79,9 @@ def is_date(instance: object) -> bool:
         return False
     datetime.date.fromisoformat(instance)  # ValueError for 2026-02-30
     return True
+
+
+_FORMATS.checks("date", raises=ValueError)(is_date)
 
 
 def _describe(error: ValidationError) -> Iterator[FieldProblem]:
