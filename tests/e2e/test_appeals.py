@@ -3,7 +3,6 @@ original never changes."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from civicflow.auth.principals import Role
-from civicflow.settings import REPO_ROOT
 from orchestrator.citizens import mock_citizen
 from tests.support.rest_api import RestApi
+from tests.support.scheme_versions import fresh_scheme, published, seeded_document
 
 SCHEME = "scheme_alpha"  # ages 18..60, income up to 250000
 
@@ -198,28 +196,10 @@ def test_appeal_body_with_an_unknown_field_is_422(api: RestApi, too_old: dict[st
     assert error["details"][0]["field"] == "body.reason"
 
 
-def _document_with(scheme_name: str, **parameters: Any) -> dict[str, Any]:
-    seed = json.loads((REPO_ROOT / "schemes" / f"{scheme_name}.json").read_text())
-    return {**seed["document"], "parameters": {**seed["document"]["parameters"], **parameters}}
-
-
-def _published(api: RestApi, scheme_name: str, document: dict[str, Any], effective_from: str) -> int:
-    """A new version of the scheme, drafted by an analyst and published by an admin who did not draft it."""
-    drafted = api.as_role(Role.ANALYST).post(f"/schemes/{scheme_name}/versions", json=document)
-    assert drafted.status_code == 201, drafted.text
-    version = int(drafted.json()["version"])
-    publisher = api.with_token(api.credentials.issue("second-admin", Role.ADMIN))
-    published = publisher.post(
-        f"/schemes/{scheme_name}/versions/{version}/publish", json={"effective_from": effective_from}
-    )
-    assert published.status_code == 200, published.text
-    return version
-
-
 def test_an_appeal_keeps_the_version_of_the_decision_it_appeals_after_a_new_one_is_in_force(api: RestApi) -> None:
     """Its own scheme, so that the other tests' checks keep scheme_alpha's version 1 in force."""
-    scheme = f"appeal_pin_{uuid.uuid4().hex[:12]}"
-    first = _published(api, scheme, _document_with("scheme_alpha"), "2000-01-01")
+    scheme = fresh_scheme("appeal_pin")
+    first = published(api, scheme, seeded_document("scheme_alpha"), "2000-01-01")
     citizen_id = next(
         f"CIT-{position:07d}"
         for position in range(1, 1000)
@@ -230,7 +210,7 @@ def test_an_appeal_keeps_the_version_of_the_decision_it_appeals_after_a_new_one_
     assert decided["outputs"]["decision"]["decision"] == "ELIGIBLE"
 
     # Version 2 ends eligibility at 40, in force from the same date: every check from now on is decided under it.
-    second = _published(api, scheme, _document_with("scheme_alpha", max_age=40), "2000-01-01")
+    second = published(api, scheme, seeded_document("scheme_alpha", max_age=40), "2000-01-01")
     assert second == first + 1
     later = api.check_eligibility(citizen_id, scheme)["outputs"]["decision"]
     assert (later["scheme_version"], later["decision"]) == (second, "NOT_ELIGIBLE")
