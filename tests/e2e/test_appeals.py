@@ -12,7 +12,8 @@ import pytest
 
 from orchestrator.citizens import mock_citizen
 from tests.support.rest_api import RestApi
-from tests.support.scheme_versions import fresh_scheme, published, seeded_document
+from tests.support.scheme_versions import fresh_scheme, published
+from tests.support.seeded_schemes import seeded_document
 
 SCHEME = "scheme_alpha"  # ages 18..60, income up to 250000
 

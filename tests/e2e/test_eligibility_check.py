@@ -3,25 +3,18 @@ they used, and an audit entry per step holding only what it used."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 import pytest
 
-from civicflow.rules.document import rule_hash
-from civicflow.settings import REPO_ROOT
 from tests.support.eligibility_oracle import DECISIONS, SCHEME_RULES, expected_decision
 from tests.support.rest_api import RestApi
+from tests.support.seeded_schemes import seeded_rules
 
 CITIZEN_IDS = [f"CIT-{position:07d}" for position in range(1, 13)]
 STEPS = ["fetch_citizen", "fetch_scheme_rules", "evaluate_rules", "make_decision"]
 CITIZEN_FIELDS = {"citizen_id", "name", "age", "income", "category", "household_size", "has_disability"}
-
-
-def _seed(scheme_name: str) -> dict[str, Any]:
-    """The version 1 a scheme is seeded with: schemes/<name>.json."""
-    return dict(json.loads((REPO_ROOT / "schemes" / f"{scheme_name}.json").read_text()))
 
 
 @pytest.mark.parametrize("scheme_name", sorted(SCHEME_RULES))
@@ -80,15 +73,7 @@ def test_audit_inputs_hold_what_each_step_consumed_not_the_whole_context(api: Re
     assert fetch_citizen["output"] == {"citizen": citizen}
     assert fetch_rules["input"] == {"scheme_name": "scheme_gamma"}
     rules = fetch_rules["output"]["rules"]
-    seed = _seed("scheme_gamma")
-    assert rules == {
-        "scheme_name": "scheme_gamma",
-        "version": 1,
-        "status": "published",
-        "effective_from": "2000-01-01",
-        "rule_hash": rule_hash(seed["document"]),
-        "document": seed["document"],
-    }
+    assert rules == seeded_rules("scheme_gamma")
     assert {key: rules["document"]["parameters"][key] for key in SCHEME_RULES["scheme_gamma"]} == SCHEME_RULES[
         "scheme_gamma"
     ]
@@ -109,7 +94,7 @@ def test_the_decision_names_its_version_and_hash_and_each_reason_its_kind_and_th
 
         assert decision["scheme_name"] == scheme_name
         assert decision["scheme_version"] == 1
-        assert decision["rule_hash"] == rule_hash(_seed(scheme_name)["document"])
+        assert decision["rule_hash"] == seeded_rules(scheme_name)["rule_hash"]
         age, income, review = decision["reasons"]
         for reason in decision["reasons"]:
             assert set(reason) == {"criterion", "kind", "passed", "detail", "values"}

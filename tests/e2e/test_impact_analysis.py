@@ -11,7 +11,8 @@ import pytest
 
 from tests.support.eligibility_oracle import DECISIONS, SCHEME_RULES, expected_decision
 from tests.support.rest_api import RestApi
-from tests.support.scheme_versions import draft, fresh_scheme, published, seeded_document
+from tests.support.scheme_versions import draft, fresh_scheme, published
+from tests.support.seeded_schemes import seeded_document
 
 POPULATION = 500
 PROPOSED = {"min_age": 21, "max_income": 200000}

@@ -6,12 +6,10 @@ session, and a version published of a seeded scheme would change every later tes
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
 from civicflow.auth.principals import Role
-from civicflow.settings import REPO_ROOT
 from tests.support.rest_api import RestApi
 
 # Publishing needs an admin who did not draft the version (four eyes); drafts here are an analyst's.
@@ -20,12 +18,6 @@ PUBLISHER = "second-admin"
 
 def fresh_scheme(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
-
-
-def seeded_document(scheme_name: str, **parameters: Any) -> dict[str, Any]:
-    """The document of a seeded scheme's version 1 (schemes/<name>.json), with some parameters' values replaced."""
-    seed = json.loads((REPO_ROOT / "schemes" / f"{scheme_name}.json").read_text())
-    return {**seed["document"], "parameters": {**seed["document"]["parameters"], **parameters}}
 
 
 def draft(api: RestApi, scheme_name: str, document: dict[str, Any]) -> int:

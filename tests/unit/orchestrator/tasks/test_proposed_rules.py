@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from typing import Any
 
 import pytest
 
 from civicflow.rules.document import rule_hash
-from civicflow.settings import REPO_ROOT
 from orchestrator.errors import StepFailedError
 from orchestrator.tasks.contract import NoConfig, TaskContext
 from orchestrator.tasks.impact import apply_proposed_rules
+from tests.support.seeded_schemes import seeded_rules
 
 CONTEXT = TaskContext(instance_id=uuid.uuid4(), call_timeout=5.0)
-
-
-def _seeded(scheme_name: str) -> dict[str, Any]:
-    """The rules value R of a seed version, as fetch_scheme_rules outputs it."""
-    seed = json.loads((REPO_ROOT / "schemes" / f"{scheme_name}.json").read_text())
-    return {
-        "scheme_name": seed["scheme_name"],
-        "version": seed["version"],
-        "status": "published",
-        "effective_from": seed["effective_from"],
-        "rule_hash": rule_hash(seed["document"]),
-        "document": seed["document"],
-    }
 
 
 def _proposal(**inputs: Any) -> dict[str, Any]:
@@ -38,7 +24,7 @@ def _proposal(**inputs: Any) -> dict[str, Any]:
 
 
 def test_overrides_make_a_proposed_document_that_is_no_stored_version() -> None:
-    baseline = _seeded("scheme_delta")
+    baseline = seeded_rules("scheme_delta")
 
     proposed = _proposal(rules=baseline, proposed_rules={"base_general": 220000, "per_extra_member": 50000})
 
@@ -59,14 +45,14 @@ def test_overrides_make_a_proposed_document_that_is_no_stored_version() -> None:
 
 
 def test_a_proposed_version_is_the_fetched_version_as_it_is() -> None:
-    baseline = _seeded("scheme_alpha")
-    fetched = {**_seeded("scheme_alpha"), "version": 2, "status": "draft", "effective_from": None}
+    baseline = seeded_rules("scheme_alpha")
+    fetched = {**seeded_rules("scheme_alpha"), "version": 2, "status": "draft", "effective_from": None}
 
     assert _proposal(rules=baseline, proposed_version=2, version_rules=fetched) == fetched
 
 
 def test_without_a_proposal_the_fetched_version_is_ignored_and_the_baseline_is_compared_with_itself() -> None:
-    baseline = _seeded("scheme_alpha")
+    baseline = seeded_rules("scheme_alpha")
     in_force_today = {**baseline, "version": 3}
 
     assert _proposal(rules=baseline, version_rules=in_force_today) == baseline
@@ -74,7 +60,7 @@ def test_without_a_proposal_the_fetched_version_is_ignored_and_the_baseline_is_c
 
 
 def test_a_fetched_version_other_than_the_one_proposed_fails_the_step() -> None:
-    baseline = _seeded("scheme_alpha")
+    baseline = seeded_rules("scheme_alpha")
 
     with pytest.raises(StepFailedError, match="version 4 of scheme_alpha was not fetched"):
         _proposal(rules=baseline, proposed_version=4, version_rules=baseline)
@@ -92,7 +78,7 @@ def test_an_override_the_document_cannot_take_fails_the_step_naming_the_paramete
     overrides: dict[str, Any], named: str
 ) -> None:
     with pytest.raises(StepFailedError) as failed:
-        _proposal(rules=_seeded("scheme_alpha"), proposed_rules=overrides)
+        _proposal(rules=seeded_rules("scheme_alpha"), proposed_rules=overrides)
 
     assert "proposed_rules do not fit scheme_alpha version 1" in str(failed.value)
     assert named in str(failed.value)
