@@ -37,6 +37,7 @@ from tests.support.credentials import Credentials
 from tests.support.databases import SetUpDatabase, set_up_database
 from tests.support.orchestrators import replica_settings, serving, wait_until
 from tests.support.rest_api import RestApi
+from tests.support.seeded_schemes import shipped_template_version
 from tests.support.service_processes import ServiceProcess, audit_process, evaluator_process
 
 POPULATION = 200_000
@@ -284,10 +285,14 @@ def _plant_a_run_that_cannot_be_resumed(database: SetUpDatabase) -> str:
             sa.text(
                 "INSERT INTO orchestrator.workflow_instances (instance_id, template_id, template_version, status,"
                 " inputs, created_at, actor, steps_total, owner, lease_expires_at)"
-                " VALUES (:id, 'eligibility_check', '1.0.0', 'running', CAST(:inputs AS json), now(), 'test', 4,"
+                " VALUES (:id, 'eligibility_check', :version, 'running', CAST(:inputs AS json), now(), 'test', 4,"
                 " 'a-replica-long-gone', now() - interval '1 minute')"
             ),
-            {"id": instance_id, "inputs": json.dumps(ELIGIBILITY)},
+            {
+                "id": instance_id,
+                "version": shipped_template_version("eligibility_check"),
+                "inputs": json.dumps(ELIGIBILITY),
+            },
         )
         connection.execute(
             sa.text(
