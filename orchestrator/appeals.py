@@ -81,7 +81,10 @@ class AppealDesk:
         carried = (NEW_DATA_INPUT, _EARLIER_NAME, *_PINS)
         inputs = {key: value for key, value in original.inputs.items() if key not in carried}
         inputs[NEW_DATA_INPUT] = {**earlier, **new_data}
-        inputs.update(self._rules_pin(original))
+        pin = rules_pin(original, decision_output=self._templates.get(original.template_id).model.decision_output)
+        # An appeal template that cannot be pinned (one without these inputs) decides under today's rules.
+        declared = appeal_template.model.input_schema.get("properties", {})
+        inputs.update({name: value for name, value in pin.items() if name in declared})
         request_hash = None
         if idempotency_key is not None:
             # Hashed under the name fingerprints were stored with, so a retry across the rename is the same request.
@@ -125,22 +128,6 @@ class AppealDesk:
             )
         return template.model.appeal_template
 
-    def _rules_pin(self, original: InstanceRecord) -> dict[str, Any]:
-        """The appeal decides under the version the original did, whatever has been published since.
-
-        The version sits beside the decision (`decision.scheme_version` for `decision.decision`). A
-        decision made before versions existed has none: it was made under the version in force on
-        its run's as_of, or on the day the run was created, so the appeal asks for that date's.
-        """
-        path = self._templates.get(original.template_id).model.decision_output or ""
-        version = _at(original.outputs, [*path.split(".")[:-1], SCHEME_VERSION_INPUT])
-        if isinstance(version, int) and not isinstance(version, bool):
-            return {SCHEME_VERSION_INPUT: version}
-        as_of = original.inputs.get(AS_OF_INPUT)
-        if not isinstance(as_of, str):
-            as_of = original.created_at.astimezone(UTC).date().isoformat()
-        return {AS_OF_INPUT: as_of}
-
     def _decision_of(self, instance: InstanceRecord) -> str:
         if instance.status != COMPLETED:
             raise NotAppealableError(
@@ -153,6 +140,22 @@ class AppealDesk:
                 f"instance {instance.instance_id} ({instance.template_id}) made no decision to appeal"
             )
         return value
+
+
+def rules_pin(original: InstanceRecord, *, decision_output: str | None) -> dict[str, Any]:
+    """The appeal run's inputs that make it decide under the version the original did, whatever is published since.
+
+    The version sits beside the decision (`decision.scheme_version` for `decision.decision`). A
+    decision made before versions existed has none: it was made under the rules in force on its
+    run's as_of, or on the day (UTC) the run was created, so the appeal asks for that date's.
+    """
+    version = _at(original.outputs, [*(decision_output or "").split(".")[:-1], SCHEME_VERSION_INPUT])
+    if isinstance(version, int) and not isinstance(version, bool):
+        return {SCHEME_VERSION_INPUT: version}
+    as_of = original.inputs.get(AS_OF_INPUT)
+    if not isinstance(as_of, str):
+        as_of = original.created_at.astimezone(UTC).date().isoformat()
+    return {AS_OF_INPUT: as_of}
 
 
 def _at(outputs: Any, parts: list[str]) -> Any:
