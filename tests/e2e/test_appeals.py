@@ -210,11 +210,14 @@ def test_an_appeal_keeps_the_version_of_the_decision_it_appeals_after_a_new_one_
     assert decided["outputs"]["decision"]["scheme_version"] == first
     assert decided["outputs"]["decision"]["decision"] == "ELIGIBLE"
 
-    # Version 2 ends eligibility at 40, in force from the same date: every check from now on is decided under it.
-    second = published(api, scheme, seeded_document("scheme_alpha", max_age=40), "2000-01-01")
+    # Version 2 ends eligibility at 40, in force from a date long before the decision: every check from now on is
+    # decided under it, and so would the appeal be, were it not pinned.
+    second = published(api, scheme, seeded_document("scheme_alpha", max_age=40), "2001-01-01")
     assert second == first + 1
     later = api.check_eligibility(citizen_id, scheme)["outputs"]["decision"]
     assert (later["scheme_version"], later["decision"]) == (second, "NOT_ELIGIBLE")
+    before = api.execute("eligibility_check", {"citizen_id": citizen_id, "scheme_name": scheme, "as_of": "2000-12-31"})
+    assert (before["status"], before["outputs"]["decision"]["scheme_version"]) == ("completed", first)
 
     appeal = api.appeal(decided["instance_id"], {"income": 60000})
     again = api.appeal(appeal["new_instance_id"], {"income": 61000})
