@@ -46,7 +46,7 @@ QUEUED, RUNNING, COMPLETED = (
     orchestrator_pb2.RUN_STATUS_RUNNING,
     orchestrator_pb2.RUN_STATUS_COMPLETED,
 )
-IMPACT_STEPS = 5
+IMPACT_STEPS = 6
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,7 @@ from tests.support.service_processes import ServiceProcess, audit_process, evalu
 POPULATION = 200_000
 IMPACT = {"scheme_name": "scheme_beta", "population_size": POPULATION, "proposed_rules": {"min_age": 25}}
 ELIGIBILITY = {"citizen_id": "CIT-0000042", "scheme_name": "scheme_alpha"}
-STEPS = {"impact_analysis": 5, "eligibility_check": 4}
+STEPS = {"impact_analysis": 6, "eligibility_check": 4}
 # Its batch is held back for a second, so that the analysis is surely still evaluating when a service is killed.
 STALLED_CITIZEN = "CIT-0100000"
 
@@ -157,7 +157,7 @@ def test_an_audit_service_killed_mid_analysis_and_started_again_fails_no_run(
         _evaluating(stub, impact_id)
         audit.kill()
         # Held until the analysis has evaluated everyone and waits to record it: the outage is surely in its way.
-        wait_until(lambda: _get(stub, impact_id).progress.steps_completed >= 4, timeout=60, what="the evaluation's end")
+        wait_until(lambda: _get(stub, impact_id).progress.steps_completed >= 5, timeout=60, what="the evaluation's end")
         time.sleep(1.0)
         before = _instances(own_database)
         with pytest.raises(grpc.RpcError) as refused:
