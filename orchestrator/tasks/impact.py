@@ -50,6 +50,9 @@ async def apply_proposed_rules(inputs: Mapping[str, Any], _config: NoConfig, _co
     run asked for one by number.
     """
     baseline = inputs["rules"]
+    if "proposed_version" in inputs and inputs.get("proposed_rules"):
+        # The shipped template refuses both at submission; a template that lets both through must not guess.
+        raise StepFailedError("give proposed_rules or proposed_version, not both")
     if "proposed_version" in inputs:
         fetched = inputs.get("version_rules")
         if fetched is None or fetched["version"] != inputs["proposed_version"]:

@@ -59,6 +59,13 @@ def test_without_a_proposal_the_fetched_version_is_ignored_and_the_baseline_is_c
     assert _proposal(rules=baseline, proposed_rules={}, version_rules=in_force_today) == baseline
 
 
+def test_both_a_version_and_overrides_fail_the_step_rather_than_choose() -> None:
+    baseline = seeded_rules("scheme_alpha")
+
+    with pytest.raises(StepFailedError, match="not both"):
+        _proposal(rules=baseline, proposed_rules={"max_age": 70}, proposed_version=1, version_rules=baseline)
+
+
 def test_a_fetched_version_other_than_the_one_proposed_fails_the_step() -> None:
     baseline = seeded_rules("scheme_alpha")
 
