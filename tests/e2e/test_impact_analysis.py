@@ -238,8 +238,9 @@ def test_an_unknown_proposed_version_fails_the_run(analyst_api: RestApi, delta_c
         ({"baseline_version": "1"}, "inputs.baseline_version"),
         ({"proposed_rules": {"max_age": 151}}, "inputs.proposed_rules.max_age"),
         ({"proposed_rules": {"base_general": {"nested": 1}}}, "inputs.proposed_rules.base_general"),
+        ({"proposed_rules": {"Base General": 1}}, "inputs.proposed_rules"),
     ],
-    ids=["both-proposals", "version-0", "baseline-as-text", "max-age-151", "object-value"],
+    ids=["both-proposals", "version-0", "baseline-as-text", "max-age-151", "object-value", "not-a-parameter-name"],
 )
 def test_an_impossible_proposal_is_422_at_submission_and_creates_nothing(
     analyst_api: RestApi, count_instances: Callable[[], int], inputs: dict[str, Any], field: str
