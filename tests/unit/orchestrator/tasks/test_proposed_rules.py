@@ -77,9 +77,11 @@ def test_a_fetched_version_other_than_the_one_proposed_fails_the_step() -> None:
     ("overrides", "named"),
     [
         ({"min_income": 1000}, "inputs.proposed_rules.min_income: the document has no parameter 'min_income'"),
+        ({"max_income": {"amount": 1}}, "inputs.proposed_rules.max_income"),
+        # A string where the criteria compare a number: found by the document's type check.
         ({"max_income": "lots"}, "inputs.proposed_rules"),
     ],
-    ids=["unknown-parameter", "wrong-type"],
+    ids=["unknown-parameter", "not-a-value", "wrong-type"],
 )
 def test_an_override_the_document_cannot_take_fails_the_step_naming_the_parameter(
     overrides: dict[str, Any], named: str
