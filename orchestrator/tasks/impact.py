@@ -71,7 +71,7 @@ def overridden_rules(baseline: Mapping[str, Any], overrides: Mapping[str, Any]) 
     try:
         document = with_parameters(parse_document(baseline["document"]), overrides, field=PROPOSED_RULES_FIELD)
     except DocumentError as error:
-        problems = "; ".join(map(str, error.problems))
+        problems = "; ".join(f"{_as_override(problem.field)}: {problem.problem}" for problem in error.problems)
         raise StepFailedError(
             f"proposed_rules do not fit {baseline['scheme_name']} version {baseline['version']}: {problems}"
         ) from error
@@ -83,6 +83,12 @@ def overridden_rules(baseline: Mapping[str, Any], overrides: Mapping[str, Any]) 
         "rule_hash": document.rule_hash,
         "document": dict(document.content),
     }
+
+
+def _as_override(field: str) -> str:
+    """A problem the checked document has at `parameters.<name>`, named as the override it came from."""
+    inside = f"{PROPOSED_RULES_FIELD}.parameters."
+    return PROPOSED_RULES_FIELD + "." + field.removeprefix(inside) if field.startswith(inside) else field
 
 
 async def evaluate_population_task(
