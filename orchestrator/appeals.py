@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from civicflow.auth.access import Action, authorize
@@ -21,6 +22,11 @@ from orchestrator.templates.registry import LoadedTemplate, TemplateRegistry
 NEW_DATA_INPUT = "new_data"
 # What appeals made before the input was renamed stored their corrections under; read when appealing them again.
 _EARLIER_NAME = "evidence"
+# The appeal template's inputs pinning the rules it re-decides under: a version, or for a decision made before
+# versions existed, the date whose version in force decides it. Set by the desk from the original, never carried.
+SCHEME_VERSION_INPUT = "scheme_version"
+AS_OF_INPUT = "as_of"
+_PINS = (SCHEME_VERSION_INPUT, AS_OF_INPUT)
 
 
 @dataclass(frozen=True)
@@ -72,8 +78,13 @@ class AppealDesk:
         original_decision = self._decision_of(original)
         appeal_template = self._templates.get(self._appeal_template_id(original))
         earlier = original.inputs.get(NEW_DATA_INPUT) or original.inputs.get(_EARLIER_NAME) or {}
-        inputs = {key: value for key, value in original.inputs.items() if key not in (NEW_DATA_INPUT, _EARLIER_NAME)}
+        carried = (NEW_DATA_INPUT, _EARLIER_NAME, *_PINS)
+        inputs = {key: value for key, value in original.inputs.items() if key not in carried}
         inputs[NEW_DATA_INPUT] = {**earlier, **new_data}
+        pin = rules_pin(original, decision_output=self._templates.get(original.template_id).model.decision_output)
+        # An appeal template that cannot be pinned (one without these inputs) decides under today's rules.
+        declared = appeal_template.model.input_schema.get("properties", {})
+        inputs.update({name: value for name, value in pin.items() if name in declared})
         request_hash = None
         if idempotency_key is not None:
             # Hashed under the name fingerprints were stored with, so a retry across the rename is the same request.
@@ -123,14 +134,36 @@ class AppealDesk:
                 f"instance {instance.instance_id} is {instance.status}; only a completed decision can be appealed"
             )
         path = self._templates.get(instance.template_id).model.decision_output
-        value: Any = instance.outputs
-        for part in (path or "").split("."):
-            value = value.get(part) if isinstance(value, dict) else None
+        value = _at(instance.outputs, (path or "").split("."))
         if path is None or not isinstance(value, str):
             raise NotAppealableError(
                 f"instance {instance.instance_id} ({instance.template_id}) made no decision to appeal"
             )
         return value
+
+
+def rules_pin(original: InstanceRecord, *, decision_output: str | None) -> dict[str, Any]:
+    """The appeal run's inputs that make it decide under the version the original did, whatever is published since.
+
+    The version sits beside the decision (`decision.scheme_version` for `decision.decision`). A
+    decision made before versions existed has none: it was made under the rules in force on its
+    run's as_of, or on the day (UTC) the run was created, so the appeal asks for that date's.
+    """
+    version = _at(original.outputs, [*(decision_output or "").split(".")[:-1], SCHEME_VERSION_INPUT])
+    if isinstance(version, int) and not isinstance(version, bool):
+        return {SCHEME_VERSION_INPUT: version}
+    as_of = original.inputs.get(AS_OF_INPUT)
+    if not isinstance(as_of, str):
+        as_of = original.created_at.astimezone(UTC).date().isoformat()
+    return {AS_OF_INPUT: as_of}
+
+
+def _at(outputs: Any, parts: list[str]) -> Any:
+    """The value at a dotted path of a run's outputs; None where the path leads nowhere."""
+    value = outputs
+    for part in parts:
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _prepared(template: LoadedTemplate, inputs: dict[str, Any]) -> dict[str, Any]:

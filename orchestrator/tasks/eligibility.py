@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import grpc
 
+from civicflow.canonical_json import canonical_json
 from civicflow.decisions import DECISION_NAMES
 from civicflow.grpc_errors import CallFailure, classify_rpc_error
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
-from orchestrator.citizens import Citizen, mock_citizen
+from orchestrator.citizens import mock_citizen
 from orchestrator.errors import StepFailedError
 from orchestrator.runs.outages import EVALUATOR
 from orchestrator.tasks.contract import NoConfig, Task, TaskContext, TaskContract
-from orchestrator.templates.schemes import SchemeCatalog, SchemeRules
+from orchestrator.templates.schemes import SchemeCatalog
 
 EvaluatorStub = evaluator_pb2_grpc.EvaluatorServiceStub
 
@@ -46,17 +48,9 @@ async def fetch_scheme_rules(
 async def evaluate_rules(
     inputs: Mapping[str, Any], _config: NoConfig, context: TaskContext, *, evaluator: EvaluatorStub
 ) -> dict[str, Any]:
-    citizen = Citizen(**inputs["citizen"])
-    rules = SchemeRules(**inputs["rules"])
+    """The evaluator's verdict on the citizen under the rules' document, with every criterion's reason."""
     request = evaluator_pb2.EvaluateRequest(
-        citizen=evaluator_pb2.CitizenProfile(
-            citizen_id=citizen.citizen_id,
-            name=citizen.name,
-            age=citizen.age,
-            income=citizen.income,
-            category=_CATEGORY_VALUES[citizen.category],
-        ),
-        rules=rules.to_proto(),
+        citizen=citizen_profile(inputs["citizen"]), document=rule_document(inputs["rules"])
     )
     try:
         reply = await evaluator.Evaluate(request, timeout=context.call_timeout)
@@ -66,25 +60,60 @@ async def evaluate_rules(
             raise StepFailedError("the evaluator is unavailable", dependency=EVALUATOR) from error
         # Its kind (a retry policy's business) is read from the cause: runs/attempt_failures.py.
         raise StepFailedError(f"evaluator failed: {failure}") from error
+    if reply.rule_hash != inputs["rules"]["rule_hash"]:
+        # The decision of record names the version's hash: it must be the document the evaluator decided under.
+        raise StepFailedError(
+            f"the evaluator decided under rule_hash {reply.rule_hash}, not the rules' {inputs['rules']['rule_hash']}"
+        )
     return {
         "evaluation": {
             "decision": DECISION_NAMES[reply.decision],
+            "rule_hash": reply.rule_hash,
             "reasons": [
-                {"criterion": reason.criterion, "passed": reason.passed, "detail": reason.detail}
+                {
+                    "criterion": reason.criterion,
+                    "kind": reason.kind,
+                    "passed": reason.passed,
+                    "detail": reason.detail,
+                    "values": json.loads(reason.values_json) if reason.values_json else {},
+                }
                 for reason in reply.reasons
             ],
         }
     }
 
 
+def citizen_profile(citizen: Mapping[str, Any]) -> evaluator_pb2.CitizenProfile:
+    """The citizen as the evaluator reads it: the registry's record, with an appeal's corrections merged in."""
+    return evaluator_pb2.CitizenProfile(
+        citizen_id=citizen["citizen_id"],
+        name=citizen["name"],
+        age=citizen["age"],
+        income=citizen["income"],
+        category=_CATEGORY_VALUES[citizen["category"]],
+        household_size=citizen["household_size"],
+        has_disability=citizen["has_disability"],
+    )
+
+
+def rule_document(rules: Mapping[str, Any]) -> evaluator_pb2.RuleDocument:
+    """The run's rules value R as the evaluator takes it; canonical JSON, so equal documents are equal bytes."""
+    return evaluator_pb2.RuleDocument(
+        scheme_name=rules["scheme_name"], version=rules["version"], document_json=canonical_json(rules["document"])
+    )
+
+
 async def make_decision(inputs: Mapping[str, Any], _config: NoConfig, _context: TaskContext) -> dict[str, Any]:
-    """The decision of record: the evaluation's verdict, for whom, under which rules, and why."""
+    """The decision of record: the evaluation's verdict, for whom, under which version of the rules, and why."""
     evaluation = inputs["evaluation"]
+    rules = inputs["rules"]
     return {
         "decision": {
             "decision": evaluation["decision"],
             "citizen_id": inputs["citizen"]["citizen_id"],
-            "scheme_name": inputs["rules"]["scheme_name"],
+            "scheme_name": rules["scheme_name"],
+            "scheme_version": rules["version"],
+            "rule_hash": evaluation["rule_hash"],
             "reasons": evaluation["reasons"],
         }
     }

@@ -7,10 +7,9 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
 from civicflow.citizen_ids import population_citizen_id
 from civicflow.decisions import DECISION_NAMES
+from civicflow.rules.document import DocumentError, parse_document, with_parameters
 from civicflow.v1 import evaluator_pb2_grpc
 from orchestrator.errors import StepFailedError
 from orchestrator.impact.batches import batch_count
@@ -24,6 +23,8 @@ from orchestrator.tasks.contract import NoConfig, Task, TaskContext, TaskContrac
 from orchestrator.templates.schemes import SchemeRules
 
 MOCK_REGISTRY = "civicflow.mock-citizen.v2"
+# How an override's problem is named: as the run's input it came from.
+PROPOSED_RULES_FIELD = "inputs.proposed_rules"
 RESULTS_TABLE = f"{SCHEMA}.{ImpactResultRow.__tablename__}"
 FAILURES_TABLE = f"{SCHEMA}.{ImpactFailureRow.__tablename__}"
 
@@ -42,13 +43,52 @@ async def load_beneficiaries(inputs: Mapping[str, Any], _config: NoConfig, _cont
 
 
 async def apply_proposed_rules(inputs: Mapping[str, Any], _config: NoConfig, _context: TaskContext) -> dict[str, Any]:
-    current = inputs["rules"]
+    """The rules to compare with the baseline: a fetched version, the baseline with parameters overridden, or itself.
+
+    A template has no conditional steps, so the version is always fetched (the one in force
+    today when the run names none) and this step chooses: the fetched version only when the
+    run asked for one by number.
+    """
+    baseline = inputs["rules"]
+    if "proposed_version" in inputs and inputs.get("proposed_rules"):
+        # The shipped template refuses both at submission; a template that lets both through must not guess.
+        raise StepFailedError("give proposed_rules or proposed_version, not both")
+    if "proposed_version" in inputs:
+        fetched = inputs.get("version_rules")
+        if fetched is None or fetched["version"] != inputs["proposed_version"]:
+            raise StepFailedError(
+                f"version {inputs['proposed_version']} of {baseline['scheme_name']} was not fetched for the proposal"
+            )
+        return {"proposed_rules": fetched}
+    overrides = inputs.get("proposed_rules") or {}
+    if not overrides:
+        return {"proposed_rules": baseline}
+    return {"proposed_rules": overridden_rules(baseline, overrides)}
+
+
+def overridden_rules(baseline: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The rules value R' of the baseline's document with some parameters' values replaced: no stored version (0)."""
     try:
-        proposed = SchemeRules(**{**current, **(inputs.get("proposed_rules") or {})})
-    except ValidationError as error:
-        problems = "; ".join(problem["msg"] for problem in error.errors())
-        raise StepFailedError(f"proposed rules are inconsistent: {problems}") from error
-    return {"proposed_rules": proposed.to_json()}
+        document = with_parameters(parse_document(baseline["document"]), overrides, field=PROPOSED_RULES_FIELD)
+    except DocumentError as error:
+        problems = "; ".join(f"{_as_override(problem.field)}: {problem.problem}" for problem in error.problems)
+        raise StepFailedError(
+            f"proposed_rules do not fit {baseline['scheme_name']} version {baseline['version']}: {problems}"
+        ) from error
+    return {
+        "scheme_name": baseline["scheme_name"],
+        "version": 0,
+        "status": "proposed",
+        "effective_from": None,
+        "rule_hash": document.rule_hash,
+        "document": dict(document.content),
+    }
+
+
+def _as_override(field: str) -> str:
+    """A problem the checked document has at `parameters.<name>`, named as the override it came from."""
+    inside = f"{PROPOSED_RULES_FIELD}.parameters."
+    return PROPOSED_RULES_FIELD + "." + field.removeprefix(inside) if field.startswith(inside) else field
 
 
 async def evaluate_population_task(
@@ -138,7 +178,8 @@ LOAD_BENEFICIARIES = TaskContract(
 APPLY_PROPOSED_RULES = TaskContract(
     task_type="apply_proposed_rules",
     required_inputs=frozenset({"rules"}),
-    optional_inputs=frozenset({"proposed_rules"}),
+    # version_rules: the version fetched for proposed_version, used only when the run gave one.
+    optional_inputs=frozenset({"proposed_rules", "proposed_version", "version_rules"}),
     outputs=frozenset({"proposed_rules"}),
 )
 

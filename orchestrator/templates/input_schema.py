@@ -6,16 +6,19 @@ the keyword that failed; one with a number keeps jsonschema's words.
 JSON Schema patterns are ECMA-262 regular expressions, where `$` matches only at the very end;
 Python's `re` also matches it before a final newline, which let "CIT-0000042\\n" through. The
 pattern keyword here gives `$` its ECMA meaning.
+The one format asserted is "date": a real calendar date written YYYY-MM-DD (RFC 3339's full-date),
+which Python's own date parser is looser about (it takes 20260101 and 2026-W01-1).
 """
 
 from __future__ import annotations
 
+import datetime
 import functools
 import re
 from collections.abc import Iterator
 from typing import Any
 
-from jsonschema import Draft202012Validator, ValidationError, validators
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 from jsonschema.protocols import Validator
 
 from civicflow.grpc_errors import FieldProblem
@@ -23,8 +26,8 @@ from civicflow.input_limits import ECHO_LIMIT, shown
 
 
 def input_validator(schema: dict[str, Any]) -> Validator:
-    """A draft 2020-12 validator of `schema` whose patterns anchor as ECMA-262 ones do."""
-    return _ANCHORED_VALIDATOR(schema)
+    """A draft 2020-12 validator of `schema` whose patterns anchor as ECMA-262 ones do, and whose dates are real."""
+    return _ANCHORED_VALIDATOR(schema, format_checker=_FORMATS)
 
 
 def input_problems(validator: Validator, inputs: dict[str, Any]) -> list[FieldProblem]:
@@ -62,6 +65,23 @@ def _pattern(validator: Validator, pattern: str, instance: Any, schema: dict[str
 
 
 _ANCHORED_VALIDATOR = validators.extend(Draft202012Validator, {"pattern": _pattern})
+
+# Only the formats listed here are asserted; any other "format" stays an annotation, as draft 2020-12 has it.
+_FORMATS = FormatChecker(formats=())
+_FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def is_date(instance: object) -> bool:
+    """A string is a date if it is YYYY-MM-DD and that day exists; other types are the type keyword's business."""
+    if not isinstance(instance, str):
+        return True
+    if not _FULL_DATE.fullmatch(instance):
+        return False
+    datetime.date.fromisoformat(instance)  # ValueError for 2026-02-30
+    return True
+
+
+_FORMATS.checks("date", raises=ValueError)(is_date)
 
 
 def _describe(error: ValidationError) -> Iterator[FieldProblem]:
@@ -102,6 +122,10 @@ def _problem(keyword: str, expected: Any, message: str) -> str:
             return "must be one of " + ", ".join(map(str, expected))
         case "const":
             return f"must be {expected}"
+        case "format":
+            return "must be a date, YYYY-MM-DD" if expected == "date" else f"must be in the format {expected}"
+        case "not" if isinstance(expected, dict) and isinstance(expected.get("required"), list):
+            return f"must not give {' and '.join(map(str, expected['required']))} together"
         case "minProperties":
             return f"must have at least {expected} field{'s' if expected != 1 else ''}"
         case "maxProperties":

@@ -1,4 +1,5 @@
-"""Appeals through REST: a new linked instance decides with the new data; the original never changes."""
+"""Appeals through REST: a new linked instance decides with the new data under the appealed decision's version; the
+original never changes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from typing import Any
 
 import pytest
 
+from orchestrator.citizens import mock_citizen
 from tests.support.rest_api import RestApi
+from tests.support.scheme_versions import fresh_scheme, published
+from tests.support.seeded_schemes import seeded_document
 
 SCHEME = "scheme_alpha"  # ages 18..60, income up to 250000
 
@@ -61,6 +65,26 @@ def test_appeal_with_new_data_that_changes_the_decision(api: RestApi, too_old: d
     applied = _applied_citizen(api, appeal["new_instance_id"])
     assert (applied["age"], applied["income"]) == (30, 60000)
     assert applied["citizen_id"] == too_old["outputs"]["citizen"]["citizen_id"]
+    assert new["inputs"]["scheme_version"] == too_old["outputs"]["decision"]["scheme_version"] == 1
+    assert "as_of" not in new["inputs"]
+    assert new["outputs"]["decision"]["scheme_version"] == 1
+
+
+def test_household_size_and_disability_can_be_corrected(api: RestApi, too_old: dict[str, Any]) -> None:
+    registry = too_old["outputs"]["citizen"]
+    corrections = {
+        "household_size": registry["household_size"] % 8 + 1,
+        "has_disability": not registry["has_disability"],
+    }
+
+    appeal = api.appeal(too_old["instance_id"], corrections)
+
+    assert appeal["status"] == "completed"
+    applied = _applied_citizen(api, appeal["new_instance_id"])
+    assert {key: applied[key] for key in corrections} == corrections
+    assert {key: value for key, value in applied.items() if key not in corrections} == {
+        key: value for key, value in registry.items() if key not in corrections
+    }
 
 
 def test_appeal_with_new_data_that_keeps_the_decision(api: RestApi, too_old: dict[str, Any]) -> None:
@@ -84,7 +108,9 @@ def test_an_appeal_can_itself_be_appealed(api: RestApi, too_old: dict[str, Any])
     assert second["original_instance_id"] == first["new_instance_id"]
     assert (second["original_decision"], second["new_decision"]) == ("ELIGIBLE", "NEEDS_REVIEW")
     assert second["outcome"] == "decision_changed"
-    assert api.instance(second["new_instance_id"])["appealed_instance_id"] == first["new_instance_id"]
+    second_run = api.instance(second["new_instance_id"])
+    assert second_run["appealed_instance_id"] == first["new_instance_id"]
+    assert second_run["inputs"]["scheme_version"] == second_run["outputs"]["decision"]["scheme_version"] == 1
 
 
 def test_appeal_of_an_unknown_instance_is_404(api: RestApi) -> None:
@@ -123,8 +149,22 @@ def test_appeal_of_a_failed_run_is_409(api: RestApi) -> None:
         ({"age": 131}, "age"),
         ({"income": -1}, "income"),
         ({"category": "x"}, "category"),
+        ({"household_size": 0}, "household_size"),
+        ({"household_size": 101}, "household_size"),
+        ({"household_size": 2.5}, "household_size"),
+        ({"has_disability": "yes"}, "has_disability"),
     ],
-    ids=["unknown-field", "wrong-type", "age-131", "negative-income", "unknown-category"],
+    ids=[
+        "unknown-field",
+        "wrong-type",
+        "age-131",
+        "negative-income",
+        "unknown-category",
+        "household-0",
+        "household-101",
+        "household-fraction",
+        "disability-not-boolean",
+    ],
 )
 def test_invalid_new_data_is_422_naming_the_field_by_its_request_path_and_creates_nothing(
     api: RestApi,
@@ -155,3 +195,36 @@ def test_appeal_body_with_an_unknown_field_is_422(api: RestApi, too_old: dict[st
 
     assert error["code"] == "INVALID_ARGUMENT"
     assert error["details"][0]["field"] == "body.reason"
+
+
+def test_an_appeal_keeps_the_version_of_the_decision_it_appeals_after_a_new_one_is_in_force(api: RestApi) -> None:
+    """Its own scheme, so that the other tests' checks keep scheme_alpha's version 1 in force."""
+    scheme = fresh_scheme("appeal_pin")
+    first = published(api, scheme, seeded_document("scheme_alpha"), "2000-01-01")
+    citizen_id = next(
+        f"CIT-{position:07d}"
+        for position in range(1, 1000)
+        if 45 <= mock_citizen(f"CIT-{position:07d}").age <= 60 and mock_citizen(f"CIT-{position:07d}").income < 200000
+    )
+    decided = api.check_eligibility(citizen_id, scheme)
+    assert decided["outputs"]["decision"]["scheme_version"] == first
+    assert decided["outputs"]["decision"]["decision"] == "ELIGIBLE"
+
+    # Version 2 ends eligibility at 40, in force from a date long before the decision: every check from now on is
+    # decided under it, and so would the appeal be, were it not pinned.
+    second = published(api, scheme, seeded_document("scheme_alpha", max_age=40), "2001-01-01")
+    assert second == first + 1
+    later = api.check_eligibility(citizen_id, scheme)["outputs"]["decision"]
+    assert (later["scheme_version"], later["decision"]) == (second, "NOT_ELIGIBLE")
+    before = api.execute("eligibility_check", {"citizen_id": citizen_id, "scheme_name": scheme, "as_of": "2000-12-31"})
+    assert (before["status"], before["outputs"]["decision"]["scheme_version"]) == ("completed", first)
+
+    appeal = api.appeal(decided["instance_id"], {"income": 60000})
+    again = api.appeal(appeal["new_instance_id"], {"income": 61000})
+
+    for made in (appeal, again):
+        run = api.instance(made["new_instance_id"])
+        assert run["inputs"]["scheme_version"] == first
+        assert run["outputs"]["decision"]["scheme_version"] == first
+        assert run["outputs"]["decision"]["rule_hash"] == decided["outputs"]["decision"]["rule_hash"]
+        assert (made["new_decision"], made["outcome"]) == ("ELIGIBLE", "decision_upheld")

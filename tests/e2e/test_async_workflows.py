@@ -31,7 +31,7 @@ def test_async_execute_answers_202_running_at_once(analyst_api: RestApi) -> None
     accepted = _start(analyst_api, "impact_analysis", IMPACT)
     assert set(accepted) == {"instance_id", "status"}
     assert accepted["status"] == "running"
-    assert analyst_api.instance(accepted["instance_id"])["progress"]["steps_total"] == 5
+    assert analyst_api.instance(accepted["instance_id"])["progress"]["steps_total"] == 6
 
 
 def test_events_stream_every_change_until_the_run_ends(analyst_api: RestApi) -> None:
@@ -45,7 +45,7 @@ def test_events_stream_every_change_until_the_run_ends(analyst_api: RestApi) -> 
     steps = [p["steps_completed"] for p in progress]
     items = [p["items_done"] for p in progress]
     assert steps == sorted(steps) and items == sorted(items)
-    assert progress[-1] == {"steps_completed": 5, "steps_total": 5, "items_done": 20_000, "items_total": 20_000}
+    assert progress[-1] == {"steps_completed": 6, "steps_total": 6, "items_done": 20_000, "items_total": 20_000}
     assert any(0 < p["items_done"] < 20_000 for p in progress), "no progress was reported inside the fan-out step"
     # Each event is the instance as GET shows it; the last one is the finished run itself.
     assert snapshots[-1] == analyst_api.instance(instance_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,7 +12,8 @@ import pytest
 from orchestrator.citizens import mock_citizen
 from tests.support.eligibility_oracle import DECISIONS, SCHEME_RULES, expected_decision
 from tests.support.rest_api import RestApi
-from tests.support.rule_values import seed_rules
+from tests.support.scheme_versions import draft, fresh_scheme, published
+from tests.support.seeded_schemes import seeded_document, seeded_rules
 
 POPULATION = 500
 PROPOSED = {"min_age": 21, "max_income": 200000}
@@ -85,7 +87,7 @@ def test_report_names_the_current_and_the_proposed_rules(analysis: dict[str, Any
 
     assert report["instance_id"] == analysis["instance_id"]
     assert report["scheme_name"] == "scheme_alpha"
-    baseline = seed_rules("scheme_alpha")
+    baseline = seeded_rules("scheme_alpha")
     assert report["current_rules"] == baseline["document"]["parameters"]
     assert report["proposed_rules"] == {**baseline["document"]["parameters"], **PROPOSED}
     # proposed_rules override the version in force: a proposal that is no stored version.
@@ -165,5 +167,114 @@ def test_population_size_defaults_to_500(analyst_api: RestApi) -> None:
     assert run["status"] == "completed", run
     report = _report(run)
     assert report["total"] == 500
-    assert report["proposed_rules"] == report["current_rules"] == seed_rules("scheme_gamma")["document"]["parameters"]
-    assert report["proposed_rule_hash"] == report["baseline_rule_hash"] == seed_rules("scheme_gamma")["rule_hash"]
+    assert report["proposed_rules"] == report["current_rules"] == seeded_rules("scheme_gamma")["document"]["parameters"]
+    assert report["proposed_rule_hash"] == report["baseline_rule_hash"] == seeded_rules("scheme_gamma")["rule_hash"]
+
+
+WORSE = {("ELIGIBLE", "NOT_ELIGIBLE"), ("ELIGIBLE", "NEEDS_REVIEW"), ("NEEDS_REVIEW", "NOT_ELIGIBLE")}
+
+
+def _transitions(report: dict[str, Any]) -> dict[tuple[str, str], int]:
+    return {(t["from"], t["to"]): t["count"] for t in report["transitions"]}
+
+
+def _changed(report: dict[str, Any]) -> int:
+    return sum(count for (before, after), count in _transitions(report).items() if before != after)
+
+
+@pytest.fixture(scope="module")
+def delta_copy(api: RestApi) -> str:
+    """A scheme of this module's own: scheme_delta's version 1 published, and a draft version 2 with higher bases."""
+    scheme = fresh_scheme("impact_delta")
+    assert published(api, scheme, seeded_document("scheme_delta"), "2000-01-01") == 1
+    assert draft(api, scheme, seeded_document("scheme_delta", base_general=260000, base_obc=300000)) == 2
+    return scheme
+
+
+def test_a_draft_version_is_compared_with_the_version_in_force(analyst_api: RestApi, delta_copy: str) -> None:
+    run = analyst_api.execute(
+        "impact_analysis", {"scheme_name": delta_copy, "population_size": POPULATION, "proposed_version": 2}
+    )
+
+    assert run["status"] == "completed", run
+    report = _report(run)
+    assert (report["baseline_version"], report["proposed_version"]) == (1, 2)
+    assert report["total"] == POPULATION
+    # Higher ceilings only ever help: nobody is worse off, and some general or obc citizens are better off.
+    assert all(_transitions(report)[pair] == 0 for pair in WORSE)
+    assert _changed(report) > 0
+
+
+def test_a_draft_may_be_proposed_but_is_never_the_baseline(analyst_api: RestApi, delta_copy: str) -> None:
+    forward = analyst_api.execute(
+        "impact_analysis",
+        {"scheme_name": delta_copy, "population_size": POPULATION, "baseline_version": 1, "proposed_version": 2},
+    )
+    backward = analyst_api.execute(
+        "impact_analysis",
+        {"scheme_name": delta_copy, "population_size": POPULATION, "baseline_version": 2, "proposed_version": 1},
+    )
+
+    assert forward["status"] == "completed", forward
+    assert backward["status"] == "failed", backward  # version 2 is a draft: only a proposal may be one
+
+
+def test_proposed_rules_override_any_parameter_of_the_baseline_document(analyst_api: RestApi, delta_copy: str) -> None:
+    run = analyst_api.execute(
+        "impact_analysis",
+        {"scheme_name": delta_copy, "population_size": POPULATION, "proposed_rules": {"per_extra_member": 0}},
+    )
+
+    assert run["status"] == "completed", run
+    report = _report(run)
+    assert (report["baseline_version"], report["proposed_version"]) == (1, None)  # no stored version
+    # No allowance per household member only ever lowers a ceiling: nobody is better off.
+    better = {(after, before) for before, after in WORSE}
+    assert all(_transitions(report)[pair] == 0 for pair in better)
+    assert _changed(report) > 0
+
+
+def test_an_override_of_a_parameter_the_document_lacks_fails_the_run_naming_it(analyst_api: RestApi) -> None:
+    run = analyst_api.execute(
+        "impact_analysis", {"scheme_name": "scheme_alpha", "population_size": 10, "proposed_rules": {"max_incme": 1}}
+    )
+
+    assert run["status"] == "failed"
+    assert "max_incme" in run["error"] and "proposed_rules" in run["error"]
+
+
+def test_an_unknown_proposed_version_fails_the_run(analyst_api: RestApi, delta_copy: str) -> None:
+    run = analyst_api.execute(
+        "impact_analysis", {"scheme_name": delta_copy, "population_size": 10, "proposed_version": 99}
+    )
+
+    assert run["status"] == "failed"
+    assert delta_copy in run["error"]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "field"),
+    [
+        ({"proposed_rules": {"max_age": 70}, "proposed_version": 2}, "inputs"),
+        ({"proposed_version": 0}, "inputs.proposed_version"),
+        ({"baseline_version": "1"}, "inputs.baseline_version"),
+        ({"proposed_rules": {"max_age": 151}}, "inputs.proposed_rules.max_age"),
+        ({"proposed_rules": {"base_general": {"nested": 1}}}, "inputs.proposed_rules.base_general"),
+        ({"proposed_rules": {"Base General": 1}}, "inputs.proposed_rules"),
+    ],
+    ids=["both-proposals", "version-0", "baseline-as-text", "max-age-151", "object-value", "not-a-parameter-name"],
+)
+def test_an_impossible_proposal_is_422_at_submission_and_creates_nothing(
+    analyst_api: RestApi, count_instances: Callable[[], int], inputs: dict[str, Any], field: str
+) -> None:
+    before = count_instances()
+
+    response = analyst_api.post(
+        "/workflows/execute",
+        json={"template_id": "impact_analysis", "inputs": {"scheme_name": "scheme_delta", **inputs}},
+    )
+
+    error = analyst_api.error(response, 422)
+    assert error["code"] == "INVALID_ARGUMENT"
+    assert [detail["field"] for detail in error["details"]] == [field]
+    assert count_instances() == before

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.chaos
 
 POPULATION = 1_000_000
 IMPACT = {"scheme_name": "scheme_beta", "population_size": POPULATION, "proposed_rules": {"min_age": 25}}
-STEPS = {"impact_analysis": 5, "eligibility_check": 4}
+STEPS = {"impact_analysis": 6, "eligibility_check": 4}
 CHECKS_PER_KILL = 10  # 40 in all, sent at once as each of the four components is killed
 # Their batches are held back, every time they are sent: the analysis is surely still running at each kill.
 STALLED_CITIZENS = "CIT-0250000,CIT-0500000,CIT-0750000"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.rule_values import overridden_rules, seed_rules
+from tests.support.seeded_schemes import overridden_rules, seeded_rules
 
-BASELINE = seed_rules("scheme_alpha")
+BASELINE = seeded_rules("scheme_alpha")
 PROPOSED = overridden_rules(BASELINE, {"max_income": 200000})
 TRANSITIONS = [
     {"from": a, "to": b, "count": 1 if a == b else 0}

@@ -30,6 +30,7 @@ POPULATION = 200_000
 STEPS = [
     "load_beneficiaries",
     "fetch_scheme_rules",
+    "fetch_proposed_version",
     "apply_proposed_rules",
     "evaluate_population",
     "build_impact_report",

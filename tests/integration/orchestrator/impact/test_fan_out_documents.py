@@ -32,11 +32,11 @@ from tests.support.credentials import Credentials
 from tests.support.eligibility_oracle import reference_decisions
 from tests.support.impact_results import instance_for_results, migrate, stored_rows
 from tests.support.oracle_evaluator import OracleEvaluator, start_oracle_evaluator
-from tests.support.rule_values import overridden_rules, seed_rules
+from tests.support.seeded_schemes import overridden_rules, seeded_rules
 
 SIZE = 2_345
 CONFIG = FanOutConfig(batch_size=500, streams=2, window=2)
-BASELINE = seed_rules("scheme_alpha")
+BASELINE = seeded_rules("scheme_alpha")
 PROPOSED = overridden_rules(BASELINE, {"max_income": 200000, "max_age": 65})
 
 

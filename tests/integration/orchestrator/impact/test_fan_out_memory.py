@@ -18,13 +18,13 @@ from orchestrator.templates.step_policy import FAIL_FAST, NO_RETRY
 from tests.support.background_loop import BackgroundLoop
 from tests.support.credentials import Credentials
 from tests.support.impact_results import instance_for_results, migrate, stored_rows
-from tests.support.rule_values import overridden_rules, seed_rules
+from tests.support.seeded_schemes import overridden_rules, seeded_rules
 
 LARGE = 200_000
 # The population's rows as COPY text alone are ~12 MB (61 bytes a citizen); its columns another 2.8 MB.
 BUDGET_BYTES = 6 * 1024 * 1024  # measured: ~3.4 MiB; ~24 MiB when the write buffer is let grow unbounded
 CONFIG = FanOutConfig(batch_size=1000, streams=4, window=4, flush_bytes=256 * 1024, max_stream_restarts=0)
-RULES = (seed_rules("scheme_alpha"), overridden_rules(seed_rules("scheme_alpha"), {"max_income": 200000}))
+RULES = (seeded_rules("scheme_alpha"), overridden_rules(seeded_rules("scheme_alpha"), {"max_income": 200000}))
 
 
 @pytest.fixture(scope="module")

@@ -19,15 +19,15 @@ from orchestrator.templates.step_policy import FailureTolerance
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials
 from tests.support.impact_results import instance_for_results, migrate, stored_rows
-from tests.support.rule_values import overridden_rules, seed_rules
+from tests.support.seeded_schemes import overridden_rules, seeded_rules
 
 SIZE = 5_000
 FAILING = ("CIT-0000010", "CIT-0004999")
 # scheme_delta reads every attribute, so the rebuilt by-category counts are checked against a full evaluation.
 INPUTS = {
     "population": {"size": SIZE},
-    "rules": seed_rules("scheme_delta"),
-    "proposed_rules": overridden_rules(seed_rules("scheme_delta"), {"base_general": 150000, "base_sc": 300000}),
+    "rules": seeded_rules("scheme_delta"),
+    "proposed_rules": overridden_rules(seeded_rules("scheme_delta"), {"base_general": 150000, "base_sc": 300000}),
 }
 
 

@@ -30,10 +30,10 @@ from orchestrator.templates.step_policy import ErrorKind
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials
 from tests.support.eligibility_oracle import SCHEME_RULES, reference_decisions
-from tests.support.rule_values import seed_rules
+from tests.support.seeded_schemes import seeded_rules
 
 SCHEMES = ("scheme_alpha", "scheme_gamma")  # baseline and proposed, as an impact analysis sends them
-RULES = RuleDocuments.of([seed_rules(scheme) for scheme in SCHEMES])
+RULES = RuleDocuments.of([seeded_rules(scheme) for scheme in SCHEMES])
 # A request with no document to decide under: the evaluator refuses it.
 NO_DOCUMENTS = RuleDocuments(documents=(), attributes=frozenset({"age", "income"}))
 NOWHERE = "127.0.0.1:1"  # nothing listens there

@@ -29,7 +29,7 @@ IMPACT = {
     "population_size": POPULATION,
     "proposed_rules": {"min_age": 25, "max_income": 150000},
 }
-STEPS = {"impact_analysis": 5, "eligibility_check": 4}
+STEPS = {"impact_analysis": 6, "eligibility_check": 4}
 STALLED_CITIZEN = "CIT-0030000"
 
 
@@ -240,7 +240,7 @@ def test_sigterm_finishes_the_step_in_flight_and_hands_the_run_over_at_once(
     # The step in flight finished before the hand-over: the survivor did not evaluate the population again.
     audit = _audit_stub(credentials, crash_audit)
     entries = audit.ListEntries(audit_pb2.ListEntriesRequest(instance_id=impact_id)).entries
-    assert [(e.record.step_name, e.record.attempt) for e in entries if e.record.step_index == 3] == [
+    assert [(e.record.step_name, e.record.attempt) for e in entries if e.record.step_index == 4] == [
         ("evaluate_population", 1)
     ]
     _assert_one_success_per_step(credentials, crash_audit, [finished])

@@ -27,6 +27,7 @@ from orchestrator.runs.step_attempts import StepAttempt
 from tests.support.background_loop import BackgroundLoop
 from tests.support.credentials import Credentials
 from tests.support.orchestrators import replica_settings, serving, wait_until
+from tests.support.seeded_schemes import seeded_rules, shipped_template_version
 
 ELIGIBILITY = {"citizen_id": "CIT-0000042", "scheme_name": "scheme_alpha"}
 
@@ -134,16 +135,20 @@ def test_a_run_left_by_a_dead_replica_resumes_after_the_last_step_either_record_
     and saw attempt 1 of step 2 fail. The run must go on at step 2, attempt 2, re-running nothing."""
     instance_id = str(uuid.uuid4())
     citizen = mock_citizen("CIT-0000042").to_json()
-    rules = {"scheme_name": "scheme_alpha", "min_age": 18, "max_age": 60, "max_income": 250000}
+    rules = seeded_rules("scheme_alpha")
     with owner.begin() as connection:
         connection.execute(
             sa.text(
                 "INSERT INTO orchestrator.workflow_instances (instance_id, template_id, template_version, status,"
                 " inputs, created_at, actor, steps_completed, steps_total, owner, lease_expires_at) VALUES (:id,"
-                " 'eligibility_check', '1.0.0', 'running', :inputs, now(), 'clerk-3', 1, 4, 'dead-replica',"
+                " 'eligibility_check', :version, 'running', :inputs, now(), 'clerk-3', 1, 4, 'dead-replica',"
                 " now() + interval '1 hour')"
             ),
-            {"id": instance_id, "inputs": json.dumps(ELIGIBILITY)},
+            {
+                "id": instance_id,
+                "version": shipped_template_version("eligibility_check"),
+                "inputs": json.dumps(ELIGIBILITY),
+            },
         )
         for step_index, name, attempt, succeeded, kind, output in (
             (0, "fetch_citizen", 1, True, None, {"citizen": citizen}),

@@ -37,12 +37,11 @@ from tests.support.credentials import Credentials
 from tests.support.databases import SetUpDatabase, set_up_database
 from tests.support.eligibility_oracle import SCHEME_RULES, expected_decision
 from tests.support.orchestrators import OrchestratorProcess, wait_until
-from tests.support.rule_values import seed_rules
+from tests.support.seeded_schemes import seeded_rules, shipped_template_version
 from tests.support.stacks import OwnStack, audit_service_on, own_stack
 
 SCHEME = "scheme_alpha"
-# The rule value fetch_scheme_rules outputs for the scheme's seeded version 1.
-RULES = seed_rules(SCHEME)
+RULES = seeded_rules(SCHEME)
 EVALUATE_RULES = 2
 ACTOR = "clerk-3"
 DEAD_REPLICA = "dead-replica"
@@ -99,7 +98,13 @@ def done_before_evaluation(citizen_id: str) -> list[StepAttempt]:
 def forged_evaluation(instance_id: str, citizen_id: str, *, step_index: int = EVALUATE_RULES) -> audit_pb2.AuditRecord:
     """A success of evaluate_rules, attempt 1, for this run's own citizen and rules, with the verdict turned."""
     turned = "NOT_ELIGIBLE" if honest_decision(citizen_id) != "NOT_ELIGIBLE" else "ELIGIBLE"
-    evaluation = {"decision": turned, "reasons": [{"criterion": "override", "passed": True, "detail": "supervisor"}]}
+    evaluation = {
+        "decision": turned,
+        "rule_hash": RULES["rule_hash"],
+        "reasons": [
+            {"criterion": "override", "kind": "exclusion", "passed": True, "detail": "supervisor", "values": {}}
+        ],
+    }
     forged = attempt(
         step_index,
         "evaluate_rules",
@@ -181,7 +186,7 @@ def left_by_a_dead_replica(credentials: Credentials, stack: OwnStack, citizen_id
         instance, _ = InstanceStore(engine).create(
             NewRun(
                 template_id="eligibility_check",
-                template_version="1.0.0",
+                template_version=shipped_template_version("eligibility_check"),
                 inputs={"citizen_id": citizen_id, "scheme_name": SCHEME},
                 steps_total=4,
                 actor=ACTOR,

@@ -36,6 +36,7 @@ from tests.support.credentials import Credentials, authorization
 from tests.support.databases import SetUpDatabase, set_up_database
 from tests.support.orchestrators import replica_settings, serving, wait_until
 from tests.support.rest_api import RestApi
+from tests.support.seeded_schemes import shipped_template_version
 
 POPULATION = 100
 STALLED_CITIZEN = "CIT-0000050"
@@ -45,7 +46,7 @@ QUEUED, RUNNING, COMPLETED = (
     orchestrator_pb2.RUN_STATUS_RUNNING,
     orchestrator_pb2.RUN_STATUS_COMPLETED,
 )
-IMPACT_STEPS = 5
+IMPACT_STEPS = 6
 
 
 @pytest.fixture(scope="module")
@@ -384,5 +385,6 @@ def test_a_queued_analysis_whose_template_changed_meanwhile_fails_saying_so_and_
         ended = stub.GetWorkflow(orchestrator_pb2.GetWorkflowRequest(instance_id=queued.instance_id)).instance
         trail = stub.GetAuditTrail(orchestrator_pb2.GetAuditTrailRequest(instance_id=queued.instance_id)).entries
         _drain(queue_database)
-    assert "version 1.0.0, and this replica has version 9.0.0" in ended.error
+    shipped = shipped_template_version("impact_analysis")
+    assert f"version {shipped}, and this replica has version 9.0.0" in ended.error
     assert not trail  # not one step of it ran under the other definition

@@ -37,12 +37,13 @@ from tests.support.credentials import Credentials
 from tests.support.databases import SetUpDatabase, set_up_database
 from tests.support.orchestrators import replica_settings, serving, wait_until
 from tests.support.rest_api import RestApi
+from tests.support.seeded_schemes import shipped_template_version
 from tests.support.service_processes import ServiceProcess, audit_process, evaluator_process
 
 POPULATION = 200_000
 IMPACT = {"scheme_name": "scheme_beta", "population_size": POPULATION, "proposed_rules": {"min_age": 25}}
 ELIGIBILITY = {"citizen_id": "CIT-0000042", "scheme_name": "scheme_alpha"}
-STEPS = {"impact_analysis": 5, "eligibility_check": 4}
+STEPS = {"impact_analysis": 6, "eligibility_check": 4}
 # Its batch is held back for a second, so that the analysis is surely still evaluating when a service is killed.
 STALLED_CITIZEN = "CIT-0100000"
 
@@ -156,7 +157,7 @@ def test_an_audit_service_killed_mid_analysis_and_started_again_fails_no_run(
         _evaluating(stub, impact_id)
         audit.kill()
         # Held until the analysis has evaluated everyone and waits to record it: the outage is surely in its way.
-        wait_until(lambda: _get(stub, impact_id).progress.steps_completed >= 4, timeout=60, what="the evaluation's end")
+        wait_until(lambda: _get(stub, impact_id).progress.steps_completed >= 5, timeout=60, what="the evaluation's end")
         time.sleep(1.0)
         before = _instances(own_database)
         with pytest.raises(grpc.RpcError) as refused:
@@ -284,10 +285,14 @@ def _plant_a_run_that_cannot_be_resumed(database: SetUpDatabase) -> str:
             sa.text(
                 "INSERT INTO orchestrator.workflow_instances (instance_id, template_id, template_version, status,"
                 " inputs, created_at, actor, steps_total, owner, lease_expires_at)"
-                " VALUES (:id, 'eligibility_check', '1.0.0', 'running', CAST(:inputs AS json), now(), 'test', 4,"
+                " VALUES (:id, 'eligibility_check', :version, 'running', CAST(:inputs AS json), now(), 'test', 4,"
                 " 'a-replica-long-gone', now() - interval '1 minute')"
             ),
-            {"id": instance_id, "inputs": json.dumps(ELIGIBILITY)},
+            {
+                "id": instance_id,
+                "version": shipped_template_version("eligibility_check"),
+                "inputs": json.dumps(ELIGIBILITY),
+            },
         )
         connection.execute(
             sa.text(

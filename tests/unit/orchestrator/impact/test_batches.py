@@ -11,10 +11,10 @@ from civicflow.rules.attributes import CATEGORY_CODES
 from civicflow.v1 import evaluator_pb2
 from orchestrator.citizens import mock_citizen
 from orchestrator.impact.batches import Job, RuleDocuments, generate_batches
-from tests.support.rule_values import overridden_rules, seed_rules
+from tests.support.seeded_schemes import overridden_rules, seeded_rules
 
-ALPHA = seed_rules("scheme_alpha")
-DELTA = seed_rules("scheme_delta")
+ALPHA = seeded_rules("scheme_alpha")
+DELTA = seeded_rules("scheme_delta")
 
 
 def _request(

@@ -17,12 +17,21 @@ from orchestrator.storage.instance_records import InstanceRecord, RunProgress
 from orchestrator.tasks import TASK_CONTRACTS
 from orchestrator.templates.registry import LoadedTemplate, TemplateRegistry
 from orchestrator.templates.step_policy import ErrorKind
+from tests.support.seeded_schemes import seeded_rules, shipped_template_version
 
 SHIPPED = REPO_ROOT / "templates"
 INSTANCE_ID = uuid.UUID("00000000-0000-4000-8000-000000000042")
 MOMENT = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
-CITIZEN = {"citizen_id": "CIT-0000042", "name": "N", "age": 30, "income": 1000.0, "category": "general"}
-RULES = {"scheme_name": "scheme_alpha", "min_age": 18, "max_age": 60, "max_income": 250000}
+CITIZEN = {
+    "citizen_id": "CIT-0000042",
+    "name": "N",
+    "age": 30,
+    "income": 1000.0,
+    "category": "general",
+    "household_size": 2,
+    "has_disability": False,
+}
+RULES = seeded_rules("scheme_alpha")
 # What each step of eligibility_check consumes in these runs, as the run's earlier steps produced it.
 INPUTS = {
     "fetch_citizen": {"citizen_id": "CIT-0000042"},
@@ -39,7 +48,7 @@ def _instance() -> InstanceRecord:
     return InstanceRecord(
         instance_id=INSTANCE_ID,
         template_id="eligibility_check",
-        template_version="1.0.0",
+        template_version=shipped_template_version("eligibility_check"),
         status="running",
         inputs={"citizen_id": "CIT-0000042", "scheme_name": "scheme_alpha"},
         outputs={},

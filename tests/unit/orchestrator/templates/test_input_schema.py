@@ -72,3 +72,48 @@ def test_unexpected_fields_are_named_in_64_characters_each() -> None:
     assert problem.field == "inputs"
     assert "'colour'" in problem.problem
     assert "k" * 64 in problem.problem and "k" * 65 not in problem.problem
+
+
+DATED: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "as_of": {"type": "string", "format": "date"},
+        "contact": {"type": "string", "format": "email"},
+        "proposed_rules": {"type": "object"},
+        "proposed_version": {"type": "integer"},
+    },
+    "not": {"required": ["proposed_rules", "proposed_version"]},
+}
+
+
+def dated_problems(inputs: dict[str, Any]) -> list[FieldProblem]:
+    return input_problems(input_validator(DATED), inputs)
+
+
+@pytest.mark.parametrize("as_of", ["2000-01-01", "2024-02-29", "1999-12-31", "9999-12-31"])
+def test_a_real_date_written_yyyy_mm_dd_is_accepted(as_of: str) -> None:
+    assert dated_problems({"as_of": as_of}) == []
+
+
+@pytest.mark.parametrize(
+    "as_of",
+    ["2026-02-30", "2025-02-29", "2026-13-01", "0000-01-01", "20260101", "2026-W01-1", "2026-01-01\n", "2026-1-1",
+     "2026-01-01T00:00:00", "٢٠٢٦-٠١-٠١", "x" * 10_000],
+)  # fmt: skip
+def test_a_date_that_is_not_a_real_yyyy_mm_dd_day_is_refused_without_quoting_it(as_of: str) -> None:
+    assert dated_problems({"as_of": as_of}) == [FieldProblem("inputs.as_of", "must be a date, YYYY-MM-DD")]
+
+
+def test_formats_other_than_date_stay_annotations() -> None:
+    assert dated_problems({"contact": "not an address"}) == []
+
+
+def test_a_date_of_the_wrong_type_is_the_type_keywords_problem() -> None:
+    assert dated_problems({"as_of": 20260101}) == [FieldProblem("inputs.as_of", "20260101 is not of type 'string'")]
+
+
+def test_inputs_that_may_not_come_together_are_named() -> None:
+    assert dated_problems({"proposed_rules": {}, "proposed_version": 2}) == [
+        FieldProblem("inputs", "must not give proposed_rules and proposed_version together")
+    ]
+    assert dated_problems({"proposed_version": 2}) == []

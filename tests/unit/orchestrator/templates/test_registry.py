@@ -43,6 +43,17 @@ def test_shipped_templates_load() -> None:
         "evaluate_rules",
         "make_decision",
     ]
+    assert [s.spec.name for s in registry.get("impact_analysis").steps] == [
+        "load_beneficiaries",
+        "fetch_scheme_rules",
+        "fetch_proposed_version",
+        "apply_proposed_rules",
+        "evaluate_population",
+        "build_impact_report",
+    ]
+    fetches = [s for s in registry.get("impact_analysis").steps if s.spec.task_type == "fetch_scheme_rules"]
+    # Only the proposal may be a draft; the baseline is always a published version.
+    assert [s.config.model_dump() for s in fetches] == [{"drafts": False}, {"drafts": True}]
 
 
 def test_a_new_workflow_is_a_new_file(tmp_path: Path) -> None:
@@ -74,7 +85,7 @@ def test_unknown_task_type_is_refused_naming_file_and_step(tmp_path: Path) -> No
 
 def test_reference_to_output_no_earlier_step_produces_is_refused(tmp_path: Path) -> None:
     document = _shipped("impact_analysis")
-    document["steps"][3]["input_mapping"]["rules"] = "rules_from_nowhere"
+    document["steps"][4]["input_mapping"]["rules"] = "rules_from_nowhere"
     assert "'rules_from_nowhere' is not produced by an earlier step" in _refusal(tmp_path, document)
 
 
@@ -92,8 +103,8 @@ def test_missing_task_input_is_refused(tmp_path: Path) -> None:
 
 def test_bad_step_config_is_refused(tmp_path: Path) -> None:
     document = _shipped("impact_analysis")
-    document["steps"][3]["config"]["batch_size"] = 0
-    assert "steps[3] ('evaluate_population'): config: batch_size" in _refusal(tmp_path, document)
+    document["steps"][4]["config"]["batch_size"] = 0
+    assert "steps[4] ('evaluate_population'): config: batch_size" in _refusal(tmp_path, document)
 
 
 def test_structural_problems_are_named(tmp_path: Path) -> None:

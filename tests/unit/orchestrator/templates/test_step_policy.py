@@ -16,6 +16,8 @@ from orchestrator.templates.registry import TemplateRegistry
 from orchestrator.templates.step_policy import ErrorKind
 
 SHIPPED = REPO_ROOT / "templates"
+# Where impact_analysis's fan-out step sits among its steps.
+FAN_OUT = 4
 
 
 def _impact_with(tmp_path: Path, step_index: int, **policy: Any) -> TemplateRegistry:
@@ -29,6 +31,11 @@ def _refusal(tmp_path: Path, step_index: int, **policy: Any) -> str:
     with pytest.raises(TemplateError) as refused:
         _impact_with(tmp_path, step_index, **policy)
     return str(refused.value)
+
+
+def test_the_fan_out_step_is_where_these_tests_look_for_it() -> None:
+    document = json.loads((SHIPPED / "impact_analysis.json").read_text())
+    assert document["steps"][FAN_OUT]["task_type"] == "evaluate_population"
 
 
 def test_shipped_templates_retry_transient_evaluator_failures_within_a_timeout() -> None:
@@ -66,8 +73,8 @@ def test_the_shipped_retries_outlast_a_restart_of_the_evaluator_by_the_launcher(
 def test_a_fan_out_step_may_tolerate_a_count_or_a_fraction(
     tmp_path: Path, declared: float, allowed_of_500: int
 ) -> None:
-    registry = _impact_with(tmp_path, 3, tolerated_failures=declared)
-    tolerance = registry.get("impact_analysis").steps[3].tolerance
+    registry = _impact_with(tmp_path, FAN_OUT, tolerated_failures=declared)
+    tolerance = registry.get("impact_analysis").steps[FAN_OUT].tolerance
     assert tolerance.allowed(500) == allowed_of_500
 
 
@@ -79,8 +86,8 @@ def test_tolerated_failures_on_a_step_that_does_not_fan_out_is_refused_naming_fi
 
 
 def test_retries_that_no_failure_could_trigger_are_refused(tmp_path: Path) -> None:
-    message = _refusal(tmp_path, 3, retry={"max_attempts": 3, "retryable": []})
-    assert "steps[3] ('evaluate_population'): retry: max_attempts is 3 but retryable is empty" in message
+    message = _refusal(tmp_path, FAN_OUT, retry={"max_attempts": 3, "retryable": []})
+    assert f"steps[{FAN_OUT}] ('evaluate_population'): retry: max_attempts is 3 but retryable is empty" in message
 
 
 @pytest.mark.parametrize(
