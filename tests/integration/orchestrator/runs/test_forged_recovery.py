@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from audit_service.config import AuditSettings
 from civicflow.auth.access import ServiceIdentity
 from civicflow.database import create_engine
+from civicflow.rules.document import rule_hash
 from civicflow.settings import REPO_ROOT
 from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from evaluator.config import EvaluatorSettings
@@ -32,7 +33,6 @@ from orchestrator.runs.step_attempts import StepAttempt
 from orchestrator.storage.instance_records import NewRun, RunProgress
 from orchestrator.storage.instances import InstanceStore
 from orchestrator.storage.step_journal import StepJournal
-from orchestrator.templates.schemes import SchemeCatalog
 from tests.support.audit_records import plant
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials
@@ -42,7 +42,16 @@ from tests.support.orchestrators import OrchestratorProcess, wait_until
 from tests.support.stacks import OwnStack, audit_service_on, own_stack
 
 SCHEME = "scheme_alpha"
-RULES = SchemeCatalog.load(REPO_ROOT / "schemes" / "schemes.json").rules_for(SCHEME).to_json()
+_SEED = json.loads((REPO_ROOT / "schemes" / f"{SCHEME}.json").read_text())
+# fetch_scheme_rules' output for the seeded version 1 (the pinned shape of `rules`).
+RULES = {
+    "scheme_name": SCHEME,
+    "version": 1,
+    "status": "published",
+    "effective_from": _SEED["effective_from"],
+    "rule_hash": rule_hash(_SEED["document"]),
+    "document": _SEED["document"],
+}
 EVALUATE_RULES = 2
 ACTOR = "clerk-3"
 DEAD_REPLICA = "dead-replica"
