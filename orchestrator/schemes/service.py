@@ -14,6 +14,7 @@ up on arrives late), the log holds an entry of a change that did not happen; its
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import ExitStack, asynccontextmanager
 from datetime import UTC, date, datetime
@@ -25,11 +26,20 @@ from civicflow.auth.access import authorize_second_pair_of_eyes
 from civicflow.auth.principals import Principal
 from civicflow.rules.document import parse_document
 from civicflow.v1 import audit_pb2
-from orchestrator.errors import AuditUnavailableError, SchemeNotFoundError, SchemeVersionConflictError
+from orchestrator.errors import (
+    AuditUnavailableError,
+    DatabaseUnavailableError,
+    SchemeNotFoundError,
+    SchemeVersionConflictError,
+)
 from orchestrator.runs.audit_client import AuditClient
 from orchestrator.schemes.audit_records import creation_record, publication_record
 from orchestrator.schemes.model import PUBLISHED, SchemeSummary, SchemeVersion, checked_name, checked_version
-from orchestrator.schemes.store import SchemeVersionStore
+from orchestrator.schemes.store import SchemeBusyError, SchemeVersionStore
+
+# Another change of the same scheme holding its lock: how often to try again, and how long beyond its audit deadline.
+BUSY_POLL_SECONDS = 0.02
+BUSY_MARGIN_SECONDS = 5.0
 
 
 def today_utc() -> date:
@@ -141,9 +151,22 @@ class SchemeService:
 
     @asynccontextmanager
     async def _transaction(self, name: str) -> AsyncIterator[sa.Connection]:
-        """The store's transaction for the scheme, its blocking calls off the event loop: it commits on success."""
+        """The store's transaction for the scheme, its blocking calls off the event loop: it commits on success.
+
+        Changes of one scheme wait for each other here, on the event loop, for as long as a change may take.
+        """
         stack = ExitStack()
-        connection = await asyncio.to_thread(stack.enter_context, self._store.transaction(name))
+        deadline = asyncio.get_running_loop().time() + self._audit_timeout + BUSY_MARGIN_SECONDS
+        while True:
+            try:
+                connection = await asyncio.to_thread(stack.enter_context, self._store.transaction(name))
+                break
+            except SchemeBusyError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise DatabaseUnavailableError(
+                        f"another change of scheme '{name}' is taking too long; send the request again"
+                    ) from None
+                await asyncio.sleep(random.uniform(BUSY_POLL_SECONDS / 2, BUSY_POLL_SECONDS))
         try:
             yield connection
         except BaseException as error:

@@ -21,13 +21,18 @@ from orchestrator.storage.statements import database_errors
 TABLE = "orchestrator.scheme_versions"
 _LISTED = "scheme_name, version, status, rule_hash, effective_from, created_by, created_at, published_by, published_at"
 _WITH_DOCUMENT = f"{_LISTED}, document"
-# Every change of one scheme takes this lock first, so versions are numbered and published one at a time.
-_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('orchestrator.scheme_versions:' || :name, 0))"
+# Every change of one scheme takes this lock first, so versions are numbered and published one at a time. It is
+# tried, never waited for: a wait would hold a worker thread that the change holding the lock may need to finish.
+_TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended('orchestrator.scheme_versions:' || :name, 0))"
 _IN_FORCE = f"""
     SELECT {_WITH_DOCUMENT} FROM {TABLE}
      WHERE scheme_name = :name AND status = 'published' AND effective_from <= :on
      -- Two versions from the same day: the later one (by version) is the one in force.
      ORDER BY effective_from DESC, version DESC LIMIT 1"""
+
+
+class SchemeBusyError(Exception):
+    """Another change of the scheme is under way: try again shortly."""
 
 
 def _version(row: Any) -> SchemeVersion:
@@ -95,9 +100,13 @@ class SchemeVersionStore:
 
     @contextmanager
     def transaction(self, name: str) -> Iterator[sa.Connection]:
-        """A transaction holding the scheme's lock: the changes made in it commit when the block ends without error."""
+        """A transaction holding the scheme's lock: the changes made in it commit when the block ends without error.
+
+        SchemeBusyError, at once, if another transaction holds the lock.
+        """
         with database_errors(), self._engine.begin() as connection:
-            connection.execute(sa.text(_LOCK), {"name": name})
+            if not connection.execute(sa.text(_TRY_LOCK), {"name": name}).scalar_one():
+                raise SchemeBusyError(name)
             yield connection
 
     @staticmethod
