@@ -24,11 +24,19 @@ _WITH_DOCUMENT = f"{_LISTED}, document"
 # Every change of one scheme takes this lock first, so versions are numbered and published one at a time. It is
 # tried, never waited for: a wait would hold a worker thread that the change holding the lock may need to finish.
 _TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended('orchestrator.scheme_versions:' || :name, 0))"
-_IN_FORCE = f"""
-    SELECT {_WITH_DOCUMENT} FROM {TABLE}
-     WHERE scheme_name = :name AND status = 'published' AND effective_from <= :on
+_IN_FORCE_OF = """
+    SELECT {columns} FROM {table}
+     WHERE scheme_name = {scheme} AND status = 'published' AND effective_from <= :on
      -- Two versions from the same day: the later one (by version) is the one in force.
      ORDER BY effective_from DESC, version DESC LIMIT 1"""
+_IN_FORCE = _IN_FORCE_OF.format(columns=_WITH_DOCUMENT, table=TABLE, scheme=":name")
+# Every scheme with its version in force, in one statement.
+_SUMMARIES = f"""
+    SELECT names.scheme_name AS name, in_force.*
+      FROM (SELECT DISTINCT scheme_name FROM {TABLE}) names
+      LEFT JOIN LATERAL ({_IN_FORCE_OF.format(columns=_LISTED, table=TABLE, scheme="names.scheme_name")}) in_force
+        ON true
+     ORDER BY names.scheme_name"""
 
 
 class SchemeBusyError(Exception):
@@ -65,12 +73,11 @@ class SchemeVersionStore:
     def summaries(self, on: date) -> list[SchemeSummary]:
         """Every scheme, by name, with its version in force on `on`."""
         with self._reading() as connection:
-            names = connection.execute(sa.text(f"SELECT DISTINCT scheme_name FROM {TABLE} ORDER BY 1")).scalars()
-            summaries = []
-            for name in list(names):
-                row = connection.execute(sa.text(_IN_FORCE), {"name": name, "on": on}).first()
-                summaries.append(SchemeSummary(scheme_name=name, current=_version(row) if row else None))
-            return summaries
+            rows = connection.execute(sa.text(_SUMMARIES), {"on": on})
+            return [
+                SchemeSummary(scheme_name=row.name, current=_version(row) if row.version is not None else None)
+                for row in rows
+            ]
 
     def scheme_names(self) -> list[str]:
         with self._reading() as connection:

@@ -31,10 +31,6 @@ async def fetch_scheme_rules(
     """{"rules": R}: `scheme_version` exactly if given (as_of ignored), else the version in force on `as_of` (default
     today, UTC). R is the pinned shape (SchemeVersion.rules)."""
     name = inputs["scheme_name"]
-    known = await schemes.scheme_names()
-    if name not in known:
-        listed = ", ".join(known) or "none"
-        raise StepFailedError(f"unknown scheme {shown(str(name))} (known schemes: {listed})")
     number = inputs.get("scheme_version")
     if number is not None:
         try:
@@ -42,6 +38,7 @@ async def fetch_scheme_rules(
         except SchemeNotFoundError:
             version = None
         if version is None:
+            await _refuse_unknown(schemes, name)
             raise StepFailedError(f"scheme '{name}' has no version {number!r}")
         if version.status == DRAFT and not config.drafts:
             raise StepFailedError(
@@ -51,8 +48,17 @@ async def fetch_scheme_rules(
     as_of = _as_of(inputs.get("as_of")) or schemes.today()
     in_force = await schemes.in_force(name, as_of)
     if in_force is None:
+        await _refuse_unknown(schemes, name)
         raise StepFailedError(f"no version of scheme '{name}' is in force on {as_of.isoformat()}")
     return {"rules": in_force.rules()}
+
+
+async def _refuse_unknown(schemes: SchemeService, name: Any) -> None:
+    """StepFailedError naming the known schemes if `name` is not one; only asked once a lookup found nothing."""
+    known = await schemes.scheme_names()
+    if name not in known:
+        listed = ", ".join(known) or "none"
+        raise StepFailedError(f"unknown scheme {shown(str(name))} (known schemes: {listed})")
 
 
 def _is_version(value: Any) -> bool:
