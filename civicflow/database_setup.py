@@ -47,6 +47,8 @@ PRIVILEGES: dict[str, dict[str, dict[str, str]]] = {
             "appeals": "SELECT, INSERT",
             "impact_results": "SELECT, INSERT",
             "impact_failures": "SELECT, INSERT",
+            # UPDATE for publishing a draft, the one change its trigger allows; never DELETE.
+            "scheme_versions": "SELECT, INSERT, UPDATE",
             # Read at start, to refuse a schema the database setup has not brought up to date.
             "alembic_version": "SELECT",
         }

@@ -27,7 +27,8 @@ class OrchestratorSettings(GrpcServiceSettings, TokenSettings, DatabaseSettings,
     evaluator_target: str = "localhost:50052"
     audit_target: str = "localhost:50053"
     templates_dir: Path = REPO_ROOT / "templates"
-    schemes_file: Path = REPO_ROOT / "schemes" / "schemes.json"
+    # Seed files, <scheme_name>.json: read at start for schemes the database does not have yet (schemes/seeding.py).
+    schemes_dir: Path = REPO_ROOT / "schemes"
     # Deadline of one call to the evaluator or the audit service.
     downstream_timeout_seconds: float = 30.0
 

@@ -5,8 +5,10 @@
     │   └── InputValidationError   INVALID_ARGUMENT  (inputs that break the template's schema)
     ├── TemplateNotFoundError      NOT_FOUND
     ├── InstanceNotFoundError      NOT_FOUND
+    ├── SchemeNotFoundError        NOT_FOUND (an unknown scheme, or a version it does not have)
     ├── NotAppealableError         FAILED_PRECONDITION
     ├── ReportNotAvailableError    FAILED_PRECONDITION
+    ├── SchemeVersionConflictError FAILED_PRECONDITION (publishing a published version, or before the latest date)
     ├── IdempotencyConflictError   ALREADY_EXISTS (a key reused for a different request)
     ├── SubjectQuotaError          RESOURCE_EXHAUSTED, with a RetryInfo (a subject at its allowance of analyses)
     └── DependencyUnavailableError UNAVAILABLE (audit service or database out of reach)
@@ -21,6 +23,7 @@ a `dependency` that could not be reached makes the runner wait for it (runs/outa
 DependencyOutageError says the wait outlasted DEPENDENCY_OUTAGE_SECONDS: the run fails.
 LeaseLostError tells a replica that another one now owns a run it was driving.
 ConfigurationError (TemplateError, SchemeFileError) stops the orchestrator at start.
+Publishing one's own draft is a PermissionDeniedError (four eyes), as every refusal of a role is.
 """
 
 from __future__ import annotations
@@ -52,6 +55,14 @@ class TemplateNotFoundError(OrchestratorError):
 
 
 class InstanceNotFoundError(OrchestratorError):
+    pass
+
+
+class SchemeNotFoundError(OrchestratorError):
+    pass
+
+
+class SchemeVersionConflictError(OrchestratorError):
     pass
 
 
@@ -142,13 +153,15 @@ class TemplateError(ConfigurationError):
 
 
 class SchemeFileError(ConfigurationError):
-    """The scheme catalogue cannot be loaded; names the file and the problem."""
+    """A seed file of schemes/ that cannot be loaded; names the file and the problem."""
 
 
 STATUS_CODES: dict[type[Exception], grpc.StatusCode] = {
     InvalidRequestError: grpc.StatusCode.INVALID_ARGUMENT,
     TemplateNotFoundError: grpc.StatusCode.NOT_FOUND,
     InstanceNotFoundError: grpc.StatusCode.NOT_FOUND,
+    SchemeNotFoundError: grpc.StatusCode.NOT_FOUND,
+    SchemeVersionConflictError: grpc.StatusCode.FAILED_PRECONDITION,
     NotAppealableError: grpc.StatusCode.FAILED_PRECONDITION,
     ReportNotAvailableError: grpc.StatusCode.FAILED_PRECONDITION,
     IdempotencyConflictError: grpc.StatusCode.ALREADY_EXISTS,

@@ -22,6 +22,9 @@ from orchestrator.impact.results_store import ImpactResultStore
 from orchestrator.runs.audit_client import AuditClient
 from orchestrator.runs.outages import OutagePolicy
 from orchestrator.runs.replica import Replica
+from orchestrator.schemes.seeding import seed_schemes
+from orchestrator.schemes.service import SchemeService
+from orchestrator.schemes.store import SchemeVersionStore
 from orchestrator.servicer import OrchestratorServicer
 from orchestrator.storage.appeal_records import AppealStore
 from orchestrator.storage.impact_queue import ImpactQueue, QueueLimits
@@ -31,7 +34,6 @@ from orchestrator.storage.step_journal import StepJournal
 from orchestrator.storage.tables import MIGRATIONS, SCHEMA
 from orchestrator.tasks import task_registry
 from orchestrator.templates.registry import TemplateRegistry
-from orchestrator.templates.schemes import SchemeCatalog
 
 SERVICE_NAME = orchestrator_pb2.DESCRIPTOR.services_by_name["OrchestratorService"].full_name
 
@@ -39,11 +41,13 @@ SERVICE_NAME = orchestrator_pb2.DESCRIPTOR.services_by_name["OrchestratorService
 # A run's inputs and an appeal's evidence arrive as JSON text the gateway re-encodes from a body of at most
 # 1 MiB: up to 4 times as long ("1e15," becomes "1000000000000000.0, "; a 4-byte character a 12-byte
 # escape), so 4 MiB, and as much again for a margin. The other RPCs name things.
-RECEIVE_LIMITS = ReceiveLimits({"ExecuteWorkflow": 8 * MiB, "SubmitAppeal": 8 * MiB})
+# A scheme document arrives as JSON text the gateway re-encodes from a body of at most 1 MiB; documents
+# are small (100 criteria of bounded expressions), so 1 MiB and no margin.
+RECEIVE_LIMITS = ReceiveLimits({"ExecuteWorkflow": 8 * MiB, "SubmitAppeal": 8 * MiB, "CreateSchemeVersion": 1 * MiB})
 
 
 async def start(settings: OrchestratorSettings) -> RunningServer:
-    """Loads schemes and templates (refusing to start on a bad one), migrates, and serves."""
+    """Loads templates (refusing to start on a bad one), migrates, seeds schemes the database lacks, and serves."""
     # Engines and channels connect only when first used: a refused configuration costs nothing here.
     database_url = settings.database_login_url()
     engine = create_engine(
@@ -70,14 +74,17 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
         verifier = TokenVerifier(settings)
         evaluator = evaluator_pb2_grpc.EvaluatorServiceStub(evaluator_channel)
         results = ImpactResultStore(engine)
-        tasks = task_registry(evaluator=evaluator, schemes=SchemeCatalog.load(settings.schemes_file), results=results)
-        templates = TemplateRegistry.load_directory(settings.templates_dir, tasks.contracts())
-        await asyncio.to_thread(require_migrated, engine, script_location=MIGRATIONS, schema=SCHEMA)
         audit = AuditClient(
             audit_pb2_grpc.AuditServiceStub(audit_channel),
             timeout=settings.downstream_timeout_seconds,
             outages=OutagePolicy(limit_seconds=settings.dependency_outage_seconds),
         )
+        scheme_store = SchemeVersionStore(engine)
+        schemes = SchemeService(scheme_store, audit, audit_timeout=settings.downstream_timeout_seconds)
+        tasks = task_registry(evaluator=evaluator, schemes=schemes, results=results)
+        templates = TemplateRegistry.load_directory(settings.templates_dir, tasks.contracts())
+        await asyncio.to_thread(require_migrated, engine, script_location=MIGRATIONS, schema=SCHEMA)
+        await asyncio.to_thread(seed_schemes, scheme_store, settings.schemes_dir)
         instances = InstanceStore(statements)
         admission = _impact_admission(settings, statements, templates)
         replica = Replica(
@@ -98,6 +105,7 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
             appeals=AppealDesk(templates=templates, appeals=AppealStore(statements), replica=replica),
             results=results,
             audit=audit,
+            schemes=schemes,
         )
 
         async def ready() -> bool:

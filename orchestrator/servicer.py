@@ -12,7 +12,7 @@ from civicflow.auth.access import Action, authorize
 from civicflow.auth.guards import Guard, caller, guarded
 from civicflow.grpc_errors import FieldProblem, maps_errors
 from civicflow.input_limits import MAX_INT64, check_integer, check_text, parse_json, shown
-from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from civicflow.v1 import orchestrator_pb2
 from orchestrator import messages
 from orchestrator.appeals import AppealDesk
 from orchestrator.errors import STATUS_CODES, InputValidationError, ReportNotAvailableError
@@ -22,6 +22,8 @@ from orchestrator.impact.results_store import ImpactResultStore
 from orchestrator.runs import idempotency
 from orchestrator.runs.audit_client import AuditClient
 from orchestrator.runs.replica import Replica
+from orchestrator.schemes.rpcs import SchemeRpcs
+from orchestrator.schemes.service import SchemeService
 from orchestrator.storage.instance_records import COMPLETED, InstanceRecord
 from orchestrator.templates.registry import TemplateRegistry
 
@@ -36,8 +38,11 @@ REPORT_OUTPUT = "impact_report"
 
 @maps_errors(STATUS_CODES)
 @guarded
-class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
-    """Every RPC is admitted by a bearer token; what the token's roles allow is decided by access.authorize."""
+class OrchestratorServicer(SchemeRpcs):
+    """Every RPC is admitted by a bearer token; what the token's roles allow is decided by access.authorize.
+
+    The scheme RPCs are SchemeRpcs's (orchestrator/schemes/rpcs.py).
+    """
 
     def __init__(
         self,
@@ -49,8 +54,10 @@ class OrchestratorServicer(orchestrator_pb2_grpc.OrchestratorServiceServicer):
         appeals: AppealDesk,
         results: ImpactResultStore,
         audit: AuditClient,
+        schemes: SchemeService,
     ) -> None:
         self.guard = guard
+        self.schemes = schemes
         self._templates = templates
         self._replica = replica
         self._admission = admission

@@ -24,6 +24,9 @@ class Action(StrEnum):
     RUN_WORKFLOW = "run_workflow"  # and the template's allowed_roles
     READ_RUN = "read_run"  # an instance, its audit trail, its report and results; and the template's roles
     READ_AUDIT_LOG = "read_audit_log"  # entries, proofs, checkpoints and verification of the whole log
+    READ_SCHEMES = "read_schemes"  # schemes, their versions and documents, and the document schema
+    DRAFT_SCHEME_VERSION = "draft_scheme_version"  # a new version of a scheme (a new scheme too), as a draft
+    PUBLISH_SCHEME_VERSION = "publish_scheme_version"  # a draft, from a date: never by the subject who drafted it
 
 
 class PermissionDeniedError(Exception):
@@ -38,6 +41,9 @@ GRANTS: dict[Action, frozenset[Role]] = {
     Action.RUN_WORKFLOW: frozenset({Role.ADMIN}),
     Action.READ_RUN: frozenset({Role.ADMIN, Role.AUDITOR}),
     Action.READ_AUDIT_LOG: frozenset({Role.ADMIN, Role.AUDITOR}),
+    Action.READ_SCHEMES: _EVERYONE,
+    Action.DRAFT_SCHEME_VERSION: frozenset({Role.ANALYST, Role.ADMIN}),
+    Action.PUBLISH_SCHEME_VERSION: frozenset({Role.ADMIN}),
 }
 TEMPLATE_SCOPED = frozenset({Action.RUN_WORKFLOW, Action.READ_RUN})
 # Roles a template may not name in allowed_roles: an auditor runs nothing.
@@ -49,12 +55,18 @@ _VERBS = {
     Action.RUN_WORKFLOW: "run",
     Action.READ_RUN: "read",
     Action.READ_AUDIT_LOG: "read",
+    Action.READ_SCHEMES: "read",
+    Action.DRAFT_SCHEME_VERSION: "draft",
+    Action.PUBLISH_SCHEME_VERSION: "publish",
 }
 _OBJECTS = {
     Action.LIST_TEMPLATES: "the templates",
     Action.RUN_WORKFLOW: "this workflow",
     Action.READ_RUN: "this run",
     Action.READ_AUDIT_LOG: "the audit log",
+    Action.READ_SCHEMES: "the schemes",
+    Action.DRAFT_SCHEME_VERSION: "a scheme version",
+    Action.PUBLISH_SCHEME_VERSION: "a scheme version",
 }
 
 
@@ -77,6 +89,14 @@ def authorize(
     raise PermissionDeniedError(
         f"'{principal.subject}' may not {action.value.replace('_', ' ')}{target}: needs a role of {needed}"
     )
+
+
+def authorize_second_pair_of_eyes(principal: Principal, *, drafted_by: str, what: str) -> None:
+    """Four eyes: whoever drafted a change may not also publish it; PermissionDeniedError if they try."""
+    if principal.subject == drafted_by:
+        raise PermissionDeniedError(
+            f"'{principal.subject}' may not publish {what}: they drafted it, and another admin must publish it"
+        )
 
 
 def authorize_population(principal: Principal, size: int, limits: Mapping[Role, int]) -> None:

@@ -183,7 +183,7 @@ def plan_processes(
                 "REPLICA_ID": orchestrator_replica_id(settings),
                 "DATABASE_URL": database.orchestrator,
                 "TEMPLATES_DIR": str(settings.templates_dir),
-                "SCHEMES_FILE": str(settings.schemes_file),
+                "SCHEMES_DIR": str(settings.schemes_dir),
                 "TOKEN_PUBLIC_KEY_PATH": str(credentials.token_public_key),
                 **credentials.tls(ServiceIdentity.ORCHESTRATOR),
                 **targets,

@@ -43,7 +43,7 @@ class LauncherSettings(ServiceSettings):
     audit_port: int = 50053
     gateway_port: int = 8000
     templates_dir: Path = REPO_ROOT / "templates"
-    schemes_file: Path = REPO_ROOT / "schemes" / "schemes.json"
+    schemes_dir: Path = REPO_ROOT / "schemes"
     # A service that dies is started again (compose's `restart: unless-stopped`) after a backoff
     # that doubles from restart_backoff_seconds; the launcher gives up on it after
     # restart_max_quick_failures deaths in a row, each within restart_quick_failure_seconds of its start.

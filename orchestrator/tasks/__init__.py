@@ -8,25 +8,26 @@ from __future__ import annotations
 
 from civicflow.v1 import evaluator_pb2_grpc
 from orchestrator.impact.results_store import ImpactResultStore
-from orchestrator.tasks import eligibility, impact
+from orchestrator.schemes.service import SchemeService
+from orchestrator.tasks import eligibility, impact, scheme_rules
 from orchestrator.tasks.contract import TaskContract, TaskRegistry
-from orchestrator.templates.schemes import SchemeCatalog
 
 # What templates are checked against: needs no service, so templates can be checked anywhere.
 TASK_CONTRACTS: dict[str, TaskContract] = {
-    contract.task_type: contract for contract in (*eligibility.CONTRACTS, *impact.CONTRACTS)
+    contract.task_type: contract for contract in (*scheme_rules.CONTRACTS, *eligibility.CONTRACTS, *impact.CONTRACTS)
 }
 
 
 def task_registry(
     *,
     evaluator: evaluator_pb2_grpc.EvaluatorServiceStub,
-    schemes: SchemeCatalog,
+    schemes: SchemeService,
     results: ImpactResultStore,
 ) -> TaskRegistry:
     registry = TaskRegistry(
         (
-            *eligibility.tasks(evaluator=evaluator, schemes=schemes),
+            *scheme_rules.tasks(schemes=schemes),
+            *eligibility.tasks(evaluator=evaluator),
             *impact.tasks(evaluator=evaluator, results=results),
         )
     )

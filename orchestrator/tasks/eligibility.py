@@ -1,4 +1,4 @@
-"""Tasks of a single eligibility decision: fetch the citizen and the rules, evaluate, decide."""
+"""Tasks of a single eligibility decision: fetch the citizen, evaluate, decide (the rules: scheme_rules.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from orchestrator.citizens import mock_citizen
 from orchestrator.errors import StepFailedError
 from orchestrator.runs.outages import EVALUATOR
 from orchestrator.tasks.contract import NoConfig, Task, TaskContext, TaskContract
-from orchestrator.templates.schemes import SchemeCatalog
 
 EvaluatorStub = evaluator_pb2_grpc.EvaluatorServiceStub
 
@@ -37,12 +36,6 @@ async def fetch_citizen(inputs: Mapping[str, Any], _config: NoConfig, _context: 
     if new_data:
         output["registry_record"] = citizen
     return output
-
-
-async def fetch_scheme_rules(
-    inputs: Mapping[str, Any], _config: NoConfig, _context: TaskContext, *, schemes: SchemeCatalog
-) -> dict[str, Any]:
-    return {"rules": schemes.rules_for(inputs["scheme_name"]).to_json()}
 
 
 async def evaluate_rules(
@@ -127,13 +120,6 @@ FETCH_CITIZEN = TaskContract(
     pure=True,
 )
 
-FETCH_SCHEME_RULES = TaskContract(
-    task_type="fetch_scheme_rules",
-    required_inputs=frozenset({"scheme_name"}),
-    outputs=frozenset({"rules"}),
-    pure=True,
-)
-
 EVALUATE_RULES = TaskContract(
     task_type="evaluate_rules",
     required_inputs=frozenset({"citizen", "rules"}),
@@ -148,13 +134,12 @@ MAKE_DECISION = TaskContract(
     pure=True,
 )
 
-CONTRACTS = (FETCH_CITIZEN, FETCH_SCHEME_RULES, EVALUATE_RULES, MAKE_DECISION)
+CONTRACTS = (FETCH_CITIZEN, EVALUATE_RULES, MAKE_DECISION)
 
 
-def tasks(*, evaluator: EvaluatorStub, schemes: SchemeCatalog) -> tuple[Task, ...]:
+def tasks(*, evaluator: EvaluatorStub) -> tuple[Task, ...]:
     return (
         Task(FETCH_CITIZEN, fetch_citizen),
-        Task(FETCH_SCHEME_RULES, functools.partial(fetch_scheme_rules, schemes=schemes)),
         Task(EVALUATE_RULES, functools.partial(evaluate_rules, evaluator=evaluator)),
         Task(MAKE_DECISION, make_decision),
     )

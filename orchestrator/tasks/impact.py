@@ -20,7 +20,6 @@ from orchestrator.impact.report import CategoryImpact, ImpactReport, failure_jso
 from orchestrator.impact.results_store import ImpactResultStore
 from orchestrator.storage.tables import SCHEMA, ImpactFailureRow, ImpactResultRow
 from orchestrator.tasks.contract import NoConfig, Task, TaskContext, TaskContract
-from orchestrator.templates.schemes import SchemeRules
 
 MOCK_REGISTRY = "civicflow.mock-citizen.v2"
 # How an override's problem is named: as the run's input it came from.

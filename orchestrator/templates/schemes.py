@@ -1,17 +1,15 @@
-"""The catalogue of schemes and their current rules, read from a JSON file at start."""
+"""The three numbers of the fixed rule, as the evaluator and the impact analysis still take them.
+
+Scheme versions themselves live in the database: orchestrator/schemes/.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from civicflow.v1 import evaluator_pb2
-from orchestrator.errors import SchemeFileError, StepFailedError
 
 
 class SchemeRules(BaseModel):
@@ -47,24 +45,3 @@ class SchemeRules(BaseModel):
 def json_number(value: float) -> int | float:
     """An integral float as an int, so 250000.0 is written 250000, as the scheme file has it."""
     return int(value) if value.is_integer() else value
-
-
-@dataclass(frozen=True)
-class SchemeCatalog:
-    schemes: Mapping[str, SchemeRules]
-
-    @classmethod
-    def load(cls, path: Path) -> SchemeCatalog:
-        try:
-            document = json.loads(path.read_text())
-            schemes = {name: SchemeRules(scheme_name=name, **rules) for name, rules in document.items()}
-        except (OSError, ValueError, TypeError, ValidationError) as error:
-            raise SchemeFileError(f"{path}: cannot load schemes: {error}") from error
-        return cls(schemes=schemes)
-
-    def rules_for(self, scheme_name: str) -> SchemeRules:
-        try:
-            return self.schemes[scheme_name]
-        except KeyError:
-            known = ", ".join(sorted(self.schemes))
-            raise StepFailedError(f"unknown scheme '{scheme_name}' (known schemes: {known})") from None

@@ -8,6 +8,8 @@ impact analysis, made once for the module by an admin.
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,12 +19,13 @@ from fastapi.testclient import TestClient
 from starlette.routing import Route
 
 from civicflow.auth.principals import Role
+from civicflow.settings import REPO_ROOT
 from tests.support.bad_tokens import BAD_TOKENS
 from tests.support.credentials import Credentials
 from tests.support.rest_api import RestApi
 
 CASEWORKER, ANALYST, AUDITOR, ADMIN = Role.CASEWORKER, Role.ANALYST, Role.AUDITOR, Role.ADMIN
-OK, FORBIDDEN, NOT_A_REPORT, NOT_APPEALABLE = 200, 403, 409, 409
+OK, CREATED, FORBIDDEN, NOT_A_REPORT, NOT_APPEALABLE = 200, 201, 403, 409, 409
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class Runs:
     appeal: str
     impact: str
     failed_check: str  # an eligibility check that failed at a step: nothing to appeal
+    # A scheme of the module's own: version 1 drafted by an analyst, version 2 by the tests' admin (admin-1).
+    scheme: str
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,12 @@ ANALYSIS = roles(caseworker=FORBIDDEN, analyst=OK, auditor=OK)  # reading impact
 AUDIT_LOG = roles(caseworker=FORBIDDEN, analyst=FORBIDDEN, auditor=OK)
 RUN_CASEWORK = roles(caseworker=OK, analyst=FORBIDDEN, auditor=FORBIDDEN)
 RUN_ANALYSIS = roles(caseworker=FORBIDDEN, analyst=OK, auditor=FORBIDDEN)
+READ_SCHEMES = roles(caseworker=OK, analyst=OK, auditor=OK)
+DRAFT_SCHEMES = roles(caseworker=FORBIDDEN, analyst=CREATED, auditor=FORBIDDEN, admin=CREATED)
+PUBLISH_SCHEMES = roles(caseworker=FORBIDDEN, analyst=FORBIDDEN, auditor=FORBIDDEN)
+# Four eyes: nobody publishes a draft of their own, an admin neither.
+PUBLISH_OWN_DRAFT = roles(caseworker=FORBIDDEN, analyst=FORBIDDEN, auditor=FORBIDDEN, admin=FORBIDDEN)
+SCHEME_DOCUMENT = json.loads((REPO_ROOT / "schemes" / "scheme_alpha.json").read_text())["document"]
 
 CHECK_INPUTS = {"citizen_id": "CIT-0000301", "scheme_name": "scheme_alpha"}
 IMPACT_INPUTS = {"scheme_name": "scheme_alpha", "population_size": 20, "proposed_rules": {"max_income": 200000}}
@@ -142,6 +153,34 @@ ROWS = [
         name="of an eligibility check",
     ),
     Row("GET /templates", lambda runs: "/templates", roles(caseworker=OK, analyst=OK, auditor=OK)),
+    Row("GET /schemes/schema", lambda runs: "/schemes/schema", READ_SCHEMES),
+    Row("GET /schemes", lambda runs: "/schemes", READ_SCHEMES),
+    Row("GET /schemes/{scheme_name}", lambda runs: f"/schemes/{runs.scheme}", READ_SCHEMES),
+    Row(
+        "GET /schemes/{scheme_name}/versions/{version}",
+        lambda runs: f"/schemes/{runs.scheme}/versions/1",
+        READ_SCHEMES,
+    ),
+    Row(
+        "POST /schemes/{scheme_name}/versions",
+        lambda runs: f"/schemes/{runs.scheme}/versions",
+        DRAFT_SCHEMES,
+        body=lambda runs: SCHEME_DOCUMENT,
+    ),
+    Row(
+        "POST /schemes/{scheme_name}/versions/{version}/publish",
+        lambda runs: f"/schemes/{runs.scheme}/versions/2/publish",
+        PUBLISH_OWN_DRAFT,
+        body=lambda runs: {"effective_from": "2030-01-01"},
+        name="of one's own draft",
+    ),
+    Row(
+        "POST /schemes/{scheme_name}/versions/{version}/publish",
+        lambda runs: f"/schemes/{runs.scheme}/versions/1/publish",
+        PUBLISH_SCHEMES,
+        body=lambda runs: {"effective_from": "2030-01-01"},
+        name="of another's draft",
+    ),
     Row("GET /audit/entries/{seq}", lambda runs: "/audit/entries/0", AUDIT_LOG),
     Row("GET /audit/entries/{seq}/proof", lambda runs: "/audit/entries/0/proof?tree_size=2", AUDIT_LOG),
     Row("GET /audit/consistency", lambda runs: "/audit/consistency?first=1&second=2", AUDIT_LOG),
@@ -193,7 +232,11 @@ def runs(admin_api: RestApi) -> Runs:
     impact = admin_api.execute("impact_analysis", IMPACT_INPUTS)["instance_id"]
     failed = admin_api.execute("eligibility_check", {"citizen_id": "CIT-0000300", "scheme_name": "scheme_zeta"})
     assert failed["status"] == "failed", failed
-    return Runs(check=check, appeal=appeal, impact=impact, failed_check=failed["instance_id"])
+    scheme = f"matrix_{uuid.uuid4().hex[:8]}"
+    for drafter in (admin_api.as_role(ANALYST), admin_api):
+        drafted = drafter.post(f"/schemes/{scheme}/versions", json=SCHEME_DOCUMENT)
+        assert drafted.status_code == CREATED, drafted.text
+    return Runs(check=check, appeal=appeal, impact=impact, failed_check=failed["instance_id"], scheme=scheme)
 
 
 def call(api: RestApi, row: Row, runs: Runs) -> Any:

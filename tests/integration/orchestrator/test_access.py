@@ -8,6 +8,7 @@ run is judged by its template's roles: the table reads runs of each template, ma
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from google.protobuf.message import Message
 
 from civicflow.auth.access import ServiceIdentity
 from civicflow.auth.principals import Role
+from civicflow.settings import REPO_ROOT
 from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from tests.support.bad_tokens import BAD_TOKENS
 from tests.support.credentials import SUBJECTS, Credentials, bearer
@@ -34,6 +36,8 @@ class Runs:
     appeal: str
     impact: str
     failed_check: str
+    # A scheme of the module's own: version 1 drafted by an analyst, version 2 by the tests' admin.
+    scheme: str
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,17 @@ RUN_ANALYSIS = roles(caseworker=DENIED, analyst=OK, auditor=DENIED)
 CHECK_INPUTS = {"citizen_id": "CIT-0000401", "scheme_name": "scheme_alpha"}
 IMPACT_INPUTS = {"scheme_name": "scheme_alpha", "population_size": 20, "proposed_rules": {"max_income": 200000}}
 APPEAL_INPUTS = {**CHECK_INPUTS, "new_data": {"income": 1000}}
+READ_SCHEMES = roles(caseworker=OK, analyst=OK, auditor=OK)
+SCHEME_DOCUMENT = json.loads((REPO_ROOT / "schemes" / "scheme_alpha.json").read_text())["document"]
+
+
+def _publish(version: int, expected: dict[Role, Code], name: str) -> Row:
+    def request(runs: Runs) -> Message:
+        return orchestrator_pb2.PublishSchemeVersionRequest(
+            scheme_name=runs.scheme, version=version, effective_from="2030-01-01"
+        )
+
+    return Row("PublishSchemeVersion", request, expected, name=name)
 
 
 def _execute(template_id: str, inputs: dict[str, object], expected: dict[Role, Code]) -> Row:
@@ -125,6 +140,24 @@ ROWS = [
         lambda runs: orchestrator_pb2.ListImpactResultsRequest(instance_id=runs.impact, limit=5),
         ANALYSIS,
     ),
+    Row("GetSchemeDocumentSchema", lambda runs: orchestrator_pb2.GetSchemeDocumentSchemaRequest(), READ_SCHEMES),
+    Row("ListSchemes", lambda runs: orchestrator_pb2.ListSchemesRequest(), READ_SCHEMES),
+    Row("GetScheme", lambda runs: orchestrator_pb2.GetSchemeRequest(scheme_name=runs.scheme), READ_SCHEMES),
+    Row(
+        "GetSchemeVersion",
+        lambda runs: orchestrator_pb2.GetSchemeVersionRequest(scheme_name=runs.scheme, version=1),
+        READ_SCHEMES,
+    ),
+    Row(
+        "CreateSchemeVersion",
+        lambda runs: orchestrator_pb2.CreateSchemeVersionRequest(
+            scheme_name=runs.scheme, document_json=json.dumps(SCHEME_DOCUMENT)
+        ),
+        roles(caseworker=DENIED, analyst=OK, auditor=DENIED),
+    ),
+    # Four eyes: nobody publishes a draft of their own, an admin neither.
+    _publish(2, roles(caseworker=DENIED, analyst=DENIED, auditor=DENIED, admin=DENIED), "of one's own draft"),
+    _publish(1, roles(caseworker=DENIED, analyst=DENIED, auditor=DENIED), "of another's draft"),
 ]
 ONE_PER_RPC = list({row.rpc: row for row in ROWS}.values())
 
@@ -157,11 +190,19 @@ def runs(orchestrator: orchestrator_pb2_grpc.OrchestratorServiceStub, credential
     impact = execute("impact_analysis", IMPACT_INPUTS)
     failed = execute("eligibility_check", {"citizen_id": "CIT-0000400", "scheme_name": "scheme_zeta"})
     assert failed.status == orchestrator_pb2.RUN_STATUS_FAILED
+    scheme = f"access_{uuid.uuid4().hex[:8]}"
+    for drafter in (bearer(credentials.token(ANALYST)), admin):
+        orchestrator.CreateSchemeVersion(
+            orchestrator_pb2.CreateSchemeVersionRequest(scheme_name=scheme, document_json=json.dumps(SCHEME_DOCUMENT)),
+            metadata=drafter,
+            timeout=60,
+        )
     return Runs(
         check=check.instance_id,
         appeal=appeal.new_instance.instance_id,
         impact=impact.instance_id,
         failed_check=failed.instance_id,
+        scheme=scheme,
     )
 
 

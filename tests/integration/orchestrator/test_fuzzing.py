@@ -36,6 +36,12 @@ RPCS = [
     "SubmitAppeal",
     "GetImpactReport",
     "ListImpactResults",
+    "GetSchemeDocumentSchema",
+    "ListSchemes",
+    "GetScheme",
+    "GetSchemeVersion",
+    "CreateSchemeVersion",
+    "PublishSchemeVersion",
 ]
 STREAMING = {"WatchWorkflow"}
 
@@ -100,6 +106,25 @@ def extreme_requests() -> Iterator[tuple[str, Message]]:
             )
 
 
+def extreme_scheme_requests() -> Iterator[tuple[str, Message]]:
+    yield "GetSchemeDocumentSchema", pb.GetSchemeDocumentSchemaRequest()
+    yield "ListSchemes", pb.ListSchemesRequest()
+    # Fewer than the RPCs above send: the session's rate limit counts every call of the subject.
+    for name in ["", HUGE, "a\x00b", "💥" * 1000, "n" * 65, "schema", "no_such_scheme"]:
+        yield "GetScheme", pb.GetSchemeRequest(scheme_name=name)
+        yield "CreateSchemeVersion", pb.CreateSchemeVersionRequest(scheme_name=name, document_json="{}")
+    for version in INT32:
+        yield "GetSchemeVersion", pb.GetSchemeVersionRequest(scheme_name="scheme_alpha", version=version)
+        day = "2030-01-01"
+        request = pb.PublishSchemeVersionRequest(scheme_name="scheme_alpha", version=version, effective_from=day)
+        yield "PublishSchemeVersion", request
+    for document in [*DEEP_JSON, "NaN", "1e400", "[]", "not json", "", "\x00", HUGE]:
+        yield "CreateSchemeVersion", pb.CreateSchemeVersionRequest(scheme_name="fuzzed_scheme", document_json=document)
+    for day in ["", "2026-02-30", "2026-W01-1", "20260101", "9999-99-99", "a\x00b"]:
+        request = pb.PublishSchemeVersionRequest(scheme_name="scheme_alpha", version=1, effective_from=day)
+        yield "PublishSchemeVersion", request
+
+
 # Bytes that do not parse as the request message: a truncated varint, a wrong wire type, a length past the end,
 # a field 1 (a string in most requests) that is not UTF-8, and groups nested far too deep.
 MALFORMED = [
@@ -115,6 +140,14 @@ MALFORMED = [
 @pytest.fixture(scope="module")
 def channel(credentials: Credentials, orchestrator_target: str) -> Iterator[grpc.Channel]:
     with credentials.orchestrator_channel(orchestrator_target, role=Role.ADMIN) as channel:
+        yield channel
+
+
+@pytest.fixture(scope="module")
+def scheme_channel(credentials: Credentials, orchestrator_target: str) -> Iterator[grpc.Channel]:
+    """Another admin: the rate limit is per subject, and the first admin's calls use up its allowance."""
+    token = credentials.issue("schemes-fuzzer", Role.ADMIN)
+    with credentials.orchestrator_channel(orchestrator_target, token=token) as channel:
         yield channel
 
 
@@ -137,14 +170,19 @@ def call(channel: grpc.Channel, rpc: str, payload: bytes, *, timeout: float = 30
     return grpc.StatusCode.OK
 
 
-def test_extreme_messages_to_every_rpc_answer_a_contract_code(channel: grpc.Channel) -> None:
+def test_extreme_messages_to_every_rpc_answer_a_contract_code(
+    channel: grpc.Channel, scheme_channel: grpc.Channel
+) -> None:
     codes: dict[str, set[str]] = {}
     for rpc, request in extreme_requests():
         codes.setdefault(rpc, set()).add(call(channel, rpc, request.SerializeToString()).name)
+    for rpc, request in extreme_scheme_requests():
+        codes.setdefault(rpc, set()).add(call(scheme_channel, rpc, request.SerializeToString()).name)
 
     assert set(codes) == set(RPCS)
     # Each RPC refused something as the client's mistake; none of these requests created a run.
-    assert all("INVALID_ARGUMENT" in found for rpc, found in codes.items() if rpc != "ListTemplates"), codes
+    without_arguments = {"ListTemplates", "GetSchemeDocumentSchema", "ListSchemes"}
+    assert all("INVALID_ARGUMENT" in found for rpc, found in codes.items() if rpc not in without_arguments), codes
 
 
 @pytest.mark.parametrize("rpc", RPCS)

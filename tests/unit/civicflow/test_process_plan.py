@@ -124,10 +124,10 @@ def test_the_log_format_is_decided_once_by_the_launcher_for_every_process(
 
 
 def test_the_orchestrator_is_given_the_templates_and_schemes_it_should_load(tmp_path: Path, made: Credentials) -> None:
-    chosen = settings(templates_dir=tmp_path / "templates", schemes_file=tmp_path / "schemes.json")
+    chosen = settings(templates_dir=tmp_path / "templates", schemes_dir=tmp_path / "schemes")
     orchestrator = by_name(plan_processes(chosen, database=DATABASE, credentials=made))["orchestrator"]
     assert orchestrator.env["TEMPLATES_DIR"] == str(tmp_path / "templates")
-    assert orchestrator.env["SCHEMES_FILE"] == str(tmp_path / "schemes.json")
+    assert orchestrator.env["SCHEMES_DIR"] == str(tmp_path / "schemes")
 
 
 def test_two_processes_on_one_port_are_refused(made: Credentials) -> None:

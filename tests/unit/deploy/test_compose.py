@@ -309,7 +309,7 @@ def test_image_runs_as_non_root_and_ships_templates_schemes_and_the_command_line
     assert "COPY civicflow_cli/ civicflow_cli/" in dockerfile
     orchestrator = compose["services"]["orchestrator"]["environment"]
     assert f"TEMPLATES_DIR={orchestrator['TEMPLATES_DIR']}" in runtime
-    assert f"SCHEMES_FILE={orchestrator['SCHEMES_FILE']}" in runtime
+    assert f"SCHEMES_DIR={orchestrator['SCHEMES_DIR']}" in runtime
 
 
 def test_the_image_makes_the_mount_points_it_writes_its_users_so_that_new_volumes_are_writable(

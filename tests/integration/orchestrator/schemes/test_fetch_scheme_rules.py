@@ -1,0 +1,96 @@
+"""fetch_scheme_rules on a real database: the rules a run decides under, and each way of finding none."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import date
+from typing import Any
+
+import pytest
+
+from civicflow.rules.document import rule_hash
+from orchestrator.errors import StepFailedError
+from orchestrator.tasks.contract import TaskContext
+from orchestrator.tasks.scheme_rules import SchemeRulesConfig, fetch_scheme_rules
+from tests.integration.orchestrator.schemes.conftest import ADMIN, ANALYST, alpha_document, new_scheme
+
+CONTEXT = TaskContext(instance_id=uuid.uuid4(), call_timeout=5)
+PUBLISHED_ONLY = SchemeRulesConfig()
+DRAFTS = SchemeRulesConfig(drafts=True)
+
+
+@pytest.fixture
+def scheme(open_service: Any) -> str:
+    """Version 1 published from 2026-01-01, version 2 published from 2026-07-01, version 3 a draft."""
+    name = new_scheme()
+
+    async def make() -> None:
+        async with open_service() as service:
+            for income in (100000, 200000, 300000):
+                await service.create_draft(name, alpha_document(max_income=income), principal=ANALYST)
+            await service.publish(name, 1, effective_from=date(2026, 1, 1), principal=ADMIN)
+            await service.publish(name, 2, effective_from=date(2026, 7, 1), principal=ADMIN)
+
+    asyncio.run(make())
+    return name
+
+
+def fetch(open_service: Any, inputs: dict[str, Any], config: SchemeRulesConfig = PUBLISHED_ONLY, **service: Any) -> Any:
+    async def run() -> Any:
+        async with open_service(**service) as schemes:
+            return await fetch_scheme_rules(inputs, config, CONTEXT, schemes=schemes)
+
+    return asyncio.run(run())
+
+
+def test_the_rules_are_the_pinned_shape_of_the_version_in_force_on_as_of(open_service: Any, scheme: str) -> None:
+    output = fetch(open_service, {"scheme_name": scheme, "as_of": "2026-06-30"})
+
+    document = alpha_document(max_income=100000)
+    assert output == {
+        "rules": {
+            "scheme_name": scheme,
+            "version": 1,
+            "status": "published",
+            "effective_from": "2026-01-01",
+            "rule_hash": rule_hash(document),
+            "document": document,
+        }
+    }
+    assert fetch(open_service, {"scheme_name": scheme, "as_of": "2026-07-01"})["rules"]["version"] == 2
+
+
+def test_as_of_defaults_to_today(open_service: Any, scheme: str) -> None:
+    rules = fetch(open_service, {"scheme_name": scheme}, today=date(2026, 3, 3))["rules"]
+    assert rules["version"] == 1
+
+
+def test_a_named_version_is_taken_whatever_the_date(open_service: Any, scheme: str) -> None:
+    rules = fetch(open_service, {"scheme_name": scheme, "as_of": "2026-01-01", "scheme_version": 2})["rules"]
+    assert rules["version"] == 2 and rules["effective_from"] == "2026-07-01"
+
+
+def test_a_draft_only_where_the_step_allows_drafts(open_service: Any, scheme: str) -> None:
+    with pytest.raises(StepFailedError, match="version 3 is a draft"):
+        fetch(open_service, {"scheme_name": scheme, "scheme_version": 3})
+    rules = fetch(open_service, {"scheme_name": scheme, "scheme_version": 3}, DRAFTS)["rules"]
+    assert rules["status"] == "draft" and rules["effective_from"] is None and rules["version"] == 3
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ({"scheme_name": "no_such_scheme"}, r"unknown scheme 'no_such_scheme' \(known schemes: .*{scheme}"),
+        ({"as_of": "2025-12-31"}, r"no version of scheme '{scheme}' is in force on 2025-12-31"),
+        ({"scheme_version": 9}, r"scheme '{scheme}' has no version 9"),
+        ({"scheme_version": 0}, r"scheme '{scheme}' has no version 0"),
+        ({"scheme_version": "1"}, r"scheme '{scheme}' has no version '1'"),
+        ({"as_of": "31/12/2026"}, r"as_of '31/12/2026' is not a date"),
+    ],
+)
+def test_each_way_of_finding_no_rules_fails_the_step_saying_why(
+    open_service: Any, scheme: str, inputs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(StepFailedError, match=message.format(scheme=scheme)):
+        fetch(open_service, {"scheme_name": scheme, **inputs})
