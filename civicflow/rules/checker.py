@@ -25,6 +25,13 @@ from civicflow.rules.expressions import (
     Node,
 )
 
+# Operators whose operands all have one type: (that type, the result's type).
+_UNIFORM: dict[str, tuple[ExpressionType, ExpressionType]] = {
+    **{operator: (NUMBER, BOOLEAN) for operator in ORDERING},
+    **{operator: (BOOLEAN, BOOLEAN) for operator in (*LOGICAL, "not")},
+    **{operator: (NUMBER, NUMBER) for operator in (*VARIADIC_ARITHMETIC, "-", "/")},
+}
+
 # Beyond this many expression nodes in all, a document could be made expensive to check and to run.
 MAX_EXPRESSION_NODES = 5000
 
@@ -180,6 +187,15 @@ class _CriterionChecker:
             self.check(operand, f"{path}[{index}]", list_allowed=operator == "in" and index == 1)
             for index, operand in enumerate(operands)
         ]
+        if operator in _UNIFORM:
+            # Operands of one wanted type are checked each on its own, so a bad one hides no other.
+            wanted, result = _UNIFORM[operator]
+            for index, node in enumerate(checked):
+                if node is not None and node.type != wanted:
+                    self.problem(f"{path}[{index}]", f"{operator!r} needs {wanted.base.value}s; this is {node.type}")
+                    checked[index] = None
+            nodes = tuple(node for node in checked if node is not None)
+            return Node(operator, result, nodes) if len(nodes) == len(checked) else None
         if any(node is None for node in checked):
             return None  # the operand's own problem is reported; its type is unknown
         nodes = tuple(node for node in checked if node is not None)
@@ -187,6 +203,7 @@ class _CriterionChecker:
         return None if result is None else Node(operator, result, nodes)
 
     def result_type(self, operator: str, nodes: tuple[Node, ...], path: str) -> ExpressionType | None:
+        """The type of ==, != , in or if over operands of known types."""
         types = [node.type for node in nodes]
         if operator in EQUALITY:
             if types[0] != types[1]:
@@ -195,6 +212,9 @@ class _CriterionChecker:
             return BOOLEAN
         if operator == "in":
             value, collection = types
+            if not collection.is_list:
+                self.problem(f"{path}[1]", f"'in' needs a list here; this is {collection}")
+                return None
             if collection.item is not None and collection.item != value.base:
                 self.problem(path, f"looks for {value} in {collection}")
                 return None
@@ -207,11 +227,4 @@ class _CriterionChecker:
                 self.problem(path, f"the two branches of 'if' differ: 'then' is {types[1]}, 'else' is {types[2]}")
                 return None
             return types[1]
-        wanted, result = (BOOLEAN, BOOLEAN) if operator in (*LOGICAL, "not") else (NUMBER, NUMBER)
-        if operator in ORDERING:
-            result = BOOLEAN
-        wrong = [index for index, kind in enumerate(types) if kind != wanted]
-        for index in wrong:
-            self.problem(f"{path}[{index}]", f"{operator!r} needs {wanted.base.value}s; this is {types[index]}")
-        assert operator in (*ORDERING, *LOGICAL, "not", *VARIADIC_ARITHMETIC, "-", "/"), operator
-        return None if wrong else result
+        raise AssertionError(f"unchecked operator {operator!r}")  # pragma: no cover
