@@ -40,7 +40,7 @@ BOOLEAN = ExpressionType(ValueType.BOOLEAN)
 SCALARS = {ValueType.NUMBER: NUMBER, ValueType.STRING: STRING, ValueType.BOOLEAN: BOOLEAN}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Node:
     """One checked expression. `kind` is "var", "param", "literal" or an operator.
 
@@ -53,12 +53,18 @@ class Node:
     operands: tuple[Node, ...] = ()
     name: str = ""
     value: Any = None
-    # Trees are hashed as memo keys by the vectorised form; computing a deep hash once is enough.
-    _hash: int = field(default=0, init=False, repr=False, compare=False)
+    _key: tuple[Any, ...] = field(default=(), init=False, repr=False)
+    _hash: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        frozen_value = self.value if not isinstance(self.value, list) else tuple(self.value)
-        object.__setattr__(self, "_hash", hash((self.kind, self.name, frozen_value, self.operands)))
+        # Trees are memo keys in the vectorised form, so equal must mean the same value to the bit:
+        # 0.0 == -0.0 in Python, yet 1/0.0 and 1/-0.0 differ. A float is keyed by its repr.
+        key = (self.kind, self.type, self.name, _value_key(self.value), self.operands)
+        object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "_hash", hash(key))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Node) and (self is other or (self._hash == other._hash and self._key == other._key))
 
     def __hash__(self) -> int:
         return self._hash
@@ -74,6 +80,14 @@ class Node:
                 found.add((node.kind, node.name))
             pending.extend(node.operands)
         return frozenset(found)
+
+
+def _value_key(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_value_key(item) for item in value)
+    if isinstance(value, float):
+        return ("float", repr(value))
+    return (type(value).__name__, value)
 
 
 @dataclass(frozen=True)
