@@ -7,6 +7,7 @@ forms evaluate, so a tree that exists has been checked.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -127,6 +128,8 @@ def check_document(content: Mapping[str, Any], *, field: str) -> tuple[list[Chec
                 f"the tests have more than {MAX_EXPRESSION_NODES} expression nodes in all, the most a document may have",
             )
         )
+    # In the order of the document: paths compared with their indexes as numbers.
+    problems.sort(key=lambda problem: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", problem.field)])
     return criteria, problems
 
 
