@@ -75,7 +75,7 @@ def evaluate_batch(
 
 
 def _columns(request: evaluator_pb2.EvaluateStreamRequest, read: frozenset[str]) -> dict[str, npt.NDArray[Any]]:
-    """The batch's non-empty columns; InvalidBatchError for one that is neither empty nor `size` long, or missing."""
+    """The batch's columns read or given; InvalidBatchError for one that is neither empty nor `size` long, or missing."""
     columns = {}
     for attribute, field, dtype in COLUMNS:
         values = getattr(request, field)
@@ -87,6 +87,6 @@ def _columns(request: evaluator_pb2.EvaluateStreamRequest, read: frozenset[str])
             raise InvalidBatchError(
                 f"column {field} is empty, and a document of the batch reads {attribute}: it needs {request.size} values"
             )
-        if len(values):
+        if len(values) or attribute in read:
             columns[attribute] = np.array(values, dtype=dtype)
     return columns
