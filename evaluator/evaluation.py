@@ -24,9 +24,7 @@ COLUMNS: tuple[tuple[str, str, type[np.generic]], ...] = (
 )
 
 
-def evaluate_one(
-    request: evaluator_pb2.EvaluateRequest, compiled: CompiledDocuments
-) -> evaluator_pb2.EvaluateResponse:
+def evaluate_one(request: evaluator_pb2.EvaluateRequest, compiled: CompiledDocuments) -> evaluator_pb2.EvaluateResponse:
     if not request.HasField("citizen"):
         raise InvalidCitizenError("the request has no citizen")
     if not request.HasField("document"):
@@ -55,12 +53,14 @@ def evaluate_batch(
     """Decides every citizen of the batch it can; the others get an ItemError and DECISION_UNSPECIFIED."""
     if not request.documents:
         raise InvalidBatchError("a batch needs at least one rule document")
-    documents = [compiled.get(document, field=f"documents[{index}]") for index, document in enumerate(request.documents)]
+    documents = [
+        compiled.get(document, field=f"documents[{index}]") for index, document in enumerate(request.documents)
+    ]
     read = frozenset().union(*(rules.attributes for rules in documents))
     columns = _columns(request, read)
     # A category no document reads may be anything, even unspecified: only the others are checked.
     checked = {name: column for name, column in columns.items() if name != "category" or name in read}
-    errors = impossible_rows(checked, request.size)
+    errors = impossible_rows(checked)
     failed = np.array(list(errors), dtype=np.int64)
     decision_columns = []
     for rules in documents:
@@ -75,7 +75,7 @@ def evaluate_batch(
 
 
 def _columns(request: evaluator_pb2.EvaluateStreamRequest, read: frozenset[str]) -> dict[str, npt.NDArray[Any]]:
-    """The batch's columns read or given; InvalidBatchError for one that is neither empty nor `size` long, or missing."""
+    """The batch's columns read or given; InvalidBatchError for one neither empty nor `size` long, or missing."""
     columns = {}
     for attribute, field, dtype in COLUMNS:
         values = getattr(request, field)
@@ -85,7 +85,8 @@ def _columns(request: evaluator_pb2.EvaluateStreamRequest, read: frozenset[str])
             )
         if attribute in read and len(values) != request.size:
             raise InvalidBatchError(
-                f"column {field} is empty, and a document of the batch reads {attribute}: it needs {request.size} values"
+                f"column {field} is empty, and a document of the batch reads {attribute}: "
+                f"it needs {request.size} values"
             )
         if len(values) or attribute in read:
             columns[attribute] = np.array(values, dtype=dtype)

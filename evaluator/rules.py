@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -87,7 +88,7 @@ def citizen_attributes(citizen: evaluator_pb2.CitizenProfile, reads: frozenset[s
     }
 
 
-def impossible_rows(columns: dict[str, npt.NDArray[np.generic]], size: int) -> dict[int, str]:
+def impossible_rows(columns: dict[str, npt.NDArray[Any]]) -> dict[int, str]:
     """Index -> why, for each citizen of a batch no real citizen can be (only the columns given are looked at)."""
     problems: dict[int, str] = {}
 
@@ -108,11 +109,14 @@ def impossible_rows(columns: dict[str, npt.NDArray[np.generic]], size: int) -> d
         sizes = columns["household_size"]
         refuse((sizes < low) | (sizes > high), f"citizen household_size must lie in [{low}, {high}]")
     if "category" in columns:
-        refuse(~np.isin(columns["category"], list(CATEGORY_NAMES)), "the rules read the citizen's category, and the citizen has none")
+        refuse(
+            ~np.isin(columns["category"], list(CATEGORY_NAMES)),
+            "the rules read the citizen's category, and the citizen has none",
+        )
     return {index: _with_value(problems[index], columns, index) for index in sorted(problems)}
 
 
-def _with_value(why: str, columns: dict[str, npt.NDArray[np.generic]], index: int) -> str:
+def _with_value(why: str, columns: dict[str, npt.NDArray[Any]], index: int) -> str:
     for name, column in columns.items():
         if f"citizen {name} " in why:
             return f"{why}, got {column[index].item()}"

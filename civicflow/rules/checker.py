@@ -125,11 +125,13 @@ def check_document(content: Mapping[str, Any], *, field: str) -> tuple[list[Chec
         problems.append(
             FieldProblem(
                 f"{field}.criteria",
-                f"the tests have more than {MAX_EXPRESSION_NODES} expression nodes in all, the most a document may have",
+                f"the tests have more than {MAX_EXPRESSION_NODES} expression nodes in all: too many for one document",
             )
         )
     # In the order of the document: paths compared with their indexes as numbers.
-    problems.sort(key=lambda problem: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", problem.field)])
+    problems.sort(
+        key=lambda problem: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", problem.field)]
+    )
     return criteria, problems
 
 
@@ -192,13 +194,13 @@ class _CriterionChecker:
         ]
         if operator in _UNIFORM:
             # Operands of one wanted type are checked each on its own, so a bad one hides no other.
-            wanted, result = _UNIFORM[operator]
+            wanted, produces = _UNIFORM[operator]
             for index, node in enumerate(checked):
                 if node is not None and node.type != wanted:
                     self.problem(f"{path}[{index}]", f"{operator!r} needs {wanted.base.value}s; this is {node.type}")
                     checked[index] = None
             nodes = tuple(node for node in checked if node is not None)
-            return Node(operator, result, nodes) if len(nodes) == len(checked) else None
+            return Node(operator, produces, nodes) if len(nodes) == len(checked) else None
         if any(node is None for node in checked):
             return None  # the operand's own problem is reported; its type is unknown
         nodes = tuple(node for node in checked if node is not None)

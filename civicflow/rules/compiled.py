@@ -65,7 +65,9 @@ class CompiledRules:
     def __init__(self, document: SchemeDocument, criteria: list[CheckedCriterion]) -> None:
         self.rule_hash = document.rule_hash
         self._parameters = document.parameters
-        self._criteria = tuple(_Criterion(item, _reads_in_order(item.test), fold_constants(item.test)) for item in criteria)
+        self._criteria = tuple(
+            _Criterion(item, _reads_in_order(item.test), fold_constants(item.test)) for item in criteria
+        )
         self.attributes: frozenset[str] = frozenset(
             name for criterion in self._criteria for kind, name in criterion.reads if kind == "var"
         )
@@ -112,7 +114,9 @@ class CompiledRules:
         with np.errstate(all="ignore"):  # IEEE results (inf, NaN) are the defined ones: no warnings
             return {criterion.checked.id: evaluator.boolean(criterion.folded) for criterion in self._criteria}
 
-    def decide_columns(self, columns: Mapping[str, npt.NDArray[Any]], *, size: int | None = None) -> npt.NDArray[np.int8]:
+    def decide_columns(
+        self, columns: Mapping[str, npt.NDArray[Any]], *, size: int | None = None
+    ) -> npt.NDArray[np.int8]:
         """The decision of every citizen of the columns: `explain(...).decision`, element-wise."""
         count = _size(columns, size)
         passed = self.criterion_columns(columns, size=count)

@@ -170,7 +170,10 @@ def test_stream_answers_an_empty_batch_with_empty_columns(stub: evaluator_pb2_gr
             evaluator_pb2.EvaluateStreamRequest(batch_id=2, documents=[DELTA], size=1, ages=[30], incomes=[1.0]),
             "column categories is empty",
         ),
-        (evaluator_pb2.EvaluateStreamRequest(batch_id=2, size=1, ages=[30], incomes=[1.0]), "at least one rule document"),
+        (
+            evaluator_pb2.EvaluateStreamRequest(batch_id=2, size=1, ages=[30], incomes=[1.0]),
+            "at least one rule document",
+        ),
         (
             evaluator_pb2.EvaluateStreamRequest(
                 batch_id=2, documents=[ALPHA, _badly_typed()], size=1, ages=[30], incomes=[1.0]

@@ -20,8 +20,7 @@ PARAMETERS: dict[str, Any] = {
 }
 PARAMETER_TYPES = {"number_a": "number", "number_b": "number", "text": "string", "flag": "boolean"}
 LITERALS = {
-    "number": st.sampled_from([0, 0.0, -0.0, 1, -1, 2, 0.5, 18, 60, 1e308, -1e308, 225000.0])
-    | st.floats(-1e6, 1e6),
+    "number": st.sampled_from([0, 0.0, -0.0, 1, -1, 2, 0.5, 18, 60, 1e308, -1e308, 225000.0]) | st.floats(-1e6, 1e6),
     "string": st.sampled_from(["general", "obc", "sc", "st", "elsewhere"]),
     "boolean": st.booleans(),
 }

@@ -106,7 +106,13 @@ def test_delta_explains_each_criterion_with_the_values_it_read() -> None:
     assert verdict.decision == NEEDS_REVIEW
     age, ceiling, band = verdict.reasons
     assert (age.criterion, age.kind, age.passed) == ("age", "exclusion", True)
-    assert age.values == {"age": 40, "min_age": 18, "has_disability": False, "max_age_with_disability": 70, "max_age": 65}
+    assert age.values == {
+        "age": 40,
+        "min_age": 18,
+        "has_disability": False,
+        "max_age_with_disability": 70,
+        "max_age": 65,
+    }
     assert ceiling.passed and not band.passed
     assert band.values["category"] == "obc" and band.values["review_fraction"] == 0.9
     assert band.detail.startswith("failed: income 260000, review_fraction 0.9, category obc")
