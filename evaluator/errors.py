@@ -1,18 +1,23 @@
 """Evaluator errors, and the table that turns them into gRPC status codes (civicflow/grpc_errors.py applies it).
 
 EvaluatorError
-├── InvalidRulesError     INVALID_ARGUMENT  (rules that contradict themselves or are out of range)
-├── InvalidCitizenError   INVALID_ARGUMENT  (a missing citizen, an age or income out of range)
-├── InvalidBatchError     INVALID_ARGUMENT  (a stream batch whose columns do not line up)
+├── InvalidRulesError     INVALID_ARGUMENT  (a rule document that is not JSON, or does not check)
+│   └── InvalidDocumentError                (the same, with every problem at its field: a FieldProblems)
+├── InvalidCitizenError   INVALID_ARGUMENT  (a missing citizen, an attribute no real citizen can have)
+├── InvalidBatchError     INVALID_ARGUMENT  (a stream batch whose columns do not line up with its size)
 ├── InjectedFaultError    INTERNAL          (a fault hook failed this citizen on purpose)
-└── BatchRefusedError     INVALID_ARGUMENT  (one of the first three, in a stream batch: ends the stream)
+└── BatchRefusedError     INVALID_ARGUMENT  (one of the first three, in a stream batch: ends the stream;
+                                             a FieldProblems with the document's problems, if any)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import grpc
 
 from civicflow.auth.guards import REFUSAL_CODES
+from civicflow.grpc_errors import FieldProblem, FieldProblems
 
 
 class EvaluatorError(Exception):
@@ -21,6 +26,17 @@ class EvaluatorError(Exception):
 
 class InvalidRulesError(EvaluatorError):
     pass
+
+
+class InvalidDocumentError(InvalidRulesError, FieldProblems):
+    """A document the evaluator was sent that does not parse or check; every problem at its field."""
+
+    def __init__(self, problems: Sequence[FieldProblem]) -> None:
+        FieldProblems.__init__(self, problems)
+
+    @classmethod
+    def at(cls, field: str, problem: str) -> InvalidDocumentError:
+        return cls([FieldProblem(field, problem)])
 
 
 class InvalidCitizenError(EvaluatorError):
@@ -35,11 +51,12 @@ class InjectedFaultError(EvaluatorError):
     pass
 
 
-class BatchRefusedError(EvaluatorError):
+class BatchRefusedError(EvaluatorError, FieldProblems):
     """A stream batch that cannot be evaluated (one of the errors above): it ends the stream, naming the batch."""
 
     def __init__(self, batch_id: int, error: EvaluatorError) -> None:
-        super().__init__(f"batch {batch_id}: {error}")
+        Exception.__init__(self, f"batch {batch_id}: {error}")
+        self.problems = list(error.problems) if isinstance(error, FieldProblems) else []
 
 
 STATUS_CODES: dict[type[Exception], grpc.StatusCode] = {

@@ -135,7 +135,7 @@ class FaultInjectingServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
 
         async def requests() -> AsyncIterator[evaluator_pb2.EvaluateStreamRequest]:
             async for request in request_iterator:
-                batches[request.batch_id] = (request.first_position, len(request.ages))
+                batches[request.batch_id] = (request.first_position, request.size)
                 yield request
 
         async def answer_later(response: evaluator_pb2.EvaluateStreamResponse) -> None:

@@ -12,6 +12,7 @@ from civicflow.grpc_errors import maps_errors
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from evaluator.errors import STATUS_CODES, BatchRefusedError, EvaluatorError
 from evaluator.evaluation import evaluate_batch, evaluate_one
+from evaluator.rules import CompiledDocuments
 
 
 @maps_errors(STATUS_CODES)
@@ -19,16 +20,18 @@ from evaluator.evaluation import evaluate_batch, evaluate_one
 class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
     """Keeps no state between calls or stream messages, so any replica can serve any of them.
 
+    The one thing it keeps is compiled documents, by their bytes' hash: saved work, never an answer.
     Only the services access.SERVICE_RULES names (the orchestrator) may call it.
     """
 
     def __init__(self) -> None:
         self.guard = ServiceGuard(SERVICE_RULES)
+        self._compiled = CompiledDocuments()
 
     async def Evaluate(
         self, request: evaluator_pb2.EvaluateRequest, context: grpc.aio.ServicerContext
     ) -> evaluator_pb2.EvaluateResponse:
-        return evaluate_one(request)
+        return evaluate_one(request, self._compiled)
 
     async def EvaluateStream(
         self,
@@ -37,7 +40,7 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
     ) -> AsyncIterator[evaluator_pb2.EvaluateStreamResponse]:
         async for request in request_iterator:
             try:
-                answer = evaluate_batch(request)
+                answer = evaluate_batch(request, self._compiled)
             except EvaluatorError as error:
                 # Ends the stream, after the answers to the batches before it.
                 raise BatchRefusedError(request.batch_id, error) from error

@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
 from civicflow.canonical_json import canonical_json_bytes
 from civicflow.grpc_errors import FieldProblem, FieldProblems
+from civicflow.rules.checker import check_document
+from civicflow.rules.expressions import CheckedCriterion
 from civicflow.rules.schema import DOCUMENT_SCHEMA
 
 _VALIDATOR = Draft202012Validator(DOCUMENT_SCHEMA)
@@ -26,6 +29,8 @@ class SchemeDocument:
 
     content: Mapping[str, Any]
     rule_hash: str
+    # The criteria as typed trees, which compile_rules compiles (it checks again if these are missing).
+    checked: tuple[CheckedCriterion, ...] = dataclass_field(default=(), compare=False, repr=False)
 
     @property
     def parameters(self) -> Mapping[str, Any]:
@@ -41,15 +46,43 @@ def rule_hash(content: Any) -> str:
     return hashlib.sha256(canonical_json_bytes(content)).hexdigest()
 
 
+# Deeper than this, a document is refused before the schema walks it (recursively) at all.
+MAX_DEPTH = 200
+
+
 def parse_document(content: Any, *, field: str = "document") -> SchemeDocument:
-    """The document checked; DocumentError with every problem, each named at `field` + its path inside."""
+    """The document checked; DocumentError with every problem, each named at `field` + its path inside.
+
+    First its shape (the JSON Schema), then, if the shape is right, the types of its expressions
+    (checker.py).
+    """
+    if _depth(content) > MAX_DEPTH:
+        raise DocumentError([FieldProblem(field, f"the document nests deeper than {MAX_DEPTH} levels")])
     problems = [
         FieldProblem(_path(field, error.absolute_path), error.message)
         for error in sorted(_VALIDATOR.iter_errors(content), key=lambda e: list(map(str, e.absolute_path)))
     ]
     if problems:
         raise DocumentError(problems)
-    return SchemeDocument(content=content, rule_hash=rule_hash(content))
+    criteria, problems = check_document(content, field=field)
+    if problems:
+        raise DocumentError(problems)
+    return SchemeDocument(content=content, rule_hash=rule_hash(content), checked=tuple(criteria))
+
+
+def _depth(content: Any) -> int:
+    deepest = 0
+    pending = [(content, 1)]
+    while pending:
+        node, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        if isinstance(node, Mapping):
+            pending.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            pending.extend((child, depth + 1) for child in node)
+    return deepest
 
 
 def _path(field: str, parts: Any) -> str:

@@ -17,7 +17,8 @@ MAX_CRITERIA = 100
 MAX_LIST_ITEMS = 100
 
 _COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
-_VARIADIC = ("and", "or", "+", "*", "min", "max")
+_ONE_OR_MORE = ("and", "or", "min", "max")
+_TWO_OR_MORE = ("+", "*")
 
 
 def _operator(name: str, operands: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +52,8 @@ DOCUMENT_SCHEMA: dict[str, Any] = {
         "parameters": {
             "type": "object",
             "maxProperties": MAX_PARAMETERS,
-            "propertyNames": {"pattern": NAME_PATTERN},
+            # A parameter named like an attribute would make a reason's values ambiguous.
+            "propertyNames": {"pattern": NAME_PATTERN, "not": {"enum": sorted(ATTRIBUTES)}},
             "additionalProperties": {"$ref": "#/$defs/value"},
         },
         "criteria": {
@@ -64,6 +66,7 @@ DOCUMENT_SCHEMA: dict[str, Any] = {
     "required": ["description", "parameters", "criteria"],
     "additionalProperties": False,
     "$defs": {
+        "name": {"type": "string", "pattern": NAME_PATTERN},
         "scalar": {
             "anyOf": [
                 {"type": "number"},
@@ -84,14 +87,27 @@ DOCUMENT_SCHEMA: dict[str, Any] = {
             "required": ["id", "kind", "test"],
             "additionalProperties": False,
         },
+        # A list is a value only as the second operand of `in`, so an expression is never one.
         "expression": {
             "anyOf": [
-                {"$ref": "#/$defs/value"},
+                {"$ref": "#/$defs/scalar"},
                 _operator("var", {"enum": sorted(ATTRIBUTES)}),
-                _operator("param", {"type": "string", "pattern": NAME_PATTERN}),
+                _operator("param", {"$ref": "#/$defs/name"}),
                 *(_operator(name, _operands(2, 2)) for name in _COMPARISONS),
-                _operator("in", _operands(2, 2)),
-                *(_operator(name, _operands(1)) for name in _VARIADIC),
+                _operator(
+                    "in",
+                    {
+                        "type": "array",
+                        "prefixItems": [
+                            {"$ref": "#/$defs/expression"},
+                            {"anyOf": [{"$ref": "#/$defs/list"}, _operator("param", {"$ref": "#/$defs/name"})]},
+                        ],
+                        "minItems": 2,
+                        "maxItems": 2,
+                    },
+                ),
+                *(_operator(name, _operands(1)) for name in _ONE_OR_MORE),
+                *(_operator(name, _operands(2)) for name in _TWO_OR_MORE),
                 _operator("not", _operands(1, 1)),
                 _operator("-", _operands(1, 2)),
                 _operator("/", _operands(2, 2)),

@@ -15,8 +15,10 @@ from civicflow.message_limits import MiB
 from civicflow.v1 import audit_pb2, evaluator_pb2, evaluator_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from tests.support.audit_stubs import audit_stubs
 from tests.support.credentials import Credentials
+from tests.support.scheme_documents import seed_rule_document
 
-RULES = evaluator_pb2.EligibilityRules(scheme_name="scheme_alpha", min_age=18, max_age=60, max_income=250000)
+# scheme_delta reads every column, so its batches are the largest a fan-out sends.
+DOCUMENT = seed_rule_document("scheme_delta")
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +97,15 @@ def test_the_evaluator_takes_a_batch_of_the_largest_size_and_refuses_a_larger_on
 ) -> None:
     def batch(size: int) -> evaluator_pb2.EvaluateStreamRequest:
         return evaluator_pb2.EvaluateStreamRequest(
-            batch_id=1, rule_sets=[RULES], ages=[30] * size, incomes=[12345.5] * size, first_position=1
+            batch_id=1,
+            documents=[DOCUMENT],
+            size=size,
+            ages=[30] * size,
+            incomes=[12345.5] * size,
+            categories=[evaluator_pb2.CATEGORY_OBC] * size,
+            household_sizes=[8] * size,
+            disabilities=[True] * size,
+            first_position=1,
         )
 
     largest = batch(100_000)  # fan_out_config.py's largest batch_size
@@ -107,7 +117,7 @@ def test_the_evaluator_takes_a_batch_of_the_largest_size_and_refuses_a_larger_on
         list(evaluator.EvaluateStream(iter([batch(500_000)]), timeout=60))
     citizen = evaluator_pb2.CitizenProfile(citizen_id="CIT-0000001", name="x" * (100 * 1024), age=30, income=1)
     with pytest.raises(grpc.RpcError) as unary_refused:
-        evaluator.Evaluate(evaluator_pb2.EvaluateRequest(citizen=citizen, rules=RULES), timeout=30)
+        evaluator.Evaluate(evaluator_pb2.EvaluateRequest(citizen=citizen, document=DOCUMENT), timeout=30)
 
     assert refusal(stream_refused.value)[0] == grpc.StatusCode.RESOURCE_EXHAUSTED
     code, details = refusal(unary_refused.value)

@@ -33,6 +33,7 @@ from tests.support.audit_records import new_instance, record
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials, bearer
 from tests.support.databases import set_up_database
+from tests.support.scheme_documents import seed_rule_document
 
 # Clients the evaluator and the audit service must refuse in the handshake, whatever they call.
 UNCERTIFIED_CLIENTS = ("plaintext", "TLS without a client certificate", "a certificate of another authority")
@@ -257,5 +258,5 @@ def _entries(credentials: Credentials, audit_log: AuditLog, instance_id: str) ->
 def _evaluate_request() -> evaluator_pb2.EvaluateRequest:
     return evaluator_pb2.EvaluateRequest(
         citizen=evaluator_pb2.CitizenProfile(citizen_id="CIT-0000042", age=30, income=1000.0),
-        rules=evaluator_pb2.EligibilityRules(scheme_name="scheme_alpha", min_age=18, max_age=60, max_income=250000),
+        document=seed_rule_document("scheme_alpha"),
     )

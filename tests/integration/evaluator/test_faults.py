@@ -10,14 +10,16 @@ import grpc
 import pytest
 
 from civicflow.auth.access import ServiceIdentity
+from civicflow.rules.compiled import compile_rules
+from civicflow.rules.document import parse_document
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from evaluator.config import EvaluatorSettings
-from evaluator.rules import Rules, decide
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials
+from tests.support.scheme_documents import seed_document, seed_rule_document
 
-ALPHA = Rules(scheme_name="scheme_alpha", min_age=18, max_age=60, max_income=250000.0)
-GAMMA = Rules(scheme_name="scheme_gamma", min_age=60, max_age=99, max_income=120000.0)
+SCHEMES = ("scheme_alpha", "scheme_gamma")
+ALPHA = seed_rule_document("scheme_alpha")
 STALL_SECONDS = 1.0
 
 
@@ -65,7 +67,8 @@ def _batch(
 ) -> evaluator_pb2.EvaluateStreamRequest:
     return evaluator_pb2.EvaluateStreamRequest(
         batch_id=batch_id,
-        rule_sets=[ALPHA.to_proto(), GAMMA.to_proto()],
+        documents=[seed_rule_document(name) for name in SCHEMES],
+        size=len(ages),
         ages=ages,
         incomes=incomes,
         first_position=first_position,
@@ -83,8 +86,9 @@ def test_chosen_citizens_fail_alone_and_the_rest_of_the_batch_stands(
         (2, "injected fault: evaluation of CIT-0000003 failed (EVALUATOR_FAIL_CITIZENS)"),
         (4, "injected fault: evaluation of CIT-0000005 failed (EVALUATOR_FAIL_CITIZENS)"),
     ]
-    for column, rules in zip(response.columns, (ALPHA, GAMMA), strict=True):
-        expected = [decide(a, i, rules).decision for a, i in zip(ages, incomes, strict=True)]
+    for column, name in zip(response.columns, SCHEMES, strict=True):
+        rules = compile_rules(parse_document(seed_document(name)))
+        expected = [rules.explain({"age": a, "income": i}).decision for a, i in zip(ages, incomes, strict=True)]
         expected[2] = expected[4] = evaluator_pb2.DECISION_UNSPECIFIED
         assert list(column.decisions) == expected
 
@@ -130,7 +134,7 @@ def test_a_stalled_batch_is_answered_late_without_holding_up_the_next(
 
 def test_a_unary_call_for_a_failing_citizen_ends_internal(faulty: evaluator_pb2_grpc.EvaluatorServiceStub) -> None:
     request = evaluator_pb2.EvaluateRequest(
-        citizen=evaluator_pb2.CitizenProfile(citizen_id="CIT-9", age=30, income=1.0), rules=ALPHA.to_proto()
+        citizen=evaluator_pb2.CitizenProfile(citizen_id="CIT-9", age=30, income=1.0), document=ALPHA
     )
 
     with pytest.raises(grpc.RpcError) as raised:
@@ -144,7 +148,7 @@ def test_a_unary_call_for_a_stalled_citizen_outlives_a_short_deadline(
     faulty: evaluator_pb2_grpc.EvaluatorServiceStub,
 ) -> None:
     request = evaluator_pb2.EvaluateRequest(
-        citizen=evaluator_pb2.CitizenProfile(citizen_id="CIT-77", age=30, income=1.0), rules=ALPHA.to_proto()
+        citizen=evaluator_pb2.CitizenProfile(citizen_id="CIT-77", age=30, income=1.0), document=ALPHA
     )
 
     with pytest.raises(grpc.RpcError) as raised:

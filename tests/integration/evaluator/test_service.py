@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -17,13 +18,15 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from civicflow.auth.access import ServiceIdentity
+from civicflow.rules.compiled import compile_rules
+from civicflow.rules.document import parse_document
 from civicflow.settings import REPO_ROOT
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
-from evaluator.rules import Rules, decide
 from tests.support.credentials import Credentials
+from tests.support.scheme_documents import rule_document, seed_document, seed_rule_document
 
-ALPHA = Rules(scheme_name="scheme_alpha", min_age=18, max_age=60, max_income=250000.0)
-GAMMA = Rules(scheme_name="scheme_gamma", min_age=60, max_age=99, max_income=120000.0)
+ALPHA = seed_rule_document("scheme_alpha")
+DELTA = seed_rule_document("scheme_delta")
 
 
 @pytest.fixture
@@ -40,23 +43,37 @@ def stub(channel: grpc.Channel) -> evaluator_pb2_grpc.EvaluatorServiceStub:
     return evaluator_pb2_grpc.EvaluatorServiceStub(channel)
 
 
-def evaluate_request(age: int, income: float, rules: Rules = ALPHA) -> evaluator_pb2.EvaluateRequest:
+def evaluate_request(
+    age: int, income: float, document: evaluator_pb2.RuleDocument = ALPHA, **citizen: object
+) -> evaluator_pb2.EvaluateRequest:
     return evaluator_pb2.EvaluateRequest(
-        citizen=evaluator_pb2.CitizenProfile(citizen_id="c-1", age=age, income=income),
-        rules=rules.to_proto(),
+        citizen=evaluator_pb2.CitizenProfile(citizen_id="c-1", age=age, income=income, **citizen),  # type: ignore[arg-type]
+        document=document,
     )
 
 
-def test_evaluate_returns_the_decision_and_every_reason(stub: evaluator_pb2_grpc.EvaluatorServiceStub) -> None:
+def test_evaluate_returns_the_decision_every_reason_and_the_rule_hash(
+    stub: evaluator_pb2_grpc.EvaluatorServiceStub,
+) -> None:
     reply = stub.Evaluate(evaluate_request(45, 240000.0), timeout=5)
 
     assert reply.decision == evaluator_pb2.DECISION_NEEDS_REVIEW
-    assert [(reason.criterion, reason.passed) for reason in reply.reasons] == [
-        ("age", True),
-        ("income_ceiling", True),
-        ("review_band", False),
+    assert [(reason.criterion, reason.kind, reason.passed) for reason in reply.reasons] == [
+        ("age", "exclusion", True),
+        ("income_ceiling", "exclusion", True),
+        ("review_band", "review", False),
     ]
-    assert reply.reasons[2].detail == "income 240000 is at or above 90% of the ceiling (225000)"
+    assert reply.reasons[2].detail == "failed: income 240000, review_fraction 0.9, max_income 250000"
+    assert json.loads(reply.reasons[0].values_json) == {"age": 45, "min_age": 18, "max_age": 60}
+    assert reply.rule_hash == parse_document(seed_document("scheme_alpha")).rule_hash
+
+
+def test_evaluate_decides_under_any_document(stub: evaluator_pb2_grpc.EvaluatorServiceStub) -> None:
+    with_disability = evaluate_request(68, 1000.0, DELTA, category=1, household_size=1, has_disability=True)
+    without = evaluate_request(68, 1000.0, DELTA, category=1, household_size=1, has_disability=False)
+
+    assert stub.Evaluate(with_disability, timeout=5).decision == evaluator_pb2.DECISION_ELIGIBLE
+    assert stub.Evaluate(without, timeout=5).decision == evaluator_pb2.DECISION_NOT_ELIGIBLE
 
 
 def test_evaluate_excludes_by_age_before_looking_at_income(stub: evaluator_pb2_grpc.EvaluatorServiceStub) -> None:
@@ -65,21 +82,24 @@ def test_evaluate_excludes_by_age_before_looking_at_income(stub: evaluator_pb2_g
     assert reply.decision == evaluator_pb2.DECISION_NOT_ELIGIBLE
 
 
+def _badly_typed() -> evaluator_pb2.RuleDocument:
+    content = seed_document("scheme_alpha")
+    content["criteria"][1]["test"] = {"<=": [{"var": "category"}, {"param": "max_income"}]}
+    return rule_document(content)
+
+
 @pytest.mark.parametrize(
     ("request_message", "message_part"),
     [
-        (evaluator_pb2.EvaluateRequest(rules=ALPHA.to_proto()), "no citizen"),
-        (evaluator_pb2.EvaluateRequest(citizen=evaluator_pb2.CitizenProfile(age=30, income=1.0)), "no rules"),
+        (evaluator_pb2.EvaluateRequest(document=ALPHA), "no citizen"),
+        (evaluator_pb2.EvaluateRequest(citizen=evaluator_pb2.CitizenProfile(age=30, income=1.0)), "no rule document"),
         (evaluate_request(30, -1.0), "income"),
         (evaluate_request(30, float("nan")), "income"),
         (evaluate_request(200, 1.0), "age"),
-        (
-            evaluator_pb2.EvaluateRequest(
-                citizen=evaluator_pb2.CitizenProfile(age=30, income=1.0),
-                rules=evaluator_pb2.EligibilityRules(scheme_name="bad", min_age=60, max_age=18, max_income=1.0),
-            ),
-            "min_age",
-        ),
+        (evaluate_request(30, 1.0, DELTA, category=1, household_size=0), "household_size"),
+        (evaluate_request(30, 1.0, DELTA, household_size=1), "category"),
+        (evaluate_request(30, 1.0, _badly_typed()), "criterion 'income_ceiling': '<=' needs numbers"),
+        (evaluate_request(30, 1.0, evaluator_pb2.RuleDocument(document_json="[")), "not JSON"),
     ],
 )
 def test_evaluate_refuses_bad_input_as_invalid_argument(
@@ -92,34 +112,46 @@ def test_evaluate_refuses_bad_input_as_invalid_argument(
     assert message_part in (raised.value.details() or "")
 
 
-def test_stream_answers_each_batch_once_with_one_column_per_rule_set(
+def test_stream_answers_each_batch_once_with_one_column_per_document(
     stub: evaluator_pb2_grpc.EvaluatorServiceStub,
 ) -> None:
     rng = np.random.default_rng(7)
+    size = 500
     batches = {
-        batch_id: (rng.integers(18, 81, size=500).tolist(), rng.uniform(50000, 300000, size=500).tolist())
+        batch_id: {
+            "ages": rng.integers(18, 81, size=size).tolist(),
+            "incomes": rng.uniform(50000, 300000, size=size).tolist(),
+            "categories": rng.integers(1, 5, size=size).tolist(),
+            "household_sizes": rng.integers(1, 9, size=size).tolist(),
+            "disabilities": (rng.random(size) < 0.05).tolist(),
+        }
         for batch_id in range(1, 6)
     }
     requests = [
-        evaluator_pb2.EvaluateStreamRequest(
-            batch_id=batch_id, rule_sets=[ALPHA.to_proto(), GAMMA.to_proto()], ages=ages, incomes=incomes
-        )
-        for batch_id, (ages, incomes) in batches.items()
+        evaluator_pb2.EvaluateStreamRequest(batch_id=batch_id, documents=[ALPHA, DELTA], size=size, **columns)
+        for batch_id, columns in batches.items()
     ]
+    compiled = [compile_rules(parse_document(seed_document(name))) for name in ("scheme_alpha", "scheme_delta")]
 
     responses = list(stub.EvaluateStream(iter(requests), timeout=10))
 
     assert sorted(response.batch_id for response in responses) == sorted(batches)
     for response in responses:
-        ages, incomes = batches[response.batch_id]
+        columns = batches[response.batch_id]
+        arrays = {
+            "age": np.array(columns["ages"], dtype=np.int32),
+            "income": np.array(columns["incomes"]),
+            "category": np.array(columns["categories"], dtype=np.int32),
+            "household_size": np.array(columns["household_sizes"], dtype=np.int32),
+            "has_disability": np.array(columns["disabilities"]),
+        }
         assert len(response.columns) == 2
-        for column, rules in zip(response.columns, (ALPHA, GAMMA), strict=True):
-            expected = [decide(age, income, rules).decision for age, income in zip(ages, incomes, strict=True)]
-            assert list(column.decisions) == expected
+        for column, rules in zip(response.columns, compiled, strict=True):
+            assert list(column.decisions) == rules.decide_columns(arrays).tolist()
 
 
 def test_stream_answers_an_empty_batch_with_empty_columns(stub: evaluator_pb2_grpc.EvaluatorServiceStub) -> None:
-    request = evaluator_pb2.EvaluateStreamRequest(batch_id=9, rule_sets=[ALPHA.to_proto()])
+    request = evaluator_pb2.EvaluateStreamRequest(batch_id=9, documents=[ALPHA])
 
     (response,) = list(stub.EvaluateStream(iter([request]), timeout=5))
 
@@ -131,25 +163,29 @@ def test_stream_answers_an_empty_batch_with_empty_columns(stub: evaluator_pb2_gr
     ("bad_batch", "message_part"),
     [
         (
-            evaluator_pb2.EvaluateStreamRequest(batch_id=2, rule_sets=[ALPHA.to_proto()], ages=[30, 40], incomes=[1.0]),
-            "one income per age",
+            evaluator_pb2.EvaluateStreamRequest(batch_id=2, documents=[ALPHA], size=2, ages=[30, 40], incomes=[1.0]),
+            "column incomes has 1 values",
         ),
-        (evaluator_pb2.EvaluateStreamRequest(batch_id=2, ages=[30], incomes=[1.0]), "at least one rule set"),
+        (
+            evaluator_pb2.EvaluateStreamRequest(batch_id=2, documents=[DELTA], size=1, ages=[30], incomes=[1.0]),
+            "column categories is empty",
+        ),
+        (
+            evaluator_pb2.EvaluateStreamRequest(batch_id=2, size=1, ages=[30], incomes=[1.0]),
+            "at least one rule document",
+        ),
         (
             evaluator_pb2.EvaluateStreamRequest(
-                batch_id=2,
-                rule_sets=[evaluator_pb2.EligibilityRules(scheme_name="bad", min_age=9, max_age=1)],
-                ages=[30],
-                incomes=[1.0],
+                batch_id=2, documents=[ALPHA, _badly_typed()], size=1, ages=[30], incomes=[1.0]
             ),
-            "min_age",
+            "documents[1].document_json.criteria[1].test.<=[0]: criterion 'income_ceiling'",
         ),
     ],
 )
 def test_stream_refuses_a_malformed_batch_as_invalid_argument(
     stub: evaluator_pb2_grpc.EvaluatorServiceStub, bad_batch: evaluator_pb2.EvaluateStreamRequest, message_part: str
 ) -> None:
-    good = evaluator_pb2.EvaluateStreamRequest(batch_id=1, rule_sets=[ALPHA.to_proto()], ages=[30], incomes=[1.0])
+    good = evaluator_pb2.EvaluateStreamRequest(batch_id=1, documents=[ALPHA], size=1, ages=[30], incomes=[1.0])
     received: list[evaluator_pb2.EvaluateStreamResponse] = []
 
     with pytest.raises(grpc.RpcError) as raised:
@@ -160,6 +196,28 @@ def test_stream_refuses_a_malformed_batch_as_invalid_argument(
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "batch 2" in (raised.value.details() or "")
     assert message_part in (raised.value.details() or "")
+
+
+def test_stream_answers_impossible_citizens_with_item_errors(stub: evaluator_pb2_grpc.EvaluatorServiceStub) -> None:
+    request = evaluator_pb2.EvaluateStreamRequest(
+        batch_id=3,
+        documents=[DELTA],
+        size=3,
+        ages=[30, 30, 30],
+        incomes=[1.0, 1.0, 1.0],
+        categories=[1, 0, 2],
+        household_sizes=[1, 1, 101],
+        disabilities=[False, False, False],
+    )
+
+    (response,) = list(stub.EvaluateStream(iter([request]), timeout=5))
+
+    assert [item.index for item in response.errors] == [1, 2]
+    assert list(response.columns[0].decisions) == [
+        evaluator_pb2.DECISION_ELIGIBLE,
+        evaluator_pb2.DECISION_UNSPECIFIED,
+        evaluator_pb2.DECISION_UNSPECIFIED,
+    ]
 
 
 def test_health_reports_serving(channel: grpc.Channel) -> None:

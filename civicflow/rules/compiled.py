@@ -1,0 +1,173 @@
+"""A checked document compiled once into its two forms: one citizen with reasons, and whole columns at once.
+
+Nothing is ever passed to eval or exec: both forms walk the checked trees (scalar.py, vectorised.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from civicflow.rules.attributes import ATTRIBUTES, ValueType
+from civicflow.rules.checker import check_document
+from civicflow.rules.document import DocumentError, SchemeDocument
+from civicflow.rules.expressions import CheckedCriterion, Node
+from civicflow.rules.scalar import evaluate
+from civicflow.rules.vectorised import ColumnEvaluator, fold_constants, string_codes
+from civicflow.v1 import evaluator_pb2
+
+ELIGIBLE = evaluator_pb2.DECISION_ELIGIBLE
+NOT_ELIGIBLE = evaluator_pb2.DECISION_NOT_ELIGIBLE
+NEEDS_REVIEW = evaluator_pb2.DECISION_NEEDS_REVIEW
+EXCLUSION = "exclusion"
+REVIEW = "review"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One criterion as applied to one citizen; `values` holds each attribute and parameter it read."""
+
+    criterion: str
+    kind: str
+    passed: bool
+    detail: str
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: int  # a civicflow.v1.Decision value
+    reasons: tuple[Reason, ...]
+
+
+def decision_of(*, exclusion_failed: bool, review_failed: bool) -> int:
+    """The pinned rule: a failed exclusion decides first, then a failed review."""
+    if exclusion_failed:
+        return NOT_ELIGIBLE
+    return NEEDS_REVIEW if review_failed else ELIGIBLE
+
+
+@dataclass(frozen=True)
+class _Criterion:
+    checked: CheckedCriterion
+    reads: tuple[tuple[str, str], ...]  # ("var" | "param", name), in the order the test names them
+    folded: Node
+
+
+class CompiledRules:
+    """A document's criteria, ready to decide a citizen (`explain`) or a batch of columns (`decide_columns`)."""
+
+    def __init__(self, document: SchemeDocument, criteria: list[CheckedCriterion]) -> None:
+        self.rule_hash = document.rule_hash
+        self._parameters = document.parameters
+        self._criteria = tuple(
+            _Criterion(item, _reads_in_order(item.test), fold_constants(item.test)) for item in criteria
+        )
+        self.attributes: frozenset[str] = frozenset(
+            name for criterion in self._criteria for kind, name in criterion.reads if kind == "var"
+        )
+        self._codes = string_codes(criterion.folded for criterion in self._criteria)
+
+    @property
+    def criteria(self) -> tuple[str, ...]:
+        return tuple(criterion.checked.id for criterion in self._criteria)
+
+    def explain(self, citizen: Mapping[str, Any]) -> Verdict:
+        """Every criterion evaluated for one citizen (attribute name -> value; category by name), and the decision."""
+        plain = {
+            name: float(citizen[name]) if ATTRIBUTES[name] is ValueType.NUMBER else citizen[name]
+            for name in self.attributes
+        }
+        reasons = []
+        for criterion in self._criteria:
+            passed = bool(evaluate(criterion.checked.test, plain))
+            values = {
+                name: citizen[name] if kind == "var" else self._parameters[name] for kind, name in criterion.reads
+            }
+            reasons.append(
+                Reason(
+                    criterion=criterion.checked.id,
+                    kind=criterion.checked.kind,
+                    passed=passed,
+                    detail=_detail(passed, values),
+                    values=values,
+                )
+            )
+        return Verdict(
+            decision=decision_of(
+                exclusion_failed=any(not r.passed for r in reasons if r.kind == EXCLUSION),
+                review_failed=any(not r.passed for r in reasons if r.kind == REVIEW),
+            ),
+            reasons=tuple(reasons),
+        )
+
+    def criterion_columns(
+        self, columns: Mapping[str, npt.NDArray[Any]], *, size: int | None = None
+    ) -> dict[str, npt.NDArray[np.bool_]]:
+        """Whether each criterion passed, per citizen of the columns (category as Category codes)."""
+        evaluator = ColumnEvaluator(columns, _size(columns, size), self._codes)
+        with np.errstate(all="ignore"):  # IEEE results (inf, NaN) are the defined ones: no warnings
+            return {criterion.checked.id: evaluator.boolean(criterion.folded) for criterion in self._criteria}
+
+    def decide_columns(
+        self, columns: Mapping[str, npt.NDArray[Any]], *, size: int | None = None
+    ) -> npt.NDArray[np.int8]:
+        """The decision of every citizen of the columns: `explain(...).decision`, element-wise."""
+        count = _size(columns, size)
+        passed = self.criterion_columns(columns, size=count)
+        failed = {EXCLUSION: np.zeros(count, dtype=np.bool_), REVIEW: np.zeros(count, dtype=np.bool_)}
+        for criterion in self._criteria:
+            failed[criterion.checked.kind] |= ~passed[criterion.checked.id]
+        decisions = np.full(count, ELIGIBLE, dtype=np.int8)
+        decisions[failed[REVIEW]] = NEEDS_REVIEW
+        # Written last so that a failed exclusion overrides a failed review, as decision_of says.
+        decisions[failed[EXCLUSION]] = NOT_ELIGIBLE
+        return decisions
+
+
+def compile_rules(document: SchemeDocument) -> CompiledRules:
+    """The document's compiled forms; DocumentError if it does not check (only a hand-made SchemeDocument can't)."""
+    criteria = list(document.checked)
+    if not criteria:
+        criteria, problems = check_document(document.content, field="document")
+        if problems:
+            raise DocumentError(problems)
+    return CompiledRules(document, criteria)
+
+
+def _size(columns: Mapping[str, npt.NDArray[Any]], size: int | None) -> int:
+    if size is not None:
+        return size
+    return next((len(column) for column in columns.values()), 0)
+
+
+def _reads_in_order(node: Node) -> tuple[tuple[str, str], ...]:
+    found: dict[tuple[str, str], None] = {}
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if current.kind in ("var", "param"):
+            found[(current.kind, current.name)] = None
+        pending.extend(reversed(current.operands))
+    return tuple(found)
+
+
+def _detail(passed: bool, values: Mapping[str, Any]) -> str:
+    shown = ", ".join(f"{name} {_shown(value)}" for name, value in values.items())
+    return f"{'passed' if passed else 'failed'}: {shown}" if shown else ("passed" if passed else "failed")
+
+
+def _shown(value: Any) -> str:
+    """Whole amounts without a trailing .0; other numbers as Python repeats them; lists as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    if isinstance(value, list | tuple):
+        return json.dumps(list(value))
+    return str(value)
