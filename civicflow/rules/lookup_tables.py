@@ -66,7 +66,7 @@ def lookup_index(names: list[str], columns: Mapping[str, npt.NDArray[Any]]) -> n
         if name == "category":
             part = np.clip(column, 0, len(CATEGORY_INDEX) - 1)
         elif name == "has_disability":
-            part = column.view(np.uint8) if column.dtype == np.bool_ else column.astype(np.uint8)
+            part = column.astype(np.bool_, copy=False).view(np.uint8)
         else:
             low, high = HOUSEHOLD_SIZES
             if not np.issubdtype(column.dtype, np.integer) or (
