@@ -6,8 +6,8 @@ EvaluatorError
 ├── InvalidCitizenError   INVALID_ARGUMENT  (a missing citizen, an attribute no real citizen can have)
 ├── InvalidBatchError     INVALID_ARGUMENT  (a stream batch whose columns do not line up with its size)
 ├── InjectedFaultError    INTERNAL          (a fault hook failed this citizen on purpose)
-└── BatchRefusedError     INVALID_ARGUMENT  (one of the first three, in a stream batch: ends the stream;
-                                             a FieldProblems with the document's problems, if any)
+└── BatchRefusedError     INVALID_ARGUMENT  (one of the first three, in a stream batch: ends the stream)
+    └── BatchDocumentRefusedError           (the same for a document's problems, each at its field)
 """
 
 from __future__ import annotations
@@ -51,11 +51,24 @@ class InjectedFaultError(EvaluatorError):
     pass
 
 
-class BatchRefusedError(EvaluatorError, FieldProblems):
+class BatchRefusedError(EvaluatorError):
     """A stream batch that cannot be evaluated (one of the errors above): it ends the stream, naming the batch."""
 
     def __init__(self, batch_id: int, error: EvaluatorError) -> None:
+        # Exception's own, not the next in a subclass's order (FieldProblems wants problems, not text).
         Exception.__init__(self, f"batch {batch_id}: {error}")
+
+    @classmethod
+    def of(cls, batch_id: int, error: EvaluatorError) -> BatchRefusedError:
+        """The refusal, carrying the document's field problems when the error has them."""
+        if isinstance(error, FieldProblems):
+            return BatchDocumentRefusedError(batch_id, error)
+        return cls(batch_id, error)
+
+
+class BatchDocumentRefusedError(BatchRefusedError, FieldProblems):
+    def __init__(self, batch_id: int, error: EvaluatorError) -> None:
+        super().__init__(batch_id, error)
         self.problems = list(error.problems) if isinstance(error, FieldProblems) else []
 
 

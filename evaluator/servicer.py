@@ -43,5 +43,5 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
                 answer = evaluate_batch(request, self._compiled)
             except EvaluatorError as error:
                 # Ends the stream, after the answers to the batches before it.
-                raise BatchRefusedError(request.batch_id, error) from error
+                raise BatchRefusedError.of(request.batch_id, error) from error
             yield answer

@@ -17,6 +17,7 @@ from civicflow.rules.attributes import ATTRIBUTES, ValueType
 from civicflow.rules.checker import check_document
 from civicflow.rules.document import DocumentError, SchemeDocument
 from civicflow.rules.expressions import CheckedCriterion, Node
+from civicflow.rules.lookup_tables import tabulate
 from civicflow.rules.scalar import evaluate
 from civicflow.rules.vectorised import ColumnEvaluator, fold_constants, string_codes
 from civicflow.v1 import evaluator_pb2
@@ -66,7 +67,7 @@ class CompiledRules:
         self.rule_hash = document.rule_hash
         self._parameters = document.parameters
         self._criteria = tuple(
-            _Criterion(item, _reads_in_order(item.test), fold_constants(item.test)) for item in criteria
+            _Criterion(item, _reads_in_order(item.test), tabulate(fold_constants(item.test))) for item in criteria
         )
         self.attributes: frozenset[str] = frozenset(
             name for criterion in self._criteria for kind, name in criterion.reads if kind == "var"
@@ -120,13 +121,18 @@ class CompiledRules:
         """The decision of every citizen of the columns: `explain(...).decision`, element-wise."""
         count = _size(columns, size)
         passed = self.criterion_columns(columns, size=count)
-        failed = {EXCLUSION: np.zeros(count, dtype=np.bool_), REVIEW: np.zeros(count, dtype=np.bool_)}
+        failed: dict[str, npt.NDArray[np.bool_]] = {}
         for criterion in self._criteria:
-            failed[criterion.checked.kind] |= ~passed[criterion.checked.id]
-        decisions = np.full(count, ELIGIBLE, dtype=np.int8)
-        decisions[failed[REVIEW]] = NEEDS_REVIEW
-        # Written last so that a failed exclusion overrides a failed review, as decision_of says.
-        decisions[failed[EXCLUSION]] = NOT_ELIGIBLE
+            kind, failing = criterion.checked.kind, ~passed[criterion.checked.id]
+            failed[kind] = failing if kind not in failed else failed[kind] | failing
+        nothing = np.zeros(count, dtype=np.bool_)
+        excluded = failed.get(EXCLUSION, nothing)
+        # Review counts only where no exclusion failed: a failed exclusion decides first, as in decision_of.
+        in_review = failed.get(REVIEW, nothing) & ~excluded
+        # Arithmetic on int8 rather than masked writes, which cost several times as much.
+        decisions = excluded.view(np.int8) * np.int8(NOT_ELIGIBLE - ELIGIBLE)
+        decisions += in_review.view(np.int8) * np.int8(NEEDS_REVIEW - ELIGIBLE)
+        decisions += np.int8(ELIGIBLE)
         return decisions
 
 

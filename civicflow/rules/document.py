@@ -12,8 +12,8 @@ from jsonschema import Draft202012Validator
 
 from civicflow.canonical_json import canonical_json_bytes
 from civicflow.grpc_errors import FieldProblem, FieldProblems
-from civicflow.rules.checker import check_document
-from civicflow.rules.expressions import CheckedCriterion
+from civicflow.rules.checker import check_document, value_type
+from civicflow.rules.expressions import CheckedCriterion, ExpressionType
 from civicflow.rules.schema import DOCUMENT_SCHEMA
 
 _VALIDATOR = Draft202012Validator(DOCUMENT_SCHEMA)
@@ -106,8 +106,36 @@ def with_parameters(document: SchemeDocument, overrides: Mapping[str, Any], *, f
                 for name in unknown
             ]
         )
+    # An override of another type would surface as type errors inside criteria the caller never
+    # wrote: say it of the override itself.
+    mismatched = [
+        FieldProblem(f"{field}.{name}", f"parameter {name!r} is {kind} in the document; {value!r} is {other}")
+        for name, value in overrides.items()
+        for kind, other in [(value_type(document.parameters[name])[0], value_type(value)[0])]
+        if other is not None and kind is not None and not _fits(other, kind)
+    ]
+    if mismatched:
+        raise DocumentError(mismatched)
     content = {**document.content, "parameters": {**document.parameters, **overrides}}
-    return parse_document(content, field=field)
+    try:
+        return parse_document(content, field=field)
+    except DocumentError as error:
+        prefix = f"{field}.parameters."
+        raise DocumentError(
+            [
+                FieldProblem(f"{field}.{problem.field.removeprefix(prefix)}", problem.problem)
+                if problem.field.startswith(prefix)
+                else problem
+                for problem in error.problems
+            ]
+        ) from None
+
+
+def _fits(override: ExpressionType, original: ExpressionType) -> bool:
+    if override == original:
+        return True
+    # An empty list fits a list of anything, and a list of anything replaces an empty one.
+    return override.is_list and original.is_list and None in (override.item, original.item)
 
 
 def attributes_read(content: Any) -> frozenset[str]:

@@ -17,7 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 from civicflow.rules.attributes import CATEGORY_CODES
-from civicflow.rules.expressions import Node
+from civicflow.rules.expressions import BOOLEAN, Node
+from civicflow.rules.lookup_tables import LOOKUP, lookup_index
 from civicflow.rules.scalar import evaluate
 
 Column = Any  # an ndarray, or a constant NumPy broadcasts
@@ -42,6 +43,16 @@ _FOLDED: dict[str, Callable[[Column, Column], Column]] = {
 }
 
 
+_ARITHMETIC = frozenset({"+", "*", "min", "max", "-", "/"})
+
+
+def _widened(value: Column) -> Column:
+    """An integer column as float64, so arithmetic on it is the language's (no int32 wrap-around)."""
+    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.integer):
+        return value.astype(np.float64)
+    return value
+
+
 def fold_constants(node: Node) -> Node:
     """The tree with every subtree that reads no attribute replaced by its value."""
     if node.kind in ("var", "literal"):
@@ -51,7 +62,10 @@ def fold_constants(node: Node) -> Node:
     operands = tuple(fold_constants(operand) for operand in node.operands)
     if node.kind == "if" and operands[0].kind == "literal":
         return operands[1] if operands[0].value else operands[2]
-    return Node(node.kind, node.type, operands)
+    folded = Node(node.kind, node.type, operands)
+    if all(operand.kind == "literal" for operand in operands):  # an `if` above chose a constant branch
+        return Node("literal", node.type, value=evaluate(folded, {}))
+    return folded
 
 
 def string_codes(trees: Iterable[Node]) -> dict[str, int]:
@@ -76,6 +90,7 @@ class ColumnEvaluator:
         self._size = size
         self._codes = codes
         self._memo: dict[Node, Column] = {}
+        self._indexes: dict[str, npt.NDArray[np.integer] | None] = {}
 
     def boolean(self, node: Node) -> npt.NDArray[np.bool_]:
         """A boolean tree's column, a full one even where the tree folded to a constant."""
@@ -98,7 +113,11 @@ class ColumnEvaluator:
             return self._constant(node.value)
         if kind == "in":
             return self._contains(node)
+        if kind == LOOKUP:
+            return self._lookup(node)
         operands = [self.column(operand) for operand in node.operands]
+        if kind in _ARITHMETIC:
+            operands = [_widened(operand) for operand in operands]
         if kind in _FOLDED:
             result = operands[0]
             for operand in operands[1:]:
@@ -114,11 +133,22 @@ class ColumnEvaluator:
             return np.where(operands[0], operands[1], operands[2])
         raise AssertionError(f"unchecked operator {kind!r}")  # pragma: no cover
 
+    def _lookup(self, node: Node) -> Column:
+        if node.name not in self._indexes:
+            self._indexes[node.name] = lookup_index(node.name.split(","), self._columns)
+        index = self._indexes[node.name]
+        if index is None:  # values outside the table: the subtree itself
+            return self.column(node.operands[0])
+        table = np.array(node.value, dtype=np.bool_ if node.type == BOOLEAN else np.float64)
+        return np.take(table, index)
+
     def _attribute(self, name: str) -> Column:
         column = self._columns[name]
         if name in _NUMBER_ATTRIBUTES:
-            # Numbers are float64 in the language; int32 converts exactly.
-            return np.asarray(column, dtype=np.float64)
+            # Numbers are float64 in the language. An integer column stays one until arithmetic needs
+            # it (_widened): comparing int32 with a float compares exactly, and skips a converted copy.
+            column = np.asarray(column)
+            return column if np.issubdtype(column.dtype, np.integer) else column.astype(np.float64, copy=False)
         if name == "has_disability":
             return np.asarray(column, dtype=np.bool_)
         return np.asarray(column)

@@ -14,8 +14,10 @@ from collections.abc import Iterator
 import grpc
 import numpy as np
 import pytest
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
 
 from civicflow.auth.access import ServiceIdentity
 from civicflow.rules.compiled import compile_rules
@@ -281,3 +283,29 @@ def _becomes_serving(credentials: Credentials, target: str, *, deadline: float) 
             if reply.status == health_pb2.HealthCheckResponse.SERVING:
                 return True
     return False
+
+
+def _violations(error: grpc.RpcError) -> list[tuple[str, str]]:
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None
+    found = []
+    for detail in status.details:
+        request = error_details_pb2.BadRequest()
+        if detail.Unpack(request):
+            found += [(violation.field, violation.description) for violation in request.field_violations]
+    return found
+
+
+def test_a_document_that_does_not_check_comes_back_with_each_problem_as_a_field_violation(
+    stub: evaluator_pb2_grpc.EvaluatorServiceStub,
+) -> None:
+    stream = evaluator_pb2.EvaluateStreamRequest(batch_id=5, documents=[_badly_typed()], size=1, ages=[30], incomes=[1])
+
+    with pytest.raises(grpc.RpcError) as unary:
+        stub.Evaluate(evaluate_request(30, 1.0, _badly_typed()), timeout=5)
+    with pytest.raises(grpc.RpcError) as streamed:
+        list(stub.EvaluateStream(iter([stream]), timeout=5))
+
+    problem = "criterion 'income_ceiling': '<=' needs numbers; this is a string"
+    assert _violations(unary.value) == [("document.document_json.criteria[1].test.<=[0]", problem)]
+    assert _violations(streamed.value) == [("documents[0].document_json.criteria[1].test.<=[0]", problem)]

@@ -59,3 +59,48 @@ def test_division_by_zero_is_ieee() -> None:
 def _bits(value: float) -> bytes:
     # All NaNs are one value to the language: compare NaN-ness, and exact bits (sign of zero included) otherwise.
     return b"nan" if math.isnan(value) else np.float64(value).tobytes()
+
+
+def _agree(test: Any, citizens: list[dict[str, Any]]) -> list[bool]:
+    rules = compile_rules(
+        parse_document(
+            {"description": "x", "parameters": {}, "criteria": [{"id": "c", "kind": "review", "test": test}]}
+        )
+    )
+    passed = rules.criterion_columns(columns_of(citizens))["c"].tolist()
+    assert passed == [rules.explain(citizen).reasons[0].passed for citizen in citizens]
+    return passed
+
+
+def test_integer_columns_are_widened_before_arithmetic_so_nothing_wraps_around() -> None:
+    citizen = {"age": 150, "income": 0.0, "category": "sc", "household_size": 100, "has_disability": False}
+    age = {"var": "age"}
+
+    assert _agree({">": [{"*": [age, age, age, age, age]}, 7e10]}, [citizen]) == [True]
+
+
+def test_household_sizes_outside_the_tables_are_decided_without_them() -> None:
+    sizes = [0, 1, 100, 101, -5, 2**31 - 1]
+    citizens = [
+        {"age": 30, "income": 0.0, "category": "sc", "household_size": size, "has_disability": False} for size in sizes
+    ]
+    test = {"<": [{"*": [{"var": "household_size"}, 2]}, {"if": [{"==": [{"var": "category"}, "sc"]}, 150, 0]}]}
+
+    assert _agree(test, citizens) == [True, True, False, False, True, False]
+
+
+def test_a_category_code_outside_the_four_equals_no_category() -> None:
+    rules = compile_rules(
+        parse_document(
+            {
+                "description": "x",
+                "parameters": {},
+                "criteria": [{"id": "c", "kind": "exclusion", "test": {"in": [{"var": "category"}, ["sc", "x"]]}}],
+            }
+        )
+    )
+    codes = np.array([0, 1, 2, 3, 4, 5, 9, -1], dtype=np.int32)
+
+    passed = rules.criterion_columns({"category": codes})["c"].tolist()
+
+    assert passed == [False, False, True, False, False, False, False, False]
