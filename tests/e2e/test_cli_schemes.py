@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from civicflow.auth.principals import Role
 from tests.support.cli_runs import RunCommand
 from tests.support.rest_api import RestApi
@@ -65,6 +67,8 @@ def test_a_document_with_problems_is_refused_with_each_at_its_path(civicflow: Ru
     assert "criteria[0].test" in refused.err and "income_ceiling" in refused.err
 
 
-def test_a_date_that_is_no_date_is_a_usage_error(civicflow: RunCommand) -> None:
-    ran = civicflow("schemes", "publish", SCHEME, "1", "--effective-from", "2026-02-30", role=Role.ADMIN)
-    assert ran.status == 2
+def test_a_date_that_is_no_date_is_a_usage_error(civicflow: RunCommand, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        civicflow("schemes", "publish", SCHEME, "1", "--effective-from", "2026-02-30", role=Role.ADMIN)
+    assert exited.value.code == 2
+    assert "'2026-02-30' is not a date (YYYY-MM-DD)" in capsys.readouterr().err

@@ -16,7 +16,8 @@ from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from evaluator.config import EvaluatorSettings
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials
-from tests.support.scheme_documents import seed_document, seed_rule_document
+from tests.support.scheme_documents import seed_rule_document
+from tests.support.seeded_schemes import seeded_document
 
 SCHEMES = ("scheme_alpha", "scheme_gamma")
 ALPHA = seed_rule_document("scheme_alpha")
@@ -87,7 +88,7 @@ def test_chosen_citizens_fail_alone_and_the_rest_of_the_batch_stands(
         (4, "injected fault: evaluation of CIT-0000005 failed (EVALUATOR_FAIL_CITIZENS)"),
     ]
     for column, name in zip(response.columns, SCHEMES, strict=True):
-        rules = compile_rules(parse_document(seed_document(name)))
+        rules = compile_rules(parse_document(seeded_document(name)))
         expected = [rules.explain({"age": a, "income": i}).decision for a, i in zip(ages, incomes, strict=True)]
         expected[2] = expected[4] = evaluator_pb2.DECISION_UNSPECIFIED
         assert list(column.decisions) == expected

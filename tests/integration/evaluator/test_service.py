@@ -25,7 +25,8 @@ from civicflow.rules.document import parse_document
 from civicflow.settings import REPO_ROOT
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from tests.support.credentials import Credentials
-from tests.support.scheme_documents import rule_document, seed_document, seed_rule_document
+from tests.support.scheme_documents import rule_document, seed_rule_document
+from tests.support.seeded_schemes import seeded_document
 
 ALPHA = seed_rule_document("scheme_alpha")
 DELTA = seed_rule_document("scheme_delta")
@@ -67,7 +68,7 @@ def test_evaluate_returns_the_decision_every_reason_and_the_rule_hash(
     ]
     assert reply.reasons[2].detail == "failed: income 240000, review_fraction 0.9, max_income 250000"
     assert json.loads(reply.reasons[0].values_json) == {"age": 45, "min_age": 18, "max_age": 60}
-    assert reply.rule_hash == parse_document(seed_document("scheme_alpha")).rule_hash
+    assert reply.rule_hash == parse_document(seeded_document("scheme_alpha")).rule_hash
 
 
 def test_evaluate_decides_under_any_document(stub: evaluator_pb2_grpc.EvaluatorServiceStub) -> None:
@@ -85,7 +86,7 @@ def test_evaluate_excludes_by_age_before_looking_at_income(stub: evaluator_pb2_g
 
 
 def _badly_typed() -> evaluator_pb2.RuleDocument:
-    content = seed_document("scheme_alpha")
+    content = seeded_document("scheme_alpha")
     content["criteria"][1]["test"] = {"<=": [{"var": "category"}, {"param": "max_income"}]}
     return rule_document(content)
 
@@ -133,7 +134,7 @@ def test_stream_answers_each_batch_once_with_one_column_per_document(
         evaluator_pb2.EvaluateStreamRequest(batch_id=batch_id, documents=[ALPHA, DELTA], size=size, **columns)
         for batch_id, columns in batches.items()
     ]
-    compiled = [compile_rules(parse_document(seed_document(name))) for name in ("scheme_alpha", "scheme_delta")]
+    compiled = [compile_rules(parse_document(seeded_document(name))) for name in ("scheme_alpha", "scheme_delta")]
 
     responses = list(stub.EvaluateStream(iter(requests), timeout=10))
 

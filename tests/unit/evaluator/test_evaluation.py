@@ -14,7 +14,8 @@ from civicflow.v1 import evaluator_pb2
 from evaluator.errors import InvalidBatchError, InvalidCitizenError, InvalidDocumentError, InvalidRulesError
 from evaluator.evaluation import evaluate_batch, evaluate_one
 from evaluator.rules import CompiledDocuments
-from tests.support.scheme_documents import rule_document, seed_document, seed_rule_document
+from tests.support.scheme_documents import rule_document, seed_rule_document
+from tests.support.seeded_schemes import seeded_document
 
 ALPHA = seed_rule_document("scheme_alpha")
 DELTA = seed_rule_document("scheme_delta")
@@ -38,7 +39,7 @@ def test_evaluate_answers_the_decision_every_reason_and_the_rule_hash() -> None:
     ]
     assert reply.reasons[2].detail == "failed: income 240000, review_fraction 0.9, max_income 250000"
     assert reply.reasons[2].values_json == '{"income":240000,"max_income":250000,"review_fraction":0.9}'
-    assert reply.rule_hash == rule_hash(seed_document("scheme_alpha"))
+    assert reply.rule_hash == rule_hash(seeded_document("scheme_alpha"))
 
 
 @pytest.mark.parametrize(
@@ -63,7 +64,7 @@ def test_attributes_a_document_does_not_read_need_not_be_filled_in() -> None:
 
 
 def test_a_document_that_does_not_check_is_refused_with_every_problem() -> None:
-    content = seed_document("scheme_alpha")
+    content = seeded_document("scheme_alpha")
     content["criteria"][1]["test"] = {"<=": [{"var": "category"}, {"param": "nope"}]}
     request = evaluator_pb2.EvaluateRequest(citizen=citizen(), document=rule_document(content))
 
@@ -87,7 +88,7 @@ def test_a_document_that_is_not_json_is_refused() -> None:
 
 def test_compiled_documents_are_kept_by_their_bytes_and_the_least_recent_dropped() -> None:
     cache = CompiledDocuments(capacity=2)
-    documents = [rule_document(seed_document("scheme_alpha", max_income=value)) for value in (1, 2, 3)]
+    documents = [rule_document(seeded_document("scheme_alpha", max_income=value)) for value in (1, 2, 3)]
 
     first = cache.get(documents[0], field="document")
     assert cache.get(documents[0], field="document") is first

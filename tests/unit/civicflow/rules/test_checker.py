@@ -9,7 +9,7 @@ import pytest
 from civicflow.grpc_errors import FieldProblem
 from civicflow.rules.checker import MAX_EXPRESSION_NODES
 from civicflow.rules.document import DocumentError, parse_document
-from tests.support.scheme_documents import seed_document
+from tests.support.seeded_schemes import seeded_document
 
 SEEDS = ("scheme_alpha", "scheme_beta", "scheme_gamma", "scheme_delta")
 
@@ -30,7 +30,7 @@ def problems_of(content: Any) -> list[FieldProblem]:
 
 @pytest.mark.parametrize("scheme_name", SEEDS)
 def test_every_seed_document_checks(scheme_name: str) -> None:
-    checked = parse_document(seed_document(scheme_name)).checked
+    checked = parse_document(seeded_document(scheme_name)).checked
 
     assert [criterion.id for criterion in checked] == ["age", "income_ceiling", "review_band"]
 

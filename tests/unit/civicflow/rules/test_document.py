@@ -8,9 +8,9 @@ import pytest
 
 from civicflow.grpc_errors import FieldProblem
 from civicflow.rules.document import DocumentError, attributes_read, parse_document, with_parameters
-from tests.support.scheme_documents import seed_document
+from tests.support.seeded_schemes import seeded_document
 
-ALPHA = parse_document(seed_document("scheme_alpha"))
+ALPHA = parse_document(seeded_document("scheme_alpha"))
 
 
 def test_overridden_parameters_make_a_new_checked_document() -> None:
@@ -40,7 +40,7 @@ def test_a_bad_override_is_named_as_the_caller_wrote_it(overrides: dict[str, Any
 
 def test_attributes_read_by_the_seeds() -> None:
     assert attributes_read(ALPHA.content) == {"age", "income"}
-    assert attributes_read(seed_document("scheme_delta")) == {
+    assert attributes_read(seeded_document("scheme_delta")) == {
         "age",
         "income",
         "category",

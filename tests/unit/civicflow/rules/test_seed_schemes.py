@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from civicflow.rules.compiled import ELIGIBLE, NEEDS_REVIEW, NOT_ELIGIBLE, compile_rules
 from civicflow.rules.document import parse_document
 from tests.support.eligibility_oracle import expected_decision, reference_decisions
-from tests.support.scheme_documents import seed_document
+from tests.support.seeded_schemes import seeded_document
 from tests.unit.civicflow.rules.random_documents import columns_of
 
 DECISIONS = {"ELIGIBLE": ELIGIBLE, "NOT_ELIGIBLE": NOT_ELIGIBLE, "NEEDS_REVIEW": NEEDS_REVIEW}
@@ -31,7 +31,7 @@ RULE_VALUES = st.fixed_dictionaries(
 @settings(max_examples=200, deadline=None)
 @given(st.sampled_from(["scheme_alpha", "scheme_beta", "scheme_gamma"]), RULE_VALUES, st.integers(0, 2**32 - 1))
 def test_the_first_three_seeds_decide_as_the_old_rule(scheme_name: str, values: dict[str, Any], seed: int) -> None:
-    rules = compile_rules(parse_document(seed_document(scheme_name, **values)))
+    rules = compile_rules(parse_document(seeded_document(scheme_name, **values)))
     rng = np.random.default_rng(seed)
     ages = rng.integers(0, 151, size=2000).astype(np.int32)
     ceiling = float(values["max_income"])
@@ -53,7 +53,7 @@ def test_the_first_three_seeds_decide_as_the_old_rule(scheme_name: str, values: 
         assert rules.explain(citizen).decision == DECISIONS[expected_decision(citizen, values)]
 
 
-DELTA = compile_rules(parse_document(seed_document("scheme_delta")))
+DELTA = compile_rules(parse_document(seeded_document("scheme_delta")))
 BASES = {"general": 200000, "obc": 240000, "sc": 280000, "st": 280000}
 
 
