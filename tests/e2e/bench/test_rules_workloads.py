@@ -10,7 +10,7 @@ from bench.rules_workloads import (
     DELTA_SCHEME,
     TEN_CRITERIA_SCHEME,
     prepare_rule_versions,
-    seeded_document,
+    seed_document,
     time_criteria_checks,
     time_versioned_impact,
 )
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.bench
 def test_the_versioned_proposal_and_the_ten_criteria_are_timed_from_completed_runs(
     api: RestApi, analyst_api: RestApi, admin_api: RestApi, count_instances: Callable[[], int]
 ) -> None:
-    versions = prepare_rule_versions(analyst=analyst_api, admin=admin_api, delta_document=seeded_document(DELTA_SCHEME))
+    versions = prepare_rule_versions(analyst=analyst_api, admin=admin_api, delta_document=seed_document(DELTA_SCHEME))
     scheme = analyst_api.get(f"/schemes/{TEN_CRITERIA_SCHEME}").json()
     assert [version["status"] for version in scheme["versions"]] == ["published"]
     before = count_instances()
