@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import rfc8785
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from civicflow.canonical_json import canonical_json, canonical_json_bytes
@@ -44,3 +44,22 @@ def test_keys_sort_by_utf16_code_units_even_where_code_points_disagree() -> None
 def test_values_without_a_canonical_form_are_refused(value: Any) -> None:
     with pytest.raises(rfc8785.CanonicalizationError):
         canonical_json_bytes(value)
+
+
+_PLAIN_RANGE_FLOATS = st.floats(min_value=1e-4, max_value=1e16, allow_nan=False, allow_infinity=False) | st.floats(
+    min_value=-1e16, max_value=-1e-4
+)
+
+
+@settings(max_examples=2000)
+@given(_PLAIN_RANGE_FLOATS)
+def test_floats_on_the_fast_path_are_written_as_ecmascript_writes_them(value: float) -> None:
+    assert canonical_json_bytes({"value": value, "in": [value]}) == rfc8785.dumps({"value": value, "in": [value]})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0.9, 0.1, 1 / 3, 1e-4, 9.999e-5, 4503599627370495.5, 2.0**52, 1e16, 123456789.125, -0.0, 0.0, 5e-324, 1e21, 1e22],
+)
+def test_floats_at_the_edges_of_the_fast_path_equal_the_reference(value: float) -> None:
+    assert canonical_json_bytes([value, {"v": value}]) == rfc8785.dumps([value, {"v": value}])
