@@ -47,7 +47,7 @@ def _plain(value: Any) -> bool:
         return True
     if kind is float:
         low, high = _PLAIN_FLOATS
-        return low <= abs(value) < high and not value.is_integer()  # type: ignore[no-any-return]
+        return low <= abs(value) < high and not value.is_integer()
     if kind is dict:
         return all(type(key) is str and key.isascii() and _plain(item) for key, item in value.items())
     if kind is list:

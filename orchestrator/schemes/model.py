@@ -47,15 +47,18 @@ class SchemeVersion:
         return f"{self.scheme_name} version {self.version}"
 
     def rules(self) -> dict[str, Any]:
-        """The `rules` value a run carries (pinned in the issue's brief): every later step consumes it."""
-        assert self.document is not None, "rules are made of a version read with its document"
+        """The `rules` value a run carries: the version by reference, without its document.
+
+        A stored version never changes, so its name, number and rule_hash name its document
+        exactly; tasks that need the document get it from SchemeService.with_document. Left out,
+        a decision's journal and audit records are the same size whatever its document's.
+        """
         return {
             "scheme_name": self.scheme_name,
             "version": self.version,
             "status": self.status,
             "effective_from": self.effective_from.isoformat() if self.effective_from else None,
             "rule_hash": self.rule_hash,
-            "document": dict(self.document),
         }
 
     def to_proto(self) -> orchestrator_pb2.SchemeVersion:

@@ -34,6 +34,7 @@ from orchestrator.errors import (
 )
 from orchestrator.runs.audit_client import AuditClient
 from orchestrator.schemes.audit_records import creation_record, publication_record
+from orchestrator.schemes.documents import SchemeDocuments
 from orchestrator.schemes.model import PUBLISHED, SchemeSummary, SchemeVersion, checked_name, checked_version
 from orchestrator.schemes.store import SchemeBusyError, SchemeVersionStore
 
@@ -62,6 +63,7 @@ class SchemeService:
         self._audit = audit
         self._audit_timeout = audit_timeout
         self.today = today
+        self.documents = SchemeDocuments(store)
 
     async def list_schemes(self) -> list[SchemeSummary]:
         """Every scheme, with the version in force today (UTC)."""

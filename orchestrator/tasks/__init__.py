@@ -27,8 +27,8 @@ def task_registry(
     registry = TaskRegistry(
         (
             *scheme_rules.tasks(schemes=schemes),
-            *eligibility.tasks(evaluator=evaluator),
-            *impact.tasks(evaluator=evaluator, results=results),
+            *eligibility.tasks(evaluator=evaluator, documents=schemes.documents),
+            *impact.tasks(evaluator=evaluator, documents=schemes.documents, results=results),
         )
     )
     assert registry.contracts() == TASK_CONTRACTS, "every task type has a contract and a bound function"

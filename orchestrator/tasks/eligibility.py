@@ -16,6 +16,7 @@ from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from orchestrator.citizens import mock_citizen
 from orchestrator.errors import StepFailedError
 from orchestrator.runs.outages import EVALUATOR
+from orchestrator.schemes.documents import SchemeDocuments
 from orchestrator.tasks.contract import NoConfig, Task, TaskContext, TaskContract
 
 EvaluatorStub = evaluator_pb2_grpc.EvaluatorServiceStub
@@ -39,12 +40,16 @@ async def fetch_citizen(inputs: Mapping[str, Any], _config: NoConfig, _context: 
 
 
 async def evaluate_rules(
-    inputs: Mapping[str, Any], _config: NoConfig, context: TaskContext, *, evaluator: EvaluatorStub
+    inputs: Mapping[str, Any],
+    _config: NoConfig,
+    context: TaskContext,
+    *,
+    evaluator: EvaluatorStub,
+    documents: SchemeDocuments,
 ) -> dict[str, Any]:
     """The evaluator's verdict on the citizen under the rules' document, with every criterion's reason."""
-    request = evaluator_pb2.EvaluateRequest(
-        citizen=citizen_profile(inputs["citizen"]), document=rule_document(inputs["rules"])
-    )
+    rules = await documents.with_document(inputs["rules"])
+    request = evaluator_pb2.EvaluateRequest(citizen=citizen_profile(inputs["citizen"]), document=rule_document(rules))
     try:
         reply = await evaluator.Evaluate(request, timeout=context.call_timeout)
     except grpc.aio.AioRpcError as error:
@@ -137,9 +142,9 @@ MAKE_DECISION = TaskContract(
 CONTRACTS = (FETCH_CITIZEN, EVALUATE_RULES, MAKE_DECISION)
 
 
-def tasks(*, evaluator: EvaluatorStub) -> tuple[Task, ...]:
+def tasks(*, evaluator: EvaluatorStub, documents: SchemeDocuments) -> tuple[Task, ...]:
     return (
         Task(FETCH_CITIZEN, fetch_citizen),
-        Task(EVALUATE_RULES, functools.partial(evaluate_rules, evaluator=evaluator)),
+        Task(EVALUATE_RULES, functools.partial(evaluate_rules, evaluator=evaluator, documents=documents)),
         Task(MAKE_DECISION, make_decision),
     )

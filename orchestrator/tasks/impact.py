@@ -18,6 +18,7 @@ from orchestrator.impact.fan_out_config import FanOutConfig
 from orchestrator.impact.outcome import PopulationOutcome
 from orchestrator.impact.report import CategoryImpact, ImpactReport, failure_json
 from orchestrator.impact.results_store import ImpactResultStore
+from orchestrator.schemes.documents import SchemeDocuments
 from orchestrator.storage.tables import SCHEMA, ImpactFailureRow, ImpactResultRow
 from orchestrator.tasks.contract import NoConfig, Task, TaskContext, TaskContract
 
@@ -41,7 +42,9 @@ async def load_beneficiaries(inputs: Mapping[str, Any], _config: NoConfig, _cont
     }
 
 
-async def apply_proposed_rules(inputs: Mapping[str, Any], _config: NoConfig, _context: TaskContext) -> dict[str, Any]:
+async def apply_proposed_rules(
+    inputs: Mapping[str, Any], _config: NoConfig, _context: TaskContext, *, documents: SchemeDocuments
+) -> dict[str, Any]:
     """The rules to compare with the baseline: a fetched version, the baseline with parameters overridden, or itself.
 
     A template has no conditional steps, so the version is always fetched (the one in force
@@ -62,7 +65,7 @@ async def apply_proposed_rules(inputs: Mapping[str, Any], _config: NoConfig, _co
     overrides = inputs.get("proposed_rules") or {}
     if not overrides:
         return {"proposed_rules": baseline}
-    return {"proposed_rules": overridden_rules(baseline, overrides)}
+    return {"proposed_rules": overridden_rules(await documents.with_document(baseline), overrides)}
 
 
 def overridden_rules(baseline: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -96,10 +99,12 @@ async def evaluate_population_task(
     context: TaskContext,
     *,
     evaluator: evaluator_pb2_grpc.EvaluatorServiceStub,
+    documents: SchemeDocuments,
     results: ImpactResultStore,
 ) -> dict[str, Any]:
     """Evaluates and stores every citizen, or, if an earlier attempt already committed them, sums up its rows."""
     size = int(inputs["population"]["size"])
+    rules = (await documents.with_document(inputs["rules"]), await documents.with_document(inputs["proposed_rules"]))
     writer = await asyncio.to_thread(results.open_writer, context.instance_id)
     try:
         first_attempt = await asyncio.to_thread(writer.claim)
@@ -108,7 +113,7 @@ async def evaluate_population_task(
                 stub=evaluator,
                 instance_id=context.instance_id,
                 size=size,
-                rules=(inputs["rules"], inputs["proposed_rules"]),
+                rules=rules,
                 writer=writer,
                 config=config,
                 batch_timeout=config.batch_timeout(context.call_timeout),
@@ -154,12 +159,14 @@ def _evaluation(outcome: PopulationOutcome, *, size: int, batches: int) -> dict[
     }
 
 
-async def build_impact_report(inputs: Mapping[str, Any], _config: NoConfig, context: TaskContext) -> dict[str, Any]:
+async def build_impact_report(
+    inputs: Mapping[str, Any], _config: NoConfig, context: TaskContext, *, documents: SchemeDocuments
+) -> dict[str, Any]:
     report = ImpactReport.from_evaluation(
         inputs["evaluation"],
         instance_id=str(context.instance_id),
-        baseline=inputs["rules"],
-        proposed=inputs["proposed_rules"],
+        baseline=await documents.with_document(inputs["rules"]),
+        proposed=await documents.with_document(inputs["proposed_rules"]),
     )
     return {"impact_report": report.to_document()}
 
@@ -199,10 +206,15 @@ BUILD_IMPACT_REPORT = TaskContract(
 CONTRACTS = (LOAD_BENEFICIARIES, APPLY_PROPOSED_RULES, EVALUATE_POPULATION, BUILD_IMPACT_REPORT)
 
 
-def tasks(*, evaluator: evaluator_pb2_grpc.EvaluatorServiceStub, results: ImpactResultStore) -> tuple[Task, ...]:
+def tasks(
+    *, evaluator: evaluator_pb2_grpc.EvaluatorServiceStub, documents: SchemeDocuments, results: ImpactResultStore
+) -> tuple[Task, ...]:
     return (
         Task(LOAD_BENEFICIARIES, load_beneficiaries),
-        Task(APPLY_PROPOSED_RULES, apply_proposed_rules),
-        Task(EVALUATE_POPULATION, functools.partial(evaluate_population_task, evaluator=evaluator, results=results)),
-        Task(BUILD_IMPACT_REPORT, build_impact_report),
+        Task(APPLY_PROPOSED_RULES, functools.partial(apply_proposed_rules, documents=documents)),
+        Task(
+            EVALUATE_POPULATION,
+            functools.partial(evaluate_population_task, evaluator=evaluator, documents=documents, results=results),
+        ),
+        Task(BUILD_IMPACT_REPORT, functools.partial(build_impact_report, documents=documents)),
     )

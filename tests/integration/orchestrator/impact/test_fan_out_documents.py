@@ -24,6 +24,8 @@ from orchestrator.impact.fan_out import evaluate_population
 from orchestrator.impact.fan_out_config import FanOutConfig
 from orchestrator.impact.outcome import PopulationOutcome
 from orchestrator.impact.results_store import ImpactResultStore
+from orchestrator.schemes.documents import SchemeDocuments
+from orchestrator.schemes.store import SchemeVersionStore
 from orchestrator.tasks.contract import NoConfig, TaskContext
 from orchestrator.tasks.impact import build_impact_report, evaluate_population_task
 from orchestrator.templates.step_policy import FAIL_FAST, NO_RETRY
@@ -162,16 +164,20 @@ def test_the_tasks_pass_the_by_category_counts_and_both_documents_into_the_repor
     migrate(owner)
     context = TaskContext(instance_id=instance_for_results(owner), call_timeout=10.0)
     inputs = {"population": {"size": SIZE}, "rules": BASELINE, "proposed_rules": PROPOSED}
+    # Both rules values carry their documents, as a proposal does: the store is not read.
+    documents = SchemeDocuments(SchemeVersionStore(owner))
 
     async def evaluate_and_report() -> dict[str, Any]:
         channel = credentials.aio_channel(target, server=ServiceIdentity.EVALUATOR, as_=ServiceIdentity.ORCHESTRATOR)
         try:
             stub = evaluator_pb2_grpc.EvaluatorServiceStub(channel)
             store = ImpactResultStore(owner)
-            evaluated = await evaluate_population_task(inputs, CONFIG, context, evaluator=stub, results=store)
+            evaluated = await evaluate_population_task(
+                inputs, CONFIG, context, evaluator=stub, documents=documents, results=store
+            )
         finally:
             await channel.close()
-        return await build_impact_report({**inputs, **evaluated}, NoConfig(), context)
+        return await build_impact_report({**inputs, **evaluated}, NoConfig(), context, documents=documents)
 
     report = background_loop.run(evaluate_and_report(), timeout=60)["impact_report"]
 

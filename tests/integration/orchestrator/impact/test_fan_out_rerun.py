@@ -13,6 +13,8 @@ from civicflow.auth.access import ServiceIdentity
 from civicflow.v1 import evaluator_pb2_grpc
 from orchestrator.impact.fan_out_config import FanOutConfig
 from orchestrator.impact.results_store import ImpactResultStore
+from orchestrator.schemes.documents import SchemeDocuments
+from orchestrator.schemes.store import SchemeVersionStore
 from orchestrator.tasks.contract import TaskContext
 from orchestrator.tasks.impact import evaluate_population_task
 from orchestrator.templates.step_policy import FailureTolerance
@@ -65,6 +67,8 @@ def _attempt(
                 FanOutConfig(batch_size=700),
                 context,
                 evaluator=evaluator_pb2_grpc.EvaluatorServiceStub(channel),
+                # The rules values carry their documents, as a proposal does: the store is not read.
+                documents=SchemeDocuments(SchemeVersionStore(engine)),
                 results=ImpactResultStore(engine),
             )
         finally:

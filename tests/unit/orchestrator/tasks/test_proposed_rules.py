@@ -7,18 +7,23 @@ import uuid
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from civicflow.rules.document import rule_hash
 from orchestrator.errors import StepFailedError
+from orchestrator.schemes.documents import SchemeDocuments
+from orchestrator.schemes.store import SchemeVersionStore
 from orchestrator.tasks.contract import NoConfig, TaskContext
 from orchestrator.tasks.impact import apply_proposed_rules
 from tests.support.seeded_schemes import seeded_rules
 
 CONTEXT = TaskContext(instance_id=uuid.uuid4(), call_timeout=5.0)
+# Every rules value here carries its document, so the store is never read: its engine names no database at all.
+DOCUMENTS = SchemeDocuments(SchemeVersionStore(sa.create_engine("postgresql+psycopg2:///no_database_at_all")))
 
 
 def _proposal(**inputs: Any) -> dict[str, Any]:
-    output = asyncio.run(apply_proposed_rules(inputs, NoConfig(), CONTEXT))
+    output = asyncio.run(apply_proposed_rules(inputs, NoConfig(), CONTEXT, documents=DOCUMENTS))
     assert set(output) == {"proposed_rules"}
     return dict(output["proposed_rules"])
 
