@@ -81,7 +81,8 @@ def citizen_attributes(citizen: evaluator_pb2.CitizenProfile, reads: frozenset[s
         raise InvalidCitizenError("the rules read the citizen's category, and the citizen has none")
     return {
         "age": citizen.age,
-        "income": citizen.income,
+        # A whole amount as an int, as the registry has it: reasons then report 114920, not 114920.0.
+        "income": int(citizen.income) if citizen.income.is_integer() and citizen.income < 2**53 else citizen.income,
         "category": CATEGORY_NAMES.get(citizen.category, ""),
         "household_size": citizen.household_size,
         "has_disability": citizen.has_disability,
