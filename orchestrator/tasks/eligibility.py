@@ -9,7 +9,6 @@ from typing import Any
 
 import grpc
 
-from civicflow.canonical_json import canonical_json
 from civicflow.decisions import DECISION_NAMES
 from civicflow.grpc_errors import CallFailure, classify_rpc_error
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
@@ -48,8 +47,11 @@ async def evaluate_rules(
     documents: SchemeDocuments,
 ) -> dict[str, Any]:
     """The evaluator's verdict on the citizen under the rules' document, with every criterion's reason."""
-    rules = await documents.with_document(inputs["rules"])
-    request = evaluator_pb2.EvaluateRequest(citizen=citizen_profile(inputs["citizen"]), document=rule_document(rules))
+    rules = inputs["rules"]
+    document = evaluator_pb2.RuleDocument(
+        scheme_name=rules["scheme_name"], version=rules["version"], document_json=await documents.document_json(rules)
+    )
+    request = evaluator_pb2.EvaluateRequest(citizen=citizen_profile(inputs["citizen"]), document=document)
     try:
         reply = await evaluator.Evaluate(request, timeout=context.call_timeout)
     except grpc.aio.AioRpcError as error:
@@ -91,13 +93,6 @@ def citizen_profile(citizen: Mapping[str, Any]) -> evaluator_pb2.CitizenProfile:
         category=_CATEGORY_VALUES[citizen["category"]],
         household_size=citizen["household_size"],
         has_disability=citizen["has_disability"],
-    )
-
-
-def rule_document(rules: Mapping[str, Any]) -> evaluator_pb2.RuleDocument:
-    """The run's rules value R as the evaluator takes it; canonical JSON, so equal documents are equal bytes."""
-    return evaluator_pb2.RuleDocument(
-        scheme_name=rules["scheme_name"], version=rules["version"], document_json=canonical_json(rules["document"])
     )
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from civicflow.canonical_json import canonical_json
 from civicflow.rules.document import rule_hash
 from orchestrator.errors import StepFailedError
 from orchestrator.schemes.documents import SchemeDocuments
@@ -74,3 +76,14 @@ def test_rules_naming_a_version_that_is_not_stored_or_another_hash_fail_the_step
         asyncio.run(documents.with_document({**drafted, "version": 99}))
     with pytest.raises(StepFailedError, match="has rule_hash"):
         asyncio.run(documents.with_document({**drafted, "rule_hash": "00" * 32}))
+
+
+def test_the_evaluators_text_of_a_document_is_its_canonical_json(
+    scheme_engine: sa.Engine, drafted: dict[str, Any]
+) -> None:
+    documents = SchemeDocuments(SchemeVersionStore(scheme_engine))
+
+    text = asyncio.run(documents.document_json(drafted))
+
+    assert text == canonical_json(alpha_document(max_income=123456))
+    assert hashlib.sha256(text.encode()).hexdigest() == drafted["rule_hash"]
