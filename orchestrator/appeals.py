@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 
 from civicflow.auth.access import Action, authorize
@@ -142,20 +141,22 @@ class AppealDesk:
         return value
 
 
+# The version the schemes' fixed rules became (schemes/*.json): what every decision made before versions was made under.
+RULES_BEFORE_VERSIONS = 1
+
+
 def rules_pin(original: InstanceRecord, *, decision_output: str | None) -> dict[str, Any]:
     """The appeal run's inputs that make it decide under the version the original did, whatever is published since.
 
     The version sits beside the decision (`decision.scheme_version` for `decision.decision`). A
-    decision made before versions existed has none: it was made under the rules in force on its
-    run's as_of, or on the day (UTC) the run was created, so the appeal asks for that date's.
+    decision made before versions existed has none: it was made under the fixed rules that
+    became each scheme's version 1, so the appeal asks for version 1. A date would not do: a
+    version published later may be in force from a date before the decision's.
     """
     version = _at(original.outputs, [*(decision_output or "").split(".")[:-1], SCHEME_VERSION_INPUT])
     if isinstance(version, int) and not isinstance(version, bool):
         return {SCHEME_VERSION_INPUT: version}
-    as_of = original.inputs.get(AS_OF_INPUT)
-    if not isinstance(as_of, str):
-        as_of = original.created_at.astimezone(UTC).date().isoformat()
-    return {AS_OF_INPUT: as_of}
+    return {SCHEME_VERSION_INPUT: RULES_BEFORE_VERSIONS}
 
 
 def _at(outputs: Any, parts: list[str]) -> Any:

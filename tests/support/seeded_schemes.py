@@ -20,8 +20,13 @@ def seeded_document(scheme_name: str, **parameters: Any) -> dict[str, Any]:
     return {**document, "parameters": {**document["parameters"], **parameters}}
 
 
+def seeded_reference(scheme_name: str) -> dict[str, Any]:
+    """What fetch_scheme_rules outputs for a seeded scheme's version 1: the version by reference, as runs carry it."""
+    return {key: value for key, value in seeded_rules(scheme_name).items() if key != "document"}
+
+
 def seeded_rules(scheme_name: str) -> dict[str, Any]:
-    """What fetch_scheme_rules outputs for a seeded scheme's version 1 (the pinned rules value R)."""
+    """A seeded scheme's version 1 as a rules value with its document, as the tasks that read it see it."""
     content = seed(scheme_name)
     return {
         "scheme_name": content["scheme_name"],

@@ -1,9 +1,9 @@
-"""An appeal decides under the version its original decision was made under, or, before versions, on its date."""
+"""An appeal decides under the version its original decision was made under; before versions, under version 1."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.appeals import rules_pin
@@ -37,22 +37,17 @@ def test_a_decision_under_a_version_is_appealed_under_that_version_and_no_date()
     assert rules_pin(original, decision_output="decision.decision") == {"scheme_version": 3}
 
 
-def test_a_decision_made_before_versions_is_appealed_under_the_version_in_force_on_its_as_of() -> None:
-    original = _original(
-        outputs={"decision": DECIDED},
-        inputs={"citizen_id": "CIT-0000042", "scheme_name": "scheme_alpha", "as_of": "2026-01-31"},
-        created_at=datetime(2026, 11, 30, 12, tzinfo=UTC),
-    )
+def test_a_decision_made_before_versions_is_appealed_under_version_1_whatever_its_date() -> None:
+    # The fixed rules became each scheme's version 1; a version published later may be in force from any
+    # earlier date, so the decision's date would not find the rules it was made under.
+    for inputs in ({"citizen_id": "CIT-0000042", "scheme_name": "scheme_alpha", "as_of": "2026-01-31"}, None):
+        original = _original(
+            outputs={"decision": DECIDED}, inputs=inputs, created_at=datetime(2026, 11, 30, tzinfo=UTC)
+        )
+            outputs={"decision": DECIDED}, inputs=inputs, created_at=datetime(2026, 11, 30, tzinfo=UTC)
+        )
 
-    assert rules_pin(original, decision_output="decision.decision") == {"as_of": "2026-01-31"}
-
-
-def test_without_an_as_of_it_is_the_day_the_run_was_created_in_utc() -> None:
-    # 01:30 on the 1st in India is still the 30th of November in UTC.
-    india = timezone(timedelta(hours=5, minutes=30))
-    original = _original(outputs={"decision": DECIDED}, created_at=datetime(2026, 12, 1, 1, 30, tzinfo=india))
-
-    assert rules_pin(original, decision_output="decision.decision") == {"as_of": "2026-11-30"}
+        assert rules_pin(original, decision_output="decision.decision") == {"scheme_version": 1}
 
 
 def test_the_version_is_read_beside_the_decision_wherever_the_template_puts_it() -> None:
@@ -70,4 +65,4 @@ def test_a_version_that_is_not_a_number_is_no_version() -> None:
             outputs={"decision": {**DECIDED, "scheme_version": version}}, created_at=datetime(2026, 11, 30, tzinfo=UTC)
         )
 
-        assert rules_pin(original, decision_output="decision.decision") == {"as_of": "2026-11-30"}
+        assert rules_pin(original, decision_output="decision.decision") == {"scheme_version": 1}
