@@ -232,6 +232,7 @@ class WorkflowRunner:
             report_items=report_items,
             call_timeout=min(self._call_timeout, spec.timeout_seconds or self._call_timeout),
             outage_seconds=self._outages.limit_seconds,
+            run_created_at=state.instance.created_at,
         )
         run = self._tasks.get(step.spec.task_type).run
         started_at = datetime.now(UTC)

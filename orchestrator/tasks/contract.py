@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -43,6 +44,8 @@ class TaskContext:
     report_items: ItemProgress = _ignore_progress
     # How long a task that waits out a dependency's outage itself (a fan-out's streams) may wait for it.
     outage_seconds: float = 300.0
+    # When the run was submitted: what "today" means for it, however late a step runs or resumes.
+    run_created_at: datetime | None = None
 
 
 TaskFunction = Callable[[Mapping[str, Any], Any, TaskContext], Awaitable[dict[str, Any]]]

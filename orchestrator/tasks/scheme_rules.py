@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -26,10 +26,13 @@ class SchemeRulesConfig(BaseModel):
 
 
 async def fetch_scheme_rules(
-    inputs: Mapping[str, Any], config: SchemeRulesConfig, _context: TaskContext, *, schemes: SchemeService
+    inputs: Mapping[str, Any], config: SchemeRulesConfig, context: TaskContext, *, schemes: SchemeService
 ) -> dict[str, Any]:
-    """{"rules": R}: `scheme_version` exactly if given (as_of ignored), else the version in force on `as_of` (default
-    today, UTC). R is the pinned shape (SchemeVersion.rules)."""
+    """{"rules": R}: `scheme_version` exactly if given (as_of ignored), else the version in force on `as_of`.
+
+    `as_of` defaults to the day (UTC) the run was submitted, not the day this step happens to run:
+    a run resumed after midnight decides as it would have. R names the version (SchemeVersion.rules).
+    """
     name = inputs["scheme_name"]
     number = inputs.get("scheme_version")
     if number is not None:
@@ -45,7 +48,7 @@ async def fetch_scheme_rules(
                 f"{version.label} is a draft, not published: this step decides under published versions only"
             )
         return {"rules": version.rules()}
-    as_of = _as_of(inputs.get("as_of")) or schemes.today()
+    as_of = _as_of(inputs.get("as_of")) or _submitted_on(context) or schemes.today()
     in_force = await schemes.in_force(name, as_of)
     if in_force is None:
         await _refuse_unknown(schemes, name)
@@ -59,6 +62,10 @@ async def _refuse_unknown(schemes: SchemeService, name: Any) -> None:
     if name not in known:
         listed = ", ".join(known) or "none"
         raise StepFailedError(f"unknown scheme {shown(str(name))} (known schemes: {listed})")
+
+
+def _submitted_on(context: TaskContext) -> date | None:
+    return context.run_created_at.astimezone(UTC).date() if context.run_created_at else None
 
 
 def _is_version(value: Any) -> bool:

@@ -44,8 +44,6 @@ def test_a_decision_made_before_versions_is_appealed_under_version_1_whatever_it
         original = _original(
             outputs={"decision": DECIDED}, inputs=inputs, created_at=datetime(2026, 11, 30, tzinfo=UTC)
         )
-            outputs={"decision": DECIDED}, inputs=inputs, created_at=datetime(2026, 11, 30, tzinfo=UTC)
-        )
 
         assert rules_pin(original, decision_output="decision.decision") == {"scheme_version": 1}
 

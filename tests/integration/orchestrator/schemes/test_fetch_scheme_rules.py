@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -36,10 +36,16 @@ def scheme(open_service: Any) -> str:
     return name
 
 
-def fetch(open_service: Any, inputs: dict[str, Any], config: SchemeRulesConfig = PUBLISHED_ONLY, **service: Any) -> Any:
+def fetch(
+    open_service: Any,
+    inputs: dict[str, Any],
+    config: SchemeRulesConfig = PUBLISHED_ONLY,
+    context: TaskContext = CONTEXT,
+    **service: Any,
+) -> Any:
     async def run() -> Any:
         async with open_service(**service) as schemes:
-            return await fetch_scheme_rules(inputs, config, CONTEXT, schemes=schemes)
+            return await fetch_scheme_rules(inputs, config, context, schemes=schemes)
 
     return asyncio.run(run())
 
@@ -62,6 +68,19 @@ def test_the_rules_name_the_version_in_force_on_as_of_by_its_hash(open_service: 
 
 def test_as_of_defaults_to_today(open_service: Any, scheme: str) -> None:
     rules = fetch(open_service, {"scheme_name": scheme}, today=date(2026, 3, 3))["rules"]
+    assert rules["version"] == 1
+
+
+def test_a_run_decides_as_of_the_day_it_was_submitted_however_late_the_step_runs(
+    open_service: Any, scheme: str
+) -> None:
+    # Submitted at 23:59 UTC on the last day of version 1, its step running (or resumed) in version 2's days.
+    submitted = TaskContext(
+        instance_id=uuid.uuid4(), call_timeout=5, run_created_at=datetime(2026, 6, 30, 23, 59, tzinfo=UTC)
+    )
+
+    rules = fetch(open_service, {"scheme_name": scheme}, context=submitted, today=date(2026, 7, 2))["rules"]
+
     assert rules["version"] == 1
 
 
