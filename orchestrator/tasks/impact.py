@@ -47,9 +47,8 @@ async def apply_proposed_rules(
 ) -> dict[str, Any]:
     """The rules to compare with the baseline: a fetched version, the baseline with parameters overridden, or itself.
 
-    A template has no conditional steps, so the version is always fetched (the one in force
-    today when the run names none) and this step chooses: the fetched version only when the
-    run asked for one by number.
+    A template has no conditional steps, so the fetching step always runs: it fetches the
+    version the run names, or nothing (`version_rules` null) when the run names none.
     """
     baseline = inputs["rules"]
     if "proposed_version" in inputs and inputs.get("proposed_rules"):

@@ -18,11 +18,14 @@ from orchestrator.tasks.contract import Task, TaskContext, TaskContract
 
 class SchemeRulesConfig(BaseModel):
     """`drafts`: whether `scheme_version` may name a draft (an impact analysis of a proposal), not only a published
-    version (a decision)."""
+    version (a decision). `named_only`: whether the step fetches nothing unless a version is named."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     drafts: bool = False
+    # Whether only a named `scheme_version` is fetched: without one the step gives {"rules": null}. For a step
+    # that fetches a proposal, which a run may not name, rather than the version in force.
+    named_only: bool = False
 
 
 async def fetch_scheme_rules(
@@ -48,6 +51,8 @@ async def fetch_scheme_rules(
                 f"{version.label} is a draft, not published: this step decides under published versions only"
             )
         return {"rules": version.rules()}
+    if config.named_only:
+        return {"rules": None}
     as_of = _as_of(inputs.get("as_of")) or _submitted_on(context) or schemes.today()
     in_force = await schemes.in_force(name, as_of)
     if in_force is None:

@@ -278,3 +278,17 @@ def test_an_impossible_proposal_is_422_at_submission_and_creates_nothing(
     assert error["code"] == "INVALID_ARGUMENT"
     assert [detail["field"] for detail in error["details"]] == [field]
     assert count_instances() == before
+
+
+def test_overrides_of_a_named_baseline_need_no_version_in_force_today(analyst_api: RestApi) -> None:
+    scheme = fresh_scheme("impact_future")
+    assert published(analyst_api, scheme, seeded_document("scheme_alpha"), "2099-01-01") == 1
+
+    run = analyst_api.execute(
+        "impact_analysis",
+        {"scheme_name": scheme, "population_size": 50, "baseline_version": 1, "proposed_rules": {"max_income": 1}},
+    )
+
+    assert run["status"] == "completed", run
+    report = _report(run)
+    assert (report["baseline_version"], report["proposed_version"], report["eligible"]) == (1, None, 0)

@@ -53,7 +53,10 @@ def test_shipped_templates_load() -> None:
     ]
     fetches = [s for s in registry.get("impact_analysis").steps if s.spec.task_type == "fetch_scheme_rules"]
     # Only the proposal may be a draft; the baseline is always a published version.
-    assert [s.config.model_dump() for s in fetches] == [{"drafts": False}, {"drafts": True}]
+    assert [s.config.model_dump() for s in fetches] == [
+        {"drafts": False, "named_only": False},
+        {"drafts": True, "named_only": True},
+    ]
 
 
 def test_a_new_workflow_is_a_new_file(tmp_path: Path) -> None:
