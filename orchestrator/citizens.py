@@ -23,7 +23,8 @@ import numpy.typing as npt
 from civicflow.citizen_ids import population_position
 from civicflow.rules.attributes import ATTRIBUTES, CATEGORY_CODES
 
-CATEGORIES = ("general", "sc", "st", "obc")
+# The order a citizen's category is drawn in (changing it changes every citizen); reports list them otherwise.
+_DRAW_ORDER = ("general", "sc", "st", "obc")
 MIN_AGE, MAX_AGE = 18, 80
 MIN_INCOME, MAX_INCOME = 50_000, 300_000
 MIN_HOUSEHOLD, MAX_HOUSEHOLD = 1, 8  # three bits of the second output
@@ -80,8 +81,8 @@ Incomes = npt.NDArray[np.float64]
 CategoryCodes = npt.NDArray[np.int32]  # civicflow.v1.Category values (civicflow.rules.attributes.CATEGORY_CODES)
 HouseholdSizes = npt.NDArray[np.int32]
 Disabilities = npt.NDArray[np.bool_]
-# The Category value of each index into CATEGORIES, the order the registry draws them in.
-_CATEGORY_CODES = np.array([CATEGORY_CODES[category] for category in CATEGORIES], dtype=np.int32)
+# The Category value of each index into _DRAW_ORDER, the order the registry draws them in.
+_CATEGORY_CODES = np.array([CATEGORY_CODES[category] for category in _DRAW_ORDER], dtype=np.int32)
 _LABEL_ATTRIBUTES = frozenset({"category", "household_size", "has_disability"})
 # Shifts, masks and multipliers made once: NumPy scalars cost a little on every batch.
 _U3, _U7, _U8, _U10, _U27, _U30, _U31, _U32_SHIFT = (np.uint64(n) for n in (3, 7, 8, 10, 27, 30, 31, 32))
@@ -141,7 +142,7 @@ def attributes_at(keys: npt.NDArray[np.uint64], attributes: Collection[str]) -> 
     if _LABEL_ATTRIBUTES.intersection(attributes):
         label = _splitmix64(state + _GAMMA + _GAMMA)
         if "category" in attributes:
-            # Bits 8-9: `% len(CATEGORIES)` in mock_citizen, a mask here since there are four.
+            # Bits 8-9: `% len(_DRAW_ORDER)` in mock_citizen, a mask here since there are four.
             columns["category"] = _CATEGORY_CODES.take((label >> _U8) & _U3)
         if "household_size" in attributes:
             columns["household_size"] = (MIN_HOUSEHOLD + ((label >> _U10) & _U7)).astype(np.int32)
@@ -173,7 +174,7 @@ def mock_citizen(citizen_id: str) -> Citizen:
         age=MIN_AGE + (first >> 32) % (MAX_AGE - MIN_AGE + 1),
         # Whole amounts, kept as int so that JSON shows 114920 rather than 114920.0.
         income=MIN_INCOME + (first & 0xFFFFFFFF) % (MAX_INCOME - MIN_INCOME + 1),
-        category=CATEGORIES[(label >> 8) % len(CATEGORIES)],
+        category=_DRAW_ORDER[(label >> 8) % len(_DRAW_ORDER)],
         household_size=MIN_HOUSEHOLD + ((label >> 10) & 0x7),
         has_disability=(label >> 32) < _DISABILITY_BELOW,
     )

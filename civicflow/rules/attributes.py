@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from civicflow.v1 import evaluator_pb2
+
 
 class ValueType(StrEnum):
     NUMBER = "number"
@@ -22,4 +24,4 @@ ATTRIBUTES: dict[str, ValueType] = {
 
 # The registry's categories, in the order reports list them; their civicflow.v1.Category values.
 CATEGORIES: tuple[str, ...] = ("general", "obc", "sc", "st")
-CATEGORY_CODES: dict[str, int] = {"general": 1, "sc": 2, "st": 3, "obc": 4}
+CATEGORY_CODES: dict[str, int] = {name: evaluator_pb2.Category.Value(f"CATEGORY_{name.upper()}") for name in CATEGORIES}

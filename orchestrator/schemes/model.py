@@ -50,7 +50,7 @@ class SchemeVersion:
         """The `rules` value a run carries: the version by reference, without its document.
 
         A stored version never changes, so its name, number and rule_hash name its document
-        exactly; tasks that need the document get it from SchemeService.with_document. Left out,
+        exactly; tasks that need the document get it from SchemeDocuments (documents.py). Left out,
         a decision's journal and audit records are the same size whatever its document's.
         """
         return {

@@ -11,6 +11,7 @@ import grpc
 
 from civicflow.decisions import DECISION_NAMES
 from civicflow.grpc_errors import CallFailure, classify_rpc_error
+from civicflow.rules.attributes import CATEGORY_CODES
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
 from orchestrator.citizens import mock_citizen
 from orchestrator.errors import StepFailedError
@@ -19,13 +20,6 @@ from orchestrator.schemes.documents import SchemeDocuments
 from orchestrator.tasks.contract import NoConfig, Task, TaskContext, TaskContract
 
 EvaluatorStub = evaluator_pb2_grpc.EvaluatorServiceStub
-
-_CATEGORY_VALUES = {
-    "general": evaluator_pb2.CATEGORY_GENERAL,
-    "sc": evaluator_pb2.CATEGORY_SC,
-    "st": evaluator_pb2.CATEGORY_ST,
-    "obc": evaluator_pb2.CATEGORY_OBC,
-}
 
 
 async def fetch_citizen(inputs: Mapping[str, Any], _config: NoConfig, _context: TaskContext) -> dict[str, Any]:
@@ -90,7 +84,7 @@ def citizen_profile(citizen: Mapping[str, Any]) -> evaluator_pb2.CitizenProfile:
         name=citizen["name"],
         age=citizen["age"],
         income=citizen["income"],
-        category=_CATEGORY_VALUES[citizen["category"]],
+        category=CATEGORY_CODES[citizen["category"]],  # type: ignore[arg-type]
         household_size=citizen["household_size"],
         has_disability=citizen["has_disability"],
     )

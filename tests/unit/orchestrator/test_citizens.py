@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 
 from civicflow.citizen_ids import population_citizen_id
-from civicflow.rules.attributes import ATTRIBUTES, CATEGORY_CODES
+from civicflow.rules.attributes import ATTRIBUTES, CATEGORIES, CATEGORY_CODES
 from civicflow.settings import REPO_ROOT
 from orchestrator.citizens import (
-    CATEGORIES,
     Citizen,
     attributes_at,
     citizen_key,
