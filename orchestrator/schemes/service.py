@@ -84,7 +84,7 @@ class SchemeService:
         return found
 
     async def in_force(self, scheme_name: str, on: date) -> SchemeVersion | None:
-        """The published version with the latest effective_from on or before `on`, with its document."""
+        """The published version with the latest effective_from on or before `on`, without its document."""
         return await asyncio.to_thread(self._store.in_force, scheme_name, on)
 
     async def scheme_names(self) -> list[str]:

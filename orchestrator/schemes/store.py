@@ -29,7 +29,8 @@ _IN_FORCE_OF = """
      WHERE scheme_name = {scheme} AND status = 'published' AND effective_from <= :on
      -- Two versions from the same day: the later one (by version) is the one in force.
      ORDER BY effective_from DESC, version DESC LIMIT 1"""
-_IN_FORCE = _IN_FORCE_OF.format(columns=_WITH_DOCUMENT, table=TABLE, scheme=":name")
+# Without the document: runs name the version by reference (model.py), and every check asks this.
+_IN_FORCE = _IN_FORCE_OF.format(columns=_LISTED, table=TABLE, scheme=":name")
 # Every scheme with its version in force, in one statement.
 _SUMMARIES = f"""
     SELECT names.scheme_name AS name, in_force.*
@@ -100,7 +101,8 @@ class SchemeVersionStore:
             return _version(row) if row else None
 
     def in_force(self, name: str, on: date) -> SchemeVersion | None:
-        """The published version with the latest effective_from on or before `on` (ties: the higher version)."""
+        """The published version with the latest effective_from on or before `on` (ties: the higher version), without
+        its document."""
         with self._reading() as connection:
             row = connection.execute(sa.text(_IN_FORCE), {"name": name, "on": on}).first()
             return _version(row) if row else None
