@@ -5,7 +5,6 @@ Nothing is ever passed to eval or exec: both forms walk the checked trees (scala
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -95,7 +94,7 @@ class CompiledRules:
                     criterion=criterion.checked.id,
                     kind=criterion.checked.kind,
                     passed=passed,
-                    detail=_detail(passed, values),
+                    detail=_detail(passed, criterion.checked),
                     values=values,
                 )
             )
@@ -163,17 +162,11 @@ def _reads_in_order(node: Node) -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
-def _detail(passed: bool, values: Mapping[str, Any]) -> str:
-    shown = ", ".join(f"{name} {_shown(value)}" for name, value in values.items())
-    return f"{'passed' if passed else 'failed'}: {shown}" if shown else ("passed" if passed else "failed")
+def _detail(passed: bool, criterion: CheckedCriterion) -> str:
+    """The verdict in words: the criterion's description (its id without one); the numbers are in `values`.
 
-
-def _shown(value: Any) -> str:
-    """Whole amounts without a trailing .0; other numbers as Python repeats them; lists as JSON."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    if isinstance(value, list | tuple):
-        return json.dumps(list(value))
-    return str(value)
+    Not the values again: a reason is written to a decision's journal and audit records several
+    times over, and a criterion reading many parameters would say each of them twice.
+    """
+    what = criterion.description or criterion.id.replace("_", " ")
+    return f"{'passed' if passed else 'failed'}: {what}"

@@ -66,7 +66,7 @@ def test_evaluate_returns_the_decision_every_reason_and_the_rule_hash(
         ("income_ceiling", "exclusion", True),
         ("review_band", "review", False),
     ]
-    assert reply.reasons[2].detail == "failed: income 240000, review_fraction 0.9, max_income 250000"
+    assert reply.reasons[2].detail == "failed: income clearly below the ceiling"
     assert json.loads(reply.reasons[0].values_json) == {"age": 45, "min_age": 18, "max_age": 60}
     assert reply.rule_hash == parse_document(seeded_document("scheme_alpha")).rule_hash
 

@@ -37,7 +37,7 @@ def test_evaluate_answers_the_decision_every_reason_and_the_rule_hash() -> None:
         ("income_ceiling", "exclusion", True),
         ("review_band", "review", False),
     ]
-    assert reply.reasons[2].detail == "failed: income 240000, review_fraction 0.9, max_income 250000"
+    assert reply.reasons[2].detail == "failed: income clearly below the ceiling"
     assert reply.reasons[2].values_json == '{"income":240000,"max_income":250000,"review_fraction":0.9}'
     assert reply.rule_hash == rule_hash(seeded_document("scheme_alpha"))
 
