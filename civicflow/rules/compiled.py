@@ -17,7 +17,7 @@ from civicflow.rules.checker import check_document
 from civicflow.rules.document import DocumentError, SchemeDocument
 from civicflow.rules.expressions import CheckedCriterion, Node
 from civicflow.rules.lookup_tables import tabulate
-from civicflow.rules.scalar import evaluate
+from civicflow.rules.scalar import evaluate, reads
 from civicflow.rules.vectorised import ColumnEvaluator, fold_constants, string_codes
 from civicflow.v1 import evaluator_pb2
 
@@ -57,6 +57,8 @@ class _Criterion:
     checked: CheckedCriterion
     reads: tuple[tuple[str, str], ...]  # ("var" | "param", name), in the order the test names them
     folded: Node
+    # Whether the test has an `if`: then what it reads depends on the citizen (scalar.reads).
+    branches: bool
 
 
 class CompiledRules:
@@ -66,7 +68,8 @@ class CompiledRules:
         self.rule_hash = document.rule_hash
         self._parameters = document.parameters
         self._criteria = tuple(
-            _Criterion(item, _reads_in_order(item.test), tabulate(fold_constants(item.test))) for item in criteria
+            _Criterion(item, _reads_in_order(item.test), tabulate(fold_constants(item.test)), _has_if(item.test))
+            for item in criteria
         )
         self.attributes: frozenset[str] = frozenset(
             name for criterion in self._criteria for kind, name in criterion.reads if kind == "var"
@@ -86,9 +89,8 @@ class CompiledRules:
         reasons = []
         for criterion in self._criteria:
             passed = bool(evaluate(criterion.checked.test, plain))
-            values = {
-                name: citizen[name] if kind == "var" else self._parameters[name] for kind, name in criterion.reads
-            }
+            used = reads(criterion.checked.test, plain) if criterion.branches else criterion.reads
+            values = {name: citizen[name] if kind == "var" else self._parameters[name] for kind, name in used}
             reasons.append(
                 Reason(
                     criterion=criterion.checked.id,
@@ -160,6 +162,10 @@ def _reads_in_order(node: Node) -> tuple[tuple[str, str], ...]:
             found[(current.kind, current.name)] = None
         pending.extend(reversed(current.operands))
     return tuple(found)
+
+
+def _has_if(node: Node) -> bool:
+    return node.kind == "if" or any(_has_if(operand) for operand in node.operands)
 
 
 def _detail(passed: bool, criterion: CheckedCriterion) -> str:

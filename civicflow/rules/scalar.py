@@ -96,3 +96,23 @@ def evaluate(node: Node, citizen: Mapping[str, Any]) -> Any:
     if kind == "if":
         return values[1] if values[0] else values[2]
     raise AssertionError(f"unchecked operator {kind!r}")  # pragma: no cover
+
+
+def reads(node: Node, citizen: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The attributes and parameters the expression's value depends on for this citizen, in the order it names them.
+
+    Those of every operand, but of an `if` only its condition and the branch the condition
+    takes: a ceiling chosen by category depends on that category's base, not on every base.
+    """
+    found: dict[tuple[str, str], None] = {}
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if current.kind in ("var", "param"):
+            found[(current.kind, current.name)] = None
+        elif current.kind == "if":
+            condition, then, otherwise = current.operands
+            pending.extend((then if evaluate(condition, citizen) else otherwise, condition))
+        else:
+            pending.extend(reversed(current.operands))
+    return tuple(found)

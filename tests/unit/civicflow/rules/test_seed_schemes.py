@@ -106,14 +106,17 @@ def test_delta_explains_each_criterion_with_the_values_it_read() -> None:
     assert verdict.decision == NEEDS_REVIEW
     age, ceiling, band = verdict.reasons
     assert (age.criterion, age.kind, age.passed) == ("age", "exclusion", True)
-    assert age.values == {
-        "age": 40,
-        "min_age": 18,
-        "has_disability": False,
-        "max_age_with_disability": 70,
-        "max_age": 65,
-    }
+    # Of an `if`, the condition and the branch taken: without a disability, max_age and not the other bound.
+    assert age.values == {"age": 40, "min_age": 18, "has_disability": False, "max_age": 65}
     assert ceiling.passed and not band.passed
-    assert band.values["category"] == "obc" and band.values["review_fraction"] == 0.9
+    # The obc base, found after the general one was not the citizen's; the sc and st bases are not used.
+    assert band.values == {
+        "income": 260000.0,
+        "review_fraction": 0.9,
+        "category": "obc",
+        "base_obc": 240000,
+        "per_extra_member": 40000,
+        "household_size": 2,
+    }
     assert band.detail == "failed: income clearly below that ceiling"
     assert DELTA.attributes == {"age", "income", "category", "household_size", "has_disability"}
