@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from civicflow.grpc_errors import FieldProblem
+from civicflow.input_limits import shown
 from civicflow.rules.attributes import ATTRIBUTES, ValueType
 from civicflow.rules.expressions import (
     BOOLEAN,
@@ -58,14 +59,14 @@ def value_type(value: Any) -> tuple[ExpressionType | None, str]:
             named = " and ".join(sorted(f"{kind.base.value}s" for kind in types if kind))
             return None, f"a list mixes {named}; its items must all be of one type"
         if any(not _finite(item) for item in value):
-            return None, "a list holds a number that is not finite in float64"
+            return None, f"a list holds a number that is not finite or beyond ±{MAX_EXACT_NUMBER} (2^53 - 1)"
         item = next(iter(types)) if types else None
         return ExpressionType(ValueType.LIST, item.base if item else None), ""
     kind = scalar_type(value)
     if kind is None:
         return None, "a value must be a number, a string, a boolean or a list of one of these"
     if not _finite(value):
-        return None, f"the number {value!r} is not finite in float64"
+        return None, f"the number {shown(repr(value))} is not finite or beyond ±{MAX_EXACT_NUMBER} (2^53 - 1)"
     return kind, ""
 
 
@@ -78,11 +79,16 @@ def plain_value(value: Any) -> Any:
     return value
 
 
+# Numbers a document may hold: exact in float64 and in RFC 8785 JSON (which refuses larger integers), and
+# stored as written by PostgreSQL's JSONB (which writes 1e20 as twenty-one digits).
+MAX_EXACT_NUMBER = 2**53 - 1
+
+
 def _finite(value: Any) -> bool:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return True
     try:
-        return math.isfinite(float(value))
+        return math.isfinite(float(value)) and abs(value) <= MAX_EXACT_NUMBER
     except OverflowError:
         return False
 

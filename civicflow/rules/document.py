@@ -12,9 +12,10 @@ from jsonschema import Draft202012Validator
 
 from civicflow.canonical_json import canonical_json_bytes
 from civicflow.grpc_errors import FieldProblem, FieldProblems
-from civicflow.rules.checker import check_document, value_type
+from civicflow.rules.checker import MAX_EXPRESSION_NODES, check_document, value_type
 from civicflow.rules.expressions import CheckedCriterion, ExpressionType
 from civicflow.rules.schema import DOCUMENT_SCHEMA
+from civicflow.rules.structure import expression_problems
 
 _VALIDATOR = Draft202012Validator(DOCUMENT_SCHEMA)
 
@@ -48,6 +49,11 @@ def rule_hash(content: Any) -> str:
 
 # Deeper than this, a document is refused before the schema walks it (recursively) at all.
 MAX_DEPTH = 200
+# More JSON values than this, likewise: the checker allows MAX_EXPRESSION_NODES expressions, and
+# a document's parameters and lists cannot add much beside them.
+MAX_JSON_NODES = 4 * MAX_EXPRESSION_NODES
+# A schema message longer than this quotes the document back; it is replaced by one that does not.
+MAX_MESSAGE = 200
 
 
 def parse_document(content: Any, *, field: str = "document") -> SchemeDocument:
@@ -56,12 +62,13 @@ def parse_document(content: Any, *, field: str = "document") -> SchemeDocument:
     First its shape (the JSON Schema), then, if the shape is right, the types of its expressions
     (checker.py).
     """
-    if _depth(content) > MAX_DEPTH:
+    depth, nodes = _size(content)
+    if depth > MAX_DEPTH:
         raise DocumentError([FieldProblem(field, f"the document nests deeper than {MAX_DEPTH} levels")])
-    problems = [
-        FieldProblem(_path(field, error.absolute_path), error.message)
-        for error in sorted(_VALIDATOR.iter_errors(content), key=lambda e: list(map(str, e.absolute_path)))
-    ]
+    # Counted before the schema walks it: a refusal must cost little however large the document.
+    if nodes > MAX_JSON_NODES:
+        raise DocumentError([FieldProblem(field, f"the document has more than {MAX_JSON_NODES} values")])
+    problems = _shape_problems(content, field)
     if problems:
         raise DocumentError(problems)
     criteria, problems = check_document(content, field=field)
@@ -70,19 +77,52 @@ def parse_document(content: Any, *, field: str = "document") -> SchemeDocument:
     return SchemeDocument(content=content, rule_hash=rule_hash(content), checked=tuple(criteria))
 
 
-def _depth(content: Any) -> int:
-    deepest = 0
+def _size(content: Any) -> tuple[int, int]:
+    """How deep the document nests, and how many JSON values it holds (both only up to just past their limits)."""
+    deepest = nodes = 0
     pending = [(content, 1)]
     while pending:
         node, depth = pending.pop()
         deepest = max(deepest, depth)
-        if deepest > MAX_DEPTH:
+        nodes += 1
+        if deepest > MAX_DEPTH or nodes > MAX_JSON_NODES:
             break
         if isinstance(node, Mapping):
             pending.extend((child, depth + 1) for child in node.values())
         elif isinstance(node, list):
             pending.extend((child, depth + 1) for child in node)
-    return deepest
+    return deepest, nodes
+
+
+def _shape_problems(content: Any, field: str) -> list[FieldProblem]:
+    """The JSON Schema's problems, but those inside a criterion's test told node by node (structure.py).
+
+    The schema can only say a test matches none of the expression forms, quoting it whole.
+    """
+    problems: dict[FieldProblem, None] = {}
+    tests_told: set[int] = set()
+    for error in sorted(_VALIDATOR.iter_errors(content), key=lambda e: list(map(str, e.absolute_path))):
+        parts = list(error.absolute_path)
+        if parts[:1] == ["criteria"] and len(parts) >= 3 and parts[2] == "test" and isinstance(parts[1], int):
+            index = parts[1]
+            if index not in tests_told:
+                tests_told.add(index)
+                criterion = content["criteria"][index]
+                named = criterion.get("id") if isinstance(criterion.get("id"), str) else f"#{index + 1}"
+                told = expression_problems(criterion["test"], f"{field}.criteria[{index}].test", named)
+                problems.update(dict.fromkeys(told))
+                if told:
+                    continue
+            else:
+                continue
+        problems[FieldProblem(_path(field, parts), _message(error))] = None
+    return list(problems)
+
+
+def _message(error: Any) -> str:
+    """The validator's words, unless they quote a large part of the document back."""
+    message = str(error.message)
+    return message if len(message) <= MAX_MESSAGE else f"does not satisfy the document schema ('{error.validator}')"
 
 
 def _path(field: str, parts: Any) -> str:

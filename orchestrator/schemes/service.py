@@ -93,7 +93,8 @@ class SchemeService:
     async def create_draft(self, scheme_name: str, content: Any, *, principal: Principal) -> SchemeVersion:
         """Stores the document as the scheme's next version, a draft; DocumentError with every problem if it is bad."""
         name = checked_name(scheme_name)
-        document = parse_document(content, field="document")
+        # Off the event loop: checking a large document takes a while, and every RPC of the replica waits on the loop.
+        document = await asyncio.to_thread(parse_document, content, field="document")
         async with self._transaction(name) as connection:
             created = await asyncio.to_thread(
                 self._store.insert_draft,

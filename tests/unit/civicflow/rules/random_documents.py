@@ -10,9 +10,12 @@ from hypothesis import strategies as st
 from civicflow.rules.attributes import CATEGORY_CODES
 
 CATEGORY_NAMES = {code: name for name, code in CATEGORY_CODES.items()}
+# The largest number a document may hold (checker.MAX_EXACT_NUMBER); twenty of them multiplied overflow float64.
+BIG = 2**53 - 1
+OVERFLOWING = [BIG] * 20
 PARAMETERS: dict[str, Any] = {
     "number_a": st.floats(-1e6, 1e6) | st.integers(-200, 200),
-    "number_b": st.sampled_from([0, 0.0, -0.0, 1, 0.9, 250000, 1e308]),
+    "number_b": st.sampled_from([0, 0.0, -0.0, 1, 0.9, 250000, BIG]),
     "text": st.sampled_from(["general", "sc", "other", ""]),
     "flag": st.booleans(),
     "numbers": st.lists(st.integers(0, 100) | st.floats(-1e3, 1e3), max_size=4),
@@ -20,7 +23,7 @@ PARAMETERS: dict[str, Any] = {
 }
 PARAMETER_TYPES = {"number_a": "number", "number_b": "number", "text": "string", "flag": "boolean"}
 LITERALS = {
-    "number": st.sampled_from([0, 0.0, -0.0, 1, -1, 2, 0.5, 18, 60, 1e308, -1e308, 225000.0]) | st.floats(-1e6, 1e6),
+    "number": st.sampled_from([0, 0.0, -0.0, 1, -1, 2, 0.5, 18, 60, BIG, -BIG, 225000.0]) | st.floats(-1e6, 1e6),
     "string": st.sampled_from(["general", "obc", "sc", "st", "elsewhere"]),
     "boolean": st.booleans(),
 }
@@ -35,8 +38,8 @@ VARIABLES = {
 IEEE_EDGES = [
     {"/": [{"-": [{"var": "age"}, 30]}, 0]},
     {"/": [{"var": "income"}, {"-": [{"var": "age"}, {"var": "age"}]}]},
-    {"*": [{"var": "income"}, 1e308]},
-    {"-": [{"*": [{"var": "income"}, 1e308]}, {"*": [{"var": "age"}, 1e308]}]},
+    {"*": [{"var": "income"}, *OVERFLOWING]},
+    {"-": [{"*": [{"var": "income"}, *OVERFLOWING]}, {"*": [{"var": "age"}, *OVERFLOWING]}]},
     {"-": [{"var": "age"}]},
 ]
 

@@ -90,6 +90,7 @@ def test_a_duplicate_criterion_id_is_refused() -> None:
         ([1, "a"], "mixes numbers and strings"),
         ([1, True], "mixes booleans and numbers"),
         (10**400, "not finite"),
+        (2**53, "beyond ±9007199254740991"),
         (float("nan"), "not finite"),
     ],
 )
@@ -100,10 +101,11 @@ def test_a_bad_parameter_value_is_named(value: Any, problem: str) -> None:
     assert problem in found.problem
 
 
-def test_a_list_outside_in_is_refused_by_the_schema() -> None:
-    [found] = problems_of(document({"==": [[1], [1]]}))
+def test_a_list_outside_in_is_refused_at_its_place() -> None:
+    first, second = problems_of(document({"==": [[1], [1]]}))
 
-    assert found.field.startswith("document.criteria[0].test")
+    assert (first.field, second.field) == ("document.criteria[0].test.==[0]", "document.criteria[0].test.==[1]")
+    assert "the second operand of 'in'" in first.problem
 
 
 def test_a_parameter_named_like_an_attribute_is_refused() -> None:
@@ -114,7 +116,40 @@ def test_a_parameter_named_like_an_attribute_is_refused() -> None:
 
 @pytest.mark.parametrize(("operator", "operands"), [("+", [1]), ("*", [1]), ("-", [1, 2, 3]), ("/", [1])])
 def test_arities_are_the_schemas(operator: str, operands: list[Any]) -> None:
-    problems_of(document({"<": [{operator: operands}, 1]}))
+    [found] = problems_of(document({"<": [{operator: operands}, 1]}))
+
+    assert found.field == f"document.criteria[0].test.<[0].{operator}"
+    assert found.problem.startswith(f"criterion 'c0': '{operator}' takes ")
+
+
+@pytest.mark.parametrize(
+    ("test", "path", "problem"),
+    [
+        ({"and": [{"<=": [{"var": "agee"}, 1]}, True]}, "and[0].<=[0].var", "unknown attribute 'agee'"),
+        ({"and": [True, {"xor": [True, False]}]}, "and[1].xor", "unknown operator 'xor'"),
+        ({"<": [{"var": "age"}, 1], "!": 1}, "", "one operator, this one has 2 keys"),
+        ({"in": [{"var": "category"}, [{"var": "age"}]]}, "in[1]", "holds no expression"),
+        ({"<": [{"var": "age"}, None]}, "<[1]", "null is no value"),
+        ({"<": [{"var": "age"}, 2**60]}, "<[1]", "beyond ±9007199254740991"),
+    ],
+    ids=["attribute", "operator", "two-keys", "expression-in-list", "null", "huge-literal"],
+)
+def test_a_malformed_expression_is_named_at_its_node_without_quoting_the_test(
+    test: Any, path: str, problem: str
+) -> None:
+    [found] = problems_of(document(test))
+
+    assert found.field == "document.criteria[0].test" + (f".{path}" if path else "")
+    assert found.problem.startswith("criterion 'c0': ") and problem in found.problem
+    assert "{" not in found.problem, "the test is not quoted back"
+
+
+def test_a_huge_document_is_refused_before_the_schema_walks_it() -> None:
+    content = document({"and": [{"<": [1, 2]}] * 100_000})
+
+    [found] = problems_of(content)
+
+    assert found == FieldProblem("document", "the document has more than 20000 values")
 
 
 def test_an_expensive_document_is_refused() -> None:
