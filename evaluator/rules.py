@@ -7,10 +7,12 @@ holds no state a caller could see, only saved work.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import math
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -40,16 +42,35 @@ class CompiledDocuments:
 
     def get(self, document: evaluator_pb2.RuleDocument, *, field: str) -> CompiledRules:
         """The document compiled; InvalidDocumentError naming every problem at `field` + its path."""
-        key = hashlib.sha256(document.document_json.encode("utf-8")).digest()
+        key = _key(document)
         compiled = self._compiled.get(key)
         if compiled is not None:
             self._compiled.move_to_end(key)
             return compiled
-        compiled = _compile(document, field=field)
+        return self._keep(key, _compile(document, field=field))
+
+    async def compile_new(self, documents: Sequence[evaluator_pb2.RuleDocument], *, field: str) -> None:
+        """Compiles, on a worker thread, the documents not compiled yet, so that `get` finds them.
+
+        Checking and compiling a large document takes up to a second; on the event loop it would hold
+        up every call the replica serves meanwhile. Problems are named as `get` names them: at
+        `field`[i] for a list of documents ("documents"), at `field` for the one of a request.
+        """
+        for index, document in enumerate(documents):
+            key = _key(document)
+            if key not in self._compiled:
+                at = f"{field}[{index}]" if field == "documents" else field
+                self._keep(key, await asyncio.to_thread(_compile, document, field=at))
+
+    def _keep(self, key: bytes, compiled: CompiledRules) -> CompiledRules:
         self._compiled[key] = compiled
         if len(self._compiled) > self._capacity:
             self._compiled.popitem(last=False)
         return compiled
+
+
+def _key(document: evaluator_pb2.RuleDocument) -> bytes:
+    return hashlib.sha256(document.document_json.encode("utf-8")).digest()
 
 
 def _compile(document: evaluator_pb2.RuleDocument, *, field: str) -> CompiledRules:

@@ -31,6 +31,8 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
     async def Evaluate(
         self, request: evaluator_pb2.EvaluateRequest, context: grpc.aio.ServicerContext
     ) -> evaluator_pb2.EvaluateResponse:
+        if request.HasField("document"):  # without one, evaluate_one says so
+            await self._compiled.compile_new([request.document], field="document")
         return evaluate_one(request, self._compiled)
 
     async def EvaluateStream(
@@ -40,6 +42,7 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
     ) -> AsyncIterator[evaluator_pb2.EvaluateStreamResponse]:
         async for request in request_iterator:
             try:
+                await self._compiled.compile_new(request.documents, field="documents")
                 answer = evaluate_batch(request, self._compiled)
             except EvaluatorError as error:
                 # Ends the stream, after the answers to the batches before it.
