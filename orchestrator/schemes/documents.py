@@ -20,7 +20,8 @@ class SchemeDocuments:
     """A run's rules value R names a stored version by scheme, number and rule_hash, without its document.
 
     That keeps a decision's journal and audit records the same size whatever its document's;
-    the document is in the database, and in its version's audit entry. The database refuses
+    the document is in the database (and, for a version drafted through the API, in its audit
+    entry). The database refuses
     any change to a version (migration 0008), so a document read once is kept as it is.
     """
 
