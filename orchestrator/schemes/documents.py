@@ -21,8 +21,8 @@ class SchemeDocuments:
 
     That keeps a decision's journal and audit records the same size whatever its document's;
     the document is in the database (and, for a version drafted through the API, in its audit
-    entry). The database refuses
-    any change to a version (migration 0008), so a document read once is kept as it is.
+    entry). The database refuses any change to a version (migration 0008), so a document read
+    once is kept as it is.
     """
 
     def __init__(self, store: SchemeVersionStore) -> None:
