@@ -68,7 +68,7 @@ class CompiledRules:
         self.rule_hash = document.rule_hash
         self._parameters = document.parameters
         self._criteria = tuple(
-            _Criterion(item, _reads_in_order(item.test), tabulate(fold_constants(item.test)), _has_if(item.test))
+            _Criterion(item, reads(item.test), tabulate(fold_constants(item.test)), _has_if(item.test))
             for item in criteria
         )
         self.attributes: frozenset[str] = frozenset(
@@ -151,17 +151,6 @@ def _size(columns: Mapping[str, npt.NDArray[Any]], size: int | None) -> int:
     if size is not None:
         return size
     return next((len(column) for column in columns.values()), 0)
-
-
-def _reads_in_order(node: Node) -> tuple[tuple[str, str], ...]:
-    found: dict[tuple[str, str], None] = {}
-    pending = [node]
-    while pending:
-        current = pending.pop()
-        if current.kind in ("var", "param"):
-            found[(current.kind, current.name)] = None
-        pending.extend(reversed(current.operands))
-    return tuple(found)
 
 
 def _has_if(node: Node) -> bool:

@@ -98,11 +98,12 @@ def evaluate(node: Node, citizen: Mapping[str, Any]) -> Any:
     raise AssertionError(f"unchecked operator {kind!r}")  # pragma: no cover
 
 
-def reads(node: Node, citizen: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    """The attributes and parameters the expression's value depends on for this citizen, in the order it names them.
+def reads(node: Node, citizen: Mapping[str, Any] | None = None) -> tuple[tuple[str, str], ...]:
+    """The attributes and parameters the expression's value depends on, in the order it names them.
 
-    Those of every operand, but of an `if` only its condition and the branch the condition
-    takes: a ceiling chosen by category depends on that category's base, not on every base.
+    Without a citizen, those of every operand. For a citizen, of an `if` only its condition and
+    the branch the condition takes: a ceiling chosen by category depends on that category's
+    base, not on every base.
     """
     found: dict[tuple[str, str], None] = {}
     pending = [node]
@@ -110,7 +111,7 @@ def reads(node: Node, citizen: Mapping[str, Any]) -> tuple[tuple[str, str], ...]
         current = pending.pop()
         if current.kind in ("var", "param"):
             found[(current.kind, current.name)] = None
-        elif current.kind == "if":
+        elif current.kind == "if" and citizen is not None:
             condition, then, otherwise = current.operands
             pending.extend((then if evaluate(condition, citizen) else otherwise, condition))
         else:

@@ -103,11 +103,15 @@ async def evaluate_population_task(
 ) -> dict[str, Any]:
     """Evaluates and stores every citizen, or, if an earlier attempt already committed them, sums up its rows."""
     size = int(inputs["population"]["size"])
-    rules = (await documents.with_document(inputs["rules"]), await documents.with_document(inputs["proposed_rules"]))
     writer = await asyncio.to_thread(results.open_writer, context.instance_id)
     try:
         first_attempt = await asyncio.to_thread(writer.claim)
         if first_attempt:
+            # Only an attempt that evaluates needs the documents: one that rebuilds from stored rows reads none.
+            rules = (
+                await documents.with_document(inputs["rules"]),
+                await documents.with_document(inputs["proposed_rules"]),
+            )
             outcome = await evaluate_population(
                 stub=evaluator,
                 instance_id=context.instance_id,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import uuid
 from typing import Any
 
 import pytest
@@ -16,18 +15,10 @@ from civicflow.rules.schema import DOCUMENT_SCHEMA
 from civicflow.settings import REPO_ROOT
 from orchestrator.schemes.audit_records import audit_instance_id
 from tests.support.rest_api import RestApi
+from tests.support.scheme_versions import fresh_scheme
+from tests.support.seeded_schemes import seeded_document
 
 SEEDED = ("scheme_alpha", "scheme_beta", "scheme_delta", "scheme_gamma")
-
-
-def alpha_document(**parameters: Any) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((REPO_ROOT / "schemes" / "scheme_alpha.json").read_text())["document"]
-    document["parameters"].update(parameters)
-    return document
-
-
-def new_scheme() -> str:
-    return f"test_{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +66,8 @@ def test_the_document_schema_is_served_to_every_role(api: RestApi) -> None:
 
 
 def test_drafts_count_1_2_3_per_scheme_and_keep_their_document(analyst_api: RestApi) -> None:
-    name = new_scheme()
-    documents = [alpha_document(max_income=income) for income in (100000, 200000, 300000)]
+    name = fresh_scheme("test")
+    documents = [seeded_document("scheme_alpha", max_income=income) for income in (100000, 200000, 300000)]
 
     created = [draft(analyst_api, name, document) for document in documents]
 
@@ -105,8 +96,8 @@ def test_drafts_count_1_2_3_per_scheme_and_keep_their_document(analyst_api: Rest
 
 
 def test_publishing_takes_a_second_admin(admin_api: RestApi, second_admin: RestApi) -> None:
-    name = new_scheme()
-    draft(admin_api, name, alpha_document())
+    name = fresh_scheme("test")
+    draft(admin_api, name, seeded_document("scheme_alpha"))
 
     refused = admin_api.error(publish(admin_api, name, 1, "2026-01-01"), 403)
     assert refused["code"] == "PERMISSION_DENIED"
@@ -124,11 +115,11 @@ def test_publishing_takes_a_second_admin(admin_api: RestApi, second_admin: RestA
 
 
 def test_only_an_admin_publishes_and_only_analysts_and_admins_draft(api: RestApi, analyst_api: RestApi) -> None:
-    name = new_scheme()
+    name = fresh_scheme("test")
     for role in (Role.CASEWORKER, Role.AUDITOR):
-        refused = api.as_role(role).post(f"/schemes/{name}/versions", json=alpha_document())
+        refused = api.as_role(role).post(f"/schemes/{name}/versions", json=seeded_document("scheme_alpha"))
         assert api.error(refused, 403)["code"] == "PERMISSION_DENIED"
-    draft(analyst_api, name, alpha_document())
+    draft(analyst_api, name, seeded_document("scheme_alpha"))
     for role in (Role.CASEWORKER, Role.AUDITOR, Role.ANALYST):
         refused = publish(api.as_role(role), name, 1, "2026-01-01")
         assert api.error(refused, 403)["code"] == "PERMISSION_DENIED"
@@ -136,8 +127,8 @@ def test_only_an_admin_publishes_and_only_analysts_and_admins_draft(api: RestApi
 
 
 def test_a_published_version_cannot_be_published_again(analyst_api: RestApi, admin_api: RestApi) -> None:
-    name = new_scheme()
-    draft(analyst_api, name, alpha_document())
+    name = fresh_scheme("test")
+    draft(analyst_api, name, seeded_document("scheme_alpha"))
     assert publish(admin_api, name, 1, "2026-01-01").status_code == 200
 
     conflict = admin_api.error(publish(admin_api, name, 1, "2027-01-01"), 409)
@@ -148,9 +139,9 @@ def test_a_published_version_cannot_be_published_again(analyst_api: RestApi, adm
 
 
 def test_a_version_cannot_take_effect_before_the_latest_published_one(analyst_api: RestApi, admin_api: RestApi) -> None:
-    name = new_scheme()
+    name = fresh_scheme("test")
     for income in (100000, 200000, 300000):
-        draft(analyst_api, name, alpha_document(max_income=income))
+        draft(analyst_api, name, seeded_document("scheme_alpha", max_income=income))
     assert publish(admin_api, name, 1, "2026-06-01").status_code == 200
 
     conflict = admin_api.error(publish(admin_api, name, 2, "2026-05-31"), 409)
@@ -167,8 +158,8 @@ def test_a_version_cannot_take_effect_before_the_latest_published_one(analyst_ap
 
 
 def test_an_invalid_document_is_422_with_every_problem_at_its_path(analyst_api: RestApi) -> None:
-    name = new_scheme()
-    document = copy.deepcopy(alpha_document())
+    name = fresh_scheme("test")
+    document = copy.deepcopy(seeded_document("scheme_alpha"))
     del document["description"]
     document["criteria"][0]["kind"] = "maybe"
 
@@ -202,7 +193,7 @@ def test_an_invalid_document_is_422_with_every_problem_at_its_path(analyst_api: 
 )
 def test_bad_names_versions_and_dates_are_422(admin_api: RestApi, method: str, path: str, body: Any) -> None:
     if body is None and method == "post":
-        body = alpha_document()
+        body = seeded_document("scheme_alpha")
     response = admin_api.get(path) if method == "get" else admin_api.post(path, json=body)
     assert admin_api.error(response, 422)["code"] == "INVALID_ARGUMENT"
 
@@ -220,8 +211,8 @@ def test_unknown_schemes_and_versions_are_404(analyst_api: RestApi, admin_api: R
 def test_drafting_and_publishing_are_audit_entries_with_the_subject_as_actor(
     analyst_api: RestApi, admin_api: RestApi, auditor_api: RestApi, owner: sa.Engine
 ) -> None:
-    name = new_scheme()
-    document = alpha_document(max_income=123456)
+    name = fresh_scheme("test")
+    document = seeded_document("scheme_alpha", max_income=123456)
     draft(analyst_api, name, document)
     assert publish(admin_api, name, 1, "2026-03-01").status_code == 200
 
@@ -247,8 +238,8 @@ def test_drafting_and_publishing_are_audit_entries_with_the_subject_as_actor(
 
 
 def test_a_refused_change_leaves_no_audit_entry(admin_api: RestApi, owner: sa.Engine) -> None:
-    name = new_scheme()
-    draft(admin_api, name, alpha_document())
+    name = fresh_scheme("test")
+    draft(admin_api, name, seeded_document("scheme_alpha"))
     admin_api.error(publish(admin_api, name, 1, "2026-01-01"), 403)
 
     with owner.connect() as connection:

@@ -15,6 +15,22 @@ TRANSITIONS = [
 ]
 
 
+# A report as stored before schemes had versions: no versions, rule hashes, categories or failures.
+STORED_BEFORE_VERSIONS: dict[str, Any] = {
+    "instance_id": "i-0",
+    "scheme_name": "scheme_alpha",
+    "total": 3,
+    "eligible": 1,
+    "not_eligible": 1,
+    "needs_review": 1,
+    "baseline": {"eligible": 1, "not_eligible": 1, "needs_review": 1},
+    "transitions": TRANSITIONS,
+    "current_rules": {"min_age": 18, "max_age": 60, "max_income": 250000},
+    "proposed_rules": {"min_age": 18, "max_age": 60, "max_income": 200000},
+    "results_digest": "cd" * 32,
+}
+
+
 def category_counts(total: int) -> dict[str, Any]:
     return {
         "total": total,

@@ -7,7 +7,7 @@ from typing import Any
 
 from gateway.conversions import impact_report
 from orchestrator.impact.report import ImpactReport
-from tests.support.impact_reports import BASELINE, EVALUATION, PROPOSED, TRANSITIONS
+from tests.support.impact_reports import BASELINE, EVALUATION, PROPOSED, STORED_BEFORE_VERSIONS
 
 
 def _rest(report: ImpactReport) -> dict[str, Any]:
@@ -26,19 +26,7 @@ def test_rest_gives_the_stored_report() -> None:
 
 
 def test_rest_gives_a_report_stored_before_versions_with_nulls_and_no_categories() -> None:
-    stored = {
-        "instance_id": "i-0",
-        "scheme_name": "scheme_beta",
-        "total": 3,
-        "eligible": 1,
-        "not_eligible": 1,
-        "needs_review": 1,
-        "baseline": {"eligible": 1, "not_eligible": 1, "needs_review": 1},
-        "transitions": TRANSITIONS,
-        "current_rules": {"min_age": 21, "max_age": 55, "max_income": 180000},
-        "proposed_rules": {"min_age": 25, "max_age": 55, "max_income": 180000},
-        "results_digest": "cd" * 32,
-    }
+    stored = STORED_BEFORE_VERSIONS
 
     answered = _rest(ImpactReport.from_document(stored))
 

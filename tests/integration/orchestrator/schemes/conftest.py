@@ -3,8 +3,6 @@ appending to the session's real audit service."""
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import date
@@ -15,7 +13,6 @@ import sqlalchemy as sa
 
 from civicflow.auth.access import ServiceIdentity
 from civicflow.auth.principals import Principal, Role
-from civicflow.settings import REPO_ROOT
 from civicflow.v1 import audit_pb2_grpc
 from orchestrator.runs.audit_client import AuditClient
 from orchestrator.schemes.service import SchemeService, today_utc
@@ -25,16 +22,6 @@ from tests.support.databases import SetUpDatabase
 
 ANALYST = Principal("analyst-7", frozenset({Role.ANALYST}))
 ADMIN = Principal("admin-7", frozenset({Role.ADMIN}))
-
-
-def alpha_document(**parameters: Any) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((REPO_ROOT / "schemes" / "scheme_alpha.json").read_text())["document"]
-    document["parameters"].update(parameters)
-    return document
-
-
-def new_scheme() -> str:
-    return f"it_{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture(scope="module")

@@ -14,17 +14,21 @@ from civicflow.rules.document import rule_hash
 from orchestrator.errors import StepFailedError
 from orchestrator.schemes.documents import SchemeDocuments
 from orchestrator.schemes.store import SchemeVersionStore
-from tests.integration.orchestrator.schemes.conftest import ANALYST, alpha_document, new_scheme
+from tests.integration.orchestrator.schemes.conftest import ANALYST
+from tests.support.scheme_versions import fresh_scheme
+from tests.support.seeded_schemes import seeded_document
 
 
 @pytest.fixture
 def drafted(open_service: Any) -> dict[str, Any]:
     """A new scheme's version 1, a draft: its rules as fetch_scheme_rules gives them, by reference."""
-    name = new_scheme()
+    name = fresh_scheme("it")
 
     async def make() -> dict[str, Any]:
         async with open_service() as service:
-            created = await service.create_draft(name, alpha_document(max_income=123456), principal=ANALYST)
+            created = await service.create_draft(
+                name, seeded_document("scheme_alpha", max_income=123456), principal=ANALYST
+            )
             return created.rules()
 
     return asyncio.run(make())
@@ -36,7 +40,7 @@ def test_a_stored_versions_document_is_read_by_its_reference(scheme_engine: sa.E
     rules = asyncio.run(documents.with_document(drafted))
 
     assert "document" not in drafted
-    assert rules == {**drafted, "document": alpha_document(max_income=123456)}
+    assert rules == {**drafted, "document": seeded_document("scheme_alpha", max_income=123456)}
     assert rule_hash(rules["document"]) == drafted["rule_hash"]
 
 
@@ -60,7 +64,7 @@ def test_a_document_read_once_is_kept_and_not_read_again(scheme_engine: sa.Engin
 
 
 def test_a_proposal_carries_its_document_and_touches_no_store(scheme_engine: sa.Engine) -> None:
-    document = alpha_document(max_income=1)
+    document = seeded_document("scheme_alpha", max_income=1)
     proposal = {"scheme_name": "nowhere", "version": 0, "status": "proposed", "effective_from": None,
                 "rule_hash": rule_hash(document), "document": document}  # fmt: skip
 
@@ -85,5 +89,5 @@ def test_the_evaluators_text_of_a_document_is_its_canonical_json(
 
     text = asyncio.run(documents.document_json(drafted))
 
-    assert text == canonical_json(alpha_document(max_income=123456))
+    assert text == canonical_json(seeded_document("scheme_alpha", max_income=123456))
     assert hashlib.sha256(text.encode()).hexdigest() == drafted["rule_hash"]

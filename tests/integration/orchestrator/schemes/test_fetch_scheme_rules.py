@@ -13,7 +13,9 @@ from civicflow.rules.document import rule_hash
 from orchestrator.errors import StepFailedError
 from orchestrator.tasks.contract import TaskContext
 from orchestrator.tasks.scheme_rules import SchemeRulesConfig, fetch_scheme_rules
-from tests.integration.orchestrator.schemes.conftest import ADMIN, ANALYST, alpha_document, new_scheme
+from tests.integration.orchestrator.schemes.conftest import ADMIN, ANALYST
+from tests.support.scheme_versions import fresh_scheme
+from tests.support.seeded_schemes import seeded_document
 
 CONTEXT = TaskContext(instance_id=uuid.uuid4(), call_timeout=5)
 PUBLISHED_ONLY = SchemeRulesConfig()
@@ -23,12 +25,12 @@ DRAFTS = SchemeRulesConfig(drafts=True)
 @pytest.fixture
 def scheme(open_service: Any) -> str:
     """Version 1 published from 2026-01-01, version 2 published from 2026-07-01, version 3 a draft."""
-    name = new_scheme()
+    name = fresh_scheme("it")
 
     async def make() -> None:
         async with open_service() as service:
             for income in (100000, 200000, 300000):
-                await service.create_draft(name, alpha_document(max_income=income), principal=ANALYST)
+                await service.create_draft(name, seeded_document("scheme_alpha", max_income=income), principal=ANALYST)
             await service.publish(name, 1, effective_from=date(2026, 1, 1), principal=ADMIN)
             await service.publish(name, 2, effective_from=date(2026, 7, 1), principal=ADMIN)
 
@@ -53,7 +55,7 @@ def fetch(
 def test_the_rules_name_the_version_in_force_on_as_of_by_its_hash(open_service: Any, scheme: str) -> None:
     output = fetch(open_service, {"scheme_name": scheme, "as_of": "2026-06-30"})
 
-    document = alpha_document(max_income=100000)
+    document = seeded_document("scheme_alpha", max_income=100000)
     assert output == {
         "rules": {
             "scheme_name": scheme,

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.integration.orchestrator.schemes.conftest import ADMIN, ANALYST, alpha_document, new_scheme
+from tests.integration.orchestrator.schemes.conftest import ADMIN, ANALYST
 from tests.support.databases import INSUFFICIENT_PRIVILEGE
+from tests.support.scheme_versions import fresh_scheme
+from tests.support.seeded_schemes import seeded_document
 
 RESTRICT_VIOLATION = "23001"
 CHECK_VIOLATION = "23514"
@@ -27,12 +29,12 @@ def superuser(database_url: str) -> Any:
 @pytest.fixture
 def versions(open_service: Any) -> str:
     """A scheme with version 1 published and version 2 a draft."""
-    name = new_scheme()
+    name = fresh_scheme("it")
 
     async def make() -> None:
         async with open_service() as service:
-            await service.create_draft(name, alpha_document(), principal=ANALYST)
-            await service.create_draft(name, alpha_document(max_income=1), principal=ANALYST)
+            await service.create_draft(name, seeded_document("scheme_alpha"), principal=ANALYST)
+            await service.create_draft(name, seeded_document("scheme_alpha", max_income=1), principal=ANALYST)
             await service.publish(name, 1, effective_from=date(2026, 1, 1), principal=ADMIN)
 
     asyncio.run(make())

@@ -15,18 +15,24 @@ from civicflow.rules.document import rule_hash
 from orchestrator.errors import SchemeFileError
 from orchestrator.schemes.seeding import SEED_SUBJECT, seed_schemes
 from orchestrator.schemes.store import SchemeVersionStore
-from tests.integration.orchestrator.schemes.conftest import alpha_document, new_scheme
+from tests.support.scheme_versions import fresh_scheme
+from tests.support.seeded_schemes import seeded_document
 
 
 def seed_file(directory: Path, name: str, **overrides: object) -> Path:
     path = directory / f"{name}.json"
-    content = {"scheme_name": name, "version": 1, "effective_from": "2001-02-03", "document": alpha_document()}
+    content = {
+        "scheme_name": name,
+        "version": 1,
+        "effective_from": "2001-02-03",
+        "document": seeded_document("scheme_alpha"),
+    }
     path.write_text(json.dumps({**content, **overrides}))
     return path
 
 
 def test_replicas_starting_together_seed_a_scheme_once(tmp_path: Path, scheme_engine: sa.Engine) -> None:
-    name = new_scheme()
+    name = fresh_scheme("it")
     seed_file(tmp_path, name)
     store = SchemeVersionStore(scheme_engine)
 
@@ -37,11 +43,11 @@ def test_replicas_starting_together_seed_a_scheme_once(tmp_path: Path, scheme_en
     (version,) = store.versions(name)
     assert (version.version, version.status, version.effective_from) == (1, "published", date(2001, 2, 3))
     assert version.created_by == version.published_by == SEED_SUBJECT
-    assert version.rule_hash == rule_hash(alpha_document())
+    assert version.rule_hash == rule_hash(seeded_document("scheme_alpha"))
 
 
 def test_the_file_of_a_scheme_that_exists_is_not_read(tmp_path: Path, scheme_engine: sa.Engine) -> None:
-    name = new_scheme()
+    name = fresh_scheme("it")
     seed_file(tmp_path, name)
     store = SchemeVersionStore(scheme_engine)
     assert seed_schemes(store, tmp_path) == [name]
@@ -64,7 +70,7 @@ def test_the_file_of_a_scheme_that_exists_is_not_read(tmp_path: Path, scheme_eng
 def test_a_bad_seed_file_stops_the_start_naming_the_file(
     tmp_path: Path, scheme_engine: sa.Engine, overrides: dict[str, object], problem: str
 ) -> None:
-    name = new_scheme()
+    name = fresh_scheme("it")
     path = seed_file(tmp_path, name, **overrides)
 
     with pytest.raises(SchemeFileError, match=problem) as refused:

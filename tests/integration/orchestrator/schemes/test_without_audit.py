@@ -18,8 +18,10 @@ from orchestrator.runs.audit_client import AuditClient
 from orchestrator.runs.outages import OutagePolicy
 from orchestrator.schemes.service import SchemeService
 from orchestrator.schemes.store import SchemeVersionStore
-from tests.integration.orchestrator.schemes.conftest import ADMIN, ANALYST, alpha_document, new_scheme
+from tests.integration.orchestrator.schemes.conftest import ADMIN, ANALYST
 from tests.support.credentials import Credentials
+from tests.support.scheme_versions import fresh_scheme
+from tests.support.seeded_schemes import seeded_document
 
 
 def unused_address() -> str:
@@ -39,18 +41,18 @@ def without_audit(scheme_engine: sa.Engine, credentials: Credentials) -> Any:
 def test_a_draft_is_not_stored_without_its_audit_entry(
     scheme_engine: sa.Engine, credentials: Credentials, open_service: Any
 ) -> None:
-    name = new_scheme()
+    name = fresh_scheme("it")
 
     async def scenario() -> None:
         channel, service = without_audit(scheme_engine, credentials)
         try:
             with pytest.raises(AuditUnavailableError, match="nothing was changed"):
-                await service.create_draft(name, alpha_document(), principal=ANALYST)
+                await service.create_draft(name, seeded_document("scheme_alpha"), principal=ANALYST)
         finally:
             await channel.close()
         assert SchemeVersionStore(scheme_engine).versions(name) == []
         async with open_service() as reachable:
-            created = await reachable.create_draft(name, alpha_document(), principal=ANALYST)
+            created = await reachable.create_draft(name, seeded_document("scheme_alpha"), principal=ANALYST)
         assert created.version == 1
 
     asyncio.run(scenario())
@@ -59,11 +61,11 @@ def test_a_draft_is_not_stored_without_its_audit_entry(
 def test_a_publication_is_not_stored_without_its_audit_entry(
     scheme_engine: sa.Engine, credentials: Credentials, open_service: Any
 ) -> None:
-    name = new_scheme()
+    name = fresh_scheme("it")
 
     async def scenario() -> None:
         async with open_service() as reachable:
-            await reachable.create_draft(name, alpha_document(), principal=ANALYST)
+            await reachable.create_draft(name, seeded_document("scheme_alpha"), principal=ANALYST)
         channel, service = without_audit(scheme_engine, credentials)
         try:
             with pytest.raises(AuditUnavailableError):

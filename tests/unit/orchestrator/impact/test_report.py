@@ -6,7 +6,13 @@ import json
 
 from civicflow.rules.attributes import CATEGORIES
 from orchestrator.impact.report import CategoryImpact, DecisionCounts, ImpactReport
-from tests.support.impact_reports import BASELINE, EVALUATION, PROPOSED, TRANSITIONS, category_counts
+from tests.support.impact_reports import (
+    BASELINE,
+    EVALUATION,
+    PROPOSED,
+    STORED_BEFORE_VERSIONS,
+    category_counts,
+)
 
 
 def _report() -> ImpactReport:
@@ -54,19 +60,7 @@ def test_the_protobuf_carries_every_field() -> None:
 
 
 def test_a_report_stored_before_versions_and_categories_still_reads() -> None:
-    stored = {
-        "instance_id": "i-0",
-        "scheme_name": "scheme_alpha",
-        "total": 3,
-        "eligible": 1,
-        "not_eligible": 1,
-        "needs_review": 1,
-        "baseline": {"eligible": 1, "not_eligible": 1, "needs_review": 1},
-        "transitions": TRANSITIONS,
-        "current_rules": {"min_age": 18, "max_age": 60, "max_income": 250000},
-        "proposed_rules": {"min_age": 18, "max_age": 60, "max_income": 200000},
-        "results_digest": "cd" * 32,
-    }
+    stored = STORED_BEFORE_VERSIONS
 
     report = ImpactReport.from_document(stored)
 
