@@ -49,6 +49,8 @@ PRIVILEGES: dict[str, dict[str, dict[str, str]]] = {
             "impact_failures": "SELECT, INSERT",
             # UPDATE for publishing a draft, the one change its trigger allows; never DELETE.
             "scheme_versions": "SELECT, INSERT, UPDATE",
+            # UPDATE for the transitions its trigger allows (claim, unclaim, decide, ...); never DELETE.
+            "review_tasks": "SELECT, INSERT, UPDATE",
             # Read at start, to refuse a schema the database setup has not brought up to date.
             "alembic_version": "SELECT",
         }

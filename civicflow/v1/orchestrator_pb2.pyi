@@ -19,6 +19,7 @@ class RunStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RUN_STATUS_COMPLETED: _ClassVar[RunStatus]
     RUN_STATUS_FAILED: _ClassVar[RunStatus]
     RUN_STATUS_QUEUED: _ClassVar[RunStatus]
+    RUN_STATUS_WAITING: _ClassVar[RunStatus]
 
 class ExecutionMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -38,11 +39,20 @@ class SchemeVersionStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SCHEME_VERSION_STATUS_UNSPECIFIED: _ClassVar[SchemeVersionStatus]
     SCHEME_VERSION_STATUS_DRAFT: _ClassVar[SchemeVersionStatus]
     SCHEME_VERSION_STATUS_PUBLISHED: _ClassVar[SchemeVersionStatus]
+
+class ReviewStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REVIEW_STATUS_UNSPECIFIED: _ClassVar[ReviewStatus]
+    REVIEW_STATUS_OPEN: _ClassVar[ReviewStatus]
+    REVIEW_STATUS_CLAIMED: _ClassVar[ReviewStatus]
+    REVIEW_STATUS_DECIDED: _ClassVar[ReviewStatus]
+    REVIEW_STATUS_CANCELLED: _ClassVar[ReviewStatus]
 RUN_STATUS_UNSPECIFIED: RunStatus
 RUN_STATUS_RUNNING: RunStatus
 RUN_STATUS_COMPLETED: RunStatus
 RUN_STATUS_FAILED: RunStatus
 RUN_STATUS_QUEUED: RunStatus
+RUN_STATUS_WAITING: RunStatus
 EXECUTION_MODE_UNSPECIFIED: ExecutionMode
 EXECUTION_MODE_SYNC: ExecutionMode
 EXECUTION_MODE_ASYNC: ExecutionMode
@@ -53,9 +63,14 @@ APPEAL_OUTCOME_RUN_FAILED: AppealOutcome
 SCHEME_VERSION_STATUS_UNSPECIFIED: SchemeVersionStatus
 SCHEME_VERSION_STATUS_DRAFT: SchemeVersionStatus
 SCHEME_VERSION_STATUS_PUBLISHED: SchemeVersionStatus
+REVIEW_STATUS_UNSPECIFIED: ReviewStatus
+REVIEW_STATUS_OPEN: ReviewStatus
+REVIEW_STATUS_CLAIMED: ReviewStatus
+REVIEW_STATUS_DECIDED: ReviewStatus
+REVIEW_STATUS_CANCELLED: ReviewStatus
 
 class WorkflowInstance(_message.Message):
-    __slots__ = ("instance_id", "template_id", "template_version", "status", "inputs_json", "outputs_json", "error", "created_at", "completed_at", "appealed_instance_id", "progress", "actor")
+    __slots__ = ("instance_id", "template_id", "template_version", "status", "inputs_json", "outputs_json", "error", "created_at", "completed_at", "appealed_instance_id", "progress", "actor", "waiting_for_review_task_id")
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +83,7 @@ class WorkflowInstance(_message.Message):
     APPEALED_INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FOR_REVIEW_TASK_ID_FIELD_NUMBER: _ClassVar[int]
     instance_id: str
     template_id: str
     template_version: str
@@ -80,7 +96,8 @@ class WorkflowInstance(_message.Message):
     appealed_instance_id: str
     progress: RunProgress
     actor: str
-    def __init__(self, instance_id: _Optional[str] = ..., template_id: _Optional[str] = ..., template_version: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., inputs_json: _Optional[str] = ..., outputs_json: _Optional[str] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., appealed_instance_id: _Optional[str] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., actor: _Optional[str] = ...) -> None: ...
+    waiting_for_review_task_id: str
+    def __init__(self, instance_id: _Optional[str] = ..., template_id: _Optional[str] = ..., template_version: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., inputs_json: _Optional[str] = ..., outputs_json: _Optional[str] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., appealed_instance_id: _Optional[str] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., actor: _Optional[str] = ..., waiting_for_review_task_id: _Optional[str] = ...) -> None: ...
 
 class RunProgress(_message.Message):
     __slots__ = ("steps_completed", "steps_total", "items_done", "items_total")
@@ -433,3 +450,131 @@ class PublishSchemeVersionResponse(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     version: SchemeVersion
     def __init__(self, version: _Optional[_Union[SchemeVersion, _Mapping]] = ...) -> None: ...
+
+class ReviewTask(_message.Message):
+    __slots__ = ("review_task_id", "instance_id", "citizen_id", "scheme_name", "scheme_version", "recommendation", "reasons_json", "status", "assignee", "submitted_by", "created_at", "due_at", "overdue", "decided_at", "decision", "justification", "candidate_role", "claim_expires_at")
+    REVIEW_TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    SCHEME_NAME_FIELD_NUMBER: _ClassVar[int]
+    SCHEME_VERSION_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDATION_FIELD_NUMBER: _ClassVar[int]
+    REASONS_JSON_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNEE_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTED_BY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    OVERDUE_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_AT_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    JUSTIFICATION_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_ROLE_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    review_task_id: str
+    instance_id: str
+    citizen_id: str
+    scheme_name: str
+    scheme_version: int
+    recommendation: str
+    reasons_json: str
+    status: ReviewStatus
+    assignee: str
+    submitted_by: str
+    created_at: _timestamp_pb2.Timestamp
+    due_at: _timestamp_pb2.Timestamp
+    overdue: bool
+    decided_at: _timestamp_pb2.Timestamp
+    decision: str
+    justification: str
+    candidate_role: str
+    claim_expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, review_task_id: _Optional[str] = ..., instance_id: _Optional[str] = ..., citizen_id: _Optional[str] = ..., scheme_name: _Optional[str] = ..., scheme_version: _Optional[int] = ..., recommendation: _Optional[str] = ..., reasons_json: _Optional[str] = ..., status: _Optional[_Union[ReviewStatus, str]] = ..., assignee: _Optional[str] = ..., submitted_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., overdue: _Optional[bool] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decision: _Optional[str] = ..., justification: _Optional[str] = ..., candidate_role: _Optional[str] = ..., claim_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListReviewsRequest(_message.Message):
+    __slots__ = ("status", "assignee", "scheme_name", "offset", "limit")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNEE_FIELD_NUMBER: _ClassVar[int]
+    SCHEME_NAME_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    status: ReviewStatus
+    assignee: str
+    scheme_name: str
+    offset: int
+    limit: int
+    def __init__(self, status: _Optional[_Union[ReviewStatus, str]] = ..., assignee: _Optional[str] = ..., scheme_name: _Optional[str] = ..., offset: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListReviewsResponse(_message.Message):
+    __slots__ = ("items", "next_offset")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[ReviewTask]
+    next_offset: int
+    def __init__(self, items: _Optional[_Iterable[_Union[ReviewTask, _Mapping]]] = ..., next_offset: _Optional[int] = ...) -> None: ...
+
+class GetReviewRequest(_message.Message):
+    __slots__ = ("review_task_id",)
+    REVIEW_TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    review_task_id: str
+    def __init__(self, review_task_id: _Optional[str] = ...) -> None: ...
+
+class GetReviewResponse(_message.Message):
+    __slots__ = ("task",)
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    task: ReviewTask
+    def __init__(self, task: _Optional[_Union[ReviewTask, _Mapping]] = ...) -> None: ...
+
+class ClaimReviewRequest(_message.Message):
+    __slots__ = ("review_task_id",)
+    REVIEW_TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    review_task_id: str
+    def __init__(self, review_task_id: _Optional[str] = ...) -> None: ...
+
+class ClaimReviewResponse(_message.Message):
+    __slots__ = ("task",)
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    task: ReviewTask
+    def __init__(self, task: _Optional[_Union[ReviewTask, _Mapping]] = ...) -> None: ...
+
+class UnclaimReviewRequest(_message.Message):
+    __slots__ = ("review_task_id",)
+    REVIEW_TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    review_task_id: str
+    def __init__(self, review_task_id: _Optional[str] = ...) -> None: ...
+
+class UnclaimReviewResponse(_message.Message):
+    __slots__ = ("task",)
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    task: ReviewTask
+    def __init__(self, task: _Optional[_Union[ReviewTask, _Mapping]] = ...) -> None: ...
+
+class ReassignReviewRequest(_message.Message):
+    __slots__ = ("review_task_id", "assignee")
+    REVIEW_TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNEE_FIELD_NUMBER: _ClassVar[int]
+    review_task_id: str
+    assignee: str
+    def __init__(self, review_task_id: _Optional[str] = ..., assignee: _Optional[str] = ...) -> None: ...
+
+class ReassignReviewResponse(_message.Message):
+    __slots__ = ("task",)
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    task: ReviewTask
+    def __init__(self, task: _Optional[_Union[ReviewTask, _Mapping]] = ...) -> None: ...
+
+class DecideReviewRequest(_message.Message):
+    __slots__ = ("review_task_id", "decision", "justification")
+    REVIEW_TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    JUSTIFICATION_FIELD_NUMBER: _ClassVar[int]
+    review_task_id: str
+    decision: str
+    justification: str
+    def __init__(self, review_task_id: _Optional[str] = ..., decision: _Optional[str] = ..., justification: _Optional[str] = ...) -> None: ...
+
+class DecideReviewResponse(_message.Message):
+    __slots__ = ("task",)
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    task: ReviewTask
+    def __init__(self, task: _Optional[_Union[ReviewTask, _Mapping]] = ...) -> None: ...

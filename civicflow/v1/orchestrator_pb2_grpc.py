@@ -110,6 +110,36 @@ class OrchestratorServiceStub:
                 request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.PublishSchemeVersionRequest.SerializeToString,
                 response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.PublishSchemeVersionResponse.FromString,
                 _registered_method=True)
+        self.ListReviews = channel.unary_unary(
+                '/civicflow.v1.OrchestratorService/ListReviews',
+                request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.ListReviewsRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.ListReviewsResponse.FromString,
+                _registered_method=True)
+        self.GetReview = channel.unary_unary(
+                '/civicflow.v1.OrchestratorService/GetReview',
+                request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.GetReviewRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.GetReviewResponse.FromString,
+                _registered_method=True)
+        self.ClaimReview = channel.unary_unary(
+                '/civicflow.v1.OrchestratorService/ClaimReview',
+                request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.ClaimReviewRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.ClaimReviewResponse.FromString,
+                _registered_method=True)
+        self.UnclaimReview = channel.unary_unary(
+                '/civicflow.v1.OrchestratorService/UnclaimReview',
+                request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.UnclaimReviewRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.UnclaimReviewResponse.FromString,
+                _registered_method=True)
+        self.ReassignReview = channel.unary_unary(
+                '/civicflow.v1.OrchestratorService/ReassignReview',
+                request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.ReassignReviewRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.ReassignReviewResponse.FromString,
+                _registered_method=True)
+        self.DecideReview = channel.unary_unary(
+                '/civicflow.v1.OrchestratorService/DecideReview',
+                request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.DecideReviewRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.DecideReviewResponse.FromString,
+                _registered_method=True)
 
 
 class OrchestratorServiceServicer:
@@ -218,6 +248,54 @@ class OrchestratorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListReviews(self, request, context):
+        """Review tasks (docs/reviews.md): a run at a human_review step waits for a person's decision.
+        Listing and reading take the role of caseworker, admin or auditor.
+        The queue: overdue tasks first, then by due time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReview(self, request, context):
+        """One task. NOT_FOUND for an unknown id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimReview(self, request, context):
+        """Takes the task for the caller, for REVIEW_CLAIM_SECONDS. FAILED_PRECONDITION (409) if another
+        subject holds it or it is decided or cancelled; PERMISSION_DENIED if the caller submitted the run
+        (four eyes) or lacks the task's candidate role. Claiming a task one holds already renews the claim.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnclaimReview(self, request, context):
+        """Gives the task back to the queue: only its assignee.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReassignReview(self, request, context):
+        """Gives the task to another subject (admin only); never to the subject who submitted the run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideReview(self, request, context):
+        """Records the decision, with a justification of at least 20 characters: only the assignee, and
+        never the submitter. FAILED_PRECONDITION if the task is decided or cancelled already.
+        The run resumes and completes with the reviewer's decision.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrchestratorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -290,6 +368,36 @@ def add_OrchestratorServiceServicer_to_server(servicer, server):
                     servicer.PublishSchemeVersion,
                     request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.PublishSchemeVersionRequest.FromString,
                     response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.PublishSchemeVersionResponse.SerializeToString,
+            ),
+            'ListReviews': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReviews,
+                    request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.ListReviewsRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.ListReviewsResponse.SerializeToString,
+            ),
+            'GetReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReview,
+                    request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.GetReviewRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.GetReviewResponse.SerializeToString,
+            ),
+            'ClaimReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimReview,
+                    request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.ClaimReviewRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.ClaimReviewResponse.SerializeToString,
+            ),
+            'UnclaimReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnclaimReview,
+                    request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.UnclaimReviewRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.UnclaimReviewResponse.SerializeToString,
+            ),
+            'ReassignReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReassignReview,
+                    request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.ReassignReviewRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.ReassignReviewResponse.SerializeToString,
+            ),
+            'DecideReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideReview,
+                    request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.DecideReviewRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.DecideReviewResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -676,6 +784,168 @@ class OrchestratorService:
             '/civicflow.v1.OrchestratorService/PublishSchemeVersion',
             civicflow_dot_v1_dot_orchestrator__pb2.PublishSchemeVersionRequest.SerializeToString,
             civicflow_dot_v1_dot_orchestrator__pb2.PublishSchemeVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReviews(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.OrchestratorService/ListReviews',
+            civicflow_dot_v1_dot_orchestrator__pb2.ListReviewsRequest.SerializeToString,
+            civicflow_dot_v1_dot_orchestrator__pb2.ListReviewsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.OrchestratorService/GetReview',
+            civicflow_dot_v1_dot_orchestrator__pb2.GetReviewRequest.SerializeToString,
+            civicflow_dot_v1_dot_orchestrator__pb2.GetReviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.OrchestratorService/ClaimReview',
+            civicflow_dot_v1_dot_orchestrator__pb2.ClaimReviewRequest.SerializeToString,
+            civicflow_dot_v1_dot_orchestrator__pb2.ClaimReviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnclaimReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.OrchestratorService/UnclaimReview',
+            civicflow_dot_v1_dot_orchestrator__pb2.UnclaimReviewRequest.SerializeToString,
+            civicflow_dot_v1_dot_orchestrator__pb2.UnclaimReviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReassignReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.OrchestratorService/ReassignReview',
+            civicflow_dot_v1_dot_orchestrator__pb2.ReassignReviewRequest.SerializeToString,
+            civicflow_dot_v1_dot_orchestrator__pb2.ReassignReviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.OrchestratorService/DecideReview',
+            civicflow_dot_v1_dot_orchestrator__pb2.DecideReviewRequest.SerializeToString,
+            civicflow_dot_v1_dot_orchestrator__pb2.DecideReviewResponse.FromString,
             options,
             channel_credentials,
             insecure,
