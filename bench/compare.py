@@ -31,7 +31,7 @@ from pathlib import Path
 
 from bench.launcher_process import launcher_process
 from bench.rest_client import RestClient
-from bench.system import UNTHROTTLED, BenchSystemError, stderr_progress, wait_until_healthy
+from bench.system import UNTHROTTLED, BenchSystemError, stderr_progress, subject_of, wait_until_healthy
 from bench.workloads import (
     CheckTiming,
     percentile_ms,
@@ -175,7 +175,7 @@ def _token(tree: Path, workdir: Path, role: Role) -> str | None:
     """Signed with the key the tree's launcher made in `workdir`; None for a checkout from before bearer tokens."""
     if not (tree / "civicflow" / "auth").is_dir():
         return None
-    return LocalTokenIssuer(workdir / ISSUER_KEY).issue(f"bench-{role}", [role])
+    return LocalTokenIssuer(workdir / ISSUER_KEY).issue(subject_of(role), [role])
 
 
 def _has_exited(process: subprocess.Popen[bytes]) -> bool:

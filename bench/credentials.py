@@ -12,6 +12,7 @@ from pathlib import Path
 
 import grpc
 
+from bench.system import subject_of
 from civicflow.auth.access import ServiceIdentity
 from civicflow.auth.local_issuer import LocalTokenIssuer, ensure_issuer_key
 from civicflow.auth.principals import Role
@@ -40,7 +41,7 @@ class BenchCredentials:
         return {**self.made.tls(identity), **tokens}
 
     def token(self, role: Role) -> str:
-        return self.issuer.issue(f"bench-{role}", [role])
+        return self.issuer.issue(subject_of(role), [role])
 
     def channel(
         self, target: str, *, server: ServiceIdentity, as_: ServiceIdentity | None = None, token: str | None = None

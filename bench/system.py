@@ -47,6 +47,11 @@ class BenchSystemError(RuntimeError):
 LOAD_ROLES = (Role.CASEWORKER, Role.ANALYST, Role.ADMIN)
 
 
+def subject_of(role: Role) -> str:
+    """The subject of the benchmark's token for `role`: one subject per role."""
+    return f"bench-{role}"
+
+
 @dataclass(frozen=True)
 class RunningSystem:
     gateway_url: str
@@ -87,7 +92,7 @@ def run_with_system(
         )
         # The key `make run` keeps too (where the launcher settings say): the services trust what it signs.
         issuer = LocalTokenIssuer(token_issuer_key_path(settings))
-        tokens = {role: issuer.issue(f"bench-{role}", [role]) for role in LOAD_ROLES}
+        tokens = {role: issuer.issue(subject_of(role), [role]) for role in LOAD_ROLES}
         LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
         log = stack.enter_context(LOG_FILE.open("a"))
         supervisor = Supervisor(
