@@ -29,9 +29,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.credentials import subject_of
 from bench.launcher_process import launcher_process
 from bench.rest_client import RestClient
-from bench.system import UNTHROTTLED, BenchSystemError, stderr_progress, subject_of, wait_until_healthy
+from bench.system import UNTHROTTLED, BenchSystemError, stderr_progress, wait_until_healthy
 from bench.workloads import (
     CheckTiming,
     percentile_ms,

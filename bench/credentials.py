@@ -12,13 +12,18 @@ from pathlib import Path
 
 import grpc
 
-from bench.system import subject_of
 from civicflow.auth.access import ServiceIdentity
 from civicflow.auth.local_issuer import LocalTokenIssuer, ensure_issuer_key
 from civicflow.auth.principals import Role
 from civicflow.launch.process_plan import Credentials
 from civicflow.local_pki import ensure_local_pki
 from civicflow.tls import SERVER_OPTIONS
+
+
+def subject_of(role: Role) -> str:
+    """The subject of the benchmark's token for `role`: one subject per role."""
+    return f"bench-{role}"
+
 
 # Services that verify people's tokens: they are given the issuer's public key.
 TAKES_TOKENS = frozenset({ServiceIdentity.ORCHESTRATOR, ServiceIdentity.AUDIT_SERVICE, ServiceIdentity.GATEWAY})

@@ -1,4 +1,5 @@
-"""Peak resident memory of the services, read from /proc: reset before a workload, read after it."""
+"""Resident memory of the services, read from /proc: the peak, reset before a workload and read after it, and the
+current figure."""
 
 from __future__ import annotations
 
@@ -23,16 +24,21 @@ def reset_peak_rss(pids: Mapping[str, int]) -> bool:
 
 def peak_rss_mb(pids: Mapping[str, int]) -> dict[str, float | None]:
     """Peak resident memory (VmHWM) of each process in MB (10^6 bytes); None where /proc does not tell."""
-    return {name: _vm_hwm_mb(pid) for name, pid in pids.items()}
+    return {name: _status_mb(pid, "VmHWM") for name, pid in pids.items()}
 
 
-def _vm_hwm_mb(pid: int) -> float | None:
+def rss_mb(pids: Mapping[str, int]) -> dict[str, float | None]:
+    """Resident memory (VmRSS) of each process now, in MB (10^6 bytes); None where /proc does not tell."""
+    return {name: _status_mb(pid, "VmRSS") for name, pid in pids.items()}
+
+
+def _status_mb(pid: int, field: str) -> float | None:
     try:
         status = (PROC / str(pid) / "status").read_text()
     except OSError:
         return None
     for line in status.splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             kib = int(line.split()[1])
             return round(kib * 1024 / 1_000_000, 1)
     return None

@@ -4,7 +4,7 @@ The load generator shares the two cores with the system it measures, so every mi
 spends is one the services do not get. httpx2 took 1.4 ms of CPU per eligibility check in the
 benchmark's process; http.client on a kept-alive connection takes 0.8 ms, and the throughput
 figure is that much closer to what the system itself sustains. It answers the part of
-httpx2's interface the workloads use (`post(path, json=...)`, `status_code`, `text`, `json()`),
+httpx2's interface the workloads use (`post(path, json=...)`, `get(path)`, `status_code`, `text`, `json()`),
 so the workloads also run against FastAPI's TestClient in the tests.
 """
 
@@ -58,11 +58,17 @@ class RestClient:
         self._last_used = time.monotonic()
 
     def post(self, path: str, *, json: Any) -> RestReply:
-        body = jsonlib.dumps(json).encode()
+        return self._send("POST", path, jsonlib.dumps(json).encode())
+
+    def get(self, path: str) -> RestReply:
+        """`path` with its query string, already encoded."""
+        return self._send("GET", path, None)
+
+    def _send(self, method: str, path: str, body: bytes | None) -> RestReply:
         if time.monotonic() - self._last_used > self._idle_reopen_seconds:
             self._connection.close()  # http.client opens a new one on the next request
         try:
-            self._connection.request("POST", path, body=body, headers=self._headers)
+            self._connection.request(method, path, body=body, headers=self._headers)
             response = self._connection.getresponse()
             return RestReply(status_code=response.status, content=response.read())
         finally:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from bench.system import subject_of
+from bench.credentials import subject_of
 from civicflow.auth.principals import Role
 from civicflow.database import create_engine
 

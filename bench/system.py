@@ -16,9 +16,10 @@ from typing import TypeVar
 import httpx2
 from honcho.printer import Printer
 
+from bench.credentials import BenchCredentials
 from civicflow.auth.local_issuer import LocalTokenIssuer
 from civicflow.auth.principals import Role
-from civicflow.launch.local_database import embedded_database
+from civicflow.launch.local_database import embedded_database, scratch_database
 from civicflow.launch.process_plan import (
     plan_processes,
     prepare_credentials,
@@ -47,14 +48,12 @@ class BenchSystemError(RuntimeError):
 LOAD_ROLES = (Role.CASEWORKER, Role.ANALYST, Role.ADMIN)
 
 
-def subject_of(role: Role) -> str:
-    """The subject of the benchmark's token for `role`: one subject per role."""
-    return f"bench-{role}"
-
-
 @dataclass(frozen=True)
 class RunningSystem:
     gateway_url: str
+    # For the figures measured over gRPC as well: the orchestrator's address, and what its clients trust.
+    orchestrator_target: str
+    credentials: BenchCredentials
     # Pid of every service process, by process name: the processes whose memory is reported.
     pids: dict[str, int]
     evaluators: int
@@ -63,12 +62,20 @@ class RunningSystem:
 
 
 def run_with_system(
-    workload: Callable[[RunningSystem], T], *, progress: Callable[[str], None], evaluators: int | None = None
+    workload: Callable[[RunningSystem], T],
+    *,
+    progress: Callable[[str], None],
+    evaluators: int | None = None,
+    before_start: Callable[[str], None] | None = None,
 ) -> tuple[T, RunOutcome]:
     """Starts the services (and a fresh embedded PostgreSQL unless DATABASE_URL is set), runs `workload`, stops all.
 
     `evaluators` replicas of the evaluator (default: EVALUATORS, as `make run`). A process
     that dies is not restarted: it ends the benchmark rather than hide in its figures.
+    `before_start`, if given, is called with the database owner's URL once the schemas are
+    migrated and before any service starts, to fill the database in bulk; on a DATABASE_URL
+    server the system then gets a database of its own, dropped afterwards, since what it
+    writes (runs, say) cannot be deleted.
 
     The supervisor must own the main thread (it handles the signals), so the workload runs
     on a second thread started once every process is spawned. Returns the workload's result
@@ -83,16 +90,18 @@ def run_with_system(
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="civicflow-bench-"))) / "pgdata"
             progress(f"starting a fresh embedded PostgreSQL in {data_dir}")
             database_url = stack.enter_context(embedded_database(data_dir))
+        elif before_start is not None:
+            database_url = stack.enter_context(scratch_database(settings.database_url, prefix="civicflow_bench"))
         else:
             database_url = settings.database_url
-        plan = plan_processes(
-            settings,
-            database=prepare_database(settings, database_url),
-            credentials=prepare_credentials(settings),
-        )
+        accounts = prepare_database(settings, database_url)
+        if before_start is not None:
+            before_start(database_url)
+        made = prepare_credentials(settings)
+        plan = plan_processes(settings, database=accounts, credentials=made)
         # The key `make run` keeps too (where the launcher settings say): the services trust what it signs.
-        issuer = LocalTokenIssuer(token_issuer_key_path(settings))
-        tokens = {role: issuer.issue(subject_of(role), [role]) for role in LOAD_ROLES}
+        credentials = BenchCredentials(made=made, issuer=LocalTokenIssuer(token_issuer_key_path(settings)))
+        tokens = {role: credentials.token(role) for role in LOAD_ROLES}
         LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
         log = stack.enter_context(LOG_FILE.open("a"))
         supervisor = Supervisor(
@@ -109,6 +118,8 @@ def run_with_system(
             try:
                 system = RunningSystem(
                     gateway_url=f"http://127.0.0.1:{settings.gateway_port}",
+                    orchestrator_target=f"127.0.0.1:{settings.orchestrator_port}",
+                    credentials=credentials,
                     pids={process.name: supervisor.pids[process.name] for process in plan},
                     evaluators=settings.evaluators,
                     tokens=tokens,

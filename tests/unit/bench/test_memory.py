@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.memory import peak_rss_mb, reset_peak_rss
+from bench.memory import peak_rss_mb, reset_peak_rss, rss_mb
 
 # Touches 200 MB, frees it, then waits: its peak stays high until reset.
 ALLOCATE_THEN_WAIT = "b = bytearray(200_000_000); del b; print('freed', flush=True); import time; time.sleep(60)"
@@ -35,7 +35,18 @@ def test_a_reset_starts_a_new_peak(process_that_peaked: int) -> None:
     assert after is not None and after < 100
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_current_figure_is_what_the_process_holds_now_not_its_peak(process_that_peaked: int) -> None:
+    pids = {"allocator": process_that_peaked}
+    (now,) = rss_mb(pids).values()
+    (peak,) = peak_rss_mb(pids).values()
+
+    assert now is not None and peak is not None
+    assert now < 100 < 200 < peak
+
+
 def test_a_process_that_is_gone_has_no_figure() -> None:
     beyond_pid_max = 2**22 + 1  # Linux's largest pid_max is 2**22
     assert peak_rss_mb({"gone": beyond_pid_max}) == {"gone": None}
+    assert rss_mb({"gone": beyond_pid_max}) == {"gone": None}
     assert not reset_peak_rss({"gone": beyond_pid_max})

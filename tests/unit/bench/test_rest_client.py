@@ -15,7 +15,7 @@ from bench.rest_client import RestClient
 
 
 class _EchoHandler(BaseHTTPRequestHandler):
-    """Answers a POST with its path, body and the number of the connection it came on."""
+    """Answers a POST with its path, body and the number of the connection it came on; a GET with its path and that."""
 
     protocol_version = "HTTP/1.1"  # keep-alive, as uvicorn
 
@@ -25,6 +25,14 @@ class _EchoHandler(BaseHTTPRequestHandler):
         answer = json.dumps({"path": self.path, "body": body, "connection": self.server.connection_number(self)})
         payload = answer.encode()
         self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        payload = json.dumps({"path": self.path, "connection": self.server.connection_number(self)}).encode()
+        self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
@@ -66,6 +74,15 @@ def test_requests_go_over_one_kept_alive_connection(server_url: str) -> None:
     assert first.status_code == second.status_code == 200
     assert first.json() == {"path": "/workflows/execute", "body": {"n": 1}, "connection": 1}
     assert second.json()["connection"] == 1
+
+
+def test_a_get_keeps_its_query_string_and_shares_the_connection_with_posts(server_url: str) -> None:
+    with RestClient(server_url, timeout=5) as client:
+        client.post("/workflows/execute", json={"n": 1})
+        reply = client.get("/reviews?status=open&limit=50")
+
+    assert reply.status_code == 200
+    assert reply.json() == {"path": "/reviews?status=open&limit=50", "connection": 1}
 
 
 def test_an_error_status_is_answered_not_raised(server_url: str) -> None:
