@@ -17,6 +17,7 @@ from bench.audit_workloads import audit_json, audit_table, log_size_argument, me
 from bench.memory import peak_rss_mb, reset_peak_rss
 from bench.report import BenchResults, ScalingTiming, as_json, as_table
 from bench.rest_client import RestClient
+from bench.review_workloads import measure_reviews, queue_size_argument, reviews_json, reviews_table
 from bench.rules_workloads import (
     DELTA_SCHEME,
     CriteriaCheckTiming,
@@ -125,10 +126,26 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         default=60_000,
         help="entries of the log 8 callers verify while eligibility checks are timed; 0 skips it (default: 60000)",
     )
+    parser.add_argument(
+        "--review-queue-size",
+        type=queue_size_argument,
+        default=100_000,
+        help="open review tasks (waiting runs) seeded for the review queue's pages and the orchestrator's memory "
+        "with them; 0 skips it (default: 100000)",
+    )
+    parser.add_argument(
+        "--review-requests",
+        type=int,
+        default=200,
+        help="timed pages of the review queue per view, through REST and over gRPC (default: 200)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     arguments = parser.parse_args(argv)
-    if min(arguments.runs, arguments.large_runs, arguments.checks, arguments.clients, arguments.criteria_checks) < 1:
-        parser.error("--runs, --large-runs, --checks, --clients and --criteria-checks must be at least 1")
+    checked = (arguments.runs, arguments.large_runs, arguments.checks, arguments.clients, arguments.criteria_checks)
+    if min(*checked, arguments.review_requests) < 1:
+        parser.error(
+            "--runs, --large-runs, --checks, --clients, --criteria-checks and --review-requests must be at least 1"
+        )
     if arguments.warmup_runs < 0 or arguments.concurrent_checks < 0:
         parser.error("--warmup-runs and --concurrent-checks must be at least 0")
     if arguments.scaling_population is None:
@@ -265,6 +282,12 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.verify_load_log_size
         else None
     )
+    reviews = None
+    if arguments.review_queue_size:
+        reviews, review_outcomes = measure_reviews(
+            open_tasks=arguments.review_queue_size, requests=arguments.review_requests, progress=stderr_progress
+        )
+        outcomes += review_outcomes
     environment = {
         "database": "a fresh embedded PostgreSQL" if "DATABASE_URL" not in os.environ else "DATABASE_URL",
         "python": platform.python_version(),
@@ -284,11 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.json:
         document = as_json(results) | ({"audit_log": audit_json(audit)} if audit else {})
         document |= {"audit_verify_load": verify_load_json(verify_load)} if verify_load else {}
+        document |= {"review_queue": reviews_json(reviews)} if reviews else {}
         print(json.dumps(document, indent=2))
     else:
         tables = [as_table(results)]
         tables += [audit_table(audit)] if audit else []
         tables += [verify_load_table(verify_load)] if verify_load else []
+        tables += [reviews_table(reviews)] if reviews else []
         print("\n\n".join(tables))
     unclean = [dict(outcome.returncodes) for outcome in outcomes if not outcome.clean]
     if unclean:
