@@ -1,22 +1,31 @@
 """Fills a migrated database with a large review queue in bulk: waiting runs and the review tasks they wait for.
 
 Two INSERT ... SELECT statements over generate_series, as the database's owner, make what a
-steady stream of human_review steps would have left: every run `waiting` (no replica holds it,
-not completed, waiting for its task), every task open or claimed, due times spread from a week
-past to a week ahead, over several schemes. Both tables' constraints hold for every row; the
-database checks them on insert.
+steady stream of runs parking at a template's human_review step would have left: every run
+`waiting` at that step (no replica holds it, not completed, waiting for its task, its
+recommendation in its outputs), every task open or claimed, due times spread from a week past
+to a week ahead, over the four schemes. The queue is in its steady state: a task past due was
+escalated when it fell due, so the orchestrator's sweep finds nothing to escalate (it would
+otherwise escalate half the queue, an audited batch at a time, during the measurement). Both
+tables' constraints hold for every row; the database checks them on insert. Steps' journal
+rows and audit entries are not made: nothing a queue page or a waiting run's GET reads.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from bench.credentials import subject_of
 from civicflow.auth.principals import Role
 from civicflow.database import create_engine
+from orchestrator.config import OrchestratorSettings
+from orchestrator.tasks import TASK_CONTRACTS
+from orchestrator.tasks.human_review import HUMAN_REVIEW, HumanReviewConfig
+from orchestrator.templates.registry import LoadedTemplate, TemplateRegistry
 
 SCHEMA = "orchestrator"
 SCHEMES = ("scheme_alpha", "scheme_beta", "scheme_gamma", "scheme_delta")
@@ -33,7 +42,56 @@ DUE_AFTER_SECONDS = 7 * 86_400
 # Scatters created_at over the spread so that due order is not insertion order (coprime with the spread).
 SCATTER = 7_919
 CLAIM_LEASE = "7 days"
-REVIEW_STEP = (3, "human_review")
+REVIEW_TEMPLATE = "benefit_application"
+
+
+@dataclass(frozen=True)
+class ReviewStep:
+    """Where a run of `template_id` waits for a person: its human_review step, and its progress there."""
+
+    template_id: str
+    template_version: str
+    step_index: int
+    step_name: str
+    candidate_role: str
+    # The steps on its path before the review, and the most it can take in all (as the runner counts them).
+    steps_completed: int
+    steps_total: int
+
+
+def review_step(template_id: str = REVIEW_TEMPLATE, *, templates_dir: Path | None = None) -> ReviewStep:
+    """The first human_review step of the template as the orchestrator loads it (default: its templates)."""
+    directory = templates_dir or OrchestratorSettings.model_fields["templates_dir"].default
+    template = TemplateRegistry.load_directory(directory, TASK_CONTRACTS).get(template_id)
+    review = next(step for step in template.steps if step.spec.task_type == HUMAN_REVIEW)
+    assert isinstance(review.config, HumanReviewConfig)
+    done = _steps_before(template, review.index)
+    return ReviewStep(
+        template_id=template_id,
+        template_version=template.model.version,
+        step_index=review.index,
+        step_name=review.spec.name,
+        candidate_role=str(review.config.candidate_role),
+        steps_completed=done,
+        steps_total=done + template.steps_left(review),
+    )
+
+
+def _steps_before(template: LoadedTemplate, target: int) -> int:
+    """Steps a run takes from the first to step `target`: at a switch, into the branch that holds it.
+
+    Steps are numbered in document order, a switch's branches one after another, so the branch
+    holding `target` is the last whose first step is not after it.
+    """
+    done, step = 0, template.steps[0]
+    while step.index != target:
+        done += 1
+        firsts = [first for first in step.branches.values() if first is not None and first <= target]
+        following = max(firsts) if firsts else step.next_index
+        if following is None:
+            raise ValueError(f"step {target} is not on a path of {template.template_id}")
+        step = template.steps[following]
+    return done
 
 
 @dataclass(frozen=True)
@@ -76,7 +134,8 @@ class ReviewQueueShape:
         return counts
 
 
-# One row per task, numbered n; the ids drawn once so that run and task name each other.
+# One row per task, numbered n; the ids drawn once so that run and task name each other. A task due before the
+# seeding was escalated then (once, one revision), and a claimed one was claimed (one revision).
 _SEED = f"""
 CREATE TEMPORARY TABLE bench_review_seed ON COMMIT DROP AS
 SELECT n,
@@ -86,37 +145,45 @@ SELECT n,
        (ARRAY{list(SUBMITTERS)!r})[n % {len(SUBMITTERS)} + 1] AS submitted_by,
        CASE WHEN n > :open_tasks THEN (ARRAY{list(ASSIGNEES)!r})[n % {len(ASSIGNEES)} + 1] END AS assignee,
        'CIT-' || lpad(n::text, 7, '0') AS citizen_id,
-       now() - make_interval(secs => (n::bigint * {SCATTER}) % {CREATED_SPREAD_SECONDS}) AS created_at
+       now() - make_interval(secs => (n::bigint * {SCATTER}) % {CREATED_SPREAD_SECONDS}) AS created_at,
+       (n::bigint * {SCATTER}) % {CREATED_SPREAD_SECONDS} >= {DUE_AFTER_SECONDS} AS escalated
 FROM generate_series(1, :total) AS n
 """
+_RECOMMENDATION = """json_build_object('decision', 'NEEDS_REVIEW', 'citizen_id', citizen_id, 'scheme_name', scheme_name,
+                                          'scheme_version', 1, 'reasons', CAST(:reasons AS json))"""
 _INSTANCES = f"""
 INSERT INTO {SCHEMA}.workflow_instances
-    (instance_id, template_id, template_version, status, inputs, created_at, actor,
+    (instance_id, template_id, template_version, status, inputs, outputs, created_at, actor,
      steps_completed, steps_total, waiting_for_review)
 SELECT instance_id, :template_id, :template_version, 'waiting',
-       json_build_object('citizen_id', citizen_id, 'scheme_name', scheme_name), created_at, submitted_by,
-       {REVIEW_STEP[0]}, :steps_total, task_id
+       json_build_object('citizen_id', citizen_id, 'scheme_name', scheme_name),
+       json_build_object('recommendation', {_RECOMMENDATION}), created_at, submitted_by,
+       :steps_completed, :steps_total, task_id
 FROM bench_review_seed
 """
 _TASKS = f"""
 INSERT INTO {SCHEMA}.review_tasks
     (review_task_id, instance_id, step_index, step_name, citizen_id, scheme_name, scheme_version,
      recommendation, reasons, candidate_role, submitted_by, status, assignee, claim_expires_at,
-     created_at, due_at)
-SELECT task_id, instance_id, {REVIEW_STEP[0]}, '{REVIEW_STEP[1]}', citizen_id, scheme_name, 1,
-       'NEEDS_REVIEW', CAST(:reasons AS json), 'caseworker', submitted_by,
+     created_at, due_at, escalated_at, revision)
+SELECT task_id, instance_id, :step_index, :step_name, citizen_id, scheme_name, 1,
+       'NEEDS_REVIEW', CAST(:reasons AS json), :candidate_role, submitted_by,
        CASE WHEN assignee IS NULL THEN 'open' ELSE 'claimed' END, assignee,
        CASE WHEN assignee IS NOT NULL THEN now() + interval '{CLAIM_LEASE}' END,
-       created_at, created_at + make_interval(secs => {DUE_AFTER_SECONDS})
+       created_at, created_at + make_interval(secs => {DUE_AFTER_SECONDS}),
+       CASE WHEN escalated THEN created_at + make_interval(secs => {DUE_AFTER_SECONDS}) END,
+       (assignee IS NOT NULL)::int + escalated::int
 FROM bench_review_seed
 """
-REASONS = '[{"criterion": "income", "detail": "income within the review band of the ceiling"}]'
+# What make_decision gives a case the rules leave to a person (orchestrator/tasks/eligibility.py).
+REASONS = (
+    '[{"criterion": "income_review_band", "kind": "review", "passed": false,'
+    ' "detail": "income within the review band below the ceiling", "values": {"income": 231000}}]'
+)
 
 
-def seed_review_queue(
-    owner_url: str, shape: ReviewQueueShape, *, template_id: str, template_version: str, steps_total: int
-) -> None:
-    """Adds shape.total waiting runs of `template_id`, each waiting for its own review task, in one transaction.
+def seed_review_queue(owner_url: str, shape: ReviewQueueShape, step: ReviewStep) -> None:
+    """Adds shape.total runs waiting at `step`, each for its own review task, in one transaction.
 
     `owner_url` connects as the database's owner (the role the database setup runs as): the
     services' own roles may not write runs in bulk behind the orchestrator's back.
@@ -127,9 +194,23 @@ def seed_review_queue(
             connection.execute(sa.text(_SEED), {"total": shape.total, "open_tasks": shape.open_tasks})
             connection.execute(
                 sa.text(_INSTANCES),
-                {"template_id": template_id, "template_version": template_version, "steps_total": steps_total},
+                {
+                    "template_id": step.template_id,
+                    "template_version": step.template_version,
+                    "steps_completed": step.steps_completed,
+                    "steps_total": step.steps_total,
+                    "reasons": REASONS,
+                },
             )
-            connection.execute(sa.text(_TASKS), {"reasons": REASONS})
+            connection.execute(
+                sa.text(_TASKS),
+                {
+                    "step_index": step.step_index,
+                    "step_name": step.step_name,
+                    "candidate_role": step.candidate_role,
+                    "reasons": REASONS,
+                },
+            )
         with engine.connect() as connection:
             # The planner sees the new rows at once, not when autovacuum gets to them.
             connection.execution_options(isolation_level="AUTOCOMMIT")

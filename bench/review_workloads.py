@@ -24,7 +24,7 @@ from typing import Any
 from bench.audit_workloads import Latencies
 from bench.memory import rss_mb
 from bench.rest_client import RestClient
-from bench.review_queue_seed import ASSIGNEES, ReviewQueueShape, seed_review_queue
+from bench.review_queue_seed import ASSIGNEES, ReviewQueueShape, review_step, seed_review_queue
 from bench.system import RunningSystem, run_with_system, stderr_progress
 from bench.workloads import time_eligibility_checks
 from civicflow.auth.access import ServiceIdentity
@@ -36,8 +36,6 @@ QUEUE_P50_TARGET_MS = 20.0
 RSS_TARGET_RATIO = 1.10
 PAGE = 50
 FILTERED_SCHEME = "scheme_beta"
-# What the seeded runs are runs of: the template whose human_review step makes review tasks.
-REVIEW_TEMPLATE = ("eligibility_review", "1", 5)
 # The exercise both systems get before their memory is read.
 EXERCISE_CHECKS = 50
 EXERCISE_PAGES = 10
@@ -129,8 +127,7 @@ def measure_reviews(
     def seed(owner_url: str) -> None:
         progress(f"review queue: seeding {shape.total:,} waiting runs and their review tasks")
         started = time.perf_counter()
-        template_id, version, steps = REVIEW_TEMPLATE
-        seed_review_queue(owner_url, shape, template_id=template_id, template_version=version, steps_total=steps)
+        seed_review_queue(owner_url, shape, review_step())
         seeding.append(time.perf_counter() - started)
 
     progress(f"review queue: a system with {open_tasks:,} open review tasks")

@@ -8,7 +8,17 @@ from bench.review_queue_seed import (
     OPEN_PER_CLAIMED,
     SCHEMES,
     ReviewQueueShape,
+    review_step,
 )
+
+
+def test_runs_wait_at_benefit_applications_caseworker_review_after_the_five_steps_on_its_path() -> None:
+    step = review_step()
+
+    assert (step.template_id, step.template_version) == ("benefit_application", "1.0.0")
+    assert (step.step_index, step.step_name, step.candidate_role) == (5, "caseworker_review", "caseworker")
+    # fetch_citizen, fetch_scheme_rules, evaluate_rules, make_decision, the switch; then it and the final decision.
+    assert (step.steps_completed, step.steps_total) == (5, 7)
 
 
 def test_a_hundred_thousand_open_tasks_come_with_one_claimed_task_per_hundred() -> None:
