@@ -3,46 +3,24 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import grpc
-import pytest
 
 from civicflow.auth.principals import Role
-from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from civicflow.v1 import orchestrator_pb2
 from tests.support.credentials import Credentials
 from tests.support.eligibility_oracle import citizens_decided
-
-JUSTIFICATION = "Income evidence checked against the payslips on file."
-
-
-def _stub(credentials: Credentials, target: str, subject: str, *roles: Role) -> Any:
-    token = credentials.issue(subject, *roles)
-    return orchestrator_pb2_grpc.OrchestratorServiceStub(credentials.orchestrator_channel(target, token=token))
-
-
-def _apply(stub: Any, citizen_id: str) -> orchestrator_pb2.WorkflowInstance:
-    inputs = json.dumps({"citizen_id": citizen_id, "scheme_name": "scheme_alpha"})
-    reply = stub.ExecuteWorkflow(
-        orchestrator_pb2.ExecuteWorkflowRequest(template_id="benefit_application", inputs_json=inputs)
-    )
-    return reply.instance
-
-
-def _refusal(call: Any, *args: Any) -> grpc.StatusCode:
-    with pytest.raises(grpc.RpcError) as refused:
-        call(*args)
-    return refused.value.code()
+from tests.support.review_runs import JUSTIFICATION, apply, finished, orchestrator_as, refusal, review_events
 
 
 def test_a_needs_review_application_waits_then_completes_with_the_reviewers_decision(
     credentials: Credentials, orchestrator_target: str
 ) -> None:
-    submitter = _stub(credentials, orchestrator_target, "cw-submitter", Role.CASEWORKER)
-    reviewer = _stub(credentials, orchestrator_target, "cw-reviewer", Role.CASEWORKER)
+    submitter = orchestrator_as(credentials, orchestrator_target, "cw-submitter", Role.CASEWORKER)
+    reviewer = orchestrator_as(credentials, orchestrator_target, "cw-reviewer", Role.CASEWORKER)
     (citizen_id,) = citizens_decided("NEEDS_REVIEW", "scheme_alpha", start=200)
 
-    waiting = _apply(submitter, citizen_id)
+    waiting = apply(submitter, citizen_id)
     assert waiting.status == orchestrator_pb2.RUN_STATUS_WAITING
     task_id = waiting.waiting_for_review_task_id
     assert json.loads(waiting.outputs_json)["recommendation"]["decision"] == "NEEDS_REVIEW"
@@ -56,22 +34,20 @@ def test_a_needs_review_application_waits_then_completes_with_the_reviewers_deci
         "NEEDS_REVIEW",
     )
     claim = orchestrator_pb2.ClaimReviewRequest(review_task_id=task_id)
-    assert _refusal(submitter.ClaimReview, claim) == grpc.StatusCode.PERMISSION_DENIED
+    assert refusal(submitter.ClaimReview, claim) == grpc.StatusCode.PERMISSION_DENIED
     claimed = reviewer.ClaimReview(claim).task
     assert (claimed.status, claimed.assignee) == (orchestrator_pb2.REVIEW_STATUS_CLAIMED, "cw-reviewer")
 
     decide = orchestrator_pb2.DecideReviewRequest(
         review_task_id=task_id, decision="NOT_ELIGIBLE", justification=JUSTIFICATION
     )
-    assert _refusal(submitter.DecideReview, decide) == grpc.StatusCode.PERMISSION_DENIED
+    assert refusal(submitter.DecideReview, decide) == grpc.StatusCode.PERMISSION_DENIED
     decided = reviewer.DecideReview(decide).task
     assert (decided.status, decided.decision) == (orchestrator_pb2.REVIEW_STATUS_DECIDED, "NOT_ELIGIBLE")
-    assert _refusal(reviewer.DecideReview, decide) == grpc.StatusCode.FAILED_PRECONDITION
+    assert refusal(reviewer.DecideReview, decide) == grpc.StatusCode.FAILED_PRECONDITION
 
-    final = None
-    for update in submitter.WatchWorkflow(orchestrator_pb2.WatchWorkflowRequest(instance_id=waiting.instance_id)):
-        final = update.instance
-    assert final is not None and final.status == orchestrator_pb2.RUN_STATUS_COMPLETED
+    final = finished(submitter, waiting.instance_id)
+    assert final.status == orchestrator_pb2.RUN_STATUS_COMPLETED
     decision = json.loads(final.outputs_json)["decision"]
     assert decision["decision"] == "NOT_ELIGIBLE"
     assert (decision["reviewed_by"], decision["justification"], decision["review_task_id"]) == (
@@ -82,15 +58,13 @@ def test_a_needs_review_application_waits_then_completes_with_the_reviewers_deci
     assert decision["recommended"]["decision"] == "NEEDS_REVIEW" and decision["recommended"]["reasons"]
     assert (final.progress.steps_completed, final.progress.steps_total) == (7, 7)
 
-    trail = submitter.GetAuditTrail(orchestrator_pb2.GetAuditTrailRequest(instance_id=waiting.instance_id)).entries
-    events = [(entry.record.step_name, entry.record.actor) for entry in trail]
-    assert [event for event in events if ":" in event[0]] == [
+    assert review_events(submitter, waiting.instance_id) == [
         ("caseworker_review:created", "cw-submitter"),
         ("caseworker_review:claimed", "cw-reviewer"),
         ("caseworker_review:decided", "cw-reviewer"),
     ]
-    steps = [name for name, _ in events if ":" not in name]
-    assert steps == [
+    trail = submitter.GetAuditTrail(orchestrator_pb2.GetAuditTrailRequest(instance_id=waiting.instance_id)).entries
+    assert [entry.record.step_name for entry in trail if ":" not in entry.record.step_name] == [
         "fetch_citizen",
         "fetch_scheme_rules",
         "evaluate_rules",
@@ -102,9 +76,9 @@ def test_a_needs_review_application_waits_then_completes_with_the_reviewers_deci
 
 
 def test_an_eligible_application_completes_without_a_task(credentials: Credentials, orchestrator_target: str) -> None:
-    submitter = _stub(credentials, orchestrator_target, "cw-submitter", Role.CASEWORKER)
+    submitter = orchestrator_as(credentials, orchestrator_target, "cw-submitter", Role.CASEWORKER)
     (citizen_id,) = citizens_decided("ELIGIBLE", "scheme_alpha", start=200)
-    done = _apply(submitter, citizen_id)
+    done = apply(submitter, citizen_id)
     assert done.status == orchestrator_pb2.RUN_STATUS_COMPLETED and not done.waiting_for_review_task_id
     outputs = json.loads(done.outputs_json)
     assert outputs["decision"]["decision"] == "ELIGIBLE" and "review" not in outputs
