@@ -7,7 +7,7 @@ import json
 import grpc
 
 from civicflow.auth.principals import Role
-from civicflow.v1 import orchestrator_pb2
+from civicflow.v1 import evaluator_pb2, orchestrator_pb2
 from tests.support.credentials import Credentials
 from tests.support.eligibility_oracle import citizens_decided
 from tests.support.review_runs import JUSTIFICATION, apply, finished, orchestrator_as, refusal, review_events
@@ -83,3 +83,29 @@ def test_an_eligible_application_completes_without_a_task(credentials: Credentia
     outputs = json.loads(done.outputs_json)
     assert outputs["decision"]["decision"] == "ELIGIBLE" and "review" not in outputs
     assert (done.progress.steps_completed, done.progress.steps_total) == (6, 6)
+
+
+def test_a_reviewed_decision_is_appealed_like_any_other(credentials: Credentials, orchestrator_target: str) -> None:
+    submitter = orchestrator_as(credentials, orchestrator_target, "cw-appeals-desk", Role.CASEWORKER)
+    reviewer = orchestrator_as(credentials, orchestrator_target, "cw-appeals-reviewer", Role.CASEWORKER)
+    (citizen_id,) = citizens_decided("NEEDS_REVIEW", "scheme_alpha", start=700)
+    task_id = apply(submitter, citizen_id).waiting_for_review_task_id
+    reviewer.ClaimReview(orchestrator_pb2.ClaimReviewRequest(review_task_id=task_id))
+    decided = reviewer.DecideReview(
+        orchestrator_pb2.DecideReviewRequest(
+            review_task_id=task_id, decision="NOT_ELIGIBLE", justification=JUSTIFICATION
+        )
+    ).task
+    original = finished(submitter, decided.instance_id)
+
+    appeal = submitter.SubmitAppeal(
+        orchestrator_pb2.SubmitAppealRequest(
+            original_instance_id=original.instance_id, new_data_json=json.dumps({"income": 1000})
+        )
+    )
+    assert (appeal.original_decision, appeal.new_decision, appeal.outcome) == (
+        evaluator_pb2.DECISION_NOT_ELIGIBLE,
+        evaluator_pb2.DECISION_ELIGIBLE,
+        orchestrator_pb2.APPEAL_OUTCOME_DECISION_CHANGED,
+    )
+    assert json.loads(appeal.new_instance.inputs_json)["scheme_version"] == 1
