@@ -15,7 +15,7 @@ from gateway.body_limits import RequestBodyLimits
 from gateway.config import GatewaySettings
 from gateway.deps import Upstreams
 from gateway.errors import install_error_handlers
-from gateway.routes import audit, health, reports, schemes, templates, workflows
+from gateway.routes import audit, health, reports, reviews, schemes, templates, workflows
 from gateway.stream_slots import StreamSlots
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(workflows.router)
     app.include_router(templates.router)
     app.include_router(schemes.router)
+    app.include_router(reviews.router)
     app.include_router(audit.router)
     app.include_router(health.router)
     return app

@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from civicflow.decisions import DecisionName
 
-RunStatusName = Literal["queued", "running", "completed", "failed"]
+RunStatusName = Literal["queued", "running", "waiting", "completed", "failed"]
 StepStatusName = Literal["success", "failed"]
 AppealOutcomeName = Literal["decision_changed", "decision_upheld", "run_failed"]
 # As the orchestrator's templates name themselves (pydantic's patterns match `$` at the very end only).
@@ -51,11 +51,32 @@ class AppealBody(RequestBody):
     )
 
 
-class ExecuteWorkflowResult(BaseModel):
+class WaitingFor(BaseModel):
+    review_task_id: str = Field(description="The review task the run waits for: GET /reviews/{review_task_id}.")
+
+
+class _ShowsWaitingFor(BaseModel):
+    """A run that names what it waits for while it waits, and leaves the key out otherwise."""
+
+    waiting_for: WaitingFor | None = Field(
+        default=None, description="While the run is waiting: the review task it waits for. Absent otherwise."
+    )
+
+    @model_serializer(mode="wrap")
+    def _waiting_for_only_while_waiting(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        shown: dict[str, Any] = handler(self)
+        if shown.get("waiting_for") is None:
+            shown.pop("waiting_for", None)
+        return shown
+
+
+class ExecuteWorkflowResult(_ShowsWaitingFor):
     instance_id: str
     template_id: str
-    status: RunStatusName = Field(description="How the run ended: completed or failed.")
-    outputs: dict[str, Any]
+    status: RunStatusName = Field(
+        description="How the run ended, completed or failed; or waiting, when it waits for a person's review."
+    )
+    outputs: dict[str, Any] = Field(description="What its steps produced; so far, while it waits.")
     error: str | None = Field(description="Why the run failed; null when it completed.")
 
 
@@ -74,7 +95,7 @@ class RunProgress(BaseModel):
     items_total: int
 
 
-class WorkflowInstance(BaseModel):
+class WorkflowInstance(_ShowsWaitingFor):
     instance_id: str
     template_id: str
     template_version: str
@@ -83,7 +104,7 @@ class WorkflowInstance(BaseModel):
     outputs: dict[str, Any]
     error: str | None
     created_at: datetime | None
-    completed_at: datetime | None = Field(description="Null while the run is still running.")
+    completed_at: datetime | None = Field(description="Null while the run has not ended.")
     appealed_instance_id: str | None = Field(description="The instance this one appeals, if it is an appeal.")
     actor: str = Field(description="Who started the run: the subject of the bearer token it was started with.")
     progress: RunProgress
