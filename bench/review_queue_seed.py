@@ -41,6 +41,7 @@ CREATED_SPREAD_SECONDS = 14 * 86_400
 DUE_AFTER_SECONDS = 7 * 86_400
 # Scatters created_at over the spread so that due order is not insertion order (coprime with the spread).
 SCATTER = 7_919
+# Longer than REVIEW_CLAIM_SECONDS, so that no claim lapses (and leaves the `assignee=me` page) during the benchmark.
 CLAIM_LEASE = "7 days"
 REVIEW_TEMPLATE = "benefit_application"
 
