@@ -15,6 +15,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.credentials import BenchCredentials
+from bench.system import UNTHROTTLED
 from civicflow.auth.access import ServiceIdentity
 from civicflow.launch.settings import free_ports
 from civicflow.settings import REPO_ROOT
@@ -41,6 +42,8 @@ def service_process(
             **os.environ,
             "HOST": "127.0.0.1",
             "LOG_LEVEL": "WARNING",
+            # One subject sends the load, as in the benchmark's whole systems (bench/system.py).
+            **UNTHROTTLED,
             **credentials.environment(identity),
             **environment,
         },
