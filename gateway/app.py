@@ -15,7 +15,7 @@ from gateway.body_limits import RequestBodyLimits
 from gateway.config import GatewaySettings
 from gateway.deps import Upstreams
 from gateway.errors import install_error_handlers
-from gateway.routes import audit, health, reports, schemes, templates, workflows
+from gateway.routes import audit, health, reports, reviews, schemes, templates, workflows
 from gateway.stream_slots import StreamSlots
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,8 @@ Runs template-driven benefit-decision workflows and answers for their results.
 * **eligibility_check**: decides one citizen under one scheme.
 * **impact_analysis**: re-evaluates a population under proposed rules and reports what changes.
 * **appeal_processing**: re-runs a decision with corrected data (`new_data`), never modifying the original.
+* **benefit_application**: decides one citizen; a NEEDS_REVIEW decision waits (status `waiting`) for a
+  caseworker to decide its review task (`/reviews`).
 
 Every step of every run is written to an append-only audit trail. Errors always answer
 `{"error": {"status", "code", "message", "details"}}`.
@@ -75,6 +77,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(workflows.router)
     app.include_router(templates.router)
     app.include_router(schemes.router)
+    app.include_router(reviews.router)
     app.include_router(audit.router)
     app.include_router(health.router)
     return app

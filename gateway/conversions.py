@@ -18,6 +18,7 @@ RUN_STATUS_NAMES: dict[int, schemas.RunStatusName] = {
     orchestrator_pb2.RUN_STATUS_COMPLETED: "completed",
     orchestrator_pb2.RUN_STATUS_FAILED: "failed",
     orchestrator_pb2.RUN_STATUS_QUEUED: "queued",
+    orchestrator_pb2.RUN_STATUS_WAITING: "waiting",
 }
 STEP_STATUS_NAMES: dict[int, schemas.StepStatusName] = {
     audit_pb2.STEP_STATUS_SUCCESS: "success",
@@ -37,7 +38,15 @@ def execute_result(instance: orchestrator_pb2.WorkflowInstance) -> schemas.Execu
         status=RUN_STATUS_NAMES[instance.status],
         outputs=_parse_json(instance.outputs_json, default={}),
         error=instance.error or None,
+        waiting_for=waiting_for(instance),
     )
+
+
+def waiting_for(instance: orchestrator_pb2.WorkflowInstance) -> schemas.WaitingFor | None:
+    """The review task a waiting run waits for; None (the key absent) for a run in any other status."""
+    if instance.status != orchestrator_pb2.RUN_STATUS_WAITING or not instance.waiting_for_review_task_id:
+        return None
+    return schemas.WaitingFor(review_task_id=instance.waiting_for_review_task_id)
 
 
 def workflow_instance(instance: orchestrator_pb2.WorkflowInstance) -> schemas.WorkflowInstance:
@@ -59,11 +68,16 @@ def workflow_instance(instance: orchestrator_pb2.WorkflowInstance) -> schemas.Wo
             items_done=instance.progress.items_done,
             items_total=instance.progress.items_total,
         ),
+        waiting_for=waiting_for(instance),
     )
 
 
 def execute_accepted(instance: orchestrator_pb2.WorkflowInstance) -> schemas.ExecuteWorkflowAccepted:
-    return schemas.ExecuteWorkflowAccepted(instance_id=instance.instance_id, status=RUN_STATUS_NAMES[instance.status])
+    return schemas.ExecuteWorkflowAccepted(
+        instance_id=instance.instance_id,
+        status=RUN_STATUS_NAMES[instance.status],
+        waiting_for=waiting_for(instance),
+    )
 
 
 def audit_entry(entry: audit_pb2.AuditEntry) -> schemas.AuditEntry:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from civicflow.decisions import DecisionName
 
-RunStatusName = Literal["queued", "running", "completed", "failed"]
+RunStatusName = Literal["queued", "running", "waiting", "completed", "failed"]
 StepStatusName = Literal["success", "failed"]
 AppealOutcomeName = Literal["decision_changed", "decision_upheld", "run_failed"]
 # As the orchestrator's templates name themselves (pydantic's patterns match `$` at the very end only).
@@ -51,20 +51,41 @@ class AppealBody(RequestBody):
     )
 
 
+class WaitingFor(BaseModel):
+    review_task_id: str = Field(description="The review task whose decision the run waits for; see GET /reviews/{id}.")
+
+
+def _absent_when_none(value: object) -> bool:
+    return value is None
+
+
+# Present only while the run is waiting, so that a client of the other statuses sees the shape it always had.
+WAITING_FOR_FIELD = Field(
+    default=None,
+    exclude_if=_absent_when_none,
+    description="Only while the run is waiting (at a human review step): the review task it waits for. "
+    "Absent otherwise.",
+)
+
+
 class ExecuteWorkflowResult(BaseModel):
     instance_id: str
     template_id: str
-    status: RunStatusName = Field(description="How the run ended: completed or failed.")
+    status: RunStatusName = Field(
+        description="How the run ended: completed or failed; or waiting, parked for a person's review."
+    )
     outputs: dict[str, Any]
     error: str | None = Field(description="Why the run failed; null when it completed.")
+    waiting_for: WaitingFor | None = WAITING_FOR_FIELD
 
 
 class ExecuteWorkflowAccepted(BaseModel):
     instance_id: str
     status: RunStatusName = Field(
         description="running; queued for an impact analysis waiting for a free slot; or how the run ended, "
-        "if a repeated request finds it ended already."
+        "or waiting, if a repeated request finds it so already."
     )
+    waiting_for: WaitingFor | None = WAITING_FOR_FIELD
 
 
 class RunProgress(BaseModel):
@@ -87,6 +108,7 @@ class WorkflowInstance(BaseModel):
     appealed_instance_id: str | None = Field(description="The instance this one appeals, if it is an appeal.")
     actor: str = Field(description="Who started the run: the subject of the bearer token it was started with.")
     progress: RunProgress
+    waiting_for: WaitingFor | None = WAITING_FOR_FIELD
 
 
 class AuditEntry(BaseModel):
