@@ -38,12 +38,11 @@ def execute_result(instance: orchestrator_pb2.WorkflowInstance) -> schemas.Execu
         status=RUN_STATUS_NAMES[instance.status],
         outputs=_parse_json(instance.outputs_json, default={}),
         error=instance.error or None,
-        waiting_for=waiting_for(instance),
+        waiting_for=_waiting_for(instance),
     )
 
 
-def waiting_for(instance: orchestrator_pb2.WorkflowInstance) -> schemas.WaitingFor | None:
-    """The review task a waiting run waits for; None (the key absent) for a run in any other status."""
+def _waiting_for(instance: orchestrator_pb2.WorkflowInstance) -> schemas.WaitingFor | None:
     if instance.status != orchestrator_pb2.RUN_STATUS_WAITING or not instance.waiting_for_review_task_id:
         return None
     return schemas.WaitingFor(review_task_id=instance.waiting_for_review_task_id)
@@ -58,8 +57,8 @@ def workflow_instance(instance: orchestrator_pb2.WorkflowInstance) -> schemas.Wo
         inputs=_parse_json(instance.inputs_json, default={}),
         outputs=_parse_json(instance.outputs_json, default={}),
         error=instance.error or None,
-        created_at=_timestamp(instance, "created_at"),
-        completed_at=_timestamp(instance, "completed_at"),
+        created_at=optional_timestamp(instance, "created_at"),
+        completed_at=optional_timestamp(instance, "completed_at"),
         appealed_instance_id=instance.appealed_instance_id or None,
         actor=instance.actor,
         progress=schemas.RunProgress(
@@ -68,15 +67,13 @@ def workflow_instance(instance: orchestrator_pb2.WorkflowInstance) -> schemas.Wo
             items_done=instance.progress.items_done,
             items_total=instance.progress.items_total,
         ),
-        waiting_for=waiting_for(instance),
+        waiting_for=_waiting_for(instance),
     )
 
 
 def execute_accepted(instance: orchestrator_pb2.WorkflowInstance) -> schemas.ExecuteWorkflowAccepted:
     return schemas.ExecuteWorkflowAccepted(
-        instance_id=instance.instance_id,
-        status=RUN_STATUS_NAMES[instance.status],
-        waiting_for=waiting_for(instance),
+        instance_id=instance.instance_id, status=RUN_STATUS_NAMES[instance.status], waiting_for=_waiting_for(instance)
     )
 
 
@@ -89,13 +86,13 @@ def audit_entry(entry: audit_pb2.AuditEntry) -> schemas.AuditEntry:
         step_index=record.step_index,
         attempt=record.attempt,
         status=STEP_STATUS_NAMES[record.status],
-        started_at=_timestamp(record, "started_at"),
-        completed_at=_timestamp(record, "completed_at"),
+        started_at=optional_timestamp(record, "started_at"),
+        completed_at=optional_timestamp(record, "completed_at"),
         input=_parse_json(record.input_json, default=None),
         output=_parse_json(record.output_json, default=None),
         error=record.error or None,
         actor=record.actor,
-        recorded_at=_timestamp(entry, "recorded_at"),
+        recorded_at=optional_timestamp(entry, "recorded_at"),
         leaf_hash=entry.leaf_hash.hex(),
     )
 
@@ -197,7 +194,7 @@ def _parse_json(text: str, *, default: Any) -> Any:
     return json.loads(text) if text else default
 
 
-def _timestamp(message: Message, field: str) -> datetime | None:
+def optional_timestamp(message: Message, field: str) -> datetime | None:
     if not message.HasField(field):
         return None
     timestamp: Timestamp = getattr(message, field)

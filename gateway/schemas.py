@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from civicflow.decisions import DecisionName
 
@@ -52,40 +52,40 @@ class AppealBody(RequestBody):
 
 
 class WaitingFor(BaseModel):
-    review_task_id: str = Field(description="The review task whose decision the run waits for; see GET /reviews/{id}.")
+    review_task_id: str = Field(description="The review task the run waits for: GET /reviews/{review_task_id}.")
 
 
-def _absent_when_none(value: object) -> bool:
-    return value is None
+class _ShowsWaitingFor(BaseModel):
+    """A run that names what it waits for while it waits, and leaves the key out otherwise."""
+
+    waiting_for: WaitingFor | None = Field(
+        default=None, description="While the run is waiting: the review task it waits for. Absent otherwise."
+    )
+
+    @model_serializer(mode="wrap")
+    def _waiting_for_only_while_waiting(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        shown: dict[str, Any] = handler(self)
+        if shown.get("waiting_for") is None:
+            shown.pop("waiting_for", None)
+        return shown
 
 
-# Present only while the run is waiting, so that a client of the other statuses sees the shape it always had.
-WAITING_FOR_FIELD = Field(
-    default=None,
-    exclude_if=_absent_when_none,
-    description="Only while the run is waiting (at a human review step): the review task it waits for. "
-    "Absent otherwise.",
-)
-
-
-class ExecuteWorkflowResult(BaseModel):
+class ExecuteWorkflowResult(_ShowsWaitingFor):
     instance_id: str
     template_id: str
     status: RunStatusName = Field(
-        description="How the run ended: completed or failed; or waiting, parked for a person's review."
+        description="How the run ended, completed or failed; or waiting, when it waits for a person's review."
     )
-    outputs: dict[str, Any]
+    outputs: dict[str, Any] = Field(description="What its steps produced; so far, while it waits.")
     error: str | None = Field(description="Why the run failed; null when it completed.")
-    waiting_for: WaitingFor | None = WAITING_FOR_FIELD
 
 
-class ExecuteWorkflowAccepted(BaseModel):
+class ExecuteWorkflowAccepted(_ShowsWaitingFor):
     instance_id: str
     status: RunStatusName = Field(
-        description="running; queued for an impact analysis waiting for a free slot; or how the run ended, "
-        "or waiting, if a repeated request finds it so already."
+        description="running; queued for an impact analysis waiting for a free slot; or, if a repeated request "
+        "finds it so already, how the run ended or waiting for a person's review."
     )
-    waiting_for: WaitingFor | None = WAITING_FOR_FIELD
 
 
 class RunProgress(BaseModel):
@@ -95,7 +95,7 @@ class RunProgress(BaseModel):
     items_total: int
 
 
-class WorkflowInstance(BaseModel):
+class WorkflowInstance(_ShowsWaitingFor):
     instance_id: str
     template_id: str
     template_version: str
@@ -104,11 +104,10 @@ class WorkflowInstance(BaseModel):
     outputs: dict[str, Any]
     error: str | None
     created_at: datetime | None
-    completed_at: datetime | None = Field(description="Null while the run is still running.")
+    completed_at: datetime | None = Field(description="Null while the run has not ended.")
     appealed_instance_id: str | None = Field(description="The instance this one appeals, if it is an appeal.")
     actor: str = Field(description="Who started the run: the subject of the bearer token it was started with.")
     progress: RunProgress
-    waiting_for: WaitingFor | None = WAITING_FOR_FIELD
 
 
 class AuditEntry(BaseModel):

@@ -72,6 +72,11 @@ class OrchestratorSettings(GrpcServiceSettings, TokenSettings, DatabaseSettings,
         default_factory=lambda: {Role.ANALYST: 1_000_000, Role.ADMIN: 1_000_000}
     )
 
+    # Review tasks (reviews/). A claim not used for this long lapses and the task returns to the queue
+    # (REVIEW_CLAIM_SECONDS); every replica looks for lapsed claims and overdue tasks this often.
+    review_claim_seconds: float = Field(default=8 * 3600.0, gt=0)
+    review_sweep_seconds: float = Field(default=5.0, gt=0)
+
     @model_validator(mode="after")
     def _heartbeat_within_lease(self) -> OrchestratorSettings:
         if self.lease_heartbeat_seconds >= self.run_lease_seconds:

@@ -6,6 +6,8 @@
     ├── TemplateNotFoundError      NOT_FOUND
     ├── InstanceNotFoundError      NOT_FOUND
     ├── SchemeNotFoundError        NOT_FOUND (an unknown scheme, or a version it does not have)
+    ├── ReviewNotFoundError        NOT_FOUND
+    ├── ReviewConflictError        FAILED_PRECONDITION (a task another subject holds, or decided or cancelled)
     ├── NotAppealableError         FAILED_PRECONDITION
     ├── ReportNotAvailableError    FAILED_PRECONDITION
     ├── SchemeVersionConflictError FAILED_PRECONDITION (publishing a published version, or before the latest date)
@@ -27,6 +29,8 @@ Publishing one's own draft is a PermissionDeniedError (four eyes), as every refu
 """
 
 from __future__ import annotations
+
+import uuid
 
 import grpc
 
@@ -64,6 +68,14 @@ class SchemeNotFoundError(OrchestratorError):
 
 class SchemeVersionConflictError(OrchestratorError):
     pass
+
+
+class ReviewNotFoundError(OrchestratorError):
+    pass
+
+
+class ReviewConflictError(OrchestratorError):
+    """The review task is held by another subject, or decided or cancelled already."""
 
 
 class NotAppealableError(OrchestratorError):
@@ -140,6 +152,14 @@ class DependencyOutageError(StepFailedError):
         self.outlasted = dependency
 
 
+class AwaitingReview(Exception):  # noqa: N818 (not an error: the run waits for a person)
+    """Raised by a human_review step whose task is not decided yet: the run parks until it is."""
+
+    def __init__(self, review_task_id: uuid.UUID) -> None:
+        super().__init__(f"waiting for review task {review_task_id}")
+        self.review_task_id = review_task_id
+
+
 class LeaseLostError(Exception):
     """Another replica owns the run now (this one's lease expired): stop driving it, write nothing more."""
 
@@ -162,6 +182,8 @@ STATUS_CODES: dict[type[Exception], grpc.StatusCode] = {
     InstanceNotFoundError: grpc.StatusCode.NOT_FOUND,
     SchemeNotFoundError: grpc.StatusCode.NOT_FOUND,
     SchemeVersionConflictError: grpc.StatusCode.FAILED_PRECONDITION,
+    ReviewNotFoundError: grpc.StatusCode.NOT_FOUND,
+    ReviewConflictError: grpc.StatusCode.FAILED_PRECONDITION,
     NotAppealableError: grpc.StatusCode.FAILED_PRECONDITION,
     ReportNotAvailableError: grpc.StatusCode.FAILED_PRECONDITION,
     IdempotencyConflictError: grpc.StatusCode.ALREADY_EXISTS,

@@ -17,6 +17,7 @@ _RUN_STATUS = {
     "completed": orchestrator_pb2.RUN_STATUS_COMPLETED,
     "failed": orchestrator_pb2.RUN_STATUS_FAILED,
     "queued": orchestrator_pb2.RUN_STATUS_QUEUED,
+    "waiting": orchestrator_pb2.RUN_STATUS_WAITING,
 }
 _APPEAL_OUTCOME = {
     "decision_changed": orchestrator_pb2.APPEAL_OUTCOME_DECISION_CHANGED,
@@ -37,6 +38,7 @@ def instance_message(instance: InstanceRecord) -> orchestrator_pb2.WorkflowInsta
         created_at=to_timestamp(instance.created_at),
         appealed_instance_id=str(instance.appealed_instance_id or ""),
         actor=instance.actor,
+        waiting_for_review_task_id=str(instance.waiting_for or ""),
         progress=orchestrator_pb2.RunProgress(
             steps_completed=instance.progress.steps_completed,
             steps_total=instance.progress.steps_total,

@@ -19,6 +19,8 @@ from orchestrator.appeals import AppealDesk
 from orchestrator.config import OrchestratorSettings
 from orchestrator.impact.admission import ImpactAdmission, impact_templates
 from orchestrator.impact.results_store import ImpactResultStore
+from orchestrator.reviews.service import ReviewService
+from orchestrator.reviews.store import ReviewTaskStore
 from orchestrator.runs.audit_client import AuditClient
 from orchestrator.runs.outages import OutagePolicy
 from orchestrator.runs.replica import Replica
@@ -70,6 +72,7 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
         await asyncio.gather(asyncio.to_thread(engine.dispose), asyncio.to_thread(statements.dispose))
 
     replica: Replica | None = None
+    reviews: ReviewService | None = None
     try:
         verifier = TokenVerifier(settings)
         evaluator = evaluator_pb2_grpc.EvaluatorServiceStub(evaluator_channel)
@@ -81,7 +84,16 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
         )
         scheme_store = SchemeVersionStore(engine)
         schemes = SchemeService(scheme_store, audit, audit_timeout=settings.downstream_timeout_seconds)
-        tasks = task_registry(evaluator=evaluator, schemes=schemes, results=results)
+        reviews = ReviewService(
+            ReviewTaskStore(engine),
+            audit,
+            owner=settings.replica_id,
+            claim_seconds=settings.review_claim_seconds,
+            lease_seconds=settings.run_lease_seconds,
+            audit_timeout=settings.downstream_timeout_seconds,
+            sweep_seconds=settings.review_sweep_seconds,
+        )
+        tasks = task_registry(evaluator=evaluator, schemes=schemes, results=results, reviews=reviews)
         templates = TemplateRegistry.load_directory(settings.templates_dir, tasks.contracts())
         await asyncio.to_thread(require_migrated, engine, script_location=MIGRATIONS, schema=SCHEMA)
         await asyncio.to_thread(seed_schemes, scheme_store, settings.schemes_dir)
@@ -106,7 +118,9 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
             results=results,
             audit=audit,
             schemes=schemes,
+            reviews=reviews,
         )
+        reviews.on_resumed = replica.resume
 
         async def ready() -> bool:
             checks = await asyncio.gather(
@@ -116,6 +130,7 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
 
         # Before any request can start a run: the first claim takes back what this replica id left.
         await replica.start()
+        reviews.start()
         running = await start_grpc_server(
             service_names=[SERVICE_NAME],
             register=lambda server: orchestrator_pb2_grpc.add_OrchestratorServiceServicer_to_server(servicer, server),
@@ -129,10 +144,13 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
             receive_limits=RECEIVE_LIMITS,
         )
     except BaseException:  # a bad template or a port already taken, say: leave no run, channel or pool behind
+        if reviews is not None:
+            await reviews.stop()
         if replica is not None:
             await replica.stop(grace=0)
         await close()
         raise
+    running.on_stop.append(reviews.stop)
     running.on_stop.append(replica.stop)
     running.cleanups.append(close)
     return running

@@ -19,6 +19,8 @@ from orchestrator.errors import STATUS_CODES, InputValidationError, ReportNotAva
 from orchestrator.impact.admission import ImpactAdmission
 from orchestrator.impact.report import ImpactReport
 from orchestrator.impact.results_store import ImpactResultStore
+from orchestrator.reviews.rpcs import ReviewRpcs
+from orchestrator.reviews.service import ReviewService
 from orchestrator.runs import idempotency
 from orchestrator.runs.audit_client import AuditClient
 from orchestrator.runs.replica import Replica
@@ -38,10 +40,11 @@ REPORT_OUTPUT = "impact_report"
 
 @maps_errors(STATUS_CODES)
 @guarded
-class OrchestratorServicer(SchemeRpcs):
+class OrchestratorServicer(SchemeRpcs, ReviewRpcs):
     """Every RPC is admitted by a bearer token; what the token's roles allow is decided by access.authorize.
 
-    The scheme RPCs are SchemeRpcs's (orchestrator/schemes/rpcs.py).
+    The scheme RPCs are SchemeRpcs's (orchestrator/schemes/rpcs.py), the review RPCs ReviewRpcs's
+    (orchestrator/reviews/rpcs.py).
     """
 
     def __init__(
@@ -55,9 +58,11 @@ class OrchestratorServicer(SchemeRpcs):
         results: ImpactResultStore,
         audit: AuditClient,
         schemes: SchemeService,
+        reviews: ReviewService,
     ) -> None:
         self.guard = guard
         self.schemes = schemes
+        self.reviews = reviews
         self._templates = templates
         self._replica = replica
         self._admission = admission

@@ -27,6 +27,9 @@ class Action(StrEnum):
     READ_SCHEMES = "read_schemes"  # schemes, their versions and documents, and the document schema
     DRAFT_SCHEME_VERSION = "draft_scheme_version"  # a new version of a scheme (a new scheme too), as a draft
     PUBLISH_SCHEME_VERSION = "publish_scheme_version"  # a draft, from a date: never by the subject who drafted it
+    READ_REVIEWS = "read_reviews"  # the review queue and its tasks
+    WORK_REVIEWS = "work_reviews"  # claim, unclaim and decide a task: also its candidate role, never the submitter
+    REASSIGN_REVIEWS = "reassign_reviews"  # give a task to another subject (never the submitter)
 
 
 class PermissionDeniedError(Exception):
@@ -44,6 +47,9 @@ GRANTS: dict[Action, frozenset[Role]] = {
     Action.READ_SCHEMES: _EVERYONE,
     Action.DRAFT_SCHEME_VERSION: frozenset({Role.ANALYST, Role.ADMIN}),
     Action.PUBLISH_SCHEME_VERSION: frozenset({Role.ADMIN}),
+    Action.READ_REVIEWS: frozenset({Role.CASEWORKER, Role.ADMIN, Role.AUDITOR}),
+    Action.WORK_REVIEWS: frozenset({Role.CASEWORKER, Role.ADMIN}),
+    Action.REASSIGN_REVIEWS: frozenset({Role.ADMIN}),
 }
 TEMPLATE_SCOPED = frozenset({Action.RUN_WORKFLOW, Action.READ_RUN})
 # Roles a template may not name in allowed_roles: an auditor runs nothing.
@@ -58,6 +64,9 @@ _VERBS = {
     Action.READ_SCHEMES: "read",
     Action.DRAFT_SCHEME_VERSION: "draft",
     Action.PUBLISH_SCHEME_VERSION: "publish",
+    Action.READ_REVIEWS: "read",
+    Action.WORK_REVIEWS: "work on",
+    Action.REASSIGN_REVIEWS: "reassign",
 }
 _OBJECTS = {
     Action.LIST_TEMPLATES: "the templates",
@@ -67,6 +76,9 @@ _OBJECTS = {
     Action.READ_SCHEMES: "the schemes",
     Action.DRAFT_SCHEME_VERSION: "a scheme version",
     Action.PUBLISH_SCHEME_VERSION: "a scheme version",
+    Action.READ_REVIEWS: "review tasks",
+    Action.WORK_REVIEWS: "review tasks",
+    Action.REASSIGN_REVIEWS: "review tasks",
 }
 
 

@@ -1,4 +1,7 @@
-"""Review tasks: the queue of runs waiting for a person's decision; claim one, give it back or over, decide it."""
+"""Review tasks: the queue a run waiting for a person puts its case in, and the person who claims and decides it.
+
+Who may do what is the orchestrator's to decide (four eyes included); these routes translate.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from civicflow.auth.tokens import MAX_SUBJECT_LENGTH
-from civicflow.input_limits import MAX_INT64
-from civicflow.rules.schema import NAME_PATTERN
 from civicflow.v1 import orchestrator_pb2
 from gateway import review_schemas as schemas
 from gateway.auth import CallerDep
@@ -24,18 +24,15 @@ async def list_reviews(
     caller: CallerDep,
     orchestrator: OrchestratorDep,
     timeout: TimeoutDep,
-    status: Annotated[schemas.ReviewStatusName | None, Query(description="Only tasks in this status.")] = None,
+    status: Annotated[schemas.ReviewStatusName | None, Query(description="Only tasks in this state.")] = None,
     assignee: Annotated[
-        str | None,
-        Query(min_length=1, max_length=MAX_SUBJECT_LENGTH, description='Only tasks held by this subject; "me": yours.'),
+        str | None, Query(min_length=1, max_length=schemas.MAX_SUBJECT, description='A subject, or "me".')
     ] = None,
-    scheme_name: Annotated[str | None, Query(pattern=NAME_PATTERN, description="Only this scheme's tasks.")] = None,
-    offset: Annotated[int, Query(ge=0, le=MAX_INT64, description="Tasks to skip.")] = 0,
-    limit: Annotated[int, Query(ge=1, le=schemas.MAX_PAGE_SIZE, description="Tasks on the page.")] = (
-        schemas.DEFAULT_PAGE_SIZE
-    ),
+    scheme_name: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> schemas.ReviewPage:
-    """One page of review tasks, oldest due first; `next_offset` is null on the last page."""
+    """The review queue: overdue tasks first, then by due time. Roles: caseworker, admin, auditor."""
     request = orchestrator_pb2.ListReviewsRequest(
         status=schemas.STATUS_VALUES[status] if status else orchestrator_pb2.REVIEW_STATUS_UNSPECIFIED,
         assignee=assignee or "",
@@ -51,7 +48,7 @@ async def list_reviews(
 async def get_review(
     review_task_id: uuid.UUID, caller: CallerDep, orchestrator: OrchestratorDep, timeout: TimeoutDep
 ) -> schemas.ReviewTask:
-    """One review task. Unknown task: 404."""
+    """One task. Unknown: 404."""
     request = orchestrator_pb2.GetReviewRequest(review_task_id=str(review_task_id))
     reply = await orchestrator.GetReview(request, timeout=timeout, metadata=caller.metadata)
     return schemas.review_task(reply.task)
@@ -61,8 +58,9 @@ async def get_review(
 async def claim_review(
     review_task_id: uuid.UUID, caller: CallerDep, orchestrator: OrchestratorDep, timeout: TimeoutDep
 ) -> schemas.ReviewTask:
-    """Takes the task: it is yours until `claim_expires_at`. Needs the task's `candidate_role`; the run's submitter
-    may not (403: four eyes). Held by someone else, decided or cancelled: 409."""
+    """Takes the task for the caller, for REVIEW_CLAIM_SECONDS (claiming it again renews the claim). 409 if another
+    subject holds it or it is decided or cancelled; 403 if the caller submitted the application or lacks the task's
+    candidate role. Of simultaneous claims exactly one wins."""
     request = orchestrator_pb2.ClaimReviewRequest(review_task_id=str(review_task_id))
     reply = await orchestrator.ClaimReview(request, timeout=timeout, metadata=caller.metadata)
     return schemas.review_task(reply.task)
@@ -72,8 +70,7 @@ async def claim_review(
 async def unclaim_review(
     review_task_id: uuid.UUID, caller: CallerDep, orchestrator: OrchestratorDep, timeout: TimeoutDep
 ) -> schemas.ReviewTask:
-    """Gives the task back to the queue. Only its assignee may (403 for anyone else); not held, decided or
-    cancelled: 409."""
+    """Gives the task back to the queue: only its assignee (403 otherwise). 409 if it is decided or cancelled."""
     request = orchestrator_pb2.UnclaimReviewRequest(review_task_id=str(review_task_id))
     reply = await orchestrator.UnclaimReview(request, timeout=timeout, metadata=caller.metadata)
     return schemas.review_task(reply.task)
@@ -87,7 +84,8 @@ async def reassign_review(
     orchestrator: OrchestratorDep,
     timeout: TimeoutDep,
 ) -> schemas.ReviewTask:
-    """Hands the task to `assignee`. Role: admin; never to the run's submitter (403). Decided or cancelled: 409."""
+    """Gives the task to another subject. Role: admin; never to the subject who submitted the application (403).
+    409 if it is decided or cancelled."""
     request = orchestrator_pb2.ReassignReviewRequest(review_task_id=str(review_task_id), assignee=body.assignee)
     reply = await orchestrator.ReassignReview(request, timeout=timeout, metadata=caller.metadata)
     return schemas.review_task(reply.task)
@@ -101,9 +99,8 @@ async def decide_review(
     orchestrator: OrchestratorDep,
     timeout: TimeoutDep,
 ) -> schemas.ReviewTask:
-    """Decides the task: the run resumes and completes with this decision. Only the task's assignee, never the run's
-    submitter (403). Decided or cancelled already, or held by someone else: 409. A decision other than ELIGIBLE or
-    NOT_ELIGIBLE, a justification under 20 characters, or a field the body does not have: 422."""
+    """Records the decision and its justification; the run resumes and completes with it. Only the assignee, never
+    the submitter (403). 409 if the task is decided or cancelled already."""
     request = orchestrator_pb2.DecideReviewRequest(
         review_task_id=str(review_task_id), decision=body.decision, justification=body.justification
     )

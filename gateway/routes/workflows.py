@@ -53,11 +53,11 @@ async def execute_workflow(
     timeout: TimeoutDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> schemas.ExecuteWorkflowResult | JSONResponse:
-    """Runs a template. `mode` sync (default): to its end, answering what happened, status `completed` or `failed`.
+    """Runs a template. `mode` sync (default): to its end, answering what happened, status `completed` or `failed`;
+    or until it waits for a person (a `human_review` step): status `waiting`, the outputs so far, and
+    `waiting_for: {"review_task_id"}` (see /reviews).
     `mode` async: answers 202 `{"instance_id", "status": "running"}` at once (`"queued"` for an
-    impact analysis waiting for a free slot; sync mode waits through the queue too). A run that
-    reaches a person's review (a benefit_application whose engine decision is NEEDS_REVIEW) answers
-    in either mode with status `waiting` and `"waiting_for": {"review_task_id"}`: see /reviews.
+    impact analysis waiting for a free slot; sync mode waits through the queue too).
 
     A run that fails at a step (an unknown scheme, say) is still a 200: the instance exists and its
     audit trail shows the failed step. Unknown template: 404. Inputs that do not match the
@@ -133,8 +133,8 @@ async def follow_workflow(
     """The instance now and after every change of status or progress, as Server-Sent Events.
 
     Each event's `data` is the instance as `GET /workflows/{id}` shows it; the stream closes once
-    the run has ended (the last event shows it completed or failed): a run `waiting` for a review
-    keeps its stream open until the review is decided and the run ends. Unknown instance: 404. A
+    the run has ended (the last event shows it completed or failed); a run that waits for a review
+    shows `waiting` and stays open until the review is decided and the run ends. Unknown instance: 404. A
     failure once the stream has begun (the orchestrator handing the run over, say) is a last
     event named `error` whose `data` is the error shape. A subject holding `SSE_MAX_PER_SUBJECT` open
     streams already: 429 with `Retry-After`.

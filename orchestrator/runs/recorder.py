@@ -210,6 +210,21 @@ class RunRecorder:
             policy=self._outages,
         )
 
+    async def park(self, review_task_id: uuid.UUID, *, outputs: dict[str, Any]) -> InstanceRecord | None:
+        """Records everything queued, then leaves the run waiting for its review task (None: decided meanwhile)."""
+        await self.flush()
+        return await outlasting(
+            lambda: asyncio.to_thread(
+                self._store.park,
+                self._instance_id,
+                owner=self._owner,
+                review_task_id=review_task_id,
+                outputs=outputs,
+                progress=self.progress,
+            ),
+            policy=self._outages,
+        )
+
     async def flush(self) -> None:
         """Writes everything queued, for a run this replica hands over to another."""
         await self.persisted()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from civicflow.v1 import audit_pb2
 from orchestrator.errors import StepFailedError, TemplateNotFoundError
+from orchestrator.reviews.audit_records import is_step_event
 from orchestrator.runs.audit_client import ORCHESTRATOR, AuditClient
 from orchestrator.runs.outages import DEFAULT_OUTAGES, OutagePolicy, outlasting
 from orchestrator.runs.runner import RunState, resolve_inputs
@@ -77,6 +78,8 @@ def plan_resume(
         key = (record.step_index, record.attempt)
         if record.step_index >= len(template.steps):
             continue
+        if entry.writer == ORCHESTRATOR and is_step_event(record.step_name):
+            continue  # a review task's transition: an event of its step, not an attempt
         where = places[key] = f"audit entry {entry.seq} (step '{record.step_name}', attempt {record.attempt})"
         if entry.writer != ORCHESTRATOR:
             problem = f"{where} was appended by {entry.writer or 'an unidentified writer'}, not the orchestrator"
@@ -90,7 +93,10 @@ def plan_resume(
         else:
             untrusted[key] = problem
     state = RunState.new(instance, template)
-    for step in template.steps:
+    # The run's path: each step's trusted success, and the step it leads to, until a step without one.
+    done: set[int] = set()
+    step = template.steps[0] if template.steps else None
+    while step is not None:
         attempts = sorted(
             (
                 a
@@ -105,28 +111,33 @@ def plan_resume(
             state.prior_failure = failures[-1] if failures else None
             break
         step.store_outputs(success.output, state.context)
-        state.next_step = step.index + 1
-    # From the step the run goes on at, every attempt number the trail holds is taken: the run's attempts
-    # there are numbered after them, so that none of its records is answered with an entry it did not write.
+        done.add(step.index)
+        state.steps_done += 1
+        step = template.step_after(step, success.output)
+    state.next_step = step.index if step is not None else None
+    # For every step not done, every attempt number the trail holds is taken: the run's attempts there are
+    # numbered after them, so that none of its records is answered with an entry it did not write.
     for index, attempt in places:
-        if index >= state.next_step:
+        if index not in done:
             state.taken_attempts[index] = max(attempt, state.taken_attempts.get(index, 0))
-        if index > state.next_step and (index, attempt) in audited:
+        if index not in done and index != state.next_step and (index, attempt) in audited:
             untrusted[(index, attempt)] = (
                 f"{places[(index, attempt)]} is of a step after the one the run goes on at: not this run's record"
             )
     known = {**audited, **journalled}  # the journal's own copy wins where both have an attempt
-    # Attempts after the step the run stops at cannot be its own (steps run in order): problems, above.
+    # Attempts of steps off the run's path cannot be its own (steps run in order): problems, above.
     relevant = sorted(
-        (a for a in known.values() if a.step_index <= state.next_step and a.key not in untrusted), key=lambda a: a.key
+        (
+            a
+            for a in known.values()
+            if (a.step_index in done or a.step_index == state.next_step) and a.key not in untrusted
+        ),
+        key=lambda a: a.key,
     )
     return ResumePlan(
         state=state,
-        progress=RunProgress(
-            steps_completed=state.next_step,
-            steps_total=len(template.steps),
-            items_done=instance.progress.items_done,
-            items_total=instance.progress.items_total,
+        progress=state.progress_after(
+            RunProgress(items_done=instance.progress.items_done, items_total=instance.progress.items_total)
         ),
         to_audit=[attempt for attempt in relevant if attempt.key not in audited and attempt.key not in contradicted],
         to_journal=[attempt for attempt in relevant if attempt.key not in journalled],
@@ -148,7 +159,7 @@ def _trusted_success(
         if attempt.key in journalled:
             return attempt
         try:
-            expected = resolve_inputs(step.spec.input_mapping, state.context)
+            expected = resolve_inputs(step.spec.input_mapping, state.context, optional=step.contract.optional_inputs)
         except StepFailedError:
             expected = None
         if attempt.input == expected:

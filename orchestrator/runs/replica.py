@@ -156,7 +156,7 @@ class Replica:
             template_id=template.template_id,
             template_version=template.model.version,
             inputs=inputs,
-            steps_total=len(template.steps),
+            steps_total=template.steps_left(template.steps[0]),
             appealed_instance_id=appealed_instance_id,
             actor=actor,
             idempotency_key=idempotency_key,
@@ -230,7 +230,7 @@ class Replica:
         return insert
 
     async def wait(self, instance_id: uuid.UUID) -> InstanceRecord:
-        """The run once it has ended, wherever it is driven."""
+        """The run once it has ended or waits for a person, wherever it is driven."""
         task = self._driving.get(instance_id)
         if task is not None:
             try:
@@ -245,11 +245,10 @@ class Replica:
                 if (current is not None and current.cancelling()) or self._stopping.is_set():
                     raise
             # Another replica drives it now.
-        last: InstanceRecord | None = None
         async for snapshot in self.watch(instance_id):
-            last = snapshot
-        assert last is not None
-        return last
+            if snapshot.settled:
+                return snapshot
+        raise AssertionError("a watch ends with the run ended")
 
     def watch(self, instance_id: uuid.UUID) -> AsyncIterator[InstanceRecord]:
         return self._board.watch(
@@ -293,6 +292,13 @@ class Replica:
                 "replica_id": self._id,
             },
         )
+
+    def resume(self, instance: InstanceRecord) -> None:
+        """Drives a run this replica has just taken back from waiting (its review was decided here)."""
+        if self._stopping.is_set():
+            return  # its lease runs out, and another replica resumes it
+        log.info("resuming run after its review", extra={"instance_id": str(instance.instance_id)})
+        self._spawn(instance, functools.partial(self._resumer.prepare, instance))
 
     def _spawn(
         self, instance: InstanceRecord, prepare: Preparation, *, persisted: asyncio.Future[Any] | None = None

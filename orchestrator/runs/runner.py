@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Mapping
+import uuid
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.errors import (
     AuditUnavailableError,
+    AwaitingReview,
     DependencyOutageError,
     DependencyUnavailableError,
     LeaseLostError,
@@ -29,7 +31,7 @@ from orchestrator.runs.outages import DEFAULT_OUTAGES, Outage, OutagePolicy, unr
 from orchestrator.runs.recorder import RunRecorder
 from orchestrator.runs.run_board import RunBoard
 from orchestrator.runs.step_attempts import ERROR_KIND_OUTPUT, StepAttempt
-from orchestrator.storage.instance_records import InstanceRecord
+from orchestrator.storage.instance_records import InstanceRecord, RunProgress
 from orchestrator.tasks.contract import TaskContext, TaskRegistry
 from orchestrator.templates.model import INPUTS_PREFIX
 from orchestrator.templates.registry import CompiledStep, LoadedTemplate
@@ -46,11 +48,14 @@ class RunState:
     template: LoadedTemplate
     # "inputs" and the context key of every output an earlier step produced.
     context: dict[str, Any]
-    next_step: int = 0
+    # The index of the step to run next; None once every step on the run's path has succeeded.
+    next_step: int | None = 0
+    # Steps that succeeded so far: the run's path through its template's switches is as long as it turns out.
+    steps_done: int = 0
     # The last attempt of next_step this run made before a crash (a failure: a success would have
     # moved next_step on). Numbering continues after it, and it may have been the last one allowed.
     prior_failure: StepAttempt | None = None
-    # Per step from next_step on, the highest attempt number that audit entries this run does not adopt
+    # Per step not yet done, the highest attempt number that audit entries this run does not adopt
     # already hold (recovery.py): numbering continues after them too, since their idempotency keys are taken.
     taken_attempts: dict[int, int] = dataclasses.field(default_factory=dict)
     # The step being run and the highest attempt number it was given, for a record of a failure after it.
@@ -64,12 +69,21 @@ class RunState:
     @property
     def prior_attempts(self) -> int:
         """Attempt numbers of next_step already used."""
-        return self.attempts_used(self.next_step)
+        return self.attempts_used(self.next_step) if self.next_step is not None else 0
 
     def attempts_used(self, step_index: int) -> int:
-        """Attempt numbers of a step (next_step or a later one) already used: its next attempt is the one after."""
-        failure = self.prior_failure if step_index == self.next_step else None
+        """Attempt numbers of a step not yet done already used: its next attempt is the one after."""
+        failure = self.prior_failure if self.prior_failure and self.prior_failure.step_index == step_index else None
         return max(failure.attempt if failure is not None else 0, self.taken_attempts.get(step_index, 0))
+
+    def progress_after(self, progress: RunProgress) -> RunProgress:
+        """`progress` with the steps done so far, out of as many as the run's path can still hold."""
+        following = self.template.steps[self.next_step] if self.next_step is not None else None
+        return dataclasses.replace(
+            progress,
+            steps_completed=self.steps_done,
+            steps_total=self.steps_done + self.template.steps_left(following),
+        )
 
     def outputs(self) -> dict[str, Any]:
         """The run's outputs: everything its steps produced."""
@@ -118,7 +132,8 @@ class WorkflowRunner:
         the run was being recorded), with an audited record of it."""
         await recorder.persisted()  # a run whose INSERT failed was never stored: the request fails instead
         steps = state.template.steps
-        step = steps[state.at_step if state.at_step is not None else min(state.next_step, len(steps) - 1)]
+        index = state.at_step if state.at_step is not None else state.next_step
+        step = steps[index if index is not None else -1]
         kind = ErrorKind.UNAVAILABLE if isinstance(error, DependencyOutageError) else ErrorKind.INTERNAL
         if isinstance(error, DependencyOutageError):  # the database stayed down while the run was being recorded
             message = f"step '{step.spec.name}' failed: {error}"
@@ -148,25 +163,35 @@ class WorkflowRunner:
 
     async def _steps(self, state: RunState, recorder: RunRecorder) -> InstanceRecord:
         steps = state.template.steps
-        if state.prior_failure is not None:
+        if state.prior_failure is not None and state.next_step is not None:
             error = _no_attempt_left(steps[state.next_step], state.prior_failure)
             if error is not None:
                 return await self._finish(recorder, last=None, outputs=None, error=error)
-        for step in steps[state.next_step :]:
+        while state.next_step is not None:
+            step = steps[state.next_step]
             number = state.attempts_used(step.index) + 1
             while True:
                 await self._hand_over_if_stopping(state, recorder)
                 if not step.contract.pure:
                     await recorder.persisted()
                 state.at_step, state.last_attempt = step.index, number
-                attempt, outlasted = await self._attempt(step, number, state, recorder)
+                try:
+                    attempt, outlasted = await self._attempt(step, number, state, recorder)
+                except AwaitingReview as awaiting:
+                    parked = await self._park(state, recorder, awaiting.review_task_id)
+                    if parked is not None:
+                        return parked
+                    continue  # decided meanwhile: the same attempt again finds the decision
                 if outlasted:  # a dependency stayed down past the limit: no attempt would fare better
                     error = f"step '{step.spec.name}' failed: {attempt.error}"
                     return await self._finish(recorder, last=attempt, outputs=None, error=error)
                 if attempt.succeeded:
                     step.store_outputs(attempt.output, state.context)
-                    progress = dataclasses.replace(recorder.progress, steps_completed=step.index + 1)
-                    if step.index == len(steps) - 1:
+                    following = state.template.step_after(step, attempt.output)
+                    state.steps_done += 1
+                    state.next_step = following.index if following is not None else None
+                    progress = state.progress_after(recorder.progress)
+                    if following is None:
                         recorder.progress = progress
                         return await self._finish(recorder, last=attempt, outputs=state.outputs(), error=None)
                     recorder.record(attempt, progress)
@@ -180,6 +205,18 @@ class WorkflowRunner:
                 number += 1
         # Every step had succeeded before this replica took the run over: only the finish was missing.
         return await self._finish(recorder, last=None, outputs=state.outputs(), error=None)
+
+    async def _park(self, state: RunState, recorder: RunRecorder, review_task_id: uuid.UUID) -> InstanceRecord | None:
+        """Leaves the run waiting for its review task, holding nothing here; None if the task was decided meanwhile."""
+        parked = await recorder.park(review_task_id, outputs=state.outputs())
+        if parked is None:
+            return None
+        self._board.publish(parked)
+        log.info(
+            "run waits for a review",
+            extra={"instance_id": str(parked.instance_id), "review_task_id": str(review_task_id)},
+        )
+        return parked
 
     async def _attempt(
         self, step: CompiledStep, number: int, state: RunState, recorder: RunRecorder
@@ -233,6 +270,9 @@ class WorkflowRunner:
             call_timeout=min(self._call_timeout, spec.timeout_seconds or self._call_timeout),
             outage_seconds=self._outages.limit_seconds,
             run_created_at=state.instance.created_at,
+            step_index=step.index,
+            step_name=spec.name,
+            actor=state.instance.actor,
         )
         run = self._tasks.get(step.spec.task_type).run
         started_at = datetime.now(UTC)
@@ -241,9 +281,11 @@ class WorkflowRunner:
         error = ""
         failure: Exception | None = None
         try:
-            step_input = resolve_inputs(spec.input_mapping, state.context)
+            step_input = resolve_inputs(spec.input_mapping, state.context, optional=step.contract.optional_inputs)
             async with asyncio.timeout(spec.timeout_seconds):
                 output = await run(step_input, step.config, context)
+        except AwaitingReview:
+            raise
         except Exception as raised:
             failure = raised
             kind, error = classify(raised, timeout_seconds=spec.timeout_seconds)
@@ -327,8 +369,15 @@ def _no_attempt_left(step: CompiledStep, failed: StepAttempt) -> str | None:
     )
 
 
-def resolve_inputs(mapping: Mapping[str, str], context: Mapping[str, Any]) -> dict[str, Any]:
-    """What the step consumes, and nothing else: this is also what its audit entry records as input."""
+def resolve_inputs(
+    mapping: Mapping[str, str], context: Mapping[str, Any], *, optional: Collection[str] = ()
+) -> dict[str, Any]:
+    """What the step consumes, and nothing else: this is also what its audit entry records as input.
+
+    A source is a run input ("inputs.citizen_id"), a context key ("recommendation"), or a field inside
+    one ("recommendation.decision": None where the field is missing). An optional input whose source
+    is missing (a run input the caller left out, an output of a branch the run did not take) is left out.
+    """
     resolved: dict[str, Any] = {}
     inputs = context["inputs"]
     for name, source in mapping.items():
@@ -336,9 +385,14 @@ def resolve_inputs(mapping: Mapping[str, str], context: Mapping[str, Any]) -> di
             key = source.removeprefix(INPUTS_PREFIX)
             if key in inputs:  # an optional input the caller left out is simply not passed
                 resolved[name] = inputs[key]
-        elif source in context:
-            resolved[name] = context[source]
-        else:
+            continue
+        key, *fields = source.split(".")
+        if key in context:
+            value = context[key]
+            for field in fields:
+                value = value.get(field) if isinstance(value, Mapping) else None
+            resolved[name] = value
+        elif name not in optional:
             raise StepFailedError(f"input '{name}' needs '{source}', which no earlier step produced")
     return resolved
 

@@ -11,11 +11,14 @@ from typing import Any
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 # An impact analysis waiting for a slot (impact/admission.py): not started, not owned by any replica.
 QUEUED = "queued"
+# Parked at a human_review step until its review task is decided: owned by no replica, held in no memory.
+WAITING = "waiting"
 
 # The columns InstanceRecord.from_row reads, in every statement that returns an instance.
 INSTANCE_COLUMNS = (
     "instance_id, template_id, template_version, status, inputs, outputs, error, appealed_instance_id,"
-    " created_at, completed_at, actor, request_hash, steps_completed, steps_total, items_done, items_total"
+    " created_at, completed_at, actor, request_hash, steps_completed, steps_total, items_done, items_total,"
+    " waiting_for_review"
 )
 
 
@@ -43,6 +46,8 @@ class InstanceRecord:
     progress: RunProgress = RunProgress()
     # Fingerprint of the request that created the run with an idempotency key; None without a key.
     request_hash: str | None = None
+    # While waiting: the review task it waits for.
+    waiting_for: uuid.UUID | None = None
 
     @property
     def running(self) -> bool:
@@ -51,6 +56,11 @@ class InstanceRecord:
     @property
     def ended(self) -> bool:
         return self.status in (COMPLETED, FAILED)
+
+    @property
+    def settled(self) -> bool:
+        """Ended, or waiting for a person: what a caller who waits for the run waits for."""
+        return self.ended or self.status == WAITING
 
     @classmethod
     def from_row(cls, row: Any) -> InstanceRecord:
@@ -68,6 +78,7 @@ class InstanceRecord:
             actor=row.actor,
             progress=RunProgress(row.steps_completed, row.steps_total, row.items_done, row.items_total),
             request_hash=row.request_hash,
+            waiting_for=row.waiting_for_review,
         )
 
 

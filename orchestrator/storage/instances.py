@@ -7,6 +7,7 @@ gives up the lease. Statements are plain SQL on purpose: each is one round trip 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Sequence
@@ -47,13 +48,27 @@ _FINISH = f"""
     WITH owned AS (
         UPDATE orchestrator.workflow_instances
            SET status = %(status)s, outputs = CAST(%(outputs)s AS json), error = %(error)s, completed_at = now(),
-               steps_completed = %(steps_completed)s, items_done = %(items_done)s, items_total = %(items_total)s,
-               owner = NULL, lease_expires_at = NULL
+               steps_completed = %(steps_completed)s, steps_total = %(steps_total)s, items_done = %(items_done)s,
+               items_total = %(items_total)s, owner = NULL, lease_expires_at = NULL
          WHERE instance_id = %(instance_id)s AND owner = %(owner)s AND status = 'running'
      RETURNING {INSTANCE_COLUMNS}
     ), journalled AS ({JOURNAL_ATTEMPTS})
     SELECT * FROM owned
     """
+# Parking a run at a review (park()): its row first, locked, then its task's state read after the lock.
+_LOCK_OWNED = """
+    SELECT 1 FROM orchestrator.workflow_instances
+     WHERE instance_id = %(instance_id)s AND owner = %(owner)s AND status = 'running' FOR UPDATE"""
+_TASK_UNDECIDED = """
+    SELECT 1 FROM orchestrator.review_tasks
+     WHERE review_task_id = %(review_task_id)s AND status IN ('open', 'claimed')"""
+_PARK = f"""
+    UPDATE orchestrator.workflow_instances
+       SET status = 'waiting', waiting_for_review = %(review_task_id)s, outputs = CAST(%(outputs)s AS json),
+           steps_completed = %(steps_completed)s, steps_total = %(steps_total)s,
+           owner = NULL, lease_expires_at = NULL, resume_attempts = 0
+     WHERE instance_id = %(instance_id)s
+    RETURNING {INSTANCE_COLUMNS}"""
 
 
 class InstanceStore:
@@ -97,6 +112,7 @@ class InstanceStore:
             "outputs": json.dumps(outputs) if outputs is not None else None,
             "error": error,
             "steps_completed": progress.steps_completed,
+            "steps_total": progress.steps_total,
             "items_done": progress.items_done,
             "items_total": progress.items_total,
             "attempts": json.dumps([attempt.journal_row() for attempt in attempts]),
@@ -106,6 +122,43 @@ class InstanceStore:
         if row is None:
             raise LeaseLostError(f"instance {instance_id} is no longer owned by {owner}")
         return InstanceRecord.from_row(row)
+
+    def park(
+        self,
+        instance_id: uuid.UUID,
+        *,
+        owner: str,
+        review_task_id: uuid.UUID,
+        outputs: dict[str, Any],
+        progress: RunProgress,
+    ) -> InstanceRecord | None:
+        """Leaves the run `waiting` for its review task, owned by no replica, with its outputs so far.
+
+        None, changing nothing, if the task was decided (or cancelled) meanwhile: the run goes on at once.
+        The run's row is locked before the task is read, as a decision locks it before deciding
+        (reviews/service.py), so a run never starts waiting for a task decided already.
+        LeaseLostError if `owner` no longer owns the run.
+        """
+        params = {
+            "instance_id": instance_id,
+            "owner": owner,
+            "review_task_id": review_task_id,
+            "outputs": json.dumps(outputs),
+            "steps_completed": progress.steps_completed,
+            "steps_total": progress.steps_total,
+        }
+        with single_statements(self._engine) as statements:
+            statements.execute("BEGIN")
+            try:
+                if statements.row(_LOCK_OWNED, params) is None:
+                    raise LeaseLostError(f"instance {instance_id} is no longer owned by {owner}")
+                parked = statements.row(_PARK, params) if statements.row(_TASK_UNDECIDED, params) else None
+            except BaseException:
+                with contextlib.suppress(Exception):  # a lost connection rolls back by itself
+                    statements.execute("ROLLBACK")
+                raise
+            statements.execute("COMMIT")
+        return InstanceRecord.from_row(parked) if parked is not None else None
 
     def get(self, instance_id: uuid.UUID) -> InstanceRecord:
         with single_statements(self._engine) as statements:

@@ -34,6 +34,10 @@ class Statements:
     def __init__(self, cursor: Any) -> None:
         self._cursor = cursor
 
+    def execute(self, sql: str) -> None:
+        """A statement that returns nothing: BEGIN and COMMIT of the few writes that take several statements."""
+        self._cursor.execute(sql)
+
     def rows(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
         self._cursor.execute(sql, params)
         return list(self._cursor.fetchall())

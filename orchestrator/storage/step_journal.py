@@ -36,7 +36,8 @@ JOURNAL_ATTEMPTS = """
 _RECORD = f"""
     WITH owned AS (
         UPDATE orchestrator.workflow_instances
-           SET steps_completed = %(steps_completed)s, items_done = %(items_done)s, items_total = %(items_total)s,
+           SET steps_completed = %(steps_completed)s, steps_total = %(steps_total)s, items_done = %(items_done)s,
+               items_total = %(items_total)s,
                lease_expires_at = now() + make_interval(secs => %(lease_seconds)s),
                resume_attempts = CASE WHEN %(steps_completed)s > steps_completed THEN 0 ELSE resume_attempts END
          WHERE instance_id = %(instance_id)s AND owner = %(owner)s AND status = 'running'
@@ -69,6 +70,7 @@ class StepJournal:
             "owner": owner,
             "attempts": json.dumps([attempt.journal_row() for attempt in attempts]),
             "steps_completed": progress.steps_completed,
+            "steps_total": progress.steps_total,
             "items_done": progress.items_done,
             "items_total": progress.items_total,
             "lease_seconds": lease_seconds,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +46,11 @@ class TaskContext:
     outage_seconds: float = 300.0
     # When the run was submitted: what "today" means for it, however late a step runs or resumes.
     run_created_at: datetime | None = None
+    # The step's place in its template and its name, and who submitted the run: for a task that keeps
+    # something of its own per step of a run (a review task), and names who asked for it.
+    step_index: int = 0
+    step_name: str = ""
+    actor: str = ""
 
 
 TaskFunction = Callable[[Mapping[str, Any], Any, TaskContext], Awaitable[dict[str, Any]]]
@@ -64,6 +69,9 @@ class TaskContract:
     fans_out: bool = False
     # Reads and computes only, writing nowhere: it may run before its run's instance row has committed.
     pure: bool = False
+    # The values some output fields can take, by dotted path ("decision.decision"): a template's switch on
+    # such a field is checked against them (a case no value selects is refused).
+    output_values: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 
-from civicflow.decisions import DECISION_NAMES
+from civicflow.decisions import DECISION_NAMES, DECISION_VALUES
 from civicflow.grpc_errors import CallFailure, classify_rpc_error
 from civicflow.rules.attributes import CATEGORY_CODES
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
@@ -126,6 +126,7 @@ MAKE_DECISION = TaskContract(
     required_inputs=frozenset({"citizen", "rules", "evaluation"}),
     outputs=frozenset({"decision"}),
     pure=True,
+    output_values={"decision.decision": frozenset(DECISION_VALUES)},
 )
 
 CONTRACTS = (FETCH_CITIZEN, EVALUATE_RULES, MAKE_DECISION)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from jsonschema import Draft202012Validator, SchemaError
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from civicflow.auth.access import NEVER_RUNS
 from civicflow.auth.principals import Role
@@ -17,8 +17,11 @@ INPUTS_PREFIX = "inputs."
 
 
 class StepSpec(BaseModel):
+    """A step that runs a task."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    kind: Literal["task"] = "task"
     name: str = Field(pattern=IDENTIFIER)
     task_type: str
     config: dict[str, Any] = Field(default_factory=dict)
@@ -48,6 +51,32 @@ class StepSpec(BaseModel):
         return mapping
 
 
+class SwitchSpec(BaseModel):
+    """A step that chooses the steps that follow by a value already in the run's context.
+
+    `on` is a dotted path: "recommendation.decision" is the `decision` field of the context key
+    `recommendation`. The case named by the value (a string; any other value by its JSON text)
+    runs, or `default` if none is; then the steps after the switch.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["switch"]
+    name: str = Field(pattern=IDENTIFIER)
+    on: str = Field(min_length=1)
+    cases: dict[str, list[AnyStep]] = Field(min_length=1)
+    default: list[AnyStep] = Field(default_factory=list)
+
+
+def _step_kind(value: Any) -> str:
+    kind = value.get("kind", "task") if isinstance(value, dict) else getattr(value, "kind", "task")
+    return "switch" if kind == "switch" else "task"
+
+
+AnyStep = Annotated[Annotated[StepSpec, Tag("task")] | Annotated[SwitchSpec, Tag("switch")], Discriminator(_step_kind)]
+SwitchSpec.model_rebuild()
+
+
 class WorkflowTemplate(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -56,7 +85,7 @@ class WorkflowTemplate(BaseModel):
     description: str = Field(min_length=1)
     # JSON Schema (draft 2020-12) of the run's inputs; must describe an object.
     input_schema: dict[str, Any]
-    steps: list[StepSpec] = Field(min_length=1)
+    steps: list[AnyStep] = Field(min_length=1)
     # Dotted path, within the run's outputs, of the decision a run of this template makes.
     decision_output: str | None = None
     # The template that re-runs this template's decisions on appeal; none: not appealable.
@@ -81,13 +110,3 @@ class WorkflowTemplate(BaseModel):
         if schema.get("type") != "object":
             raise ValueError('must have "type": "object"')
         return schema
-
-    @field_validator("steps")
-    @classmethod
-    def _step_names_unique(cls, steps: list[StepSpec]) -> list[StepSpec]:
-        seen: set[str] = set()
-        for step in steps:
-            if step.name in seen:
-                raise ValueError(f"step name '{step.name}' is used twice")
-            seen.add(step.name)
-        return steps

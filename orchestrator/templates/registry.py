@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +16,32 @@ from civicflow.grpc_errors import FieldProblem
 from civicflow.input_limits import shown
 from orchestrator.errors import InputValidationError, TemplateError, TemplateNotFoundError
 from orchestrator.tasks.contract import TaskContract
+from orchestrator.tasks.switch import BRANCH_OUTPUT, DEFAULT_BRANCH, SWITCH_TASK, case_branch, switch_step_spec
+from orchestrator.templates.data_flow import check_data_flow
 from orchestrator.templates.input_schema import input_problems, input_validator
-from orchestrator.templates.model import INPUTS_PREFIX, StepSpec, WorkflowTemplate
+from orchestrator.templates.model import AnyStep, StepSpec, SwitchSpec, WorkflowTemplate
 from orchestrator.templates.step_policy import FailureTolerance
 
 
 @dataclass(frozen=True)
 class CompiledStep:
+    """A step checked against its task type, with its place in the template's tree of steps.
+
+    Steps are numbered in document order, nested ones included (a switch, then its cases, then its
+    default): that number is the step's index in the journal and the audit trail.
+    """
+
     index: int
     spec: StepSpec
     contract: TaskContract
     config: BaseModel
     tolerance: FailureTolerance
+    # Where the step is in the file ("steps[4].cases.NEEDS_REVIEW[0]"), for messages.
+    location: str = ""
+    # The step that follows once this one is done: the next one in its list, or after the enclosing switch.
+    next_index: int | None = None
+    # A switch's branches ("cases.<value>", "default"): the first step of each, None for an empty one.
+    branches: Mapping[str, int | None] = field(default_factory=dict)
 
     def store_outputs(self, result: dict[str, Any], context: MutableMapping[str, Any]) -> None:
         """Puts the task's mapped outputs into the run's context, under the keys the template chose."""
@@ -42,6 +56,7 @@ class LoadedTemplate:
 
     source: Path
     model: WorkflowTemplate
+    # Every step, nested ones included, by index.
     steps: tuple[CompiledStep, ...]
     validator: Validator
 
@@ -52,6 +67,18 @@ class LoadedTemplate:
     @property
     def allowed_roles(self) -> frozenset[Role]:
         return self.model.allowed_roles
+
+    def step_after(self, step: CompiledStep, output: Mapping[str, Any]) -> CompiledStep | None:
+        """The step to run once `step` has succeeded with `output`; None when the run is done."""
+        following = step.next_index
+        if step.branches:
+            chosen = step.branches.get(output.get(BRANCH_OUTPUT, DEFAULT_BRANCH))
+            following = chosen if chosen is not None else step.next_index
+        return self.steps[following] if following is not None else None
+
+    def steps_left(self, step: CompiledStep | None) -> int:
+        """The most steps a run can still take from `step` on (it included): its progress's remaining total."""
+        return _longest_from(self.steps, step.index if step is not None else None)
 
     def prepare_inputs(self, raw: Any) -> dict[str, Any]:
         """The run's inputs with schema defaults filled in; every schema violation is reported at once."""
@@ -66,6 +93,20 @@ class LoadedTemplate:
         if problems := input_problems(self.validator, inputs):
             raise InputValidationError(problems)
         return inputs
+
+
+def _longest_from(steps: tuple[CompiledStep, ...], index: int | None) -> int:
+    count = 0
+    while index is not None:
+        step = steps[index]
+        count += 1
+        if step.branches:
+            return count + max(
+                _longest_from(steps, first if first is not None else step.next_index)
+                for first in step.branches.values()
+            )
+        index = step.next_index
+    return count
 
 
 class TemplateRegistry:
@@ -115,37 +156,122 @@ class TemplateRegistry:
 
 def _load_file(path: Path, tasks: Mapping[str, TaskContract]) -> LoadedTemplate:
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        document = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_without_duplicate_keys)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, DuplicateKeyError) as error:
         raise TemplateError(f"{path}: not readable JSON: {error}") from error
     try:
         model = WorkflowTemplate.model_validate(document)
     except ValidationError as error:
         raise TemplateError(f"{path}: {_describe(error)}") from error
-    steps = tuple(_compile_step(path, index, spec, tasks) for index, spec in enumerate(model.steps))
-    _check_data_flow(path, model)
+    steps = _StepCompiler(path, tasks).compile(model.steps)
+    check_data_flow(path, model, {step.spec.name: step.contract for step in steps})
     return LoadedTemplate(source=path, model=model, steps=steps, validator=input_validator(model.input_schema))
 
 
-def _compile_step(path: Path, index: int, spec: StepSpec, tasks: Mapping[str, TaskContract]) -> CompiledStep:
-    where = f"{path}: steps[{index}] ('{spec.name}')"
-    task = tasks.get(spec.task_type)
-    if task is None:
-        raise TemplateError(f"{where}: unknown task_type '{spec.task_type}' (known: {', '.join(sorted(tasks))})")
-    given = set(spec.input_mapping)
-    if missing := task.required_inputs - given:
-        raise TemplateError(f"{where}: input_mapping lacks {sorted(missing)}")
-    if unknown := given - task.required_inputs - task.optional_inputs:
-        raise TemplateError(f"{where}: input_mapping names inputs the task does not take: {sorted(unknown)}")
-    if unknown := set(spec.output_mapping) - task.outputs:
-        raise TemplateError(f"{where}: output_mapping names outputs the task does not produce: {sorted(unknown)}")
-    try:
-        config = task.config_model.model_validate(spec.config)
-    except ValidationError as error:
-        raise TemplateError(f"{where}: config: {_describe(error)}") from error
-    _check_policy(where, spec, task)
-    tolerance = FailureTolerance.parse(spec.tolerated_failures)
-    return CompiledStep(index=index, spec=spec, contract=task, config=config, tolerance=tolerance)
+class DuplicateKeyError(ValueError):
+    pass
+
+
+def _without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a key given twice: json.loads would keep the last one silently (a switch's case)."""
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise DuplicateKeyError(f"key '{key}' appears twice in one object")
+        document[key] = value
+    return document
+
+
+class _StepCompiler:
+    """Numbers the template's steps in document order and links each to the step that follows it."""
+
+    def __init__(self, path: Path, tasks: Mapping[str, TaskContract]) -> None:
+        self._path = path
+        self._tasks = tasks
+        # Document order: a switch, then its cases' steps, then its default's, then what follows it.
+        self._order: dict[int, int] = {}
+        self._where: dict[str, str] = {}
+        self._compiled: list[CompiledStep] = []
+
+    def compile(self, steps: list[AnyStep]) -> tuple[CompiledStep, ...]:
+        self._number(steps, "steps")
+        self._sequence(steps, "steps", then=None)
+        return tuple(sorted(self._compiled, key=lambda step: step.index))
+
+    def _number(self, steps: list[AnyStep], where: str) -> None:
+        for position, spec in enumerate(steps):
+            location = f"{where}[{position}]"
+            if (other := self._where.get(spec.name)) is not None:
+                raise TemplateError(f"{self._path}: {location}: step name '{spec.name}' is used by {other} too")
+            self._where[spec.name] = location
+            self._order[id(spec)] = len(self._order)
+            if isinstance(spec, SwitchSpec):
+                for value, branch in spec.cases.items():
+                    self._number(branch, f"{location}.cases.{value}")
+                self._number(spec.default, f"{location}.default")
+
+    def _sequence(self, steps: list[AnyStep], where: str, *, then: int | None) -> int | None:
+        """Compiles a list of steps that continues at `then`; the index of its first step (`then` if empty)."""
+        indices = [self._order[id(spec)] for spec in steps]
+        for position, spec in enumerate(steps):
+            following = indices[position + 1] if position + 1 < len(indices) else then
+            location = f"{where}[{position}]"
+            if isinstance(spec, SwitchSpec):
+                self._switch(spec, indices[position], location, following)
+            else:
+                self._compiled.append(self._task(spec, indices[position], location, following))
+        return indices[0] if indices else then
+
+    def _switch(self, spec: SwitchSpec, index: int, location: str, following: int | None) -> None:
+        branches = {
+            case_branch(value): self._sequence(branch, f"{location}.cases.{value}", then=following)
+            for value, branch in spec.cases.items()
+        }
+        branches[DEFAULT_BRANCH] = self._sequence(spec.default, f"{location}.default", then=following)
+        # An empty branch goes straight on: None, like a branch whose steps end where the switch's list goes on.
+        branches = {name: (first if first != following else None) for name, first in branches.items()}
+        step_spec = switch_step_spec(spec)
+        contract = SWITCH_TASK
+        self._compiled.append(
+            CompiledStep(
+                index=index,
+                spec=step_spec,
+                contract=contract,
+                config=contract.config_model.model_validate(step_spec.config),
+                tolerance=FailureTolerance.parse(0),
+                location=location,
+                next_index=following,
+                branches=branches,
+            )
+        )
+
+    def _task(self, spec: StepSpec, index: int, location: str, following: int | None) -> CompiledStep:
+        where = f"{self._path}: {location} ('{spec.name}')"
+        task = self._tasks.get(spec.task_type)
+        if task is None or task is SWITCH_TASK:
+            known = ", ".join(sorted(name for name, contract in self._tasks.items() if contract is not SWITCH_TASK))
+            raise TemplateError(f"{where}: unknown task_type '{spec.task_type}' (known: {known})")
+        given = set(spec.input_mapping)
+        if missing := task.required_inputs - given:
+            raise TemplateError(f"{where}: input_mapping lacks {sorted(missing)}")
+        if unknown := given - task.required_inputs - task.optional_inputs:
+            raise TemplateError(f"{where}: input_mapping names inputs the task does not take: {sorted(unknown)}")
+        if unknown := set(spec.output_mapping) - task.outputs:
+            raise TemplateError(f"{where}: output_mapping names outputs the task does not produce: {sorted(unknown)}")
+        try:
+            config = task.config_model.model_validate(spec.config)
+        except ValidationError as error:
+            raise TemplateError(f"{where}: config: {_describe(error)}") from error
+        _check_policy(where, spec, task)
+        return CompiledStep(
+            index=index,
+            spec=spec,
+            contract=task,
+            config=config,
+            tolerance=FailureTolerance.parse(spec.tolerated_failures),
+            location=location,
+            next_index=following,
+        )
 
 
 def _check_policy(where: str, spec: StepSpec, task: TaskContract) -> None:
@@ -160,29 +286,6 @@ def _check_policy(where: str, spec: StepSpec, task: TaskContract) -> None:
             f"{where}: retry: max_attempts is {spec.retry.max_attempts} but retryable is empty, so no failure"
             " would ever be retried (list error kinds: timeout, unavailable, failed, internal)"
         )
-
-
-def _check_data_flow(path: Path, model: WorkflowTemplate) -> None:
-    """Every reference must name a declared input or the output of an earlier step."""
-    declared_inputs = set(model.input_schema.get("properties", {}))
-    produced: set[str] = set()
-    for index, step in enumerate(model.steps):
-        for name, source in step.input_mapping.items():
-            if source.startswith(INPUTS_PREFIX):
-                if source.removeprefix(INPUTS_PREFIX) not in declared_inputs:
-                    raise TemplateError(
-                        f"{path}: steps[{index}].input_mapping.{name}: '{source}' is not in input_schema.properties"
-                    )
-            elif source not in produced:
-                raise TemplateError(
-                    f"{path}: steps[{index}].input_mapping.{name}: '{source}' is not produced by an earlier step"
-                )
-        for key in step.output_mapping.values():
-            if key in produced:
-                raise TemplateError(f"{path}: steps[{index}].output_mapping: '{key}' is already produced")
-            produced.add(key)
-    if model.decision_output is not None and model.decision_output.split(".")[0] not in produced:
-        raise TemplateError(f"{path}: decision_output: '{model.decision_output}' is not produced by any step")
 
 
 def _describe(error: ValidationError) -> str:

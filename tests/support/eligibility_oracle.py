@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.citizens import population_columns
+from orchestrator.citizens import mock_citizen, population_columns
 
 SCHEME_RULES: dict[str, dict[str, int]] = {
     "scheme_alpha": {"min_age": 18, "max_age": 60, "max_income": 250000},
@@ -45,3 +45,18 @@ def reference_transitions(
     after = reference_decisions(ages[kept], incomes[kept], proposed)
     pairs = Counter(zip(before.tolist(), after.tolist(), strict=True))
     return {(DECISIONS[a], DECISIONS[b]): pairs[(a, b)] for a in range(3) for b in range(3)}
+
+
+def citizens_decided(decision: str, scheme_name: str, *, count: int = 1, start: int = 1) -> list[str]:
+    """The first `count` citizen ids, from CIT-<start> on, that the pinned rule decides `decision` for."""
+
+    rules = SCHEME_RULES[scheme_name]
+    found: list[str] = []
+    position = start
+    while len(found) < count:
+        citizen_id = f"CIT-{position:07d}"
+        citizen = mock_citizen(citizen_id)
+        if expected_decision({"age": citizen.age, "income": citizen.income}, rules) == decision:
+            found.append(citizen_id)
+        position += 1
+    return found

@@ -23,6 +23,7 @@ from civicflow.settings import REPO_ROOT
 from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from tests.support.bad_tokens import BAD_TOKENS
 from tests.support.credentials import SUBJECTS, Credentials, bearer
+from tests.support.eligibility_oracle import citizens_decided
 
 Code = grpc.StatusCode
 CASEWORKER, ANALYST, AUDITOR, ADMIN = Role.CASEWORKER, Role.ANALYST, Role.AUDITOR, Role.ADMIN
@@ -38,6 +39,11 @@ class Runs:
     failed_check: str
     # A scheme of the module's own: version 1 drafted by an analyst, version 2 by the tests' admin.
     scheme: str
+    # Review tasks of benefit applications the tests' caseworker submitted: one to claim, one nobody claims
+    # (but a reassignment), one to decide.
+    to_claim: str
+    unclaimed: str
+    to_decide: str
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ RUN_CASEWORK = roles(caseworker=OK, analyst=DENIED, auditor=DENIED)
 RUN_ANALYSIS = roles(caseworker=DENIED, analyst=OK, auditor=DENIED)
 
 CHECK_INPUTS = {"citizen_id": "CIT-0000401", "scheme_name": "scheme_alpha"}
+READ_REVIEWS = roles(caseworker=OK, analyst=DENIED, auditor=OK)
+NOBODY = roles(caseworker=DENIED, analyst=DENIED, auditor=DENIED, admin=DENIED)
 IMPACT_INPUTS = {"scheme_name": "scheme_alpha", "population_size": 20, "proposed_rules": {"max_income": 200000}}
 APPEAL_INPUTS = {**CHECK_INPUTS, "new_data": {"income": 1000}}
 READ_SCHEMES = roles(caseworker=OK, analyst=OK, auditor=OK)
@@ -114,6 +122,7 @@ ROWS = [
     _execute("eligibility_check", CHECK_INPUTS, RUN_CASEWORK),
     _execute("appeal_processing", APPEAL_INPUTS, RUN_CASEWORK),
     _execute("impact_analysis", IMPACT_INPUTS, RUN_ANALYSIS),
+    _execute("benefit_application", {**CHECK_INPUTS, "citizen_id": "CIT-0000001"}, RUN_CASEWORK),
     _appeal(lambda runs: runs.check, RUN_CASEWORK, "of a check"),
     _appeal(
         lambda runs: runs.failed_check,
@@ -158,6 +167,27 @@ ROWS = [
     # Four eyes: nobody publishes a draft of their own, an admin neither.
     _publish(2, roles(caseworker=DENIED, analyst=DENIED, auditor=DENIED, admin=DENIED), "of one's own draft"),
     _publish(1, roles(caseworker=DENIED, analyst=DENIED, auditor=DENIED), "of another's draft"),
+    Row("ListReviews", lambda runs: orchestrator_pb2.ListReviewsRequest(), READ_REVIEWS),
+    Row("GetReview", lambda runs: orchestrator_pb2.GetReviewRequest(review_task_id=runs.to_claim), READ_REVIEWS),
+    # Four eyes: the caseworker submitted these applications; admin may work on any other's.
+    Row(
+        "ClaimReview",
+        lambda runs: orchestrator_pb2.ClaimReviewRequest(review_task_id=runs.to_claim),
+        roles(caseworker=DENIED, analyst=DENIED, auditor=DENIED),
+    ),
+    Row("UnclaimReview", lambda runs: orchestrator_pb2.UnclaimReviewRequest(review_task_id=runs.unclaimed), NOBODY),
+    Row(
+        "ReassignReview",
+        lambda runs: orchestrator_pb2.ReassignReviewRequest(review_task_id=runs.unclaimed, assignee="caseworker-2"),
+        roles(caseworker=DENIED, analyst=DENIED, auditor=DENIED),
+    ),
+    Row(
+        "DecideReview",
+        lambda runs: orchestrator_pb2.DecideReviewRequest(
+            review_task_id=runs.to_decide, decision="ELIGIBLE", justification="Checked against the payslips on file."
+        ),
+        NOBODY,
+    ),
 ]
 ONE_PER_RPC = list({row.rpc: row for row in ROWS}.values())
 
@@ -197,7 +227,22 @@ def runs(orchestrator: orchestrator_pb2_grpc.OrchestratorServiceStub, credential
             metadata=drafter,
             timeout=60,
         )
+    caseworker = bearer(credentials.token(CASEWORKER))
+    to_claim, unclaimed, to_decide = (
+        orchestrator.ExecuteWorkflow(
+            orchestrator_pb2.ExecuteWorkflowRequest(
+                template_id="benefit_application",
+                inputs_json=json.dumps({"citizen_id": citizen_id, "scheme_name": "scheme_alpha"}),
+            ),
+            metadata=caseworker,
+            timeout=60,
+        ).instance.waiting_for_review_task_id
+        for citizen_id in citizens_decided("NEEDS_REVIEW", "scheme_alpha", count=3, start=800)
+    )
     return Runs(
+        to_claim=to_claim,
+        unclaimed=unclaimed,
+        to_decide=to_decide,
         check=check.instance_id,
         appeal=appeal.new_instance.instance_id,
         impact=impact.instance_id,

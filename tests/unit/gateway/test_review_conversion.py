@@ -85,14 +85,13 @@ def test_a_claimed_task_shows_its_assignee_and_when_the_claim_lapses() -> None:
     assert answered["claim_expires_at"] == "2026-12-04T10:30:00Z"
 
 
-def test_a_decided_task_shows_the_decision_and_no_claim_left_behind() -> None:
+def test_a_decided_task_shows_the_decision_and_when() -> None:
     task = _task(
         status=orchestrator_pb2.REVIEW_STATUS_DECIDED,
         assignee="bob",
         decision="NOT_ELIGIBLE",
         justification="Income confirmed above the ceiling by the employer.",
         decided_at=_timestamp(CREATED + timedelta(hours=3)),
-        claim_expires_at=_timestamp(CREATED + timedelta(hours=4)),
         overdue=False,
     )
 

@@ -36,7 +36,12 @@ def _refusal(tmp_path: Path, *documents: dict[str, Any] | str) -> str:
 
 def test_shipped_templates_load() -> None:
     registry = TemplateRegistry.load_directory(SHIPPED, TASK_CONTRACTS)
-    assert [t.template_id for t in registry] == ["appeal_processing", "eligibility_check", "impact_analysis"]
+    assert [t.template_id for t in registry] == [
+        "appeal_processing",
+        "benefit_application",
+        "eligibility_check",
+        "impact_analysis",
+    ]
     assert [s.spec.name for s in registry.get("eligibility_check").steps] == [
         "fetch_citizen",
         "fetch_scheme_rules",

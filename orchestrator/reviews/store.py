@@ -1,0 +1,219 @@
+"""Review tasks in PostgreSQL (orchestrator.review_tasks). Blocking: call through asyncio.to_thread.
+
+Reads run on pooled connections. Changes run in a transaction the caller holds (transaction()),
+so that each commits only once its audit entry is stored (service.py). A task or a run locked by
+another change is never waited for in a worker thread (the change holding it may need a thread
+to finish): the lock is tried, and ReviewBusyError tells the caller to try again shortly.
+The table's trigger allows a task only its transitions, one revision at a time (migration 0009).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from orchestrator.reviews.model import TASK_COLUMNS, ReviewTask
+from orchestrator.storage.instance_records import INSTANCE_COLUMNS, InstanceRecord
+from orchestrator.storage.statements import database_errors
+
+TABLE = "orchestrator.review_tasks"
+_LOCK_NOT_AVAILABLE = "55P03"
+
+_CREATE = f"""
+    INSERT INTO {TABLE} (review_task_id, instance_id, step_index, step_name, citizen_id, scheme_name, scheme_version,
+                         recommendation, reasons, candidate_role, submitted_by, status, created_at, due_at)
+    VALUES (:review_task_id, :instance_id, :step_index, :step_name, :citizen_id, :scheme_name, :scheme_version,
+            :recommendation, CAST(:reasons AS json), :candidate_role, :submitted_by, 'open', now(),
+            now() + make_interval(secs => :sla_seconds))
+    ON CONFLICT (instance_id, step_index) DO NOTHING
+    RETURNING {TASK_COLUMNS}"""
+_BY_STEP = f"SELECT {TASK_COLUMNS} FROM {TABLE} WHERE instance_id = :instance_id AND step_index = :step_index"
+_BY_ID = f"SELECT {TASK_COLUMNS} FROM {TABLE} WHERE review_task_id = :review_task_id"
+_LOCKED = f"{_BY_ID} FOR UPDATE NOWAIT"
+_LOCK_INSTANCE = "SELECT 1 FROM orchestrator.workflow_instances WHERE instance_id = :instance_id FOR UPDATE NOWAIT"
+# A transition: the new state, one revision on.
+_UPDATE = f"""
+    UPDATE {TABLE} SET status = :status, assignee = :assignee,
+           claim_expires_at = CASE WHEN :status = 'claimed' THEN now() + make_interval(secs => :claim_seconds) END,
+           decision = :decision, justification = :justification,
+           decided_at = CASE WHEN :status = 'decided' THEN now() END, revision = revision + 1
+     WHERE review_task_id = :review_task_id
+    RETURNING {TASK_COLUMNS}"""
+# The run waiting for a decided task goes on, owned by the replica that recorded the decision.
+_RESUME = f"""
+    UPDATE orchestrator.workflow_instances
+       SET status = 'running', waiting_for_review = NULL, outputs = NULL, owner = :owner,
+           lease_expires_at = now() + make_interval(secs => :lease_seconds), resume_attempts = 0
+     WHERE instance_id = :instance_id AND status = 'waiting' AND waiting_for_review = :review_task_id
+    RETURNING {INSTANCE_COLUMNS}"""
+# Claims unused for their lease, and tasks past due never escalated: a batch each, skipping rows another
+# replica's sweep (or a person's change) holds.
+_LAPSE_CLAIMS = f"""
+    UPDATE {TABLE} SET status = 'open', assignee = NULL, claim_expires_at = NULL, revision = revision + 1
+     WHERE review_task_id IN (SELECT review_task_id FROM {TABLE}
+                               WHERE status = 'claimed' AND claim_expires_at < now()
+                               ORDER BY claim_expires_at LIMIT :limit FOR UPDATE SKIP LOCKED)
+    RETURNING {TASK_COLUMNS}"""
+_ESCALATE = f"""
+    UPDATE {TABLE} SET escalated_at = now(), revision = revision + 1
+     WHERE review_task_id IN (SELECT review_task_id FROM {TABLE}
+                               WHERE escalated_at IS NULL AND status IN ('open', 'claimed') AND due_at < now()
+                               ORDER BY due_at LIMIT :limit FOR UPDATE SKIP LOCKED)
+    RETURNING {TASK_COLUMNS}"""
+
+
+class ReviewBusyError(Exception):
+    """Another change holds the task (or its run): try again shortly."""
+
+
+@contextmanager
+def _tried_locks() -> Iterator[None]:
+    try:
+        yield
+    except sa.exc.OperationalError as error:
+        if getattr(error.orig, "pgcode", None) == _LOCK_NOT_AVAILABLE:
+            raise ReviewBusyError("another change of the review task is under way") from None
+        raise
+
+
+class ReviewTaskStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """A transaction whose changes commit when the block ends without error."""
+        with database_errors(), self._engine.begin() as connection:
+            yield connection
+
+    # Reads.
+
+    def get(self, review_task_id: uuid.UUID) -> ReviewTask | None:
+        with database_errors(), self._engine.connect() as connection:
+            row = connection.execute(sa.text(_BY_ID), {"review_task_id": review_task_id}).first()
+        return ReviewTask.from_row(row) if row is not None else None
+
+    def for_step(self, instance_id: uuid.UUID, step_index: int) -> ReviewTask | None:
+        with database_errors(), self._engine.connect() as connection:
+            row = connection.execute(sa.text(_BY_STEP), {"instance_id": instance_id, "step_index": step_index}).first()
+        return ReviewTask.from_row(row) if row is not None else None
+
+    def page(
+        self, *, status: str | None, assignee: str | None, scheme_name: str | None, offset: int, limit: int
+    ) -> list[ReviewTask]:
+        """Tasks in queue order, by due time: overdue ones (due before now) come first. An index serves each filter."""
+        conditions = [
+            condition
+            for condition, value in (
+                ("status = :status", status),
+                ("assignee = :assignee", assignee),
+                ("scheme_name = :scheme_name", scheme_name),
+            )
+            if value is not None
+        ]
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        sql = f"SELECT {TASK_COLUMNS} FROM {TABLE} {where} ORDER BY due_at, review_task_id OFFSET :offset LIMIT :limit"
+        params = {"status": status, "assignee": assignee, "scheme_name": scheme_name, "offset": offset, "limit": limit}
+        with database_errors(), self._engine.connect() as connection:
+            return [ReviewTask.from_row(row) for row in connection.execute(sa.text(sql), params)]
+
+    # Writes, in the caller's transaction.
+
+    @staticmethod
+    def create(
+        connection: sa.Connection,
+        *,
+        instance_id: uuid.UUID,
+        step_index: int,
+        step_name: str,
+        recommendation: Mapping[str, Any],
+        candidate_role: str,
+        submitted_by: str,
+        sla_seconds: float,
+    ) -> ReviewTask | None:
+        """The step's task, new and open; None if the step has one already (then read it with for_step)."""
+        row = connection.execute(
+            sa.text(_CREATE),
+            {
+                "review_task_id": uuid.uuid4(),
+                "instance_id": instance_id,
+                "step_index": step_index,
+                "step_name": step_name,
+                "citizen_id": str(recommendation.get("citizen_id", "")),
+                "scheme_name": str(recommendation.get("scheme_name", "")),
+                "scheme_version": int(recommendation.get("scheme_version") or 0),
+                "recommendation": str(recommendation.get("decision", "")),
+                "reasons": json.dumps(recommendation.get("reasons", [])),
+                "candidate_role": candidate_role,
+                "submitted_by": submitted_by,
+                "sla_seconds": sla_seconds,
+            },
+        ).first()
+        return ReviewTask.from_row(row) if row is not None else None
+
+    @staticmethod
+    def locked(connection: sa.Connection, review_task_id: uuid.UUID) -> ReviewTask | None:
+        """The task, locked until the transaction ends; ReviewBusyError if another change holds it."""
+        with _tried_locks():
+            row = connection.execute(sa.text(_LOCKED), {"review_task_id": review_task_id}).first()
+        return ReviewTask.from_row(row) if row is not None else None
+
+    @staticmethod
+    def lock_run(connection: sa.Connection, instance_id: uuid.UUID) -> None:
+        """Locks the task's run, so that it cannot start waiting while its task is decided (see InstanceStore.park)."""
+        with _tried_locks():
+            connection.execute(sa.text(_LOCK_INSTANCE), {"instance_id": instance_id})
+
+    @staticmethod
+    def update(
+        connection: sa.Connection,
+        task: ReviewTask,
+        *,
+        status: str,
+        assignee: str | None,
+        claim_seconds: float = 0,
+        decision: str | None = None,
+        justification: str | None = None,
+    ) -> ReviewTask:
+        row = connection.execute(
+            sa.text(_UPDATE),
+            {
+                "review_task_id": task.review_task_id,
+                "status": status,
+                "assignee": assignee,
+                "claim_seconds": claim_seconds,
+                "decision": decision,
+                "justification": justification,
+            },
+        ).one()
+        return ReviewTask.from_row(row)
+
+    @staticmethod
+    def resume_run(
+        connection: sa.Connection, task: ReviewTask, *, owner: str, lease_seconds: float
+    ) -> InstanceRecord | None:
+        """The run waiting for `task`, running again and owned by `owner`; None if it is not waiting (yet)."""
+        row = connection.execute(
+            sa.text(_RESUME),
+            {
+                "instance_id": task.instance_id,
+                "review_task_id": task.review_task_id,
+                "owner": owner,
+                "lease_seconds": lease_seconds,
+            },
+        ).first()
+        return InstanceRecord.from_row(row) if row is not None else None
+
+    @staticmethod
+    def lapse_claims(connection: sa.Connection, *, limit: int) -> list[ReviewTask]:
+        return [ReviewTask.from_row(row) for row in connection.execute(sa.text(_LAPSE_CLAIMS), {"limit": limit})]
+
+    @staticmethod
+    def escalate_overdue(connection: sa.Connection, *, limit: int) -> list[ReviewTask]:
+        return [ReviewTask.from_row(row) for row in connection.execute(sa.text(_ESCALATE), {"limit": limit})]
