@@ -26,23 +26,23 @@ def _text(value: Any) -> Text:
 
 
 def _overdue(value: Any) -> Text:
-    return Text("overdue", style="bold red") if value else Text("")
+    return Text("yes", style="bold red") if value else Text("no")
 
 
 def queue(body: dict[str, Any], *, next_command: str) -> RenderableType:
-    """GET /reviews: one page of tasks, and the command for the next page if there is one."""
-    table = Table(box=box.SIMPLE)
-    for column in ("review task", "status", "overdue", "due (UTC)", "citizen", "scheme", "assignee"):
-        table.add_column(column, no_wrap=True)
+    """GET /reviews: one page of tasks, two lines each so that a row fits 80 columns with its whole id (which the
+    next command needs); and the command for the next page, if there is one."""
+    table = Table(box=box.SIMPLE, pad_edge=False)
+    table.add_column("review task\ncitizen, scheme", no_wrap=True, min_width=36)
+    for column in ("status", "overdue", "due (UTC)", "assignee"):
+        table.add_column(column, no_wrap=column != "assignee", overflow="fold")
     items = body.get("items") or []
     for item in items:
         table.add_row(
-            str(item.get("review_task_id")),
+            f"{item.get('review_task_id')}\n{item.get('citizen_id')}, {item.get('scheme_name')}",
             _text(item.get("status")),
             _overdue(item.get("overdue")),
-            _minutes(item.get("due_at")),
-            str(item.get("citizen_id")),
-            f"{item.get('scheme_name')} v{item.get('scheme_version')}",
+            _day_and_minute(item.get("due_at")),
             _text(item.get("assignee")),
         )
     summary = f"{len(items)} review task{'' if len(items) == 1 else 's'}"
@@ -67,7 +67,8 @@ def task(body: dict[str, Any]) -> RenderableType:
         ("reviewer role", body.get("candidate_role")),
         ("assignee", _text(body.get("assignee"))),
         ("created", body.get("created_at")),
-        ("due", Text.assemble(str(body.get("due_at") or "-"), " ", _overdue(body.get("overdue")))),
+        ("due", body.get("due_at")),
+        ("overdue", _overdue(body.get("overdue"))),
     ]
     if body.get("claim_expires_at"):
         rows.append(("claim lapses", body["claim_expires_at"]))
@@ -94,6 +95,6 @@ def task(body: dict[str, Any]) -> RenderableType:
     return Group(fields, Text("The engine's reasons", style="bold"), reasons)
 
 
-def _minutes(timestamp: Any) -> str:
-    # The queue's column is read at a glance; `show` and --json have the full timestamp.
-    return str(timestamp)[:16].replace("T", " ") if timestamp else "-"
+def _day_and_minute(timestamp: Any) -> str:
+    # Read at a glance; `show` and --json have the whole timestamp.
+    return str(timestamp)[:16].replace("T", "\n") if timestamp else "-"

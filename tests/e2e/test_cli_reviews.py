@@ -58,8 +58,10 @@ def test_a_caseworker_works_a_waiting_application_from_the_queue_to_its_decision
 
     queue = civicflow("reviews", "list", "--status", "open", "--scheme", "scheme_alpha", "--limit", "1000")
     assert queue.status == 0, queue.err
-    row = next(line.split() for line in queue.out.splitlines() if task_id in line)
-    assert row[:2] == [task_id, "open"] and citizen_id in row and "scheme_alpha" in row
+    lines = queue.out.splitlines()
+    row = next(index for index, line in enumerate(lines) if task_id in line)
+    assert lines[row].split()[:3] == [task_id, "open", "no"]
+    assert lines[row + 1].split()[:2] == [f"{citizen_id},", "scheme_alpha"]
     as_json = civicflow("reviews", "list", "--status", "open", "--limit", "1000", "--json").json()
     assert task_id in [item["review_task_id"] for item in as_json["items"]]
 
@@ -101,7 +103,9 @@ def test_a_caseworker_works_a_waiting_application_from_the_queue_to_its_decision
     )  # fmt: skip
     assert again.status == 1 and "error 409" in again.err
 
-    completed = civicflow("show", instance_id)
+    # The run resumes once the decision is recorded: watched, it is shown when it has ended.
+    completed = civicflow("watch", instance_id)
+    assert completed.status == 0, completed.err
     assert "completed" in completed.out and "waiting for" not in completed.out
     for expected in ("Decision: NOT_ELIGIBLE", "reviewed by", REVIEWER, JUSTIFICATION, "NEEDS_REVIEW"):
         assert expected in completed.out
