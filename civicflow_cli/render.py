@@ -78,7 +78,7 @@ def instance(body: dict[str, Any]) -> RenderableType:
         rows.append(("error", Text(str(body["error"]), style="red")))
     review_task_id = (body.get("waiting_for") or {}).get("review_task_id")
     if review_task_id:
-        rows.append(("waiting for", f"review task {review_task_id} (civicflow reviews show {review_task_id})"))
+        rows.append(("waiting for", f"review task {review_task_id}"))
     if (progress := _progress_text(body.get("progress"))) is not None:
         rows.append(("progress", progress))
     if body.get("appealed_instance_id"):

@@ -32,7 +32,7 @@ def _overdue(value: Any) -> Text:
 def queue(body: dict[str, Any], *, next_command: str) -> RenderableType:
     """GET /reviews: one page of tasks, two lines each so that a row fits 80 columns with its whole id (which the
     next command needs); and the command for the next page, if there is one."""
-    table = Table(box=box.SIMPLE, pad_edge=False)
+    table = Table(box=box.SIMPLE, pad_edge=False, collapse_padding=True)
     table.add_column("review task\ncitizen, scheme", no_wrap=True, min_width=36)
     for column in ("status", "overdue", "due (UTC)", "assignee"):
         table.add_column(column, no_wrap=column != "assignee", overflow="fold")
