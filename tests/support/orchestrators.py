@@ -37,7 +37,6 @@ def replica_settings(base: OrchestratorSettings, **overrides: Any) -> Orchestrat
     return base.model_copy(update={**fast, **overrides})
 
 
-@contextmanager
 def process_environment(
     credentials: Credentials, *, database_url: str, evaluator_target: str, audit_target: str, **extra: str
 ) -> dict[str, str]:
