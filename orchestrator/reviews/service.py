@@ -26,8 +26,8 @@ import sqlalchemy as sa
 
 from civicflow.auth.access import Action, authorize
 from civicflow.auth.principals import Principal, Role
+from civicflow.v1 import audit_pb2
 from orchestrator.errors import (
-    AuditUnavailableError,
     DatabaseUnavailableError,
     DependencyUnavailableError,
     ReviewConflictError,
@@ -336,16 +336,8 @@ class ReviewService:
         )
         return changed
 
-    async def _audited(self, *records: Any) -> None:
-        try:
-            await asyncio.wait_for(self._audit.append(list(records)), timeout=self._audit_timeout)
-        except TimeoutError:
-            raise AuditUnavailableError(
-                "the audit service did not record the review task's change in time; nothing was changed,"
-                " send the request again"
-            ) from None
-        except AuditUnavailableError as error:
-            raise AuditUnavailableError(f"{error}; nothing was changed, send the request again") from error
+    async def _audited(self, *records: audit_pb2.AuditRecord) -> None:
+        await self._audit.append_before_commit(records, timeout=self._audit_timeout, what="the review task's change")
 
 
 def _refuse_finished(task: ReviewTask) -> None:
