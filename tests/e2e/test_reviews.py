@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -217,3 +218,26 @@ def test_the_assignee_gives_a_task_back_and_the_trail_says_so(api: RestApi, desk
         ("caseworker_review:unclaimed", "cw-rest-reviewer"),
     ]
     assert desk.instance(waiting["instance_id"])["status"] == "waiting"
+
+
+def test_an_async_application_found_waiting_by_its_repeated_request_names_its_task(desk: RestApi) -> None:
+    (citizen_id,) = citizens_decided("NEEDS_REVIEW", "scheme_alpha", start=1400)
+    body = {
+        "template_id": "benefit_application",
+        "inputs": {"citizen_id": citizen_id, "scheme_name": "scheme_alpha"},
+        "mode": "async",
+    }
+    headers = {"Idempotency-Key": f"rest-review-{citizen_id}"}
+    started = desk.post("/workflows/execute", json=body, headers=headers)
+    assert started.status_code == 202, started.text
+    instance_id = started.json()["instance_id"]
+    deadline = time.monotonic() + 30
+    while desk.instance(instance_id)["status"] != "waiting":
+        assert time.monotonic() < deadline, "the application never started waiting"
+        time.sleep(0.05)
+
+    repeated = desk.post("/workflows/execute", json=body, headers=headers)
+
+    assert repeated.status_code == 202, repeated.text
+    waiting_for = desk.instance(instance_id)["waiting_for"]
+    assert repeated.json() == {"instance_id": instance_id, "status": "waiting", "waiting_for": waiting_for}
