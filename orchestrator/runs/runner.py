@@ -172,7 +172,9 @@ class WorkflowRunner:
             number = state.attempts_used(step.index) + 1
             while True:
                 await self._hand_over_if_stopping(state, recorder)
-                if not step.contract.pure:
+                if step.contract.audits_itself:
+                    await recorder.flush()
+                elif not step.contract.pure:
                     await recorder.persisted()
                 state.at_step, state.last_attempt = step.index, number
                 try:
