@@ -115,6 +115,9 @@ def upgrade() -> None:
         ["instance_id", "review_task_id"],
         source_schema=SCHEMA,
         referent_schema=SCHEMA,
+        # Checked at commit: a run and its task may be written in either order within one transaction.
+        deferrable=True,
+        initially="DEFERRED",
     )
     # What the sweeps read: claims whose lease lapsed, and tasks past due not yet escalated.
     op.create_index(
