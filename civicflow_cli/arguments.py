@@ -8,6 +8,7 @@ from pathlib import Path
 
 from civicflow.auth.local_issuer import DEFAULT_TTL_SECONDS
 from civicflow.auth.principals import Role
+from civicflow_cli.review_commands import add_review_commands
 from civicflow_cli.scheme_commands import add_scheme_commands
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -31,10 +32,13 @@ examples:
   civicflow schemes list; civicflow schemes show scheme_delta 1
   civicflow schemes draft scheme_delta delta-v2.json
   civicflow schemes publish scheme_delta 2 --effective-from 2027-01-01
+  civicflow reviews list --status open; civicflow reviews claim ID
+  civicflow reviews decide ID --decision ELIGIBLE --justification "Income verified with the employer."
 
 The gateway is at --url, else ${URL_VARIABLE}, else {DEFAULT_URL}. Requests carry the bearer token
 --token, else ${TOKEN_VARIABLE}.
-Exit status: 0 done; 1 the API refused or failed the request, or the run failed; 2 a usage error.
+Exit status: 0 done (a --sync run left waiting for a review too); 1 the API refused or failed the
+request, or the run failed; 2 a usage error.
 """
 
 
@@ -136,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
         version_number=_count(1),
         global_options=lambda sub: _global_options(sub, suppress=True),
     )
+
+    add_review_commands(command, count=_count, global_options=lambda sub: _global_options(sub, suppress=True))
 
     token = command("token", "tokens of the local issuer, for development (make run)")
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="TOKEN_COMMAND")

@@ -17,11 +17,14 @@ from civicflow_cli.api import Api, CliError
 from civicflow_cli.arguments import DEFAULT_ISSUER_KEY, ISSUER_KEY_VARIABLE
 from civicflow_cli.follow import follow
 from civicflow_cli.inputs import UsageError, merge_assignments, read_json_object
+from civicflow_cli.review_commands import run_review_command
 from civicflow_cli.scheme_commands import run_scheme_command
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 COMPLETED = "completed"
+# A run parked for a person's review has not failed: its review task decides how it ends.
+WAITING = "waiting"
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ def _followed(api: Api, instance_id: str, output: Output, *, label: str) -> int:
 
 def _finished(body: dict[str, Any], output: Output) -> int:
     output.show(body, render.instance(body))
-    return EXIT_OK if body.get("status") == COMPLETED else EXIT_FAILED
+    return EXIT_OK if body.get("status") in (COMPLETED, WAITING) else EXIT_FAILED
 
 
 def show_instance(api: Api, arguments: argparse.Namespace, output: Output) -> int:
@@ -146,6 +149,7 @@ COMMANDS = {
     "results": show_results,
     "appeal": submit_appeal,
     "schemes": run_scheme_command,
+    "reviews": run_review_command,
 }
 
 

@@ -3,8 +3,9 @@
 The events (`GET /workflows/{id}/events`) are preferred: the gateway pushes each change, and the
 last event is the finished run. A stream that breaks, or a service that is briefly unavailable
 (before the stream or in its `error` event), is followed by polling `GET /workflows/{id}`.
-A run that reports no `progress` gets a spinner instead of a bar. Following a run survives a
-service restart.
+A run that reports no `progress` gets a spinner instead of a bar. A run waiting for a person's
+review has not ended: it is followed on, its review task named, until the review is decided and
+the run ends. Following a run survives a service restart.
 """
 
 from __future__ import annotations
@@ -28,9 +29,13 @@ from rich.text import Text
 
 from civicflow_cli.api import Api, ApiError, CliError, GatewayUnreachableError
 
-# Statuses of a run that has not ended: an impact analysis may wait queued before it runs.
-UNFINISHED = frozenset({"queued", "running"})
+# Statuses of a run that has not ended: an impact analysis may wait queued before it runs, and a
+# benefit application waits for a person's review.
+WAITING = "waiting"
+UNFINISHED = frozenset({"queued", "running", WAITING})
 POLL_INTERVAL_SECONDS = 0.25
+# A review takes a person minutes or days: polling a waiting run more often only loads the gateway.
+WAITING_POLL_INTERVAL_SECONDS = 2.0
 OUTAGE_PATIENCE_SECONDS = 60.0
 UNAVAILABLE = 503
 
@@ -70,7 +75,8 @@ def snapshots(
         yield state
         if state.get("status") not in UNFINISHED:
             return
-        time.sleep(poll_interval)
+        waiting = state.get("status") == WAITING
+        time.sleep(max(poll_interval, WAITING_POLL_INTERVAL_SECONDS) if waiting else poll_interval)
 
 
 def _is_outage(error: CliError) -> bool:
@@ -101,8 +107,16 @@ def follow(api: Api, instance_id: str, *, console: Console, label: str) -> dict[
         task = progress.add_task(label, total=None, unit="")
         for state in snapshots(api, instance_id):
             _show(progress, task, state.get("progress"))
+            progress.update(task, description=_described(label, state))
             final = state
     return final
+
+
+def _described(label: str, state: dict[str, Any]) -> str:
+    review_task_id = (state.get("waiting_for") or {}).get("review_task_id")
+    if state.get("status") == WAITING and review_task_id:
+        return f"{label} waiting for review task {review_task_id}"
+    return label
 
 
 def _show(progress: Progress, task: TaskID, run_progress: dict[str, Any] | None) -> None:

@@ -23,6 +23,7 @@ STYLES = {
     "failed": "bold red",
     "running": "cyan",
     "queued": "magenta",
+    "waiting": "yellow",
     "decision_changed": "yellow",
     "decision_upheld": "green",
     "run_failed": "bold red",
@@ -75,6 +76,9 @@ def instance(body: dict[str, Any]) -> RenderableType:
     ]
     if body.get("error"):
         rows.append(("error", Text(str(body["error"]), style="red")))
+    review_task_id = (body.get("waiting_for") or {}).get("review_task_id")
+    if review_task_id:
+        rows.append(("waiting for", f"review task {review_task_id}"))
     if (progress := _progress_text(body.get("progress"))) is not None:
         rows.append(("progress", progress))
     if body.get("appealed_instance_id"):
@@ -96,6 +100,7 @@ def instance(body: dict[str, Any]) -> RenderableType:
 
 
 def decision(body: dict[str, Any]) -> RenderableType:
+    """A decision and the engine's reasons; a reviewed one also says who decided it, why, and what was recommended."""
     table = Table(box=box.SIMPLE)
     table.add_column("criterion")
     table.add_column("passed")
@@ -104,7 +109,19 @@ def decision(body: dict[str, Any]) -> RenderableType:
         passed = reason.get("passed")
         verdict = Text("yes" if passed else "no", "green" if passed else "red")
         table.add_row(str(reason.get("criterion")), verdict, str(reason.get("detail", "")))
-    return _titled(Text.assemble(("Decision: ", "bold"), styled(body.get("decision"))), table)
+    title = Text.assemble(("Decision: ", "bold"), styled(body.get("decision")))
+    if not body.get("reviewed_by"):
+        return _titled(title, table)
+    recommended = body.get("recommended") or {}
+    review = _fields(
+        [
+            ("reviewed by", body["reviewed_by"]),
+            ("justification", body.get("justification")),
+            ("recommended", recommended.get("decision")),
+            ("review task", body.get("review_task_id")),
+        ]
+    )
+    return Group(title, review, table)
 
 
 def impact_report(body: dict[str, Any]) -> RenderableType:

@@ -28,6 +28,8 @@ Runs template-driven benefit-decision workflows and answers for their results.
 * **eligibility_check**: decides one citizen under one scheme.
 * **impact_analysis**: re-evaluates a population under proposed rules and reports what changes.
 * **appeal_processing**: re-runs a decision with corrected data (`new_data`), never modifying the original.
+* **benefit_application**: decides one citizen; a NEEDS_REVIEW decision waits (status `waiting`) for a
+  caseworker to decide its review task (`/reviews`).
 
 Every step of every run is written to an append-only audit trail. Errors always answer
 `{"error": {"status", "code", "message", "details"}}`.

@@ -72,7 +72,9 @@ def workflow_instance(instance: orchestrator_pb2.WorkflowInstance) -> schemas.Wo
 
 
 def execute_accepted(instance: orchestrator_pb2.WorkflowInstance) -> schemas.ExecuteWorkflowAccepted:
-    return schemas.ExecuteWorkflowAccepted(instance_id=instance.instance_id, status=RUN_STATUS_NAMES[instance.status])
+    return schemas.ExecuteWorkflowAccepted(
+        instance_id=instance.instance_id, status=RUN_STATUS_NAMES[instance.status], waiting_for=_waiting_for(instance)
+    )
 
 
 def audit_entry(entry: audit_pb2.AuditEntry) -> schemas.AuditEntry:

@@ -80,11 +80,11 @@ class ExecuteWorkflowResult(_ShowsWaitingFor):
     error: str | None = Field(description="Why the run failed; null when it completed.")
 
 
-class ExecuteWorkflowAccepted(BaseModel):
+class ExecuteWorkflowAccepted(_ShowsWaitingFor):
     instance_id: str
     status: RunStatusName = Field(
-        description="running; queued for an impact analysis waiting for a free slot; or how the run ended, "
-        "if a repeated request finds it ended already."
+        description="running; queued for an impact analysis waiting for a free slot; or, if a repeated request "
+        "finds it so already, how the run ended or waiting for a person's review."
     )
 
 

@@ -281,7 +281,7 @@ class OrchestratorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReassignReview(self, request, context):
-        """Gives the task to another subject (admin only); never to the subject who submitted the run.
+        """Gives the task to another subject (admin only, not the run's submitter); never to the run's submitter.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -289,7 +289,7 @@ class OrchestratorServiceServicer:
 
     def DecideReview(self, request, context):
         """Records the decision, with a justification of at least 20 characters: only the assignee, and
-        never the submitter. FAILED_PRECONDITION if the task is decided or cancelled already.
+        never the submitter. FAILED_PRECONDITION if the task is decided or cancelled already, or its run has ended.
         The run resumes and completes with the reviewer's decision.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -24,7 +24,10 @@ async def list_reviews(
     caller: CallerDep,
     orchestrator: OrchestratorDep,
     timeout: TimeoutDep,
-    status: Annotated[schemas.ReviewStatusName | None, Query(description="Only tasks in this state.")] = None,
+    status: Annotated[
+        schemas.ReviewStatusName | None,
+        Query(description="Only tasks in this state; without it, the tasks still to decide (open and claimed)."),
+    ] = None,
     assignee: Annotated[
         str | None, Query(min_length=1, max_length=schemas.MAX_SUBJECT, description='A subject, or "me".')
     ] = None,
@@ -84,7 +87,8 @@ async def reassign_review(
     orchestrator: OrchestratorDep,
     timeout: TimeoutDep,
 ) -> schemas.ReviewTask:
-    """Gives the task to another subject. Role: admin; never to the subject who submitted the application (403).
+    """Gives the task to another subject. Role: admin, not the subject who submitted the application; never to that
+    subject (403).
     409 if it is decided or cancelled."""
     request = orchestrator_pb2.ReassignReviewRequest(review_task_id=str(review_task_id), assignee=body.assignee)
     reply = await orchestrator.ReassignReview(request, timeout=timeout, metadata=caller.metadata)
@@ -100,7 +104,7 @@ async def decide_review(
     timeout: TimeoutDep,
 ) -> schemas.ReviewTask:
     """Records the decision and its justification; the run resumes and completes with it. Only the assignee, never
-    the submitter (403). 409 if the task is decided or cancelled already."""
+    the submitter (403). 409 if the task is decided or cancelled already, or its run has ended."""
     request = orchestrator_pb2.DecideReviewRequest(
         review_task_id=str(review_task_id), decision=body.decision, justification=body.justification
     )

@@ -31,7 +31,8 @@ TASK_COLUMNS = (
     "review_task_id, instance_id, step_index, step_name, citizen_id, scheme_name, scheme_version, recommendation,"
     " reasons, candidate_role, submitted_by, status, assignee, claim_expires_at, created_at, due_at, escalated_at,"
     " decided_at, decision, justification, revision,"
-    " (status IN ('open', 'claimed') AND due_at < now()) AS overdue"
+    " (status IN ('open', 'claimed') AND due_at < now()) AS overdue,"
+    " (status = 'claimed' AND claim_expires_at < now()) AS claim_lapsed"
 )
 
 
@@ -59,10 +60,17 @@ class ReviewTask:
     justification: str | None
     revision: int
     overdue: bool
+    # Claimed, but unused for its lease: as good as back in the queue, whether the sweep has returned it yet or not.
+    claim_lapsed: bool
 
     @property
     def finished(self) -> bool:
         return self.status in (DECIDED, CANCELLED)
+
+    @property
+    def holder(self) -> str | None:
+        """Who holds the task now: its assignee while claimed and the claim has not lapsed."""
+        return self.assignee if self.status == CLAIMED and not self.claim_lapsed else None
 
     @classmethod
     def from_row(cls, row: Any) -> ReviewTask:

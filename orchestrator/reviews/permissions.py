@@ -28,6 +28,11 @@ def authorize_review(
     what = f"review task {task.review_task_id}"
     if action is ReviewAction.REASSIGN:
         authorize(principal, Action.REASSIGN_REVIEWS, what=what)
+        if principal.subject == task.submitted_by:
+            raise PermissionDeniedError(
+                f"'{principal.subject}' may not reassign {what}: they submitted the application, and may not choose"
+                " its reviewer"
+            )
         if new_assignee == task.submitted_by:
             raise PermissionDeniedError(
                 f"{what} cannot go to '{new_assignee}': they submitted the application, and another person must"
@@ -45,10 +50,13 @@ def authorize_review(
         raise PermissionDeniedError(
             f"'{principal.subject}' may not {action.value} {what}: it is for the role {task.candidate_role}"
         )
-    if action in (ReviewAction.UNCLAIM, ReviewAction.DECIDE) and (
-        task.status != CLAIMED or task.assignee != principal.subject
-    ):
-        holder = f"'{task.assignee}' holds it" if task.status == CLAIMED else "nobody holds it"
+    if action in (ReviewAction.UNCLAIM, ReviewAction.DECIDE) and task.holder != principal.subject:
+        if task.holder is not None:
+            held = f"'{task.holder}' holds it"
+        elif task.status == CLAIMED:
+            held = f"the claim of '{task.assignee}' lapsed; claim it again"
+        else:
+            held = "nobody holds it"
         raise PermissionDeniedError(
-            f"'{principal.subject}' may not {action.value} {what}: only its assignee may, and {holder}"
+            f"'{principal.subject}' may not {action.value} {what}: only its assignee may, and {held}"
         )

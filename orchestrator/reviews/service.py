@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from civicflow.auth.access import Action, authorize
 from civicflow.auth.principals import Principal, Role
+from civicflow.v1 import audit_pb2
 from orchestrator.errors import (
     AuditUnavailableError,
     DatabaseUnavailableError,
@@ -38,6 +39,7 @@ from orchestrator.reviews.model import CLAIMED, DECIDED, OPEN, ReviewTask, check
 from orchestrator.reviews.permissions import ReviewAction, authorize_review
 from orchestrator.reviews.store import ReviewBusyError, ReviewTaskStore
 from orchestrator.runs.audit_client import AuditClient
+from orchestrator.runs.outages import AUDIT_SERVICE
 from orchestrator.storage.instance_records import InstanceRecord
 from orchestrator.storage.threaded import held_in_threads
 
@@ -104,7 +106,13 @@ class ReviewService:
                 sla_seconds=sla_seconds,
             )
             if created is not None:
-                await self._audited(transition_record(created, Transition.CREATED, actor=submitted_by, at=_now()))
+                try:
+                    await self._audited(transition_record(created, Transition.CREATED, actor=submitted_by, at=_now()))
+                except AuditUnavailableError as error:
+                    # An outage the step waits out like any other (runs/outages.py), not a failure of the step.
+                    raise DependencyUnavailableError(
+                        "the audit service did not record the review task's creation", dependency=AUDIT_SERVICE
+                    ) from error
         if created is not None:
             log.info(
                 "review task created",
@@ -150,7 +158,7 @@ class ReviewService:
             authorize_review(principal, task, ReviewAction.CLAIM)
             _refuse_finished(task)
             if task.status == CLAIMED and task.assignee != principal.subject:
-                if not _lapsed(task):
+                if not task.claim_lapsed:
                     raise ReviewConflictError(
                         f"review task {task.review_task_id} is claimed by '{task.assignee}' until"
                         f" {task.claim_expires_at:%Y-%m-%d %H:%M:%S} UTC"
@@ -202,12 +210,14 @@ class ReviewService:
         self, principal: Principal, review_task_id: uuid.UUID, *, decision: str, justification: str
     ) -> ReviewTask:
         decision, justification = checked_decision(decision, justification)
-        resumed: InstanceRecord | None = None
 
-        async def decide(connection: sa.Connection, task: ReviewTask) -> ReviewTask:
-            nonlocal resumed
+        async def decide(connection: sa.Connection, task: ReviewTask) -> tuple[ReviewTask, InstanceRecord | None]:
             _refuse_finished(task)
             authorize_review(principal, task, ReviewAction.DECIDE)
+            if await asyncio.to_thread(self._store.run_ended, task.instance_id):
+                raise ReviewConflictError(
+                    f"review task {task.review_task_id} cannot be decided: its run {task.instance_id} has ended"
+                )
             decided = await self._transition(
                 connection,
                 task,
@@ -219,15 +229,22 @@ class ReviewService:
                 justification=justification,
                 request={"decision": decision, "justification": justification},
             )
+            # The run is locked only now, after the audit call, and briefly: its replica's heartbeat and
+            # journal writes wait on that row. Parking locks it too, then reads the task (InstanceStore.park):
+            # either the run parked first and is resumed here, or it finds the task decided and goes on.
             resumed = await asyncio.to_thread(
                 self._store.resume_run, connection, decided, owner=self._owner, lease_seconds=self._lease_seconds
             )
+            return decided, resumed
+
+        async def decide_and_resume() -> ReviewTask:
+            decided, resumed = await self._change(review_task_id, decide)
+            if resumed is not None:
+                self.on_resumed(resumed)
             return decided
 
-        decided = await self._change(review_task_id, decide, lock_run=True)
-        if resumed is not None:
-            self.on_resumed(resumed)
-        return decided
+        # A caller who goes away must not leave a committed decision without its run driven: shielded.
+        return await asyncio.shield(decide_and_resume())
 
     # The background sweep.
 
@@ -281,20 +298,12 @@ class ReviewService:
         self,
         review_task_id: uuid.UUID,
         change: Callable[[sa.Connection, ReviewTask], Awaitable[T]],
-        *,
-        lock_run: bool = False,
     ) -> T:
         """Runs `change` on the locked task in a transaction, trying again while another change holds it."""
         deadline = asyncio.get_running_loop().time() + self._audit_timeout + BUSY_MARGIN_SECONDS
         while True:
             try:
                 async with held_in_threads(self._store.transaction()) as connection:
-                    if lock_run:
-                        # The run first, then its task, as InstanceStore.park locks the run and then reads the task.
-                        task = await asyncio.to_thread(self._store.get, review_task_id)
-                        if task is None:
-                            raise ReviewNotFoundError(f"no review task '{review_task_id}'")
-                        await asyncio.to_thread(self._store.lock_run, connection, task.instance_id)
                     locked = await asyncio.to_thread(self._store.locked, connection, review_task_id)
                     if locked is None:
                         raise ReviewNotFoundError(f"no review task '{review_task_id}'")
@@ -336,25 +345,13 @@ class ReviewService:
         )
         return changed
 
-    async def _audited(self, *records: Any) -> None:
-        try:
-            await asyncio.wait_for(self._audit.append(list(records)), timeout=self._audit_timeout)
-        except TimeoutError:
-            raise AuditUnavailableError(
-                "the audit service did not record the review task's change in time; nothing was changed,"
-                " send the request again"
-            ) from None
-        except AuditUnavailableError as error:
-            raise AuditUnavailableError(f"{error}; nothing was changed, send the request again") from error
+    async def _audited(self, *records: audit_pb2.AuditRecord) -> None:
+        await self._audit.append_before_commit(records, timeout=self._audit_timeout, what="the review task's change")
 
 
 def _refuse_finished(task: ReviewTask) -> None:
     if task.finished:
         raise ReviewConflictError(f"review task {task.review_task_id} is {task.status}; it cannot change any more")
-
-
-def _lapsed(task: ReviewTask) -> bool:
-    return task.claim_expires_at is not None and task.claim_expires_at < _now()
 
 
 def _now() -> datetime:

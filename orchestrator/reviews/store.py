@@ -36,7 +36,10 @@ _CREATE = f"""
 _BY_STEP = f"SELECT {TASK_COLUMNS} FROM {TABLE} WHERE instance_id = :instance_id AND step_index = :step_index"
 _BY_ID = f"SELECT {TASK_COLUMNS} FROM {TABLE} WHERE review_task_id = :review_task_id"
 _LOCKED = f"{_BY_ID} FOR UPDATE NOWAIT"
-_LOCK_INSTANCE = "SELECT 1 FROM orchestrator.workflow_instances WHERE instance_id = :instance_id FOR UPDATE NOWAIT"
+_RUN_ENDED = "SELECT status IN ('completed', 'failed') FROM orchestrator.workflow_instances WHERE instance_id = :id"
+# The run's row is waited for, not tried: only parking (InstanceStore.park) holds it along with a task's change, for
+# three statements and no call elsewhere. Past the timeout the database is as good as unavailable.
+_RUN_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '10s'"
 # A transition: the new state, one revision on.
 _UPDATE = f"""
     UPDATE {TABLE} SET status = :status, assignee = :assignee,
@@ -66,6 +69,15 @@ _ESCALATE = f"""
                                WHERE escalated_at IS NULL AND status IN ('open', 'claimed') AND due_at < now()
                                ORDER BY due_at LIMIT :limit FOR UPDATE SKIP LOCKED)
     RETURNING {TASK_COLUMNS}"""
+
+
+# Fixed for good: a task's id is derived from its run and step, so that creating it again (after a
+# transaction rolled back, say) gives it the same id.
+_TASK_NAMESPACE = uuid.UUID("0b7c1f4e-5a9d-5e2b-8c3f-2d6e4a1b9c70")
+
+
+def review_task_id(instance_id: uuid.UUID, step_index: int) -> uuid.UUID:
+    return uuid.uuid5(_TASK_NAMESPACE, f"{instance_id}/{step_index}")
 
 
 class ReviewBusyError(Exception):
@@ -104,20 +116,24 @@ class ReviewTaskStore:
             row = connection.execute(sa.text(_BY_STEP), {"instance_id": instance_id, "step_index": step_index}).first()
         return ReviewTask.from_row(row) if row is not None else None
 
+    def run_ended(self, instance_id: uuid.UUID) -> bool:
+        with database_errors(), self._engine.connect() as connection:
+            return bool(connection.execute(sa.text(_RUN_ENDED), {"id": instance_id}).scalar_one())
+
     def page(
         self, *, status: str | None, assignee: str | None, scheme_name: str | None, offset: int, limit: int
     ) -> list[ReviewTask]:
-        """Tasks in queue order, by due time: overdue ones (due before now) come first. An index serves each filter."""
-        conditions = [
+        """Tasks by due time, so overdue ones (due before now) come first; an index serves each filter (migration 0009).
+
+        Without a status: the tasks still to be decided, open and claimed."""
+        # Without a status, the queue: the tasks still to be decided.
+        conditions = ["status = :status" if status is not None else "status IN ('open', 'claimed')"]
+        conditions += [
             condition
-            for condition, value in (
-                ("status = :status", status),
-                ("assignee = :assignee", assignee),
-                ("scheme_name = :scheme_name", scheme_name),
-            )
+            for condition, value in (("assignee = :assignee", assignee), ("scheme_name = :scheme_name", scheme_name))
             if value is not None
         ]
-        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        where = f"WHERE {' AND '.join(conditions)}"
         sql = f"SELECT {TASK_COLUMNS} FROM {TABLE} {where} ORDER BY due_at, review_task_id OFFSET :offset LIMIT :limit"
         params = {"status": status, "assignee": assignee, "scheme_name": scheme_name, "offset": offset, "limit": limit}
         with database_errors(), self._engine.connect() as connection:
@@ -141,7 +157,7 @@ class ReviewTaskStore:
         row = connection.execute(
             sa.text(_CREATE),
             {
-                "review_task_id": uuid.uuid4(),
+                "review_task_id": review_task_id(instance_id, step_index),
                 "instance_id": instance_id,
                 "step_index": step_index,
                 "step_name": step_name,
@@ -163,12 +179,6 @@ class ReviewTaskStore:
         with _tried_locks():
             row = connection.execute(sa.text(_LOCKED), {"review_task_id": review_task_id}).first()
         return ReviewTask.from_row(row) if row is not None else None
-
-    @staticmethod
-    def lock_run(connection: sa.Connection, instance_id: uuid.UUID) -> None:
-        """Locks the task's run, so that it cannot start waiting while its task is decided (see InstanceStore.park)."""
-        with _tried_locks():
-            connection.execute(sa.text(_LOCK_INSTANCE), {"instance_id": instance_id})
 
     @staticmethod
     def update(
@@ -199,6 +209,7 @@ class ReviewTaskStore:
         connection: sa.Connection, task: ReviewTask, *, owner: str, lease_seconds: float
     ) -> InstanceRecord | None:
         """The run waiting for `task`, running again and owned by `owner`; None if it is not waiting (yet)."""
+        connection.execute(sa.text(_RUN_LOCK_TIMEOUT))
         row = connection.execute(
             sa.text(_RESUME),
             {

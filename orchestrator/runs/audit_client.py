@@ -66,6 +66,23 @@ class AuditClient:
         """Whether appends are waiting for the audit service to come back right now."""
         return self._waiting_out > 0
 
+    async def append_before_commit(
+        self, records: Sequence[audit_pb2.AuditRecord], *, timeout: float, what: str
+    ) -> None:
+        """Appends the entries of a change whose transaction commits only once they are stored.
+
+        AuditUnavailableError, saying nothing was changed, if the audit service does not take them within
+        `timeout`: the caller's transaction rolls back, and the same request sent again does the change again.
+        """
+        try:
+            await asyncio.wait_for(self.append(records), timeout=timeout)
+        except TimeoutError:
+            raise AuditUnavailableError(
+                f"the audit service did not record {what} in time; nothing was changed, send the request again"
+            ) from None
+        except AuditUnavailableError as error:
+            raise AuditUnavailableError(f"{error}; nothing was changed, send the request again") from error
+
     async def append(self, records: Sequence[audit_pb2.AuditRecord]) -> list[audit_pb2.AuditEntry]:
         """Appends the records atomically and in order; AuditUnavailableError if the service did not take them.
 

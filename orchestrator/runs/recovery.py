@@ -62,8 +62,8 @@ def plan_resume(
     is that attempt's record; an audited success the journal lacks is adopted only if its input
     is exactly what the step consumes at that point of the run. Any other entry is a problem:
     it is reported, never adopted, and its attempt number is not used again. So is an entry of a
-    step after the one the run goes on at (steps run in order: it cannot be this run's record),
-    whoever wrote it.
+    step the run has not reached (one after the step it goes on at, or in a branch of a switch it
+    did not take: steps run in order, so it cannot be this run's record), whoever wrote it.
     """
     journalled = {attempt.key: attempt for attempt in journal}
     audited: dict[tuple[int, int], StepAttempt] = {}
@@ -113,6 +113,7 @@ def plan_resume(
         step.store_outputs(success.output, state.context)
         done.add(step.index)
         state.steps_done += 1
+        state.last_done = step.index
         step = template.step_after(step, success.output)
     state.next_step = step.index if step is not None else None
     # For every step not done, every attempt number the trail holds is taken: the run's attempts there are
@@ -122,7 +123,7 @@ def plan_resume(
             state.taken_attempts[index] = max(attempt, state.taken_attempts.get(index, 0))
         if index not in done and index != state.next_step and (index, attempt) in audited:
             untrusted[(index, attempt)] = (
-                f"{places[(index, attempt)]} is of a step after the one the run goes on at: not this run's record"
+                f"{places[(index, attempt)]} is of a step the run has not reached: not this run's record"
             )
     known = {**audited, **journalled}  # the journal's own copy wins where both have an attempt
     # Attempts of steps off the run's path cannot be its own (steps run in order): problems, above.

@@ -52,6 +52,8 @@ class RunState:
     next_step: int | None = 0
     # Steps that succeeded so far: the run's path through its template's switches is as long as it turns out.
     steps_done: int = 0
+    # The last of them, if any.
+    last_done: int | None = None
     # The last attempt of next_step this run made before a crash (a failure: a success would have
     # moved next_step on). Numbering continues after it, and it may have been the last one allowed.
     prior_failure: StepAttempt | None = None
@@ -132,8 +134,9 @@ class WorkflowRunner:
         the run was being recorded), with an audited record of it."""
         await recorder.persisted()  # a run whose INSERT failed was never stored: the request fails instead
         steps = state.template.steps
-        index = state.at_step if state.at_step is not None else state.next_step
-        step = steps[index if index is not None else -1]
+        # The step it was at, or about to run; or, with every step done, the last one the run took.
+        index = next((i for i in (state.at_step, state.next_step, state.last_done) if i is not None), 0)
+        step = steps[index]
         kind = ErrorKind.UNAVAILABLE if isinstance(error, DependencyOutageError) else ErrorKind.INTERNAL
         if isinstance(error, DependencyOutageError):  # the database stayed down while the run was being recorded
             message = f"step '{step.spec.name}' failed: {error}"
@@ -172,7 +175,9 @@ class WorkflowRunner:
             number = state.attempts_used(step.index) + 1
             while True:
                 await self._hand_over_if_stopping(state, recorder)
-                if not step.contract.pure:
+                if step.contract.audits_itself:
+                    await recorder.flush()
+                elif not step.contract.pure:
                     await recorder.persisted()
                 state.at_step, state.last_attempt = step.index, number
                 try:
@@ -189,6 +194,7 @@ class WorkflowRunner:
                     step.store_outputs(attempt.output, state.context)
                     following = state.template.step_after(step, attempt.output)
                     state.steps_done += 1
+                    state.last_done = step.index
                     state.next_step = following.index if following is not None else None
                     progress = state.progress_after(recorder.progress)
                     if following is None:

@@ -27,7 +27,6 @@ from civicflow.auth.principals import Principal
 from civicflow.rules.document import parse_document
 from civicflow.v1 import audit_pb2
 from orchestrator.errors import (
-    AuditUnavailableError,
     DatabaseUnavailableError,
     SchemeNotFoundError,
     SchemeVersionConflictError,
@@ -142,15 +141,7 @@ class SchemeService:
         return published
 
     async def _audited(self, record: audit_pb2.AuditRecord) -> None:
-        try:
-            await asyncio.wait_for(self._audit.append([record]), timeout=self._audit_timeout)
-        except TimeoutError:
-            raise AuditUnavailableError(
-                f"the audit service did not record '{record.step_name}' in time; nothing was changed,"
-                " send the request again"
-            ) from None
-        except AuditUnavailableError as error:
-            raise AuditUnavailableError(f"{error}; nothing was changed, send the request again") from error
+        await self._audit.append_before_commit([record], timeout=self._audit_timeout, what=f"'{record.step_name}'")
 
     @asynccontextmanager
     async def _transaction(self, name: str) -> AsyncIterator[sa.Connection]:

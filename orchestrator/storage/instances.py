@@ -55,7 +55,10 @@ _FINISH = f"""
     ), journalled AS ({JOURNAL_ATTEMPTS})
     SELECT * FROM owned
     """
-# Parking a run at a review (park()): its row first, locked, then its task's state read after the lock.
+# Parking a run at a review (park()): its row first, locked, then its task's state read after the lock. A decision
+# holds the row only briefly (reviews/store.py); past the timeout the database counts as unavailable, and parking
+# is tried again as any write is (runs/outages.py).
+_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '10s'"
 _LOCK_OWNED = """
     SELECT 1 FROM orchestrator.workflow_instances
      WHERE instance_id = %(instance_id)s AND owner = %(owner)s AND status = 'running' FOR UPDATE"""
@@ -150,6 +153,7 @@ class InstanceStore:
         with single_statements(self._engine) as statements:
             statements.execute("BEGIN")
             try:
+                statements.execute(_LOCK_TIMEOUT)
                 if statements.row(_LOCK_OWNED, params) is None:
                     raise LeaseLostError(f"instance {instance_id} is no longer owned by {owner}")
                 parked = statements.row(_PARK, params) if statements.row(_TASK_UNDECIDED, params) else None

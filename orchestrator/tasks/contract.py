@@ -69,6 +69,9 @@ class TaskContract:
     fans_out: bool = False
     # Reads and computes only, writing nowhere: it may run before its run's instance row has committed.
     pure: bool = False
+    # Appends audit entries of its own to the run's trail (a review task's transitions): the run's earlier
+    # attempts are audited before it runs, so that the trail reads in the order things happened.
+    audits_itself: bool = False
     # The values some output fields can take, by dotted path ("decision.decision"): a template's switch on
     # such a field is checked against them (a case no value selects is refused).
     output_values: Mapping[str, frozenset[str]] = field(default_factory=dict)

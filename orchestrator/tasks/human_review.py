@@ -36,6 +36,7 @@ CONTRACT = TaskContract(
     required_inputs=frozenset({"recommendation"}),
     outputs=frozenset({"review"}),
     config_model=HumanReviewConfig,
+    audits_itself=True,
 )
 CONTRACTS = (CONTRACT,)
 

@@ -22,6 +22,7 @@ from civicflow.auth.principals import Role
 from civicflow.settings import REPO_ROOT
 from tests.support.bad_tokens import BAD_TOKENS
 from tests.support.credentials import Credentials
+from tests.support.eligibility_oracle import citizens_decided
 from tests.support.rest_api import RestApi
 
 CASEWORKER, ANALYST, AUDITOR, ADMIN = Role.CASEWORKER, Role.ANALYST, Role.AUDITOR, Role.ADMIN
@@ -38,6 +39,11 @@ class Runs:
     failed_check: str  # an eligibility check that failed at a step: nothing to appeal
     # A scheme of the module's own: version 1 drafted by an analyst, version 2 by the tests' admin (admin-1).
     scheme: str
+    # Review tasks of benefit applications the tests' caseworker submitted: one to claim, one nobody claims
+    # (but a reassignment), one to decide.
+    to_claim: str
+    unclaimed: str
+    to_decide: str
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,8 @@ SCHEME_DOCUMENT = json.loads((REPO_ROOT / "schemes" / "scheme_alpha.json").read_
 CHECK_INPUTS = {"citizen_id": "CIT-0000301", "scheme_name": "scheme_alpha"}
 IMPACT_INPUTS = {"scheme_name": "scheme_alpha", "population_size": 20, "proposed_rules": {"max_income": 200000}}
 APPEAL_INPUTS = {**CHECK_INPUTS, "new_data": {"income": 1000}}
+READ_REVIEWS = roles(caseworker=OK, analyst=FORBIDDEN, auditor=OK)
+NOBODY = roles(caseworker=FORBIDDEN, analyst=FORBIDDEN, auditor=FORBIDDEN, admin=FORBIDDEN)
 
 
 def _run_reads(route: str, suffix: str) -> list[Row]:
@@ -113,6 +121,7 @@ ROWS = [
     _execute("eligibility_check", CHECK_INPUTS, RUN_CASEWORK),
     _execute("appeal_processing", APPEAL_INPUTS, RUN_CASEWORK),
     _execute("impact_analysis", IMPACT_INPUTS, RUN_ANALYSIS),
+    _execute("benefit_application", {**CHECK_INPUTS, "citizen_id": "CIT-0000001"}, RUN_CASEWORK),
     Row(
         "POST /workflows/appeal",
         lambda runs: "/workflows/appeal",
@@ -181,6 +190,33 @@ ROWS = [
         body=lambda runs: {"effective_from": "2030-01-01"},
         name="of another's draft",
     ),
+    Row("GET /reviews", lambda runs: "/reviews", READ_REVIEWS),
+    Row("GET /reviews/{review_task_id}", lambda runs: f"/reviews/{runs.to_claim}", READ_REVIEWS),
+    # Four eyes: the caseworker submitted these applications; admin may work on any other's.
+    Row(
+        "POST /reviews/{review_task_id}/claim",
+        lambda runs: f"/reviews/{runs.to_claim}/claim",
+        roles(caseworker=FORBIDDEN, analyst=FORBIDDEN, auditor=FORBIDDEN),
+        body=lambda runs: {},
+    ),
+    Row(
+        "POST /reviews/{review_task_id}/unclaim",
+        lambda runs: f"/reviews/{runs.unclaimed}/unclaim",
+        NOBODY,
+        body=lambda runs: {},
+    ),
+    Row(
+        "POST /reviews/{review_task_id}/reassign",
+        lambda runs: f"/reviews/{runs.unclaimed}/reassign",
+        roles(caseworker=FORBIDDEN, analyst=FORBIDDEN, auditor=FORBIDDEN),
+        body=lambda runs: {"assignee": "caseworker-2"},
+    ),
+    Row(
+        "POST /reviews/{review_task_id}/decide",
+        lambda runs: f"/reviews/{runs.to_decide}/decide",
+        NOBODY,
+        body=lambda runs: {"decision": "ELIGIBLE", "justification": "Checked against the payslips on file."},
+    ),
     Row("GET /audit/entries/{seq}", lambda runs: "/audit/entries/0", AUDIT_LOG),
     Row("GET /audit/entries/{seq}/proof", lambda runs: "/audit/entries/0/proof?tree_size=2", AUDIT_LOG),
     Row("GET /audit/consistency", lambda runs: "/audit/consistency?first=1&second=2", AUDIT_LOG),
@@ -236,7 +272,23 @@ def runs(admin_api: RestApi) -> Runs:
     for drafter in (admin_api.as_role(ANALYST), admin_api):
         drafted = drafter.post(f"/schemes/{scheme}/versions", json=SCHEME_DOCUMENT)
         assert drafted.status_code == CREATED, drafted.text
-    return Runs(check=check, appeal=appeal, impact=impact, failed_check=failed["instance_id"], scheme=scheme)
+    caseworker = admin_api.as_role(CASEWORKER)
+    to_claim, unclaimed, to_decide = (
+        caseworker.execute("benefit_application", {"citizen_id": citizen_id, "scheme_name": "scheme_alpha"})[
+            "waiting_for"
+        ]["review_task_id"]
+        for citizen_id in citizens_decided("NEEDS_REVIEW", "scheme_alpha", count=3, start=1100)
+    )
+    return Runs(
+        check=check,
+        appeal=appeal,
+        impact=impact,
+        failed_check=failed["instance_id"],
+        scheme=scheme,
+        to_claim=to_claim,
+        unclaimed=unclaimed,
+        to_decide=to_decide,
+    )
 
 
 def call(api: RestApi, row: Row, runs: Runs) -> Any:

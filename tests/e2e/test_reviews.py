@@ -3,6 +3,10 @@ a caseworker, who claims it and decides it with a justification; every refusal o
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -141,3 +145,99 @@ def test_the_queue_pages_in_due_order(desk: RestApi, reviewer: RestApi) -> None:
     rest = reviewer.get("/reviews", params={"status": "open", "limit": 1000, "offset": 2}).json()
     due = [item["due_at"] for item in first["items"] + rest["items"]]
     assert due == sorted(due) and rest["next_offset"] is None
+
+
+def test_of_twenty_simultaneous_claims_by_twenty_people_exactly_one_wins(api: RestApi, desk: RestApi) -> None:
+    (citizen_id,) = citizens_decided("NEEDS_REVIEW", "scheme_alpha", start=1100)
+    task_id = apply(desk, citizen_id)["waiting_for"]["review_task_id"]
+    claimants = [person(api, f"cw-rest-rush-{number:02d}") for number in range(20)]
+    start = threading.Barrier(len(claimants))
+
+    def claim(claimant: RestApi) -> tuple[int, str]:
+        start.wait()
+        response = claimant.post(f"/reviews/{task_id}/claim")
+        return response.status_code, response.json()["assignee"] if response.status_code == 200 else ""
+
+    with ThreadPoolExecutor(max_workers=len(claimants)) as pool:
+        answers = list(pool.map(claim, claimants))
+
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200] + [409] * 19, answers
+    (winner,) = [assignee for status, assignee in answers if status == 200]
+    assert desk.get(f"/reviews/{task_id}").json()["assignee"] == winner
+
+
+def test_an_event_stream_goes_on_through_waiting_and_ends_with_the_run(
+    api: RestApi, desk: RestApi, reviewer: RestApi
+) -> None:
+    (citizen_id,) = citizens_decided("NEEDS_REVIEW", "scheme_alpha", start=1200)
+    waiting = apply(desk, citizen_id)
+    task_id = waiting["waiting_for"]["review_task_id"]
+    statuses: list[str] = []
+    seen_waiting = threading.Event()
+
+    def follow() -> None:
+        with desk.stream("GET", f"/workflows/{waiting['instance_id']}/events") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:"):
+                    snapshot = json.loads(line.removeprefix("data:"))
+                    statuses.append(snapshot["status"])
+                    if snapshot["status"] == "waiting":
+                        assert snapshot["waiting_for"] == {"review_task_id": task_id}
+                        seen_waiting.set()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        followed = pool.submit(follow)
+        assert seen_waiting.wait(timeout=30), statuses
+        assert not followed.done(), "the stream ended while the run was waiting"
+        assert reviewer.post(f"/reviews/{task_id}/claim").status_code == 200
+        decided = reviewer.post(
+            f"/reviews/{task_id}/decide", json={"decision": "NOT_ELIGIBLE", "justification": JUSTIFICATION}
+        )
+        assert decided.status_code == 200, decided.text
+        followed.result(timeout=30)
+
+    assert statuses[0] == "waiting" and statuses[-1] == "completed", statuses
+
+
+def test_the_assignee_gives_a_task_back_and_the_trail_says_so(api: RestApi, desk: RestApi, reviewer: RestApi) -> None:
+    (citizen_id,) = citizens_decided("NEEDS_REVIEW", "scheme_alpha", start=1300)
+    waiting = apply(desk, citizen_id)
+    path = f"/reviews/{waiting['waiting_for']['review_task_id']}"
+    assert reviewer.post(f"{path}/claim").status_code == 200
+
+    given_back = reviewer.post(f"{path}/unclaim")
+
+    assert given_back.status_code == 200, given_back.text
+    task = given_back.json()
+    assert (task["status"], task["assignee"], task["claim_expires_at"]) == ("open", None, None)
+    transitions = [(entry["step_name"], entry["actor"]) for entry in desk.audit(waiting["instance_id"])]
+    assert [transition for transition in transitions if ":" in transition[0]] == [
+        ("caseworker_review:created", "cw-rest-desk"),
+        ("caseworker_review:claimed", "cw-rest-reviewer"),
+        ("caseworker_review:unclaimed", "cw-rest-reviewer"),
+    ]
+    assert desk.instance(waiting["instance_id"])["status"] == "waiting"
+
+
+def test_an_async_application_found_waiting_by_its_repeated_request_names_its_task(desk: RestApi) -> None:
+    (citizen_id,) = citizens_decided("NEEDS_REVIEW", "scheme_alpha", start=1400)
+    body = {
+        "template_id": "benefit_application",
+        "inputs": {"citizen_id": citizen_id, "scheme_name": "scheme_alpha"},
+        "mode": "async",
+    }
+    headers = {"Idempotency-Key": f"rest-review-{citizen_id}"}
+    started = desk.post("/workflows/execute", json=body, headers=headers)
+    assert started.status_code == 202, started.text
+    instance_id = started.json()["instance_id"]
+    deadline = time.monotonic() + 30
+    while desk.instance(instance_id)["status"] != "waiting":
+        assert time.monotonic() < deadline, "the application never started waiting"
+        time.sleep(0.05)
+
+    repeated = desk.post("/workflows/execute", json=body, headers=headers)
+
+    assert repeated.status_code == 202, repeated.text
+    waiting_for = desk.instance(instance_id)["waiting_for"]
+    assert repeated.json() == {"instance_id": instance_id, "status": "waiting", "waiting_for": waiting_for}

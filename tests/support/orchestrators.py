@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from civicflow.auth.access import ServiceIdentity
 from civicflow.settings import REPO_ROOT
 from orchestrator.config import OrchestratorSettings
 from orchestrator.server import start
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
+from tests.support.credentials import Credentials
 
 STARTUP_SECONDS = 60.0
 
@@ -33,6 +35,23 @@ def replica_settings(base: OrchestratorSettings, **overrides: Any) -> Orchestrat
         "progress_flush_seconds": 0.1,
     }
     return base.model_copy(update={**fast, **overrides})
+
+
+def process_environment(
+    credentials: Credentials, *, database_url: str, evaluator_target: str, audit_target: str, **extra: str
+) -> dict[str, str]:
+    """The environment of `python -m orchestrator` processes on one system, with short leases and fast scans."""
+    return {
+        **credentials.environment(ServiceIdentity.ORCHESTRATOR),
+        "DATABASE_URL": database_url,
+        "EVALUATOR_TARGET": evaluator_target,
+        "AUDIT_TARGET": audit_target,
+        "RUN_LEASE_SECONDS": "1.5",
+        "LEASE_HEARTBEAT_SECONDS": "0.3",
+        "RESUME_SCAN_SECONDS": "0.2",
+        "WATCH_POLL_SECONDS": "0.05",
+        **extra,
+    }
 
 
 @contextmanager

@@ -28,6 +28,7 @@ _IDENTITY = """NEW.instance_id <> OLD.instance_id OR NEW.template_id <> OLD.temp
                OR NEW.actor <> OLD.actor
                OR NEW.idempotency_key IS DISTINCT FROM OLD.idempotency_key
                OR NEW.request_hash IS DISTINCT FROM OLD.request_hash"""
+_UNDECIDED = "status IN ('open', 'claimed')"
 _NEVER_BACK_TO_QUEUED = """
             IF OLD.status <> 'queued' AND NEW.status = 'queued' THEN
                 RAISE EXCEPTION 'workflow instance % has started; it cannot be queued again', OLD.instance_id
@@ -75,6 +76,8 @@ def upgrade() -> None:
         # Transitions so far; each transition's audit entry is keyed by it.
         sa.Column("revision", sa.Integer, nullable=False, server_default="0"),
         sa.UniqueConstraint("instance_id", "step_index", name="one_task_per_review_step"),
+        # What a waiting run's reference is checked against: a task of that very run.
+        sa.UniqueConstraint("instance_id", "review_task_id", name="task_of_its_run"),
         sa.CheckConstraint("status IN ('open', 'claimed', 'decided', 'cancelled')", name="review_status_known"),
         sa.CheckConstraint("due_at >= created_at", name="due_after_created"),
         sa.CheckConstraint("(status = 'open') <= (assignee IS NULL)", name="open_has_no_assignee"),
@@ -93,14 +96,29 @@ def upgrade() -> None:
         sa.CheckConstraint("char_length(justification) >= 20", name="justification_long_enough"),
         schema=SCHEMA,
     )
-    # The queue (overdue first is due_at first) and its filters, each a page of an index in due order.
-    for name, columns in (
-        ("reviews_by_due", ["due_at", "review_task_id"]),
-        ("reviews_by_status_due", ["status", "due_at", "review_task_id"]),
-        ("reviews_by_assignee_due", ["assignee", "status", "due_at", "review_task_id"]),
-        ("reviews_by_scheme_due", ["scheme_name", "status", "due_at", "review_task_id"]),
+    # The queue, overdue first (due_at first), and its filters: each a page of an index in due order. Without a
+    # status, the listing is of the tasks still to be decided (reviews/store.py), which the partial ones hold.
+    for name, columns, where in (
+        ("reviews_by_status_due", ["status", "due_at", "review_task_id"], None),
+        ("reviews_by_assignee_due", ["assignee", "status", "due_at", "review_task_id"], None),
+        ("reviews_by_scheme_due", ["scheme_name", "status", "due_at", "review_task_id"], None),
+        ("undecided_by_due", ["due_at", "review_task_id"], _UNDECIDED),
+        ("undecided_by_assignee_due", ["assignee", "due_at", "review_task_id"], _UNDECIDED),
+        ("undecided_by_scheme_due", ["scheme_name", "due_at", "review_task_id"], _UNDECIDED),
     ):
-        op.create_index(name, TASKS, columns, schema=SCHEMA)
+        op.create_index(name, TASKS, columns, schema=SCHEMA, postgresql_where=sa.text(where) if where else None)
+    op.create_foreign_key(
+        "waits_for_a_task_of_its_own",
+        INSTANCES,
+        TASKS,
+        ["instance_id", "waiting_for_review"],
+        ["instance_id", "review_task_id"],
+        source_schema=SCHEMA,
+        referent_schema=SCHEMA,
+        # Checked at commit: a run and its task may be written in either order within one transaction.
+        deferrable=True,
+        initially="DEFERRED",
+    )
     # What the sweeps read: claims whose lease lapsed, and tasks past due not yet escalated.
     op.create_index(
         "claims_by_expiry",
@@ -114,7 +132,7 @@ def upgrade() -> None:
         TASKS,
         ["due_at"],
         schema=SCHEMA,
-        postgresql_where=sa.text("escalated_at IS NULL AND status IN ('open', 'claimed')"),
+        postgresql_where=sa.text(f"escalated_at IS NULL AND {_UNDECIDED}"),
     )
     # A task is history once decided or cancelled; what it was created with never changes.
     op.execute(
@@ -151,6 +169,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Refused by the checks while a run waits: let every review be decided first."""
+    op.drop_constraint("waits_for_a_task_of_its_own", INSTANCES, schema=SCHEMA, type_="foreignkey")
     op.drop_table(TASKS, schema=SCHEMA)
     op.execute(f"DROP FUNCTION {SCHEMA}.guard_review_task()")
     fixed_total = _IDENTITY + " OR NEW.steps_total <> OLD.steps_total"

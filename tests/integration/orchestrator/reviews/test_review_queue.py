@@ -5,6 +5,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
+import pytest
+import sqlalchemy as sa
 
 from civicflow.auth.principals import Role
 from civicflow.v1 import orchestrator_pb2
@@ -12,7 +14,7 @@ from tests.integration.orchestrator.reviews.conftest import CLAIM_SECONDS, SLA_S
 from tests.support.credentials import Credentials
 from tests.support.eligibility_oracle import citizens_decided
 from tests.support.orchestrators import wait_until
-from tests.support.review_runs import apply, orchestrator_as, review_events
+from tests.support.review_runs import JUSTIFICATION, apply, orchestrator_as, review_events
 from tests.support.stacks import OwnStack
 
 
@@ -95,3 +97,43 @@ def test_overdue_tasks_come_first_then_by_due_time_and_their_escalation_is_audit
         )
     )
     assert [task.review_task_id for task in first_page.items] == early[:2] and first_page.next_offset == 2
+
+
+def test_an_admin_who_submitted_an_application_may_not_choose_its_reviewer(
+    credentials: Credentials, hurried_stack: OwnStack
+) -> None:
+    admin = orchestrator_as(credentials, hurried_stack.orchestrator_target, "admin-submitter", Role.ADMIN)
+    (citizen_id,) = citizens_decided("NEEDS_REVIEW", "scheme_alpha", start=1200)
+    task_id = apply(admin, citizen_id).waiting_for_review_task_id
+    reassign = orchestrator_pb2.ReassignReviewRequest(review_task_id=task_id, assignee="cw-friend")
+    with pytest.raises(grpc.RpcError) as refused:
+        admin.ReassignReview(reassign)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "may not choose its reviewer" in refused.value.details()
+
+
+def test_a_task_whose_run_has_ended_cannot_be_decided(credentials: Credentials, hurried_stack: OwnStack) -> None:
+    target = hurried_stack.orchestrator_target
+    desk = orchestrator_as(credentials, target, "cw-ended-desk", Role.CASEWORKER)
+    reviewer = orchestrator_as(credentials, target, "cw-ended-reviewer", Role.CASEWORKER)
+    (citizen_id,) = citizens_decided("NEEDS_REVIEW", "scheme_alpha", start=1300)
+    waiting = apply(desk, citizen_id)
+    reviewer.ClaimReview(orchestrator_pb2.ClaimReviewRequest(review_task_id=waiting.waiting_for_review_task_id))
+    # Ended behind the services' backs, as a run failed by an operator would be.
+    with sa.create_engine(hurried_stack.database.admin_url).begin() as connection:
+        connection.execute(
+            sa.text(
+                "UPDATE orchestrator.workflow_instances SET status = 'failed', error = 'ended by hand',"
+                " completed_at = now(), waiting_for_review = NULL WHERE instance_id = :id"
+            ),
+            {"id": waiting.instance_id},
+        )
+    decide = orchestrator_pb2.DecideReviewRequest(
+        review_task_id=waiting.waiting_for_review_task_id, decision="ELIGIBLE", justification=JUSTIFICATION
+    )
+    with pytest.raises(grpc.RpcError) as refused:
+        reviewer.DecideReview(decide)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "has ended" in refused.value.details()
+    task = reviewer.GetReview(orchestrator_pb2.GetReviewRequest(review_task_id=waiting.waiting_for_review_task_id))
+    assert task.task.status == orchestrator_pb2.REVIEW_STATUS_CLAIMED

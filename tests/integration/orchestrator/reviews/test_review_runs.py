@@ -42,7 +42,11 @@ def test_a_needs_review_application_waits_then_completes_with_the_reviewers_deci
         review_task_id=task_id, decision="NOT_ELIGIBLE", justification=JUSTIFICATION
     )
     assert refusal(submitter.DecideReview, decide) == grpc.StatusCode.PERMISSION_DENIED
+    # A watch reports the run waiting, and goes on through the decision to the run's end.
+    watch = submitter.WatchWorkflow(orchestrator_pb2.WatchWorkflowRequest(instance_id=waiting.instance_id), timeout=60)
+    assert next(watch).instance.status == orchestrator_pb2.RUN_STATUS_WAITING
     decided = reviewer.DecideReview(decide).task
+    assert [update.instance.status for update in watch][-1] == orchestrator_pb2.RUN_STATUS_COMPLETED
     assert (decided.status, decided.decision) == (orchestrator_pb2.REVIEW_STATUS_DECIDED, "NOT_ELIGIBLE")
     assert refusal(reviewer.DecideReview, decide) == grpc.StatusCode.FAILED_PRECONDITION
 
@@ -63,13 +67,17 @@ def test_a_needs_review_application_waits_then_completes_with_the_reviewers_deci
         ("caseworker_review:claimed", "cw-reviewer"),
         ("caseworker_review:decided", "cw-reviewer"),
     ]
+    # The trail reads in the order things happened.
     trail = submitter.GetAuditTrail(orchestrator_pb2.GetAuditTrailRequest(instance_id=waiting.instance_id)).entries
-    assert [entry.record.step_name for entry in trail if ":" not in entry.record.step_name] == [
+    assert [entry.record.step_name for entry in trail] == [
         "fetch_citizen",
         "fetch_scheme_rules",
         "evaluate_rules",
         "make_decision",
         "route_by_recommendation",
+        "caseworker_review:created",
+        "caseworker_review:claimed",
+        "caseworker_review:decided",
         "caseworker_review",
         "record_final_decision",
     ]

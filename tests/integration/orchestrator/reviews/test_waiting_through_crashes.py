@@ -7,14 +7,13 @@ from collections.abc import Iterator
 import pytest
 
 from audit_service.config import AuditSettings
-from civicflow.auth.access import ServiceIdentity
 from civicflow.auth.principals import Role
 from civicflow.v1 import orchestrator_pb2
 from tests.support.background_loop import BackgroundLoop
 from tests.support.credentials import Credentials
 from tests.support.databases import SetUpDatabase, set_up_database
 from tests.support.eligibility_oracle import citizens_decided
-from tests.support.orchestrators import OrchestratorProcess
+from tests.support.orchestrators import OrchestratorProcess, process_environment
 from tests.support.review_runs import JUSTIFICATION, apply, finished, orchestrator_as
 from tests.support.stacks import audit_service_on
 
@@ -32,16 +31,12 @@ def environment(
         set_up_database(postgres_server_url, name_prefix="waiting") as database,
         audit_service_on(background_loop, audit_settings, database) as audit_target,
     ):
-        yield {
-            **credentials.environment(ServiceIdentity.ORCHESTRATOR),
-            "DATABASE_URL": database.accounts.orchestrator,
-            "EVALUATOR_TARGET": evaluator_target,
-            "AUDIT_TARGET": audit_target,
-            "RUN_LEASE_SECONDS": "1.5",
-            "LEASE_HEARTBEAT_SECONDS": "0.3",
-            "RESUME_SCAN_SECONDS": "0.2",
-            "WATCH_POLL_SECONDS": "0.05",
-        }
+        yield process_environment(
+            credentials,
+            database_url=database.accounts.orchestrator,
+            evaluator_target=evaluator_target,
+            audit_target=audit_target,
+        )
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from civicflow.v1 import audit_pb2, audit_pb2_grpc, orchestrator_pb2, orchestrat
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials
 from tests.support.databases import SetUpDatabase, set_up_database
-from tests.support.orchestrators import OrchestratorProcess
+from tests.support.orchestrators import OrchestratorProcess, process_environment
 
 POPULATION = 50_000
 IMPACT = {
@@ -72,18 +72,14 @@ def slow_evaluator(background_loop: BackgroundLoop, credentials: Credentials) ->
 def environment(
     crash_database: SetUpDatabase, crash_audit: str, slow_evaluator: str, credentials: Credentials
 ) -> dict[str, str]:
-    return {
-        **credentials.environment(ServiceIdentity.ORCHESTRATOR),
-        "DATABASE_URL": crash_database.accounts.orchestrator,
-        "EVALUATOR_TARGET": slow_evaluator,
-        "AUDIT_TARGET": crash_audit,
-        "RUN_LEASE_SECONDS": "1.5",
-        "LEASE_HEARTBEAT_SECONDS": "0.3",
-        "RESUME_SCAN_SECONDS": "0.2",
-        "WATCH_POLL_SECONDS": "0.05",
-        "PROGRESS_FLUSH_SECONDS": "0.05",
-        "SHUTDOWN_GRACE_SECONDS": "20",
-    }
+    return process_environment(
+        credentials,
+        database_url=crash_database.accounts.orchestrator,
+        evaluator_target=slow_evaluator,
+        audit_target=crash_audit,
+        PROGRESS_FLUSH_SECONDS="0.05",
+        SHUTDOWN_GRACE_SECONDS="20",
+    )
 
 
 @pytest.fixture

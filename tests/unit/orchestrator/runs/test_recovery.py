@@ -230,8 +230,7 @@ def test_an_orchestrators_success_of_a_later_step_than_the_run_goes_on_at_is_a_p
     assert plan.to_journal == [] and plan.to_audit == []
     assert (plan.state.attempts_used(2), plan.state.attempts_used(3)) == (0, 1)
     assert plan.problems == [
-        "audit entry 3 (step 'make_decision', attempt 1) is of a step after the one the run goes on at:"
-        " not this run's record"
+        "audit entry 3 (step 'make_decision', attempt 1) is of a step the run has not reached: not this run's record"
     ]
 
 
