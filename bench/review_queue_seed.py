@@ -1,7 +1,10 @@
 """Fills a migrated database with a large review queue in bulk: waiting runs and the review tasks they wait for.
 
-Two INSERT ... SELECT statements over generate_series, as the database's owner, make what a
-steady stream of runs parking at a template's human_review step would have left: every run
+Two INSERT ... SELECT statements, as the database's owner, make what a steady stream of runs
+parking at a template's human_review step would have left (each row's scheme, times and
+assignee computed in SQL from its number; only the ids come from Python, as one array, since a
+task's id is derived from its run and step as the orchestrator derives it, a UUIDv5 that
+PostgreSQL cannot compute without an extension): every run
 `waiting` at that step (no replica holds it, not completed, waiting for its task, its
 recommendation in its outputs), every task open or claimed, due times spread from a week past
 to a week ahead, over the four schemes. The queue is in its steady state: a task past due was
@@ -13,6 +16,7 @@ rows and audit entries are not made: nothing a queue page or a waiting run's GET
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +27,7 @@ from bench.credentials import subject_of
 from civicflow.auth.principals import Role
 from civicflow.database import create_engine
 from orchestrator.config import OrchestratorSettings
+from orchestrator.reviews.store import review_task_id
 from orchestrator.tasks import TASK_CONTRACTS
 from orchestrator.tasks.human_review import HUMAN_REVIEW, HumanReviewConfig
 from orchestrator.templates.registry import LoadedTemplate, TemplateRegistry
@@ -135,20 +140,18 @@ class ReviewQueueShape:
         return counts
 
 
-# One row per task, numbered n; the ids drawn once so that run and task name each other. A task due before the
-# seeding was escalated then (once, one revision), and a claimed one was claimed (one revision).
+# One row per task, numbered n from 1, with its run's id and its own. A task due before the seeding was escalated
+# then (once, one revision), and a claimed one was claimed (one revision).
 _SEED = f"""
 CREATE TEMPORARY TABLE bench_review_seed ON COMMIT DROP AS
-SELECT n,
-       gen_random_uuid() AS task_id,
-       gen_random_uuid() AS instance_id,
+SELECT n, instance_id, task_id,
        (ARRAY{list(SCHEMES)!r})[n % {len(SCHEMES)} + 1] AS scheme_name,
        (ARRAY{list(SUBMITTERS)!r})[n % {len(SUBMITTERS)} + 1] AS submitted_by,
        CASE WHEN n > :open_tasks THEN (ARRAY{list(ASSIGNEES)!r})[n % {len(ASSIGNEES)} + 1] END AS assignee,
        'CIT-' || lpad(n::text, 7, '0') AS citizen_id,
        now() - make_interval(secs => (n::bigint * {SCATTER}) % {CREATED_SPREAD_SECONDS}) AS created_at,
        (n::bigint * {SCATTER}) % {CREATED_SPREAD_SECONDS} >= {DUE_AFTER_SECONDS} AS escalated
-FROM generate_series(1, :total) AS n
+FROM unnest(CAST(:instance_ids AS uuid[]), CAST(:task_ids AS uuid[])) WITH ORDINALITY AS ids(instance_id, task_id, n)
 """
 _RECOMMENDATION = """json_build_object('decision', 'NEEDS_REVIEW', 'citizen_id', citizen_id, 'scheme_name', scheme_name,
                                           'scheme_version', 1, 'reasons', CAST(:reasons AS json))"""
@@ -192,7 +195,15 @@ def seed_review_queue(owner_url: str, shape: ReviewQueueShape, step: ReviewStep)
     engine = create_engine(owner_url, application_name="bench-review-seed", pool_size=1)
     try:
         with engine.begin() as connection:
-            connection.execute(sa.text(_SEED), {"total": shape.total, "open_tasks": shape.open_tasks})
+            runs = [uuid.uuid4() for _ in range(shape.total)]
+            connection.execute(
+                sa.text(_SEED),
+                {
+                    "instance_ids": [str(run) for run in runs],
+                    "task_ids": [str(review_task_id(run, step.step_index)) for run in runs],
+                    "open_tasks": shape.open_tasks,
+                },
+            )
             connection.execute(
                 sa.text(_INSTANCES),
                 {

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from bench.review_queue_seed import ReviewQueueShape, review_step, seed_review_queue
+from orchestrator.reviews.store import review_task_id
 from tests.support.databases import SetUpDatabase, connected, set_up_database
 
 SHAPE = ReviewQueueShape(open_tasks=1000)
@@ -60,6 +61,16 @@ def test_every_run_waits_at_the_templates_review_step_for_the_task_that_names_it
 
     assert unmatched == 0
     assert runs == SHAPE.total
+
+
+def test_each_task_has_the_id_the_orchestrator_derives_from_its_run_and_step(seeded: SetUpDatabase) -> None:
+    with connected(seeded.admin_url) as connection:
+        rows = connection.execute(
+            sa.text("SELECT review_task_id, instance_id, step_index FROM orchestrator.review_tasks")
+        ).all()
+
+    assert len(rows) == SHAPE.total
+    assert all(task == review_task_id(run, step) for task, run, step in rows)
 
 
 def test_the_overdue_half_of_the_queue_was_escalated_when_it_fell_due(seeded: SetUpDatabase) -> None:
