@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -146,6 +147,20 @@ def check_text(field: str, value: str, *, max_length: int) -> None:
     """InvalidInputError naming `field` if `value` is too long or holds what text cannot."""
     if problem := text_problem(value, max_length=max_length):
         raise InvalidInputError([FieldProblem(field, problem)])
+
+
+# The longest spelling uuid.UUID reads: "urn:uuid:" and 32 hex digits with braces and hyphens.
+MAX_UUID_LENGTH = 45
+
+
+def parse_uuid(field: str, value: str) -> uuid.UUID:
+    """A request's id field as a UUID; InvalidInputError naming the field otherwise."""
+    try:
+        if len(value) > MAX_UUID_LENGTH:
+            raise ValueError(value)
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidInputError([FieldProblem(field, f"{shown(value)} is not a UUID")]) from None
 
 
 def check_integer(field: str, value: int, *, minimum: int, maximum: int) -> None:

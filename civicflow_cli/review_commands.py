@@ -115,7 +115,7 @@ def add_review_commands(
 
     queue = subcommand("list", "one page of the review queue, oldest due first")
     queue.add_argument("--status", choices=STATUSES, help="only tasks in this status")
-    queue.add_argument("--mine", action="store_true", help="only the tasks you hold or decided")
+    queue.add_argument("--mine", action="store_true", help="only the tasks assigned to you")
     queue.add_argument("--scheme", metavar="NAME", help="only this scheme's tasks")
     queue.add_argument("--offset", type=count(0), help="tasks to skip (default: 0)")
     queue.add_argument("--limit", type=count(1), help=f"tasks on the page, at most {MAX_PAGE_SIZE} (default: 50)")

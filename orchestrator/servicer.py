@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 
 import grpc
@@ -11,7 +10,7 @@ import grpc
 from civicflow.auth.access import Action, authorize
 from civicflow.auth.guards import Guard, caller, guarded
 from civicflow.grpc_errors import FieldProblem, maps_errors
-from civicflow.input_limits import MAX_INT64, check_integer, check_text, parse_json, shown
+from civicflow.input_limits import MAX_INT64, check_integer, check_text, parse_json, parse_uuid
 from civicflow.v1 import orchestrator_pb2
 from orchestrator import messages
 from orchestrator.appeals import AppealDesk
@@ -32,8 +31,6 @@ from orchestrator.templates.registry import TemplateRegistry
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_TEMPLATE_ID_LENGTH = 64
-# The longest spelling uuid.UUID reads: "urn:uuid:" and 32 hex digits with braces and hyphens.
-MAX_UUID_LENGTH = 45
 _EXECUTION_MODES = frozenset(orchestrator_pb2.ExecutionMode.values())
 REPORT_OUTPUT = "impact_report"
 
@@ -120,7 +117,7 @@ class OrchestratorServicer(SchemeRpcs, ReviewRpcs):
     async def SubmitAppeal(
         self, request: orchestrator_pb2.SubmitAppealRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.SubmitAppealResponse:
-        original_id = _parse_uuid("original_instance_id", request.original_instance_id)
+        original_id = parse_uuid("original_instance_id", request.original_instance_id)
         new_data = parse_json("new_data_json", request.new_data_json)
         key = idempotency.checked_key(request.idempotency_key)
         result = await self._appeals.submit(original_id, new_data, idempotency_key=key, principal=caller())
@@ -153,7 +150,7 @@ class OrchestratorServicer(SchemeRpcs, ReviewRpcs):
 
     async def _instance(self, raw_id: str) -> InstanceRecord:
         """The instance, if the caller may read runs of its template; NOT_FOUND or PERMISSION_DENIED otherwise."""
-        instance = await self._replica.current(_parse_uuid("instance_id", raw_id))
+        instance = await self._replica.current(parse_uuid("instance_id", raw_id))
         roles = self._templates.roles_of(instance.template_id)
         authorize(caller(), Action.READ_RUN, template_roles=roles, what=f"{instance.template_id} runs")
         return instance
@@ -167,12 +164,3 @@ def _report_of(instance: InstanceRecord) -> ImpactReport:
             "not a completed impact analysis"
         )
     return ImpactReport.from_document(report)
-
-
-def _parse_uuid(field: str, value: str) -> uuid.UUID:
-    try:
-        if len(value) > MAX_UUID_LENGTH:
-            raise ValueError(value)
-        return uuid.UUID(value)
-    except ValueError:
-        raise InputValidationError([FieldProblem(field, f"{shown(value)} is not a UUID")]) from None

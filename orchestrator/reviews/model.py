@@ -131,15 +131,6 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def checked_task_id(value: str, field: str = "review_task_id") -> uuid.UUID:
-    try:
-        if len(value) > 45:
-            raise ValueError(value)
-        return uuid.UUID(value)
-    except ValueError:
-        raise InputValidationError([FieldProblem(field, "is not a UUID")]) from None
-
-
 def checked_decision(decision: str, justification: str) -> tuple[str, str]:
     """The decision and its justification, or InputValidationError naming every problem."""
     problems = []

@@ -10,10 +10,10 @@ import grpc
 
 from civicflow.auth.guards import Guard, caller, guarded
 from civicflow.grpc_errors import FieldProblem, maps_errors
-from civicflow.input_limits import MAX_INT64, check_integer, check_text
+from civicflow.input_limits import MAX_INT64, check_integer, check_text, parse_uuid
 from civicflow.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from orchestrator.errors import STATUS_CODES, InputValidationError
-from orchestrator.reviews.model import MAX_SUBJECT, STATUS_NAMES, checked_task_id
+from orchestrator.reviews.model import MAX_SUBJECT, STATUS_NAMES
 from orchestrator.reviews.service import ReviewService
 
 DEFAULT_PAGE_SIZE = 50
@@ -53,25 +53,27 @@ class ReviewRpcs(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     async def GetReview(
         self, request: orchestrator_pb2.GetReviewRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.GetReviewResponse:
-        task = await self.reviews.get(caller(), checked_task_id(request.review_task_id))
+        task = await self.reviews.get(caller(), parse_uuid("review_task_id", request.review_task_id))
         return orchestrator_pb2.GetReviewResponse(task=task.to_proto())
 
     async def ClaimReview(
         self, request: orchestrator_pb2.ClaimReviewRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.ClaimReviewResponse:
-        task = await self.reviews.claim(caller(), checked_task_id(request.review_task_id))
+        task = await self.reviews.claim(caller(), parse_uuid("review_task_id", request.review_task_id))
         return orchestrator_pb2.ClaimReviewResponse(task=task.to_proto())
 
     async def UnclaimReview(
         self, request: orchestrator_pb2.UnclaimReviewRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.UnclaimReviewResponse:
-        task = await self.reviews.unclaim(caller(), checked_task_id(request.review_task_id))
+        task = await self.reviews.unclaim(caller(), parse_uuid("review_task_id", request.review_task_id))
         return orchestrator_pb2.UnclaimReviewResponse(task=task.to_proto())
 
     async def ReassignReview(
         self, request: orchestrator_pb2.ReassignReviewRequest, context: grpc.aio.ServicerContext
     ) -> orchestrator_pb2.ReassignReviewResponse:
-        task = await self.reviews.reassign(caller(), checked_task_id(request.review_task_id), request.assignee)
+        task = await self.reviews.reassign(
+            caller(), parse_uuid("review_task_id", request.review_task_id), request.assignee
+        )
         return orchestrator_pb2.ReassignReviewResponse(task=task.to_proto())
 
     async def DecideReview(
@@ -79,7 +81,7 @@ class ReviewRpcs(orchestrator_pb2_grpc.OrchestratorServiceServicer):
     ) -> orchestrator_pb2.DecideReviewResponse:
         task = await self.reviews.decide(
             caller(),
-            checked_task_id(request.review_task_id),
+            parse_uuid("review_task_id", request.review_task_id),
             decision=request.decision,
             justification=request.justification,
         )
