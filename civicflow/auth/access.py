@@ -30,6 +30,9 @@ class Action(StrEnum):
     READ_REVIEWS = "read_reviews"  # the review queue and its tasks
     WORK_REVIEWS = "work_reviews"  # claim, unclaim and decide a task: also its candidate role, never the submitter
     REASSIGN_REVIEWS = "reassign_reviews"  # give a task to another subject (never the submitter)
+    CANCEL_RUN = "cancel_run"  # stop a running, queued or waiting run; also the subject who started it
+    RETRY_RUN = "retry_run"  # a new run of a failed or cancelled one; and the template's allowed_roles
+    RELOAD_TEMPLATES = "reload_templates"  # read the template directory again now
 
 
 class PermissionDeniedError(Exception):
@@ -50,8 +53,11 @@ GRANTS: dict[Action, frozenset[Role]] = {
     Action.READ_REVIEWS: frozenset({Role.CASEWORKER, Role.ADMIN, Role.AUDITOR}),
     Action.WORK_REVIEWS: frozenset({Role.CASEWORKER, Role.ADMIN}),
     Action.REASSIGN_REVIEWS: frozenset({Role.ADMIN}),
+    Action.CANCEL_RUN: frozenset({Role.ADMIN}),
+    Action.RETRY_RUN: frozenset({Role.ADMIN}),
+    Action.RELOAD_TEMPLATES: frozenset({Role.ADMIN}),
 }
-TEMPLATE_SCOPED = frozenset({Action.RUN_WORKFLOW, Action.READ_RUN})
+TEMPLATE_SCOPED = frozenset({Action.RUN_WORKFLOW, Action.READ_RUN, Action.RETRY_RUN})
 # Roles a template may not name in allowed_roles: an auditor runs nothing.
 NEVER_RUNS = frozenset({Role.AUDITOR})
 
@@ -67,6 +73,9 @@ _VERBS = {
     Action.READ_REVIEWS: "read",
     Action.WORK_REVIEWS: "work on",
     Action.REASSIGN_REVIEWS: "reassign",
+    Action.CANCEL_RUN: "cancel",
+    Action.RETRY_RUN: "retry",
+    Action.RELOAD_TEMPLATES: "reload",
 }
 _OBJECTS = {
     Action.LIST_TEMPLATES: "the templates",
@@ -79,13 +88,17 @@ _OBJECTS = {
     Action.READ_REVIEWS: "review tasks",
     Action.WORK_REVIEWS: "review tasks",
     Action.REASSIGN_REVIEWS: "review tasks",
+    Action.CANCEL_RUN: "this run",
+    Action.RETRY_RUN: "this run",
+    Action.RELOAD_TEMPLATES: "the templates",
 }
 
 
 def allowed_roles(action: Action, template_roles: frozenset[Role] = frozenset()) -> frozenset[Role]:
     """The roles that may take `action` (on a template whose allowed_roles are `template_roles`)."""
     if action in TEMPLATE_SCOPED:
-        return GRANTS[action] | (template_roles - NEVER_RUNS if action is Action.RUN_WORKFLOW else template_roles)
+        runs = action in (Action.RUN_WORKFLOW, Action.RETRY_RUN)
+        return GRANTS[action] | (template_roles - NEVER_RUNS if runs else template_roles)
     return GRANTS[action]
 
 

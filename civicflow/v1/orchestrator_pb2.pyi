@@ -20,6 +20,7 @@ class RunStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RUN_STATUS_FAILED: _ClassVar[RunStatus]
     RUN_STATUS_QUEUED: _ClassVar[RunStatus]
     RUN_STATUS_WAITING: _ClassVar[RunStatus]
+    RUN_STATUS_CANCELLED: _ClassVar[RunStatus]
 
 class ExecutionMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -53,6 +54,7 @@ RUN_STATUS_COMPLETED: RunStatus
 RUN_STATUS_FAILED: RunStatus
 RUN_STATUS_QUEUED: RunStatus
 RUN_STATUS_WAITING: RunStatus
+RUN_STATUS_CANCELLED: RunStatus
 EXECUTION_MODE_UNSPECIFIED: ExecutionMode
 EXECUTION_MODE_SYNC: ExecutionMode
 EXECUTION_MODE_ASYNC: ExecutionMode
@@ -70,7 +72,7 @@ REVIEW_STATUS_DECIDED: ReviewStatus
 REVIEW_STATUS_CANCELLED: ReviewStatus
 
 class WorkflowInstance(_message.Message):
-    __slots__ = ("instance_id", "template_id", "template_version", "status", "inputs_json", "outputs_json", "error", "created_at", "completed_at", "appealed_instance_id", "progress", "actor", "waiting_for_review_task_id")
+    __slots__ = ("instance_id", "template_id", "template_version", "status", "inputs_json", "outputs_json", "error", "created_at", "completed_at", "appealed_instance_id", "progress", "actor", "waiting_for_review_task_id", "retry_of", "retried_by")
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +86,8 @@ class WorkflowInstance(_message.Message):
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     WAITING_FOR_REVIEW_TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    RETRY_OF_FIELD_NUMBER: _ClassVar[int]
+    RETRIED_BY_FIELD_NUMBER: _ClassVar[int]
     instance_id: str
     template_id: str
     template_version: str
@@ -97,7 +101,9 @@ class WorkflowInstance(_message.Message):
     progress: RunProgress
     actor: str
     waiting_for_review_task_id: str
-    def __init__(self, instance_id: _Optional[str] = ..., template_id: _Optional[str] = ..., template_version: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., inputs_json: _Optional[str] = ..., outputs_json: _Optional[str] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., appealed_instance_id: _Optional[str] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., actor: _Optional[str] = ..., waiting_for_review_task_id: _Optional[str] = ...) -> None: ...
+    retry_of: str
+    retried_by: str
+    def __init__(self, instance_id: _Optional[str] = ..., template_id: _Optional[str] = ..., template_version: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., inputs_json: _Optional[str] = ..., outputs_json: _Optional[str] = ..., error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., appealed_instance_id: _Optional[str] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., actor: _Optional[str] = ..., waiting_for_review_task_id: _Optional[str] = ..., retry_of: _Optional[str] = ..., retried_by: _Optional[str] = ...) -> None: ...
 
 class RunProgress(_message.Message):
     __slots__ = ("steps_completed", "steps_total", "items_done", "items_total")
@@ -578,3 +584,131 @@ class DecideReviewResponse(_message.Message):
     TASK_FIELD_NUMBER: _ClassVar[int]
     task: ReviewTask
     def __init__(self, task: _Optional[_Union[ReviewTask, _Mapping]] = ...) -> None: ...
+
+class ListWorkflowsRequest(_message.Message):
+    __slots__ = ("template_id", "status", "citizen_id", "actor", "created_after", "created_before", "limit", "cursor")
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CITIZEN_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    template_id: str
+    status: RunStatus
+    citizen_id: str
+    actor: str
+    created_after: _timestamp_pb2.Timestamp
+    created_before: _timestamp_pb2.Timestamp
+    limit: int
+    cursor: str
+    def __init__(self, template_id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., citizen_id: _Optional[str] = ..., actor: _Optional[str] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., limit: _Optional[int] = ..., cursor: _Optional[str] = ...) -> None: ...
+
+class WorkflowSummary(_message.Message):
+    __slots__ = ("instance_id", "template_id", "template_version", "status", "actor", "created_at", "completed_at")
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
+    instance_id: str
+    template_id: str
+    template_version: str
+    status: RunStatus
+    actor: str
+    created_at: _timestamp_pb2.Timestamp
+    completed_at: _timestamp_pb2.Timestamp
+    def __init__(self, instance_id: _Optional[str] = ..., template_id: _Optional[str] = ..., template_version: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., actor: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListWorkflowsResponse(_message.Message):
+    __slots__ = ("items", "next_cursor")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[WorkflowSummary]
+    next_cursor: str
+    def __init__(self, items: _Optional[_Iterable[_Union[WorkflowSummary, _Mapping]]] = ..., next_cursor: _Optional[str] = ...) -> None: ...
+
+class CancelWorkflowRequest(_message.Message):
+    __slots__ = ("instance_id",)
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    instance_id: str
+    def __init__(self, instance_id: _Optional[str] = ...) -> None: ...
+
+class CancelWorkflowResponse(_message.Message):
+    __slots__ = ("instance",)
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    instance: WorkflowInstance
+    def __init__(self, instance: _Optional[_Union[WorkflowInstance, _Mapping]] = ...) -> None: ...
+
+class RetryWorkflowRequest(_message.Message):
+    __slots__ = ("instance_id",)
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    instance_id: str
+    def __init__(self, instance_id: _Optional[str] = ...) -> None: ...
+
+class RetryWorkflowResponse(_message.Message):
+    __slots__ = ("instance",)
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    instance: WorkflowInstance
+    def __init__(self, instance: _Optional[_Union[WorkflowInstance, _Mapping]] = ...) -> None: ...
+
+class TemplateVersion(_message.Message):
+    __slots__ = ("template_id", "version", "description", "input_schema_json", "step_names", "digest", "source_file", "loaded_at", "current")
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    INPUT_SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
+    STEP_NAMES_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FILE_FIELD_NUMBER: _ClassVar[int]
+    LOADED_AT_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    template_id: str
+    version: str
+    description: str
+    input_schema_json: str
+    step_names: _containers.RepeatedScalarFieldContainer[str]
+    digest: str
+    source_file: str
+    loaded_at: _timestamp_pb2.Timestamp
+    current: bool
+    def __init__(self, template_id: _Optional[str] = ..., version: _Optional[str] = ..., description: _Optional[str] = ..., input_schema_json: _Optional[str] = ..., step_names: _Optional[_Iterable[str]] = ..., digest: _Optional[str] = ..., source_file: _Optional[str] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current: _Optional[bool] = ...) -> None: ...
+
+class GetTemplateRequest(_message.Message):
+    __slots__ = ("template_id",)
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    template_id: str
+    def __init__(self, template_id: _Optional[str] = ...) -> None: ...
+
+class GetTemplateResponse(_message.Message):
+    __slots__ = ("template_id", "versions")
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    template_id: str
+    versions: _containers.RepeatedCompositeFieldContainer[TemplateVersion]
+    def __init__(self, template_id: _Optional[str] = ..., versions: _Optional[_Iterable[_Union[TemplateVersion, _Mapping]]] = ...) -> None: ...
+
+class TemplateProblem(_message.Message):
+    __slots__ = ("file", "location", "message")
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    file: str
+    location: str
+    message: str
+    def __init__(self, file: _Optional[str] = ..., location: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ReloadTemplatesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReloadTemplatesResponse(_message.Message):
+    __slots__ = ("loaded", "problems")
+    LOADED_FIELD_NUMBER: _ClassVar[int]
+    PROBLEMS_FIELD_NUMBER: _ClassVar[int]
+    loaded: _containers.RepeatedCompositeFieldContainer[TemplateVersion]
+    problems: _containers.RepeatedCompositeFieldContainer[TemplateProblem]
+    def __init__(self, loaded: _Optional[_Iterable[_Union[TemplateVersion, _Mapping]]] = ..., problems: _Optional[_Iterable[_Union[TemplateProblem, _Mapping]]] = ...) -> None: ...

@@ -140,6 +140,31 @@ class OrchestratorServiceStub:
                 request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.DecideReviewRequest.SerializeToString,
                 response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.DecideReviewResponse.FromString,
                 _registered_method=True)
+        self.ListWorkflows = channel.unary_unary(
+                '/civicflow.v1.OrchestratorService/ListWorkflows',
+                request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.ListWorkflowsRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.ListWorkflowsResponse.FromString,
+                _registered_method=True)
+        self.CancelWorkflow = channel.unary_unary(
+                '/civicflow.v1.OrchestratorService/CancelWorkflow',
+                request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.CancelWorkflowRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.CancelWorkflowResponse.FromString,
+                _registered_method=True)
+        self.RetryWorkflow = channel.unary_unary(
+                '/civicflow.v1.OrchestratorService/RetryWorkflow',
+                request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.RetryWorkflowRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.RetryWorkflowResponse.FromString,
+                _registered_method=True)
+        self.GetTemplate = channel.unary_unary(
+                '/civicflow.v1.OrchestratorService/GetTemplate',
+                request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.GetTemplateRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.GetTemplateResponse.FromString,
+                _registered_method=True)
+        self.ReloadTemplates = channel.unary_unary(
+                '/civicflow.v1.OrchestratorService/ReloadTemplates',
+                request_serializer=civicflow_dot_v1_dot_orchestrator__pb2.ReloadTemplatesRequest.SerializeToString,
+                response_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.ReloadTemplatesResponse.FromString,
+                _registered_method=True)
 
 
 class OrchestratorServiceServicer:
@@ -296,6 +321,46 @@ class OrchestratorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListWorkflows(self, request, context):
+        """Operating runs (docs/operations.md).
+        Runs, newest first, keyset-paged: only runs of templates the caller's roles may read.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelWorkflow(self, request, context):
+        """Cancels a running, queued or waiting run (its open review task is cancelled with it).
+        FAILED_PRECONDITION (409) for a run that has ended.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryWorkflow(self, request, context):
+        """Starts a new run of a failed or cancelled run's template version with the same inputs, reusing
+        the outputs of the steps it completed. FAILED_PRECONDITION (409) for any other status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTemplate(self, request, context):
+        """Templates, versioned: a run finishes under the version it started with.
+        One template's versions, oldest first. NOT_FOUND for an unknown template.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReloadTemplates(self, request, context):
+        """Reads the template directory again now (admin): new and changed files are loaded, a file that does
+        not load is refused with every problem and its previous version stays in force.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrchestratorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -398,6 +463,31 @@ def add_OrchestratorServiceServicer_to_server(servicer, server):
                     servicer.DecideReview,
                     request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.DecideReviewRequest.FromString,
                     response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.DecideReviewResponse.SerializeToString,
+            ),
+            'ListWorkflows': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkflows,
+                    request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.ListWorkflowsRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.ListWorkflowsResponse.SerializeToString,
+            ),
+            'CancelWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelWorkflow,
+                    request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.CancelWorkflowRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.CancelWorkflowResponse.SerializeToString,
+            ),
+            'RetryWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryWorkflow,
+                    request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.RetryWorkflowRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.RetryWorkflowResponse.SerializeToString,
+            ),
+            'GetTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTemplate,
+                    request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.GetTemplateRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.GetTemplateResponse.SerializeToString,
+            ),
+            'ReloadTemplates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReloadTemplates,
+                    request_deserializer=civicflow_dot_v1_dot_orchestrator__pb2.ReloadTemplatesRequest.FromString,
+                    response_serializer=civicflow_dot_v1_dot_orchestrator__pb2.ReloadTemplatesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -946,6 +1036,141 @@ class OrchestratorService:
             '/civicflow.v1.OrchestratorService/DecideReview',
             civicflow_dot_v1_dot_orchestrator__pb2.DecideReviewRequest.SerializeToString,
             civicflow_dot_v1_dot_orchestrator__pb2.DecideReviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkflows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.OrchestratorService/ListWorkflows',
+            civicflow_dot_v1_dot_orchestrator__pb2.ListWorkflowsRequest.SerializeToString,
+            civicflow_dot_v1_dot_orchestrator__pb2.ListWorkflowsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.OrchestratorService/CancelWorkflow',
+            civicflow_dot_v1_dot_orchestrator__pb2.CancelWorkflowRequest.SerializeToString,
+            civicflow_dot_v1_dot_orchestrator__pb2.CancelWorkflowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.OrchestratorService/RetryWorkflow',
+            civicflow_dot_v1_dot_orchestrator__pb2.RetryWorkflowRequest.SerializeToString,
+            civicflow_dot_v1_dot_orchestrator__pb2.RetryWorkflowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.OrchestratorService/GetTemplate',
+            civicflow_dot_v1_dot_orchestrator__pb2.GetTemplateRequest.SerializeToString,
+            civicflow_dot_v1_dot_orchestrator__pb2.GetTemplateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReloadTemplates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/civicflow.v1.OrchestratorService/ReloadTemplates',
+            civicflow_dot_v1_dot_orchestrator__pb2.ReloadTemplatesRequest.SerializeToString,
+            civicflow_dot_v1_dot_orchestrator__pb2.ReloadTemplatesResponse.FromString,
             options,
             channel_credentials,
             insecure,
