@@ -145,6 +145,13 @@ class TemplateRegistry:
         except KeyError:
             raise TemplateNotFoundError(f"no template {shown(template_id)}") from None
 
+    def version(self, template_id: str, version: str) -> LoadedTemplate:
+        """The template a run started with: the one it finishes under, whatever is current now."""
+        template = self._templates.get(template_id)
+        if template is None or template.model.version != version:
+            raise TemplateNotFoundError(f"no template {shown(template_id)} version {shown(version)}")
+        return template
+
     def roles_of(self, template_id: str) -> frozenset[Role]:
         """The roles of a template's runs; none for a template no longer loaded (admins and auditors still read)."""
         template = self._templates.get(template_id)
