@@ -40,6 +40,9 @@ class OrchestratorSettings(GrpcServiceSettings, TokenSettings, DatabaseSettings,
     run_lease_seconds: float = Field(default=10.0, gt=0)
     # How often this replica renews the leases of the runs it drives.
     lease_heartbeat_seconds: float = Field(default=3.0, gt=0)
+    # How often a replica driving runs looks for those of them cancelled through another replica: a cancelled run
+    # stops within this (runs/cancellation.py).
+    cancel_poll_seconds: float = Field(default=0.5, gt=0)
     # How often this replica looks for runs whose lease expired (their replica died) to resume them.
     resume_scan_seconds: float = Field(default=2.0, gt=0)
     # Runs claimed per scan, oldest first.

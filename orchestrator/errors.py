@@ -9,6 +9,8 @@
     ├── ReviewNotFoundError        NOT_FOUND
     ├── ReviewConflictError        FAILED_PRECONDITION (a task another subject holds, or decided or cancelled)
     ├── NotAppealableError         FAILED_PRECONDITION
+    ├── RunConflictError           FAILED_PRECONDITION (cancelling an ended run, retrying one not failed or
+    │                                                   cancelled, or retried already, or of a version gone)
     ├── ReportNotAvailableError    FAILED_PRECONDITION
     ├── SchemeVersionConflictError FAILED_PRECONDITION (publishing a published version, or before the latest date)
     ├── IdempotencyConflictError   ALREADY_EXISTS (a key reused for a different request)
@@ -80,6 +82,10 @@ class ReviewConflictError(OrchestratorError):
 
 class NotAppealableError(OrchestratorError):
     pass
+
+
+class RunConflictError(OrchestratorError):
+    """The run's status does not allow the change asked for (cancel, retry); nothing was changed."""
 
 
 class ReportNotAvailableError(OrchestratorError):
@@ -185,6 +191,7 @@ STATUS_CODES: dict[type[Exception], grpc.StatusCode] = {
     ReviewNotFoundError: grpc.StatusCode.NOT_FOUND,
     ReviewConflictError: grpc.StatusCode.FAILED_PRECONDITION,
     NotAppealableError: grpc.StatusCode.FAILED_PRECONDITION,
+    RunConflictError: grpc.StatusCode.FAILED_PRECONDITION,
     ReportNotAvailableError: grpc.StatusCode.FAILED_PRECONDITION,
     IdempotencyConflictError: grpc.StatusCode.ALREADY_EXISTS,
     SubjectQuotaError: grpc.StatusCode.RESOURCE_EXHAUSTED,

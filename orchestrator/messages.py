@@ -18,6 +18,7 @@ _RUN_STATUS = {
     "failed": orchestrator_pb2.RUN_STATUS_FAILED,
     "queued": orchestrator_pb2.RUN_STATUS_QUEUED,
     "waiting": orchestrator_pb2.RUN_STATUS_WAITING,
+    "cancelled": orchestrator_pb2.RUN_STATUS_CANCELLED,
 }
 _APPEAL_OUTCOME = {
     "decision_changed": orchestrator_pb2.APPEAL_OUTCOME_DECISION_CHANGED,
@@ -39,6 +40,8 @@ def instance_message(instance: InstanceRecord) -> orchestrator_pb2.WorkflowInsta
         appealed_instance_id=str(instance.appealed_instance_id or ""),
         actor=instance.actor,
         waiting_for_review_task_id=str(instance.waiting_for or ""),
+        retry_of=str(instance.retry_of or ""),
+        retried_by=str(instance.retried_by or ""),
         progress=orchestrator_pb2.RunProgress(
             steps_completed=instance.progress.steps_completed,
             steps_total=instance.progress.steps_total,

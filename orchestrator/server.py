@@ -22,13 +22,16 @@ from orchestrator.impact.results_store import ImpactResultStore
 from orchestrator.reviews.service import ReviewService
 from orchestrator.reviews.store import ReviewTaskStore
 from orchestrator.runs.audit_client import AuditClient
+from orchestrator.runs.cancellation import RunCanceller
 from orchestrator.runs.outages import OutagePolicy
 from orchestrator.runs.replica import Replica
+from orchestrator.runs.retries import RetryDesk
 from orchestrator.schemes.seeding import seed_schemes
 from orchestrator.schemes.service import SchemeService
 from orchestrator.schemes.store import SchemeVersionStore
 from orchestrator.servicer import OrchestratorServicer
 from orchestrator.storage.appeal_records import AppealStore
+from orchestrator.storage.cancellations import CancellationStore
 from orchestrator.storage.impact_queue import ImpactQueue, QueueLimits
 from orchestrator.storage.instances import InstanceStore
 from orchestrator.storage.leases import LeaseStore
@@ -98,12 +101,13 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
         await asyncio.to_thread(require_migrated, engine, script_location=MIGRATIONS, schema=SCHEMA)
         await asyncio.to_thread(seed_schemes, scheme_store, settings.schemes_dir)
         instances = InstanceStore(statements)
+        journal = StepJournal(statements)
         admission = _impact_admission(settings, statements, templates)
         replica = Replica(
             settings=settings,
             templates=templates,
             store=instances,
-            journal=StepJournal(statements),
+            journal=journal,
             leases=LeaseStore(statements),
             audit=audit,
             tasks=tasks,
@@ -119,6 +123,8 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
             audit=audit,
             schemes=schemes,
             reviews=reviews,
+            canceller=RunCanceller(CancellationStore(engine), audit, audit_timeout=settings.downstream_timeout_seconds),
+            retries=RetryDesk(templates=templates, journal=journal, replica=replica),
         )
         reviews.on_resumed = replica.resume
 

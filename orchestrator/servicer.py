@@ -7,14 +7,14 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from civicflow.auth.access import Action, authorize
+from civicflow.auth.access import Action, authorize, authorize_on_run
 from civicflow.auth.guards import Guard, caller, guarded
 from civicflow.grpc_errors import FieldProblem, maps_errors
 from civicflow.input_limits import MAX_INT64, check_integer, check_text, parse_json, parse_uuid
 from civicflow.v1 import orchestrator_pb2
 from orchestrator import messages
 from orchestrator.appeals import AppealDesk
-from orchestrator.errors import STATUS_CODES, InputValidationError, ReportNotAvailableError
+from orchestrator.errors import STATUS_CODES, InputValidationError, ReportNotAvailableError, TemplateNotFoundError
 from orchestrator.impact.admission import ImpactAdmission
 from orchestrator.impact.report import ImpactReport
 from orchestrator.impact.results_store import ImpactResultStore
@@ -22,7 +22,9 @@ from orchestrator.reviews.rpcs import ReviewRpcs
 from orchestrator.reviews.service import ReviewService
 from orchestrator.runs import idempotency
 from orchestrator.runs.audit_client import AuditClient
+from orchestrator.runs.cancellation import RunCanceller
 from orchestrator.runs.replica import Replica
+from orchestrator.runs.retries import RetryDesk
 from orchestrator.schemes.rpcs import SchemeRpcs
 from orchestrator.schemes.service import SchemeService
 from orchestrator.storage.instance_records import COMPLETED, InstanceRecord
@@ -56,6 +58,8 @@ class OrchestratorServicer(SchemeRpcs, ReviewRpcs):
         audit: AuditClient,
         schemes: SchemeService,
         reviews: ReviewService,
+        canceller: RunCanceller,
+        retries: RetryDesk,
     ) -> None:
         self.guard = guard
         self.schemes = schemes
@@ -66,6 +70,8 @@ class OrchestratorServicer(SchemeRpcs, ReviewRpcs):
         self._appeals = appeals
         self._results = results
         self._audit = audit
+        self._canceller = canceller
+        self._retries = retries
 
     async def ListTemplates(
         self, request: orchestrator_pb2.ListTemplatesRequest, context: grpc.aio.ServicerContext
@@ -147,6 +153,33 @@ class OrchestratorServicer(SchemeRpcs, ReviewRpcs):
             if len(rows) == limit and rows[-1].position < total
             else max(request.offset, total),
         )
+
+    async def CancelWorkflow(
+        self, request: orchestrator_pb2.CancelWorkflowRequest, context: grpc.aio.ServicerContext
+    ) -> orchestrator_pb2.CancelWorkflowResponse:
+        principal = caller()
+        instance = await self._replica.current(parse_uuid("instance_id", request.instance_id))
+        what = f"run {instance.instance_id}, which another subject started"
+        authorize_on_run(principal, Action.CANCEL_RUN, started_by=instance.actor, what=what)
+        cancelled = await self._canceller.cancel(instance.instance_id, actor=principal.subject)
+        self._replica.cancelled(cancelled)
+        return orchestrator_pb2.CancelWorkflowResponse(instance=messages.instance_message(cancelled))
+
+    async def RetryWorkflow(
+        self, request: orchestrator_pb2.RetryWorkflowRequest, context: grpc.aio.ServicerContext
+    ) -> orchestrator_pb2.RetryWorkflowResponse:
+        principal = caller()
+        old = await self._replica.current(parse_uuid("instance_id", request.instance_id))
+        roles = self._templates.roles_of(old.template_id)
+        authorize(principal, Action.RETRY_RUN, template_roles=roles, what=f"{old.template_id} runs")
+        try:
+            template = self._templates.version(old.template_id, old.template_version)
+        except TemplateNotFoundError:
+            pass  # the desk refuses it, saying so
+        else:
+            self._admission.authorize_population(principal, template, old.inputs)
+        retry = await self._retries.retry(old, actor=principal.subject)
+        return orchestrator_pb2.RetryWorkflowResponse(instance=messages.instance_message(retry))
 
     async def _instance(self, raw_id: str) -> InstanceRecord:
         """The instance, if the caller may read runs of its template; NOT_FOUND or PERMISSION_DENIED otherwise."""

@@ -32,6 +32,7 @@ class Transition(StrEnum):
     REASSIGNED = "reassigned"
     DECIDED = "decided"
     ESCALATED = "escalated"
+    CANCELLED = "cancelled"  # with its run (runs/cancellation.py)
 
 
 def is_step_event(step_name: str) -> bool:

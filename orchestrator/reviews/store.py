@@ -36,7 +36,9 @@ _CREATE = f"""
 _BY_STEP = f"SELECT {TASK_COLUMNS} FROM {TABLE} WHERE instance_id = :instance_id AND step_index = :step_index"
 _BY_ID = f"SELECT {TASK_COLUMNS} FROM {TABLE} WHERE review_task_id = :review_task_id"
 _LOCKED = f"{_BY_ID} FOR UPDATE NOWAIT"
-_RUN_ENDED = "SELECT status IN ('completed', 'failed') FROM orchestrator.workflow_instances WHERE instance_id = :id"
+_RUN_ENDED = (
+    "SELECT status IN ('completed', 'failed', 'cancelled') FROM orchestrator.workflow_instances WHERE instance_id = :id"
+)
 # The run's row is waited for, not tried: only parking (InstanceStore.park) holds it along with a task's change, for
 # three statements and no call elsewhere. Past the timeout the database is as good as unavailable.
 _RUN_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '10s'"
@@ -55,6 +57,14 @@ _RESUME = f"""
            lease_expires_at = now() + make_interval(secs => :lease_seconds), resume_attempts = 0
      WHERE instance_id = :instance_id AND status = 'waiting' AND waiting_for_review = :review_task_id
     RETURNING {INSTANCE_COLUMNS}"""
+# The undecided tasks of a run being cancelled (runs/cancellation.py), tried like any task, then cancelled: for good.
+_LOCK_UNDECIDED_OF_RUN = f"""
+    SELECT review_task_id FROM {TABLE} WHERE instance_id = :instance_id AND status IN ('open', 'claimed')
+       FOR UPDATE NOWAIT"""
+_CANCEL_UNDECIDED_OF_RUN = f"""
+    UPDATE {TABLE} SET status = 'cancelled', claim_expires_at = NULL, revision = revision + 1
+     WHERE instance_id = :instance_id AND status IN ('open', 'claimed')
+    RETURNING {TASK_COLUMNS}"""
 # Claims unused for their lease, and tasks past due never escalated: a batch each, skipping rows another
 # replica's sweep (or a person's change) holds.
 _LAPSE_CLAIMS = f"""
@@ -220,6 +230,14 @@ class ReviewTaskStore:
             },
         ).first()
         return InstanceRecord.from_row(row) if row is not None else None
+
+    @staticmethod
+    def cancel_undecided(connection: sa.Connection, instance_id: uuid.UUID) -> list[ReviewTask]:
+        """Cancels the run's open and claimed tasks; ReviewBusyError if another change holds one of them."""
+        with _tried_locks():
+            connection.execute(sa.text(_LOCK_UNDECIDED_OF_RUN), {"instance_id": instance_id})
+        rows = connection.execute(sa.text(_CANCEL_UNDECIDED_OF_RUN), {"instance_id": instance_id})
+        return [ReviewTask.from_row(row) for row in rows]
 
     @staticmethod
     def lapse_claims(connection: sa.Connection, *, limit: int) -> list[ReviewTask]:

@@ -10,6 +10,10 @@ failed instead of taken over again: something keeps its replicas from driving it
 While the audit service is out of reach, new runs are refused (UNAVAILABLE, nothing created);
 the runs in flight wait for it (outages.py).
 
+A run cancelled meanwhile (cancellation.py), by a request to this replica or another, is stopped within
+`cancel_poll_seconds`: its task is cancelled, and it writes nothing more. A retry (retries.py) starts as a
+run taken over does, from its journal: the steps it reuses are journalled already.
+
 On shutdown it starts no step and claims no run any more, lets the steps in flight finish
 within the grace period, and releases the leases of the runs it did not finish, so that
 another replica resumes them at its next scan; the log names them.
@@ -80,6 +84,7 @@ class Replica:
         )
         self._driving: dict[uuid.UUID, asyncio.Task[InstanceRecord | None]] = {}
         self._keeper: asyncio.Task[None] | None = None
+        self._cancellation_watcher: asyncio.Task[None] | None = None
         # Impact analyses start through their queue (impact/admission.py); without one, they start at once.
         self._admission = admission
         self._resumer = Resumer(
@@ -100,6 +105,7 @@ class Replica:
         stable = "replica_id" in self._settings.model_fields_set
         await self._claim(previous_self=self._id if stable else None)
         self._keeper = asyncio.create_task(self._keep(), name="lease keeper")
+        self._cancellation_watcher = asyncio.create_task(self._stop_cancelled_runs(), name="cancellation watcher")
         if self._admission is not None:
             self._admission.start_promoting(self._start_promoted, stopping=self._stopping)
 
@@ -148,10 +154,7 @@ class Replica:
         for the run, whose answer then comes after the instance is stored. The run's pure steps
         (an eligibility check's all) overlap the INSERT; anything it writes waits for it.
         """
-        if self._stopping.is_set():
-            raise DependencyUnavailableError("the orchestrator replica is shutting down; send the request again")
-        if self._audit.unreachable:  # a run started now would only wait with the others
-            raise DependencyUnavailableError("the audit service is unavailable; send the request again")
+        self._refuse_new_runs()
         run = NewRun(
             template_id=template.template_id,
             template_version=template.model.version,
@@ -179,6 +182,23 @@ class Replica:
         self._spawn(instance, functools.partial(_new_run, instance, template), persisted=persisted)
         return instance
 
+    async def retry(self, template: LoadedTemplate, run: NewRun) -> InstanceRecord:
+        """Creates a retry with the successes it reuses journalled, and drives it from the first step it does not
+        reuse; an impact analysis goes through the queue like a new one (retries.py)."""
+        self._refuse_new_runs()
+        if self._admission is not None and self._admission.controls(run.template_id):
+            return await self._admit(run)
+        instance, _ = await self._create(run)
+        log.info("retry started", extra={"instance_id": str(instance.instance_id), "retry_of": str(run.retry_of)})
+        self._spawn(instance, functools.partial(self._resumer.prepare, instance))
+        return instance
+
+    def _refuse_new_runs(self) -> None:
+        if self._stopping.is_set():
+            raise DependencyUnavailableError("the orchestrator replica is shutting down; send the request again")
+        if self._audit.unreachable:  # a run started now would only wait with the others
+            raise DependencyUnavailableError("the audit service is unavailable; send the request again")
+
     async def _admit(self, run: NewRun) -> InstanceRecord:
         """An impact analysis: queued, then started here with the others the free slots let start, if any."""
         assert self._admission is not None
@@ -199,9 +219,10 @@ class Replica:
                 template: LoadedTemplate | None = self._templates.get(instance.template_id)
             except TemplateNotFoundError:
                 template = None
-            if template is None or template.model.version != instance.template_version:
+            if template is None or template.model.version != instance.template_version or instance.retry_of:
                 # Queued under a template this replica no longer has as it was: never run under another
                 # definition. The resumer fails the run, saying so, as it does for any run it cannot continue.
+                # A retry starts from its journal, as a run taken over does.
                 self._spawn(instance, functools.partial(self._resumer.prepare, instance))
             else:
                 self._spawn(instance, functools.partial(_new_run, instance, template))
@@ -259,12 +280,19 @@ class Replica:
         """The run as it is now: the live snapshot if driven here, else as stored."""
         return self._board.live(instance_id) or await self._stored(instance_id)
 
+    def cancelled(self, instance: InstanceRecord) -> None:
+        """A run cancelled by a request to this replica: its watchers here see it at once, and if it is driven
+        here it stops now rather than at the next poll."""
+        self._board.publish(instance)
+        self._stop_driving(instance.instance_id)
+
     async def stop(self, grace: float) -> None:
         self._stopping.set()
-        if self._keeper is not None:
-            self._keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keeper
+        for background in (self._keeper, self._cancellation_watcher):
+            if background is not None:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
         if self._admission is not None:
             await self._admission.stop_promoting(grace)
         driving = dict(self._driving)
@@ -374,6 +402,29 @@ class Replica:
                     await self._claim()
             except DependencyUnavailableError as error:
                 log.warning("lease upkeep failed; trying again", extra={"error": str(error)})
+
+    async def _stop_cancelled_runs(self) -> None:
+        """Stops the runs driven here that were cancelled, wherever the request went; one indexed read per poll,
+        and none while this replica drives nothing."""
+        while True:
+            await asyncio.sleep(self._settings.cancel_poll_seconds)
+            if not self._driving:
+                continue
+            try:
+                cancelled = await asyncio.to_thread(self._leases.cancelled, list(self._driving))
+            except DependencyUnavailableError as error:
+                log.warning("could not look for cancelled runs; trying again", extra={"error": str(error)})
+                continue
+            for instance_id in cancelled:
+                self._stop_driving(instance_id)
+
+    def _stop_driving(self, instance_id: uuid.UUID) -> None:
+        task = self._driving.get(instance_id)
+        if task is not None and not task.done():
+            # Whatever it is doing: its writes would change nothing (they require it running), and no step of it
+            # may start again. Its evaluator streams and result writer are released as the task unwinds.
+            log.info("run cancelled; stopping it here", extra={"instance_id": str(instance_id)})
+            task.cancel()
 
     async def _heartbeat(self) -> None:
         if not self._driving:

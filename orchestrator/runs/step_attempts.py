@@ -15,6 +15,8 @@ from orchestrator.templates.step_policy import ErrorKind
 
 # Marks the output of a failed attempt's audit entry, which carries its classification.
 ERROR_KIND_OUTPUT = "error_kind"
+# Names, in the output of a retry's audit entry of a step it took over, the run whose success it reuses.
+REUSED_FROM_OUTPUT = "reused_from"
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class StepAttempt:
     output: Any
     error_kind: ErrorKind | None = None
     error: str = ""
+    # A retry's success taken over from the run it retries (runs/retries.py): that run's id.
+    reused_from: uuid.UUID | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -52,6 +56,7 @@ class StepAttempt:
             "output": self.output,
             "started_at": self.started_at.isoformat(),
             "completed_at": self.completed_at.isoformat(),
+            "reused_from": str(self.reused_from) if self.reused_from is not None else None,
         }
 
     @classmethod
@@ -66,10 +71,17 @@ class StepAttempt:
             output=row.output,
             error_kind=ErrorKind(row.error_kind) if row.error_kind else None,
             error=row.error,
+            reused_from=row.reused_from,
         )
 
     def audit_record(self, instance_id: uuid.UUID, *, actor: str) -> audit_pb2.AuditRecord:
-        """Deterministic: the journal row of an attempt always yields the same record (and idempotency key)."""
+        """Deterministic: the journal row of an attempt always yields the same record (and idempotency key).
+
+        A reused success's output also names the run it came from (REUSED_FROM_OUTPUT).
+        """
+        output = self.output
+        if self.reused_from is not None and isinstance(output, dict):
+            output = {**output, REUSED_FROM_OUTPUT: str(self.reused_from)}
         return audit_pb2.AuditRecord(
             instance_id=str(instance_id),
             step_name=self.step_name,
@@ -79,7 +91,7 @@ class StepAttempt:
             started_at=to_timestamp(self.started_at),
             completed_at=to_timestamp(self.completed_at),
             input_json=canonical_json(self.input),
-            output_json=canonical_json(self.output),
+            output_json=canonical_json(output),
             error=self.error,
             actor=actor,
             idempotency_key=idempotency_key(instance_id, self.step_index, self.attempt),
@@ -90,6 +102,10 @@ class StepAttempt:
         """An attempt the audit trail holds; a success's output is exactly the step's result."""
         output = json.loads(record.output_json) if record.output_json else {}
         succeeded = record.status == audit_pb2.STEP_STATUS_SUCCESS
+        reused_from = None
+        if succeeded and isinstance(output, dict) and REUSED_FROM_OUTPUT in output:
+            output = dict(output)
+            reused_from = _uuid_or_none(output.pop(REUSED_FROM_OUTPUT))
         kind = None
         if not succeeded:
             declared = output.get(ERROR_KIND_OUTPUT) if isinstance(output, dict) else None
@@ -104,7 +120,15 @@ class StepAttempt:
             output=output,
             error_kind=kind,
             error=record.error,
+            reused_from=reused_from,
         )
+
+
+def _uuid_or_none(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
 
 
 def idempotency_key(instance_id: uuid.UUID, step_index: int, attempt: int) -> str:

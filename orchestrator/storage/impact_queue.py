@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from orchestrator.errors import SubjectQuotaError
 from orchestrator.storage.instance_records import INSTANCE_COLUMNS, InstanceRecord, NewRun
+from orchestrator.storage.retry_records import JOURNAL_RETRY, one_retry_per_run
 from orchestrator.storage.statements import Statements, database_errors
 
 # Any constant works as long as nothing else in the database takes it: "civicflow impact queue" in ASCII, truncated.
@@ -37,18 +38,19 @@ _UNFINISHED_OF_ACTOR = """
     """
 _ENQUEUE = f"""
     INSERT INTO orchestrator.workflow_instances (instance_id, template_id, template_version, status, inputs,
-        appealed_instance_id, created_at, actor, idempotency_key, request_hash, steps_total)
+        appealed_instance_id, created_at, actor, idempotency_key, request_hash, steps_total, retry_of, steps_completed)
     VALUES (%(instance_id)s, %(template_id)s, %(template_version)s, 'queued', CAST(%(inputs)s AS json),
         %(appealed_instance_id)s, clock_timestamp(), %(actor)s, %(idempotency_key)s, %(request_hash)s,
-        %(steps_total)s)
+        %(steps_total)s, %(retry_of)s, %(steps_completed)s)
     RETURNING {INSTANCE_COLUMNS}
     """
 # created_at is taken under the lock (clock_timestamp, not the transaction's start), so the queue's
-# order is the order in which analyses were admitted; instance_id breaks a tie.
+# order is the order in which analyses were admitted; instance_id breaks a tie. A run cancelled while this
+# statement waited for its row lock (runs/cancellation.py takes no admission lock) is checked again and skipped.
 _PROMOTE = f"""
     UPDATE orchestrator.workflow_instances
        SET status = 'running', owner = %(owner)s, lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
-     WHERE instance_id IN (
+     WHERE status = 'queued' AND instance_id IN (
         SELECT instance_id FROM orchestrator.workflow_instances
          WHERE status = 'queued'
          ORDER BY created_at, instance_id
@@ -100,7 +102,10 @@ class ImpactQueue:
                     f" subject may have ({self._limits.max_per_subject}); send it again once one has ended",
                     retry_after_seconds=self._limits.retry_after_seconds,
                 )
-            queued = InstanceRecord.from_row(statements.row(_ENQUEUE, run.insert_parameters()))
+            with one_retry_per_run(run):
+                queued = InstanceRecord.from_row(statements.row(_ENQUEUE, run.insert_parameters()))
+            if run.reused:
+                statements.execute_with(JOURNAL_RETRY, run.reused_journal())
             promoted = self._promote(statements, owner=owner, lease_seconds=lease_seconds)
         mine = next((instance for instance in promoted if instance.instance_id == run.instance_id), queued)
         return Admission(mine, created=True, promoted=promoted)

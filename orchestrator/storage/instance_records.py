@@ -8,17 +8,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from orchestrator.runs.step_attempts import StepAttempt
+
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 # An impact analysis waiting for a slot (impact/admission.py): not started, not owned by any replica.
 QUEUED = "queued"
 # Parked at a human_review step until its review task is decided: owned by no replica, held in no memory.
 WAITING = "waiting"
+# Stopped by a person before it ended (runs/cancellation.py): final, like completed and failed.
+CANCELLED = "cancelled"
+ENDED = frozenset({COMPLETED, FAILED, CANCELLED})
+# What a person may cancel, and what a person may retry.
+CANCELLABLE = frozenset({QUEUED, RUNNING, WAITING})
+RETRYABLE = frozenset({FAILED, CANCELLED})
 
 # The columns InstanceRecord.from_row reads, in every statement that returns an instance.
 INSTANCE_COLUMNS = (
     "instance_id, template_id, template_version, status, inputs, outputs, error, appealed_instance_id,"
     " created_at, completed_at, actor, request_hash, steps_completed, steps_total, items_done, items_total,"
-    " waiting_for_review"
+    " waiting_for_review, retry_of"
 )
 
 
@@ -48,6 +56,9 @@ class InstanceRecord:
     request_hash: str | None = None
     # While waiting: the review task it waits for.
     waiting_for: uuid.UUID | None = None
+    # The run this one retries, and the run that retried this one (read with the stored run only).
+    retry_of: uuid.UUID | None = None
+    retried_by: uuid.UUID | None = None
 
     @property
     def running(self) -> bool:
@@ -55,7 +66,7 @@ class InstanceRecord:
 
     @property
     def ended(self) -> bool:
-        return self.status in (COMPLETED, FAILED)
+        return self.status in ENDED
 
     @property
     def settled(self) -> bool:
@@ -79,6 +90,8 @@ class InstanceRecord:
             progress=RunProgress(row.steps_completed, row.steps_total, row.items_done, row.items_total),
             request_hash=row.request_hash,
             waiting_for=row.waiting_for_review,
+            retry_of=row.retry_of,
+            retried_by=getattr(row, "retried_by", None),
         )
 
 
@@ -95,6 +108,9 @@ class NewRun:
     idempotency_key: str | None = None
     request_hash: str | None = None
     instance_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    # A retry: the run it retries, and the successes it takes over from it (journalled with its creation).
+    retry_of: uuid.UUID | None = None
+    reused: tuple[StepAttempt, ...] = ()
 
     def insert_parameters(self) -> dict[str, object]:
         """The values of the run's INSERT (a run started at once, or one queued), by column."""
@@ -108,6 +124,15 @@ class NewRun:
             "idempotency_key": self.idempotency_key,
             "request_hash": self.request_hash,
             "steps_total": self.steps_total,
+            "retry_of": self.retry_of,
+            "steps_completed": len(self.reused),
+        }
+
+    def reused_journal(self) -> dict[str, object]:
+        """The parameters of JOURNAL_RETRY: the successes a retry takes over, for its instance."""
+        return {
+            "instance_id": self.instance_id,
+            "attempts": json.dumps([attempt.journal_row() for attempt in self.reused]),
         }
 
     def unsaved_instance(self) -> InstanceRecord:
@@ -126,4 +151,5 @@ class NewRun:
             actor=self.actor,
             progress=RunProgress(steps_total=self.steps_total),
             request_hash=self.request_hash,
+            retry_of=self.retry_of,
         )

@@ -7,7 +7,6 @@ gives up the lease. Statements are plain SQL on purpose: each is one round trip 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
 from collections.abc import Sequence
@@ -25,20 +24,27 @@ from orchestrator.storage.instance_records import (
     NewRun,
     RunProgress,
 )
+from orchestrator.storage.retry_records import JOURNAL_RETRY, one_retry_per_run
 from orchestrator.storage.statements import single_statements
 from orchestrator.storage.step_journal import JOURNAL_ATTEMPTS
 
 _CREATE = f"""
     INSERT INTO orchestrator.workflow_instances (instance_id, template_id, template_version, status, inputs,
-        appealed_instance_id, created_at, actor, idempotency_key, request_hash, steps_total, owner, lease_expires_at)
+        appealed_instance_id, created_at, actor, idempotency_key, request_hash, steps_total, owner, lease_expires_at,
+        retry_of, steps_completed)
     VALUES (%(instance_id)s, %(template_id)s, %(template_version)s, 'running', CAST(%(inputs)s AS json),
         %(appealed_instance_id)s, now(), %(actor)s, %(idempotency_key)s, %(request_hash)s, %(steps_total)s, %(owner)s,
-        now() + make_interval(secs => %(lease_seconds)s))
+        now() + make_interval(secs => %(lease_seconds)s), %(retry_of)s, %(steps_completed)s)
     ON CONFLICT (actor, idempotency_key) DO NOTHING
     RETURNING {INSTANCE_COLUMNS}
     """
 
-_BY_ID = f"SELECT {INSTANCE_COLUMNS} FROM orchestrator.workflow_instances WHERE instance_id = %(instance_id)s"
+# The run that retried this one is found through the unique index on retry_of (migration 0011).
+_BY_ID = f"""
+    SELECT {INSTANCE_COLUMNS},
+           (SELECT retry.instance_id FROM orchestrator.workflow_instances AS retry
+             WHERE retry.retry_of = run.instance_id) AS retried_by
+      FROM orchestrator.workflow_instances AS run WHERE instance_id = %(instance_id)s"""
 # A key names a run only for the subject that used it.
 _BY_KEY = (
     f"SELECT {INSTANCE_COLUMNS} FROM orchestrator.workflow_instances"
@@ -85,6 +91,8 @@ class InstanceStore:
         PostgreSQL lets exactly one INSERT through the unique key; the others wait for it and find its row.
         """
         params = {**run.insert_parameters(), "owner": owner, "lease_seconds": lease_seconds}
+        if run.retry_of is not None:
+            return self._create_retry(run, params), True
         with single_statements(self._engine) as statements:
             created = statements.row(_CREATE, params)
             if created is not None:
@@ -92,6 +100,14 @@ class InstanceStore:
             existing = statements.row(_BY_KEY, {"actor": run.actor, "key": run.idempotency_key})
         assert existing is not None, "ON CONFLICT DO NOTHING waited for the row with this key"
         return InstanceRecord.from_row(existing), False
+
+    def _create_retry(self, run: NewRun, params: dict[str, object]) -> InstanceRecord:
+        """A retry and the successes it takes over, journalled in the same transaction (runs/retries.py)."""
+        with single_statements(self._engine) as statements, one_retry_per_run(run), statements.transaction():
+            created = statements.row(_CREATE, params)
+            statements.execute_with(JOURNAL_RETRY, run.reused_journal())
+        assert created is not None, "a retry has no idempotency key to conflict on"
+        return InstanceRecord.from_row(created)
 
     def finish(
         self,
@@ -150,18 +166,11 @@ class InstanceStore:
             "steps_completed": progress.steps_completed,
             "steps_total": progress.steps_total,
         }
-        with single_statements(self._engine) as statements:
-            statements.execute("BEGIN")
-            try:
-                statements.execute(_LOCK_TIMEOUT)
-                if statements.row(_LOCK_OWNED, params) is None:
-                    raise LeaseLostError(f"instance {instance_id} is no longer owned by {owner}")
-                parked = statements.row(_PARK, params) if statements.row(_TASK_UNDECIDED, params) else None
-            except BaseException:
-                with contextlib.suppress(Exception):  # a lost connection rolls back by itself
-                    statements.execute("ROLLBACK")
-                raise
-            statements.execute("COMMIT")
+        with single_statements(self._engine) as statements, statements.transaction():
+            statements.execute(_LOCK_TIMEOUT)
+            if statements.row(_LOCK_OWNED, params) is None:
+                raise LeaseLostError(f"instance {instance_id} is no longer owned by {owner}")
+            parked = statements.row(_PARK, params) if statements.row(_TASK_UNDECIDED, params) else None
         return InstanceRecord.from_row(parked) if parked is not None else None
 
     def get(self, instance_id: uuid.UUID) -> InstanceRecord:

@@ -56,6 +56,12 @@ _FAIL_UNRESUMABLE = """
        AND resume_attempts >= %(max_resumes)s AND instance_id <> ALL(%(driving)s)
     RETURNING instance_id
     """
+# Runs a replica drives that a person cancelled meanwhile (runs/cancellation.py): by primary key, so as cheap
+# as the runs are few.
+_CANCELLED = """
+    SELECT instance_id FROM orchestrator.workflow_instances
+     WHERE instance_id = ANY(%(driving)s) AND status = 'cancelled'
+    """
 # An expired lease, not merely none: the claim scan of every replica picks the run up at once.
 _RELEASE = """
     UPDATE orchestrator.workflow_instances SET owner = NULL, lease_expires_at = now()
@@ -106,6 +112,11 @@ class LeaseStore:
         params = {"max_resumes": max_resumes, "error": error, "driving": list(driving)}
         with single_statements(self._engine) as statements:
             return statements.scalars(_FAIL_UNRESUMABLE, params)
+
+    def cancelled(self, driving: Collection[uuid.UUID]) -> list[uuid.UUID]:
+        """Those of the runs in `driving` that have been cancelled: their replica stops driving them."""
+        with single_statements(self._engine) as statements:
+            return statements.scalars(_CANCELLED, {"driving": list(driving)})
 
     def release(self, owner: str, instance_ids: Collection[uuid.UUID]) -> list[uuid.UUID]:
         """Gives up `owner`'s leases of these runs, so that another replica resumes them at its next scan."""

@@ -11,6 +11,7 @@ psycopg2's `%(name)s` parameters; rows are named tuples.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -38,6 +39,10 @@ class Statements:
         """A statement that returns nothing: BEGIN and COMMIT of the few writes that take several statements."""
         self._cursor.execute(sql)
 
+    def execute_with(self, sql: str, params: Mapping[str, Any]) -> None:
+        """A statement with parameters whose rows, if any, nobody reads."""
+        self._cursor.execute(sql, params)
+
     def rows(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
         self._cursor.execute(sql, params)
         return list(self._cursor.fetchall())
@@ -51,6 +56,18 @@ class Statements:
 
     def scalars(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
         return [row[0] for row in self.rows(sql, params)]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The statements of the block as one transaction: committed at its end, rolled back on an error."""
+        self.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):  # a lost connection rolls back by itself
+                self.execute("ROLLBACK")
+            raise
+        self.execute("COMMIT")
 
 
 @contextmanager

@@ -22,12 +22,12 @@ from orchestrator.storage.statements import single_statements
 # An attempt journalled already is left as it is: a write whose answer an outage lost is made again.
 JOURNAL_ATTEMPTS = """
     INSERT INTO orchestrator.workflow_steps (instance_id, step_index, attempt, step_name, succeeded,
-                                             error_kind, error, input, output, started_at, completed_at)
+                                             error_kind, error, input, output, started_at, completed_at, reused_from)
     SELECT owned.instance_id, a.step_index, a.attempt, a.step_name, a.succeeded, a.error_kind, a.error,
-           a.input, a.output, a.started_at, a.completed_at
+           a.input, a.output, a.started_at, a.completed_at, a.reused_from
       FROM owned, json_to_recordset(CAST(%(attempts)s AS json)) AS a(
            step_index int, attempt int, step_name text, succeeded boolean, error_kind text, error text,
-           input json, output json, started_at timestamptz, completed_at timestamptz)
+           input json, output json, started_at timestamptz, completed_at timestamptz, reused_from uuid)
     ON CONFLICT DO NOTHING
 """
 
@@ -46,7 +46,7 @@ _RECORD = f"""
     SELECT count(*) FROM owned
     """
 _ATTEMPTS = (
-    "SELECT step_index, attempt, step_name, error_kind, error, input, output, started_at, completed_at"
+    "SELECT step_index, attempt, step_name, error_kind, error, input, output, started_at, completed_at, reused_from"
     " FROM orchestrator.workflow_steps WHERE instance_id = %(instance_id)s ORDER BY step_index, attempt"
 )
 

@@ -56,6 +56,8 @@ class WorkflowInstanceRow(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Times the run was taken over since it last finished a step; past a limit it is failed (leases.py).
     resume_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The failed or cancelled run this one retries; unique: a run is retried once (its retry may be retried).
+    retry_of: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey(f"{SCHEMA}.workflow_instances.instance_id"))
 
 
 class WorkflowStepRow(Base):
@@ -79,6 +81,8 @@ class WorkflowStepRow(Base):
     output: Mapped[Any] = mapped_column(JSON)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # A retry's attempt taken over from the run it retries (that run's id); null for an attempt the run made.
+    reused_from: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey(WorkflowInstanceRow.instance_id))
 
 
 class AppealRow(Base):

@@ -19,16 +19,17 @@ def migrate(engine: sa.Engine) -> None:
 def instance_for_results(engine: sa.Engine) -> uuid.UUID:
     """A workflow instance for results to belong to.
 
-    Stored as already ended, so that no orchestrator sharing the database takes it for a run
-    to resume; results only need their instance to exist.
+    Results are written only while their run runs (migration 0011): stored running, leased for a
+    day to an owner no orchestrator has, so that none sharing the database takes it for a run to resume.
     """
     instance_id = uuid.uuid4()
     with engine.begin() as connection:
         connection.execute(
             sa.text(
                 "INSERT INTO orchestrator.workflow_instances"
-                " (instance_id, template_id, template_version, status, inputs, error, created_at, completed_at)"
-                " VALUES (:id, 'impact_analysis', 'test', 'failed', '{}', 'fan-out test fixture', now(), now())"
+                " (instance_id, template_id, template_version, status, inputs, created_at, owner, lease_expires_at)"
+                " VALUES (:id, 'fan_out_fixture', 'test', 'running', '{}', now(), 'fan-out test fixture',"
+                " now() + interval '1 day')"
             ),
             {"id": instance_id},
         )

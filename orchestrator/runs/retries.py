@@ -1,0 +1,75 @@
+"""Retrying a failed or cancelled run: a new run of the same template version with the same inputs, which
+takes over the successes of the steps the old run completed and starts at the first step it did not.
+
+Which successes: the old run's path as its journal holds it, replayed by recovery.plan_resume as for any
+run taken over, up to the first step that failed or never ran, and before any step that fans out (its
+rows belong to the run that wrote them: the retry writes its own). They are journalled with the retry's
+creation, in the same transaction, each naming the run it came from (`reused_from`); the retry then
+starts as a run taken over does (recovery.py), which appends to the audit trail each journalled attempt
+the trail lacks: so each reused step is an audit entry of the retry, its output naming the old run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterable
+
+from orchestrator.errors import RunConflictError, TemplateNotFoundError
+from orchestrator.runs.recovery import plan_resume
+from orchestrator.runs.replica import Replica
+from orchestrator.runs.step_attempts import StepAttempt
+from orchestrator.storage.instance_records import RETRYABLE, InstanceRecord, NewRun
+from orchestrator.storage.step_journal import StepJournal
+from orchestrator.templates.registry import LoadedTemplate, TemplateRegistry
+
+
+class RetryDesk:
+    def __init__(self, *, templates: TemplateRegistry, journal: StepJournal, replica: Replica) -> None:
+        self._templates = templates
+        self._journal = journal
+        self._replica = replica
+
+    async def retry(self, old: InstanceRecord, *, actor: str) -> InstanceRecord:
+        """The retry, started (or queued); RunConflictError if `old` may not be retried, saying why."""
+        if old.status not in RETRYABLE:
+            raise RunConflictError(
+                f"run {old.instance_id} is {old.status}; only a failed or cancelled run can be retried"
+            )
+        if old.retried_by is not None:
+            raise RunConflictError(f"run {old.instance_id} has been retried already, by run {old.retried_by}")
+        try:
+            template = self._templates.version(old.template_id, old.template_version)
+        except TemplateNotFoundError:
+            raise RunConflictError(
+                f"run {old.instance_id} cannot be retried: its template '{old.template_id}' version"
+                f" {old.template_version} is no longer loaded"
+            ) from None
+        journal = await asyncio.to_thread(self._journal.attempts, old.instance_id)
+        run = NewRun(
+            template_id=old.template_id,
+            template_version=old.template_version,
+            inputs=old.inputs,
+            steps_total=template.steps_left(template.steps[0]),
+            appealed_instance_id=old.appealed_instance_id,
+            actor=actor,
+            retry_of=old.instance_id,
+            reused=tuple(reusable_successes(old, template, journal)),
+        )
+        return await self._replica.retry(template, run)
+
+
+def reusable_successes(
+    old: InstanceRecord, template: LoadedTemplate, journal: Iterable[StepAttempt]
+) -> list[StepAttempt]:
+    """The old run's successes a retry takes over, in path order, as the retry's first attempt of each step."""
+    plan = plan_resume(old, template, journal=journal, audit=[])
+    reused: list[StepAttempt] = []
+    # With no audit trail, every journalled attempt on the path is "to audit": its successes are the path's.
+    for attempt in plan.to_audit:
+        if not attempt.succeeded:
+            continue
+        if template.steps[attempt.step_index].contract.fans_out:
+            break
+        reused.append(dataclasses.replace(attempt, attempt=1, reused_from=old.instance_id))
+    return reused
