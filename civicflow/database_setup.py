@@ -45,8 +45,9 @@ PRIVILEGES: dict[str, dict[str, dict[str, str]]] = {
             "workflow_instances": "SELECT, INSERT, UPDATE",
             "workflow_steps": "SELECT, INSERT",
             "appeals": "SELECT, INSERT",
-            "impact_results": "SELECT, INSERT",
-            "impact_failures": "SELECT, INSERT",
+            # DELETE for a cancelled analysis's rows, the one deletion their triggers allow (migration 0011).
+            "impact_results": "SELECT, INSERT, DELETE",
+            "impact_failures": "SELECT, INSERT, DELETE",
             # UPDATE for publishing a draft, the one change its trigger allows; never DELETE.
             "scheme_versions": "SELECT, INSERT, UPDATE",
             # UPDATE for the transitions its trigger allows (claim, unclaim, decide, ...); never DELETE.
