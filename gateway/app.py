@@ -15,7 +15,7 @@ from gateway.body_limits import RequestBodyLimits
 from gateway.config import GatewaySettings
 from gateway.deps import Upstreams
 from gateway.errors import install_error_handlers
-from gateway.routes import audit, health, reports, reviews, schemes, templates, workflows
+from gateway.routes import audit, health, reports, reviews, run_operations, schemes, templates, workflows
 from gateway.stream_slots import StreamSlots
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     # Reports first, so that "report" is never taken for an instance id.
     app.include_router(reports.router)
     app.include_router(workflows.router)
+    app.include_router(run_operations.router)
     app.include_router(templates.router)
     app.include_router(schemes.router)
     app.include_router(reviews.router)

@@ -19,6 +19,7 @@ RUN_STATUS_NAMES: dict[int, schemas.RunStatusName] = {
     orchestrator_pb2.RUN_STATUS_FAILED: "failed",
     orchestrator_pb2.RUN_STATUS_QUEUED: "queued",
     orchestrator_pb2.RUN_STATUS_WAITING: "waiting",
+    orchestrator_pb2.RUN_STATUS_CANCELLED: "cancelled",
 }
 STEP_STATUS_NAMES: dict[int, schemas.StepStatusName] = {
     audit_pb2.STEP_STATUS_SUCCESS: "success",
@@ -68,6 +69,8 @@ def workflow_instance(instance: orchestrator_pb2.WorkflowInstance) -> schemas.Wo
             items_total=instance.progress.items_total,
         ),
         waiting_for=_waiting_for(instance),
+        retry_of=instance.retry_of or None,
+        retried_by=instance.retried_by or None,
     )
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 
 from civicflow.decisions import DecisionName
 
-RunStatusName = Literal["queued", "running", "waiting", "completed", "failed"]
+RunStatusName = Literal["queued", "running", "waiting", "completed", "failed", "cancelled"]
 StepStatusName = Literal["success", "failed"]
 AppealOutcomeName = Literal["decision_changed", "decision_upheld", "run_failed"]
 # As the orchestrator's templates name themselves (pydantic's patterns match `$` at the very end only).
@@ -108,6 +108,13 @@ class WorkflowInstance(_ShowsWaitingFor):
     appealed_instance_id: str | None = Field(description="The instance this one appeals, if it is an appeal.")
     actor: str = Field(description="Who started the run: the subject of the bearer token it was started with.")
     progress: RunProgress
+    retry_of: str | None = Field(default=None, description="The failed or cancelled run this one retries, if any.")
+    retried_by: str | None = Field(default=None, description="The run that retried this one, once there is one.")
+
+
+class RetryStarted(BaseModel):
+    instance_id: str = Field(description="The new run: follow it with GET /workflows/{id} or its events.")
+    retry_of: str = Field(description="The run it retries.")
 
 
 class AuditEntry(BaseModel):

@@ -133,7 +133,7 @@ async def follow_workflow(
     """The instance now and after every change of status or progress, as Server-Sent Events.
 
     Each event's `data` is the instance as `GET /workflows/{id}` shows it; the stream closes once
-    the run has ended (the last event shows it completed or failed); a run that waits for a review
+    the run has ended (the last event shows it completed, failed or cancelled); a run that waits for a review
     shows `waiting` and stays open until the review is decided and the run ends. Unknown instance: 404. A
     failure once the stream has begun (the orchestrator handing the run over, say) is a last
     event named `error` whose `data` is the error shape. A subject holding `SSE_MAX_PER_SUBJECT` open

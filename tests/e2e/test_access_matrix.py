@@ -26,7 +26,7 @@ from tests.support.eligibility_oracle import citizens_decided
 from tests.support.rest_api import RestApi
 
 CASEWORKER, ANALYST, AUDITOR, ADMIN = Role.CASEWORKER, Role.ANALYST, Role.AUDITOR, Role.ADMIN
-OK, CREATED, FORBIDDEN, NOT_A_REPORT, NOT_APPEALABLE = 200, 201, 403, 409, 409
+OK, CREATED, FORBIDDEN, NOT_A_REPORT, NOT_APPEALABLE, WRONG_STATUS = 200, 201, 403, 409, 409, 409
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,29 @@ ROWS = [
         lambda runs: f"/workflows/report/{runs.check}",
         roles(caseworker=NOT_A_REPORT, analyst=FORBIDDEN, auditor=NOT_A_REPORT, admin=NOT_A_REPORT),
         name="of an eligibility check",
+    ),
+    # An ended run: only an admin (or the subject who started it) may cancel one, and is told it has ended.
+    Row(
+        "POST /workflows/{instance_id}/cancel",
+        lambda runs: f"/workflows/{runs.check}/cancel",
+        roles(caseworker=FORBIDDEN, analyst=FORBIDDEN, auditor=FORBIDDEN, admin=WRONG_STATUS),
+        body=lambda runs: {},
+        name="of a completed check",
+    ),
+    # Retrying takes a role that may run the template; a completed run is not retried.
+    Row(
+        "POST /workflows/{instance_id}/retry",
+        lambda runs: f"/workflows/{runs.check}/retry",
+        roles(caseworker=WRONG_STATUS, analyst=FORBIDDEN, auditor=FORBIDDEN, admin=WRONG_STATUS),
+        body=lambda runs: {},
+        name="of a completed check",
+    ),
+    Row(
+        "POST /workflows/{instance_id}/retry",
+        lambda runs: f"/workflows/{runs.impact}/retry",
+        roles(caseworker=FORBIDDEN, analyst=WRONG_STATUS, auditor=FORBIDDEN, admin=WRONG_STATUS),
+        body=lambda runs: {},
+        name="of a completed impact analysis",
     ),
     Row("GET /templates", lambda runs: "/templates", roles(caseworker=OK, analyst=OK, auditor=OK)),
     Row("GET /schemes/schema", lambda runs: "/schemes/schema", READ_SCHEMES),

@@ -149,6 +149,26 @@ ROWS = [
         lambda runs: orchestrator_pb2.ListImpactResultsRequest(instance_id=runs.impact, limit=5),
         ANALYSIS,
     ),
+    # An ended run: only an admin (or the subject who started it) may cancel one, and is told it has ended.
+    Row(
+        "CancelWorkflow",
+        lambda runs: orchestrator_pb2.CancelWorkflowRequest(instance_id=runs.check),
+        roles(caseworker=DENIED, analyst=DENIED, auditor=DENIED, admin=PRECONDITION),
+        name="of a completed check",
+    ),
+    # Retrying takes a role that may run the template; a completed run is not retried.
+    Row(
+        "RetryWorkflow",
+        lambda runs: orchestrator_pb2.RetryWorkflowRequest(instance_id=runs.check),
+        roles(caseworker=PRECONDITION, analyst=DENIED, auditor=DENIED, admin=PRECONDITION),
+        name="of a completed check",
+    ),
+    Row(
+        "RetryWorkflow",
+        lambda runs: orchestrator_pb2.RetryWorkflowRequest(instance_id=runs.impact),
+        roles(caseworker=DENIED, analyst=PRECONDITION, auditor=DENIED, admin=PRECONDITION),
+        name="of a completed impact analysis",
+    ),
     Row("GetSchemeDocumentSchema", lambda runs: orchestrator_pb2.GetSchemeDocumentSchemaRequest(), READ_SCHEMES),
     Row("ListSchemes", lambda runs: orchestrator_pb2.ListSchemesRequest(), READ_SCHEMES),
     Row("GetScheme", lambda runs: orchestrator_pb2.GetSchemeRequest(scheme_name=runs.scheme), READ_SCHEMES),
