@@ -9,6 +9,7 @@ from pathlib import Path
 from civicflow.auth.local_issuer import DEFAULT_TTL_SECONDS
 from civicflow.auth.principals import Role
 from civicflow_cli.review_commands import add_review_commands
+from civicflow_cli.run_commands import add_run_commands
 from civicflow_cli.scheme_commands import add_scheme_commands
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -142,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add_review_commands(command, count=_count, global_options=lambda sub: _global_options(sub, suppress=True))
+
+    add_run_commands(command, instance_id=_instance_id, global_options=lambda sub: _global_options(sub, suppress=True))
 
     token = command("token", "tokens of the local issuer, for development (make run)")
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="TOKEN_COMMAND")

@@ -24,6 +24,7 @@ STYLES = {
     "running": "cyan",
     "queued": "magenta",
     "waiting": "yellow",
+    "cancelled": "dim",
     "decision_changed": "yellow",
     "decision_upheld": "green",
     "run_failed": "bold red",
@@ -83,6 +84,10 @@ def instance(body: dict[str, Any]) -> RenderableType:
         rows.append(("progress", progress))
     if body.get("appealed_instance_id"):
         rows.append(("appeal of", body["appealed_instance_id"]))
+    if body.get("retry_of"):
+        rows.append(("retry of", body["retry_of"]))
+    if body.get("retried_by"):
+        rows.append(("retried by", body["retried_by"]))
     for name in ("created_at", "completed_at"):
         if body.get(name):
             rows.append((name.replace("_at", ""), body[name]))
