@@ -6,11 +6,13 @@ import contextlib
 import hashlib
 import io
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import psycopg2
+import psycopg2.errors
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -80,12 +82,20 @@ class ResultWriter:
 
     def write_results(self, copy_text: bytes) -> None:
         """Appends result rows given in COPY text format: tab-separated columns, one row per line."""
-        with database_errors():
+        with database_errors(), self._refused_once_stopped():
             self._cursor.copy_expert(RESULTS_COPY, io.BytesIO(copy_text), size=_COPY_READ_BYTES)
 
     def write_failures(self, copy_text: bytes) -> None:
-        with database_errors():
+        with database_errors(), self._refused_once_stopped():
             self._cursor.copy_expert(FAILURES_COPY, io.BytesIO(copy_text), size=_COPY_READ_BYTES)
+
+    @contextlib.contextmanager
+    def _refused_once_stopped(self) -> Iterator[None]:
+        """The tables' trigger refuses rows of a run no longer running (cancelled): the step stops, saying so."""
+        try:
+            yield
+        except psycopg2.errors.RestrictViolation as error:
+            raise StepFailedError(f"run {self._instance_id} stopped before its results were stored") from error
 
     def commit(self) -> None:
         """Commits the results, unless the run stopped running meanwhile (StepFailedError: nothing is kept)."""

@@ -415,6 +415,9 @@ class Replica:
             except DependencyUnavailableError as error:
                 log.warning("could not look for cancelled runs; trying again", extra={"error": str(error)})
                 continue
+            except Exception:  # were the watcher to end, no run cancelled elsewhere would stop here
+                log.exception("looking for cancelled runs failed; trying again at the next poll")
+                continue
             for instance_id in cancelled:
                 self._stop_driving(instance_id)
 

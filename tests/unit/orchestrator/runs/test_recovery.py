@@ -4,75 +4,22 @@ the audit trail is trusted only where the orchestrator wrote it and its content 
 from __future__ import annotations
 
 import dataclasses
-import uuid
-from datetime import UTC, datetime
 
 import pytest
 
-from civicflow.settings import REPO_ROOT
 from civicflow.v1 import audit_pb2
 from orchestrator.runs.recovery import plan_resume
 from orchestrator.runs.step_attempts import StepAttempt
-from orchestrator.storage.instance_records import InstanceRecord, RunProgress
-from orchestrator.tasks import TASK_CONTRACTS
-from orchestrator.templates.registry import LoadedTemplate, TemplateRegistry
+from orchestrator.storage.instance_records import RunProgress
 from orchestrator.templates.step_policy import ErrorKind
-from tests.support.seeded_schemes import seeded_rules, shipped_template_version
-
-SHIPPED = REPO_ROOT / "templates"
-INSTANCE_ID = uuid.UUID("00000000-0000-4000-8000-000000000042")
-MOMENT = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
-CITIZEN = {
-    "citizen_id": "CIT-0000042",
-    "name": "N",
-    "age": 30,
-    "income": 1000.0,
-    "category": "general",
-    "household_size": 2,
-    "has_disability": False,
-}
-RULES = seeded_rules("scheme_alpha")
-# What each step of eligibility_check consumes in these runs, as the run's earlier steps produced it.
-INPUTS = {
-    "fetch_citizen": {"citizen_id": "CIT-0000042"},
-    "fetch_scheme_rules": {"scheme_name": "scheme_alpha"},
-    "evaluate_rules": {"citizen": CITIZEN, "rules": RULES},
-}
-
-
-def _template() -> LoadedTemplate:
-    return TemplateRegistry.load_directory(SHIPPED, TASK_CONTRACTS).get("eligibility_check")
-
-
-def _instance() -> InstanceRecord:
-    return InstanceRecord(
-        instance_id=INSTANCE_ID,
-        template_id="eligibility_check",
-        template_version=shipped_template_version("eligibility_check"),
-        status="running",
-        inputs={"citizen_id": "CIT-0000042", "scheme_name": "scheme_alpha"},
-        outputs={},
-        error=None,
-        appealed_instance_id=None,
-        created_at=MOMENT,
-        completed_at=None,
-        actor="clerk",
-        progress=RunProgress(steps_completed=1, steps_total=4),
-    )
-
-
-def _attempt(step_index: int, name: str, attempt: int, output: dict, kind: ErrorKind | None = None) -> StepAttempt:
-    return StepAttempt(
-        step_index=step_index,
-        step_name=name,
-        attempt=attempt,
-        started_at=MOMENT,
-        completed_at=MOMENT,
-        input=INPUTS.get(name, {}),
-        output=output,
-        error_kind=kind,
-        error="" if kind is None else "evaluator unavailable",
-    )
+from tests.support.check_attempts import (
+    CITIZEN,
+    INSTANCE_ID,
+    RULES,
+    check_instance,
+    check_template,
+    step_attempt,
+)
 
 
 def _entry(attempt: StepAttempt, *, writer: str = "orchestrator") -> audit_pb2.AuditEntry:
@@ -80,35 +27,37 @@ def _entry(attempt: StepAttempt, *, writer: str = "orchestrator") -> audit_pb2.A
     return audit_pb2.AuditEntry(seq=attempt.step_index, record=record, writer=writer)
 
 
-FETCHED = _attempt(0, "fetch_citizen", 1, {"citizen": CITIZEN})
-RULES_FETCHED = _attempt(1, "fetch_scheme_rules", 1, {"rules": RULES})
+FETCHED = step_attempt(0, "fetch_citizen", 1, {"citizen": CITIZEN})
+RULES_FETCHED = step_attempt(1, "fetch_scheme_rules", 1, {"rules": RULES})
 EVALUATION = {"decision": "ELIGIBLE", "reasons": [{"criterion": "age", "passed": True, "detail": "30 is in 18..60"}]}
 FORGED_EVALUATION = {"decision": "NOT_ELIGIBLE", "reasons": [{"criterion": "override", "passed": False, "detail": ""}]}
 
 
 def test_the_run_continues_after_the_last_step_either_record_holds() -> None:
-    fetched = _attempt(0, "fetch_citizen", 1, {"citizen": CITIZEN})
-    rules = _attempt(1, "fetch_scheme_rules", 1, {"rules": RULES})
+    fetched = step_attempt(0, "fetch_citizen", 1, {"citizen": CITIZEN})
+    rules = step_attempt(1, "fetch_scheme_rules", 1, {"rules": RULES})
 
-    plan = plan_resume(_instance(), _template(), journal=[fetched], audit=[_entry(rules)])
+    plan = plan_resume(check_instance(), check_template(), journal=[fetched], audit=[_entry(rules)])
 
     # Step 0 is only in the journal: audited again. Step 1 is only audited: adopted, not run again.
     assert plan.to_audit == [fetched]
     assert plan.to_journal == [rules]
     assert plan.state.next_step == 2
-    assert plan.state.context == {"inputs": _instance().inputs, "citizen": CITIZEN, "scheme_rules": RULES}
+    assert plan.state.context == {"inputs": check_instance().inputs, "citizen": CITIZEN, "scheme_rules": RULES}
     assert plan.progress == RunProgress(steps_completed=2, steps_total=4)
 
 
 def test_attempt_numbering_continues_after_the_failed_attempts_of_the_interrupted_step() -> None:
     journal = [
-        _attempt(0, "fetch_citizen", 1, {"citizen": CITIZEN}),
-        _attempt(1, "fetch_scheme_rules", 1, {"rules": RULES}),
-        _attempt(2, "evaluate_rules", 1, {"error_kind": "unavailable"}, ErrorKind.UNAVAILABLE),
+        step_attempt(0, "fetch_citizen", 1, {"citizen": CITIZEN}),
+        step_attempt(1, "fetch_scheme_rules", 1, {"rules": RULES}),
+        step_attempt(2, "evaluate_rules", 1, {"error_kind": "unavailable"}, ErrorKind.UNAVAILABLE),
     ]
-    second_try = _attempt(2, "evaluate_rules", 2, {"error_kind": "timeout"}, ErrorKind.TIMEOUT)
+    second_try = step_attempt(2, "evaluate_rules", 2, {"error_kind": "timeout"}, ErrorKind.TIMEOUT)
 
-    plan = plan_resume(_instance(), _template(), journal=journal, audit=[*map(_entry, journal), _entry(second_try)])
+    plan = plan_resume(
+        check_instance(), check_template(), journal=journal, audit=[*map(_entry, journal), _entry(second_try)]
+    )
 
     assert plan.state.next_step == 2
     assert plan.state.prior_attempts == 2
@@ -118,15 +67,15 @@ def test_attempt_numbering_continues_after_the_failed_attempts_of_the_interrupte
 
 
 def test_an_attempt_in_both_records_is_written_to_neither_again() -> None:
-    journal = [_attempt(0, "fetch_citizen", 1, {"citizen": CITIZEN})]
-    plan = plan_resume(_instance(), _template(), journal=journal, audit=[_entry(journal[0])])
+    journal = [step_attempt(0, "fetch_citizen", 1, {"citizen": CITIZEN})]
+    plan = plan_resume(check_instance(), check_template(), journal=journal, audit=[_entry(journal[0])])
     assert plan.to_audit == [] and plan.to_journal == []
     assert plan.state.next_step == 1 and plan.state.prior_attempts == 0 and plan.state.prior_failure is None
 
 
 def test_an_audited_attempt_reads_back_equal_to_the_journalled_one() -> None:
-    failed = _attempt(2, "evaluate_rules", 3, {"error_kind": "timeout"}, ErrorKind.TIMEOUT)
-    succeeded = _attempt(0, "fetch_citizen", 1, {"citizen": CITIZEN})
+    failed = step_attempt(2, "evaluate_rules", 3, {"error_kind": "timeout"}, ErrorKind.TIMEOUT)
+    succeeded = step_attempt(0, "fetch_citizen", 1, {"citizen": CITIZEN})
     for attempt in (failed, succeeded):
         assert StepAttempt.from_audit(attempt.audit_record(INSTANCE_ID, actor="")) == attempt
     assert failed.audit_record(INSTANCE_ID, actor="").idempotency_key == f"{INSTANCE_ID}/2/3"
@@ -136,11 +85,14 @@ def test_an_audited_attempt_reads_back_equal_to_the_journalled_one() -> None:
 def test_an_audited_success_another_writer_appended_is_not_adopted_and_its_attempt_number_not_reused(
     writer: str,
 ) -> None:
-    forged = _attempt(2, "evaluate_rules", 1, {"evaluation": FORGED_EVALUATION})
+    forged = step_attempt(2, "evaluate_rules", 1, {"evaluation": FORGED_EVALUATION})
     journal = [FETCHED, RULES_FETCHED]
 
     plan = plan_resume(
-        _instance(), _template(), journal=journal, audit=[*map(_entry, journal), _entry(forged, writer=writer)]
+        check_instance(),
+        check_template(),
+        journal=journal,
+        audit=[*map(_entry, journal), _entry(forged, writer=writer)],
     )
 
     # The run goes on at the forged step, with the next attempt number: the forged one's key is taken.
@@ -157,12 +109,14 @@ def test_an_audited_success_another_writer_appended_is_not_adopted_and_its_attem
 def test_an_orchestrators_audited_success_is_not_adopted_when_its_input_is_not_what_the_run_produced() -> None:
     someone_else = {**CITIZEN, "citizen_id": "CIT-0000099", "income": 1.0}
     misfit = dataclasses.replace(
-        _attempt(2, "evaluate_rules", 1, {"evaluation": FORGED_EVALUATION}),
+        step_attempt(2, "evaluate_rules", 1, {"evaluation": FORGED_EVALUATION}),
         input={"citizen": someone_else, "rules": RULES},
     )
     journal = [FETCHED, RULES_FETCHED]
 
-    plan = plan_resume(_instance(), _template(), journal=journal, audit=[*map(_entry, journal), _entry(misfit)])
+    plan = plan_resume(
+        check_instance(), check_template(), journal=journal, audit=[*map(_entry, journal), _entry(misfit)]
+    )
 
     assert (plan.state.next_step, plan.state.prior_attempts, plan.state.prior_failure) == (2, 1, None)
     assert "evaluation" not in plan.state.context
@@ -174,12 +128,12 @@ def test_an_orchestrators_audited_success_is_not_adopted_when_its_input_is_not_w
 
 
 def test_an_orchestrators_audited_success_whose_input_fits_is_adopted_after_untrusted_ones() -> None:
-    forged = _attempt(2, "evaluate_rules", 1, {"evaluation": FORGED_EVALUATION})
-    fitting = _attempt(2, "evaluate_rules", 2, {"evaluation": EVALUATION})
+    forged = step_attempt(2, "evaluate_rules", 1, {"evaluation": FORGED_EVALUATION})
+    fitting = step_attempt(2, "evaluate_rules", 2, {"evaluation": EVALUATION})
     journal = [FETCHED, RULES_FETCHED]
     audit = [*map(_entry, journal), _entry(forged, writer=""), _entry(fitting)]
 
-    plan = plan_resume(_instance(), _template(), journal=journal, audit=audit)
+    plan = plan_resume(check_instance(), check_template(), journal=journal, audit=audit)
 
     assert plan.state.next_step == 3
     assert plan.state.context["evaluation"] == EVALUATION
@@ -188,12 +142,15 @@ def test_an_orchestrators_audited_success_whose_input_fits_is_adopted_after_untr
 
 
 def test_an_entry_that_contradicts_a_journalled_attempt_is_reported_and_the_journals_attempt_stands() -> None:
-    evaluated = _attempt(2, "evaluate_rules", 1, {"evaluation": EVALUATION})
+    evaluated = step_attempt(2, "evaluate_rules", 1, {"evaluation": EVALUATION})
     contradiction = dataclasses.replace(evaluated, output={"evaluation": FORGED_EVALUATION})
     journal = [FETCHED, RULES_FETCHED, evaluated]
 
     plan = plan_resume(
-        _instance(), _template(), journal=journal, audit=[_entry(FETCHED), _entry(RULES_FETCHED), _entry(contradiction)]
+        check_instance(),
+        check_template(),
+        journal=journal,
+        audit=[_entry(FETCHED), _entry(RULES_FETCHED), _entry(contradiction)],
     )
 
     assert plan.state.next_step == 3
@@ -206,12 +163,12 @@ def test_an_entry_that_contradicts_a_journalled_attempt_is_reported_and_the_jour
 
 
 def test_untrusted_attempts_past_the_last_trusted_failure_push_the_numbering_past_them() -> None:
-    failed = _attempt(2, "evaluate_rules", 1, {"error_kind": "unavailable"}, ErrorKind.UNAVAILABLE)
-    forged_failures = [_attempt(2, "evaluate_rules", n, {"error_kind": "failed"}, ErrorKind.FAILED) for n in (2, 3)]
+    failed = step_attempt(2, "evaluate_rules", 1, {"error_kind": "unavailable"}, ErrorKind.UNAVAILABLE)
+    forged_failures = [step_attempt(2, "evaluate_rules", n, {"error_kind": "failed"}, ErrorKind.FAILED) for n in (2, 3)]
     journal = [FETCHED, RULES_FETCHED, failed]
     audit = [*map(_entry, journal), *(_entry(attempt, writer="") for attempt in forged_failures)]
 
-    plan = plan_resume(_instance(), _template(), journal=journal, audit=audit)
+    plan = plan_resume(check_instance(), check_template(), journal=journal, audit=audit)
 
     # The trusted failure is the one the retry policy reads; the next attempt is number 4.
     assert plan.state.prior_failure == failed
@@ -220,10 +177,12 @@ def test_untrusted_attempts_past_the_last_trusted_failure_push_the_numbering_pas
 
 
 def test_an_orchestrators_success_of_a_later_step_than_the_run_goes_on_at_is_a_problem_and_takes_its_number() -> None:
-    decided = _attempt(3, "make_decision", 1, {"decision": {"decision": "NOT_ELIGIBLE"}})
+    decided = step_attempt(3, "make_decision", 1, {"decision": {"decision": "NOT_ELIGIBLE"}})
     journal = [FETCHED, RULES_FETCHED]
 
-    plan = plan_resume(_instance(), _template(), journal=journal, audit=[*map(_entry, journal), _entry(decided)])
+    plan = plan_resume(
+        check_instance(), check_template(), journal=journal, audit=[*map(_entry, journal), _entry(decided)]
+    )
 
     assert plan.state.next_step == 2
     assert "decision" not in plan.state.context
@@ -236,9 +195,11 @@ def test_an_orchestrators_success_of_a_later_step_than_the_run_goes_on_at_is_a_p
 
 def test_an_untrusted_entry_of_a_later_step_takes_its_attempt_number_when_the_run_gets_there() -> None:
     """The run goes on at fetch_scheme_rules; a forged evaluation already holds evaluate_rules' first key."""
-    forged = _attempt(2, "evaluate_rules", 1, {"evaluation": FORGED_EVALUATION})
+    forged = step_attempt(2, "evaluate_rules", 1, {"evaluation": FORGED_EVALUATION})
 
-    plan = plan_resume(_instance(), _template(), journal=[FETCHED], audit=[_entry(FETCHED), _entry(forged, writer="")])
+    plan = plan_resume(
+        check_instance(), check_template(), journal=[FETCHED], audit=[_entry(FETCHED), _entry(forged, writer="")]
+    )
 
     assert plan.state.next_step == 1
     assert [plan.state.attempts_used(index) for index in range(4)] == [0, 0, 1, 0]
