@@ -7,26 +7,35 @@ entries (the cancellation, with the caller as actor, and each task's) are stored
 if the audit service cannot take them, nothing changed and the caller is told UNAVAILABLE.
 
 A replica driving the run finds it cancelled within CANCEL_POLL_SECONDS and stops its task
-(replica.py); a run driven here stops at once. A queued or waiting run holds no replica.
+(CancelledRunStopper, below); a run driven here stops at once. A queued or waiting run holds no replica.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from civicflow.canonical_json import canonical_json
 from civicflow.timestamps import to_timestamp
 from civicflow.v1 import audit_pb2
-from orchestrator.errors import DatabaseUnavailableError, InstanceNotFoundError, RunConflictError
+from orchestrator.errors import (
+    DatabaseUnavailableError,
+    DependencyUnavailableError,
+    InstanceNotFoundError,
+    RunConflictError,
+)
 from orchestrator.reviews.audit_records import EVENT_SEPARATOR, Transition, transition_record
 from orchestrator.reviews.store import ReviewBusyError, ReviewTaskStore
 from orchestrator.runs.audit_client import AuditClient
 from orchestrator.storage.cancellations import CancellationStore
 from orchestrator.storage.instance_records import CANCELLABLE, InstanceRecord
+from orchestrator.storage.leases import LeaseStore
 from orchestrator.storage.threaded import held_in_threads
 
 log = logging.getLogger(__name__)
@@ -111,3 +120,51 @@ def cancellation_record(
         actor=actor,
         idempotency_key=f"{run.instance_id}/cancelled/{at.timestamp():.6f}",
     )
+
+
+class CancelledRunStopper:
+    """Stops the runs a replica drives once they are cancelled, wherever the request went: one read by primary key
+    every `poll_seconds`, and none while the replica drives nothing."""
+
+    def __init__(
+        self, *, leases: LeaseStore, driving: Mapping[uuid.UUID, asyncio.Task[Any]], poll_seconds: float
+    ) -> None:
+        self._leases = leases
+        # The replica's own map of the runs it drives, read as it changes.
+        self._driving = driving
+        self._poll_seconds = poll_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._keep_polling(), name="cancelled run stopper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def stop_run(self, instance_id: uuid.UUID) -> None:
+        """Cancels the run's task, if it is driven here: it writes nothing more, and no step of it starts again."""
+        task = self._driving.get(instance_id)
+        if task is not None and not task.done():
+            # Its writes would change nothing now (they require it running). Its evaluator streams and result
+            # writer are released as the task unwinds; it is neither failed nor handed over.
+            log.info("run cancelled; stopping it here", extra={"instance_id": str(instance_id)})
+            task.cancel()
+
+    async def _keep_polling(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_seconds)
+            if not self._driving:
+                continue
+            try:
+                cancelled = await asyncio.to_thread(self._leases.cancelled, list(self._driving))
+            except DependencyUnavailableError as error:
+                log.warning("could not look for cancelled runs; trying again", extra={"error": str(error)})
+                continue
+            except Exception:  # were the poll to end, no run cancelled elsewhere would stop here
+                log.exception("looking for cancelled runs failed; trying again at the next poll")
+                continue
+            for instance_id in cancelled:
+                self.stop_run(instance_id)

@@ -35,6 +35,7 @@ from orchestrator.errors import DependencyUnavailableError, LeaseLostError, RunH
 from orchestrator.impact.admission import ImpactAdmission
 from orchestrator.runs import idempotency
 from orchestrator.runs.audit_client import AuditClient
+from orchestrator.runs.cancellation import CancelledRunStopper
 from orchestrator.runs.outages import OutagePolicy
 from orchestrator.runs.recorder import RunRecorder
 from orchestrator.runs.recovery import Resumer
@@ -84,7 +85,10 @@ class Replica:
         )
         self._driving: dict[uuid.UUID, asyncio.Task[InstanceRecord | None]] = {}
         self._keeper: asyncio.Task[None] | None = None
-        self._cancellation_watcher: asyncio.Task[None] | None = None
+        # Stops the runs driven here once they are cancelled, wherever the request went (cancellation.py).
+        self._cancelled_runs = CancelledRunStopper(
+            leases=leases, driving=self._driving, poll_seconds=settings.cancel_poll_seconds
+        )
         # Impact analyses start through their queue (impact/admission.py); without one, they start at once.
         self._admission = admission
         self._resumer = Resumer(
@@ -105,7 +109,7 @@ class Replica:
         stable = "replica_id" in self._settings.model_fields_set
         await self._claim(previous_self=self._id if stable else None)
         self._keeper = asyncio.create_task(self._keep(), name="lease keeper")
-        self._cancellation_watcher = asyncio.create_task(self._stop_cancelled_runs(), name="cancellation watcher")
+        self._cancelled_runs.start()
         if self._admission is not None:
             self._admission.start_promoting(self._start_promoted, stopping=self._stopping)
 
@@ -284,15 +288,15 @@ class Replica:
         """A run cancelled by a request to this replica: its watchers here see it at once, and if it is driven
         here it stops now rather than at the next poll."""
         self._board.publish(instance)
-        self._stop_driving(instance.instance_id)
+        self._cancelled_runs.stop_run(instance.instance_id)
 
     async def stop(self, grace: float) -> None:
         self._stopping.set()
-        for background in (self._keeper, self._cancellation_watcher):
-            if background is not None:
-                background.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await background
+        await self._cancelled_runs.stop()
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
         if self._admission is not None:
             await self._admission.stop_promoting(grace)
         driving = dict(self._driving)
@@ -402,32 +406,6 @@ class Replica:
                     await self._claim()
             except DependencyUnavailableError as error:
                 log.warning("lease upkeep failed; trying again", extra={"error": str(error)})
-
-    async def _stop_cancelled_runs(self) -> None:
-        """Stops the runs driven here that were cancelled, wherever the request went; one indexed read per poll,
-        and none while this replica drives nothing."""
-        while True:
-            await asyncio.sleep(self._settings.cancel_poll_seconds)
-            if not self._driving:
-                continue
-            try:
-                cancelled = await asyncio.to_thread(self._leases.cancelled, list(self._driving))
-            except DependencyUnavailableError as error:
-                log.warning("could not look for cancelled runs; trying again", extra={"error": str(error)})
-                continue
-            except Exception:  # were the watcher to end, no run cancelled elsewhere would stop here
-                log.exception("looking for cancelled runs failed; trying again at the next poll")
-                continue
-            for instance_id in cancelled:
-                self._stop_driving(instance_id)
-
-    def _stop_driving(self, instance_id: uuid.UUID) -> None:
-        task = self._driving.get(instance_id)
-        if task is not None and not task.done():
-            # Whatever it is doing: its writes would change nothing (they require it running), and no step of it
-            # may start again. Its evaluator streams and result writer are released as the task unwinds.
-            log.info("run cancelled; stopping it here", extra={"instance_id": str(instance_id)})
-            task.cancel()
 
     async def _heartbeat(self) -> None:
         if not self._driving:

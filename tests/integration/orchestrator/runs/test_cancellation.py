@@ -131,7 +131,7 @@ def test_a_running_analysis_cancelled_through_another_replica_stops_within_2_s_a
     admin_engine: sa.Engine,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="orchestrator.runs.replica")
+    caplog.set_level(logging.INFO, logger="orchestrator.runs.cancellation")
     analyst = orchestrator_as(credentials, stack.orchestrator_target, SUBJECTS[Role.ANALYST], Role.ANALYST)
     elsewhere = orchestrator_as(credentials, second_replica, SUBJECTS[Role.ANALYST], Role.ANALYST)
     running = _analyse(analyst)
