@@ -124,7 +124,7 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
             schemes=schemes,
             reviews=reviews,
             canceller=RunCanceller(CancellationStore(engine), audit, audit_timeout=settings.downstream_timeout_seconds),
-            retries=RetryDesk(templates=templates, journal=journal, replica=replica),
+            retries=RetryDesk(templates=templates, journal=journal, audit=audit, replica=replica),
         )
         reviews.on_resumed = replica.resume
 

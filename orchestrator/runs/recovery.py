@@ -46,6 +46,8 @@ class ResumePlan:
     to_journal: list[StepAttempt]
     # Audit entries of the run that were not trusted, and why: logged, never adopted.
     problems: list[str] = field(default_factory=list)
+    # The trusted success of each step done, in the order the run took them (what a retry takes over).
+    path: list[StepAttempt] = field(default_factory=list)
 
 
 def plan_resume(
@@ -95,6 +97,7 @@ def plan_resume(
     state = RunState.new(instance, template)
     # The run's path: each step's trusted success, and the step it leads to, until a step without one.
     done: set[int] = set()
+    path: list[StepAttempt] = []
     step = template.steps[0] if template.steps else None
     while step is not None:
         attempts = sorted(
@@ -111,6 +114,7 @@ def plan_resume(
             state.prior_failure = failures[-1] if failures else None
             break
         step.store_outputs(success.output, state.context)
+        path.append(success)
         done.add(step.index)
         state.steps_done += 1
         state.last_done = step.index
@@ -143,6 +147,7 @@ def plan_resume(
         to_audit=[attempt for attempt in relevant if attempt.key not in audited and attempt.key not in contradicted],
         to_journal=[attempt for attempt in relevant if attempt.key not in journalled],
         problems=[*contradicted.values(), *untrusted.values()],
+        path=path,
     )
 
 

@@ -42,6 +42,8 @@ RPCS = [
     "GetSchemeVersion",
     "CreateSchemeVersion",
     "PublishSchemeVersion",
+    "CancelWorkflow",
+    "RetryWorkflow",
 ]
 STREAMING = {"WatchWorkflow"}
 
@@ -90,6 +92,8 @@ def extreme_requests() -> Iterator[tuple[str, Message]]:
         yield "GetAuditTrail", pb.GetAuditTrailRequest(instance_id=instance_id)
         yield "GetImpactReport", pb.GetImpactReportRequest(instance_id=instance_id)
         yield "ListImpactResults", pb.ListImpactResultsRequest(instance_id=instance_id)
+        yield "CancelWorkflow", pb.CancelWorkflowRequest(instance_id=instance_id)
+        yield "RetryWorkflow", pb.RetryWorkflowRequest(instance_id=instance_id)
         yield "SubmitAppeal", pb.SubmitAppealRequest(original_instance_id=instance_id, new_data_json="{}")
     for evidence in JSON_TEXTS:
         yield "SubmitAppeal", pb.SubmitAppealRequest(original_instance_id=str(uuid.uuid4()), new_data_json=evidence)

@@ -260,3 +260,43 @@ def test_the_results_an_analysis_committed_are_deleted_with_its_cancellation_and
         connection.execute(sa.text(rows), {"id": instance_id})
     trail = admin.GetAuditTrail(orchestrator_pb2.GetAuditTrailRequest(instance_id=instance_id)).entries
     assert [json.loads(entry.record.output_json)["results_deleted"] for entry in trail] == [2]
+
+
+def test_a_cancelled_analysis_retried_reuses_its_first_steps_and_evaluates_its_population_again(
+    credentials: Credentials, stack: OwnStack, second_replica: str, admin_engine: sa.Engine
+) -> None:
+    analyst = orchestrator_as(credentials, stack.orchestrator_target, SUBJECTS[Role.ANALYST], Role.ANALYST)
+    elsewhere = orchestrator_as(credentials, second_replica, SUBJECTS[Role.ANALYST], Role.ANALYST)
+    running = _analyse(analyst)
+    # Its first four steps recorded (a step done moments before a cancellation may not be, and then runs again).
+    wait_until(
+        lambda: _count(admin_engine, "workflow_steps", running.instance_id) == 4,
+        timeout=30,
+        what="the analysis's first steps to be journalled",
+    )
+    _cancel(elsewhere, running.instance_id)
+    # Through the second replica, whose evaluator holds nobody back: it takes the free slot at once.
+    retry = elsewhere.RetryWorkflow(orchestrator_pb2.RetryWorkflowRequest(instance_id=running.instance_id)).instance
+    ended = finished(elsewhere, retry.instance_id)
+
+    assert ended.status == COMPLETED, ended.error
+    assert json.loads(ended.outputs_json)["impact_report"]["total"] == POPULATION
+    assert _count(admin_engine, "impact_results", retry.instance_id) == POPULATION
+    assert _count(admin_engine, "impact_results", running.instance_id) == 0
+    trail = elsewhere.GetAuditTrail(orchestrator_pb2.GetAuditTrailRequest(instance_id=retry.instance_id)).entries
+    reused = [(entry.record.step_name, json.loads(entry.record.output_json).get("reused_from")) for entry in trail]
+    assert reused == [
+        ("load_beneficiaries", running.instance_id),
+        ("fetch_scheme_rules", running.instance_id),
+        ("fetch_proposed_version", running.instance_id),
+        ("apply_proposed_rules", running.instance_id),
+        ("evaluate_population", None),
+        ("build_impact_report", None),
+    ]
+    assert _get(elsewhere, running.instance_id).retried_by == retry.instance_id
+    # The replica that drove it has let it go by now, and reads it as stored too.
+    wait_until(
+        lambda: _get(analyst, running.instance_id).retried_by == retry.instance_id,
+        timeout=5,
+        what="the first replica to show the retry",
+    )

@@ -9,6 +9,7 @@ import json
 import uuid
 
 from civicflow.settings import REPO_ROOT
+from civicflow.v1 import audit_pb2
 from orchestrator.runs.retries import reusable_successes
 from orchestrator.runs.step_attempts import REUSED_FROM_OUTPUT, StepAttempt
 from orchestrator.tasks import TASK_CONTRACTS
@@ -27,7 +28,9 @@ def test_a_retry_takes_over_the_successes_before_the_step_that_failed_for_good()
         step_attempt(2, "evaluate_rules", 1, {"error_kind": "failed"}, ErrorKind.FAILED),
     ]
 
-    reused = reusable_successes(dataclasses.replace(check_instance(), status="failed"), check_template(), journal)
+    reused = reusable_successes(
+        dataclasses.replace(check_instance(), status="failed"), check_template(), journal=journal
+    )
 
     assert [(attempt.step_name, attempt.attempt, attempt.reused_from) for attempt in reused] == [
         ("fetch_citizen", 1, INSTANCE_ID),
@@ -42,7 +45,7 @@ def test_a_retry_of_an_impact_analysis_evaluates_its_population_again() -> None:
     journal = [step_attempt(index, name, 1, {"done": index}) for index, name in enumerate(names[:-1])]
     old = dataclasses.replace(check_instance(), template_id="impact_analysis", template_version=template.model.version)
 
-    reused = reusable_successes(old, template, journal)
+    reused = reusable_successes(old, template, journal=journal)
 
     assert [attempt.step_name for attempt in reused] == names[: names.index("evaluate_population")]
 
@@ -58,3 +61,17 @@ def test_a_reused_success_names_the_run_it_came_from_in_its_audit_output_and_rea
     assert record.idempotency_key == f"{RETRY_ID}/0/1"
     assert StepAttempt.from_audit(record) == reused
     assert reused.journal_row()["reused_from"] == str(INSTANCE_ID)
+
+
+def test_a_success_only_the_audit_trail_holds_is_taken_over_too() -> None:
+    fetched = step_attempt(0, "fetch_citizen", 1, {"citizen": CITIZEN})
+    rules = step_attempt(1, "fetch_scheme_rules", 1, {"rules": RULES})
+    audited = audit_pb2.AuditEntry(seq=7, record=rules.audit_record(INSTANCE_ID, actor="clerk"), writer="orchestrator")
+    old = dataclasses.replace(check_instance(), status="cancelled")
+
+    reused = reusable_successes(old, check_template(), journal=[fetched], audit=[audited])
+
+    assert [(attempt.step_name, attempt.output) for attempt in reused] == [
+        ("fetch_citizen", {"citizen": CITIZEN}),
+        ("fetch_scheme_rules", {"rules": RULES}),
+    ]
