@@ -104,3 +104,29 @@ def test_impact_results_are_append_only(analyst_orchestrator, owner: sa.Engine) 
             sa.text("SELECT count(*) FROM orchestrator.impact_results WHERE instance_id = :id"), {"id": instance_id}
         ).scalar_one()
     assert count == 50
+
+
+def test_a_cancelled_instance_is_final_and_a_retry_keeps_the_one_run_it_retries(owner: sa.Engine) -> None:
+    cancelled, retry = uuid.uuid4(), uuid.uuid4()
+    # Leased for an hour to a replica that does not exist, so that no orchestrator of the session resumes them.
+    insert = (
+        "INSERT INTO orchestrator.workflow_instances (instance_id, template_id, template_version, status, inputs,"
+        " created_at, owner, lease_expires_at, retry_of) VALUES (:id, 'eligibility_check', '1.0.0', 'running', '{}',"
+        " now(), 'elsewhere', now() + interval '1 hour', :retry_of)"
+    )
+    with owner.begin() as connection:
+        connection.execute(sa.text(insert), {"id": cancelled, "retry_of": None})
+        connection.execute(
+            sa.text(
+                "UPDATE orchestrator.workflow_instances SET status = 'cancelled', completed_at = now(), owner = NULL,"
+                " lease_expires_at = NULL WHERE instance_id = :id"
+            ),
+            {"id": cancelled},
+        )
+        connection.execute(sa.text(insert), {"id": retry, "retry_of": cancelled})
+
+    back = "UPDATE orchestrator.workflow_instances SET status = 'running', completed_at = NULL WHERE instance_id = :id"
+    assert "a finished instance cannot be changed" in _refused(owner, back, id=cancelled)
+    unlink = "UPDATE orchestrator.workflow_instances SET retry_of = NULL WHERE instance_id = :id"
+    assert "may change" in _refused(owner, unlink, id=retry)
+    assert "one_retry_per_run" in _refused(owner, insert, id=uuid.uuid4(), retry_of=cancelled)
