@@ -20,13 +20,13 @@ import pytest
 import sqlalchemy as sa
 
 from audit_service.config import AuditSettings
-from civicflow.auth.access import ServiceIdentity
 from civicflow.auth.principals import Role
 from civicflow.v1 import orchestrator_pb2
 from orchestrator.config import OrchestratorSettings
-from tests.support.background_loop import BackgroundLoop, serve_on_loopback
+from tests.support.background_loop import BackgroundLoop
 from tests.support.credentials import SUBJECTS, Credentials
 from tests.support.eligibility_oracle import citizens_decided
+from tests.support.fault_evaluators import evaluator_with_faults
 from tests.support.orchestrators import serving, wait_until
 from tests.support.review_runs import JUSTIFICATION, apply, finished, orchestrator_as, refusal, review_events
 from tests.support.stacks import OwnStack, own_stack
@@ -43,17 +43,8 @@ CANCELLED, QUEUED, COMPLETED, WAITING = (
 
 @pytest.fixture(scope="module")
 def stalling_evaluator(background_loop: BackgroundLoop, credentials: Credentials) -> Iterator[str]:
-    from evaluator.config import EvaluatorSettings
-    from evaluator.server import start
-
-    settings = EvaluatorSettings(
-        host="127.0.0.1",
-        evaluator_port=0,
-        evaluator_stall_citizens=frozenset({STALLED_CITIZEN}),
-        evaluator_stall_seconds=60,
-        **credentials.tls_settings(ServiceIdentity.EVALUATOR),
-    )
-    with serve_on_loopback(background_loop, start(settings), grace=0) as target:
+    stall = {"evaluator_stall_citizens": frozenset({STALLED_CITIZEN}), "evaluator_stall_seconds": 60}
+    with evaluator_with_faults(background_loop, credentials, **stall) as target:
         yield target
 
 

@@ -16,12 +16,12 @@ import grpc
 import pytest
 
 from audit_service.config import AuditSettings
-from civicflow.auth.access import ServiceIdentity
 from civicflow.auth.principals import Role
 from civicflow.v1 import audit_pb2, orchestrator_pb2
 from orchestrator.config import OrchestratorSettings
-from tests.support.background_loop import BackgroundLoop, serve_on_loopback
+from tests.support.background_loop import BackgroundLoop
 from tests.support.credentials import Credentials
+from tests.support.fault_evaluators import evaluator_with_faults
 from tests.support.review_runs import finished, orchestrator_as, refusal
 from tests.support.stacks import OwnStack, own_stack
 
@@ -31,17 +31,8 @@ CHECK_STEPS = ["fetch_citizen", "fetch_scheme_rules", "evaluate_rules", "make_de
 
 @pytest.fixture(scope="module")
 def failing_once_evaluator(background_loop: BackgroundLoop, credentials: Credentials) -> Iterator[str]:
-    from evaluator.config import EvaluatorSettings
-    from evaluator.server import start
-
-    settings = EvaluatorSettings(
-        host="127.0.0.1",
-        evaluator_port=0,
-        evaluator_fail_citizens=frozenset({FAILING_CITIZEN}),
-        evaluator_fault_times=1,
-        **credentials.tls_settings(ServiceIdentity.EVALUATOR),
-    )
-    with serve_on_loopback(background_loop, start(settings), grace=0) as target:
+    fail = {"evaluator_fail_citizens": frozenset({FAILING_CITIZEN}), "evaluator_fault_times": 1}
+    with evaluator_with_faults(background_loop, credentials, **fail) as target:
         yield target
 
 
