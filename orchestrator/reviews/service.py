@@ -33,6 +33,7 @@ from orchestrator.errors import (
     DependencyUnavailableError,
     ReviewConflictError,
     ReviewNotFoundError,
+    StepFailedError,
 )
 from orchestrator.reviews.audit_records import SYSTEM_ACTOR, Transition, transition_record
 from orchestrator.reviews.model import CLAIMED, DECIDED, OPEN, ReviewTask, checked_decision, checked_subject
@@ -120,7 +121,8 @@ class ReviewService:
             )
             return created
         found = await asyncio.to_thread(self._store.for_step, instance_id, step_index)
-        assert found is not None, "the conflicting insert committed"
+        if found is None:  # no conflicting task: the run was cancelled before its task could be created
+            raise StepFailedError(f"run {instance_id} is no longer running; its review task was not created")
         return found
 
     # Reads.

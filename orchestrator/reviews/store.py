@@ -25,12 +25,16 @@ from orchestrator.storage.statements import database_errors
 TABLE = "orchestrator.review_tasks"
 _LOCK_NOT_AVAILABLE = "55P03"
 
+# Only for a run still running, read under a key-share lock: a cancellation (runs/cancellation.py), which locks
+# the run's row for update, either commits first and no task is created, or waits for this one and cancels it.
 _CREATE = f"""
     INSERT INTO {TABLE} (review_task_id, instance_id, step_index, step_name, citizen_id, scheme_name, scheme_version,
                          recommendation, reasons, candidate_role, submitted_by, status, created_at, due_at)
-    VALUES (:review_task_id, :instance_id, :step_index, :step_name, :citizen_id, :scheme_name, :scheme_version,
-            :recommendation, CAST(:reasons AS json), :candidate_role, :submitted_by, 'open', now(),
-            now() + make_interval(secs => :sla_seconds))
+    SELECT :review_task_id, :instance_id, :step_index, :step_name, :citizen_id, :scheme_name, :scheme_version,
+           :recommendation, CAST(:reasons AS json), :candidate_role, :submitted_by, 'open', now(),
+           now() + make_interval(secs => :sla_seconds)
+     WHERE EXISTS (SELECT 1 FROM orchestrator.workflow_instances
+                    WHERE instance_id = :instance_id AND status = 'running' FOR KEY SHARE)
     ON CONFLICT (instance_id, step_index) DO NOTHING
     RETURNING {TASK_COLUMNS}"""
 _BY_STEP = f"SELECT {TASK_COLUMNS} FROM {TABLE} WHERE instance_id = :instance_id AND step_index = :step_index"
@@ -163,7 +167,8 @@ class ReviewTaskStore:
         submitted_by: str,
         sla_seconds: float,
     ) -> ReviewTask | None:
-        """The step's task, new and open; None if the step has one already (then read it with for_step)."""
+        """The step's task, new and open; None if the step has one already (then read it with for_step), or if the
+        run is no longer running."""
         row = connection.execute(
             sa.text(_CREATE),
             {

@@ -23,6 +23,7 @@ from audit_service.config import AuditSettings
 from civicflow.auth.principals import Role
 from civicflow.v1 import orchestrator_pb2
 from orchestrator.config import OrchestratorSettings
+from orchestrator.reviews.store import ReviewTaskStore
 from tests.support.background_loop import BackgroundLoop
 from tests.support.credentials import SUBJECTS, Credentials
 from tests.support.eligibility_oracle import citizens_decided
@@ -291,3 +292,33 @@ def test_a_cancelled_analysis_retried_reuses_its_first_steps_and_evaluates_its_p
         timeout=5,
         what="the first replica to show the retry",
     )
+
+
+def test_no_review_task_is_created_for_a_run_that_is_no_longer_running(admin_engine: sa.Engine) -> None:
+    instance_id = uuid.uuid4()
+    with admin_engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO orchestrator.workflow_instances (instance_id, template_id, template_version, status,"
+                " inputs, created_at, completed_at, error) VALUES (:id, 'benefit_application', '1.0.0', 'cancelled',"
+                " '{}', now(), now(), 'cancelled by someone')"
+            ),
+            {"id": instance_id},
+        )
+    store = ReviewTaskStore(admin_engine)
+    recommendation = {"citizen_id": "CIT-0000041", "scheme_name": "scheme_alpha", "decision": "NEEDS_REVIEW"}
+
+    with store.transaction() as connection:
+        created = store.create(
+            connection,
+            instance_id=instance_id,
+            step_index=5,
+            step_name="caseworker_review",
+            recommendation=recommendation,
+            candidate_role="caseworker",
+            submitted_by="cw-1",
+            sla_seconds=60,
+        )
+
+    assert created is None
+    assert store.for_step(instance_id, 5) is None
