@@ -10,7 +10,8 @@ from civicflow.v1 import evaluator_pb2, orchestrator_pb2
 from orchestrator.appeals import AppealResult
 from orchestrator.impact.results_store import ResultRow
 from orchestrator.storage.instance_records import InstanceRecord
-from orchestrator.templates.registry import LoadedTemplate
+from orchestrator.templates.problems import TemplateProblem
+from orchestrator.templates.registry import LoadedTemplate, TemplateVersionEntry
 
 _RUN_STATUS = {
     "running": orchestrator_pb2.RUN_STATUS_RUNNING,
@@ -59,6 +60,25 @@ def template_message(template: LoadedTemplate) -> orchestrator_pb2.TemplateSumma
         input_schema_json=json.dumps(template.model.input_schema),
         step_names=[step.spec.name for step in template.steps],
     )
+
+
+def template_version_message(entry: TemplateVersionEntry) -> orchestrator_pb2.TemplateVersion:
+    summary = template_message(entry.template)
+    return orchestrator_pb2.TemplateVersion(
+        template_id=summary.template_id,
+        version=summary.version,
+        description=summary.description,
+        input_schema_json=summary.input_schema_json,
+        step_names=summary.step_names,
+        digest=entry.template.digest,
+        source_file=entry.source_file,
+        loaded_at=to_timestamp(entry.loaded_at),
+        current=entry.current,
+    )
+
+
+def template_problem_message(problem: TemplateProblem) -> orchestrator_pb2.TemplateProblem:
+    return orchestrator_pb2.TemplateProblem(file=problem.file, location=problem.location, message=problem.message)
 
 
 def appeal_message(result: AppealResult) -> orchestrator_pb2.SubmitAppealResponse:

@@ -10,11 +10,11 @@ import grpc
 from civicflow.auth.access import Action, authorize
 from civicflow.auth.guards import Guard, caller, guarded
 from civicflow.grpc_errors import FieldProblem, maps_errors
-from civicflow.input_limits import MAX_INT64, check_integer, check_text, parse_json, parse_uuid
+from civicflow.input_limits import MAX_INT64, check_integer, check_text, parse_json, parse_uuid, shown
 from civicflow.v1 import orchestrator_pb2
 from orchestrator import messages
 from orchestrator.appeals import AppealDesk
-from orchestrator.errors import STATUS_CODES, InputValidationError, ReportNotAvailableError
+from orchestrator.errors import STATUS_CODES, InputValidationError, ReportNotAvailableError, TemplateNotFoundError
 from orchestrator.impact.admission import ImpactAdmission
 from orchestrator.impact.report import ImpactReport
 from orchestrator.impact.results_store import ImpactResultStore
@@ -73,6 +73,29 @@ class OrchestratorServicer(SchemeRpcs, ReviewRpcs):
         authorize(caller(), Action.LIST_TEMPLATES)
         return orchestrator_pb2.ListTemplatesResponse(
             templates=[messages.template_message(template) for template in self._templates]
+        )
+
+    async def GetTemplate(
+        self, request: orchestrator_pb2.GetTemplateRequest, context: grpc.aio.ServicerContext
+    ) -> orchestrator_pb2.GetTemplateResponse:
+        authorize(caller(), Action.LIST_TEMPLATES)
+        check_text("template_id", request.template_id, max_length=MAX_TEMPLATE_ID_LENGTH)
+        versions = await asyncio.to_thread(self._templates.versions, request.template_id)
+        if not versions:
+            raise TemplateNotFoundError(f"no template {shown(request.template_id)}")
+        return orchestrator_pb2.GetTemplateResponse(
+            template_id=request.template_id, versions=[messages.template_version_message(entry) for entry in versions]
+        )
+
+    async def ReloadTemplates(
+        self, request: orchestrator_pb2.ReloadTemplatesRequest, context: grpc.aio.ServicerContext
+    ) -> orchestrator_pb2.ReloadTemplatesResponse:
+        """This replica's directory read now; the others read theirs at their next watch (or their own reload)."""
+        authorize(caller(), Action.RELOAD_TEMPLATES)
+        outcome = await asyncio.to_thread(self._templates.reload, every_problem=True)
+        return orchestrator_pb2.ReloadTemplatesResponse(
+            loaded=[messages.template_version_message(entry) for entry in outcome.loaded],
+            problems=[messages.template_problem_message(problem) for problem in outcome.problems],
         )
 
     async def ExecuteWorkflow(

@@ -28,9 +28,7 @@ _INSERT = sa.text(
         RETURNING {_COLUMNS}"""
 ).bindparams(sa.bindparam("document", type_=JSON))
 _ONE = sa.text(f"SELECT {_COLUMNS} FROM {TABLE} WHERE template_id = :template_id AND version = :version")
-_OF_TEMPLATE = sa.text(
-    f"SELECT {_COLUMNS} FROM {TABLE} WHERE template_id = :template_id ORDER BY loaded_at, version"
-)
+_OF_TEMPLATE = sa.text(f"SELECT {_COLUMNS} FROM {TABLE} WHERE template_id = :template_id ORDER BY loaded_at, version")
 
 
 @dataclass(frozen=True)

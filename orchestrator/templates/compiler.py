@@ -188,7 +188,9 @@ class _StepCompiler:
         if missing := task.required_inputs - given:
             self._problem(f"{location}.input_mapping", spec.name, f"lacks {sorted(missing)}")
         if unknown := given - task.required_inputs - task.optional_inputs:
-            self._problem(f"{location}.input_mapping", spec.name, f"names inputs the task does not take: {sorted(unknown)}")
+            self._problem(
+                f"{location}.input_mapping", spec.name, f"names inputs the task does not take: {sorted(unknown)}"
+            )
         if unknown := set(spec.output_mapping) - task.outputs:
             self._problem(
                 f"{location}.output_mapping", spec.name, f"names outputs the task does not produce: {sorted(unknown)}"

@@ -41,7 +41,9 @@ def location_of(parts: Sequence[str | int], *, within: str = "") -> str:
     return text
 
 
-def validation_problems(file: str, error: ValidationError, *, within: str = "", step: str = "") -> list[TemplateProblem]:
+def validation_problems(
+    file: str, error: ValidationError, *, within: str = "", step: str = ""
+) -> list[TemplateProblem]:
     """Every error pydantic found, each a problem at its own location (under `within`)."""
     prefix = f"step '{step}': " if step else ""
     return [

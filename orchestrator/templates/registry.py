@@ -45,7 +45,7 @@ class TemplateVersionEntry:
 @dataclass(frozen=True)
 class ReloadOutcome:
     # Versions that became current with this reading of the directory.
-    loaded: tuple[LoadedTemplate, ...]
+    loaded: tuple[TemplateVersionEntry, ...]
     # Every problem of every file refused (with `every_problem`), or of the files that changed.
     problems: tuple[TemplateProblem, ...]
 
@@ -103,12 +103,20 @@ class TemplateRegistry:
             before = self._current
             self._versions, self._loaded_at = versions, loaded_at
             self._current = {template.template_id: template for template in providing.values()}
-            loaded = tuple(t for tid, t in sorted(self._current.items()) if before.get(tid) is not t)
+            loaded = tuple(
+                TemplateVersionEntry(t, t.source.name, loaded_at[(tid, t.version)], current=True)
+                for tid, t in sorted(self._current.items())
+                if before.get(tid) is not t
+            )
             problems = tuple(self._scan.every_problem()) if every_problem else tuple(changed)
-        for template in loaded:
+        for entry in loaded:
             log.info(
                 "template loaded",
-                extra={"template_id": template.template_id, "version": template.version, "file": template.source.name},
+                extra={
+                    "template_id": entry.template.template_id,
+                    "version": entry.template.version,
+                    "file": entry.source_file,
+                },
             )
         # One line per problem, its parts as fields: a person reads them in order, a program filters them.
         for problem in changed:
@@ -134,7 +142,9 @@ class TemplateRegistry:
             )
         except DependencyUnavailableError:
             return TemplateProblem(
-                source_file, "version", "could not be recorded: the database is unavailable (tried again at the next reload)"
+                source_file,
+                "version",
+                "could not be recorded: the database is unavailable (tried again at the next reload)",
             )
         if stored.digest != template.digest:
             return TemplateProblem(

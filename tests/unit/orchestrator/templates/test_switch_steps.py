@@ -89,7 +89,10 @@ def test_a_default_no_value_can_reach_is_refused(tmp_path: Path) -> None:
     switch["cases"].update(ELIGIBLE=[], NOT_ELIGIBLE=[])
     switch["default"] = copy.deepcopy(switch["cases"]["NEEDS_REVIEW"])
     switch["default"][0]["name"] = "never_reviewed"
-    assert "steps[4].default: step 'route_by_recommendation': can never be chosen: the cases cover every value" in _refusal(tmp_path, document)
+    assert (
+        "steps[4].default: step 'route_by_recommendation': can never be chosen: the cases cover every value"
+        in _refusal(tmp_path, document)
+    )
 
 
 def test_a_switch_on_a_path_nothing_produced_is_refused(tmp_path: Path) -> None:
@@ -124,7 +127,9 @@ def test_a_required_input_only_one_branch_produces_is_refused(tmp_path: Path) ->
 def test_an_output_produced_in_a_branch_and_again_after_it_is_refused(tmp_path: Path) -> None:
     document = _application()
     document["steps"][-1]["output_mapping"]["decision"] = "review"
-    assert "output_mapping.decision: step 'record_final_decision': 'review' is already produced" in _refusal(tmp_path, document)
+    assert "output_mapping.decision: step 'record_final_decision': 'review' is already produced" in _refusal(
+        tmp_path, document
+    )
 
 
 def test_a_task_step_cannot_name_the_switch_task(tmp_path: Path) -> None:
