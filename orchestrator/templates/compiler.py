@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from rfc8785 import CanonicalizationError
 
 from civicflow.canonical_json import canonical_json_bytes
@@ -61,7 +61,8 @@ def compile_document(document: Any, *, file: str, contracts: Mapping[str, TaskCo
     try:
         model = WorkflowTemplate.model_validate(document)
     except ValidationError as error:
-        return CompileResult(None, tuple(validation_problems(file, error)))
+        # The steps that have their shape are still checked against their task types: one answer, every mistake.
+        return CompileResult(None, (*validation_problems(file, error), *_step_problems(document, file, contracts)))
     try:
         digest = hashlib.sha256(canonical_json_bytes(document)).hexdigest()
     except CanonicalizationError as error:
@@ -90,6 +91,24 @@ def compile_file(path: Path, *, contracts: Mapping[str, TaskContract], name: str
     if problems:
         return CompileResult(None, tuple(problems))
     return compile_document(document, file=name or str(path), contracts=contracts)
+
+
+def _step_problems(document: Any, file: str, contracts: Mapping[str, TaskContract]) -> list[TemplateProblem]:
+    """The task-type problems of each step that is well formed, in a template that is not."""
+    steps = document.get("steps") if isinstance(document, dict) else None
+    if not isinstance(steps, list):
+        return []
+    compiler = _StepCompiler(file, contracts)
+    for position, raw in enumerate(steps):
+        try:
+            spec = _ANY_STEP.validate_python(raw)
+        except ValidationError:
+            continue  # its problems are among the template's
+        compiler.check_alone(spec, f"steps[{position}]")
+    return compiler.problems
+
+
+_ANY_STEP: TypeAdapter[AnyStep] = TypeAdapter(AnyStep)
 
 
 class DuplicateKeyError(ValueError):
@@ -126,6 +145,17 @@ class _StepCompiler:
         self._number(steps, "steps")
         self._sequence(steps, "steps", then=None)
         return tuple(sorted(self._compiled, key=lambda step: step.index))
+
+    def check_alone(self, spec: AnyStep, location: str) -> None:
+        """Checks a step (a switch: the steps in it) against its task type, outside any list of steps."""
+        if isinstance(spec, SwitchSpec):
+            for value, branch in spec.cases.items():
+                for position, nested in enumerate(branch):
+                    self.check_alone(nested, f"{location}.cases.{value}[{position}]")
+            for position, nested in enumerate(spec.default):
+                self.check_alone(nested, f"{location}.default[{position}]")
+        else:
+            self._task(spec, 0, location, None)
 
     def _problem(self, location: str, step: str, message: str) -> None:
         self.problems.append(TemplateProblem(self._file, location, f"step '{step}': {message}"))

@@ -27,7 +27,8 @@ class TemplateWatch:
         if self._interval > 0:
             self._task = asyncio.create_task(self._watch(), name="template watch")
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stops watching (at once: a reload cut short leaves the registry as it was)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
