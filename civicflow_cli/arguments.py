@@ -10,6 +10,7 @@ from civicflow.auth.local_issuer import DEFAULT_TTL_SECONDS
 from civicflow.auth.principals import Role
 from civicflow_cli.review_commands import add_review_commands
 from civicflow_cli.scheme_commands import add_scheme_commands
+from civicflow_cli.template_commands import add_template_commands
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 URL_VARIABLE = "CIVICFLOW_URL"
@@ -23,7 +24,8 @@ DEFAULT_TIMEOUT_SECONDS = 660.0
 EPILOG = f"""\
 examples:
   export {TOKEN_VARIABLE}=$(civicflow token issue --subject alice --role caseworker)
-  civicflow templates
+  civicflow templates; civicflow templates show eligibility_check
+  civicflow templates validate templates/*.json; civicflow templates reload
   civicflow run eligibility_check --input citizen_id=CIT-0000042 --input scheme_name=scheme_alpha
   civicflow run impact_analysis --input scheme_name=scheme_alpha --input population_size=1000000 \\
       --input proposed_rules.max_income=200000
@@ -92,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         _global_options(sub, suppress=True)
         return sub
 
-    command("templates", "list the workflow templates and their inputs")
+    add_template_commands(command, global_options=lambda sub: _global_options(sub, suppress=True))
 
     run = command("run", "run a workflow; follows its progress until it ends, then shows it")
     run.add_argument("template_id", metavar="TEMPLATE", help="template id, e.g. eligibility_check")

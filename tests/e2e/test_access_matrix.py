@@ -162,6 +162,17 @@ ROWS = [
         name="of an eligibility check",
     ),
     Row("GET /templates", lambda runs: "/templates", roles(caseworker=OK, analyst=OK, auditor=OK)),
+    Row(
+        "GET /templates/{template_id}",
+        lambda runs: "/templates/eligibility_check",
+        roles(caseworker=OK, analyst=OK, auditor=OK),
+    ),
+    Row(
+        "POST /templates/reload",
+        lambda runs: "/templates/reload",
+        roles(caseworker=FORBIDDEN, analyst=FORBIDDEN, auditor=FORBIDDEN),
+        body=lambda runs: {},
+    ),
     Row("GET /schemes/schema", lambda runs: "/schemes/schema", READ_SCHEMES),
     Row("GET /schemes", lambda runs: "/schemes", READ_SCHEMES),
     Row("GET /schemes/{scheme_name}", lambda runs: f"/schemes/{runs.scheme}", READ_SCHEMES),

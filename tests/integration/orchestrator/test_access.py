@@ -119,6 +119,16 @@ ROWS = [
         lambda runs: orchestrator_pb2.ListTemplatesRequest(),
         roles(caseworker=OK, analyst=OK, auditor=OK),
     ),
+    Row(
+        "GetTemplate",
+        lambda runs: orchestrator_pb2.GetTemplateRequest(template_id="eligibility_check"),
+        roles(caseworker=OK, analyst=OK, auditor=OK),
+    ),
+    Row(
+        "ReloadTemplates",
+        lambda runs: orchestrator_pb2.ReloadTemplatesRequest(),
+        roles(caseworker=DENIED, analyst=DENIED, auditor=DENIED),
+    ),
     _execute("eligibility_check", CHECK_INPUTS, RUN_CASEWORK),
     _execute("appeal_processing", APPEAL_INPUTS, RUN_CASEWORK),
     _execute("impact_analysis", IMPACT_INPUTS, RUN_ANALYSIS),
