@@ -63,7 +63,7 @@ def validate_files(arguments: argparse.Namespace, output: Any) -> int:
 
 
 def is_offline(arguments: argparse.Namespace) -> bool:
-    return arguments.command == "templates" and arguments.template_command == "validate"
+    return bool(arguments.command == "templates" and arguments.template_command == "validate")
 
 
 def add_template_commands(

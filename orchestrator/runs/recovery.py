@@ -191,8 +191,8 @@ class Resumer:
         try:
             template: LoadedTemplate | None = self.templates.version(instance.template_id, instance.template_version)
             missing = ""
-        except TemplateNotFoundError as error:
-            template, missing = None, str(error)
+        except TemplateNotFoundError as not_found:
+            template, missing = None, str(not_found)
         if template is None:
             # Steps of one definition must not be continued under another.
             error = (
