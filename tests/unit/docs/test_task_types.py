@@ -1,4 +1,4 @@
-"""docs/templates.md lists every task type with the inputs, outputs and config its contract has: it cannot fall behind."""
+"""docs/templates.md lists every task type with the inputs, outputs and config of its contract: it cannot rot."""
 
 from __future__ import annotations
 
