@@ -108,6 +108,7 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
         watch = TemplateWatch(templates, interval_seconds=settings.template_reload_seconds)
         instances = InstanceStore(statements)
         admission = _impact_admission(settings, statements, templates)
+        templates.on_change.append(admission.track)
         replica = Replica(
             settings=settings,
             templates=templates,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,6 +68,8 @@ class TemplateRegistry:
         self._current: dict[str, LoadedTemplate] = {}
         # One reload at a time (the file watch and an admin's request may meet).
         self._reloading = threading.Lock()
+        # Called with the current versions after a reload that changed them (in the reloading thread).
+        self.on_change: list[Callable[[Iterable[LoadedTemplate]], None]] = []
 
     @classmethod
     def load_directory(cls, directory: Path, tasks: Mapping[str, TaskContract]) -> TemplateRegistry:
@@ -109,6 +111,9 @@ class TemplateRegistry:
                 if before.get(tid) is not t
             )
             problems = tuple(self._scan.every_problem()) if every_problem else tuple(changed)
+            if loaded:
+                for listener in self.on_change:
+                    listener(self._current.values())
         for entry in loaded:
             log.info(
                 "template loaded",

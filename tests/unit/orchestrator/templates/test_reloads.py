@@ -9,13 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from civicflow.auth.access import PermissionDeniedError
+from civicflow.auth.principals import Principal, Role
 from civicflow.settings import REPO_ROOT
 from orchestrator.errors import TemplateNotFoundError
+from orchestrator.impact.admission import ImpactAdmission
+from orchestrator.storage.impact_queue import ImpactQueue, QueueLimits
 from orchestrator.tasks import TASK_CONTRACTS
 from orchestrator.templates.registry import TemplateRegistry
 
 SHIPPED = REPO_ROOT / "templates"
+LIMITS = QueueLimits(max_running=1, max_per_subject=1, retry_after_seconds=1)
 
 
 @pytest.fixture
@@ -25,8 +31,8 @@ def directory(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _document(template_id: str, **changes: Any) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((SHIPPED / f"{template_id}.json").read_text())
+def _document(shipped: str, **changes: Any) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((SHIPPED / f"{shipped}.json").read_text())
     return {**document, **changes}
 
 
@@ -126,3 +132,28 @@ def test_a_deleted_file_withdraws_its_template_from_new_runs_but_not_from_runs_p
 def test_a_version_never_loaded_is_not_found_without_a_store(directory: Path) -> None:
     with pytest.raises(TemplateNotFoundError, match="version"):
         _registry(directory).version("eligibility_check", "0.0.1")
+
+
+def test_an_analysis_loaded_at_run_time_is_admitted_through_the_queue_and_its_limits(directory: Path) -> None:
+    registry = _registry(directory)
+    queue = ImpactQueue(sa.create_engine("postgresql://nowhere/none"), templates=["impact_analysis"], limits=LIMITS)
+    admission = ImpactAdmission(
+        queue=queue,
+        templates=frozenset({"impact_analysis"}),
+        owner="replica",
+        lease_seconds=10,
+        poll_seconds=1,
+        population_limits={Role.ANALYST: 1_000},
+    )
+    registry.on_change.append(admission.track)
+    _write(directory, "big_impact.json", _document("impact_analysis", template_id="big_impact"))
+
+    registry.reload()
+
+    assert admission.controls("big_impact") and admission.controls("impact_analysis")
+    with pytest.raises(PermissionDeniedError):
+        admission.authorize_population(
+            Principal(subject="bob", roles=frozenset({Role.ANALYST})),
+            registry.get("big_impact"),
+            {"scheme_name": "scheme_alpha", "population_size": 5_000},
+        )
