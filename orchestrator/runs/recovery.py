@@ -189,7 +189,10 @@ class Resumer:
         """The state to drive the run from, or None if it cannot go on (then it has been failed, saying why)."""
         instance_id = instance.instance_id
         try:
-            template: LoadedTemplate | None = self.templates.version(instance.template_id, instance.template_version)
+            # In a worker thread: a version this replica never loaded is read from the database.
+            template: LoadedTemplate | None = await asyncio.to_thread(
+                self.templates.version, instance.template_id, instance.template_version
+            )
             missing = ""
         except TemplateNotFoundError as not_found:
             template, missing = None, str(not_found)
