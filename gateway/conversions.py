@@ -19,7 +19,9 @@ RUN_STATUS_NAMES: dict[int, schemas.RunStatusName] = {
     orchestrator_pb2.RUN_STATUS_FAILED: "failed",
     orchestrator_pb2.RUN_STATUS_QUEUED: "queued",
     orchestrator_pb2.RUN_STATUS_WAITING: "waiting",
+    orchestrator_pb2.RUN_STATUS_CANCELLED: "cancelled",
 }
+RUN_STATUS_VALUES: dict[schemas.RunStatusName, int] = {name: value for value, name in RUN_STATUS_NAMES.items()}
 STEP_STATUS_NAMES: dict[int, schemas.StepStatusName] = {
     audit_pb2.STEP_STATUS_SUCCESS: "success",
     audit_pb2.STEP_STATUS_FAILED: "failed",
@@ -68,6 +70,24 @@ def workflow_instance(instance: orchestrator_pb2.WorkflowInstance) -> schemas.Wo
             items_total=instance.progress.items_total,
         ),
         waiting_for=_waiting_for(instance),
+    )
+
+
+def workflow_page(reply: orchestrator_pb2.ListWorkflowsResponse) -> schemas.WorkflowPage:
+    return schemas.WorkflowPage(
+        items=[
+            schemas.WorkflowSummary(
+                instance_id=run.instance_id,
+                template_id=run.template_id,
+                template_version=run.template_version,
+                status=RUN_STATUS_NAMES[run.status],
+                actor=run.actor,
+                created_at=run.created_at.ToDatetime(tzinfo=UTC),
+                completed_at=optional_timestamp(run, "completed_at"),
+            )
+            for run in reply.items
+        ],
+        next_cursor=reply.next_cursor or None,
     )
 
 
