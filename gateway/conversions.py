@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -21,7 +21,9 @@ RUN_STATUS_NAMES: dict[int, schemas.RunStatusName] = {
     orchestrator_pb2.RUN_STATUS_WAITING: "waiting",
     orchestrator_pb2.RUN_STATUS_CANCELLED: "cancelled",
 }
-RUN_STATUS_VALUES: dict[schemas.RunStatusName, int] = {name: value for value, name in RUN_STATUS_NAMES.items()}
+RUN_STATUS_VALUES: dict[schemas.RunStatusName, orchestrator_pb2.RunStatus] = {
+    name: cast(orchestrator_pb2.RunStatus, value) for value, name in RUN_STATUS_NAMES.items()
+}
 STEP_STATUS_NAMES: dict[int, schemas.StepStatusName] = {
     audit_pb2.STEP_STATUS_SUCCESS: "success",
     audit_pb2.STEP_STATUS_FAILED: "failed",
