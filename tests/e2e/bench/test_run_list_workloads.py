@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from bench.run_list_workloads import VIEWS, measure_run_list, run_list_table
-from tests.support.databases import launcher_roles
 
 pytestmark = pytest.mark.bench
 
 RUNS, REQUESTS = 20_000, 5
-
-
-@pytest.fixture
-def on_test_server(postgres_server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The benchmark's system on the test server, in a database of its own, with roles removed afterwards."""
-    with launcher_roles(postgres_server_url, tmp_path / "passwords.json") as environment:
-        for name, value in environment.items():
-            monkeypatch.setenv(name, value)
-        yield
 
 
 @pytest.mark.usefixtures("on_test_server")
