@@ -96,7 +96,7 @@ class RunList:
     def page(self, runs: RunFilter, *, after: RunCursor | None, limit: int) -> RunPage:
         if runs.template_ids is not None and not runs.template_ids:
             return RunPage(items=[], next_cursor=None)
-        sql, params = _statement(runs, after=after, limit=limit)
+        sql, params = list_statement(runs, after=after, limit=limit)
         with single_statements(self._engine) as statements:
             rows = statements.rows(sql, params)
         items = [RunSummary(**row._asdict()) for row in rows[:limit]]
@@ -104,7 +104,8 @@ class RunList:
         return RunPage(items=items, next_cursor=items[-1].cursor if len(rows) > limit else None)
 
 
-def _statement(runs: RunFilter, *, after: RunCursor | None, limit: int) -> tuple[str, dict[str, Any]]:
+def list_statement(runs: RunFilter, *, after: RunCursor | None, limit: int) -> tuple[str, dict[str, Any]]:
+    """The SELECT of one page (and one run more) and its parameters; its plans are tested (EXPLAIN) as they stand."""
     conditions: list[str] = []
     params: dict[str, Any] = {"limit": limit + 1}
     if runs.template_ids is not None:
