@@ -45,8 +45,11 @@ async def list_workflows(
     caller: CallerDep,
     orchestrator: OrchestratorDep,
     timeout: TimeoutDep,
-    template_id: Annotated[str | None, Query(min_length=1, max_length=64, pattern=schemas.TEMPLATE_ID_PATTERN)] = None,
-    status: Annotated[schemas.RunStatusName | None, Query()] = None,
+    template_id: Annotated[
+        str | None,
+        Query(min_length=1, max_length=64, pattern=schemas.TEMPLATE_ID_PATTERN, description="Runs of this template."),
+    ] = None,
+    status: Annotated[schemas.RunStatusName | None, Query(description="Runs in this status.")] = None,
     citizen_id: Annotated[
         str | None, Query(min_length=1, max_length=200, description="The run's inputs.citizen_id.")
     ] = None,
@@ -57,7 +60,7 @@ async def list_workflows(
         AwareDatetime | None, Query(description="Runs created at this time or later (with its UTC offset).")
     ] = None,
     created_before: Annotated[AwareDatetime | None, Query(description="Runs created before this time.")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[int, Query(ge=1, le=500, description="Runs on the page.")] = 50,
     cursor: Annotated[
         str | None, Query(min_length=1, max_length=64, description="The previous page's next_cursor.")
     ] = None,
