@@ -9,6 +9,7 @@ from pathlib import Path
 from civicflow.auth.local_issuer import DEFAULT_TTL_SECONDS
 from civicflow.auth.principals import Role
 from civicflow_cli.review_commands import add_review_commands
+from civicflow_cli.run_list_commands import add_run_commands
 from civicflow_cli.scheme_commands import add_scheme_commands
 from civicflow_cli.template_commands import add_template_commands
 
@@ -31,6 +32,7 @@ examples:
       --input proposed_rules.max_income=200000
   civicflow show ID; civicflow audit ID; civicflow report ID; civicflow results ID --offset 100 --limit 50
   civicflow appeal ID --new-data income=240000
+  civicflow runs list --status failed --template eligibility_check; civicflow runs list --citizen CIT-0000042
   civicflow schemes list; civicflow schemes show scheme_delta 1
   civicflow schemes draft scheme_delta delta-v2.json
   civicflow schemes publish scheme_delta 2 --effective-from 2027-01-01
@@ -144,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add_review_commands(command, count=_count, global_options=lambda sub: _global_options(sub, suppress=True))
+    add_run_commands(command, count=_count, global_options=lambda sub: _global_options(sub, suppress=True))
 
     token = command("token", "tokens of the local issuer, for development (make run)")
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="TOKEN_COMMAND")

@@ -18,6 +18,7 @@ from civicflow_cli.arguments import DEFAULT_ISSUER_KEY, ISSUER_KEY_VARIABLE
 from civicflow_cli.follow import follow
 from civicflow_cli.inputs import UsageError, merge_assignments, read_json_object
 from civicflow_cli.review_commands import run_review_command
+from civicflow_cli.run_list_commands import run_run_command
 from civicflow_cli.scheme_commands import run_scheme_command
 from civicflow_cli.template_commands import run_template_command
 
@@ -145,6 +146,7 @@ COMMANDS = {
     "appeal": submit_appeal,
     "schemes": run_scheme_command,
     "reviews": run_review_command,
+    "runs": run_run_command,
 }
 
 

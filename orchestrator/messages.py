@@ -10,6 +10,7 @@ from civicflow.v1 import evaluator_pb2, orchestrator_pb2
 from orchestrator.appeals import AppealResult
 from orchestrator.impact.results_store import ResultRow
 from orchestrator.storage.instance_records import InstanceRecord
+from orchestrator.storage.run_list import RunPage
 from orchestrator.templates.problems import TemplateProblem
 from orchestrator.templates.registry import LoadedTemplate, TemplateVersionEntry
 
@@ -19,7 +20,10 @@ _RUN_STATUS = {
     "failed": orchestrator_pb2.RUN_STATUS_FAILED,
     "queued": orchestrator_pb2.RUN_STATUS_QUEUED,
     "waiting": orchestrator_pb2.RUN_STATUS_WAITING,
+    "cancelled": orchestrator_pb2.RUN_STATUS_CANCELLED,
 }
+# A request's RunStatus (a filter) as the database names it.
+RUN_STATUS_NAMES = {value: name for name, value in _RUN_STATUS.items()}
 _APPEAL_OUTCOME = {
     "decision_changed": orchestrator_pb2.APPEAL_OUTCOME_DECISION_CHANGED,
     "decision_upheld": orchestrator_pb2.APPEAL_OUTCOME_DECISION_UPHELD,
@@ -50,6 +54,24 @@ def instance_message(instance: InstanceRecord) -> orchestrator_pb2.WorkflowInsta
     if instance.completed_at is not None:
         message.completed_at.CopyFrom(to_timestamp(instance.completed_at))
     return message
+
+
+def run_page_message(page: RunPage) -> orchestrator_pb2.ListWorkflowsResponse:
+    response = orchestrator_pb2.ListWorkflowsResponse(
+        next_cursor=page.next_cursor.encode() if page.next_cursor is not None else ""
+    )
+    for run in page.items:
+        summary = response.items.add(
+            instance_id=str(run.instance_id),
+            template_id=run.template_id,
+            template_version=run.template_version,
+            status=_RUN_STATUS[run.status],
+            actor=run.actor,
+            created_at=to_timestamp(run.created_at),
+        )
+        if run.completed_at is not None:
+            summary.completed_at.CopyFrom(to_timestamp(run.completed_at))
+    return response
 
 
 def template_message(template: LoadedTemplate) -> orchestrator_pb2.TemplateSummary:

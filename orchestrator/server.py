@@ -34,6 +34,7 @@ from orchestrator.storage.appeal_records import AppealStore
 from orchestrator.storage.impact_queue import ImpactQueue, QueueLimits
 from orchestrator.storage.instances import InstanceStore
 from orchestrator.storage.leases import LeaseStore
+from orchestrator.storage.run_list import RunList
 from orchestrator.storage.step_journal import StepJournal
 from orchestrator.storage.tables import MIGRATIONS, SCHEMA
 from orchestrator.storage.template_versions import TemplateVersionStore
@@ -129,6 +130,7 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
             audit=audit,
             schemes=schemes,
             reviews=reviews,
+            run_list=RunList(statements),
         )
         reviews.on_resumed = replica.resume
 

@@ -23,9 +23,11 @@ from orchestrator.reviews.service import ReviewService
 from orchestrator.runs import idempotency
 from orchestrator.runs.audit_client import AuditClient
 from orchestrator.runs.replica import Replica
+from orchestrator.runs.run_list_query import run_list_query
 from orchestrator.schemes.rpcs import SchemeRpcs
 from orchestrator.schemes.service import SchemeService
 from orchestrator.storage.instance_records import COMPLETED, InstanceRecord
+from orchestrator.storage.run_list import RunList
 from orchestrator.templates.registry import TemplateRegistry
 
 DEFAULT_PAGE_SIZE = 100
@@ -56,6 +58,7 @@ class OrchestratorServicer(SchemeRpcs, ReviewRpcs):
         audit: AuditClient,
         schemes: SchemeService,
         reviews: ReviewService,
+        run_list: RunList,
     ) -> None:
         self.guard = guard
         self.schemes = schemes
@@ -66,6 +69,7 @@ class OrchestratorServicer(SchemeRpcs, ReviewRpcs):
         self._appeals = appeals
         self._results = results
         self._audit = audit
+        self._run_list = run_list
 
     async def ListTemplates(
         self, request: orchestrator_pb2.ListTemplatesRequest, context: grpc.aio.ServicerContext
@@ -170,6 +174,13 @@ class OrchestratorServicer(SchemeRpcs, ReviewRpcs):
             if len(rows) == limit and rows[-1].position < total
             else max(request.offset, total),
         )
+
+    async def ListWorkflows(
+        self, request: orchestrator_pb2.ListWorkflowsRequest, context: grpc.aio.ServicerContext
+    ) -> orchestrator_pb2.ListWorkflowsResponse:
+        query = run_list_query(request, caller(), self._templates)
+        page = await asyncio.to_thread(self._run_list.page, query.runs, after=query.after, limit=query.limit)
+        return messages.run_page_message(page)
 
     async def _instance(self, raw_id: str) -> InstanceRecord:
         """The instance, if the caller may read runs of its template; NOT_FOUND or PERMISSION_DENIED otherwise."""
