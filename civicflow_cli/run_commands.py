@@ -1,4 +1,7 @@
-"""`civicflow runs ...`: operating runs that exist already: cancel one that has not ended, retry one that failed."""
+"""`civicflow runs cancel` and `runs retry`: cancel a run that has not ended, retry one that failed or was cancelled.
+
+They join `runs list` (run_list_commands.py, which makes the `runs` command) in one group.
+"""
 
 from __future__ import annotations
 
@@ -38,26 +41,16 @@ def retry_run(api: Api, arguments: argparse.Namespace, output: Any) -> int:
     return EXIT_OK if final.get("status") in SETTLED_WELL else EXIT_FAILED
 
 
-RUN_COMMANDS = {"cancel": cancel_run, "retry": retry_run}
+RUN_OPERATIONS = {"cancel": cancel_run, "retry": retry_run}
 
 
-def run_run_command(api: Api, arguments: argparse.Namespace, output: Any) -> int:
-    return RUN_COMMANDS[arguments.run_command](api, arguments, output)
-
-
-def add_run_commands(
-    command: Callable[[str, str], argparse.ArgumentParser],
-    *,
-    instance_id: Callable[[str], str],
-    global_options: Callable[[argparse.ArgumentParser], None],
+def add_run_operations(
+    subcommand: Callable[[str, str], argparse.ArgumentParser], *, instance_id: Callable[[str], str]
 ) -> None:
-    """The `runs` command and its own commands, on the CLI's parser (`command` makes a subcommand parser)."""
-    runs = command("runs", "operate runs: cancel one that has not ended, retry one that failed or was cancelled")
-    run_commands = runs.add_subparsers(dest="run_command", required=True, metavar="RUN_COMMAND")
+    """`cancel` and `retry` in the `runs` group (`subcommand` adds a parser to it, with the global options)."""
 
     def one_run(name: str, help_text: str) -> argparse.ArgumentParser:
-        parser = run_commands.add_parser(name, help=help_text, description=help_text)
-        global_options(parser)
+        parser = subcommand(name, help_text)
         parser.add_argument("instance_id", type=instance_id, metavar="ID")
         return parser
 

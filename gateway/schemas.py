@@ -117,6 +117,23 @@ class RetryStarted(BaseModel):
     retry_of: str = Field(description="The run it retries.")
 
 
+class WorkflowSummary(BaseModel):
+    instance_id: str
+    template_id: str
+    template_version: str
+    status: RunStatusName
+    actor: str = Field(description="Who started the run.")
+    created_at: datetime
+    completed_at: datetime | None = Field(description="Null while the run has not ended.")
+
+
+class WorkflowPage(BaseModel):
+    items: list[WorkflowSummary] = Field(description="Newest first (by created_at, then instance_id).")
+    next_cursor: str | None = Field(
+        description="Pass it as `cursor` for the next page, with the same filters; null on the last page."
+    )
+
+
 class AuditEntry(BaseModel):
     seq: int = Field(description="Position in the global append-only log, from 0: the entry's Merkle leaf index.")
     instance_id: str
@@ -224,6 +241,14 @@ class TemplateSummary(BaseModel):
     description: str
     input_schema: dict[str, Any] = Field(description="JSON Schema the inputs must satisfy.")
     steps: list[str]
+
+
+class ApiIndex(BaseModel):
+    name: str
+    version: str
+    links: dict[str, str] = Field(
+        description="Where to go next: docs, openapi, health (no token), workflows, templates, reviews (a token)."
+    )
 
 
 class HealthReport(BaseModel):

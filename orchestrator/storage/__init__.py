@@ -1,6 +1,6 @@
 """The orchestrator's PostgreSQL schema: tables and migrations, and one store per table.
 
 Entry point: tables.py (the schema); instances.py, step_journal.py, leases.py, appeal_records.py,
-impact_queue.py, cancellations.py and retry_records.py hold the SQL; statements.py runs it, one round
-trip a statement.
+impact_queue.py, cancellations.py and retry_records.py hold the SQL, and run_list.py the run list's;
+statements.py runs it, one round trip a statement.
 """

@@ -130,3 +130,21 @@ def test_a_cancelled_instance_is_final_and_a_retry_keeps_the_one_run_it_retries(
     unlink = "UPDATE orchestrator.workflow_instances SET retry_of = NULL WHERE instance_id = :id"
     assert "may change" in _refused(owner, unlink, id=retry)
     assert "one_retry_per_run" in _refused(owner, insert, id=uuid.uuid4(), retry_of=cancelled)
+
+
+def test_a_recorded_template_version_never_changes_or_vanishes(orchestrator, owner: sa.Engine) -> None:
+    orchestrator.ListTemplates(orchestrator_pb2.ListTemplatesRequest())  # the session's replica has loaded them
+    key = {"id": "eligibility_check"}
+    for statement in (
+        "UPDATE orchestrator.template_versions SET digest = repeat('0', 64) WHERE template_id = :id",
+        "DELETE FROM orchestrator.template_versions WHERE template_id = :id",
+    ):
+        assert "is append-only" in _refused(owner, statement, **key)
+    assert "is append-only" in _refused(owner, "TRUNCATE orchestrator.template_versions")
+    with owner.connect() as connection:
+        digests = list(
+            connection.execute(
+                sa.text("SELECT digest FROM orchestrator.template_versions WHERE template_id = :id"), key
+            ).scalars()
+        )
+    assert digests and "0" * 64 not in digests
