@@ -17,6 +17,7 @@ from audit_service.signing.notary import Notary
 from audit_service.tree.proofs import Prover
 from audit_service.tree.shared_verification import SharedVerification
 from audit_service.tree.verification_worker import VerificationWorker
+from civicflow import tracing
 from civicflow.auth.access import SERVICE_RULES
 from civicflow.auth.guards import ServiceGuard
 from civicflow.auth.tokens import TokenVerifier
@@ -43,6 +44,7 @@ async def start(settings: AuditSettings) -> RunningServer:
     writer = create_engine(
         settings.database_login_url(), application_name="audit_service", pool_size=settings.database_pool_size
     )
+    tracing.instrument_engine(writer, "audit_service")
     store = AuditStore(writer)
     notary = Notary(store, key, min_interval=timedelta(seconds=settings.audit_checkpoint_interval_seconds))
     try:
@@ -89,6 +91,8 @@ async def start(settings: AuditSettings) -> RunningServer:
             health_port=settings.health_port,
             readiness=database_reachable,
             receive_limits=RECEIVE_LIMITS,
+            metrics_port=settings.metrics_port,
+            service="audit_service",
         )
     except BaseException:
         await release()
