@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import grpc
 
+from audit_service import metrics
 from audit_service.config import AuditSettings
 from audit_service.log.group_commit import GroupCommitWriter
 from audit_service.log.store import AuditStore
@@ -50,6 +51,7 @@ async def start(settings: AuditSettings) -> RunningServer:
     try:
         await asyncio.to_thread(require_migrated, writer, script_location=MIGRATIONS, schema=SCHEMA)
         await asyncio.to_thread(notary.register_key)
+        metrics.log_size(await asyncio.to_thread(store.head_size))
     except BaseException:
         await asyncio.to_thread(writer.dispose)
         raise

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from audit_service import metrics
 from audit_service.errors import AuditStoreUnavailableError
 from audit_service.log.records import AuditRecord, StoredEntry
 from audit_service.log.store import AuditStore
@@ -79,7 +81,9 @@ class GroupCommitWriter:
             if not batch:
                 continue
             records = [waiting.records for waiting in batch]
+            started = time.perf_counter()
             answers = await asyncio.get_running_loop().run_in_executor(self._thread, self._commit, records)
+            metrics.committed(answers, time.perf_counter() - started)
             for waiting, answer in zip(batch, answers, strict=True):
                 if waiting.answer.done():  # the caller went away; its entries stand
                     continue

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from psycopg2.extras import NamedTupleCursor
 from sqlalchemy.engine import Engine
 
@@ -31,6 +32,9 @@ _BY_KEY = (
     f"SELECT {INSTANCE_COLUMNS} FROM orchestrator.workflow_instances"
     " WHERE actor = %(actor)s AND idempotency_key = %(key)s"
 )
+_QUEUED = """
+    SELECT count(*) FROM orchestrator.workflow_instances WHERE template_id = ANY(:templates) AND status = 'queued'
+"""
 _UNFINISHED_OF_ACTOR = """
     SELECT count(*) FROM orchestrator.workflow_instances
      WHERE template_id = ANY(%(templates)s) AND actor = %(actor)s AND status IN ('queued', 'running')
@@ -104,6 +108,11 @@ class ImpactQueue:
             promoted = self._promote(statements, owner=owner, lease_seconds=lease_seconds)
         mine = next((instance for instance in promoted if instance.instance_id == run.instance_id), queued)
         return Admission(mine, created=True, promoted=promoted)
+
+    def queued(self) -> int:
+        """How many analyses wait for a slot now: for the metrics."""
+        with database_errors(), self._engine.connect() as connection:
+            return int(connection.execute(sa.text(_QUEUED), {"templates": self._templates}).scalar_one())
 
     def promote(self, *, owner: str, lease_seconds: float) -> list[InstanceRecord]:
         """Starts the oldest queued analyses for which slots are free, owned by `owner`."""
