@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from opentelemetry import trace
@@ -132,6 +132,31 @@ def instrument_engine(engine: Engine, service: str) -> None:
 
         unused_gauge = NoOpMeter("").create_up_down_counter("unused")
         EngineTracer(provider.get_tracer("civicflow.database"), engine, unused_gauge)  # type: ignore[no-untyped-call]
+
+
+def traced_cursor(cursor: Any, service: str) -> Any:
+    """`cursor` (psycopg2's, used directly on the hot paths), with a span per execute while tracing is on.
+
+    SQLAlchemy's statement hooks (instrument_engine) never see statements sent through a raw cursor.
+    The span holds the statement's text, never its parameters.
+    """
+    provider = tracer_provider(service)
+    return cursor if provider is None else _TracedCursor(cursor, provider.get_tracer("civicflow.database"))
+
+
+class _TracedCursor:
+    def __init__(self, cursor: Any, tracer: trace.Tracer) -> None:
+        self._cursor = cursor
+        self._tracer = tracer
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        operation = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else "SQL"
+        attributes = {"db.system": "postgresql", "db.statement": sql}
+        with self._tracer.start_as_current_span(operation, kind=trace.SpanKind.CLIENT, attributes=attributes):
+            self._cursor.execute(sql, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
 
 
 def instrument_app(app: FastAPI, service: str) -> None:

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from psycopg2.extras import NamedTupleCursor
 from sqlalchemy.engine import Engine
 
+from civicflow import tracing
 from orchestrator.errors import SubjectQuotaError
 from orchestrator.storage.instance_records import INSTANCE_COLUMNS, InstanceRecord, NewRun
 from orchestrator.storage.statements import Statements, database_errors
@@ -140,7 +141,7 @@ class ImpactQueue:
                     cursor.execute("BEGIN")
                     try:
                         cursor.execute(_LOCK, {"lock": ADMISSION_LOCK})
-                        yield Statements(cursor)
+                        yield Statements(tracing.traced_cursor(cursor, "orchestrator"))
                     except BaseException:
                         cursor.execute("ROLLBACK")
                         raise
