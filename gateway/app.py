@@ -60,7 +60,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.state.upstreams = upstreams
         port = settings.metrics_port
         metrics = start_metrics_server(settings.host, port) if port is not None else None
-        app.state.metrics_port = metrics.port if metrics is not None else None
         log.info("gateway ready", extra={"orchestrator_target": settings.orchestrator_target})
         try:
             yield

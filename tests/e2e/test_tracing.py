@@ -157,3 +157,16 @@ def test_a_log_line_inside_a_trace_carries_its_trace_id(exported: InMemorySpanEx
     outside = logging.makeLogRecord({"msg": "outside"})
     RunContextFilter().filter(outside)
     assert not hasattr(outside, "trace_id")
+
+
+def test_an_impact_analysis_traces_its_evaluate_streams_and_completes(
+    traced_api: RestApi, exported: InMemorySpanExporter
+) -> None:
+    # The fan-out writes to its streams (call.write), which must work through the tracing interceptors.
+    analysed = traced_api.as_role(Role.ANALYST).execute(
+        "impact_analysis", {"scheme_name": "scheme_alpha", "population_size": 3000}
+    )
+    assert analysed["status"] == "completed", analysed
+    trace_id = _request_span(exported).context.trace_id  # type: ignore[union-attr]
+    streams = _server_spans_of(exported, trace_id).get("evaluator", set())
+    assert "/civicflow.v1.EvaluatorService/EvaluateStream" in streams
