@@ -27,6 +27,7 @@ from bench.rules_workloads import (
     time_criteria_checks,
     time_versioned_impact,
 )
+from bench.run_list_workloads import measure_run_list, run_count_argument, run_list_json, run_list_table
 from bench.system import LOG_FILE, RunningSystem, run_with_system, stderr_progress
 from bench.verify_load import measure_verify_load, verify_load_json, verify_load_table
 from bench.workloads import (
@@ -139,12 +140,22 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         default=200,
         help="timed pages of the review queue per view, through REST and over gRPC (default: 200)",
     )
+    parser.add_argument(
+        "--run-list-size",
+        type=run_count_argument,
+        default=1_000_000,
+        help="finished runs seeded for the run list's pages (GET /workflows); 0 skips it (default: 1000000)",
+    )
+    parser.add_argument(
+        "--run-list-requests", type=int, default=200, help="timed pages of the run list per view (default: 200)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     arguments = parser.parse_args(argv)
     checked = (arguments.runs, arguments.large_runs, arguments.checks, arguments.clients, arguments.criteria_checks)
-    if min(*checked, arguments.review_requests) < 1:
+    if min(*checked, arguments.review_requests, arguments.run_list_requests) < 1:
         parser.error(
-            "--runs, --large-runs, --checks, --clients, --criteria-checks and --review-requests must be at least 1"
+            "--runs, --large-runs, --checks, --clients, --criteria-checks, --review-requests and "
+            "--run-list-requests must be at least 1"
         )
     if arguments.warmup_runs < 0 or arguments.concurrent_checks < 0:
         parser.error("--warmup-runs and --concurrent-checks must be at least 0")
@@ -288,6 +299,12 @@ def main(argv: list[str] | None = None) -> int:
             open_tasks=arguments.review_queue_size, requests=arguments.review_requests, progress=stderr_progress
         )
         outcomes += review_outcomes
+    run_list = None
+    if arguments.run_list_size:
+        run_list, run_list_outcome = measure_run_list(
+            runs=arguments.run_list_size, requests=arguments.run_list_requests, progress=stderr_progress
+        )
+        outcomes.append(run_list_outcome)
     environment = {
         "database": "a fresh embedded PostgreSQL" if "DATABASE_URL" not in os.environ else "DATABASE_URL",
         "python": platform.python_version(),
@@ -308,12 +325,14 @@ def main(argv: list[str] | None = None) -> int:
         document = as_json(results) | ({"audit_log": audit_json(audit)} if audit else {})
         document |= {"audit_verify_load": verify_load_json(verify_load)} if verify_load else {}
         document |= {"review_queue": reviews_json(reviews)} if reviews else {}
+        document |= {"run_list": run_list_json(run_list)} if run_list else {}
         print(json.dumps(document, indent=2))
     else:
         tables = [as_table(results)]
         tables += [audit_table(audit)] if audit else []
         tables += [verify_load_table(verify_load)] if verify_load else []
         tables += [reviews_table(reviews)] if reviews else []
+        tables += [run_list_table(run_list)] if run_list else []
         print("\n\n".join(tables))
     unclean = [dict(outcome.returncodes) for outcome in outcomes if not outcome.clean]
     if unclean:

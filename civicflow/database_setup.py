@@ -51,6 +51,8 @@ PRIVILEGES: dict[str, dict[str, dict[str, str]]] = {
             "scheme_versions": "SELECT, INSERT, UPDATE",
             # UPDATE for the transitions its trigger allows (claim, unclaim, decide, ...); never DELETE.
             "review_tasks": "SELECT, INSERT, UPDATE",
+            # Every template version a replica loaded: recorded once, never changed (its trigger).
+            "template_versions": "SELECT, INSERT",
             # Read at start, to refuse a schema the database setup has not brought up to date.
             "alembic_version": "SELECT",
         }

@@ -9,7 +9,9 @@ from pathlib import Path
 from civicflow.auth.local_issuer import DEFAULT_TTL_SECONDS
 from civicflow.auth.principals import Role
 from civicflow_cli.review_commands import add_review_commands
+from civicflow_cli.run_list_commands import add_run_commands
 from civicflow_cli.scheme_commands import add_scheme_commands
+from civicflow_cli.template_commands import add_template_commands
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 URL_VARIABLE = "CIVICFLOW_URL"
@@ -23,12 +25,14 @@ DEFAULT_TIMEOUT_SECONDS = 660.0
 EPILOG = f"""\
 examples:
   export {TOKEN_VARIABLE}=$(civicflow token issue --subject alice --role caseworker)
-  civicflow templates
+  civicflow templates; civicflow templates show eligibility_check
+  civicflow templates validate templates/*.json; civicflow templates reload
   civicflow run eligibility_check --input citizen_id=CIT-0000042 --input scheme_name=scheme_alpha
   civicflow run impact_analysis --input scheme_name=scheme_alpha --input population_size=1000000 \\
       --input proposed_rules.max_income=200000
   civicflow show ID; civicflow audit ID; civicflow report ID; civicflow results ID --offset 100 --limit 50
   civicflow appeal ID --new-data income=240000
+  civicflow runs list --status failed --template eligibility_check; civicflow runs list --citizen CIT-0000042
   civicflow schemes list; civicflow schemes show scheme_delta 1
   civicflow schemes draft scheme_delta delta-v2.json
   civicflow schemes publish scheme_delta 2 --effective-from 2027-01-01
@@ -92,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         _global_options(sub, suppress=True)
         return sub
 
-    command("templates", "list the workflow templates and their inputs")
+    add_template_commands(command, global_options=lambda sub: _global_options(sub, suppress=True))
 
     run = command("run", "run a workflow; follows its progress until it ends, then shows it")
     run.add_argument("template_id", metavar="TEMPLATE", help="template id, e.g. eligibility_check")
@@ -142,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add_review_commands(command, count=_count, global_options=lambda sub: _global_options(sub, suppress=True))
+    add_run_commands(command, count=_count, global_options=lambda sub: _global_options(sub, suppress=True))
 
     token = command("token", "tokens of the local issuer, for development (make run)")
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="TOKEN_COMMAND")

@@ -18,7 +18,9 @@ from civicflow_cli.arguments import DEFAULT_ISSUER_KEY, ISSUER_KEY_VARIABLE
 from civicflow_cli.follow import follow
 from civicflow_cli.inputs import UsageError, merge_assignments, read_json_object
 from civicflow_cli.review_commands import run_review_command
+from civicflow_cli.run_list_commands import run_run_command
 from civicflow_cli.scheme_commands import run_scheme_command
+from civicflow_cli.template_commands import run_template_command
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -49,12 +51,6 @@ class Output:
             # Written as it is: the console would highlight or wrap it on a terminal.
             self.console.file.write(instance_id + "\n")
             self.console.file.flush()
-
-
-def list_templates(api: Api, arguments: argparse.Namespace, output: Output) -> int:
-    items = api.templates()
-    output.show(items, render.templates(items))
-    return EXIT_OK
 
 
 def run_workflow(api: Api, arguments: argparse.Namespace, output: Output) -> int:
@@ -140,7 +136,7 @@ def submit_appeal(api: Api, arguments: argparse.Namespace, output: Output) -> in
 
 
 COMMANDS = {
-    "templates": list_templates,
+    "templates": run_template_command,
     "run": run_workflow,
     "show": show_instance,
     "watch": watch_instance,
@@ -150,6 +146,7 @@ COMMANDS = {
     "appeal": submit_appeal,
     "schemes": run_scheme_command,
     "reviews": run_review_command,
+    "runs": run_run_command,
 }
 
 

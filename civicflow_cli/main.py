@@ -13,6 +13,7 @@ from civicflow_cli.api import Api, ApiError, CliError
 from civicflow_cli.arguments import DEFAULT_URL, TOKEN_VARIABLE, URL_VARIABLE, build_parser
 from civicflow_cli.commands import COMMANDS, LOCAL_COMMANDS, Output
 from civicflow_cli.inputs import UsageError
+from civicflow_cli.template_commands import is_offline, validate_files
 
 EXIT_API_ERROR = 1
 EXIT_USAGE = 2
@@ -40,6 +41,8 @@ def main(
     try:
         if arguments.command in LOCAL_COMMANDS:
             return LOCAL_COMMANDS[arguments.command](arguments, output)
+        if is_offline(arguments):
+            return validate_files(arguments, output)
         if client is not None:
             return COMMANDS[arguments.command](Api(client, token), arguments, output)
         with httpx2.Client(base_url=base_url, timeout=arguments.timeout) as own_client:

@@ -19,7 +19,7 @@ from gateway.body_limits import RequestBodyLimits
 from gateway.config import GatewaySettings
 from gateway.deps import Upstreams
 from gateway.errors import install_error_handlers
-from gateway.routes import audit, health, reports, reviews, schemes, templates, workflows
+from gateway.routes import audit, health, index, reports, reviews, schemes, templates, workflows
 from gateway.stream_slots import StreamSlots
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,9 @@ Runs template-driven benefit-decision workflows and answers for their results.
 Every step of every run is written to an append-only audit trail. Errors always answer
 `{"error": {"status", "code", "message", "details"}}`.
 
-Every route but `/healthz` and the published `/audit/public-key`, `/audit/public-keys`,
-`/audit/checkpoint` and `/audit/checkpoints` takes a bearer token (**Authorize** above): 401
+Every route but `/` (the API's name, version and links), `/healthz` and the published
+`/audit/public-key`, `/audit/public-keys`, `/audit/checkpoint` and `/audit/checkpoints` takes a
+bearer token (**Authorize** above): 401
 without a valid one, 403 when its roles do not allow the route. caseworker: eligibility checks
 and appeals; analyst: impact analyses; auditor: reads everything and every `/audit` route,
 runs nothing; admin: all.
@@ -91,4 +92,5 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(reviews.router)
     app.include_router(audit.router)
     app.include_router(health.router)
+    app.include_router(index.router)
     return app

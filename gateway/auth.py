@@ -23,6 +23,7 @@ from civicflow.rate_limits import RateLimiter
 # Signed tree heads and the key that verifies them are meant to be published; the rest needs a token.
 PUBLIC_PATHS = frozenset(
     {
+        "/",
         "/healthz",
         "/docs",
         "/docs/oauth2-redirect",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -19,6 +19,10 @@ RUN_STATUS_NAMES: dict[int, schemas.RunStatusName] = {
     orchestrator_pb2.RUN_STATUS_FAILED: "failed",
     orchestrator_pb2.RUN_STATUS_QUEUED: "queued",
     orchestrator_pb2.RUN_STATUS_WAITING: "waiting",
+    orchestrator_pb2.RUN_STATUS_CANCELLED: "cancelled",
+}
+RUN_STATUS_VALUES: dict[schemas.RunStatusName, orchestrator_pb2.RunStatus] = {
+    name: cast(orchestrator_pb2.RunStatus, value) for value, name in RUN_STATUS_NAMES.items()
 }
 STEP_STATUS_NAMES: dict[int, schemas.StepStatusName] = {
     audit_pb2.STEP_STATUS_SUCCESS: "success",
@@ -68,6 +72,24 @@ def workflow_instance(instance: orchestrator_pb2.WorkflowInstance) -> schemas.Wo
             items_total=instance.progress.items_total,
         ),
         waiting_for=_waiting_for(instance),
+    )
+
+
+def workflow_page(reply: orchestrator_pb2.ListWorkflowsResponse) -> schemas.WorkflowPage:
+    return schemas.WorkflowPage(
+        items=[
+            schemas.WorkflowSummary(
+                instance_id=run.instance_id,
+                template_id=run.template_id,
+                template_version=run.template_version,
+                status=RUN_STATUS_NAMES[run.status],
+                actor=run.actor,
+                created_at=run.created_at.ToDatetime(tzinfo=UTC),
+                completed_at=optional_timestamp(run, "completed_at"),
+            )
+            for run in reply.items
+        ],
+        next_cursor=reply.next_cursor or None,
     )
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 
 from civicflow.decisions import DecisionName
 
-RunStatusName = Literal["queued", "running", "waiting", "completed", "failed"]
+RunStatusName = Literal["queued", "running", "waiting", "completed", "failed", "cancelled"]
 StepStatusName = Literal["success", "failed"]
 AppealOutcomeName = Literal["decision_changed", "decision_upheld", "run_failed"]
 # As the orchestrator's templates name themselves (pydantic's patterns match `$` at the very end only).
@@ -108,6 +108,23 @@ class WorkflowInstance(_ShowsWaitingFor):
     appealed_instance_id: str | None = Field(description="The instance this one appeals, if it is an appeal.")
     actor: str = Field(description="Who started the run: the subject of the bearer token it was started with.")
     progress: RunProgress
+
+
+class WorkflowSummary(BaseModel):
+    instance_id: str
+    template_id: str
+    template_version: str
+    status: RunStatusName
+    actor: str = Field(description="Who started the run.")
+    created_at: datetime
+    completed_at: datetime | None = Field(description="Null while the run has not ended.")
+
+
+class WorkflowPage(BaseModel):
+    items: list[WorkflowSummary] = Field(description="Newest first (by created_at, then instance_id).")
+    next_cursor: str | None = Field(
+        description="Pass it as `cursor` for the next page, with the same filters; null on the last page."
+    )
 
 
 class AuditEntry(BaseModel):
@@ -217,6 +234,14 @@ class TemplateSummary(BaseModel):
     description: str
     input_schema: dict[str, Any] = Field(description="JSON Schema the inputs must satisfy.")
     steps: list[str]
+
+
+class ApiIndex(BaseModel):
+    name: str
+    version: str
+    links: dict[str, str] = Field(
+        description="Where to go next: docs, openapi, health (no token), workflows, templates, reviews (a token)."
+    )
 
 
 class HealthReport(BaseModel):

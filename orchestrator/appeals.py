@@ -67,7 +67,7 @@ class AppealDesk:
         )
         # Who may run the appeal is decided before whether there is a decision to appeal, so that a caller who
         # may not (an auditor; anyone but an admin for a template without an appeal template) is refused as such.
-        appeal_template_id = self._templates.get(original.template_id).model.appeal_template
+        appeal_template_id = self._started_with(original).model.appeal_template
         authorize(
             principal,
             Action.RUN_WORKFLOW,
@@ -80,7 +80,7 @@ class AppealDesk:
         carried = (NEW_DATA_INPUT, _EARLIER_NAME, *_PINS)
         inputs = {key: value for key, value in original.inputs.items() if key not in carried}
         inputs[NEW_DATA_INPUT] = {**earlier, **new_data}
-        pin = rules_pin(original, decision_output=self._templates.get(original.template_id).model.decision_output)
+        pin = rules_pin(original, decision_output=self._started_with(original).model.decision_output)
         # An appeal template that cannot be pinned (one without these inputs) decides under today's rules.
         declared = appeal_template.model.input_schema.get("properties", {})
         inputs.update({name: value for name, value in pin.items() if name in declared})
@@ -119,8 +119,12 @@ class AppealDesk:
         stored = await asyncio.to_thread(self._appeals.record_appeal, appeal)
         return AppealResult(appeal=stored, new_instance=new_instance)
 
+    def _started_with(self, instance: InstanceRecord) -> LoadedTemplate:
+        """The template version the run was made under: what it decided, and which template hears its appeal."""
+        return self._templates.version(instance.template_id, instance.template_version)
+
     def _appeal_template_id(self, instance: InstanceRecord) -> str:
-        template = self._templates.get(instance.template_id)
+        template = self._started_with(instance)
         if template.model.appeal_template is None:
             raise NotAppealableError(
                 f"instance {instance.instance_id} is a {instance.template_id} run, which cannot be appealed"
@@ -132,7 +136,7 @@ class AppealDesk:
             raise NotAppealableError(
                 f"instance {instance.instance_id} is {instance.status}; only a completed decision can be appealed"
             )
-        path = self._templates.get(instance.template_id).model.decision_output
+        path = self._started_with(instance).model.decision_output
         value = _at(instance.outputs, (path or "").split("."))
         if path is None or not isinstance(value, str):
             raise NotAppealableError(

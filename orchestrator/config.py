@@ -27,6 +27,9 @@ class OrchestratorSettings(GrpcServiceSettings, TokenSettings, DatabaseSettings,
     evaluator_target: str = "localhost:50052"
     audit_target: str = "localhost:50053"
     templates_dir: Path = REPO_ROOT / "templates"
+    # How often the template directory is read again for new, changed and deleted files
+    # (TEMPLATE_RELOAD_SECONDS; 0 turns the watch off, leaving POST /templates/reload).
+    template_reload_seconds: float = Field(default=2.0, ge=0)
     # Seed files, <scheme_name>.json: read at start for schemes the database does not have yet (schemes/seeding.py).
     schemes_dir: Path = REPO_ROOT / "schemes"
     # Deadline of one call to the evaluator or the audit service.

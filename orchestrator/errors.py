@@ -24,7 +24,8 @@ answer says so. StepFailedError carries the reason from the task to the runner; 
 a `dependency` that could not be reached makes the runner wait for it (runs/outages.py), and
 DependencyOutageError says the wait outlasted DEPENDENCY_OUTAGE_SECONDS: the run fails.
 LeaseLostError tells a replica that another one now owns a run it was driving.
-ConfigurationError (TemplateError, SchemeFileError) stops the orchestrator at start.
+ConfigurationError (SchemeFileError) stops the orchestrator at start; a template file never does (it is
+refused alone, templates/registry.py): TemplateError is for tools and tests that want every file loaded.
 Publishing one's own draft is a PermissionDeniedError (four eyes), as every refusal of a role is.
 """
 

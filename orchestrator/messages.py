@@ -10,7 +10,9 @@ from civicflow.v1 import evaluator_pb2, orchestrator_pb2
 from orchestrator.appeals import AppealResult
 from orchestrator.impact.results_store import ResultRow
 from orchestrator.storage.instance_records import InstanceRecord
-from orchestrator.templates.registry import LoadedTemplate
+from orchestrator.storage.run_list import RunPage
+from orchestrator.templates.problems import TemplateProblem
+from orchestrator.templates.registry import LoadedTemplate, TemplateVersionEntry
 
 _RUN_STATUS = {
     "running": orchestrator_pb2.RUN_STATUS_RUNNING,
@@ -18,7 +20,10 @@ _RUN_STATUS = {
     "failed": orchestrator_pb2.RUN_STATUS_FAILED,
     "queued": orchestrator_pb2.RUN_STATUS_QUEUED,
     "waiting": orchestrator_pb2.RUN_STATUS_WAITING,
+    "cancelled": orchestrator_pb2.RUN_STATUS_CANCELLED,
 }
+# A request's RunStatus (a filter) as the database names it.
+RUN_STATUS_NAMES = {value: name for name, value in _RUN_STATUS.items()}
 _APPEAL_OUTCOME = {
     "decision_changed": orchestrator_pb2.APPEAL_OUTCOME_DECISION_CHANGED,
     "decision_upheld": orchestrator_pb2.APPEAL_OUTCOME_DECISION_UPHELD,
@@ -51,6 +56,24 @@ def instance_message(instance: InstanceRecord) -> orchestrator_pb2.WorkflowInsta
     return message
 
 
+def run_page_message(page: RunPage) -> orchestrator_pb2.ListWorkflowsResponse:
+    response = orchestrator_pb2.ListWorkflowsResponse(
+        next_cursor=page.next_cursor.encode() if page.next_cursor is not None else ""
+    )
+    for run in page.items:
+        summary = response.items.add(
+            instance_id=str(run.instance_id),
+            template_id=run.template_id,
+            template_version=run.template_version,
+            status=_RUN_STATUS[run.status],
+            actor=run.actor,
+            created_at=to_timestamp(run.created_at),
+        )
+        if run.completed_at is not None:
+            summary.completed_at.CopyFrom(to_timestamp(run.completed_at))
+    return response
+
+
 def template_message(template: LoadedTemplate) -> orchestrator_pb2.TemplateSummary:
     return orchestrator_pb2.TemplateSummary(
         template_id=template.template_id,
@@ -59,6 +82,25 @@ def template_message(template: LoadedTemplate) -> orchestrator_pb2.TemplateSumma
         input_schema_json=json.dumps(template.model.input_schema),
         step_names=[step.spec.name for step in template.steps],
     )
+
+
+def template_version_message(entry: TemplateVersionEntry) -> orchestrator_pb2.TemplateVersion:
+    summary = template_message(entry.template)
+    return orchestrator_pb2.TemplateVersion(
+        template_id=summary.template_id,
+        version=summary.version,
+        description=summary.description,
+        input_schema_json=summary.input_schema_json,
+        step_names=summary.step_names,
+        digest=entry.template.digest,
+        source_file=entry.source_file,
+        loaded_at=to_timestamp(entry.loaded_at),
+        current=entry.current,
+    )
+
+
+def template_problem_message(problem: TemplateProblem) -> orchestrator_pb2.TemplateProblem:
+    return orchestrator_pb2.TemplateProblem(file=problem.file, location=problem.location, message=problem.message)
 
 
 def appeal_message(result: AppealResult) -> orchestrator_pb2.SubmitAppealResponse:

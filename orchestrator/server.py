@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Mapping
 
 from sqlalchemy.engine import Engine
 
@@ -33,10 +35,16 @@ from orchestrator.storage.appeal_records import AppealStore
 from orchestrator.storage.impact_queue import ImpactQueue, QueueLimits
 from orchestrator.storage.instances import InstanceStore
 from orchestrator.storage.leases import LeaseStore
+from orchestrator.storage.run_list import RunList
 from orchestrator.storage.step_journal import StepJournal
 from orchestrator.storage.tables import MIGRATIONS, SCHEMA
+from orchestrator.storage.template_versions import TemplateVersionStore
 from orchestrator.tasks import task_registry
+from orchestrator.tasks.contract import TaskContract
 from orchestrator.templates.registry import TemplateRegistry
+from orchestrator.templates.watch import TemplateWatch
+
+log = logging.getLogger(__name__)
 
 SERVICE_NAME = orchestrator_pb2.DESCRIPTOR.services_by_name["OrchestratorService"].full_name
 
@@ -50,7 +58,7 @@ RECEIVE_LIMITS = ReceiveLimits({"ExecuteWorkflow": 8 * MiB, "SubmitAppeal": 8 * 
 
 
 async def start(settings: OrchestratorSettings) -> RunningServer:
-    """Loads templates (refusing to start on a bad one), migrates, seeds schemes the database lacks, and serves."""
+    """Migrates, seeds schemes the database lacks, loads the templates that load (and watches them), and serves."""
     # Engines and channels connect only when first used: a refused configuration costs nothing here.
     database_url = settings.database_login_url()
     engine = create_engine(
@@ -82,6 +90,7 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
 
     replica: Replica | None = None
     reviews: ReviewService | None = None
+    watch: TemplateWatch | None = None
     try:
         verifier = TokenVerifier(settings)
         evaluator = evaluator_pb2_grpc.EvaluatorServiceStub(evaluator_channel)
@@ -103,11 +112,13 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
             sweep_seconds=settings.review_sweep_seconds,
         )
         tasks = task_registry(evaluator=evaluator, schemes=schemes, results=results, reviews=reviews)
-        templates = TemplateRegistry.load_directory(settings.templates_dir, tasks.contracts())
         await asyncio.to_thread(require_migrated, engine, script_location=MIGRATIONS, schema=SCHEMA)
         await asyncio.to_thread(seed_schemes, scheme_store, settings.schemes_dir)
+        templates = await _load_templates(settings, engine, tasks.contracts())
+        watch = TemplateWatch(templates, interval_seconds=settings.template_reload_seconds)
         instances = InstanceStore(statements)
         admission = _impact_admission(settings, statements, templates)
+        templates.on_change.append(admission.track)
         replica = Replica(
             settings=settings,
             templates=templates,
@@ -128,6 +139,7 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
             audit=audit,
             schemes=schemes,
             reviews=reviews,
+            run_list=RunList(statements),
         )
         reviews.on_resumed = replica.resume
 
@@ -140,6 +152,7 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
         # Before any request can start a run: the first claim takes back what this replica id left.
         await replica.start()
         reviews.start()
+        watch.start()
         running = await start_grpc_server(
             service_names=[SERVICE_NAME],
             register=lambda server: orchestrator_pb2_grpc.add_OrchestratorServiceServicer_to_server(servicer, server),
@@ -154,17 +167,37 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
             metrics_port=settings.metrics_port,
             service="orchestrator",
         )
-    except BaseException:  # a bad template or a port already taken, say: leave no run, channel or pool behind
+    except BaseException:  # a port already taken, say: leave no run, channel or pool behind
+        if watch is not None:
+            await watch.stop()
         if reviews is not None:
             await reviews.stop()
         if replica is not None:
             await replica.stop(grace=0)
         await close()
         raise
+    running.on_stop.append(watch.stop)
     running.on_stop.append(reviews.stop)
     running.on_stop.append(replica.stop)
     running.cleanups.append(close)
     return running
+
+
+async def _load_templates(
+    settings: OrchestratorSettings, engine: Engine, contracts: Mapping[str, TaskContract]
+) -> TemplateRegistry:
+    """The template directory read once: a file that does not load is logged and refused, and nothing else stops.
+
+    The orchestrator serves even with no template at all (it says so): templates can be fixed while
+    it runs, and runs in flight, reviews and schemes need none of the files.
+    """
+    templates = TemplateRegistry(settings.templates_dir, contracts, store=TemplateVersionStore(engine))
+    await asyncio.to_thread(templates.reload)
+    if not any(True for _ in templates):
+        log.warning(
+            "no template loaded: no new run can start until one loads", extra={"file": str(settings.templates_dir)}
+        )
+    return templates
 
 
 def _impact_admission(

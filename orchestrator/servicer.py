@@ -10,12 +10,12 @@ import grpc
 from civicflow.auth.access import Action, authorize
 from civicflow.auth.guards import Guard, caller, guarded
 from civicflow.grpc_errors import FieldProblem, maps_errors
-from civicflow.input_limits import MAX_INT64, check_integer, check_text, parse_json, parse_uuid
+from civicflow.input_limits import MAX_INT64, check_integer, check_text, parse_json, parse_uuid, shown
 from civicflow.logs import bind_instance_id
 from civicflow.v1 import orchestrator_pb2
 from orchestrator import messages
 from orchestrator.appeals import AppealDesk
-from orchestrator.errors import STATUS_CODES, InputValidationError, ReportNotAvailableError
+from orchestrator.errors import STATUS_CODES, InputValidationError, ReportNotAvailableError, TemplateNotFoundError
 from orchestrator.impact.admission import ImpactAdmission
 from orchestrator.impact.report import ImpactReport
 from orchestrator.impact.results_store import ImpactResultStore
@@ -24,9 +24,11 @@ from orchestrator.reviews.service import ReviewService
 from orchestrator.runs import idempotency
 from orchestrator.runs.audit_client import AuditClient
 from orchestrator.runs.replica import Replica
+from orchestrator.runs.run_list_query import run_list_query
 from orchestrator.schemes.rpcs import SchemeRpcs
 from orchestrator.schemes.service import SchemeService
 from orchestrator.storage.instance_records import COMPLETED, InstanceRecord
+from orchestrator.storage.run_list import RunList
 from orchestrator.templates.registry import TemplateRegistry
 
 DEFAULT_PAGE_SIZE = 100
@@ -57,6 +59,7 @@ class OrchestratorServicer(SchemeRpcs, ReviewRpcs):
         audit: AuditClient,
         schemes: SchemeService,
         reviews: ReviewService,
+        run_list: RunList,
     ) -> None:
         self.guard = guard
         self.schemes = schemes
@@ -67,6 +70,7 @@ class OrchestratorServicer(SchemeRpcs, ReviewRpcs):
         self._appeals = appeals
         self._results = results
         self._audit = audit
+        self._run_list = run_list
 
     async def ListTemplates(
         self, request: orchestrator_pb2.ListTemplatesRequest, context: grpc.aio.ServicerContext
@@ -74,6 +78,29 @@ class OrchestratorServicer(SchemeRpcs, ReviewRpcs):
         authorize(caller(), Action.LIST_TEMPLATES)
         return orchestrator_pb2.ListTemplatesResponse(
             templates=[messages.template_message(template) for template in self._templates]
+        )
+
+    async def GetTemplate(
+        self, request: orchestrator_pb2.GetTemplateRequest, context: grpc.aio.ServicerContext
+    ) -> orchestrator_pb2.GetTemplateResponse:
+        authorize(caller(), Action.LIST_TEMPLATES)
+        check_text("template_id", request.template_id, max_length=MAX_TEMPLATE_ID_LENGTH)
+        versions = await asyncio.to_thread(self._templates.versions, request.template_id)
+        if not versions:
+            raise TemplateNotFoundError(f"no template {shown(request.template_id)}")
+        return orchestrator_pb2.GetTemplateResponse(
+            template_id=request.template_id, versions=[messages.template_version_message(entry) for entry in versions]
+        )
+
+    async def ReloadTemplates(
+        self, request: orchestrator_pb2.ReloadTemplatesRequest, context: grpc.aio.ServicerContext
+    ) -> orchestrator_pb2.ReloadTemplatesResponse:
+        """This replica's directory read now; the others read theirs at their next watch (or their own reload)."""
+        authorize(caller(), Action.RELOAD_TEMPLATES)
+        outcome = await asyncio.to_thread(self._templates.reload, every_problem=True)
+        return orchestrator_pb2.ReloadTemplatesResponse(
+            loaded=[messages.template_version_message(entry) for entry in outcome.loaded],
+            problems=[messages.template_problem_message(problem) for problem in outcome.problems],
         )
 
     async def ExecuteWorkflow(
@@ -148,6 +175,13 @@ class OrchestratorServicer(SchemeRpcs, ReviewRpcs):
             if len(rows) == limit and rows[-1].position < total
             else max(request.offset, total),
         )
+
+    async def ListWorkflows(
+        self, request: orchestrator_pb2.ListWorkflowsRequest, context: grpc.aio.ServicerContext
+    ) -> orchestrator_pb2.ListWorkflowsResponse:
+        query = run_list_query(request, caller(), self._templates)
+        page = await asyncio.to_thread(self._run_list.page, query.runs, after=query.after, limit=query.limit)
+        return messages.run_page_message(page)
 
     async def _instance(self, raw_id: str) -> InstanceRecord:
         """The instance, if the caller may read runs of its template; NOT_FOUND or PERMISSION_DENIED otherwise."""

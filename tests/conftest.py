@@ -7,7 +7,9 @@ Fixtures only: the helpers they use live in tests/support.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 # Imported first on purpose: CPython 3.11.7 can fail to compile hypothesis when its pytest
 # plugin imports it late, at the terminal summary ("AST constructor recursion depth mismatch").
@@ -18,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from audit_service.config import AuditSettings
 from audit_service.server import start as start_audit_service
+from bench.run_list_seed import RunListShape, seed_runs
 from civicflow.auth.access import ServiceIdentity
 from civicflow.launch.embedded_postgres import embedded_database_url, start_embedded_postgres
 from evaluator.config import EvaluatorSettings
@@ -150,3 +153,24 @@ def gateway_client(gateway_settings: GatewaySettings) -> Iterator[TestClient]:
     """The real FastAPI app, talking gRPC to the real services."""
     with TestClient(create_app(gateway_settings)) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def seeded_runs(owner: sa.Engine) -> RunListShape:
+    """10,000 finished runs made straight in the session database (bench/run_list_seed.py), a day old, with actors
+    and citizen ids of their own: a filter on them lists these runs alone."""
+    tag = uuid.uuid4().hex[:8]
+    shape = RunListShape(
+        runs=10_000,
+        newest=datetime.now(UTC).replace(microsecond=0) - timedelta(days=1),
+        actors=tuple(f"seeded-{tag}-{number}" for number in range(5)),
+        citizens=499,  # coprime with the templates and actors, so that a citizen has runs of each
+        citizen_prefix=f"SEED-{tag}-",
+    )
+    with owner.begin() as connection:
+        seed_runs(connection, shape)
+    with owner.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+            sa.text("ANALYZE orchestrator.workflow_instances")
+        )
+    return shape

@@ -102,13 +102,19 @@ def allowed_roles(action: Action, template_roles: frozenset[Role] = frozenset())
     return GRANTS[action]
 
 
+def permits(principal: Principal, action: Action, *, template_roles: frozenset[Role] = frozenset()) -> bool:
+    """Whether the principal may take the action: what authorize decides, for a caller that filters rather than
+    refuses (the run list shows the runs of the templates a caller may read)."""
+    return principal.has_any(allowed_roles(action, template_roles))
+
+
 def authorize(
     principal: Principal, action: Action, *, template_roles: frozenset[Role] = frozenset(), what: str = ""
 ) -> None:
     """Returns if the principal may take the action; PermissionDeniedError, naming the roles it would take, if not."""
-    allowed = allowed_roles(action, template_roles)
-    if principal.has_any(allowed):
+    if permits(principal, action, template_roles=template_roles):
         return
+    allowed = allowed_roles(action, template_roles)
     target = f" {what}" if what else ""
     needed = ", ".join(sorted(allowed))
     raise PermissionDeniedError(

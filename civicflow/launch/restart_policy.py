@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# A service exits 2 when it refuses its configuration (a bad template, say): a restart cannot help.
+# A service exits 2 when it refuses its configuration (a bad scheme seed file, say): a restart cannot help.
+# A template file is never such a refusal: the orchestrator refuses the file alone and serves.
 EXIT_BAD_CONFIGURATION = 2
 
 

@@ -9,9 +9,10 @@ from http import HTTPStatus
 from typing import Annotated
 
 import grpc
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.sse import EventSourceResponse, format_sse_event
+from pydantic import AwareDatetime
 from starlette.types import Receive, Scope, Send
 
 from civicflow.input_limits import check_json
@@ -19,6 +20,7 @@ from civicflow.v1 import orchestrator_pb2
 from gateway import conversions, errors, schemas
 from gateway.auth import CallerDep
 from gateway.deps import OrchestratorDep, TimeoutDep
+from gateway.review_schemas import MAX_SUBJECT
 from gateway.routes import error_responses
 from gateway.stream_slots import StreamSlot, StreamSlots
 
@@ -36,6 +38,50 @@ IdempotencyKeyHeader = Annotated[
         "nothing; the same key with a different body is refused with 409.",
     ),
 ]
+
+
+@router.get("")
+async def list_workflows(
+    caller: CallerDep,
+    orchestrator: OrchestratorDep,
+    timeout: TimeoutDep,
+    template_id: Annotated[
+        str | None,
+        Query(min_length=1, max_length=64, pattern=schemas.TEMPLATE_ID_PATTERN, description="Runs of this template."),
+    ] = None,
+    status: Annotated[schemas.RunStatusName | None, Query(description="Runs in this status.")] = None,
+    citizen_id: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="The run's inputs.citizen_id.")
+    ] = None,
+    actor: Annotated[
+        str | None, Query(min_length=1, max_length=MAX_SUBJECT, description="Who started the run.")
+    ] = None,
+    created_after: Annotated[
+        AwareDatetime | None, Query(description="Runs created at this time or later (with its UTC offset).")
+    ] = None,
+    created_before: Annotated[AwareDatetime | None, Query(description="Runs created before this time.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Runs on the page.")] = 50,
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="The previous page's next_cursor.")
+    ] = None,
+) -> schemas.WorkflowPage:
+    """Runs, newest first, a page at a time: only the runs of templates the caller's roles may read (admin and
+    auditor: all). Every filter is optional and they combine. A `template_id` whose runs the caller may not read:
+    403, as reading one of them is. A `cursor` that is not a page's `next_cursor`: 422."""
+    request = orchestrator_pb2.ListWorkflowsRequest(
+        template_id=template_id or "",
+        status=conversions.RUN_STATUS_VALUES[status] if status else orchestrator_pb2.RUN_STATUS_UNSPECIFIED,
+        citizen_id=citizen_id or "",
+        actor=actor or "",
+        limit=limit,
+        cursor=cursor or "",
+    )
+    if created_after is not None:
+        request.created_after.FromDatetime(created_after)
+    if created_before is not None:
+        request.created_before.FromDatetime(created_before)
+    reply = await orchestrator.ListWorkflows(request, timeout=timeout, metadata=caller.metadata)
+    return conversions.workflow_page(reply)
 
 
 @router.post(

@@ -71,6 +71,13 @@ class ImpactAdmission:
         self._slot_freed = asyncio.Event()
         self._promoter: asyncio.Task[None] | None = None
 
+    def track(self, templates: Iterable[LoadedTemplate]) -> None:
+        """Adds the analyses among templates loaded since the start: a file loaded at run time that fans out is
+        admitted through the queue and its population limits like the others. None is ever removed (its runs
+        may still be queued)."""
+        self._templates = self._templates | impact_templates(templates)
+        self._queue.track(self._templates)
+
     def controls(self, template_id: str) -> bool:
         """Whether runs of this template are impact analyses, admitted through the queue."""
         return template_id in self._templates

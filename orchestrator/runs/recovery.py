@@ -189,15 +189,18 @@ class Resumer:
         """The state to drive the run from, or None if it cannot go on (then it has been failed, saying why)."""
         instance_id = instance.instance_id
         try:
-            template: LoadedTemplate | None = self.templates.get(instance.template_id)
-        except TemplateNotFoundError:
-            template = None
-        if template is None or template.model.version != instance.template_version:
+            # In a worker thread: a version this replica never loaded is read from the database.
+            template: LoadedTemplate | None = await asyncio.to_thread(
+                self.templates.version, instance.template_id, instance.template_version
+            )
+            missing = ""
+        except TemplateNotFoundError as not_found:
+            template, missing = None, str(not_found)
+        if template is None:
             # Steps of one definition must not be continued under another.
-            here = f"version {template.model.version}" if template is not None else "no such template"
             error = (
                 f"cannot resume: the run was started with template '{instance.template_id}' version"
-                f" {instance.template_version}, and this replica has {here}"
+                f" {instance.template_version}, which cannot be had here ({missing})"
             )
             await outlasting(
                 lambda: asyncio.to_thread(

@@ -200,12 +200,14 @@ class Replica:
             if instance.instance_id in self._driving:
                 continue
             try:
-                template: LoadedTemplate | None = self._templates.get(instance.template_id)
+                template: LoadedTemplate | None = self._templates.version(
+                    instance.template_id, instance.template_version
+                )
             except TemplateNotFoundError:
                 template = None
-            if template is None or template.model.version != instance.template_version:
-                # Queued under a template this replica no longer has as it was: never run under another
-                # definition. The resumer fails the run, saying so, as it does for any run it cannot continue.
+            if template is None:
+                # Queued under a version no replica recorded: never run under another definition. The
+                # resumer fails the run, saying so, as it does for any run it cannot continue.
                 self._spawn(instance, functools.partial(self._resumer.prepare, instance))
             else:
                 self._spawn(instance, functools.partial(_new_run, instance, template))

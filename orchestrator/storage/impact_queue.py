@@ -87,6 +87,10 @@ class ImpactQueue:
         self._templates = sorted(templates)
         self._limits = limits
 
+    def track(self, templates: Collection[str]) -> None:
+        """The analyses' templates, now that more are loaded (ImpactAdmission.track)."""
+        self._templates = sorted(templates)
+
     def submit(self, run: NewRun, *, owner: str, lease_seconds: float) -> Admission:
         """Queues the analysis and promotes what the free slots allow, the new one included if its turn has come.
 

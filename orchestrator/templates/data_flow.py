@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from orchestrator.errors import TemplateError
 from orchestrator.tasks.contract import TaskContract
 from orchestrator.templates.model import INPUTS_PREFIX, AnyStep, SwitchSpec, WorkflowTemplate
+from orchestrator.templates.problems import TemplateProblem
 
 
 @dataclass
@@ -31,42 +30,52 @@ class _Produced:
 
 
 class _DataFlow:
-    def __init__(self, path: Path, model: WorkflowTemplate, contracts: Mapping[str, TaskContract]) -> None:
-        self._path = path
+    def __init__(self, file: str, model: WorkflowTemplate, contracts: Mapping[str, TaskContract]) -> None:
+        self._file = file
         self._inputs = set(model.input_schema.get("properties", {}))
         self._contracts = contracts
+        self.problems: list[TemplateProblem] = []
+
+    def _problem(self, location: str, step: str, message: str) -> None:
+        self.problems.append(TemplateProblem(self._file, location, f"step '{step}': {message}"))
 
     def sequence(self, steps: list[AnyStep], where: str, produced: _Produced) -> _Produced:
         for position, step in enumerate(steps):
-            location = f"{self._path}: {where}[{position}] ('{step.name}')"
+            location = f"{where}[{position}]"
             if isinstance(step, SwitchSpec):
-                produced = self._switch(step, f"{where}[{position}]", location, produced)
+                produced = self._switch(step, location, produced)
                 continue
-            contract = self._contracts[step.name]
+            # A step whose task type is unknown has had its problem reported: its outputs count as
+            # produced, so that the steps after it are not blamed for it.
+            contract = self._contracts.get(step.name)
             for name, source in step.input_mapping.items():
-                self._readable(
-                    f"{location}: input_mapping.{name}", source, produced, required=name in contract.required_inputs
-                )
+                required = contract is not None and name in contract.required_inputs
+                self._readable(f"{location}.input_mapping.{name}", step.name, source, produced, required=required)
             for output_name, key in step.output_mapping.items():
                 if key in produced.possible:
-                    raise TemplateError(f"{location}: output_mapping: '{key}' is already produced")
+                    self._problem(f"{location}.output_mapping.{output_name}", step.name, f"'{key}' is already produced")
                 produced.certain.add(key)
                 produced.possible.add(key)
-                produced.origins[key] = (contract, output_name)
+                if contract is not None:
+                    produced.origins[key] = (contract, output_name)
         return produced
 
-    def _switch(self, step: SwitchSpec, where: str, location: str, produced: _Produced) -> _Produced:
-        self._readable(f"{location}: on", step.on, produced, required=True)
+    def _switch(self, step: SwitchSpec, where: str, produced: _Produced) -> _Produced:
+        self._readable(f"{where}.on", step.name, step.on, produced, required=True)
         values = self._values_at(step.on, produced)
         if values is not None:
             for case in step.cases:
                 if case not in values:
-                    raise TemplateError(
-                        f"{location}: cases.{case} can never be chosen: {step.on} is one of {', '.join(sorted(values))}"
+                    self._problem(
+                        f"{where}.cases.{case}",
+                        step.name,
+                        f"can never be chosen: {step.on} is one of {', '.join(sorted(values))}",
                     )
             if step.default and values <= set(step.cases):
-                raise TemplateError(
-                    f"{location}: default can never be chosen: the cases cover every value {step.on} can take"
+                self._problem(
+                    f"{where}.default",
+                    step.name,
+                    f"can never be chosen: the cases cover every value {step.on} can take",
                 )
         outcomes = [
             self.sequence(branch, f"{where}.cases.{case}", produced.copy()) for case, branch in step.cases.items()
@@ -80,16 +89,16 @@ class _DataFlow:
             joined.origins.update(outcome.origins)
         return joined
 
-    def _readable(self, where: str, source: str, produced: _Produced, *, required: bool) -> None:
+    def _readable(self, where: str, step: str, source: str, produced: _Produced, *, required: bool) -> None:
         if source.startswith(INPUTS_PREFIX):
             if source.removeprefix(INPUTS_PREFIX) not in self._inputs:
-                raise TemplateError(f"{where}: '{source}' is not in input_schema.properties")
+                self._problem(where, step, f"'{source}' is not in input_schema.properties")
             return
         key = source.split(".", 1)[0]
         if key not in produced.possible:
-            raise TemplateError(f"{where}: '{source}' is not produced by an earlier step")
-        if required and key not in produced.certain:
-            raise TemplateError(f"{where}: '{source}' is not produced on every path to this step")
+            self._problem(where, step, f"'{source}' is not produced by an earlier step")
+        elif required and key not in produced.certain:
+            self._problem(where, step, f"'{source}' is not produced on every path to this step")
 
     def _values_at(self, source: str, produced: _Produced) -> frozenset[str] | None:
         key, _, rest = source.partition(".")
@@ -100,17 +109,25 @@ class _DataFlow:
         return contract.output_values.get(f"{output_name}.{rest}" if rest else output_name)
 
 
-def check_data_flow(path: Path, model: WorkflowTemplate, contracts: Mapping[str, TaskContract]) -> None:
-    """Every reference names a declared input or an output produced before it on every path (see above).
+def data_flow_problems(
+    file: str, model: WorkflowTemplate, contracts: Mapping[str, TaskContract]
+) -> list[TemplateProblem]:
+    """Every reference that names neither a declared input nor an output produced before it on every path.
 
-    `contracts`: each task step's contract, by step name.
+    `contracts`: each task step's contract, by step name (a step missing from it is not checked).
     """
-    produced = _DataFlow(path, model, contracts).sequence(model.steps, "steps", _Produced())
+    flow = _DataFlow(file, model, contracts)
+    produced = flow.sequence(model.steps, "steps", _Produced())
     if model.decision_output is not None:
         key = model.decision_output.split(".")[0]
         if key not in produced.certain:
-            raise TemplateError(
-                f"{path}: decision_output: '{model.decision_output}' is not produced by every path through the steps"
-                if key in produced.possible
-                else f"{path}: decision_output: '{model.decision_output}' is not produced by any step"
+            flow.problems.append(
+                TemplateProblem(
+                    file,
+                    "decision_output",
+                    f"'{model.decision_output}' is not produced by every path through the steps"
+                    if key in produced.possible
+                    else f"'{model.decision_output}' is not produced by any step",
+                )
             )
+    return flow.problems

@@ -81,7 +81,7 @@ class WorkflowTemplate(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     template_id: str = Field(pattern=IDENTIFIER)
-    version: str = Field(min_length=1)
+    version: str = Field(min_length=1, max_length=64)
     description: str = Field(min_length=1)
     # JSON Schema (draft 2020-12) of the run's inputs; must describe an object.
     input_schema: dict[str, Any]

@@ -162,6 +162,17 @@ ROWS = [
         name="of an eligibility check",
     ),
     Row("GET /templates", lambda runs: "/templates", roles(caseworker=OK, analyst=OK, auditor=OK)),
+    Row(
+        "GET /templates/{template_id}",
+        lambda runs: "/templates/eligibility_check",
+        roles(caseworker=OK, analyst=OK, auditor=OK),
+    ),
+    Row(
+        "POST /templates/reload",
+        lambda runs: "/templates/reload",
+        roles(caseworker=FORBIDDEN, analyst=FORBIDDEN, auditor=FORBIDDEN),
+        body=lambda runs: {},
+    ),
     Row("GET /schemes/schema", lambda runs: "/schemes/schema", READ_SCHEMES),
     Row("GET /schemes", lambda runs: "/schemes", READ_SCHEMES),
     Row("GET /schemes/{scheme_name}", lambda runs: f"/schemes/{runs.scheme}", READ_SCHEMES),
@@ -190,6 +201,10 @@ ROWS = [
         body=lambda runs: {"effective_from": "2030-01-01"},
         name="of another's draft",
     ),
+    # Every role lists runs: those of the templates it may read (an empty list for none).
+    Row("GET /workflows", lambda runs: "/workflows?limit=5", roles(caseworker=OK, analyst=OK, auditor=OK)),
+    Row("GET /workflows", lambda runs: "/workflows?template_id=impact_analysis", ANALYSIS, name="of impact_analysis"),
+    Row("GET /workflows", lambda runs: "/workflows?template_id=appeal_processing", CASEWORK, name="of appeals"),
     Row("GET /reviews", lambda runs: "/reviews", READ_REVIEWS),
     Row("GET /reviews/{review_task_id}", lambda runs: f"/reviews/{runs.to_claim}", READ_REVIEWS),
     # Four eyes: the caseworker submitted these applications; admin may work on any other's.
@@ -221,6 +236,7 @@ ROWS = [
     Row("GET /audit/entries/{seq}/proof", lambda runs: "/audit/entries/0/proof?tree_size=2", AUDIT_LOG),
     Row("GET /audit/consistency", lambda runs: "/audit/consistency?first=1&second=2", AUDIT_LOG),
     Row("GET /audit/verify", lambda runs: "/audit/verify", AUDIT_LOG),
+    _public("/"),
     _public("/healthz"),
     _public("/audit/public-key"),
     _public("/audit/public-keys"),
@@ -236,6 +252,7 @@ GUARDED = [row for row in ROWS if not row.public]
 ONE_PER_GUARDED_ROUTE = list({row.route: row for row in GUARDED}.values())
 # The routes the issue publishes without a token, and the pages of the interactive documentation.
 PUBLISHED = {
+    "GET /",
     "GET /healthz",
     "GET /audit/public-key",
     "GET /audit/public-keys",

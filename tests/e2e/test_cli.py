@@ -57,6 +57,15 @@ def test_templates_are_listed_as_a_table_and_as_the_apis_json(civicflow: RunComm
     assert civicflow("templates", "--json").json() == api.get("/templates").json()
 
 
+def test_a_templates_versions_are_shown_and_a_reload_is_an_admins(civicflow: RunCommand) -> None:
+    shown = civicflow("templates", "show", "eligibility_check")
+    assert shown.status == 0, shown.err
+    assert "eligibility_check.json" in shown.out and "yes" in shown.out
+    assert civicflow("templates", "reload").status == 1  # a caseworker: 403
+    reloaded = civicflow("templates", "reload", "--json", role=Role.ADMIN)
+    assert (reloaded.status, reloaded.json()) == (0, {"loaded": [], "problems": []})
+
+
 def test_an_eligibility_check_runs_and_its_decision_is_shown(civicflow: RunCommand, checked: dict[str, Any]) -> None:
     assert checked["status"] == "completed"
     assert checked["template_id"] == "eligibility_check"

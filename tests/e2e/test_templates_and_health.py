@@ -43,3 +43,26 @@ def test_healthz_reports_every_service_serving(api: RestApi) -> None:
             "audit_service": "SERVING",
         },
     }
+
+
+def test_a_templates_versions_are_listed_with_the_current_one_marked(api: RestApi) -> None:
+    response = api.get("/templates/eligibility_check")
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    current = [version for version in body["versions"] if version["current"]]
+    assert body["template_id"] == "eligibility_check" and len(current) == 1
+    (listed,) = [
+        template for template in api.get("/templates").json() if template["template_id"] == "eligibility_check"
+    ]
+    assert current[0]["version"] == listed["version"] and current[0]["steps"] == listed["steps"]
+    assert current[0]["source_file"] == "eligibility_check.json" and len(current[0]["digest"]) == 64
+    assert api.get("/templates/no_such_template").status_code == 404
+    assert api.get("/templates/Not-An-Id").status_code == 422
+
+
+def test_a_reload_answers_what_loaded_and_every_problem(admin_api: RestApi) -> None:
+    response = admin_api.post("/templates/reload")
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"loaded": [], "problems": []}  # the shipped templates, loaded already

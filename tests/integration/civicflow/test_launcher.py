@@ -59,7 +59,7 @@ def launcher(postgres_server_url: str, tmp_path: Path) -> Iterator[RunningLaunch
         yield from _launched(database, tmp_path)
 
 
-def _launched(database: dict[str, str], tmp_path: Path) -> Iterator[RunningLauncher]:
+def _launched(database: dict[str, str], tmp_path: Path, **extra: str) -> Iterator[RunningLauncher]:
     ports = free_port_environment(evaluators=2)
     environment = {
         **os.environ,
@@ -72,6 +72,7 @@ def _launched(database: dict[str, str], tmp_path: Path) -> Iterator[RunningLaunc
         "AUDIT_SIGNING_KEY_PATH": str(tmp_path / "audit-signing-key.pem"),
         "TLS_DIR": str(tmp_path / "tls"),
         "TOKEN_ISSUER_KEY_PATH": str(tmp_path / "token-issuer-key.pem"),
+        **extra,
     }
     log = tmp_path / "launcher.log"
     with log.open("wb") as output:
@@ -235,3 +236,45 @@ def test_a_run_interrupted_by_a_killed_orchestrator_completes_after_its_restart(
     assert finished["status"] == "completed"
     assert finished["outputs"]["impact_report"]["total"] == population
     assert "orchestrator exited (rc=-9); restarting it" in launcher.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def launcher_with_a_broken_template(postgres_server_url: str, tmp_path: Path) -> Iterator[RunningLauncher]:
+    """The launcher over a copy of the shipped templates and one file that does not load."""
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    for path in (REPO_ROOT / "templates").glob("*.json"):
+        templates.joinpath(path.name).write_bytes(path.read_bytes())
+    templates.joinpath("broken.json").write_text('{"template_id": "broken", "steps": []}')
+    with (
+        scratch_database(postgres_server_url, prefix="civicflow_launcher") as url,
+        launcher_roles(url, tmp_path / "database-passwords.json") as database,
+    ):
+        yield from _launched(database, tmp_path, TEMPLATES_DIR=str(templates), TEMPLATE_RELOAD_SECONDS="0.2")
+
+
+def test_a_broken_template_stops_nothing_and_a_new_one_is_served_without_a_restart(
+    launcher_with_a_broken_template: RunningLauncher,
+) -> None:
+    launcher = launcher_with_a_broken_template
+    wait_until_healthy(launcher)
+    refused = [line for line in launcher.output().splitlines() if "template refused" in line]
+    assert refused and all("broken.json" in line for line in refused), launcher.output()
+    orchestrator = service_pid(launcher, "orchestrator")
+
+    templates = launcher.log.parent / "templates"
+    document = json.loads((templates / "eligibility_check.json").read_text())
+    templates.joinpath("quick_check.json").write_text(json.dumps({**document, "template_id": "quick_check"}))
+    with httpx2.Client(
+        base_url=launcher.gateway_url, headers=launcher.headers(Role.CASEWORKER), timeout=30.0
+    ) as client:
+        deadline = time.monotonic() + 10
+        while "quick_check" not in {item["template_id"] for item in client.get("/templates").json()}:
+            assert time.monotonic() < deadline, "quick_check was not loaded within 10 s"
+            time.sleep(0.2)
+        run = client.post(
+            "/workflows/execute",
+            json={"template_id": "quick_check", "inputs": {"citizen_id": "CIT-1001", "scheme_name": "scheme_alpha"}},
+        )
+    assert run.status_code == 200 and run.json()["status"] == "completed", run.text
+    assert service_pid(launcher, "orchestrator") == orchestrator  # never restarted

@@ -119,6 +119,16 @@ ROWS = [
         lambda runs: orchestrator_pb2.ListTemplatesRequest(),
         roles(caseworker=OK, analyst=OK, auditor=OK),
     ),
+    Row(
+        "GetTemplate",
+        lambda runs: orchestrator_pb2.GetTemplateRequest(template_id="eligibility_check"),
+        roles(caseworker=OK, analyst=OK, auditor=OK),
+    ),
+    Row(
+        "ReloadTemplates",
+        lambda runs: orchestrator_pb2.ReloadTemplatesRequest(),
+        roles(caseworker=DENIED, analyst=DENIED, auditor=DENIED),
+    ),
     _execute("eligibility_check", CHECK_INPUTS, RUN_CASEWORK),
     _execute("appeal_processing", APPEAL_INPUTS, RUN_CASEWORK),
     _execute("impact_analysis", IMPACT_INPUTS, RUN_ANALYSIS),
@@ -167,6 +177,24 @@ ROWS = [
     # Four eyes: nobody publishes a draft of their own, an admin neither.
     _publish(2, roles(caseworker=DENIED, analyst=DENIED, auditor=DENIED, admin=DENIED), "of one's own draft"),
     _publish(1, roles(caseworker=DENIED, analyst=DENIED, auditor=DENIED), "of another's draft"),
+    # Every role lists runs: those of the templates it may read (an empty list for none).
+    Row(
+        "ListWorkflows",
+        lambda runs: orchestrator_pb2.ListWorkflowsRequest(limit=5),
+        roles(caseworker=OK, analyst=OK, auditor=OK),
+    ),
+    Row(
+        "ListWorkflows",
+        lambda runs: orchestrator_pb2.ListWorkflowsRequest(template_id="impact_analysis", limit=5),
+        ANALYSIS,
+        name="of impact_analysis",
+    ),
+    Row(
+        "ListWorkflows",
+        lambda runs: orchestrator_pb2.ListWorkflowsRequest(template_id="eligibility_check", limit=5),
+        CASEWORK,
+        name="of eligibility_check",
+    ),
     Row("ListReviews", lambda runs: orchestrator_pb2.ListReviewsRequest(), READ_REVIEWS),
     Row("GetReview", lambda runs: orchestrator_pb2.GetReviewRequest(review_task_id=runs.to_claim), READ_REVIEWS),
     # Four eyes: the caseworker submitted these applications; admin may work on any other's.

@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,6 +43,7 @@ RPCS = [
     "GetSchemeVersion",
     "CreateSchemeVersion",
     "PublishSchemeVersion",
+    "ListWorkflows",
 ]
 STREAMING = {"WatchWorkflow"}
 
@@ -125,6 +127,22 @@ def extreme_scheme_requests() -> Iterator[tuple[str, Message]]:
         yield "PublishSchemeVersion", request
 
 
+def extreme_run_list_requests() -> Iterator[tuple[str, Message]]:
+    yield "ListWorkflows", pb.ListWorkflowsRequest()
+    for text in ["", HUGE, "a\x00b", "💥" * 1000, "'; DROP TABLE x; --", "%s%n"]:
+        yield "ListWorkflows", pb.ListWorkflowsRequest(template_id=text)
+        yield "ListWorkflows", pb.ListWorkflowsRequest(citizen_id=text, actor=text)
+        yield "ListWorkflows", pb.ListWorkflowsRequest(cursor=text)
+    for status in ENUMS:
+        yield "ListWorkflows", pb.ListWorkflowsRequest(status=status)  # type: ignore[arg-type]
+    for limit in INT32:
+        yield "ListWorkflows", pb.ListWorkflowsRequest(limit=limit)
+    for seconds in INT64:
+        for nanos in (0, -1, 999_999_999, 2**31 - 1):
+            moment = Timestamp(seconds=seconds, nanos=nanos)
+            yield "ListWorkflows", pb.ListWorkflowsRequest(created_after=moment, created_before=moment)
+
+
 # Bytes that do not parse as the request message: a truncated varint, a wrong wire type, a length past the end,
 # a field 1 (a string in most requests) that is not UTF-8, and groups nested far too deep.
 MALFORMED = [
@@ -151,6 +169,14 @@ def scheme_channel(credentials: Credentials, orchestrator_target: str) -> Iterat
         yield channel
 
 
+@pytest.fixture(scope="module")
+def run_list_channel(credentials: Credentials, orchestrator_target: str) -> Iterator[grpc.Channel]:
+    """An admin of its own, for the same reason."""
+    token = credentials.issue("run-list-fuzzer", Role.ADMIN)
+    with credentials.orchestrator_channel(orchestrator_target, token=token) as channel:
+        yield channel
+
+
 def call(channel: grpc.Channel, rpc: str, payload: bytes, *, timeout: float = 30) -> grpc.StatusCode:
     """The code the RPC ends with, raw bytes in; its details must name nothing internal."""
     identity: Callable[[bytes], bytes] = lambda data: data  # noqa: E731
@@ -171,13 +197,15 @@ def call(channel: grpc.Channel, rpc: str, payload: bytes, *, timeout: float = 30
 
 
 def test_extreme_messages_to_every_rpc_answer_a_contract_code(
-    channel: grpc.Channel, scheme_channel: grpc.Channel
+    channel: grpc.Channel, scheme_channel: grpc.Channel, run_list_channel: grpc.Channel
 ) -> None:
     codes: dict[str, set[str]] = {}
     for rpc, request in extreme_requests():
         codes.setdefault(rpc, set()).add(call(channel, rpc, request.SerializeToString()).name)
     for rpc, request in extreme_scheme_requests():
         codes.setdefault(rpc, set()).add(call(scheme_channel, rpc, request.SerializeToString()).name)
+    for rpc, request in extreme_run_list_requests():
+        codes.setdefault(rpc, set()).add(call(run_list_channel, rpc, request.SerializeToString()).name)
 
     assert set(codes) == set(RPCS)
     # Each RPC refused something as the client's mistake; none of these requests created a run.

@@ -19,6 +19,7 @@ from tests.support.credentials import Credentials
 UNREACHABLE = "127.0.0.1:1"
 # The routes the issue publishes without a token.
 PUBLISHED_OPERATIONS = {
+    "/",
     "/healthz",
     "/audit/public-key",
     "/audit/public-keys",

@@ -144,6 +144,8 @@ def over_a_stalling_evaluator(
     for step in template["steps"]:
         if step["name"] == "evaluate_population":
             step["config"] = {**step["config"], "batch_timeout_seconds": 1.0}
+    # Other content is another version: the session's database has the shipped one under the shipped number.
+    template["version"] += "-batch-timeout-1s"
     (templates / "impact_analysis.json").write_text(json.dumps(template))
     with serve_on_loopback(background_loop, start(stalling)) as evaluator_target:
         yield from _orchestrator(

@@ -272,6 +272,8 @@ def impatient_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy(path, directory)
     document = json.loads((directory / "eligibility_check.json").read_text())
     document["steps"][2]["timeout_seconds"] = 0.3
+    # Other content is another version: the session's database has the shipped one under the shipped number.
+    document["version"] += "-impatient"
     (directory / "eligibility_check.json").write_text(json.dumps(document))
     document["template_id"] = "eligibility_check_twice"
     document["steps"][2]["retry"]["max_attempts"] = 2

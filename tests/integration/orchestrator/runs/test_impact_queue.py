@@ -352,7 +352,7 @@ def test_a_queued_analysis_survives_an_orchestrator_restart_and_completes(
     assert successes == Counter(range(IMPACT_STEPS))
 
 
-def test_a_queued_analysis_whose_template_changed_meanwhile_fails_saying_so_and_never_runs_under_the_new_one(
+def test_a_queued_analysis_whose_template_changed_meanwhile_runs_under_the_version_it_was_queued_with(
     background_loop: BackgroundLoop,
     credentials: Credentials,
     settings_for: Any,
@@ -370,21 +370,11 @@ def test_a_queued_analysis_whose_template_changed_meanwhile_fails_saying_so_and_
     impact["version"] = "9.0.0"
     (changed / "impact_analysis.json").write_text(json.dumps(impact))
 
+    # This replica has only 9.0.0 in its files: the queued run's version comes from the database.
     restarted = settings.model_copy(update={"replica_id": "replica-with-new-templates", "templates_dir": changed})
     with serving(background_loop, restarted) as target:
         stub = _stub(credentials, target, credentials.token(Role.ANALYST))
-        wait_until(
-            lambda: (
-                stub.GetWorkflow(orchestrator_pb2.GetWorkflowRequest(instance_id=queued.instance_id)).instance.status
-                != QUEUED
-            ),
-            timeout=30,
-            what="the queued analysis to leave the queue",
-        )
-        assert _statuses(stub, queued.instance_id)[-1] == orchestrator_pb2.RUN_STATUS_FAILED
+        assert _statuses(stub, queued.instance_id)[-1] == COMPLETED
         ended = stub.GetWorkflow(orchestrator_pb2.GetWorkflowRequest(instance_id=queued.instance_id)).instance
-        trail = stub.GetAuditTrail(orchestrator_pb2.GetAuditTrailRequest(instance_id=queued.instance_id)).entries
         _drain(queue_database)
-    shipped = shipped_template_version("impact_analysis")
-    assert f"version {shipped}, and this replica has version 9.0.0" in ended.error
-    assert not trail  # not one step of it ran under the other definition
+    assert ended.template_version == shipped_template_version("impact_analysis")

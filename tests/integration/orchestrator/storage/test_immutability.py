@@ -104,3 +104,21 @@ def test_impact_results_are_append_only(analyst_orchestrator, owner: sa.Engine) 
             sa.text("SELECT count(*) FROM orchestrator.impact_results WHERE instance_id = :id"), {"id": instance_id}
         ).scalar_one()
     assert count == 50
+
+
+def test_a_recorded_template_version_never_changes_or_vanishes(orchestrator, owner: sa.Engine) -> None:
+    orchestrator.ListTemplates(orchestrator_pb2.ListTemplatesRequest())  # the session's replica has loaded them
+    key = {"id": "eligibility_check"}
+    for statement in (
+        "UPDATE orchestrator.template_versions SET digest = repeat('0', 64) WHERE template_id = :id",
+        "DELETE FROM orchestrator.template_versions WHERE template_id = :id",
+    ):
+        assert "is append-only" in _refused(owner, statement, **key)
+    assert "is append-only" in _refused(owner, "TRUNCATE orchestrator.template_versions")
+    with owner.connect() as connection:
+        digests = list(
+            connection.execute(
+                sa.text("SELECT digest FROM orchestrator.template_versions WHERE template_id = :id"), key
+            ).scalars()
+        )
+    assert digests and "0" * 64 not in digests

@@ -106,13 +106,13 @@ def test_reference_to_undeclared_input_is_refused(tmp_path: Path) -> None:
 def test_missing_task_input_is_refused(tmp_path: Path) -> None:
     document = _shipped("eligibility_check")
     del document["steps"][2]["input_mapping"]["rules"]
-    assert "input_mapping lacks ['rules']" in _refusal(tmp_path, document)
+    assert "steps[2].input_mapping: step 'evaluate_rules': lacks ['rules']" in _refusal(tmp_path, document)
 
 
 def test_bad_step_config_is_refused(tmp_path: Path) -> None:
     document = _shipped("impact_analysis")
     document["steps"][4]["config"]["batch_size"] = 0
-    assert "steps[4] ('evaluate_population'): config: batch_size" in _refusal(tmp_path, document)
+    assert "steps[4].config.batch_size: step 'evaluate_population':" in _refusal(tmp_path, document)
 
 
 def test_structural_problems_are_named(tmp_path: Path) -> None:
@@ -124,7 +124,7 @@ def test_structural_problems_are_named(tmp_path: Path) -> None:
 
 
 def test_unreadable_json_is_refused(tmp_path: Path) -> None:
-    assert "t0.json: not readable JSON" in _refusal(tmp_path, "{not json")
+    assert "t0.json: line 1 column 2: not JSON" in _refusal(tmp_path, "{not json")
 
 
 def test_inputs_get_defaults_and_every_problem_is_reported() -> None:

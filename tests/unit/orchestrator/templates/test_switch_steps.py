@@ -79,7 +79,7 @@ def test_a_case_no_value_can_select_is_refused(tmp_path: Path) -> None:
     cases = _switch(document)["cases"]
     cases["NEEDS_REVEIW"] = cases.pop("NEEDS_REVIEW")
     message = _refusal(tmp_path, document)
-    assert "t0.json: steps[4] ('route_by_recommendation'): cases.NEEDS_REVEIW can never be chosen" in message
+    assert "t0.json: steps[4].cases.NEEDS_REVEIW: step 'route_by_recommendation': can never be chosen" in message
     assert "recommendation.decision is one of ELIGIBLE, NEEDS_REVIEW, NOT_ELIGIBLE" in message
 
 
@@ -89,13 +89,16 @@ def test_a_default_no_value_can_reach_is_refused(tmp_path: Path) -> None:
     switch["cases"].update(ELIGIBLE=[], NOT_ELIGIBLE=[])
     switch["default"] = copy.deepcopy(switch["cases"]["NEEDS_REVIEW"])
     switch["default"][0]["name"] = "never_reviewed"
-    assert "default can never be chosen: the cases cover every value" in _refusal(tmp_path, document)
+    assert (
+        "steps[4].default: step 'route_by_recommendation': can never be chosen: the cases cover every value"
+        in _refusal(tmp_path, document)
+    )
 
 
 def test_a_switch_on_a_path_nothing_produced_is_refused(tmp_path: Path) -> None:
     document = _application()
     _switch(document)["on"] = "verdict.decision"
-    assert "steps[4] ('route_by_recommendation'): on: 'verdict.decision' is not produced" in _refusal(
+    assert "steps[4].on: step 'route_by_recommendation': 'verdict.decision' is not produced" in _refusal(
         tmp_path, document
     )
 
@@ -104,7 +107,7 @@ def test_a_step_name_used_twice_anywhere_is_refused_naming_both_places(tmp_path:
     document = _application()
     _switch(document)["cases"]["NEEDS_REVIEW"][0]["name"] = "make_decision"
     message = _refusal(tmp_path, document)
-    assert "steps[4].cases.NEEDS_REVIEW[0]: step name 'make_decision' is used by steps[3] too" in message
+    assert "steps[4].cases.NEEDS_REVIEW[0].name: step 'make_decision': the name is used by steps[3] too" in message
 
 
 def test_a_case_given_twice_is_refused(tmp_path: Path) -> None:
@@ -116,7 +119,7 @@ def test_a_required_input_only_one_branch_produces_is_refused(tmp_path: Path) ->
     document = _application()
     final = document["steps"][-1]
     final["input_mapping"]["recommendation"] = "review"
-    assert "steps[5] ('record_final_decision'): input_mapping.recommendation: 'review' is not produced on every" in (
+    assert "steps[5].input_mapping.recommendation: step 'record_final_decision': 'review' is not produced on every" in (
         _refusal(tmp_path, document)
     )
 
@@ -124,7 +127,9 @@ def test_a_required_input_only_one_branch_produces_is_refused(tmp_path: Path) ->
 def test_an_output_produced_in_a_branch_and_again_after_it_is_refused(tmp_path: Path) -> None:
     document = _application()
     document["steps"][-1]["output_mapping"]["decision"] = "review"
-    assert "output_mapping: 'review' is already produced" in _refusal(tmp_path, document)
+    assert "output_mapping.decision: step 'record_final_decision': 'review' is already produced" in _refusal(
+        tmp_path, document
+    )
 
 
 def test_a_task_step_cannot_name_the_switch_task(tmp_path: Path) -> None:
