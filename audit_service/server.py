@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import grpc
 
+from audit_service import metrics
 from audit_service.config import AuditSettings
 from audit_service.log.group_commit import GroupCommitWriter
 from audit_service.log.store import AuditStore
@@ -17,6 +18,7 @@ from audit_service.signing.notary import Notary
 from audit_service.tree.proofs import Prover
 from audit_service.tree.shared_verification import SharedVerification
 from audit_service.tree.verification_worker import VerificationWorker
+from civicflow import tracing
 from civicflow.auth.access import SERVICE_RULES
 from civicflow.auth.guards import ServiceGuard
 from civicflow.auth.tokens import TokenVerifier
@@ -43,11 +45,13 @@ async def start(settings: AuditSettings) -> RunningServer:
     writer = create_engine(
         settings.database_login_url(), application_name="audit_service", pool_size=settings.database_pool_size
     )
+    tracing.instrument_engine(writer, "audit_service")
     store = AuditStore(writer)
     notary = Notary(store, key, min_interval=timedelta(seconds=settings.audit_checkpoint_interval_seconds))
     try:
         await asyncio.to_thread(require_migrated, writer, script_location=MIGRATIONS, schema=SCHEMA)
         await asyncio.to_thread(notary.register_key)
+        metrics.log_size(await asyncio.to_thread(store.head_size))
     except BaseException:
         await asyncio.to_thread(writer.dispose)
         raise
@@ -89,6 +93,8 @@ async def start(settings: AuditSettings) -> RunningServer:
             health_port=settings.health_port,
             readiness=database_reachable,
             receive_limits=RECEIVE_LIMITS,
+            metrics_port=settings.metrics_port,
+            service="audit_service",
         )
     except BaseException:
         await release()

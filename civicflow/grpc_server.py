@@ -13,8 +13,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from civicflow import tracing
 from civicflow.launch.restart_policy import EXIT_BAD_CONFIGURATION
 from civicflow.message_limits import ReceiveLimitInterceptor, ReceiveLimits
+from civicflow.metrics.exposition import MetricsServer, start_metrics_server
+from civicflow.metrics.rpc import RpcMetricsInterceptor
 from civicflow.settings import ConfigurationError
 from civicflow.tls import SERVER_OPTIONS, Identity
 from civicflow.unreadable_requests import UnreadableRequestInterceptor
@@ -42,6 +45,8 @@ class RunningServer:
     # The plaintext server of the health port, if the service has one, and its port.
     health_server: grpc.aio.Server | None = None
     health_port: int | None = None
+    # The metrics server (civicflow/metrics/exposition.py), if the service has a metrics port.
+    metrics: MetricsServer | None = None
     readiness_task: asyncio.Task[None] | None = None
     # Run after the server has stopped, in order: close channels, dispose engines.
     cleanups: list[Cleanup] = field(default_factory=list)
@@ -65,6 +70,8 @@ class RunningServer:
             await self.health_server.stop(0)
         for cleanup in self.cleanups:
             await cleanup()
+        if self.metrics is not None:  # last: what the drain counted can still be scraped until here
+            await asyncio.to_thread(self.metrics.stop)
 
 
 async def start_grpc_server(
@@ -79,6 +86,8 @@ async def start_grpc_server(
     readiness: ReadinessProbe | None = None,
     readiness_interval: float = 2.0,
     receive_limits: ReceiveLimits | None = None,
+    metrics_port: int | None = None,
+    service: str = "civicflow",
 ) -> RunningServer:
     """Starts a TLS server with the standard health service and reflection; port 0 picks a free port.
 
@@ -93,12 +102,20 @@ async def start_grpc_server(
 
     `receive_limits`: how large a request each RPC may receive (civicflow/message_limits.py); without
     them, any RPC up to the 64 MiB every channel allows.
+
+    `service`: the service's short name in traces. `metrics_port`: where its metrics are served
+    (civicflow/metrics/); None serves none.
     """
-    # Outermost first: an oversized request is refused unparsed; bytes that do not parse become INVALID_ARGUMENT.
-    interceptors: list[grpc.aio.ServerInterceptor] = [UnreadableRequestInterceptor()]
+    # Outermost first: every call is counted and traced, refused ones too; an oversized request is refused
+    # unparsed; bytes that do not parse become INVALID_ARGUMENT.
+    interceptors: list[grpc.aio.ServerInterceptor] = [
+        RpcMetricsInterceptor(),
+        *tracing.server_interceptors(service),
+        UnreadableRequestInterceptor(),
+    ]
     options = SERVER_OPTIONS
     if receive_limits is not None:
-        interceptors.insert(0, ReceiveLimitInterceptor(receive_limits))
+        interceptors.insert(len(interceptors) - 1, ReceiveLimitInterceptor(receive_limits))
         options = receive_limits.server_options()
     server = grpc.aio.server(options=options, interceptors=interceptors)
     register(server)
@@ -113,9 +130,15 @@ async def start_grpc_server(
         health_server = grpc.aio.server()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
         bound_health_port = health_server.add_insecure_port(f"{host}:{health_port}")
-    await server.start()
-    if health_server is not None:
-        await health_server.start()
+    metrics = start_metrics_server(host, metrics_port) if metrics_port is not None else None
+    try:
+        await server.start()
+        if health_server is not None:
+            await health_server.start()
+    except BaseException:
+        if metrics is not None:
+            metrics.stop()
+        raise
     await health_servicer.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
     running = RunningServer(
         server=server,
@@ -124,6 +147,7 @@ async def start_grpc_server(
         service_names=tuple(service_names),
         health_server=health_server,
         health_port=bound_health_port,
+        metrics=metrics,
     )
     if readiness is None:
         await running.set_serving(True)
@@ -132,7 +156,12 @@ async def start_grpc_server(
         running.readiness_task = asyncio.create_task(_watch_readiness(running, readiness, readiness_interval))
     log.info(
         "listening",
-        extra={"port": bound_port, "health_port": bound_health_port, "services": list(service_names)},
+        extra={
+            "port": bound_port,
+            "health_port": bound_health_port,
+            "metrics_port": metrics.port if metrics is not None else None,
+            "services": list(service_names),
+        },
     )
     return running
 
@@ -179,11 +208,14 @@ def run_service(
     """A service's `main`: serves until SIGTERM or SIGINT; exit status 2, after one log line, if it refuses its
     configuration (a process supervisor restarts a crash, not that: civicflow.launch.restart_policy)."""
     refusals: tuple[type[Exception], ...] = (ConfigurationError, *configuration_errors)
+    tracing.configure_tracing()
     try:
         asyncio.run(serve_until_terminated(start, grace=grace))
     except refusals as error:
         logging.getLogger(name).error("refusing to start: %s", error)
         return EXIT_BAD_CONFIGURATION
+    finally:
+        tracing.shutdown_tracing()
     return 0
 
 

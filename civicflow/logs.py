@@ -1,5 +1,8 @@
 """Process-wide logging, configured once in each entry point: JSON lines, or readable lines on a terminal.
 
+Every line written while a run is being driven (or an RPC about one is served) carries the run's
+`instance_id`, and every line written inside a trace its `trace_id` (RunContextFilter).
+
 LOG_FORMAT chooses: `json` (one JSON object a line, for collectors), `human` (`LEVEL logger: message
 key=value ...`), or `auto`, the default: human when standard output, where the lines go, is a
 terminal, JSON otherwise. The launcher decides once for all its services, whose output it relays.
@@ -9,10 +12,14 @@ from __future__ import annotations
 
 import logging
 import sys
+import uuid
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Literal, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
+
+from civicflow.tracing import current_trace_id
 
 LogFormat = Literal["auto", "human", "json"]
 ResolvedLogFormat = Literal["human", "json"]
@@ -21,6 +28,33 @@ ResolvedLogFormat = Literal["human", "json"]
 _DROPPED_FIELDS = ("color_message",)
 # What every LogRecord carries; anything else on a record came in through `extra=` and is shown.
 _RECORD_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName", *_DROPPED_FIELDS}
+
+
+# The run the current task works for: asyncio tasks copy it from the task that starts them.
+_instance_id: ContextVar[str | None] = ContextVar("civicflow_instance_id", default=None)
+
+
+def bind_instance_id(instance_id: uuid.UUID | str) -> None:
+    """Every log line of this task from now on, and of the tasks it starts, names the run `instance_id`."""
+    _instance_id.set(str(instance_id))
+
+
+class RunContextFilter(logging.Filter):
+    """Adds `instance_id` (of the run being worked on) and `trace_id` (of the current span) where they exist.
+
+    A record that names them itself (extra=) keeps its own.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "instance_id"):
+            instance_id = _instance_id.get()
+            if instance_id is not None:
+                record.instance_id = instance_id
+        if not hasattr(record, "trace_id"):
+            trace_id = current_trace_id()
+            if trace_id is not None:
+                record.trace_id = trace_id
+        return True
 
 
 def resolve_log_format(log_format: LogFormat, stream: TextIO | None = None) -> ResolvedLogFormat:
@@ -43,6 +77,7 @@ def configure_logging(service: str, level: str = "INFO", log_format: LogFormat =
         # The time only when this process writes to the terminal itself: the launcher's prefix carries it otherwise.
         HumanFormatter(with_time=_is_terminal(sys.stdout)) if resolved == "human" else _json_formatter(service)
     )
+    handler.addFilter(RunContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -31,6 +31,9 @@ class ServiceSettings(BaseSettings):
     tls_ca_path: Path | None = None
     tls_cert_path: Path | None = None
     tls_key_path: Path | None = None
+    # Plain HTTP port serving this process's Prometheus metrics (civicflow/metrics/); internal, never published.
+    # Unset: no metrics server.
+    metrics_port: int | None = None
 
 
 class GrpcServiceSettings(ServiceSettings):

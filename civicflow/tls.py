@@ -8,6 +8,7 @@ certificate against the identity they meant to reach, whatever address it was re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -63,8 +64,13 @@ class Identity:
             require_client_auth=require_client_certificate,
         )
 
-    def channel(self, target: str, *, server: str) -> grpc.aio.Channel:
-        """A channel to the service whose identity is `server`, spreading calls over every address (round_robin)."""
+    def channel(
+        self, target: str, *, server: str, interceptors: Sequence[grpc.aio.ClientInterceptor] = ()
+    ) -> grpc.aio.Channel:
+        """A channel to the service whose identity is `server`, spreading calls over every address (round_robin).
+
+        `interceptors`: the caller's tracing (civicflow/tracing.py client_interceptors), if any.
+        """
         credentials = grpc.ssl_channel_credentials(
             root_certificates=self.ca, private_key=self.key, certificate_chain=self.certificate
         )
@@ -81,6 +87,7 @@ class Identity:
                 ("grpc.ssl_target_name_override", server),
                 ("grpc.default_authority", server),
             ],
+            interceptors=list(interceptors) or None,
         )
 
 

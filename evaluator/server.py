@@ -45,4 +45,6 @@ async def start(settings: EvaluatorSettings) -> RunningServer:
         require_client_certificate=True,
         health_port=settings.health_port,
         receive_limits=RECEIVE_LIMITS,
+        metrics_port=settings.metrics_port,
+        service="evaluator",
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -10,6 +11,7 @@ from civicflow.auth.access import SERVICE_RULES
 from civicflow.auth.guards import ServiceGuard, guarded
 from civicflow.grpc_errors import maps_errors
 from civicflow.v1 import evaluator_pb2, evaluator_pb2_grpc
+from evaluator import metrics
 from evaluator.errors import STATUS_CODES, BatchRefusedError, EvaluatorError
 from evaluator.evaluation import evaluate_batch, evaluate_one
 from evaluator.rules import CompiledDocuments
@@ -33,7 +35,9 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
     ) -> evaluator_pb2.EvaluateResponse:
         if request.HasField("document"):  # without one, evaluate_one says so
             await self._compiled.compile_new([request.document], field="document")
-        return evaluate_one(request, self._compiled)
+        answer = evaluate_one(request, self._compiled)
+        metrics.evaluated_one()
+        return answer
 
     async def EvaluateStream(
         self,
@@ -43,7 +47,9 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
         async for request in request_iterator:
             try:
                 await self._compiled.compile_new(request.documents, field="documents")
+                started = time.perf_counter()
                 answer = evaluate_batch(request, self._compiled)
+                metrics.evaluated_batch(request.size, time.perf_counter() - started)
             except EvaluatorError as error:
                 # Ends the stream, after the answers to the batches before it.
                 raise BatchRefusedError.of(request.batch_id, error) from error

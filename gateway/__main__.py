@@ -13,6 +13,7 @@ import uvicorn
 from civicflow.launch.restart_policy import EXIT_BAD_CONFIGURATION
 from civicflow.logs import configure_logging
 from civicflow.settings import ConfigurationError
+from civicflow.tracing import configure_tracing, shutdown_tracing
 from gateway.access_log import quiet_health_probes
 from gateway.app import create_app
 from gateway.config import GatewaySettings
@@ -37,6 +38,7 @@ def main() -> int:
     settings = GatewaySettings()
     configure_logging("gateway", settings.log_level, settings.log_format)
     quiet_health_probes()
+    configure_tracing()
     try:
         app = create_app(settings)
     except ConfigurationError as error:
@@ -58,7 +60,10 @@ def main() -> int:
         # uvicorn takes whole seconds; rounding up never cuts the grace short.
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
     )
-    _Server(config).run()
+    try:
+        _Server(config).run()
+    finally:
+        shutdown_tracing()
     return 0
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from civicflow import tracing
 from civicflow.auth.tokens import TokenVerifier
+from civicflow.metrics.exposition import start_metrics_server
+from civicflow.metrics.http import HttpMetricsMiddleware
 from civicflow.rate_limits import RateLimiter
 from civicflow.tls import Identity
 from gateway.body_limits import RequestBodyLimits
@@ -55,11 +59,15 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         upstreams = Upstreams.open(settings, identity)
         app.state.upstreams = upstreams
+        port = settings.metrics_port
+        metrics = start_metrics_server(settings.host, port) if port is not None else None
         log.info("gateway ready", extra={"orchestrator_target": settings.orchestrator_target})
         try:
             yield
         finally:
             await upstreams.close()
+            if metrics is not None:
+                await asyncio.to_thread(metrics.stop)
             log.info("gateway channels closed")
 
     app = FastAPI(title="Civicflow", version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
@@ -72,6 +80,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         max_bytes=settings.max_request_body_bytes,
         read_timeout_seconds=settings.body_read_timeout_seconds,
     )
+    # Outermost but for tracing's: a request the body limits refuse is counted too.
+    app.add_middleware(HttpMetricsMiddleware)
+    tracing.instrument_app(app, "gateway")
     install_error_handlers(app)
     # Reports first, so that "report" is never taken for an instance id.
     app.include_router(reports.router)

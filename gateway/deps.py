@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated
@@ -9,6 +10,7 @@ from typing import Annotated
 import grpc
 from fastapi import Depends, Request
 
+from civicflow import tracing
 from civicflow.auth.access import ServiceIdentity
 from civicflow.tls import Identity
 from civicflow.v1 import audit_pb2_grpc, orchestrator_pb2_grpc
@@ -25,10 +27,12 @@ class Upstreams:
 
     @classmethod
     def open(cls, settings: GatewaySettings, identity: Identity) -> Upstreams:
+        # Each call continues the request's trace, when tracing is on (civicflow/tracing.py).
+        channel = functools.partial(identity.channel, interceptors=tracing.client_interceptors("gateway"))
         return cls(
-            orchestrator=identity.channel(settings.orchestrator_target, server=ServiceIdentity.ORCHESTRATOR),
-            evaluator=identity.channel(settings.evaluator_target, server=ServiceIdentity.EVALUATOR),
-            audit=identity.channel(settings.audit_target, server=ServiceIdentity.AUDIT_SERVICE),
+            orchestrator=channel(settings.orchestrator_target, server=ServiceIdentity.ORCHESTRATOR),
+            evaluator=channel(settings.evaluator_target, server=ServiceIdentity.EVALUATOR),
+            audit=channel(settings.audit_target, server=ServiceIdentity.AUDIT_SERVICE),
         )
 
     # Stubs made once: a stub builds one callable per RPC of its service, a cost per request otherwise.

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.engine import Engine
 
+from civicflow import tracing
 from civicflow.auth.access import ServiceIdentity
 from civicflow.auth.guards import BearerTokenGuard
 from civicflow.auth.tokens import TokenVerifier
@@ -73,9 +74,17 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
         pool_size=settings.database_pool_size,
         autocommit=True,
     )
+    for traced in (engine, statements):
+        tracing.instrument_engine(traced, "orchestrator")
     identity = Identity.load(settings)
-    evaluator_channel = identity.channel(settings.evaluator_target, server=ServiceIdentity.EVALUATOR)
-    audit_channel = identity.channel(settings.audit_target, server=ServiceIdentity.AUDIT_SERVICE)
+    # Calls to the evaluator (EvaluateStream too) and to the audit service continue the run's trace.
+    traced_calls = tracing.client_interceptors("orchestrator")
+    evaluator_channel = identity.channel(
+        settings.evaluator_target, server=ServiceIdentity.EVALUATOR, interceptors=traced_calls
+    )
+    audit_channel = identity.channel(
+        settings.audit_target, server=ServiceIdentity.AUDIT_SERVICE, interceptors=traced_calls
+    )
 
     async def close() -> None:
         await evaluator_channel.close()
@@ -161,6 +170,8 @@ async def start(settings: OrchestratorSettings) -> RunningServer:
             health_port=settings.health_port,
             readiness=ready,
             receive_limits=RECEIVE_LIMITS,
+            metrics_port=settings.metrics_port,
+            service="orchestrator",
         )
     except BaseException:  # a port already taken, say: leave no run, channel or pool behind
         if watch is not None:

@@ -11,6 +11,7 @@ from civicflow.auth.access import Action, authorize, authorize_on_run
 from civicflow.auth.guards import Guard, caller, guarded
 from civicflow.grpc_errors import FieldProblem, maps_errors
 from civicflow.input_limits import MAX_INT64, check_integer, check_text, parse_json, parse_uuid, shown
+from civicflow.logs import bind_instance_id
 from civicflow.v1 import orchestrator_pb2
 from orchestrator import messages
 from orchestrator.appeals import AppealDesk
@@ -218,6 +219,7 @@ class OrchestratorServicer(SchemeRpcs, ReviewRpcs):
     async def _instance(self, raw_id: str) -> InstanceRecord:
         """The instance, if the caller may read runs of its template; NOT_FOUND or PERMISSION_DENIED otherwise."""
         instance = await self._replica.current(parse_uuid("instance_id", raw_id))
+        bind_instance_id(instance.instance_id)  # the rest of this RPC's log lines name the run
         roles = self._templates.roles_of(instance.template_id)
         authorize(caller(), Action.READ_RUN, template_roles=roles, what=f"{instance.template_id} runs")
         return instance

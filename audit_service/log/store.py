@@ -18,6 +18,7 @@ from audit_service.errors import AuditStoreUnavailableError
 from audit_service.log.records import AuditRecord, StoredEntry, hash_entry
 from audit_service.log.tables import AUDIT_TRAIL, LOG_HEAD, RECORD_COLUMNS, entry_from_mapping
 from audit_service.tree.merkle import Frontier
+from civicflow import tracing
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ class AuditStore:
             try:
                 dbapi.autocommit = True  # the transaction's BEGIN and COMMIT are ours to send
                 with dbapi.cursor(cursor_factory=NamedTupleCursor) as cursor:
-                    transaction = _AppendTransaction(cursor)
+                    transaction = _AppendTransaction(tracing.traced_cursor(cursor, "audit_service"))
                     try:
                         yield transaction
                         transaction.commit()

@@ -82,6 +82,8 @@ def banner(settings: LauncherSettings, plan: list[ProcessSpec]) -> list[str]:
         f"Civicflow: REST API and interactive docs at http://localhost:{settings.gateway_port}/docs",
         f"gRPC orchestrator at localhost:{settings.orchestrator_port}; database: {database}",
         "processes: " + ", ".join(f"{process.name} :{process.port}" for process in plan),
+        "metrics (Prometheus, internal): "
+        + ", ".join(f"{process.name} :{process.metrics_port}" for process in plan if process.metrics_port is not None),
         "a service that dies is restarted; Ctrl-C stops everything in order (a second Ctrl-C at once)."
         if settings.restart_services
         else "Ctrl-C stops everything in order (a second Ctrl-C at once).",

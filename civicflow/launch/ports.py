@@ -13,7 +13,8 @@ class PortInUseError(RuntimeError):
 
 
 def listening_ports(settings: LauncherSettings) -> list[tuple[int, str]]:
-    """Each port a process will listen on, with the variable that sets it (evaluator i: the replica base)."""
+    """Each port a process will listen on (its API's, then its metrics'), with the variable that sets it (evaluator
+    i: the replica base)."""
     ports = [
         (settings.gateway_port, "GATEWAY_PORT"),
         (settings.orchestrator_port, "ORCHESTRATOR_PORT"),
@@ -22,6 +23,16 @@ def listening_ports(settings: LauncherSettings) -> list[tuple[int, str]]:
     ]
     ports += [
         (settings.evaluator_replica_port_base + index, "EVALUATOR_REPLICA_PORT_BASE")
+        for index in range(1, settings.evaluators)
+    ]
+    ports += [
+        (settings.gateway_metrics_port, "GATEWAY_METRICS_PORT"),
+        (settings.orchestrator_metrics_port, "ORCHESTRATOR_METRICS_PORT"),
+        (settings.audit_metrics_port, "AUDIT_METRICS_PORT"),
+        (settings.evaluator_metrics_port, "EVALUATOR_METRICS_PORT"),
+    ]
+    ports += [
+        (settings.evaluator_replica_metrics_port_base + index, "EVALUATOR_REPLICA_METRICS_PORT_BASE")
         for index in range(1, settings.evaluators)
     ]
     return ports

@@ -44,12 +44,22 @@ class ProcessSpec:
     stop_signal: signal.Signals = signal.SIGTERM
     # Run as this system user (PostgreSQL refuses to run as root); None: as the launcher.
     user: str | None = None
+    # Where it serves its Prometheus metrics (METRICS_PORT); None: it serves none (PostgreSQL).
+    metrics_port: int | None = None
 
 
 def evaluator_ports(settings: LauncherSettings) -> list[int]:
     """Evaluator 0 on EVALUATOR_PORT, evaluator i >= 1 on EVALUATOR_REPLICA_PORT_BASE + i."""
     return [
         settings.evaluator_port if index == 0 else settings.evaluator_replica_port_base + index
+        for index in range(settings.evaluators)
+    ]
+
+
+def evaluator_metrics_ports(settings: LauncherSettings) -> list[int]:
+    """Evaluator 0's metrics on EVALUATOR_METRICS_PORT, evaluator i >= 1's on the replica base + i."""
+    return [
+        settings.evaluator_metrics_port if index == 0 else settings.evaluator_replica_metrics_port_base + index
         for index in range(settings.evaluators)
     ]
 
@@ -137,14 +147,17 @@ def plan_processes(
         "AUDIT_TARGET": f"{LOOPBACK}:{settings.audit_port}",
     }
 
-    def spec(name: str, module: str, port: int, env: dict[str, str], *, stop_stage: int) -> ProcessSpec:
+    def spec(
+        name: str, module: str, port: int, env: dict[str, str], *, stop_stage: int, metrics_port: int
+    ) -> ProcessSpec:
         return ProcessSpec(
             name=name,
             module=module,
             port=port,
             argv=(python, "-m", module),
-            env={**common, **env},
+            env={**common, "METRICS_PORT": str(metrics_port), **env},
             stop_stage=stop_stage,
+            metrics_port=metrics_port,
         )
 
     plan = [
@@ -161,6 +174,7 @@ def plan_processes(
                 **credentials.tls(ServiceIdentity.AUDIT_SERVICE),
             },
             stop_stage=STOP_SERVICES,
+            metrics_port=settings.audit_metrics_port,
         ),
         *(
             spec(
@@ -169,8 +183,11 @@ def plan_processes(
                 port,
                 {"EVALUATOR_PORT": str(port), **credentials.tls(ServiceIdentity.EVALUATOR)},
                 stop_stage=STOP_SERVICES,
+                metrics_port=metrics_port,
             )
-            for index, port in enumerate(evaluators)
+            for index, (port, metrics_port) in enumerate(
+                zip(evaluators, evaluator_metrics_ports(settings), strict=True)
+            )
         ),
         spec(
             "orchestrator",
@@ -189,6 +206,7 @@ def plan_processes(
                 **targets,
             },
             stop_stage=STOP_ORCHESTRATOR,
+            metrics_port=settings.orchestrator_metrics_port,
         ),
         spec(
             "gateway",
@@ -202,6 +220,7 @@ def plan_processes(
                 **targets,
             },
             stop_stage=STOP_GATEWAY,
+            metrics_port=settings.gateway_metrics_port,
         ),
     ]
     _refuse_shared_ports(plan)
@@ -211,8 +230,9 @@ def plan_processes(
 def _refuse_shared_ports(plan: list[ProcessSpec]) -> None:
     owners: dict[int, str] = {}
     for process in plan:
-        if process.port in owners:
-            raise ProcessPlanError(
-                f"{process.name} and {owners[process.port]} would both listen on port {process.port}"
-            )
-        owners[process.port] = process.name
+        for port, what in ((process.port, process.name), (process.metrics_port, f"{process.name}'s metrics")):
+            if port is None:
+                continue
+            if port in owners:
+                raise ProcessPlanError(f"{what} and {owners[port]} would both listen on port {port}")
+            owners[port] = what

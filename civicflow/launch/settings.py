@@ -42,6 +42,13 @@ class LauncherSettings(ServiceSettings):
     evaluator_replica_port_base: int = 50060
     audit_port: int = 50053
     gateway_port: int = 8000
+    # Each process's Prometheus metrics (METRICS_PORT of the service), plain HTTP on the same host; evaluator
+    # i (i >= 1) on evaluator_replica_metrics_port_base + i.
+    gateway_metrics_port: int = 9460
+    orchestrator_metrics_port: int = 9461
+    evaluator_metrics_port: int = 9462
+    audit_metrics_port: int = 9463
+    evaluator_replica_metrics_port_base: int = 9470
     templates_dir: Path = REPO_ROOT / "templates"
     schemes_dir: Path = REPO_ROOT / "schemes"
     # A service that dies is started again (compose's `restart: unless-stopped`) after a backoff
@@ -75,13 +82,23 @@ def free_port_environment(evaluators: int = 1) -> dict[str, str]:
     already running on the default ports. A port could in principle be taken between this
     call and the bind; that race is accepted for tests and benchmarks.
     """
-    names = ("ORCHESTRATOR_PORT", "EVALUATOR_PORT", "AUDIT_PORT", "GATEWAY_PORT")
-    ports = free_ports(len(names) + (1 if evaluators > 1 else 0))
+    names = (
+        "ORCHESTRATOR_PORT",
+        "EVALUATOR_PORT",
+        "AUDIT_PORT",
+        "GATEWAY_PORT",
+        "ORCHESTRATOR_METRICS_PORT",
+        "EVALUATOR_METRICS_PORT",
+        "AUDIT_METRICS_PORT",
+        "GATEWAY_METRICS_PORT",
+    )
+    ports = free_ports(len(names) + (2 if evaluators > 1 else 0))
     environment = {name: str(port) for name, port in zip(names, ports, strict=False)}
     if evaluators > 1:
         # Replica i listens on base + i: replica 1 lands on a port known to be free, the
         # replicas after it on the ports that follow, which are free in practice.
-        environment["EVALUATOR_REPLICA_PORT_BASE"] = str(ports[-1] - 1)
+        environment["EVALUATOR_REPLICA_PORT_BASE"] = str(ports[-2] - 1)
+        environment["EVALUATOR_REPLICA_METRICS_PORT_BASE"] = str(ports[-1] - 1)
     return environment
 
 

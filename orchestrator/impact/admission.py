@@ -14,10 +14,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from civicflow.auth.access import authorize_population
 from civicflow.auth.principals import Principal, Role
+from orchestrator import metrics
 from orchestrator.errors import DependencyUnavailableError
 from orchestrator.storage.impact_queue import Admission, ImpactQueue
 from orchestrator.storage.instance_records import InstanceRecord, NewRun
@@ -95,6 +97,7 @@ class ImpactAdmission:
         )
         if admission.created and not admission.instance.running:
             log.info("impact analysis queued", extra={"instance_id": str(run.instance_id), "actor": run.actor})
+        _waited(admission.promoted)
         return admission
 
     def slot_freed(self) -> None:
@@ -136,6 +139,9 @@ class ImpactAdmission:
                 for instance in promoted:
                     log.info("impact analysis started from the queue", extra={"instance_id": str(instance.instance_id)})
                 start(promoted)
+                _waited(promoted)
+                # Every poll, not per request: the depth is off by at most a poll's worth of submissions.
+                metrics.IMPACT_QUEUE_DEPTH.set(await asyncio.to_thread(self._queue.queued))
             except DependencyUnavailableError as error:
                 log.warning("could not look at the impact queue; trying again", extra={"error": str(error)})
             except Exception:
@@ -143,3 +149,10 @@ class ImpactAdmission:
                 # analysis again. Runs promoted but not started are owned and idle until their lease lapses;
                 # recovery then resumes them.
                 log.exception("looking at the impact queue failed; trying again at the next poll")
+
+
+def _waited(promoted: list[InstanceRecord]) -> None:
+    """How long each analysis just started waited in the queue, from its submission."""
+    now = datetime.now(UTC)
+    for instance in promoted:
+        metrics.IMPACT_QUEUE_WAIT.observe(max(0.0, (now - instance.created_at).total_seconds()))

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from civicflow.auth.access import Action, authorize
 from civicflow.auth.principals import Principal, Role
 from civicflow.v1 import audit_pb2
+from orchestrator import metrics
 from orchestrator.errors import (
     AuditUnavailableError,
     DatabaseUnavailableError,
@@ -178,7 +179,9 @@ class ReviewService:
                 assignee=principal.subject,
             )
 
-        return await self._change(review_task_id, claim)
+        claimed = await self._change(review_task_id, claim)
+        metrics.REVIEW_TIME_TO_CLAIM.labels(claimed.scheme_name).observe(_seconds_since(claimed.created_at))
+        return claimed
 
     async def unclaim(self, principal: Principal, review_task_id: uuid.UUID) -> ReviewTask:
         async def unclaim(connection: sa.Connection, task: ReviewTask) -> ReviewTask:
@@ -241,6 +244,7 @@ class ReviewService:
 
         async def decide_and_resume() -> ReviewTask:
             decided, resumed = await self._change(review_task_id, decide)
+            metrics.REVIEW_TIME_TO_DECIDE.labels(decided.scheme_name).observe(_seconds_since(decided.created_at))
             if resumed is not None:
                 self.on_resumed(resumed)
             return decided
@@ -289,6 +293,8 @@ class ReviewService:
             await asyncio.sleep(self._sweep_seconds)
             try:
                 await self.sweep()
+                # Here rather than per request: one grouped count every sweep keeps the gauges near enough.
+                metrics.review_counts(await asyncio.to_thread(self._store.undecided_by_scheme))
             except DependencyUnavailableError as error:
                 log.warning("review sweep failed; trying again", extra={"error": str(error)})
             except Exception:
@@ -354,6 +360,10 @@ class ReviewService:
 def _refuse_finished(task: ReviewTask) -> None:
     if task.finished:
         raise ReviewConflictError(f"review task {task.review_task_id} is {task.status}; it cannot change any more")
+
+
+def _seconds_since(moment: datetime) -> float:
+    return max(0.0, (_now() - moment).total_seconds())
 
 
 def _now() -> datetime:

@@ -77,6 +77,9 @@ _LAPSE_CLAIMS = f"""
                                WHERE status = 'claimed' AND claim_expires_at < now()
                                ORDER BY claim_expires_at LIMIT :limit FOR UPDATE SKIP LOCKED)
     RETURNING {TASK_COLUMNS}"""
+_UNDECIDED_BY_SCHEME = f"""
+    SELECT scheme_name, count(*) AS undecided, count(*) FILTER (WHERE due_at < now()) AS overdue
+      FROM {TABLE} WHERE status IN ('open', 'claimed') GROUP BY scheme_name"""
 _ESCALATE = f"""
     UPDATE {TABLE} SET escalated_at = now(), revision = revision + 1
      WHERE review_task_id IN (SELECT review_task_id FROM {TABLE}
@@ -133,6 +136,12 @@ class ReviewTaskStore:
     def run_ended(self, instance_id: uuid.UUID) -> bool:
         with database_errors(), self._engine.connect() as connection:
             return bool(connection.execute(sa.text(_RUN_ENDED), {"id": instance_id}).scalar_one())
+
+    def undecided_by_scheme(self) -> list[tuple[str, int, int]]:
+        """(scheme, undecided, of which overdue) for every scheme with undecided tasks: for the metrics."""
+        with database_errors(), self._engine.connect() as connection:
+            rows = connection.execute(sa.text(_UNDECIDED_BY_SCHEME)).all()
+        return [(str(row.scheme_name), int(row.undecided), int(row.overdue)) for row in rows]
 
     def page(
         self, *, status: str | None, assignee: str | None, scheme_name: str | None, offset: int, limit: int

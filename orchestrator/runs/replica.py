@@ -30,6 +30,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from civicflow.logs import bind_instance_id
+from orchestrator import metrics
 from orchestrator.config import OrchestratorSettings
 from orchestrator.errors import DependencyUnavailableError, LeaseLostError, RunHandedOverError, TemplateNotFoundError
 from orchestrator.impact.admission import ImpactAdmission
@@ -183,6 +185,7 @@ class Replica:
                 log.info("repeated request", extra={"instance_id": str(instance.instance_id)})
                 return self._board.live(instance.instance_id) or instance
         log.debug("run started", extra={"instance_id": str(instance.instance_id), "template_id": run.template_id})
+        metrics.run_started(run.template_id)
         self._spawn(instance, functools.partial(_new_run, instance, template), persisted=persisted)
         return instance
 
@@ -211,6 +214,7 @@ class Replica:
             assert run.idempotency_key is not None and run.request_hash is not None
             idempotency.ensure_same_request(admission.instance, key=run.idempotency_key, request_hash=run.request_hash)
             return self._board.live(admission.instance.instance_id) or admission.instance
+        metrics.run_started(run.template_id)
         self._start_promoted(admission.promoted)
         return self._board.live(run.instance_id) or admission.instance
 
@@ -354,6 +358,7 @@ class Replica:
         self, instance: InstanceRecord, prepare: Preparation, persisted: asyncio.Future[Any] | None
     ) -> InstanceRecord | None:
         instance_id = instance.instance_id
+        bind_instance_id(instance_id)  # this task's log lines, and those of the tasks it starts, name the run
         try:
             prepared = await prepare()
         except Exception:
@@ -419,6 +424,7 @@ class Replica:
             task = self._driving.get(instance_id)
             if task is not None:
                 log.warning("lease lost; stopping the run here", extra={"instance_id": str(instance_id)})
+                metrics.LEASES_LOST.inc()
                 task.cancel()
 
     async def _claim(self, previous_self: str | None = None) -> None:
@@ -444,7 +450,15 @@ class Replica:
         for instance in claimed:
             if instance.instance_id not in self._driving:
                 log.info("resuming run", extra={"instance_id": str(instance.instance_id)})
-                self._spawn(instance, functools.partial(self._resumer.prepare, instance))
+                metrics.LEASES_EXPIRED.inc()
+                self._spawn(instance, functools.partial(self._recover, instance))
+
+    async def _recover(self, instance: InstanceRecord) -> tuple[RunState, RunProgress] | None:
+        """Prepares a run taken over after its lease expired; counted as recovered if it can go on."""
+        prepared = await self._resumer.prepare(instance)
+        if prepared is not None:
+            metrics.RUNS_RECOVERED.labels(instance.template_id).inc()
+        return prepared
 
     async def _stored(self, instance_id: uuid.UUID) -> InstanceRecord:
         return await asyncio.to_thread(self._store.get, instance_id)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from orchestrator import metrics
 from orchestrator.errors import (
     AuditUnavailableError,
     AwaitingReview,
@@ -319,6 +320,12 @@ class WorkflowRunner:
             error_kind=kind,
             error=error,
         )
+        metrics.step_attempted(
+            state.instance.template_id,
+            spec.name,
+            "succeeded" if kind is None else kind.value,
+            (attempt.completed_at - started_at).total_seconds(),
+        )
         return attempt, failure
 
     async def _finish(
@@ -335,6 +342,9 @@ class WorkflowRunner:
 
     def _ended(self, instance: InstanceRecord, *, error: str | None) -> InstanceRecord:
         self._board.publish(instance)
+        metrics.run_finished(
+            instance.template_id, instance.status, created_at=instance.created_at, completed_at=instance.completed_at
+        )
         # The one line per run at INFO (its start is DEBUG): under load, logging is a visible share of a short run.
         log.info(
             "run finished",

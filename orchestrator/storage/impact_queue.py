@@ -16,9 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from psycopg2.extras import NamedTupleCursor
 from sqlalchemy.engine import Engine
 
+from civicflow import tracing
 from orchestrator.errors import SubjectQuotaError
 from orchestrator.storage.instance_records import INSTANCE_COLUMNS, InstanceRecord, NewRun
 from orchestrator.storage.retry_records import JOURNAL_RETRY, one_retry_per_run
@@ -32,6 +34,9 @@ _BY_KEY = (
     f"SELECT {INSTANCE_COLUMNS} FROM orchestrator.workflow_instances"
     " WHERE actor = %(actor)s AND idempotency_key = %(key)s"
 )
+_QUEUED = """
+    SELECT count(*) FROM orchestrator.workflow_instances WHERE template_id = ANY(:templates) AND status = 'queued'
+"""
 _UNFINISHED_OF_ACTOR = """
     SELECT count(*) FROM orchestrator.workflow_instances
      WHERE template_id = ANY(%(templates)s) AND actor = %(actor)s AND status IN ('queued', 'running')
@@ -114,6 +119,11 @@ class ImpactQueue:
         mine = next((instance for instance in promoted if instance.instance_id == run.instance_id), queued)
         return Admission(mine, created=True, promoted=promoted)
 
+    def queued(self) -> int:
+        """How many analyses wait for a slot now: for the metrics."""
+        with database_errors(), self._engine.connect() as connection:
+            return int(connection.execute(sa.text(_QUEUED), {"templates": self._templates}).scalar_one())
+
     def promote(self, *, owner: str, lease_seconds: float) -> list[InstanceRecord]:
         """Starts the oldest queued analyses for which slots are free, owned by `owner`."""
         with self._locked() as statements:
@@ -140,7 +150,7 @@ class ImpactQueue:
                     cursor.execute("BEGIN")
                     try:
                         cursor.execute(_LOCK, {"lock": ADMISSION_LOCK})
-                        yield Statements(cursor)
+                        yield Statements(tracing.traced_cursor(cursor, "orchestrator"))
                     except BaseException:
                         cursor.execute("ROLLBACK")
                         raise

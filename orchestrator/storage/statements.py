@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from psycopg2.extras import NamedTupleCursor
 from sqlalchemy.engine import Engine
 
+from civicflow import tracing
 from orchestrator.errors import DatabaseUnavailableError
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def single_statements(engine: Engine) -> Iterator[Statements]:
             if not connection.dbapi_connection.autocommit:
                 raise RuntimeError("single_statements needs an engine created with autocommit=True")
             with connection.cursor(cursor_factory=NamedTupleCursor) as cursor:
-                yield Statements(cursor)
+                yield Statements(tracing.traced_cursor(cursor, "orchestrator"))
         finally:
             connection.close()  # back to the pool, which discards a connection that was lost
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import grpc
 import pytest
@@ -19,13 +19,8 @@ from grpc_status import rpc_status
 from civicflow.auth.access import ServiceIdentity
 from civicflow.grpc_errors import (
     CallFailure,
-    FieldProblem,
-    FieldProblems,
-    UnreadableRequestError,
     classify_rpc_error,
-    maps_errors,
 )
-from civicflow.grpc_server import RunningServer, start_grpc_server
 from civicflow.v1 import (
     audit_pb2,
     evaluator_pb2,
@@ -36,53 +31,7 @@ from civicflow.v1 import (
 from tests.support.audit_stubs import audit_stubs
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials
-
-
-class ThingNotFoundError(Exception):
-    pass
-
-
-class BadFieldsError(FieldProblems):
-    pass
-
-
-RAISED: dict[str, Exception] = {
-    "CIT-not-found": ThingNotFoundError("no thing 'x'"),
-    "CIT-bad-fields": BadFieldsError([FieldProblem("citizen.age", "must be >= 0")]),
-    "CIT-unreadable": UnreadableRequestError("citizen: not valid JSON: Expecting value"),
-    "CIT-too-deep": RecursionError("maximum recursion depth exceeded while decoding a JSON object"),
-    "CIT-defect": KeyError("secret_column_name"),
-}
-
-
-@maps_errors({ThingNotFoundError: grpc.StatusCode.NOT_FOUND, BadFieldsError: grpc.StatusCode.INVALID_ARGUMENT})
-class RaisingServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
-    async def Evaluate(
-        self, request: evaluator_pb2.EvaluateRequest, context: grpc.aio.ServicerContext
-    ) -> evaluator_pb2.EvaluateResponse:
-        raise RAISED[request.citizen.citizen_id]
-
-    async def EvaluateStream(
-        self,
-        request_iterator: AsyncIterator[evaluator_pb2.EvaluateStreamRequest],
-        context: grpc.aio.ServicerContext,
-    ) -> AsyncIterator[evaluator_pb2.EvaluateStreamResponse]:
-        async for request in request_iterator:
-            if request.batch_id == 2:
-                raise KeyError("secret_column_name")
-            yield evaluator_pb2.EvaluateStreamResponse(batch_id=request.batch_id)
-
-
-async def _start_raising_server(credentials: Credentials) -> RunningServer:
-    """Served as the evaluator is: mutual TLS with its certificate."""
-    return await start_grpc_server(
-        service_names=["civicflow.v1.EvaluatorService"],
-        register=lambda server: evaluator_pb2_grpc.add_EvaluatorServiceServicer_to_server(RaisingServicer(), server),
-        host="127.0.0.1",
-        port=0,
-        identity=credentials.identity(ServiceIdentity.EVALUATOR),
-        require_client_certificate=True,
-    )
+from tests.support.raising_servicer import start_raising_server
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +39,7 @@ def raising(
     background_loop: BackgroundLoop, credentials: Credentials
 ) -> Iterator[evaluator_pb2_grpc.EvaluatorServiceStub]:
     with (
-        serve_on_loopback(background_loop, _start_raising_server(credentials)) as target,
+        serve_on_loopback(background_loop, start_raising_server(credentials)) as target,
         credentials.channel(target, server=ServiceIdentity.EVALUATOR, as_=ServiceIdentity.ORCHESTRATOR) as channel,
     ):
         yield evaluator_pb2_grpc.EvaluatorServiceStub(channel)

@@ -47,12 +47,12 @@ class ComposeOnLoopback:
         self.logs.mkdir()
         self.admin_url = admin_url
         self.prefix = prefix
-        # Each service's ports in its container (its own and its health port) -> a free loopback port here.
+        # Each service's ports in its container (its own, its health and its metrics port) -> a free loopback port.
         wanted = [
             (service, int(port))
             for service in SERVICES
             for name, port in self.compose["services"][service]["environment"].items()
-            if name in {PORT_FIELDS[service].upper(), "HEALTH_PORT"}
+            if name in {PORT_FIELDS[service].upper(), "HEALTH_PORT", "METRICS_PORT"}
         ]
         self.ports = dict(zip(wanted, free_ports(len(wanted)), strict=True))
 
@@ -70,7 +70,7 @@ class ComposeOnLoopback:
     def environment(self, service: str) -> dict[str, str]:
         environment = self.volumes.environment(service)
         for name, value in environment.items():
-            if name in {PORT_FIELDS.get(service, "").upper(), "HEALTH_PORT"}:
+            if name in {PORT_FIELDS.get(service, "").upper(), "HEALTH_PORT", "METRICS_PORT"}:
                 environment[name] = str(self.ports[(service, int(value))])
             elif name.endswith("_TARGET"):
                 environment[name] = _ADDRESS.sub(self.address, value)

@@ -151,8 +151,26 @@ def test_free_port_environment_names_the_variables_the_launcher_reads() -> None:
         "EVALUATOR_REPLICA_PORT_BASE",
         "AUDIT_PORT",
         "GATEWAY_PORT",
+        "ORCHESTRATOR_METRICS_PORT",
+        "EVALUATOR_METRICS_PORT",
+        "EVALUATOR_REPLICA_METRICS_PORT_BASE",
+        "AUDIT_METRICS_PORT",
+        "GATEWAY_METRICS_PORT",
     }
     assert {name.lower() for name in environment} <= set(LauncherSettings.model_fields)
+
+
+def test_every_service_is_given_a_metrics_port_of_its_own(made: Credentials) -> None:
+    plan = plan_processes(on_free_ports(settings(evaluators=2)), database=DATABASE, credentials=made)
+    metrics = [process.metrics_port for process in plan]
+    assert None not in metrics
+    assert [process.env["METRICS_PORT"] for process in plan] == [str(port) for port in metrics]
+    assert len(set(metrics) | {process.port for process in plan}) == 2 * len(plan) == 10
+
+
+def test_a_metrics_port_taken_by_another_process_is_refused(made: Credentials) -> None:
+    with pytest.raises(ProcessPlanError, match="gateway's metrics and orchestrator would both listen on port 50051"):
+        plan_processes(settings(gateway_metrics_port=50051), database=DATABASE, credentials=made)
 
 
 def test_a_restarted_orchestrator_keeps_its_replica_id_so_it_takes_its_runs_back_at_once(made: Credentials) -> None:

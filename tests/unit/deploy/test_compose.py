@@ -13,6 +13,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.engine import make_url
@@ -33,6 +34,7 @@ JOBS = {"credentials": "civicflow.launch.credentials", "database-setup": "civicf
 # The database role of each service with tables (civicflow/database_setup.py).
 DATABASE_ROLES = {"orchestrator": "orchestrator", "audit_service": "audit"}
 GRPC_SERVICES = sorted(set(SETTINGS) - {"gateway"})
+OBSERVABILITY = ("prometheus", "grafana")
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +86,7 @@ def test_compose_runs_postgres_16_the_four_services_their_one_off_jobs_and_a_tok
     compose: dict[str, Any],
 ) -> None:
     services = compose["services"]
-    assert set(services) == {"postgres", *SETTINGS, *JOBS, "token"}
+    assert set(services) == {"postgres", *SETTINGS, *JOBS, "token", *OBSERVABILITY}
     assert services["postgres"]["image"] == "postgres:16"
     assert "healthcheck" in services["postgres"]
     assert any(volume.endswith(":/var/lib/postgresql/data") for volume in services["postgres"]["volumes"])
@@ -247,11 +249,33 @@ def test_only_the_gateway_and_the_orchestrator_publish_a_port_and_the_orchestrat
     compose: dict[str, Any],
 ) -> None:
     published = {name: definition.get("ports", []) for name, definition in compose["services"].items()}
+    # Prometheus and Grafana, of the observability profile, on this machine's loopback alone.
+    assert published.pop("prometheus") == ["127.0.0.1:9090:9090"]
+    assert published.pop("grafana") == ["127.0.0.1:3000:3000"]
     gateway, orchestrator = default_port("gateway"), default_port("orchestrator")
     assert published.pop("gateway") == [f"{gateway}:{gateway}"]
     assert published.pop("orchestrator") == [f"127.0.0.1:{orchestrator}:{orchestrator}"]
     # A host port on the evaluator would also stop `--scale evaluator=3` at the second replica.
     assert published == dict.fromkeys(published, [])
+
+
+def test_prometheus_and_grafana_start_only_with_the_observability_profile(compose: dict[str, Any]) -> None:
+    for service in OBSERVABILITY:
+        assert compose["services"][service]["profiles"] == ["observability"], service
+        mounted = [volume.split(":")[0] for volume in compose["services"][service]["volumes"]]
+        for source in mounted:
+            if source.startswith("./"):
+                assert (REPO_ROOT / source).exists(), source
+
+
+def test_prometheus_scrapes_every_service_at_its_metrics_port(compose: dict[str, Any]) -> None:
+    config = yaml.safe_load((REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    (job,) = config["scrape_configs"]
+    (discovery,) = job["dns_sd_configs"]
+    assert sorted(discovery["names"]) == sorted(SETTINGS)
+    assert job["metrics_path"] == "/metrics"
+    for service in SETTINGS:
+        assert int(compose["services"][service]["environment"]["METRICS_PORT"]) == discovery["port"], service
 
 
 @pytest.mark.parametrize("service", GRPC_SERVICES)

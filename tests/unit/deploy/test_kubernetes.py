@@ -112,10 +112,24 @@ def test_ports_and_services_use_the_settings_default_and_no_service_exposes_a_he
     port = default_port(package)
     ports = {p["name"]: p["containerPort"] for p in container(package)["ports"]}
     assert ports.pop("grpc" if package in GRPC_SERVICES else "http") == port
+    assert ports.pop("metrics") == int(environment(package)["METRICS_PORT"])
     if package in GRPC_SERVICES:
         assert ports == {"health": int(environment(package)["HEALTH_PORT"])}
     assert [p["port"] for p in resource("Service", WORKLOADS[package])["spec"]["ports"]] == [port]
     assert int(environment(package)[PORT_FIELDS[package].upper()]) == port
+
+
+@pytest.mark.parametrize("package", sorted(SETTINGS))
+def test_prometheus_scrapes_each_pods_metrics_port_by_its_annotations_and_no_service_exposes_it(package: str) -> None:
+    template = resource("Deployment", WORKLOADS[package])["spec"]["template"]
+    metrics = int(environment(package)["METRICS_PORT"])
+    assert template["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(metrics),
+        "prometheus.io/path": "/metrics",
+    }
+    assert {"name": "metrics", "containerPort": metrics} in container(package)["ports"]
+    assert metrics not in [p["port"] for p in resource("Service", WORKLOADS[package])["spec"]["ports"]]
 
 
 @pytest.mark.parametrize("package", GRPC_SERVICES)
