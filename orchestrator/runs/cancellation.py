@@ -24,6 +24,7 @@ from typing import Any
 from civicflow.canonical_json import canonical_json
 from civicflow.timestamps import to_timestamp
 from civicflow.v1 import audit_pb2
+from orchestrator import metrics
 from orchestrator.errors import (
     DatabaseUnavailableError,
     DependencyUnavailableError,
@@ -96,6 +97,9 @@ class RunCanceller:
                 "review_tasks_cancelled": len(tasks),
                 "results_deleted": deleted,
             },
+        )
+        metrics.run_cancelled(
+            cancelled.template_id, created_at=cancelled.created_at, completed_at=cancelled.completed_at
         )
         return cancelled
 

@@ -29,7 +29,7 @@ from tests.support.process_tree import descendants, is_alive
 from tests.support.scraped_metrics import scrape, scraped_until
 
 FAILING_CITIZEN = "CIT-0000099"
-REVIEWED_CITIZEN = citizens_decided("NEEDS_REVIEW", "scheme_alpha", start=500)[0]
+REVIEWED_CITIZEN, CANCELLED_CITIZEN = citizens_decided("NEEDS_REVIEW", "scheme_alpha", count=2, start=500)
 ELIGIBILITY = "eligibility_check"
 APPLICATION = "benefit_application"
 
@@ -111,7 +111,8 @@ def system(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="module")
 def runs(system: System) -> dict[str, dict[str, Any]]:
-    """Three eligibility checks that complete, one the evaluator fails, and an application decided by a person."""
+    """Three eligibility checks that complete, one the evaluator fails, an application decided by a person, and
+    one its applicant cancels while it waits."""
     caseworker = system.headers("caseworker", "carol")
     # Not the one who applied: four eyes.
     reviewer = system.headers("caseworker", "rhea")
@@ -138,6 +139,12 @@ def runs(system: System) -> dict[str, dict[str, Any]]:
         decided = client.post(f"/reviews/{task['review_task_id']}/decide", json=decision, headers=reviewer)
         assert decided.status_code == 200, decided.text
         done[REVIEWED_CITIZEN] = waiting
+        inputs = {"citizen_id": CANCELLED_CITIZEN, "scheme_name": "scheme_alpha"}
+        withdrawn = client.post("/workflows/execute", json={"template_id": APPLICATION, "inputs": inputs}).json()
+        assert withdrawn["status"] == "waiting", withdrawn
+        cancelled = client.post(f"/workflows/{withdrawn['instance_id']}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+        done[CANCELLED_CITIZEN] = cancelled.json()
     assert [done[citizen]["status"] for citizen in list(done)[:4]] == ["completed"] * 3 + ["failed"]
     return done
 
@@ -153,7 +160,8 @@ def test_the_orchestrator_counts_every_run_and_step_by_template_and_outcome(
         ),
     )
     assert metrics.value("civicflow_runs_started_total", template=ELIGIBILITY) == 4
-    assert metrics.value("civicflow_runs_started_total", template=APPLICATION) == 1
+    assert metrics.value("civicflow_runs_started_total", template=APPLICATION) == 2
+    assert metrics.value("civicflow_runs_finished_total", template=APPLICATION, status="cancelled") == 1
     assert metrics.value("civicflow_runs_finished_total", template=ELIGIBILITY, status="completed") == 3
     assert metrics.value("civicflow_runs_finished_total", template=ELIGIBILITY, status="failed") == 1
     assert metrics.value("civicflow_run_duration_seconds_count", template=ELIGIBILITY, status="completed") == 3
@@ -181,25 +189,25 @@ def test_the_orchestrator_counts_every_run_and_step_by_template_and_outcome(
     # Nothing was taken over.
     assert metrics.value("civicflow_run_leases_expired_total") == 0
     assert metrics.value("civicflow_runs_recovered_total", template=ELIGIBILITY) == 0
-    # Five runs started; every ExecuteWorkflow answered OK (a failed run is an answer, not an error).
+    # Six runs started; every ExecuteWorkflow answered OK (a failed run is an answer, not an error).
     assert (
         metrics.value(
             "civicflow_grpc_server_handled_total",
             grpc_method="/civicflow.v1.OrchestratorService/ExecuteWorkflow",
             grpc_code="OK",
         )
-        == 5
+        == 6
     )
 
 
 def test_the_evaluator_counts_rows_and_each_rpc_by_status_code(system: System, runs: dict[str, dict[str, Any]]) -> None:
     metrics = scrape(system.metrics_port("evaluator"))
     method = "/civicflow.v1.EvaluatorService/Evaluate"
-    # Five citizens evaluated: the fault hook fails the answer of one after its evaluation (evaluator/faults.py).
-    assert metrics.value("civicflow_evaluator_rows_total", rpc="Evaluate") == 5
-    assert metrics.value("civicflow_grpc_server_handled_total", grpc_method=method, grpc_code="OK") == 4
+    # Six citizens evaluated: the fault hook fails the answer of one after its evaluation (evaluator/faults.py).
+    assert metrics.value("civicflow_evaluator_rows_total", rpc="Evaluate") == 6
+    assert metrics.value("civicflow_grpc_server_handled_total", grpc_method=method, grpc_code="OK") == 5
     assert metrics.value("civicflow_grpc_server_handled_total", grpc_method=method, grpc_code="INTERNAL") == 1
-    assert metrics.value("civicflow_grpc_server_handling_seconds_count", grpc_method=method) == 5
+    assert metrics.value("civicflow_grpc_server_handling_seconds_count", grpc_method=method) == 6
 
 
 def test_the_audit_service_counts_what_it_appended_and_the_log_size(
@@ -217,7 +225,13 @@ def test_the_gateway_counts_requests_by_route_template_and_status(
     system: System, runs: dict[str, dict[str, Any]]
 ) -> None:
     metrics = scrape(system.metrics_port("gateway"))
-    assert metrics.value("civicflow_http_requests_total", method="POST", route="/workflows/execute", status="200") == 5
+    assert metrics.value("civicflow_http_requests_total", method="POST", route="/workflows/execute", status="200") == 6
+    assert (
+        metrics.value(
+            "civicflow_http_requests_total", method="POST", route="/workflows/{instance_id}/cancel", status="200"
+        )
+        == 1
+    )
     assert (
         metrics.value(
             "civicflow_http_requests_total", method="POST", route="/reviews/{review_task_id}/claim", status="200"
