@@ -20,6 +20,8 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 
+from civicflow.query_values import without_query_values
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from sqlalchemy.engine import Engine
@@ -160,12 +162,30 @@ class _TracedCursor:
 
 
 def instrument_app(app: FastAPI, service: str) -> None:
-    """A server span per HTTP request (never for /healthz, which probes call every few seconds)."""
+    """A server span per HTTP request (never for /healthz, which probes call every few seconds), its URL
+    without query values."""
     provider = tracer_provider(service)
     if provider is not None:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-        FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls="healthz")
+        FastAPIInstrumentor.instrument_app(
+            app, tracer_provider=provider, excluded_urls="healthz", server_request_hook=_without_query_values
+        )
+
+
+# The attributes in which the instrumentation records the request's URL or query (old and new conventions).
+_URL_ATTRIBUTES = ("http.target", "http.url", "url.full", "url.query")
+
+
+def _without_query_values(span: trace.Span, scope: dict[str, Any]) -> None:
+    """A query may name a citizen or a subject: the span keeps the parameters' names only."""
+    recorded = getattr(span, "attributes", None) or {}
+    for name in _URL_ATTRIBUTES:
+        value = recorded.get(name)
+        if isinstance(value, str):
+            query_only = name == "url.query"
+            blanked = without_query_values(f"?{value}" if query_only else value)
+            span.set_attribute(name, blanked.removeprefix("?") if query_only else blanked)
 
 
 def current_trace_id() -> str | None:

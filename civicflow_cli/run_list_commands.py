@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -42,7 +43,7 @@ def list_runs(api: Api, arguments: argparse.Namespace, output: Any) -> int:
 
 def _same_list(arguments: argparse.Namespace) -> str:
     """The command that lists the same runs, for the next page's hint."""
-    parts = ["civicflow runs list"]
+    parts = ["civicflow", "runs", "list"]
     for option, value in (
         ("--template", arguments.template),
         ("--status", arguments.status),
@@ -53,8 +54,8 @@ def _same_list(arguments: argparse.Namespace) -> str:
         ("--limit", arguments.limit),
     ):
         if value is not None:
-            parts.append(f"{option} {value}")
-    return " ".join(parts)
+            parts += [option, str(value)]
+    return shlex.join(parts)
 
 
 def run_run_command(api: Api, arguments: argparse.Namespace, output: Any) -> int:

@@ -14,7 +14,7 @@ from civicflow.launch.restart_policy import EXIT_BAD_CONFIGURATION
 from civicflow.logs import configure_logging
 from civicflow.settings import ConfigurationError
 from civicflow.tracing import configure_tracing, shutdown_tracing
-from gateway.access_log import quiet_health_probes
+from gateway.access_log import filter_access_log
 from gateway.app import create_app
 from gateway.config import GatewaySettings
 from gateway.http_protocol import with_deadlines
@@ -37,7 +37,7 @@ class _Server(uvicorn.Server):
 def main() -> int:
     settings = GatewaySettings()
     configure_logging("gateway", settings.log_level, settings.log_format)
-    quiet_health_probes()
+    filter_access_log()
     configure_tracing()
     try:
         app = create_app(settings)

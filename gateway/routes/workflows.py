@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated
 
@@ -12,7 +13,7 @@ import grpc
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.sse import EventSourceResponse, format_sse_event
-from pydantic import AwareDatetime
+from pydantic import AfterValidator, AwareDatetime
 from starlette.types import Receive, Scope, Send
 
 from civicflow.input_limits import check_json
@@ -27,6 +28,17 @@ from gateway.stream_slots import StreamSlot, StreamSlots
 router = APIRouter(
     prefix="/workflows", tags=["workflows"], responses=error_responses(401, 403, 413, 422, 429, 503, 504)
 )
+
+
+def _in_utc(value: datetime) -> datetime:
+    """The time in UTC: a time whose offset moves it past the years 1 to 9999 is not one (422, not 500)."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is not a time between the years 1 and 9999 in UTC") from None
+
+
+UtcTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -57,9 +69,9 @@ async def list_workflows(
         str | None, Query(min_length=1, max_length=MAX_SUBJECT, description="Who started the run.")
     ] = None,
     created_after: Annotated[
-        AwareDatetime | None, Query(description="Runs created at this time or later (with its UTC offset).")
+        UtcTime | None, Query(description="Runs created at this time or later (with its UTC offset).")
     ] = None,
-    created_before: Annotated[AwareDatetime | None, Query(description="Runs created before this time.")] = None,
+    created_before: Annotated[UtcTime | None, Query(description="Runs created before this time.")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Runs on the page.")] = 50,
     cursor: Annotated[
         str | None, Query(min_length=1, max_length=64, description="The previous page's next_cursor.")

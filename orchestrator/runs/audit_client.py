@@ -15,11 +15,12 @@ outage lasts, `unreachable` is true, and new runs are refused rather than starte
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import uuid
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 
@@ -47,6 +48,8 @@ CONCURRENT_CALLS = 4
 class _Request:
     records: Sequence[audit_pb2.AuditRecord]
     answer: asyncio.Future[list[audit_pb2.AuditEntry]]
+    # The caller's context (its run's instance_id for log lines, its span for traces).
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
 
 
 class AuditClient:
@@ -92,7 +95,9 @@ class AuditClient:
         answer: asyncio.Future[list[audit_pb2.AuditEntry]] = asyncio.get_running_loop().create_future()
         self._queue.append(_Request(records, answer))
         if len(self._senders) < CONCURRENT_CALLS:
-            sender = asyncio.create_task(self._send_queued())
+            # An empty context: a sender drains every run's records, so it must not carry the first caller's
+            # instance_id (log lines) or span (traces).
+            sender = asyncio.create_task(self._send_queued(), context=contextvars.Context())
             self._senders.add(sender)
             sender.add_done_callback(self._senders.discard)
         return await answer
@@ -120,7 +125,9 @@ class AuditClient:
                 request = self._queue.popleft()
                 batch.append(request)
                 size += len(request.records)
-            await self._send(batch)
+            # The call belongs to the first caller's trace and log lines; a sender serves every run, and its own
+            # context is empty.
+            await asyncio.create_task(self._send(batch), context=batch[0].context.copy())
 
     async def _send(self, batch: list[_Request]) -> None:
         records = [record for request in batch for record in request.records]
@@ -158,7 +165,10 @@ class AuditClient:
             if mismatch is None:
                 _settle(request, entries=answered)
             else:
-                log.error("audit entry differs from the record sent", extra={"problem": mismatch})
+                log.error(
+                    "audit entry differs from the record sent",
+                    extra={"problem": mismatch, "instance_id": request.records[0].instance_id},
+                )
                 _settle(request, error=AuditMismatchError(mismatch))
 
     async def _refused(self, batch: list[_Request], why: str, *, separately: bool) -> None:

@@ -197,6 +197,7 @@ class Replica:
             return await self._admit(run)
         instance, _ = await self._create(run)
         log.info("retry started", extra={"instance_id": str(instance.instance_id), "retry_of": str(run.retry_of)})
+        metrics.run_started(run.template_id)
         self._spawn(instance, functools.partial(self._resumer.prepare, instance))
         return instance
 

@@ -131,6 +131,9 @@ def test_a_template_the_caller_may_not_read_is_403(api: RestApi) -> None:
         ({"template_id": "Not A Template"}, "query.template_id"),
         ({"created_after": "2026-12-01T00:00:00"}, "query.created_after"),  # no UTC offset
         ({"created_before": "yesterday"}, "query.created_before"),
+        # Offsets that move the time past the years 1 to 9999 in UTC.
+        ({"created_after": "0001-01-01T00:00:00+01:00"}, "query.created_after"),
+        ({"created_before": "9999-12-31T23:59:59-01:00"}, "query.created_before"),
         ({"actor": "a" * 201}, "query.actor"),
         ({"citizen_id": "CIT\x00"}, "citizen_id"),
     ],

@@ -170,3 +170,16 @@ def test_an_impact_analysis_traces_its_evaluate_streams_and_completes(
     trace_id = _request_span(exported).context.trace_id  # type: ignore[union-attr]
     streams = _server_spans_of(exported, trace_id).get("evaluator", set())
     assert "/civicflow.v1.EvaluatorService/EvaluateStream" in streams
+
+
+def test_a_request_span_keeps_the_query_parameters_names_not_their_values(
+    traced_api: RestApi, exported: InMemorySpanExporter
+) -> None:
+    exported.clear()
+    listed = traced_api.get("/workflows", params={"citizen_id": "CIT-0000042", "limit": 5})
+    assert listed.status_code == 200, listed.text
+
+    (request,) = [span for span in exported.get_finished_spans() if span.name == "GET /workflows"]
+    recorded = " ".join(str(value) for value in (request.attributes or {}).values())
+    assert "citizen_id=…" in recorded, request.attributes
+    assert "CIT-0000042" not in recorded
