@@ -65,6 +65,9 @@ class AppealDesk:
             template_roles=self._templates.roles_of(original.template_id),
             what=f"{original.template_id} runs",
         )
+        # In a worker thread: a version this replica never loaded is read from the database (and kept, so the
+        # lookups below are from memory).
+        await asyncio.to_thread(self._started_with, original)
         # Who may run the appeal is decided before whether there is a decision to appeal, so that a caller who
         # may not (an auditor; anyone but an admin for a template without an appeal template) is refused as such.
         appeal_template_id = self._started_with(original).model.appeal_template

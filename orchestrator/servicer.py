@@ -208,7 +208,8 @@ class OrchestratorServicer(SchemeRpcs, ReviewRpcs):
         roles = self._templates.roles_of(old.template_id)
         authorize(principal, Action.RETRY_RUN, template_roles=roles, what=f"{old.template_id} runs")
         try:
-            template = self._templates.version(old.template_id, old.template_version)
+            # In a worker thread: a version this replica never loaded is read from the database.
+            template = await asyncio.to_thread(self._templates.version, old.template_id, old.template_version)
         except TemplateNotFoundError:
             pass  # the desk refuses it, saying so
         else:

@@ -222,21 +222,23 @@ class Replica:
     def _start_promoted(self, instances: list[InstanceRecord]) -> None:
         """Drives analyses this replica has just moved from the queue to running (it owns their leases)."""
         for instance in instances:
-            if instance.instance_id in self._driving:
-                continue
-            try:
-                template: LoadedTemplate | None = self._templates.version(
-                    instance.template_id, instance.template_version
-                )
-            except TemplateNotFoundError:
-                template = None
-            if template is None or instance.retry_of:
-                # Queued under a version no replica recorded: never run under another definition. The
-                # resumer fails the run, saying so, as it does for any run it cannot continue. A retry starts
-                # from its journal, as a run taken over does.
-                self._spawn(instance, functools.partial(self._resumer.prepare, instance))
-            else:
-                self._spawn(instance, functools.partial(_new_run, instance, template))
+            if instance.instance_id not in self._driving:
+                self._spawn(instance, functools.partial(self._prepare_promoted, instance))
+
+    async def _prepare_promoted(self, instance: InstanceRecord) -> tuple[RunState, RunProgress] | None:
+        try:
+            # In a worker thread: a version this replica never loaded is read from the database.
+            template: LoadedTemplate | None = await asyncio.to_thread(
+                self._templates.version, instance.template_id, instance.template_version
+            )
+        except TemplateNotFoundError:
+            template = None
+        if template is None or instance.retry_of:
+            # Queued under a version no replica recorded: never run under another definition. The
+            # resumer fails the run, saying so, as it does for any run it cannot continue. A retry starts
+            # from its journal, as a run taken over does.
+            return await self._resumer.prepare(instance)
+        return await _new_run(instance, template)
 
     async def _create(self, run: NewRun) -> tuple[InstanceRecord, bool]:
         return await asyncio.to_thread(
@@ -299,7 +301,6 @@ class Replica:
 
     async def stop(self, grace: float) -> None:
         self._stopping.set()
-        await self._cancelled_runs.stop()
         if self._keeper is not None:
             self._keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -312,6 +313,8 @@ class Replica:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        # Only now: a run cancelled through another replica while this one drains stops within the poll, not the grace.
+        await self._cancelled_runs.stop()
         left = [
             instance_id
             for instance_id, task in driving.items()

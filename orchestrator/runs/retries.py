@@ -45,7 +45,7 @@ class RetryDesk:
         if old.retried_by is not None:
             raise RunConflictError(f"run {old.instance_id} has been retried already, by run {old.retried_by}")
         try:
-            template = self._templates.version(old.template_id, old.template_version)
+            template = await asyncio.to_thread(self._templates.version, old.template_id, old.template_version)
         except TemplateNotFoundError:
             raise RunConflictError(
                 f"run {old.instance_id} cannot be retried: its template '{old.template_id}' version"

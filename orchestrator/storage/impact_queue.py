@@ -52,6 +52,8 @@ _ENQUEUE = f"""
 # created_at is taken under the lock (clock_timestamp, not the transaction's start), so the queue's
 # order is the order in which analyses were admitted; instance_id breaks a tie. A run cancelled while this
 # statement waited for its row lock (runs/cancellation.py takes no admission lock) is checked again and skipped.
+# SKIP LOCKED: an analysis whose row a cancellation holds is passed over, not waited for (the promoter holds the
+# admission lock, and every submission waits for it).
 _PROMOTE = f"""
     UPDATE orchestrator.workflow_instances
        SET status = 'running', owner = %(owner)s, lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
@@ -61,7 +63,8 @@ _PROMOTE = f"""
          ORDER BY created_at, instance_id
          LIMIT greatest(0, %(max_running)s - (
             SELECT count(*) FROM orchestrator.workflow_instances
-             WHERE status = 'running' AND template_id = ANY(%(templates)s))))
+             WHERE status = 'running' AND template_id = ANY(%(templates)s)))
+           FOR UPDATE SKIP LOCKED)
     RETURNING {INSTANCE_COLUMNS}
     """
 

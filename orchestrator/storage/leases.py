@@ -21,10 +21,16 @@ from orchestrator.storage.statements import single_statements
 # Renews the leases of the runs `owner` drives, and names those another replica has taken. A run
 # the owner holds but no longer drives (its task died with the database, say) is not renewed:
 # its lease runs out and the run is resumed, here or elsewhere.
+# SKIP LOCKED: a run whose row a cancellation holds (for as long as its audit entry takes) is left for the next
+# heartbeat; waiting for it would stall this replica's heartbeat, and every other run's lease with it.
 _RENEW = """
-    WITH renewed AS (
-        UPDATE orchestrator.workflow_instances SET lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
+    WITH renewable AS (
+        SELECT instance_id FROM orchestrator.workflow_instances
          WHERE owner = %(owner)s AND status = 'running' AND instance_id = ANY(%(driving)s)
+           FOR UPDATE SKIP LOCKED
+    ), renewed AS (
+        UPDATE orchestrator.workflow_instances SET lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
+         WHERE instance_id IN (SELECT instance_id FROM renewable)
      RETURNING instance_id
     )
     SELECT instance_id FROM orchestrator.workflow_instances

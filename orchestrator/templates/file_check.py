@@ -29,6 +29,8 @@ def check_files(paths: Iterable[Path], contracts: Mapping[str, TaskContract]) ->
     owners: dict[str, Path] = {}
     for path, template in loaded:
         owner = owners.setdefault(template.template_id, path)
+        if owner == path:
+            owner = _neighbours(path, given).get(template.template_id, path)
         if owner != path:
             message = f"template_id '{template.template_id}' is already defined in {owner}"
             problems.append(TemplateProblem(str(path), "template_id", message))
@@ -43,13 +45,14 @@ def check_files(paths: Iterable[Path], contracts: Mapping[str, TaskContract]) ->
     return problems
 
 
-def _neighbours(path: Path, given: list[Path]) -> set[str]:
+def _neighbours(path: Path, given: list[Path]) -> dict[str, Path]:
     """The template ids of the other files in the file's directory (as they say; their own problems aside)."""
-    ids: set[str] = set()
-    for other in path.parent.glob("*.json"):
-        if other in given:
+    ids: dict[str, Path] = {}
+    resolved = {each.resolve() for each in given}
+    for other in sorted(path.parent.glob("*.json")):
+        if other.resolve() in resolved:
             continue
         document, _ = read_document(other)
         if isinstance(document, dict) and isinstance(document.get("template_id"), str):
-            ids.add(document["template_id"])
+            ids.setdefault(document["template_id"], other)
     return ids

@@ -103,7 +103,7 @@ class TemplateRegistry:
                 versions.setdefault(key, template)
                 loaded_at.setdefault(key, datetime.now(UTC))
             before = self._current
-            self._versions, self._loaded_at = versions, loaded_at
+            self._loaded_at, self._versions = loaded_at, versions
             self._current = {template.template_id: template for template in providing.values()}
             loaded = tuple(
                 TemplateVersionEntry(t, t.source.name, loaded_at[(tid, t.version)], current=True)
@@ -183,12 +183,20 @@ class TemplateRegistry:
             raise TemplateNotFoundError(f"no template {shown(template_id)} version {shown(version)}")
         compiled = compile_document(stored.document, file=stored.source_file, contracts=self._contracts)
         if compiled.template is None:
+            # The problems name files and fields of this deployment: the log has them, the caller is told what.
+            for problem in compiled.problems:
+                log.error(
+                    "recorded template version does not compile",
+                    extra={"template_id": template_id, "version": version, "problem": str(problem)},
+                )
             raise TemplateNotFoundError(
-                f"template {template_id} version {version} is recorded but no longer compiles here:"
-                f" {compiled.problems[0]}"
+                f"template {shown(template_id)} version {shown(version)} is recorded but no longer compiles here"
             )
-        self._versions = {**self._versions, key: compiled.template}
-        self._loaded_at = {**self._loaded_at, key: stored.loaded_at}
+        # Under the reload's lock, so that neither loses the other's versions; the time before the template, so
+        # that a reader who finds the version finds its time.
+        with self._reloading:
+            self._loaded_at = {**self._loaded_at, key: stored.loaded_at}
+            self._versions = {**self._versions, key: compiled.template}
         return compiled.template
 
     def versions(self, template_id: str) -> list[TemplateVersionEntry]:

@@ -76,6 +76,19 @@ def test_an_appeal_template_in_the_files_directory_is_found_there(tmp_path: Path
     assert _validate(tmp_path / "eligibility_check.json").returncode == 0
 
 
+def test_a_template_id_another_file_of_the_directory_defines_is_refused_as_a_reload_would(tmp_path: Path) -> None:
+    shutil.copy(SHIPPED / "appeal_processing.json", tmp_path)
+    shutil.copy(SHIPPED / "appeal_processing.json", tmp_path / "zz_copy.json")
+
+    finished = _validate(tmp_path / "zz_copy.json")
+
+    assert finished.returncode == 1
+    assert finished.stdout.splitlines() == [
+        f"{tmp_path / 'zz_copy.json'}: template_id: template_id 'appeal_processing' is already defined in"
+        f" {tmp_path / 'appeal_processing.json'}"
+    ]
+
+
 @pytest.mark.parametrize("arguments", [(), ("--no-such-option", "x.json")])
 def test_a_malformed_command_line_is_a_usage_error(arguments: tuple[str, ...]) -> None:
     finished = _validate(*arguments)
