@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,13 +55,16 @@ class ResultRow:
 class ResultWriter:
     """Holds one transaction open for a whole analysis, so its results appear all at once or not at all.
 
-    Blocking: call its methods through asyncio.to_thread, one at a time.
+    Blocking: call its methods through asyncio.to_thread. One at a time, which a lock enforces: a cancelled
+    analysis aborts while its last COPY may still be running in another thread, and libpq allows one thread on a
+    connection at once.
     """
 
     def __init__(self, connection: Any, instance_id: uuid.UUID) -> None:
         self._connection = connection
         self._cursor = connection.cursor()
         self._instance_id = instance_id
+        self._in_use = threading.Lock()
 
     def claim(self) -> bool:
         """Takes the instance's writer lock for this transaction; False if results are already committed.
@@ -82,11 +86,11 @@ class ResultWriter:
 
     def write_results(self, copy_text: bytes) -> None:
         """Appends result rows given in COPY text format: tab-separated columns, one row per line."""
-        with database_errors(), self._refused_once_stopped():
+        with self._in_use, database_errors(), self._refused_once_stopped():
             self._cursor.copy_expert(RESULTS_COPY, io.BytesIO(copy_text), size=_COPY_READ_BYTES)
 
     def write_failures(self, copy_text: bytes) -> None:
-        with database_errors(), self._refused_once_stopped():
+        with self._in_use, database_errors(), self._refused_once_stopped():
             self._cursor.copy_expert(FAILURES_COPY, io.BytesIO(copy_text), size=_COPY_READ_BYTES)
 
     @contextlib.contextmanager
@@ -99,6 +103,10 @@ class ResultWriter:
 
     def commit(self) -> None:
         """Commits the results, unless the run stopped running meanwhile (StepFailedError: nothing is kept)."""
+        with self._in_use:
+            self._commit()
+
+    def _commit(self) -> None:
         try:
             with database_errors():
                 self._cursor.execute(_STILL_RUNNING, (str(self._instance_id),))
@@ -110,6 +118,11 @@ class ResultWriter:
             self._close()
 
     def abort(self) -> None:
+        """Rolls back, once a COPY still running in another thread (the analysis was cancelled) has returned."""
+        with self._in_use:
+            self._abort()
+
+    def _abort(self) -> None:
         try:
             self._connection.rollback()
         except psycopg2.Error:
