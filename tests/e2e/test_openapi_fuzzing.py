@@ -21,10 +21,14 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events, from_schema
 from schemathesis.python import asgi
 
+from audit_service.config import AuditSettings
 from civicflow.auth.principals import Role
 from gateway.app import create_app
 from gateway.config import GatewaySettings
+from orchestrator.config import OrchestratorSettings
+from tests.support.background_loop import BackgroundLoop
 from tests.support.credentials import Credentials
+from tests.support.stacks import own_stack
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "40"))
 SEED = 13
@@ -59,11 +63,33 @@ def fuzzing_config(token: str) -> SchemathesisConfig:
 
 
 @pytest.fixture(scope="module")
-def finished_run(gateway_settings: GatewaySettings, credentials: Credentials) -> Iterator[list[events.EngineEvent]]:
-    """One whole run. Schemathesis calls an app of its own, built as the session's is and talking to the same
-    services: it starts and ends that app's lifespan on its own event loop, which the session's app must not share."""
+def fuzzed_settings(
+    postgres_server_url: str,
+    background_loop: BackgroundLoop,
+    audit_settings: AuditSettings,
+    orchestrator_settings: OrchestratorSettings,
+    gateway_settings: GatewaySettings,
+) -> Iterator[GatewaySettings]:
+    """The gateway's settings for an orchestrator and audit service on a database of their own: as an admin, the
+    fuzzer drafts and publishes scheme versions and cancels runs, which other tests' stories must never meet."""
+    with own_stack(
+        postgres_server_url,
+        background_loop,
+        audit_settings=audit_settings,
+        orchestrator_settings=orchestrator_settings,
+        name_prefix="civicflow_fuzzed",
+    ) as stack:
+        yield gateway_settings.model_copy(
+            update={"orchestrator_target": stack.orchestrator_target, "audit_target": stack.audit_target}
+        )
+
+
+@pytest.fixture(scope="module")
+def finished_run(fuzzed_settings: GatewaySettings, credentials: Credentials) -> Iterator[list[events.EngineEvent]]:
+    """One whole run. Schemathesis calls an app of its own, built as the session's is: it starts and ends that
+    app's lifespan on its own event loop, which the session's app must not share."""
     config = fuzzing_config(credentials.token(Role.ADMIN))
-    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(gateway_settings), config=config)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(fuzzed_settings), config=config)
     try:
         yield list(from_schema(schema).execute())
     finally:
