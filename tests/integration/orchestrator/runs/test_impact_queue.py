@@ -100,7 +100,11 @@ class QueueSampler:
 
     def sample(self, connection: sa.Connection) -> None:
         rows = connection.execute(
-            sa.text("SELECT instance_id, status FROM orchestrator.workflow_instances WHERE template_id = :t"),
+            # In submission order: analyses promoted together (their slots freed within one poll) are seen together.
+            sa.text(
+                "SELECT instance_id, status FROM orchestrator.workflow_instances WHERE template_id = :t"
+                " ORDER BY created_at, instance_id"
+            ),
             {"t": "impact_analysis"},
         ).all()
         self.most_running = max(self.most_running, sum(1 for row in rows if row.status == "running"))
