@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from orchestrator.reviews.model import TASK_COLUMNS, ReviewTask
 from orchestrator.storage.instance_records import INSTANCE_COLUMNS, InstanceRecord
-from orchestrator.storage.statements import database_errors
+from orchestrator.storage.statements import RUN_ROW_LOCK_TIMEOUT, database_errors, transaction
 
 TABLE = "orchestrator.review_tasks"
 _LOCK_NOT_AVAILABLE = "55P03"
@@ -43,9 +43,8 @@ _LOCKED = f"{_BY_ID} FOR UPDATE NOWAIT"
 _RUN_ENDED = (
     "SELECT status IN ('completed', 'failed', 'cancelled') FROM orchestrator.workflow_instances WHERE instance_id = :id"
 )
-# The run's row is waited for, not tried: only parking (InstanceStore.park) holds it along with a task's change, for
-# three statements and no call elsewhere. Past the timeout the database is as good as unavailable.
-_RUN_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '10s'"
+# The run's row is waited for (RUN_ROW_LOCK_TIMEOUT), not tried: parking (InstanceStore.park) and a cancellation
+# hold it along with a task's change.
 # A transition: the new state, one revision on.
 _UPDATE = f"""
     UPDATE {TABLE} SET status = :status, assignee = :assignee,
@@ -118,7 +117,7 @@ class ReviewTaskStore:
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
         """A transaction whose changes commit when the block ends without error."""
-        with database_errors(), self._engine.begin() as connection:
+        with transaction(self._engine) as connection:
             yield connection
 
     # Reads.
@@ -233,7 +232,7 @@ class ReviewTaskStore:
         connection: sa.Connection, task: ReviewTask, *, owner: str, lease_seconds: float
     ) -> InstanceRecord | None:
         """The run waiting for `task`, running again and owned by `owner`; None if it is not waiting (yet)."""
-        connection.execute(sa.text(_RUN_LOCK_TIMEOUT))
+        connection.execute(sa.text(RUN_ROW_LOCK_TIMEOUT))
         row = connection.execute(
             sa.text(_RESUME),
             {

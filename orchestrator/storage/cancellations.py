@@ -14,11 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from orchestrator.storage.instance_records import INSTANCE_COLUMNS, InstanceRecord
-from orchestrator.storage.statements import database_errors
+from orchestrator.storage.statements import RUN_ROW_LOCK_TIMEOUT, transaction
 
-# As InstanceStore.park: a run's row is held only for a few statements, by any writer; past the timeout the
-# database counts as unavailable (UNAVAILABLE), and nothing was changed.
-_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '10s'"
 _LOCKED = f"SELECT {INSTANCE_COLUMNS} FROM orchestrator.workflow_instances WHERE instance_id = :instance_id FOR UPDATE"
 # Out of the queue, off its replica (whose writes all require status 'running' and its ownership), never again.
 _CANCEL = f"""
@@ -40,13 +37,13 @@ class CancellationStore:
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
         """A transaction whose changes commit when the block ends without error."""
-        with database_errors(), self._engine.begin() as connection:
+        with transaction(self._engine) as connection:
             yield connection
 
     @staticmethod
     def locked(connection: sa.Connection, instance_id: uuid.UUID) -> InstanceRecord | None:
         """The run, its row locked until the transaction ends; None if there is no such run."""
-        connection.execute(sa.text(_LOCK_TIMEOUT))
+        connection.execute(sa.text(RUN_ROW_LOCK_TIMEOUT))
         row = connection.execute(sa.text(_LOCKED), {"instance_id": instance_id}).first()
         return InstanceRecord.from_row(row) if row is not None else None
 

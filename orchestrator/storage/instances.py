@@ -25,7 +25,7 @@ from orchestrator.storage.instance_records import (
     RunProgress,
 )
 from orchestrator.storage.retry_records import JOURNAL_RETRY, one_retry_per_run
-from orchestrator.storage.statements import single_statements
+from orchestrator.storage.statements import RUN_ROW_LOCK_TIMEOUT, single_statements
 from orchestrator.storage.step_journal import JOURNAL_ATTEMPTS
 
 _CREATE = f"""
@@ -61,10 +61,8 @@ _FINISH = f"""
     ), journalled AS ({JOURNAL_ATTEMPTS})
     SELECT * FROM owned
     """
-# Parking a run at a review (park()): its row first, locked, then its task's state read after the lock. A decision
-# holds the row only briefly (reviews/store.py); past the timeout the database counts as unavailable, and parking
-# is tried again as any write is (runs/outages.py).
-_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '10s'"
+# Parking a run at a review (park()): its row first, locked (RUN_ROW_LOCK_TIMEOUT), then its task's state read after
+# the lock. Past the timeout parking is tried again as any write is (runs/outages.py).
 _LOCK_OWNED = """
     SELECT 1 FROM orchestrator.workflow_instances
      WHERE instance_id = %(instance_id)s AND owner = %(owner)s AND status = 'running' FOR UPDATE"""
@@ -167,7 +165,7 @@ class InstanceStore:
             "steps_total": progress.steps_total,
         }
         with single_statements(self._engine) as statements, statements.transaction():
-            statements.execute(_LOCK_TIMEOUT)
+            statements.execute(RUN_ROW_LOCK_TIMEOUT)
             if statements.row(_LOCK_OWNED, params) is None:
                 raise LeaseLostError(f"instance {instance_id} is no longer owned by {owner}")
             parked = statements.row(_PARK, params) if statements.row(_TASK_UNDECIDED, params) else None

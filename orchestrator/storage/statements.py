@@ -27,6 +27,11 @@ from orchestrator.errors import DatabaseUnavailableError
 
 log = logging.getLogger(__name__)
 
+# Every transaction that locks a run's row waits at most this long for it: the row is held for a few statements
+# (parking, a review's decision) or for a cancellation's audit entry. Past it the database counts as unavailable
+# (UNAVAILABLE), and nothing was changed.
+RUN_ROW_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '10s'"
+
 _UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
@@ -97,3 +102,10 @@ def database_errors() -> Iterator[None]:
         cause = error.orig if isinstance(error, sa.exc.DBAPIError) else error
         log.info("database unavailable", extra={"error": str(cause).strip()})
         raise DatabaseUnavailableError("the database is unavailable; send the request again") from error
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[sa.Connection]:
+    """A SQLAlchemy transaction whose changes commit when the block ends without error."""
+    with database_errors(), engine.begin() as connection:
+        yield connection

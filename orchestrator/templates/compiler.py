@@ -39,9 +39,16 @@ def read_document(path: Path, *, name: str | None = None) -> tuple[Any, list[Tem
     """The file's JSON, or the one problem that keeps it from being read (a file is read to its first error)."""
     file = name or str(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        raw = path.read_bytes()
     except OSError as error:
         return None, [TemplateProblem(file, "", f"cannot be read: {error.strerror or error}")]
+    return decode_document(raw, file=file)
+
+
+def decode_document(raw: bytes, *, file: str) -> tuple[Any, list[TemplateProblem]]:
+    """A file's bytes as JSON, or the one problem that keeps them from being read."""
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return None, [TemplateProblem(file, "", "is not UTF-8 text")]
     return parse_document(text, file=file)

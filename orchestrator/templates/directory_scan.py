@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from orchestrator.tasks.contract import TaskContract
-from orchestrator.templates.compiler import compile_document, parse_document
+from orchestrator.templates.compiler import compile_document, decode_document
 from orchestrator.templates.loaded import LoadedTemplate
 from orchestrator.templates.problems import TemplateProblem
 
@@ -68,11 +68,7 @@ class DirectoryScan:
     def _check(
         self, path: Path, raw: bytes, known: Mapping[tuple[str, str], LoadedTemplate]
     ) -> tuple[list[TemplateProblem], LoadedTemplate | None]:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return [TemplateProblem(path.name, "", "is not UTF-8 text")], None
-        document, problems = parse_document(text, file=path.name)
+        document, problems = decode_document(raw, file=path.name)
         if problems:
             return problems, None
         compiled = compile_document(document, file=path.name, contracts=self._contracts)
