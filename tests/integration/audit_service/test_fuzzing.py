@@ -99,12 +99,14 @@ def extreme_requests() -> Iterator[tuple[str, Message]]:
 
 
 @pytest.fixture(scope="module")
-def channels(credentials: Credentials, audit_target: str) -> Iterator[dict[ServiceIdentity, grpc.Channel]]:
+def channels(credentials: Credentials, own_audit_target: str) -> Iterator[dict[ServiceIdentity, grpc.Channel]]:
+    """To an audit service on a log of the module's own: only then does "the log did not grow" mean these requests
+    appended nothing."""
     server = ServiceIdentity.AUDIT_SERVICE
     auditor = credentials.token(Role.AUDITOR)
     with (
-        credentials.channel(audit_target, server=server, as_=ServiceIdentity.ORCHESTRATOR) as orchestrator,
-        credentials.channel(audit_target, server=server, as_=ServiceIdentity.GATEWAY, token=auditor) as gateway,
+        credentials.channel(own_audit_target, server=server, as_=ServiceIdentity.ORCHESTRATOR) as orchestrator,
+        credentials.channel(own_audit_target, server=server, as_=ServiceIdentity.GATEWAY, token=auditor) as gateway,
     ):
         yield {ServiceIdentity.ORCHESTRATOR: orchestrator, ServiceIdentity.GATEWAY: gateway}
 

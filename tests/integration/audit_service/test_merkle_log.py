@@ -183,13 +183,11 @@ def test_concurrent_appends_share_transactions_and_keep_their_arrival_order(
     assert len(store.batches_per_transaction) < 40, "concurrent appends were not committed together"
 
 
-def test_an_append_refused_after_taking_the_lock_rolls_back_and_releases_it(
-    database: SetUpDatabase, audit_target: str
-) -> None:
+def test_an_append_refused_after_taking_the_lock_rolls_back_and_releases_it(own_log_database: SetUpDatabase) -> None:
     """The append sends its own BEGIN and COMMIT: a failure between them must roll back, not leave the lock held."""
-    engine = create_engine(database.accounts.audit, application_name="test-append-rollback", pool_size=1)
+    engine = create_engine(own_log_database.accounts.audit, application_name="test-append-rollback", pool_size=1)
     store = AuditStore(engine)
-    other = sa.create_engine(database.admin_url)
+    other = sa.create_engine(own_log_database.admin_url)
     try:
         before = store.append(records_from_proto([record(new_instance())], writer="orchestrator"))[0].seq
         # PostgreSQL text cannot hold NUL: psycopg2 refuses the entries once the head row is locked.

@@ -23,7 +23,7 @@ from tests.support.audit_records import new_instance, record
 from tests.support.audit_stubs import AuditStubs, audit_stubs
 from tests.support.background_loop import BackgroundLoop, serve_on_loopback
 from tests.support.credentials import Credentials
-from tests.support.databases import set_up_database
+from tests.support.databases import SetUpDatabase, connected, set_up_database
 
 SUCCESS = audit_pb2.STEP_STATUS_SUCCESS
 FAILED = audit_pb2.STEP_STATUS_FAILED
@@ -106,13 +106,22 @@ def test_listing_refuses_an_instance_id_that_is_not_a_uuid(stub: AuditStubs) -> 
     assert "citizen-42" in (raised.value.details() or "")
 
 
-def test_concurrent_appends_form_a_gap_free_duplicate_free_sequence(stub: AuditStubs, owner: Engine) -> None:
+@pytest.fixture
+def own_stub(credentials: Credentials, own_audit_target: str) -> Iterator[AuditStubs]:
+    """On a log only this module appends to: no one else's entry can fall between the seqs a test counts."""
+    with audit_stubs(credentials, own_audit_target) as stubs:
+        yield stubs
+
+
+def test_concurrent_appends_form_a_gap_free_duplicate_free_sequence(
+    own_stub: AuditStubs, own_log_database: SetUpDatabase
+) -> None:
     def append_twenty(thread: int) -> list[list[int]]:
         instance = new_instance()
         batches = []
         for step in range(20):
             records = [record(instance, step * 3 + offset) for offset in range(1 + (thread + step) % 3)]
-            reply = stub.AppendEntries(audit_pb2.AppendEntriesRequest(records=records), timeout=30)
+            reply = own_stub.AppendEntries(audit_pb2.AppendEntriesRequest(records=records), timeout=30)
             batches.append([entry.seq for entry in reply.entries])
         return batches
 
@@ -123,13 +132,13 @@ def test_concurrent_appends_form_a_gap_free_duplicate_free_sequence(stub: AuditS
     assert len(seqs) == len(set(seqs))
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
     assert all(batch == list(range(batch[0], batch[0] + len(batch))) for batch in batches)
-    with owner.connect() as connection:
+    with connected(own_log_database.admin_url) as connection:
         low, high, count = connection.execute(
             sa.text("SELECT min(seq), max(seq), count(*) FROM audit.audit_trail")
         ).one()
     # seq is the leaf index: the log starts at 0 and has no gap.
     assert (low, high) == (0, count - 1)
-    report = stub.VerifyLog(audit_pb2.VerifyLogRequest(), timeout=60)
+    report = own_stub.VerifyLog(audit_pb2.VerifyLogRequest(), timeout=60)
     assert (report.ok, list(report.problems), report.entries_checked) == (True, [], count)
 
 
