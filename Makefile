@@ -8,7 +8,7 @@ RUNTIME_INSTALLED := $(VENV)/.runtime-installed
 INSTALLED := $(VENV)/.installed
 EVALUATORS ?= 1
 
-.PHONY: install run test bench proto clean
+.PHONY: install run test bench proto image base-image clean
 
 $(RUNTIME_INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is required")'
@@ -36,6 +36,17 @@ test: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python -m bench
+
+# The container image (deploy/Dockerfile), built with no network: the wheels come from this host's package index
+# configuration into build/wheelhouse/ first. BASE_IMAGE=... picks the base (default python:3.12-slim); Docker or
+# Podman, whichever is installed (CONTAINER_ENGINE=podman to choose).
+image: $(RUNTIME_INSTALLED)
+	$(BIN)/python -m container_images image
+
+# Python and PostgreSQL base images from Debian's packages (mmdebstrap), for networks that cannot pull any:
+# then `make image BASE_IMAGE=civicflow/debian-python:bookworm` (docs/operations.md, "Air-gapped networks").
+base-image: $(RUNTIME_INSTALLED)
+	$(BIN)/python -m container_images base-images
 
 # Regenerates the committed stubs in civicflow/v1 from protos/.
 proto: $(INSTALLED)

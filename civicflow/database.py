@@ -113,6 +113,17 @@ def is_reachable(engine: Engine) -> bool:
     return True
 
 
+def wait_until_reachable(engine: Engine, *, seconds: float, interval: float = 1.0) -> bool:
+    """Whether the database answered within `seconds`: a job started with its database (compose, Kubernetes) may
+    come up before the server accepts connections, and no orchestrator can be relied on to order the two."""
+    deadline = time.monotonic() + seconds
+    while not is_reachable(engine):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
 def run_migrations(engine: Engine, *, script_location: Path, schema: str) -> None:
     """Brings `schema` to the newest revision under `script_location`.
 

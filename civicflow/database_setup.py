@@ -27,7 +27,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from civicflow.database import run_migrations, url_with_password_from
+from civicflow.database import run_migrations, url_with_password_from, wait_until_reachable
 from civicflow.logs import configure_logging, log_format_from_environment
 from civicflow.settings import ConfigurationError
 
@@ -264,6 +264,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help='JSON {"owner", "orchestrator", "audit"} of the roles\' passwords; created (0600) if missing',
     )
     parser.add_argument("--prefix", default=os.environ.get("DATABASE_ROLE_PREFIX", DEFAULT_PREFIX))
+    parser.add_argument(
+        "--wait-seconds",
+        type=float,
+        default=float(os.environ.get("DATABASE_WAIT_SECONDS", "120")),
+        help="how long to wait for the database to accept connections before giving up (default 120)",
+    )
     arguments = parser.parse_args(argv)
     log_format = log_format_from_environment(os.environ.get("LOG_FORMAT"))
     configure_logging("database_setup", os.environ.get("LOG_LEVEL", "INFO"), log_format)
@@ -286,9 +292,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as error:
         print(f"database setup refused: {error}", file=sys.stderr)
         return 2
+    if not _database_answers(admin_url, seconds=arguments.wait_seconds):
+        print(
+            f"database setup gave up: the database did not answer within {arguments.wait_seconds:g} s", file=sys.stderr
+        )
+        return 1
     setup_database(admin_url, civicflow_migrations(), passwords=passwords, prefix=arguments.prefix)
     print("database ready: roles, migrations and grants")
     return 0
+
+
+def _database_answers(admin_url: str, *, seconds: float) -> bool:
+    engine = sa.create_engine(admin_url, connect_args={"connect_timeout": 5})
+    try:
+        return wait_until_reachable(engine, seconds=seconds)
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":

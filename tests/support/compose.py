@@ -49,10 +49,13 @@ class Mount:
 
 
 def mounts(definition: dict[str, Any]) -> list[Mount]:
-    """A service's named-volume mounts, written `volume:/path` or `volume:/path:ro`."""
+    """A service's named-volume mounts, written `volume:/path` or `volume:/path:ro`; bind mounts of the host's
+    directories (`./templates:/app/templates:ro`) are not volumes and are left out."""
     found = []
     for entry in definition.get("volumes", []):
         volume, target, *mode = entry.split(":")
+        if volume.startswith((".", "/")):
+            continue
         found.append(Mount(volume=volume, target=PurePosixPath(target), read_only=mode == ["ro"]))
     return found
 

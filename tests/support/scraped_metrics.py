@@ -30,9 +30,14 @@ class Scrape:
 def scrape(port: int) -> Scrape:
     response = httpx2.get(f"http://127.0.0.1:{port}/metrics", timeout=5.0)
     response.raise_for_status()
+    return parse_exposition(response.text)
+
+
+def parse_exposition(text: str) -> Scrape:
+    """Prometheus's text format, as served on a metrics port."""
     samples = {
         (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
+        for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
     return Scrape(samples)

@@ -13,6 +13,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from civicflow.database_setup import (
     setup_database,
 )
 from civicflow.launch.local_database import scratch_database
+from civicflow.launch.settings import free_ports
 from civicflow.settings import REPO_ROOT
 from orchestrator.storage.tables import MIGRATIONS as ORCHESTRATOR_MIGRATIONS
 from tests.support.databases import (
@@ -258,3 +260,18 @@ def test_the_setup_command_refuses_what_it_cannot_use_with_one_line_and_status_2
     assert finished.returncode == 2
     assert len(finished.stderr.splitlines()) == 1 and problem in finished.stderr
     assert (passwords_file.read_text() if passwords_file.exists() else None) == content
+
+
+def test_the_setup_command_waits_for_an_unreachable_database_then_gives_up_with_status_1(tmp_path: Path) -> None:
+    (closed_port,) = free_ports(1)
+    environment = {
+        "DATABASE_ADMIN_URL": f"postgresql://nobody@127.0.0.1:{closed_port}/civicflow",
+        "DATABASE_WAIT_SECONDS": "2",
+    }
+    started = time.monotonic()
+
+    finished = run_setup_command(tmp_path / "database-passwords.json", environment)
+
+    assert finished.returncode == 1
+    assert finished.stderr.splitlines()[-1] == "database setup gave up: the database did not answer within 2 s"
+    assert time.monotonic() - started >= 2

@@ -26,6 +26,7 @@ from civicflow.database_setup import DEFAULT_PREFIX, role_names
 from civicflow.local_pki import ensure_local_pki
 from civicflow.settings import REPO_ROOT
 from civicflow.tls import Identity
+from container_images.civicflow_image import DEFAULT_BASE_IMAGE, DEFAULT_TAG
 from tests.support.compose import COMPOSE_FILE, OWN_CA_FILE, Volumes, load_compose, mounts
 from tests.support.service_settings import IDENTITIES, PORT_FIELDS, SETTINGS, default_port, settings_keys
 
@@ -90,8 +91,10 @@ def test_compose_runs_postgres_16_the_four_services_their_one_off_jobs_and_a_tok
     assert services["postgres"]["image"] == "postgres:16"
     assert "healthcheck" in services["postgres"]
     assert any(volume.endswith(":/var/lib/postgresql/data") for volume in services["postgres"]["volumes"])
-    for job in JOBS:
-        assert services[job]["restart"] == "no", job
+    # The credentials job runs once; the database setup again until it succeeds (it waits for what it needs).
+    assert services["credentials"]["restart"] == "no"
+    assert services["database-setup"]["restart"] == "on-failure"
+    assert set(JOBS) == {"credentials", "database-setup"}
     # `docker compose up` leaves the tool out; `docker compose run --rm token ...` runs it.
     assert services["token"]["profiles"] == ["tools"]
 
@@ -111,11 +114,22 @@ def test_each_job_runs_its_module(compose: dict[str, Any], job: str) -> None:
 
 
 @pytest.mark.parametrize("service", sorted([*SETTINGS, *JOBS, "token"]))
-def test_each_service_and_job_is_built_from_the_deploy_dockerfile(compose: dict[str, Any], service: str) -> None:
+def test_each_service_and_job_runs_the_image_make_image_builds_on_a_read_only_root(
+    compose: dict[str, Any], service: str
+) -> None:
     definition = compose["services"][service]
-    assert definition["build"] == {"context": ".", "dockerfile": "deploy/Dockerfile"}
-    assert (REPO_ROOT / definition["build"]["context"] / definition["build"]["dockerfile"]).is_file()
-    assert definition["restart"] == ("unless-stopped" if service in SETTINGS else "no")
+    assert definition["image"] == DEFAULT_TAG
+    assert "build" not in definition, "the image is built by make image, from a wheelhouse, never by compose"
+    assert definition["read_only"] is True and definition["tmpfs"] == ["/tmp"]
+    restart = {"database-setup": "on-failure"}.get(service, "unless-stopped" if service in SETTINGS else "no")
+    assert definition["restart"] == restart
+
+
+def test_the_images_are_variables_defaulting_to_civicflows_and_postgres_16() -> None:
+    chosen = load_compose(environment={"CIVICFLOW_IMAGE": "registry.example/civicflow:1", "POSTGRES_IMAGE": "pg:x"})
+    assert chosen["services"]["gateway"]["image"] == "registry.example/civicflow:1"
+    assert chosen["services"]["postgres"]["image"] == "pg:x"
+    assert load_compose()["services"]["postgres"]["image"] == "postgres:16"
 
 
 @pytest.mark.parametrize("service", sorted(SETTINGS))
@@ -324,13 +338,15 @@ def test_image_runs_as_non_root_and_ships_templates_schemes_and_the_command_line
     dockerfile = (REPO_ROOT / "deploy" / "Dockerfile").read_text()
     stages = [line for line in dockerfile.splitlines() if line.startswith("FROM ")]
     assert len(stages) >= 2, "the image is built in a builder stage and a slim runtime stage"
-    assert stages[-1].startswith("FROM python:3.12-slim")
+    assert all(stage.startswith("FROM ${BASE_IMAGE} ") for stage in stages)
+    assert f"ARG BASE_IMAGE={DEFAULT_BASE_IMAGE}" in dockerfile
     runtime = dockerfile[dockerfile.rindex("FROM ") :]
     user_lines = [line for line in runtime.splitlines() if line.startswith("USER ")]
     assert user_lines and not user_lines[-1].split()[1].startswith(("root", "0"))
     assert "COPY templates/" in runtime and "COPY schemes/" in runtime
-    # The token tool's `civicflow` command comes from the package, installed in the builder stage.
-    assert "COPY civicflow_cli/ civicflow_cli/" in dockerfile
+    # Everything Python, the token tool's `civicflow` command included, comes from the host-made wheelhouse alone.
+    installs = [line for line in dockerfile.splitlines() if "pip install" in line]
+    assert installs and all("--no-index --find-links /wheelhouse" in line for line in installs)
     orchestrator = compose["services"]["orchestrator"]["environment"]
     assert f"TEMPLATES_DIR={orchestrator['TEMPLATES_DIR']}" in runtime
     assert f"SCHEMES_DIR={orchestrator['SCHEMES_DIR']}" in runtime
@@ -344,7 +360,7 @@ def test_the_image_makes_the_mount_points_it_writes_its_users_so_that_new_volume
     writable = {
         str(mount.target)
         for definition in compose["services"].values()
-        if "build" in definition
+        if definition.get("image") == DEFAULT_TAG
         for mount in mounts(definition)
         if not mount.read_only
     }

@@ -1,0 +1,65 @@
+"""The images built as `make image` and `make base-image` build them, and docker-compose.yml up with three
+evaluators: for the container tests, which need Docker or Podman (`.ci/run` installs Podman)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from civicflow.launch.settings import free_ports
+from civicflow.settings import REPO_ROOT
+from container_images import debian_bases
+from container_images.civicflow_image import build_image
+from container_images.engine import ContainerEngine, EngineError, find_engine
+from tests.support.containers import ComposeProject
+
+# `.ci/run` sets it: there, a machine without a container engine is a failure, not a reason to skip.
+REQUIRED = os.environ.get("CIVICFLOW_CONTAINER_TESTS") == "required"
+IMAGE_TAG = "civicflow:container-test"
+EVALUATORS = 3
+SERVICES = ["credentials", "postgres", "database-setup", "audit_service", "evaluator", "orchestrator", "gateway"]
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> ContainerEngine:
+    try:
+        return find_engine(state_directory=tmp_path_factory.mktemp("engine"))
+    except EngineError as error:
+        if REQUIRED:
+            pytest.fail(f"CIVICFLOW_CONTAINER_TESTS=required, but {error}")
+        pytest.skip(f"no container engine: {error}")
+
+
+@pytest.fixture(scope="session")
+def images(engine: ContainerEngine) -> dict[str, str]:
+    """Civicflow's image on the Debian-built base, and the Debian-built PostgreSQL: what an air-gapped network
+    builds. BASE_IMAGE and POSTGRES_IMAGE name others (python:3.12-slim, postgres:16) where they can be had."""
+    base = os.environ.get("BASE_IMAGE") or debian_bases.build_python_base(engine, reuse=True)
+    postgres = os.environ.get("POSTGRES_IMAGE") or debian_bases.build_postgres(engine, project=REPO_ROOT, reuse=True)
+    build_image(engine, base_image=base, tag=IMAGE_TAG)
+    return {"CIVICFLOW_IMAGE": IMAGE_TAG, "POSTGRES_IMAGE": postgres, "BASE_IMAGE": base}
+
+
+@pytest.fixture(scope="session")
+def deployment(engine: ContainerEngine, images: dict[str, str]) -> Iterator[ComposeProject]:
+    """`compose up --scale evaluator=3`, every healthcheck passing; `down --volumes` after."""
+    http_port, grpc_port = free_ports(2)
+    project = ComposeProject(
+        engine=engine,
+        name=f"civicflow-test-{uuid.uuid4().hex[:8]}",
+        variables={
+            "CIVICFLOW_IMAGE": images["CIVICFLOW_IMAGE"],
+            "POSTGRES_IMAGE": images["POSTGRES_IMAGE"],
+            "CIVICFLOW_HTTP_PORT": str(http_port),
+            "CIVICFLOW_GRPC_PORT": str(grpc_port),
+        },
+    )
+    try:
+        project.up(evaluators=EVALUATORS)
+        project.wait_until_healthy(SERVICES)
+        yield project
+    finally:
+        project.down()
