@@ -44,7 +44,7 @@ image: $(RUNTIME_INSTALLED)
 	$(BIN)/python -m container_images image
 
 # Python and PostgreSQL base images from Debian's packages (mmdebstrap), for networks that cannot pull any:
-# then `make image BASE_IMAGE=civicflow/debian-python:bookworm` (docs/operations.md, "Air-gapped networks").
+# then `make image BASE_IMAGE=localhost/civicflow/debian-python:bookworm` (docs/operations.md, "Air-gapped networks").
 base-image: $(RUNTIME_INSTALLED)
 	$(BIN)/python -m container_images base-images
 
@@ -53,4 +53,4 @@ proto: $(INSTALLED)
 	$(BIN)/python -m civicflow.protogen
 
 clean:
-	rm -rf $(VENV) .civicflow .pytest_cache
+	rm -rf $(VENV) .civicflow .pytest_cache build

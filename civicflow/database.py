@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 import zlib
 from pathlib import Path
@@ -113,15 +114,24 @@ def is_reachable(engine: Engine) -> bool:
     return True
 
 
-def wait_until_reachable(engine: Engine, *, seconds: float, interval: float = 1.0) -> bool:
-    """Whether the database answered within `seconds`: a job started with its database (compose, Kubernetes) may
-    come up before the server accepts connections, and no orchestrator can be relied on to order the two."""
+def wait_until_listening(url: str, *, seconds: float, interval: float = 1.0) -> bool:
+    """Whether the database server's port accepted a connection within `seconds`. A job started with its database
+    (compose, Kubernetes) may come up before the server listens, and no orchestrator can be relied on to order the
+    two. Only the port is waited for: a refused login (a wrong password) is an answer, and is not waited out.
+    A URL without a host (a local socket) is not waited for."""
+    parsed = make_url(url)
+    if not parsed.host:
+        return True
+    address = (parsed.host, parsed.port or 5432)
     deadline = time.monotonic() + seconds
-    while not is_reachable(engine):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
-    return True
+    while True:
+        try:
+            with socket.create_connection(address, timeout=min(interval, 5.0)):
+                return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
 
 
 def run_migrations(engine: Engine, *, script_location: Path, schema: str) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from civicflow.database import run_migrations, url_with_password_from, wait_until_reachable
+from civicflow.database import run_migrations, url_with_password_from, wait_until_listening
 from civicflow.logs import configure_logging, log_format_from_environment
 from civicflow.settings import ConfigurationError
 
@@ -267,8 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--wait-seconds",
         type=float,
-        default=float(os.environ.get("DATABASE_WAIT_SECONDS", "120")),
-        help="how long to wait for the database to accept connections before giving up (default 120)",
+        default=os.environ.get("DATABASE_WAIT_SECONDS", "120"),
+        help="how long to wait for the database server to listen before giving up (default 120)",
     )
     arguments = parser.parse_args(argv)
     log_format = log_format_from_environment(os.environ.get("LOG_FORMAT"))
@@ -292,22 +292,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as error:
         print(f"database setup refused: {error}", file=sys.stderr)
         return 2
-    if not _database_answers(admin_url, seconds=arguments.wait_seconds):
+    if not wait_until_listening(admin_url, seconds=arguments.wait_seconds):
         print(
-            f"database setup gave up: the database did not answer within {arguments.wait_seconds:g} s", file=sys.stderr
+            f"database setup gave up: the database did not listen within {arguments.wait_seconds:g} s", file=sys.stderr
         )
         return 1
     setup_database(admin_url, civicflow_migrations(), passwords=passwords, prefix=arguments.prefix)
     print("database ready: roles, migrations and grants")
     return 0
-
-
-def _database_answers(admin_url: str, *, seconds: float) -> bool:
-    engine = sa.create_engine(admin_url, connect_args={"connect_timeout": 5})
-    try:
-        return wait_until_reachable(engine, seconds=seconds)
-    finally:
-        engine.dispose()
 
 
 if __name__ == "__main__":

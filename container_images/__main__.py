@@ -8,7 +8,7 @@ import sys
 import time
 
 from container_images import debian_bases
-from container_images.civicflow_image import BUILD_DIRECTORY, DEFAULT_BASE_IMAGE, DEFAULT_TAG, PROJECT, build_image
+from container_images.civicflow_image import DEFAULT_BASE_IMAGE, DEFAULT_TAG, PROJECT, build_image
 from container_images.engine import EngineError, find_engine, image_size_bytes
 
 
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("base-images", help="build the Python and PostgreSQL bases from Debian's packages")
     arguments = parser.parse_args(argv)
     try:
-        engine = find_engine(state_directory=BUILD_DIRECTORY / "engine")
+        engine = find_engine()
         started = time.monotonic()
         if arguments.command == "image":
             built = [build_image(engine, base_image=arguments.base_image, tag=arguments.tag)]

@@ -11,7 +11,8 @@ from container_images.wheelhouse import build_wheelhouse
 PROJECT = Path(__file__).resolve().parent.parent
 BUILD_DIRECTORY = PROJECT / "build"
 DEFAULT_BASE_IMAGE = "python:3.12-slim"
-DEFAULT_TAG = "civicflow:latest"
+# Under localhost/, so that neither engine looks for it in a registry when it is missing here.
+DEFAULT_TAG = "localhost/civicflow:latest"
 
 
 def build_image(engine: ContainerEngine, *, base_image: str, tag: str) -> str:

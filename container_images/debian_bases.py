@@ -1,22 +1,27 @@
 """Base images made from Debian's packages with mmdebstrap, for networks that cannot pull python:3.12-slim or
-postgres:16: they come from whatever Debian mirror the host's apt already uses, vetted mirrors included."""
+postgres:16, from the mirrors debian_mirrors.py picks. Named under localhost/, so that no engine ever tries to
+pull them from a registry."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from container_images.debian_mirrors import sources_lines
 from container_images.engine import ContainerEngine, EngineError
 
 SUITE = "bookworm"
-PYTHON_BASE_IMAGE = f"civicflow/debian-python:{SUITE}"
-POSTGRES_ROOTFS_IMAGE = f"civicflow/debian-postgresql-rootfs:{SUITE}"
-POSTGRES_IMAGE = f"civicflow/debian-postgresql:{SUITE}"
+PYTHON_BASE_IMAGE = f"localhost/civicflow/debian-python:{SUITE}"
+POSTGRES_ROOTFS_IMAGE = f"localhost/civicflow/debian-postgresql-rootfs:{SUITE}"
+POSTGRES_IMAGE = f"localhost/civicflow/debian-postgresql:{SUITE}"
 # A container never reads documentation or translations.
 _SLIM = [f"--dpkgopt=path-exclude=/usr/share/{folder}/*" for folder in ("doc", "man", "locale", "info")]
+# Nothing installs packages in a container, and a mirror's address may carry credentials.
+_FORGET_SOURCES = '--customize-hook=rm -f "$1/etc/apt/sources.list" "$1"/etc/apt/sources.list.d/*'
 _POSTGRES_HOOKS = [
     # The postgres user at uid and gid 999, as in postgres:16 (the Kubernetes manifest's runAsUser), made before
     # the packages that would pick the next free id; passwd adds its shadow entry and postgresql-common reuses it.
@@ -37,7 +42,6 @@ _POSTGRES_HOOKS = [
         )
     ),
 ]
-_HOST_SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
 
 
 def build_python_base(engine: ContainerEngine, *, reuse: bool = False) -> str:
@@ -48,7 +52,8 @@ def build_python_base(engine: ContainerEngine, *, reuse: bool = False) -> str:
     _debootstrap_image(
         engine,
         tag=PYTHON_BASE_IMAGE,
-        packages=["python3", "python3-venv"],
+        # ca-certificates: the services' own HTTPS calls (an OIDC provider's keys) trust the public roots.
+        packages=["python3", "python3-venv", "ca-certificates"],
         changes=['CMD ["python3"]'],
     )
     return PYTHON_BASE_IMAGE
@@ -88,16 +93,11 @@ def _debootstrap_image(
         raise EngineError("mmdebstrap is not installed (Debian: apt-get install mmdebstrap)")
     with tempfile.TemporaryDirectory(prefix="civicflow-rootfs-") as scratch:
         tarball = Path(scratch) / "rootfs.tar"
-        command = [mmdebstrap, "--quiet", "--variant=minbase", f"--include={','.join(packages)}", *_SLIM, *hooks]
-        command += [SUITE, str(tarball), *_mirror()]
+        command = [mmdebstrap, "--quiet", "--variant=minbase", f"--include={','.join(packages)}", *_SLIM]
+        command += [*hooks, _FORGET_SOURCES, SUITE, str(tarball), *sources_lines(SUITE, os.environ)]
         if subprocess.run(command, check=False).returncode != 0:
             raise EngineError(f"mmdebstrap could not make {tag}: see its output above")
         arguments = ["import"]
         for change in ["ENV LANG=C.UTF-8", *changes]:
             arguments += ["--change", change]
         engine.run(*arguments, str(tarball), tag, capture=True)
-
-
-def _mirror() -> list[str]:
-    """The host's own apt sources, so the mirror the host trusts is the one used; Debian's own without them."""
-    return [str(path) for path in _HOST_SOURCES if path.is_file()][:1]

@@ -1,4 +1,4 @@
-"""The container engine on this machine, Docker or Podman, and the settings Podman needs to run here."""
+"""The container engine on this machine, Docker or Podman, and the resource limits Podman's containers need here."""
 
 from __future__ import annotations
 
@@ -19,12 +19,43 @@ class EngineError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class ResourceLimits:
+    """Open files and processes a container may have. Podman asks runc for more than the caller's own limits
+    by default, which runc refuses on kernels that do not let a container go past them (`error setting rlimits`);
+    these are the caller's own, so every container it starts can have them."""
+
+    open_files: int
+    processes: int
+
+    @classmethod
+    def of_this_process(cls) -> ResourceLimits:
+        return cls(open_files=resource.getrlimit(resource.RLIMIT_NOFILE)[1], processes=_process_limit())
+
+    def options(self) -> list[str]:
+        """`--ulimit` options of `podman run`, `create` and `build`."""
+        return [
+            "--ulimit",
+            f"nofile={self.open_files}:{self.open_files}",
+            "--ulimit",
+            f"nproc={self.processes}:{self.processes}",
+        ]
+
+    def compose_ulimits(self) -> dict[str, dict[str, int]]:
+        """The same as a compose service's `ulimits`."""
+        return {
+            "nofile": {"soft": self.open_files, "hard": self.open_files},
+            "nproc": {"soft": self.processes, "hard": self.processes},
+        }
+
+
+@dataclass(frozen=True)
 class ContainerEngine:
-    """One engine's command line; every command runs with `environment`, which carries Podman's settings."""
+    """One engine's command line. `limits` is set for Podman alone: Docker's daemon applies its own."""
 
     name: str
     executable: str
     environment: Mapping[str, str]
+    limits: ResourceLimits | None
 
     def run(self, *arguments: str, capture: bool = False, check: bool = True) -> subprocess.CompletedProcess[str]:
         completed = subprocess.run(
@@ -43,18 +74,28 @@ class ContainerEngine:
     def output(self, *arguments: str) -> str:
         return self.run(*arguments, capture=True).stdout.strip()
 
+    def limit_options(self) -> list[str]:
+        return self.limits.options() if self.limits else []
+
+    def run_once(self, image: str, *command: str, entrypoint: str, user: str | None = None) -> str:
+        """`command` in a new container of `image` with no network, removed after; answers what it printed."""
+        arguments = ["run", "--rm", "--network", "none", *self.limit_options(), "--entrypoint", entrypoint]
+        if user is not None:
+            arguments += ["--user", user]
+        return self.output(*arguments, image, *command)
+
     def has_image(self, reference: str) -> bool:
         return self.run("image", "inspect", reference, capture=True, check=False).returncode == 0
 
     def build(self, *, dockerfile: Path, context: Path, tag: str, build_arguments: Mapping[str, str]) -> None:
         """Builds with no network at all: whatever the image needs is in the context already."""
-        arguments = ["build", "--network", "none", "--file", str(dockerfile), "--tag", tag]
+        arguments = ["build", "--network", "none", *self.limit_options(), "--file", str(dockerfile), "--tag", tag]
         for name, value in build_arguments.items():
             arguments += ["--build-arg", f"{name}={value}"]
         self.run(*arguments, str(context))
 
 
-def find_engine(*, state_directory: Path, environment: Mapping[str, str] | None = None) -> ContainerEngine:
+def find_engine(environment: Mapping[str, str] | None = None) -> ContainerEngine:
     """`CONTAINER_ENGINE` if set, else Docker if its daemon answers, else Podman."""
     environment = dict(os.environ if environment is None else environment)
     wanted = environment.get("CONTAINER_ENGINE")
@@ -64,9 +105,8 @@ def find_engine(*, state_directory: Path, environment: Mapping[str, str] | None 
         executable = shutil.which(name, path=environment.get("PATH"))
         if executable is None or not _answers(executable, environment):
             continue
-        if name == "podman":
-            environment.update(podman_environment(state_directory, environment))
-        return ContainerEngine(name=name, executable=executable, environment=environment)
+        limits = ResourceLimits.of_this_process() if name == "podman" else None
+        return ContainerEngine(name=name, executable=executable, environment=environment, limits=limits)
     raise EngineError(f"no container engine answers: install {' or '.join(ENGINES)} (or start Docker's daemon)")
 
 
@@ -74,26 +114,6 @@ def _answers(executable: str, environment: Mapping[str, str]) -> bool:
     """Docker's client is often installed without a daemon to talk to; `version` fails then."""
     command = [executable, "version"]
     return subprocess.run(command, env=dict(environment), capture_output=True, check=False).returncode == 0
-
-
-def podman_environment(state_directory: Path, environment: Mapping[str, str]) -> dict[str, str]:
-    """Podman gives every container raised open-file and process limits by default, which runc refuses on kernels
-    that do not let a container go past the caller's own hard limits. A containers.conf of ours gives containers
-    exactly the caller's limits instead; a CONTAINERS_CONF of your own is left alone."""
-    if "CONTAINERS_CONF" in environment:
-        return {}
-    state_directory.mkdir(parents=True, exist_ok=True)
-    configuration = state_directory / "containers.conf"
-    configuration.write_text(containers_conf(resource.getrlimit(resource.RLIMIT_NOFILE)[1], _process_limit()))
-    return {"CONTAINERS_CONF": str(configuration)}
-
-
-def containers_conf(open_files: int, processes: int) -> str:
-    return (
-        "# Written by container_images/engine.py: containers get the limits of the user who starts them.\n"
-        "[containers]\n"
-        f'default_ulimits = ["nofile={open_files}:{open_files}", "nproc={processes}:{processes}"]\n'
-    )
 
 
 def _process_limit() -> int:

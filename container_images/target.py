@@ -9,9 +9,9 @@ from container_images.engine import ContainerEngine, EngineError
 
 # Run inside the base image, with no network: only the standard library is there to ask.
 _PROBE = (
-    "import json, os, platform, sys; "
+    "import json, platform, sys; "
     "print(json.dumps({'python': [sys.version_info[0], sys.version_info[1]], 'machine': platform.machine(), "
-    "'libc': os.confstr('CS_GNU_LIBC_VERSION') or ''}))"
+    "'libc': ' '.join(platform.libc_ver())}))"
 )
 # The manylinux tags older than PEP 600 (manylinux_2_5, _2_12 and _2_17 under their first names).
 _LEGACY_MANYLINUX = {5: "manylinux1", 12: "manylinux2010", 17: "manylinux2014"}
@@ -52,14 +52,13 @@ class PythonTarget:
 
 def probe(engine: ContainerEngine, base_image: str) -> PythonTarget:
     """Runs the base image's own python3 once, without network, and reads what it is."""
-    answer = engine.output("run", "--rm", "--network", "none", "--entrypoint", "python3", base_image, "-c", _PROBE)
-    return parse_probe(answer)
+    return parse_probe(engine.run_once(base_image, "-c", _PROBE, entrypoint="python3"))
 
 
 def parse_probe(answer: str) -> PythonTarget:
     facts = json.loads(answer.strip().splitlines()[-1])
-    name, _, version = str(facts["libc"]).partition(" ")
-    if name != "glibc":
+    name, _, version = str(facts["libc"]).strip().partition(" ")
+    if name != "glibc" or not version:
         raise EngineError(f"the base image's C library is {facts['libc'] or 'unknown'}: only glibc bases are supported")
     glibc_major, glibc_minor = (int(part) for part in version.split(".")[:2])
     major, minor = facts["python"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from container_images.engine import EngineError
@@ -18,10 +19,28 @@ def build_wheelhouse(*, project: Path, wheelhouse: Path, target: PythonTarget) -
     if wheelhouse.exists():
         shutil.rmtree(wheelhouse)
     wheelhouse.mkdir(parents=True)
-    _pip("wheel", "--no-deps", "--wheel-dir", str(wheelhouse), str(project))
+    with tempfile.TemporaryDirectory(prefix="civicflow-source-") as scratch:
+        source = _copy_source(project, Path(scratch) / "source")
+        _pip("wheel", "--no-deps", "--wheel-dir", str(wheelhouse), str(source))
     (own_wheel,) = wheelhouse.glob("civicflow-*.whl")
     _pip("download", "--dest", str(wheelhouse), *target.pip_arguments(), str(own_wheel))
     return own_wheel
+
+
+def _copy_source(project: Path, destination: Path) -> Path:
+    """The files git tracks, as they are in the working tree, and nothing else: a wheel built in the checkout
+    itself would also take setuptools' leftovers in build/lib (a deleted migration, say) and untracked files."""
+    listed = subprocess.run(["git", "-C", str(project), "ls-files", "-z", "--cached"], capture_output=True, check=False)
+    if listed.returncode != 0:
+        raise EngineError("the image is built from a git checkout: git ls-files failed here")
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        origin = project / name
+        # A tracked file deleted in the working tree is not part of what is built.
+        if origin.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(origin, target)
+    return destination
 
 
 def _pip(*arguments: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import NoReturn
 
 import pytest
 
@@ -14,41 +15,53 @@ from civicflow.settings import REPO_ROOT
 from container_images import debian_bases
 from container_images.civicflow_image import build_image
 from container_images.engine import ContainerEngine, EngineError, find_engine
-from tests.support.containers import ComposeProject
+from tests.support.containers import ComposeProject, write_limits_override
 
 # `.ci/run` sets it: there, a machine without a container engine is a failure, not a reason to skip.
 REQUIRED = os.environ.get("CIVICFLOW_CONTAINER_TESTS") == "required"
-IMAGE_TAG = "civicflow:container-test"
+IMAGE_TAG = "localhost/civicflow:container-test"
 EVALUATORS = 3
 SERVICES = ["credentials", "postgres", "database-setup", "audit_service", "evaluator", "orchestrator", "gateway"]
 
 
+def unavailable(reason: str) -> NoReturn:
+    if REQUIRED:
+        pytest.fail(f"CIVICFLOW_CONTAINER_TESTS=required, but {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> ContainerEngine:
+def engine() -> ContainerEngine:
     try:
-        return find_engine(state_directory=tmp_path_factory.mktemp("engine"))
+        return find_engine()
     except EngineError as error:
-        if REQUIRED:
-            pytest.fail(f"CIVICFLOW_CONTAINER_TESTS=required, but {error}")
-        pytest.skip(f"no container engine: {error}")
+        unavailable(f"no container engine: {error}")
 
 
 @pytest.fixture(scope="session")
 def images(engine: ContainerEngine) -> dict[str, str]:
     """Civicflow's image on the Debian-built base, and the Debian-built PostgreSQL: what an air-gapped network
     builds. BASE_IMAGE and POSTGRES_IMAGE name others (python:3.12-slim, postgres:16) where they can be had."""
-    base = os.environ.get("BASE_IMAGE") or debian_bases.build_python_base(engine, reuse=True)
-    postgres = os.environ.get("POSTGRES_IMAGE") or debian_bases.build_postgres(engine, project=REPO_ROOT, reuse=True)
-    build_image(engine, base_image=base, tag=IMAGE_TAG)
+    try:
+        base = os.environ.get("BASE_IMAGE") or debian_bases.build_python_base(engine, reuse=True)
+        postgres = os.environ.get("POSTGRES_IMAGE") or debian_bases.build_postgres(
+            engine, project=REPO_ROOT, reuse=True
+        )
+        build_image(engine, base_image=base, tag=IMAGE_TAG)
+    except EngineError as error:
+        unavailable(f"the images could not be built: {error}")
     return {"CIVICFLOW_IMAGE": IMAGE_TAG, "POSTGRES_IMAGE": postgres, "BASE_IMAGE": base}
 
 
-@pytest.fixture(scope="session")
-def deployment(engine: ContainerEngine, images: dict[str, str]) -> Iterator[ComposeProject]:
+@pytest.fixture(scope="module")
+def deployment(
+    engine: ContainerEngine, images: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ComposeProject]:
     """`compose up --scale evaluator=3`, every healthcheck passing; `down --volumes` after."""
     http_port, grpc_port = free_ports(2)
     project = ComposeProject(
         engine=engine,
+        override=write_limits_override(engine, tmp_path_factory.mktemp("compose")),
         name=f"civicflow-test-{uuid.uuid4().hex[:8]}",
         variables={
             "CIVICFLOW_IMAGE": images["CIVICFLOW_IMAGE"],

@@ -8,11 +8,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
 
 from civicflow.settings import REPO_ROOT
 from container_images.engine import ContainerEngine
-from tests.support.compose import COMPOSE_FILE
+from tests.support.compose import COMPOSE_FILE, load_compose
 from tests.support.scraped_metrics import Scrape, parse_exposition
 
 # The label both Docker Compose and podman-compose put on everything a project makes.
@@ -30,7 +33,8 @@ class ComposeProject:
     engine: ContainerEngine
     name: str
     variables: Mapping[str, str]
-    started: list[str] = field(default_factory=list)
+    # A compose file merged over docker-compose.yml (write_limits_override), or None.
+    override: Path | None = None
 
     def compose(self, *arguments: str, timeout: float = 600.0) -> subprocess.CompletedProcess[str]:
         tool = (
@@ -39,7 +43,7 @@ class ComposeProject:
             else [sys.executable, "-m", "podman_compose"]
         )
         completed = subprocess.run(
-            [*tool, "--project-name", self.name, "--file", str(COMPOSE_FILE), *arguments],
+            [*tool, "--project-name", self.name, *self._files(), *arguments],
             cwd=REPO_ROOT,
             env={**self.engine.environment, **self.variables},
             capture_output=True,
@@ -49,6 +53,10 @@ class ComposeProject:
         )
         assert completed.returncode == 0, f"compose {' '.join(arguments)} failed:\n{completed.stderr[-4000:]}"
         return completed
+
+    def _files(self) -> list[str]:
+        files = [COMPOSE_FILE, *([self.override] if self.override else [])]
+        return [argument for path in files for argument in ("--file", str(path))]
 
     def up(self, *, evaluators: int) -> None:
         """`up --detach --scale evaluator=N`. With Podman, `--no-deps` too: Podman 4.3 cannot start a container
@@ -133,3 +141,15 @@ class ComposeProject:
 
     def down(self) -> None:
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "15")
+
+
+def write_limits_override(engine: ContainerEngine, folder: Path) -> Path | None:
+    """For Podman, an override giving every service the caller's own resource limits (ResourceLimits says why);
+    None for Docker, which needs none."""
+    if engine.limits is None:
+        return None
+    ulimits = engine.limits.compose_ulimits()
+    services = {name: {"ulimits": ulimits} for name in load_compose()["services"]}
+    override = folder / "resource-limits.yml"
+    override.write_text(yaml.safe_dump({"services": services}))
+    return override

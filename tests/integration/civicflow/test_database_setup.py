@@ -273,5 +273,5 @@ def test_the_setup_command_waits_for_an_unreachable_database_then_gives_up_with_
     finished = run_setup_command(tmp_path / "database-passwords.json", environment)
 
     assert finished.returncode == 1
-    assert finished.stderr.splitlines()[-1] == "database setup gave up: the database did not answer within 2 s"
+    assert finished.stderr.splitlines()[-1] == "database setup gave up: the database did not listen within 2 s"
     assert time.monotonic() - started >= 2

@@ -93,7 +93,7 @@ def test_compose_runs_postgres_16_the_four_services_their_one_off_jobs_and_a_tok
     assert any(volume.endswith(":/var/lib/postgresql/data") for volume in services["postgres"]["volumes"])
     # The credentials job runs once; the database setup again until it succeeds (it waits for what it needs).
     assert services["credentials"]["restart"] == "no"
-    assert services["database-setup"]["restart"] == "on-failure"
+    assert services["database-setup"]["restart"] == "on-failure:5"
     assert set(JOBS) == {"credentials", "database-setup"}
     # `docker compose up` leaves the tool out; `docker compose run --rm token ...` runs it.
     assert services["token"]["profiles"] == ["tools"]
@@ -121,7 +121,7 @@ def test_each_service_and_job_runs_the_image_make_image_builds_on_a_read_only_ro
     assert definition["image"] == DEFAULT_TAG
     assert "build" not in definition, "the image is built by make image, from a wheelhouse, never by compose"
     assert definition["read_only"] is True and definition["tmpfs"] == ["/tmp"]
-    restart = {"database-setup": "on-failure"}.get(service, "unless-stopped" if service in SETTINGS else "no")
+    restart = {"database-setup": "on-failure:5"}.get(service, "unless-stopped" if service in SETTINGS else "no")
     assert definition["restart"] == restart
 
 
