@@ -14,11 +14,11 @@ $(RUNTIME_INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[launch]'
 	touch $(RUNTIME_INSTALLED)
 
 $(INSTALLED): $(RUNTIME_INSTALLED) pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[launch,dev]'
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
