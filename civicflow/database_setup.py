@@ -20,6 +20,7 @@ import logging
 import os
 import secrets
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -268,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--wait-seconds",
         type=float,
         default=os.environ.get("DATABASE_WAIT_SECONDS", "120"),
-        help="how long to wait for the database server to listen before giving up (default 120)",
+        help="how long to wait for the administrator's password file and the database server to listen (default 120)",
     )
     arguments = parser.parse_args(argv)
     log_format = log_format_from_environment(os.environ.get("LOG_FORMAT"))
@@ -278,6 +279,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("DATABASE_ADMIN_URL must name an administrative connection", file=sys.stderr)
         return 2
     admin_password_file = os.environ.get("DATABASE_ADMIN_PASSWORD_FILE")
+    deadline = time.monotonic() + arguments.wait_seconds
+    # Started with the job that writes the secrets (compose with Podman starts them together), the setup waits for
+    # them; the job writes the roles' passwords before the administrator's, so the second is waited for.
+    if admin_password_file:
+        _wait_for_file(Path(admin_password_file), deadline=deadline)
     try:
         admin_url = url_with_password_from(
             admin_url,
@@ -292,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as error:
         print(f"database setup refused: {error}", file=sys.stderr)
         return 2
-    if not wait_until_listening(admin_url, seconds=arguments.wait_seconds):
+    if not wait_until_listening(admin_url, seconds=max(0.0, deadline - time.monotonic())):
         print(
             f"database setup gave up: the database did not listen within {arguments.wait_seconds:g} s", file=sys.stderr
         )
@@ -300,6 +306,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_database(admin_url, civicflow_migrations(), passwords=passwords, prefix=arguments.prefix)
     print("database ready: roles, migrations and grants")
     return 0
+
+
+def _wait_for_file(path: Path, *, deadline: float) -> None:
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
 
 
 if __name__ == "__main__":

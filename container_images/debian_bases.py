@@ -18,8 +18,11 @@ SUITE = "bookworm"
 PYTHON_BASE_IMAGE = f"localhost/civicflow/debian-python:{SUITE}"
 POSTGRES_ROOTFS_IMAGE = f"localhost/civicflow/debian-postgresql-rootfs:{SUITE}"
 POSTGRES_IMAGE = f"localhost/civicflow/debian-postgresql:{SUITE}"
-# A container never reads documentation or translations.
-_SLIM = [f"--dpkgopt=path-exclude=/usr/share/{folder}/*" for folder in ("doc", "man", "locale", "info")]
+# A container never reads documentation or translations; the packages' copyright notices stay, as their licences ask.
+_SLIM = [
+    *(f"--dpkgopt=path-exclude=/usr/share/{folder}/*" for folder in ("doc", "man", "locale", "info")),
+    "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+]
 # Nothing installs packages in a container, and a mirror's address may carry credentials.
 _FORGET_SOURCES = '--customize-hook=rm -f "$1/etc/apt/sources.list" "$1"/etc/apt/sources.list.d/*'
 _POSTGRES_HOOKS = [

@@ -1,28 +1,38 @@
 """Which Debian mirrors the bases are built from: DEBIAN_MIRROR and DEBIAN_SECURITY_MIRROR, else the ones this
-Debian host's apt already uses (a vetted mirror of an air-gapped network, say), else Debian's own. Only the
-mirrors are taken from the host, never its suites: the bases are always the release the image files name."""
+Debian host's apt uses for Debian itself (a vetted mirror of an air-gapped network, say), else Debian's own. Only
+the mirrors are taken from the host, never its suites: the bases are always the release the image files name."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 DEBIAN = "http://deb.debian.org/debian"
 DEBIAN_SECURITY = "http://deb.debian.org/debian-security"
 _APT = Path("/etc/apt")
 _OS_RELEASE = Path("/etc/os-release")
-_DEB822_URIS = re.compile(r"^URIs:\s*(.+)$", re.MULTILINE)
-_ONE_LINE = re.compile(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)", re.MULTILINE)
+_ONE_LINE = re.compile(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)\s+(.+)$", re.MULTILINE)
 
 
-def sources_lines(suite: str, environment: Mapping[str, str], *, apt: Path = _APT) -> list[str]:
+@dataclass(frozen=True)
+class Source:
+    """One apt source: a mirror, its suites and components."""
+
+    uri: str
+    suites: tuple[str, ...]
+    components: tuple[str, ...]
+
+
+def sources_lines(
+    suite: str, environment: Mapping[str, str], *, apt: Path = _APT, os_release: Path = _OS_RELEASE
+) -> list[str]:
     """The sources.list lines mmdebstrap is given: the suite, its updates and its security updates."""
-    host = host_mirrors(apt) if _is_debian() else []
-    archive = environment.get("DEBIAN_MIRROR") or next((uri for uri in host if "security" not in uri), DEBIAN)
-    security = environment.get("DEBIAN_SECURITY_MIRROR") or next(
-        (uri for uri in host if "security" in uri), DEBIAN_SECURITY
-    )
+    codename = _debian_codename(os_release)
+    host = list(host_sources(apt)) if codename else []
+    archive = environment.get("DEBIAN_MIRROR") or _mirror_of(host, codename, "") or DEBIAN
+    security = environment.get("DEBIAN_SECURITY_MIRROR") or _mirror_of(host, codename, "-security") or DEBIAN_SECURITY
     return [
         f"deb {archive} {suite} main",
         f"deb {archive} {suite}-updates main",
@@ -30,22 +40,35 @@ def sources_lines(suite: str, environment: Mapping[str, str], *, apt: Path = _AP
     ]
 
 
-def host_mirrors(apt: Path) -> list[str]:
-    """Every mirror address of the host's apt sources, in the order apt reads them."""
-    files = [apt / "sources.list", *sorted((apt / "sources.list.d").glob("*.list"))]
-    files += sorted((apt / "sources.list.d").glob("*.sources"))
-    return list(_addresses(path.read_text() for path in files if path.is_file()))
+def host_sources(apt: Path) -> Iterator[Source]:
+    """Every source of the host's apt: one-line (*.list) and deb822 (*.sources) files."""
+    for path in [apt / "sources.list", *sorted((apt / "sources.list.d").glob("*.list"))]:
+        if path.is_file():
+            for uri, suite, components in _ONE_LINE.findall(path.read_text()):
+                yield Source(uri=uri, suites=(suite,), components=tuple(components.split()))
+    for path in sorted((apt / "sources.list.d").glob("*.sources")):
+        for stanza in re.split(r"\n\s*\n", path.read_text()):
+            fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.MULTILINE))
+            if "deb" in fields.get("Types", "").split() and fields.get("Enabled", "yes") != "no":
+                suites, components = (
+                    tuple(fields.get("Suites", "").split()),
+                    tuple(fields.get("Components", "").split()),
+                )
+                for uri in fields.get("URIs", "").split():
+                    yield Source(uri=uri, suites=suites, components=components)
 
 
-def _addresses(texts: Iterable[str]) -> Iterable[str]:
-    for text in texts:
-        for found in _DEB822_URIS.finditer(text):
-            yield from found[1].split()
-        yield from (found[1] for found in _ONE_LINE.finditer(text))
+def _mirror_of(sources: list[Source], codename: str, kind: str) -> str | None:
+    """The first mirror serving Debian's own `main` of the host's release: a Docker or cloud SDK repository
+    never serves `<codename>` with `main`."""
+    wanted = codename + kind
+    return next((s.uri for s in sources if wanted in s.suites and "main" in s.components), None)
 
 
-def _is_debian() -> bool:
+def _debian_codename(os_release: Path) -> str:
     try:
-        return re.search(r"^ID=\"?debian\"?$", _OS_RELEASE.read_text(), re.MULTILINE) is not None
+        text = os_release.read_text()
     except OSError:
-        return False
+        return ""
+    fields = dict(re.findall(r'^([A-Z_]+)="?([^"\n]*)"?$', text, re.MULTILINE))
+    return fields.get("VERSION_CODENAME", "") if fields.get("ID") == "debian" else ""

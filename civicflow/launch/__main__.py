@@ -19,8 +19,15 @@ def main() -> int:
     except PortInUseError as error:
         print(error, file=sys.stderr)
         return EXIT_REFUSED
-    from civicflow.launch.launcher import launch
-
+    try:
+        from civicflow.launch.launcher import launch
+    except ImportError as missing:
+        # The image and a plain `pip install civicflow` leave the launcher's own dependencies out.
+        print(
+            f"the launcher needs the launch extra ({missing.name} is missing): pip install 'civicflow[launch]'",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
     return launch(settings)
 
 

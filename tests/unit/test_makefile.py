@@ -1,4 +1,5 @@
-"""The Makefile's installs: `make run` installs what the services need, `make test` (also after it) the dev tools."""
+"""The Makefile's installs: `make run` installs what the services and the launcher need, `make test` (also after it)
+the dev tools."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import pytest
 
 from civicflow.settings import REPO_ROOT
 
-RUNTIME_INSTALL = "pip install --quiet -e ."
-DEV_INSTALL = "pip install --quiet -e '.[dev]'"
+RUNTIME_INSTALL = "pip install --quiet -e '.[launch]'"
+DEV_INSTALL = "pip install --quiet -e '.[launch,dev]'"
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def stamp(checkout: Path, name: str) -> None:
 def test_make_run_from_a_fresh_clone_installs_the_project_without_the_dev_tools(checkout: Path) -> None:
     commands = planned(checkout, "run")
 
-    assert RUNTIME_INSTALL + "\n" in commands and "[dev]" not in commands
+    assert RUNTIME_INSTALL + "\n" in commands and "dev]" not in commands
     assert "python -m civicflow.launch" in commands
 
 

@@ -13,6 +13,7 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -239,7 +240,11 @@ def test_the_setup_command_makes_the_passwords_file_once_and_sets_the_roles_up_w
         ("not json", {"DATABASE_ADMIN_URL": "postgresql://nobody@nowhere/x"}, "must be a JSON object"),
         (
             None,
-            {"DATABASE_ADMIN_URL": "postgresql://nobody@nowhere/x", "DATABASE_ADMIN_PASSWORD_FILE": "/nonexistent"},
+            {
+                "DATABASE_ADMIN_URL": "postgresql://nobody@nowhere/x",
+                "DATABASE_ADMIN_PASSWORD_FILE": "/nonexistent",
+                "DATABASE_WAIT_SECONDS": "1",
+            },
             "DATABASE_ADMIN_PASSWORD_FILE /nonexistent",
         ),
         (None, {}, "DATABASE_ADMIN_URL must name an administrative connection"),
@@ -275,3 +280,27 @@ def test_the_setup_command_waits_for_an_unreachable_database_then_gives_up_with_
     assert finished.returncode == 1
     assert finished.stderr.splitlines()[-1] == "database setup gave up: the database did not listen within 2 s"
     assert time.monotonic() - started >= 2
+
+
+def test_the_setup_command_waits_for_the_administrators_password_file_a_job_is_still_writing(
+    postgres_server_url: str, tmp_path: Path
+) -> None:
+    passwords_file, admin_password = tmp_path / "database-passwords.json", tmp_path / "admin-password"
+    prefix = role_prefix()
+    with scratch_database(postgres_server_url, prefix="civicflow_setup_wait") as admin_url:
+        environment = {
+            "DATABASE_ADMIN_URL": make_url(admin_url).set(password=None).render_as_string(hide_password=False),
+            "DATABASE_ADMIN_PASSWORD_FILE": str(admin_password),
+            "DATABASE_ROLE_PREFIX": prefix,
+        }
+        # The credentials job, a little later than the setup.
+        writer = threading.Timer(1.5, admin_password.write_text, args=[(make_url(admin_url).password or "unused")])
+        writer.start()
+        try:
+            finished = run_setup_command(passwords_file, environment)
+        finally:
+            writer.join()
+            drop_roles(admin_url, prefix=prefix)
+
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert finished.stdout.splitlines()[-1] == "database ready: roles, migrations and grants"
