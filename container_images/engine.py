@@ -77,12 +77,14 @@ class ContainerEngine:
     def limit_options(self) -> list[str]:
         return self.limits.options() if self.limits else []
 
-    def run_once(self, image: str, *command: str, entrypoint: str, user: str | None = None) -> str:
-        """`command` in a new container of `image` with no network, removed after; answers what it printed."""
+    def run_once(
+        self, image: str, *command: str, entrypoint: str, user: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """`command` in a new container of `image` with no network, removed after; its output captured."""
         arguments = ["run", "--rm", "--network", "none", *self.limit_options(), "--entrypoint", entrypoint]
         if user is not None:
             arguments += ["--user", user]
-        return self.output(*arguments, image, *command)
+        return self.run(*arguments, image, *command, capture=True, check=check)
 
     def has_image(self, reference: str) -> bool:
         return self.run("image", "inspect", reference, capture=True, check=False).returncode == 0

@@ -52,7 +52,7 @@ class PythonTarget:
 
 def probe(engine: ContainerEngine, base_image: str) -> PythonTarget:
     """Runs the base image's own python3 once, without network, and reads what it is."""
-    return parse_probe(engine.run_once(base_image, "-c", _PROBE, entrypoint="python3"))
+    return parse_probe(engine.run_once(base_image, "-c", _PROBE, entrypoint="python3").stdout)
 
 
 def parse_probe(answer: str) -> PythonTarget:

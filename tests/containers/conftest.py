@@ -16,13 +16,15 @@ from civicflow.settings import REPO_ROOT
 from container_images import debian_bases
 from container_images.civicflow_image import build_image
 from container_images.engine import ContainerEngine, EngineError, find_engine
+from tests.support.compose import load_compose
 from tests.support.containers import ComposeProject, write_limits_override
 
 # `.ci/run` sets it: there, a machine without a container engine is a failure, not a reason to skip.
 REQUIRED = os.environ.get("CIVICFLOW_CONTAINER_TESTS") == "required"
 IMAGE_TAG = "localhost/civicflow:container-test"
 EVALUATORS = 3
-SERVICES = ["credentials", "postgres", "database-setup", "audit_service", "evaluator", "orchestrator", "gateway"]
+# What `up` starts: every service outside a profile (the token tool and the observability pair are in one).
+SERVICES = [name for name, definition in load_compose()["services"].items() if "profiles" not in definition]
 
 
 def unavailable(reason: str) -> NoReturn:
